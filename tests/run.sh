@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The test command of the README, also what CI runs (.ci/run calls this file).
+# It installs everything the tests need on a fresh machine (Python 3.11 + pip), fetches the real model assets,
+# starts a throwaway PostgreSQL server on loopback, runs the whole suite, and stops the server even on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python -m pip install -q --disable-pip-version-check -e ".[test]"
+
+# Debian packages: a PostgreSQL server for the scale-out tests, Chromium to render the HTML report.
+missing=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v chromium >/dev/null || missing+=(chromium)
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "tests/run.sh: need Debian packages ${missing[*]}; run as root or install them" >&2
+        exit 2
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Real model weights, K/V and text (idempotent; cached after the first run).
+mant-dse assets fetch
+
+# A throwaway PostgreSQL cluster on loopback, stopped on exit whatever happens.
+# shellcheck source=tests/pg_server.sh
+source tests/pg_server.sh
+pg_start
+trap pg_stop EXIT
+
+set +e
+python -m pytest -q -p no:cacheprovider "$@"
+status=$?
+set -e
+exit "$status"
