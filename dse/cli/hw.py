@@ -1,0 +1,178 @@
+"""``mant-dse hw``: cost of a GEMM or an LLM step on an accelerator (``hwmodel``).
+
+Examples::
+
+    mant-dse hw gemm --accelerator mant --m 512 --n 4096 --k 4096 --json
+    mant-dse hw llm --accelerator int8 --model llama-2-7b --phase decode --seq-len 2048 --batch 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["register"]
+
+_JSON_KEYS = (
+    "cycles",
+    "compute_cycles",
+    "memory_cycles",
+    "utilization",
+    "mapping_efficiency",
+    "energy_pj",
+    "area_um2",
+    "dram_bytes",
+)
+
+
+def register(subparsers: Any) -> None:
+    hw = subparsers.add_parser("hw", help="hardware cost of a GEMM or an LLM step")
+    sub = hw.add_subparsers(dest="hw_command", metavar="{gemm,llm,presets}")
+    sub.required = True
+
+    g = sub.add_parser("gemm", help="one GEMM: A (m x k) times B (k x n)")
+    _common(g)
+    g.add_argument("--m", type=int, required=True, help="rows of A (tokens)")
+    g.add_argument("--n", type=int, required=True, help="columns of B")
+    g.add_argument("--k", type=int, required=True, help="reduction length")
+    g.add_argument("--operand", choices=("weight", "kv"), default="weight", help="what B is")
+    g.set_defaults(func=run_gemm)
+
+    m = sub.add_parser("llm", help="one prefill pass or decode step of an LLM")
+    _common(m)
+    m.add_argument("--model", required=True, help="model preset, e.g. llama-2-7b")
+    m.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
+    m.add_argument("--seq-len", type=int, default=2048, help="prompt / context length, tokens")
+    m.add_argument("--batch", type=int, default=1, help="sequences")
+    m.add_argument("--layers", action="store_true", help="also print per-layer costs")
+    m.set_defaults(func=run_llm)
+
+    p = sub.add_parser("presets", help="list accelerator presets, PE types and models")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_presets)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--accelerator", required=True, help="preset name or accelerator YAML path")
+    p.add_argument("--rows", type=int, help="override the array rows")
+    p.add_argument("--cols", type=int, help="override the array columns")
+    p.add_argument("--dataflow", choices=("os", "ws", "is"), help="override the dataflow")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _check_array_flags(c: Any, args: argparse.Namespace) -> None:
+    for flag in ("rows", "cols"):
+        value = getattr(args, flag)
+        if value is not None:
+            c.check(value >= 1, f"--{flag}", "must be an int >= 1", value)
+
+
+def _accelerator(args: argparse.Namespace) -> Any:
+    from hwmodel import load_accelerator
+
+    acc = load_accelerator(args.accelerator)
+    if args.rows is not None or args.cols is not None or args.dataflow is not None:
+        acc = acc.with_array(rows=args.rows, cols=args.cols, dataflow=args.dataflow)
+    return acc
+
+
+def _print(
+    cost: Any, acc: Any, as_json: bool, extra: dict[str, Any], layers: bool = False
+) -> None:
+    summary = cost.summary()
+    if as_json:
+        out = {k: summary[k] for k in _JSON_KEYS}
+        out.update(
+            {
+                "energy_breakdown_pj": summary["energy_breakdown_pj"],
+                "macs": summary["macs"],
+                "latency_s": summary["latency_s"],
+                "bound": summary["bound"],
+                "accelerator": acc.name,
+                "rows": acc.array.rows,
+                "cols": acc.array.cols,
+                "dataflow": str(acc.array.dataflow),
+                **extra,
+            }
+        )
+        if layers:
+            out["layers"] = [
+                {"name": lc.name, **{k: lc.summary()[k] for k in _JSON_KEYS}} for lc in cost.layers
+            ]
+        print(json.dumps(out))
+        return
+    arr = f"{acc.array.rows}x{acc.array.cols} {acc.array.dataflow}"
+    print(f"accelerator {acc.name} ({acc.pe.name} PE, {arr}, {acc.clock_hz / 1e9:g} GHz)")
+    for key, value in extra.items():
+        print(f"  {key:<20}{value}")
+    print(f"  {'cycles':<20}{summary['cycles']:,} ({summary['bound']}-bound)")
+    print(f"  {'compute_cycles':<20}{summary['compute_cycles']:,}")
+    print(f"  {'memory_cycles':<20}{summary['memory_cycles']:,}")
+    print(f"  {'latency':<20}{summary['latency_s'] * 1e3:.4g} ms")
+    print(f"  {'utilization':<20}{summary['utilization']:.4f}")
+    print(f"  {'mapping_efficiency':<20}{summary['mapping_efficiency']:.4f}")
+    print(f"  {'energy':<20}{summary['energy_pj'] / 1e6:.6g} uJ")
+    for k, v in summary["energy_breakdown_pj"].items():
+        print(f"    {k:<18}{v / 1e6:.6g} uJ")
+    print(f"  {'dram_bytes':<20}{summary['dram_bytes']:,.0f}")
+    print(f"  {'area':<20}{summary['area_um2'] / 1e6:.4f} mm^2")
+    if layers:
+        print(f"  {'layer':<12}{'count':>8}{'cycles':>16}{'energy_uJ':>14}{'util':>8}")
+        for lc in cost.layers:
+            print(
+                f"  {lc.name:<12}{'':>8}{lc.cycles:>16,}{lc.energy_pj / 1e6:>14.4g}"
+                f"{lc.utilization:>8.3f}"
+            )
+
+
+def run_gemm(args: argparse.Namespace) -> int:
+    from hwmodel import Gemm, evaluate
+    from mant.errors import IssueCollector
+
+    c = IssueCollector()
+    for flag in ("m", "n", "k"):
+        value = getattr(args, flag)
+        c.check(value >= 1, f"--{flag}", "must be an int >= 1", value)
+    _check_array_flags(c, args)
+    c.raise_if_any()
+    acc = _accelerator(args)
+    gemm = Gemm(m=args.m, n=args.n, k=args.k, operand=args.operand)
+    cost = evaluate(acc, gemm)
+    _print(cost, acc, args.json, {"m": args.m, "n": args.n, "k": args.k})
+    return 0
+
+
+def run_llm(args: argparse.Namespace) -> int:
+    from hwmodel import evaluate, llm_workload, load_model
+    from mant.errors import IssueCollector
+
+    c = IssueCollector()
+    c.check(args.seq_len >= 1, "--seq-len", "must be an int >= 1", args.seq_len)
+    c.check(args.batch >= 1, "--batch", "must be an int >= 1", args.batch)
+    _check_array_flags(c, args)
+    c.raise_if_any()
+    load_model(args.model)
+    acc = _accelerator(args)
+    wl = llm_workload(args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch)
+    cost = evaluate(acc, wl)
+    extra = {
+        "model": args.model,
+        "phase": args.phase,
+        "seq_len": args.seq_len,
+        "batch": args.batch,
+    }
+    _print(cost, acc, args.json, extra, layers=args.layers)
+    return 0
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    from hwmodel import list_models, list_pes, list_presets
+
+    info = {"accelerators": list_presets(), "pes": list_pes(), "models": list_models()}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for key, names in info.items():
+            print(f"{key}: {', '.join(names)}")
+    return 0

@@ -1,0 +1,108 @@
+"""``mant-dse quantize FILE``: quantize one tensor and print its error and storage figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("quantize", help="quantize a tensor from .npy/.npz/.safetensors")
+    p.add_argument("file", metavar="FILE", help="tensor file (.npy, .npz, .safetensors)")
+    p.add_argument("--tensor", help="tensor name inside an .npz/.safetensors file")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--format", help="one format name, e.g. fp4_e2m1, mant4_a17, nvfp4")
+    which.add_argument(
+        "--candidates",
+        help="named set (mant-unicore16, mant-dense, ant, olive), comma-separated format "
+        "names, or a JSON list/dict (default mant-unicore16)",
+    )
+    p.add_argument("--group-size", type=int, default=None, help="values per group (default 64)")
+    p.add_argument("--axis", type=int, default=-1, help="axis the groups run along")
+    p.add_argument(
+        "--granularity", default="group", help="group, channel or tensor (default group)"
+    )
+    p.add_argument(
+        "--scale-format", default="fp32", help="fp32, fp16, bf16, e8m0 or int8 (default fp32)"
+    )
+    p.add_argument("--clip-search", action="store_true", help="search the clip ratio (slow)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _candidates(args: argparse.Namespace) -> Any:
+    if args.format:
+        from mant.formats import parse_format
+
+        return parse_format(args.format).name
+    spec = args.candidates or "mant-unicore16"
+    text = spec.strip()
+    if text[:1] in "[{":
+        from mant.errors import InputError
+
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError.single("--candidates", "must be valid JSON", str(exc)) from None
+    return [s.strip() for s in text.split(",")] if "," in text else text
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from mant.errors import InputError
+    from mant.quantize import QuantConfig, quantize
+    from mant.tensor_io import load_tensor
+
+    cfg = QuantConfig(
+        candidates=_candidates(args),
+        group_size=args.group_size,
+        axis=args.axis,
+        granularity=args.granularity,
+        scale_format=args.scale_format,
+        clip_search=args.clip_search,
+    )
+    name, x = load_tensor(args.file, args.tensor)
+    if not np.any(x):
+        raise InputError.single(f"{args.file}:{name}", "must have a non-zero value", "all zeros")
+    start = time.perf_counter()
+    res = quantize(x, cfg)
+    seconds = time.perf_counter() - start
+    out = {
+        "file": str(args.file),
+        "tensor": name,
+        "shape": list(x.shape),
+        "candidates": cfg.to_dict()["candidates"],
+        "scale_format": str(cfg.scale_format),
+        "rel_mse": res.rel_mse,
+        "sqnr_db": res.sqnr_db,
+        "mse": res.mse,
+        "max_abs_error": res.max_abs_error,
+        "bits_per_element": res.bits_per_element,
+        "group_size": res.group_size,
+        "n_groups": res.n_groups,
+        "choice_histogram": res.choice_histogram(),
+        "seconds": seconds,
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(
+        f"{name} {tuple(x.shape)}: {len(res.candidates)} candidate(s), g={res.group_size}, "
+        f"{res.n_groups} groups, {res.bits_per_element:g} bits/element"
+    )
+    sq = "inf" if math.isinf(res.sqnr_db) else f"{res.sqnr_db:.2f}"
+    print(
+        f"rel_mse {res.rel_mse:.4e}  sqnr {sq} dB  max_abs_error {res.max_abs_error:.4g}  "
+        f"({seconds:.3f} s)"
+    )
+    hist = {k: v for k, v in res.choice_histogram().items() if v}
+    total = max(sum(hist.values()), 1)
+    for k, v in sorted(hist.items(), key=lambda kv: -kv[1])[:16]:
+        print(f"  {k:<16}{v:>9}  {100 * v / total:5.1f}%")
+    return 0

@@ -1,0 +1,73 @@
+"""Small validation helpers shared by the YAML loaders (dict in, issues out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from mant.errors import InputError, Issue, IssueCollector
+
+__all__ = ["check_keys", "require_int", "require_number", "reprefix"]
+
+
+def check_keys(
+    data: Any,
+    path: str,
+    *,
+    required: Iterable[str],
+    optional: Iterable[str] = (),
+    collector: IssueCollector | None = None,
+) -> bool:
+    """Check that ``data`` is a mapping with every required key and no unknown key.
+
+    Returns whether ``data`` is a mapping. Raises at once when no collector is given.
+    """
+    own = collector is None
+    c = IssueCollector() if collector is None else collector
+    if not isinstance(data, dict):
+        c.add(path, "must be a mapping", data)
+    else:
+        known = list(dict.fromkeys([*required, *optional]))
+        for key in data:
+            if key not in known:
+                c.add(f"{path}.{key}", f"unknown key; valid keys are {', '.join(known)}", key)
+        for key in required:
+            if key not in data:
+                c.add(f"{path}.{key}", "is required", None)
+    if own:
+        c.raise_if_any()
+    return isinstance(data, dict)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def require_int(c: IssueCollector, value: Any, path: str, minimum: int = 1) -> bool:
+    """Record an issue unless ``value`` is an int >= ``minimum``."""
+    return c.check(
+        _is_int(value) and value >= minimum, path, f"must be an int >= {minimum}", value
+    )
+
+
+def require_number(
+    c: IssueCollector, value: Any, path: str, *, positive: bool = True, allow_zero: bool = False
+) -> bool:
+    """Record an issue unless ``value`` is a finite number (> 0, or >= 0 with ``allow_zero``)."""
+    ok = (isinstance(value, int | float) and not isinstance(value, bool)) and value == value
+    ok = ok and value not in (float("inf"), float("-inf"))
+    if ok and positive:
+        ok = value >= 0 if allow_zero else value > 0
+    rule = "must be a number" + ((" >= 0" if allow_zero else " > 0") if positive else "")
+    return c.check(ok, path, rule, value)
+
+
+def reprefix(error: InputError, old: str, new: str) -> InputError:
+    """The same issues with the leading path component ``old`` replaced by ``new``."""
+    issues = []
+    for issue in error.issues:
+        p = issue.path
+        if p == old or p.startswith(old + "."):
+            p = new + p[len(old) :]
+        issues.append(Issue(p, issue.rule, issue.value))
+    return InputError(issues)

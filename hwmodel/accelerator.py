@@ -1,0 +1,471 @@
+"""Accelerators: a PE type, a systolic array, on-chip buffers, a DRAM interface and a clock.
+
+An accelerator is a YAML file (presets under ``hwmodel/presets/``) that loads into a frozen
+:class:`Accelerator`, validating every field and reporting all issues at once, and dumps back
+unchanged (``load_accelerator(dump) == acc``; dumping a loaded dump reproduces the text).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwmodel._validate import check_keys, reprefix, require_int, require_number
+from hwmodel.pe import PEType, load_pe
+from hwmodel.precision import Precision
+from hwmodel.systolic import Dataflow
+from mant.errors import InputError, IssueCollector
+
+__all__ = [
+    "Overlap",
+    "ArrayConfig",
+    "BufferConfig",
+    "DramConfig",
+    "Accelerator",
+    "load_accelerator",
+    "dump_accelerator",
+    "accelerator_from_dict",
+    "list_presets",
+    "iso_area",
+    "PSUM_BITS",
+]
+
+PSUM_BITS = 32
+"""Width of a partial sum held in the output buffer, bits."""
+
+
+class Overlap(StrEnum):
+    """How compute and DRAM transfers combine into layer time.
+
+    ``max``: double buffering hides the shorter one (time = max(compute, memory)).
+    ``sum``: no overlap (time = compute + memory).
+    """
+
+    MAX = "max"
+    SUM = "sum"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArrayConfig:
+    """The PE array.
+
+    Attributes:
+        rows: PE rows R (the reduction dimension under WS / IS).
+        cols: PE columns C.
+        dataflow: ``os``, ``ws`` or ``is``.
+    """
+
+    rows: int
+    cols: int
+    dataflow: Dataflow = Dataflow.WS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BufferConfig:
+    """On-chip SRAM buffers (one per operand).
+
+    Attributes:
+        weight_bytes: B-operand (weights / KV) buffer, bytes.
+        act_bytes: A-operand (activations) buffer, bytes.
+        out_bytes: Output / partial-sum buffer, bytes.
+        double_buffered: Half of each buffer is filled while the other half is used.
+        read_pj_per_bit: Read energy, pJ per bit.
+        write_pj_per_bit: Write energy, pJ per bit.
+        area_um2_per_kib: Area per KiB of capacity, um^2.
+    """
+
+    weight_bytes: int
+    act_bytes: int
+    out_bytes: int
+    double_buffered: bool = True
+    read_pj_per_bit: float = 0.0
+    write_pj_per_bit: float = 0.0
+    area_um2_per_kib: float = 0.0
+
+    def active_bytes(self, size_bytes: int) -> float:
+        """Capacity usable by the current tile, bytes."""
+        return size_bytes / 2 if self.double_buffered else float(size_bytes)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weight_bytes + self.act_bytes + self.out_bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DramConfig:
+    """Off-chip memory interface.
+
+    Attributes:
+        bw_bytes_per_cycle: Sustained bandwidth, bytes per accelerator cycle.
+        read_pj_per_bit: Read energy, pJ per bit.
+        write_pj_per_bit: Write energy, pJ per bit.
+    """
+
+    bw_bytes_per_cycle: float
+    read_pj_per_bit: float = 0.0
+    write_pj_per_bit: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accelerator:
+    """A complete accelerator. Build with :func:`load_accelerator`; derive with ``with_*``.
+
+    Attributes:
+        name: Preset or file name.
+        description: One line.
+        source: Where the configuration comes from.
+        pe_ref: The PE as written in the file (a shipped PE name or a YAML path).
+        pe: The loaded PE type.
+        clock_hz: Clock, Hz.
+        array: PE array.
+        buffers: On-chip buffers.
+        dram: DRAM interface.
+        overlap: Compute / memory overlap model.
+        default_precision: The precision the design's paper uses.
+
+    Example:
+        >>> acc = load_accelerator("mant").with_array(rows=64, cols=32, dataflow="ws")
+        >>> acc.array.rows, acc.pe.name
+        (64, 'mant')
+    """
+
+    name: str
+    description: str
+    source: str
+    pe_ref: str
+    pe: PEType
+    clock_hz: float
+    array: ArrayConfig
+    buffers: BufferConfig
+    dram: DramConfig
+    overlap: Overlap
+    default_precision: Precision
+
+    @property
+    def pe_area_um2(self) -> float:
+        """Area of the PE array plus per-column epilogues, um^2."""
+        return pe_area_um2(self.pe, self.array.rows, self.array.cols)
+
+    @property
+    def sram_area_um2(self) -> float:
+        """Area of the buffers, um^2."""
+        return self.buffers.total_bytes / 1024 * self.buffers.area_um2_per_kib
+
+    @property
+    def area_um2(self) -> float:
+        """PE array + epilogues + buffers, um^2."""
+        return self.pe_area_um2 + self.sram_area_um2
+
+    def with_array(
+        self, *, rows: int | None = None, cols: int | None = None, dataflow: str | None = None
+    ) -> Accelerator:
+        """A copy with another array shape or dataflow (validated)."""
+        array = {
+            "rows": self.array.rows if rows is None else rows,
+            "cols": self.array.cols if cols is None else cols,
+            "dataflow": str(self.array.dataflow if dataflow is None else dataflow),
+        }
+        return accelerator_from_dict({**self.to_dict(), "array": array}, pe=self.pe)
+
+    def with_buffers(self, **sizes: Any) -> Accelerator:
+        """A copy with some buffer fields replaced (e.g. ``weight_bytes=262144``), validated."""
+        return accelerator_from_dict(
+            {**self.to_dict(), "buffers": {**self.to_dict()["buffers"], **sizes}}, pe=self.pe
+        )
+
+    def with_dram(self, **fields: Any) -> Accelerator:
+        """A copy with some DRAM fields replaced (e.g. ``bw_bytes_per_cycle=25.6``), validated."""
+        return accelerator_from_dict(
+            {**self.to_dict(), "dram": {**self.to_dict()["dram"], **fields}}, pe=self.pe
+        )
+
+    def with_precision(self, precision: Precision) -> Accelerator:
+        """A copy whose default precision is ``precision`` (validated against the buffers)."""
+        return accelerator_from_dict(
+            {**self.to_dict(), "default_precision": precision.to_dict()}, pe=self.pe
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type mapping in file order; ``accelerator_from_dict(acc.to_dict()) == acc``."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "pe": self.pe_ref,
+            "clock_hz": self.clock_hz,
+            "array": {
+                "rows": self.array.rows,
+                "cols": self.array.cols,
+                "dataflow": str(self.array.dataflow),
+            },
+            "buffers": {f.name: getattr(self.buffers, f.name) for f in _fields(BufferConfig)},
+            "dram": {f.name: getattr(self.dram, f.name) for f in _fields(DramConfig)},
+            "overlap": str(self.overlap),
+            "default_precision": self.default_precision.to_dict(),
+        }
+
+    def to_yaml(self) -> str:
+        """The accelerator as YAML text (what :func:`dump_accelerator` writes)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, width=99)
+
+
+def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(cls)
+
+
+def pe_area_um2(pe: PEType, rows: Any, cols: Any) -> Any:
+    """PE array area incl. per-column epilogues, um^2 (ints or arrays)."""
+    epi = pe.epilogue.area_um2_per_column if pe.epilogue is not None else 0.0
+    return rows * cols * pe.area_um2 + cols * epi
+
+
+def min_tile_issues(
+    c: IssueCollector, rows: int, cols: int, buffers: BufferConfig, precision: Precision, path: str
+) -> None:
+    """Record an issue for each buffer whose active part cannot hold one array tile.
+
+    One tile is R x C elements of the B operand (weights or KV at their bits per element),
+    R x C activations, and R x C partial sums of ``PSUM_BITS`` in the output buffer.
+    """
+    b_bits = max(precision.weight_bits_per_element, precision.kv_bits_per_element)
+    needs = (
+        ("weight_bytes", rows * cols * b_bits / 8),
+        ("act_bytes", rows * cols * precision.act_bits_per_element / 8),
+        ("out_bytes", rows * cols * PSUM_BITS / 8),
+    )
+    for key, need in needs:
+        size = getattr(buffers, key)
+        if buffers.active_bytes(size) < need:
+            half = " (half of it when double-buffered)" if buffers.double_buffered else ""
+            c.add(
+                f"{path}.buffers.{key}",
+                f"too small for one {rows}x{cols} tile: needs {need:.0f} bytes{half}",
+                size,
+            )
+
+
+_TOP_KEYS = (
+    "name",
+    "description",
+    "source",
+    "pe",
+    "clock_hz",
+    "array",
+    "buffers",
+    "dram",
+    "overlap",
+    "default_precision",
+)
+_BUFFER_KEYS = tuple(f.name for f in dataclasses.fields(BufferConfig))
+_DRAM_KEYS = tuple(f.name for f in dataclasses.fields(DramConfig))
+
+
+def accelerator_from_dict(
+    data: Any, path: str = "accelerator", *, pe: PEType | None = None
+) -> Accelerator:
+    """Validate a mapping into an :class:`Accelerator`, reporting every issue at once.
+
+    Args:
+        data: The mapping (as read from YAML).
+        path: Prefix of issue paths.
+        pe: An already loaded PE type for ``data["pe"]`` (skips loading it again).
+
+    Raises:
+        InputError: one issue per unknown key, missing key, bad size, unknown dataflow or PE,
+            and buffer too small for one tile.
+    """
+    c = IssueCollector()
+    if not check_keys(data, path, required=_TOP_KEYS[3:9], optional=_TOP_KEYS, collector=c):
+        c.raise_if_any()
+    for key in ("name", "description", "source"):
+        if key in data:
+            c.check(isinstance(data[key], str), f"{path}.{key}", "must be a string", data[key])
+    pe_type = pe
+    pe_ref = data.get("pe")
+    if pe_type is None and "pe" in data:
+        if not isinstance(pe_ref, str):
+            c.add(f"{path}.pe", "must be a PE name or a path to a PE YAML file", pe_ref)
+        else:
+            try:
+                pe_type = load_pe(pe_ref)
+            except InputError as exc:
+                c.extend(reprefix(exc, "pe", "pe"), prefix=path)
+    require_number(c, data.get("clock_hz"), f"{path}.clock_hz")
+
+    array = None
+    raw = data.get("array")
+    if "array" in data and check_keys(
+        raw, f"{path}.array", required=("rows", "cols", "dataflow"), collector=c
+    ):
+        ok = require_int(c, raw.get("rows"), f"{path}.array.rows")
+        ok &= require_int(c, raw.get("cols"), f"{path}.array.cols")
+        df = raw.get("dataflow")
+        if df not in tuple(Dataflow):
+            c.add(f"{path}.array.dataflow", "must be one of os, ws, is", df)
+            ok = False
+        if ok:
+            array = ArrayConfig(rows=raw["rows"], cols=raw["cols"], dataflow=Dataflow(df))
+
+    buffers = None
+    raw = data.get("buffers")
+    if "buffers" in data and check_keys(
+        raw, f"{path}.buffers", required=_BUFFER_KEYS[:3], optional=_BUFFER_KEYS, collector=c
+    ):
+        ok = True
+        for key in _BUFFER_KEYS[:3]:
+            ok &= require_int(c, raw.get(key), f"{path}.buffers.{key}")
+        dbl = raw.get("double_buffered", True)
+        ok &= c.check(
+            isinstance(dbl, bool), f"{path}.buffers.double_buffered", "must be a bool", dbl
+        )
+        for key in _BUFFER_KEYS[4:]:
+            if key in raw:
+                ok &= require_number(c, raw[key], f"{path}.buffers.{key}", allow_zero=True)
+        if ok:
+            buffers = BufferConfig(**raw)
+
+    dram = None
+    raw = data.get("dram")
+    if "dram" in data and check_keys(
+        raw, f"{path}.dram", required=_DRAM_KEYS[:1], optional=_DRAM_KEYS, collector=c
+    ):
+        ok = require_number(c, raw.get("bw_bytes_per_cycle"), f"{path}.dram.bw_bytes_per_cycle")
+        for key in _DRAM_KEYS[1:]:
+            if key in raw:
+                ok &= require_number(c, raw[key], f"{path}.dram.{key}", allow_zero=True)
+        if ok:
+            dram = DramConfig(**raw)
+
+    overlap = data.get("overlap", "max")
+    c.check(overlap in tuple(Overlap), f"{path}.overlap", "must be max or sum", overlap)
+
+    precision = None
+    raw = data.get("default_precision")
+    if raw is None:
+        c.add(f"{path}.default_precision", "is required", None)
+    else:
+        try:
+            precision = Precision.from_dict(raw)
+        except InputError as exc:
+            c.extend(reprefix(exc, "precision", "default_precision"), prefix=path)
+        except TypeError as exc:  # pragma: no cover - check_keys catches bad keys first
+            c.add(f"{path}.default_precision", str(exc), raw)
+    if pe_type is not None and precision is not None:
+        for operand, bits in (
+            ("weight_bits", precision.weight_bits),
+            ("kv_bits", precision.kv_bits),
+        ):
+            if not pe_type.supports(bits, precision.act_bits):
+                c.add(
+                    f"{path}.default_precision.{operand}",
+                    f"PE {pe_type.name} has no mode for W{bits}A{precision.act_bits}",
+                    bits,
+                )
+    if array is not None and buffers is not None and precision is not None:
+        min_tile_issues(c, array.rows, array.cols, buffers, precision, path)
+    c.raise_if_any()
+    assert pe_type is not None and array is not None and buffers is not None  # for type checkers
+    assert dram is not None and precision is not None
+    return Accelerator(
+        name=data.get("name", ""),
+        description=data.get("description", ""),
+        source=data.get("source", ""),
+        pe_ref=pe_ref,
+        pe=pe_type,
+        clock_hz=data["clock_hz"],
+        array=array,
+        buffers=buffers,
+        dram=dram,
+        overlap=Overlap(overlap),
+        default_precision=precision,
+    )
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped accelerator presets.
+
+    Example:
+        >>> list_presets()
+        ['ant', 'fp16', 'int8', 'mant', 'olive', 'tender']
+    """
+    folder = resources.files("hwmodel") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_accelerator(name_or_path: str | Path) -> Accelerator:
+    """Load a preset by name or an accelerator YAML file by path.
+
+    Raises:
+        InputError: unknown preset, missing file, invalid YAML or invalid content.
+
+    Example:
+        >>> load_accelerator("ant").default_precision.kv_bits
+        16
+    """
+    ref = str(name_or_path)
+    if ref.endswith((".yaml", ".yml")) or Path(ref).is_file():
+        path = Path(ref)
+        if not path.is_file():
+            raise InputError.single("accelerator", "file not found", ref)
+        text = path.read_text()
+    elif ref in list_presets():
+        text = (resources.files("hwmodel") / "presets" / f"{ref}.yaml").read_text()
+    else:
+        raise InputError.single(
+            "accelerator",
+            f"unknown preset; known presets are {', '.join(list_presets())} (or give a YAML path)",
+            ref,
+        )
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError.single("accelerator", f"is not valid YAML ({exc})", ref) from exc
+    return accelerator_from_dict(data)
+
+
+def dump_accelerator(acc: Accelerator, path: str | Path) -> None:
+    """Write ``acc`` as YAML to ``path`` (loads back equal)."""
+    Path(path).write_text(acc.to_yaml())
+
+
+def iso_area(acc: Accelerator, area_um2: float, *, keep: str = "cols") -> Accelerator:
+    """The accelerator resized to spend a PE-area budget, one array side kept.
+
+    The iso-area rule: with C kept, rows = floor((A - C * epilogue area) / (C * PE area));
+    with R kept, cols = floor(A / (R * PE area + epilogue area)). The PE array (with its
+    per-column epilogues) then spends at most ``area_um2`` and one more row (column) would
+    exceed it.
+
+    Args:
+        acc: The accelerator to resize.
+        area_um2: PE-area budget, um^2.
+        keep: ``"cols"`` (size the rows) or ``"rows"`` (size the columns).
+
+    Raises:
+        InputError: if not even one row (column) fits, or ``keep`` is neither.
+
+    Example:
+        >>> budget = 104 * 32 * 785929 / 2024  # UniCore's M-ANT array (hardware.md §5)
+        >>> iso_area(load_accelerator("ant"), budget).array.rows  # UniCore's ANT array: 78 x 64
+        78
+    """
+    if keep not in ("cols", "rows"):
+        raise InputError.single("iso_area.keep", "must be cols or rows", keep)
+    epi = acc.pe.epilogue.area_um2_per_column if acc.pe.epilogue is not None else 0.0
+    if keep == "cols":
+        cols = acc.array.cols
+        rows = int((area_um2 - cols * epi) // (cols * acc.pe.area_um2))
+    else:
+        rows = acc.array.rows
+        cols = int(area_um2 // (rows * acc.pe.area_um2 + epi))
+    if rows < 1 or cols < 1:
+        raise InputError.single(
+            "iso_area.area_um2", f"too small for one {keep[:-1]} of {acc.pe.name} PEs", area_um2
+        )
+    return acc.with_array(rows=rows, cols=cols)

@@ -1,0 +1,521 @@
+"""Number formats: a canonical name plus a pure derivation of the value grid.
+
+Every format is a frozen value with ``.name`` (canonical, parses back to an equal value),
+``.bits`` (bits per element), ``.grid`` (sorted float64 array of every representable value,
+signed, read-only) and ``.max_abs``. Grids are in *grid units*: a quantizer multiplies them by a
+per-group scale.
+
+Families and their names (``k`` = element bits):
+
+* ``int{k}``: symmetric sign-magnitude integers ``-(2^(k-1)-1) .. 2^(k-1)-1`` (INT4 has 15 levels).
+* ``int{k}_asym``: unsigned levels ``0 .. 2^k-1`` used with a per-group zero point.
+* ``pot{k}``: ANT power of two, magnitudes ``{0, 2^0, .., 2^(2^(k-1)-2)}``.
+* ``flint{k}``: ANT flint, magnitudes for k=4 ``{0,1,2,3,4,6,8,16}`` (source: ANT artifact
+  ``clevercool/ANT-Quantization``, reproduced in mant.md §9.1); other k follow the same
+  first-one-exponent construction.
+* ``fp{k}_e{E}m{M}[fn|fnuz]``: binary floats with ml_dtypes semantics. 8-bit names follow
+  ml_dtypes exactly (``fp8_e4m3fn`` finite with NaN at S.1111.111, ``fp8_e4m3`` IEEE-like with
+  Inf, ``fp8_e5m2`` IEEE-like, ``*fnuz`` with bias + 1). Sub-8-bit floats are all finite
+  (OCP MX) and print without the ``fn`` suffix (``fp4_e2m1`` == ``fp4_e2m1fn``).
+* ``mant{k}_a{a}[_z]``: M-ANT, magnitudes ``a*i + 2^i`` for ``i in 0 .. 2^(k-1)-1``; ``_z``
+  replaces ``i = 0`` by an exact zero (mant.md §2).
+* Block formats with a fixed block and scale: ``mxfp4``, ``mxfp6_e2m3``, ``mxfp6_e3m2``,
+  ``mxfp8_e4m3``, ``mxfp8_e5m2``, ``mxint8`` (OCP MX v1.0: block 32, E8M0 scale) and ``nvfp4``
+  (block 16, E4M3 scale, fp32 per-tensor scale).
+
+Example:
+    >>> f = parse_format("mant4_a5")
+    >>> f.grid[8:].tolist()
+    [1.0, 7.0, 14.0, 23.0, 36.0, 57.0, 94.0, 163.0]
+    >>> parse_format("fp4_e2m1fn").name
+    'fp4_e2m1'
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+
+from mant.errors import InputError, Issue
+
+__all__ = [
+    "Format",
+    "IntFormat",
+    "PotFormat",
+    "FlintFormat",
+    "FloatFormat",
+    "MantFormat",
+    "BlockFormat",
+    "FloatVariant",
+    "parse_format",
+    "known_families",
+    "example_format_names",
+]
+
+FloatVariant = Literal["ieee", "fn", "fnuz"]
+
+
+class Family(StrEnum):
+    INT = "int"
+    POT = "pot"
+    FLINT = "flint"
+    FP = "fp"
+    MANT = "mant"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Format:
+    """Base of every format. Subclasses define ``name``, ``bits`` and ``_build_grid``."""
+
+    @property
+    def name(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def bits(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def family(self) -> Family:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build_grid(self) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def grid(self) -> np.ndarray:
+        """Sorted float64 array of every representable value (grid units, read-only)."""
+        return _cached_grid(self)
+
+    @property
+    def magnitudes(self) -> np.ndarray:
+        """Sorted non-negative magnitudes of a sign-symmetric grid (read-only)."""
+        return _cached_magnitudes(self)
+
+    @property
+    def max_abs(self) -> float:
+        """Largest representable magnitude in grid units."""
+        return float(np.max(np.abs(self.grid)))
+
+    @property
+    def asymmetric(self) -> bool:
+        """True when the format is quantized with a zero point (``int{k}_asym``)."""
+        return False
+
+    @property
+    def block_size(self) -> int | None:
+        """Fixed block size of block formats (MX, NVFP4); ``None`` otherwise."""
+        return None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_grid(fmt: Format) -> np.ndarray:
+    grid = np.unique(np.asarray(fmt._build_grid(), dtype=np.float64))
+    grid.setflags(write=False)
+    return grid
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_magnitudes(fmt: Format) -> np.ndarray:
+    grid = fmt.grid
+    mags = np.unique(np.abs(grid))
+    if not fmt.asymmetric and not np.array_equal(np.unique(np.concatenate([-mags, mags])), grid):
+        raise ValueError(f"{fmt.name}: grid is not sign-symmetric")
+    mags.setflags(write=False)
+    return mags
+
+
+def _check_bits(bits: int, lo: int, hi: int, what: str) -> None:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not lo <= bits <= hi:
+        raise InputError.single(what, f"must be an int in {lo}..{hi}", bits)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntFormat(Format):
+    """Integer grid: symmetric sign-magnitude, or unsigned levels with a zero point.
+
+    Args:
+        k: element bits, 2..8.
+        asym: unsigned levels ``0 .. 2^k-1`` quantized with a per-group zero point.
+        step: grid unit (``mxint8`` uses 1/64, OCP MX's implicit 2^-6).
+    """
+
+    k: int = 4
+    asym: bool = False
+
+    def __post_init__(self) -> None:
+        _check_bits(self.k, 2, 8, "format.int.bits")
+
+    @property
+    def name(self) -> str:
+        return f"int{self.k}_asym" if self.asym else f"int{self.k}"
+
+    @property
+    def bits(self) -> int:
+        return self.k
+
+    @property
+    def family(self) -> Family:
+        return Family.INT
+
+    @property
+    def asymmetric(self) -> bool:
+        return self.asym
+
+    def _build_grid(self) -> np.ndarray:
+        if self.asym:
+            return np.arange(2**self.k, dtype=np.float64)
+        top = 2 ** (self.k - 1) - 1
+        return np.arange(-top, top + 1, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PotFormat(Format):
+    """ANT power-of-two: magnitudes ``{0, 1, 2, 4, .., 2^(2^(k-1)-2)}`` (mant.md §9.1)."""
+
+    k: int = 4
+
+    def __post_init__(self) -> None:
+        _check_bits(self.k, 2, 8, "format.pot.bits")
+
+    @property
+    def name(self) -> str:
+        return f"pot{self.k}"
+
+    @property
+    def bits(self) -> int:
+        return self.k
+
+    @property
+    def family(self) -> Family:
+        return Family.POT
+
+    def _build_grid(self) -> np.ndarray:
+        mags = np.concatenate([[0.0], 2.0 ** np.arange(2 ** (self.k - 1) - 1)])
+        return np.concatenate([-mags, mags])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlintFormat(Format):
+    """ANT flint with ``B = k - 1`` magnitude bits.
+
+    Construction (matches both ANT tables, B=3 ``{0,1,2,3,4,6,8,16}`` and B=4
+    ``{0..8,10,12,14,16,24,32,64}``, mant.md §9.1): integers ``0 .. 2^(B-1)-1``; then for
+    ``j = 1 .. B-1`` a segment of ``2^(B-1-j)`` values starting at ``2^(B-2+j)`` with step
+    ``2^(B-2+j) / 2^(B-1-j)``; then the top value ``4^(B-1)``.
+    """
+
+    k: int = 4
+
+    def __post_init__(self) -> None:
+        _check_bits(self.k, 3, 8, "format.flint.bits")
+
+    @property
+    def name(self) -> str:
+        return f"flint{self.k}"
+
+    @property
+    def bits(self) -> int:
+        return self.k
+
+    @property
+    def family(self) -> Family:
+        return Family.FLINT
+
+    def _build_grid(self) -> np.ndarray:
+        b = self.k - 1
+        mags = [float(v) for v in range(2 ** (b - 1))]
+        for j in range(1, b):
+            start = 2 ** (b - 2 + j)
+            count = 2 ** (b - 1 - j)
+            step = start / count
+            mags += [start + step * t for t in range(count)]
+        mags.append(float(4 ** (b - 1)))
+        m = np.asarray(mags)
+        return np.concatenate([-m, m])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FloatFormat(Format):
+    """Binary float ``1 + exp_bits + man_bits`` bits with ml_dtypes semantics.
+
+    Args:
+        exp_bits: exponent bits E >= 1.
+        man_bits: mantissa bits M >= 0.
+        variant: ``ieee`` (top exponent reserved for Inf/NaN), ``fn`` (finite; 8-bit formats
+            reserve only the all-ones code for NaN, narrower ones have no NaN), ``fnuz``
+            (finite, bias + 1, no negative zero).
+    """
+
+    exp_bits: int = 2
+    man_bits: int = 1
+    variant: FloatVariant = "fn"
+
+    def __post_init__(self) -> None:
+        c = []
+        if not 1 <= self.exp_bits <= 7:
+            c.append(Issue("format.fp.exp_bits", "must be an int in 1..7", self.exp_bits))
+        if not 0 <= self.man_bits <= 7:
+            c.append(Issue("format.fp.man_bits", "must be an int in 0..7", self.man_bits))
+        if not 3 <= 1 + self.exp_bits + self.man_bits <= 8:
+            c.append(Issue("format.fp.bits", "must be in 3..8 (1 + E + M)", self.bits))
+        if self.variant not in ("ieee", "fn", "fnuz"):
+            c.append(Issue("format.fp.variant", "must be one of ieee, fn, fnuz", self.variant))
+        elif self.variant == "ieee" and (self.bits < 8 or self.exp_bits < 2):
+            c.append(Issue("format.fp.variant", "ieee needs 8 bits and E >= 2", self.variant))
+        if c:
+            raise InputError(c)
+
+    @property
+    def name(self) -> str:
+        suffix = {"ieee": "", "fn": "fn", "fnuz": "fnuz"}[self.variant]
+        if self.bits < 8 and self.variant == "fn":
+            suffix = ""
+        return f"fp{self.bits}_e{self.exp_bits}m{self.man_bits}{suffix}"
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.exp_bits + self.man_bits
+
+    @property
+    def family(self) -> Family:
+        return Family.FP
+
+    @property
+    def bias(self) -> int:
+        return 2 ** (self.exp_bits - 1) - 1 + (1 if self.variant == "fnuz" else 0)
+
+    def _build_grid(self) -> np.ndarray:
+        e_max = 2**self.exp_bits - 1
+        n_man = 2**self.man_bits
+        mags = []
+        for e in range(e_max + 1):
+            if self.variant == "ieee" and e == e_max:
+                continue
+            for m in range(n_man):
+                if self.variant == "fn" and self.bits == 8 and e == e_max and m == n_man - 1:
+                    continue  # NaN code
+                frac = m / n_man
+                v = (
+                    frac * 2.0 ** (1 - self.bias)
+                    if e == 0
+                    else (1 + frac) * 2.0 ** (e - self.bias)
+                )
+                mags.append(v)
+        m_arr = np.asarray(mags)
+        return np.concatenate([-m_arr, m_arr])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MantFormat(Format):
+    """M-ANT: magnitudes ``a*i + 2^i`` for ``i in 0 .. 2^(k-1)-1`` (mant.md §2).
+
+    Args:
+        k: element bits, 2..8 (sign + k-1 index bits).
+        a: integer coefficient >= 0.
+        zero: replace ``i = 0`` (magnitude 1) by an exact zero.
+
+    Example:
+        >>> MantFormat(k=4, a=17).max_abs
+        247.0
+    """
+
+    k: int = 4
+    a: int = 0
+    zero: bool = False
+
+    def __post_init__(self) -> None:
+        c = []
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 2 <= self.k <= 8:
+            c.append(Issue("format.mant.k", "must be an int in 2..8", self.k))
+        if isinstance(self.a, bool) or not isinstance(self.a, int | np.integer) or self.a < 0:
+            c.append(Issue("format.mant.a", "must be an int >= 0", self.a))
+        if c:
+            raise InputError(c)
+        object.__setattr__(self, "a", int(self.a))
+
+    @property
+    def name(self) -> str:
+        return f"mant{self.k}_a{self.a}" + ("_z" if self.zero else "")
+
+    @property
+    def bits(self) -> int:
+        return self.k
+
+    @property
+    def family(self) -> Family:
+        return Family.MANT
+
+    def _build_grid(self) -> np.ndarray:
+        i = np.arange(2 ** (self.k - 1), dtype=np.float64)
+        mags = self.a * i + 2.0**i
+        if self.zero:
+            mags[0] = 0.0
+        return np.concatenate([-mags, mags])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockFormat(Format):
+    """A block format: element format, fixed block size, shared-scale format.
+
+    Args:
+        label: canonical name (``mxfp4``, ``nvfp4``, ...).
+        element: the element format.
+        block: values per block.
+        scale: shared scale format (``e8m0`` for MX, ``e4m3`` for NVFP4).
+        tensor_scale: NVFP4's extra fp32 per-tensor scale.
+        emax: MX's ``emax_elem`` (largest power of two of the element grid), OCP MX v1.0 §6.3.
+    """
+
+    label: str
+    element: Format
+    block: int
+    scale: str
+    tensor_scale: bool = False
+    emax: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    @property
+    def bits(self) -> int:
+        return self.element.bits
+
+    @property
+    def family(self) -> Family:
+        return Family.BLOCK
+
+    @property
+    def block_size(self) -> int:
+        return self.block
+
+    def _build_grid(self) -> np.ndarray:
+        return np.asarray(self.element.grid)
+
+
+def _mx(label: str, element: Format) -> BlockFormat:
+    emax = int(math.floor(math.log2(element.max_abs)))
+    return BlockFormat(label=label, element=element, block=32, scale="e8m0", emax=emax)
+
+
+_BLOCK_FORMATS: dict[str, BlockFormat] = {
+    "mxfp4": _mx("mxfp4", FloatFormat(exp_bits=2, man_bits=1)),
+    "mxfp6_e2m3": _mx("mxfp6_e2m3", FloatFormat(exp_bits=2, man_bits=3)),
+    "mxfp6_e3m2": _mx("mxfp6_e3m2", FloatFormat(exp_bits=3, man_bits=2)),
+    "mxfp8_e4m3": _mx("mxfp8_e4m3", FloatFormat(exp_bits=4, man_bits=3)),
+    "mxfp8_e5m2": _mx("mxfp8_e5m2", FloatFormat(exp_bits=5, man_bits=2, variant="ieee")),
+    # OCP MXINT8: 8-bit two's complement with an implicit 2^-6, used symmetrically (+-127),
+    # so its emax_elem is 6 on the integer grid.
+    "mxint8": _mx("mxint8", IntFormat(k=8)),
+    "nvfp4": BlockFormat(
+        label="nvfp4",
+        element=FloatFormat(exp_bits=2, man_bits=1),
+        block=16,
+        scale="e4m3",
+        tensor_scale=True,
+        emax=2,
+    ),
+}
+
+_FAMILIES = (
+    "int{k}",
+    "int{k}_asym",
+    "pot{k}",
+    "flint{k}",
+    "fp{k}_e{E}m{M}[fn|fnuz]",
+    "mant{k}_a{a}[_z]",
+    *_BLOCK_FORMATS,
+)
+
+_RE_SIMPLE = re.compile(r"^(int|pot|flint)(\d+)(_asym)?$")
+_RE_FP = re.compile(r"^fp(\d+)_e(\d+)m(\d+)(fn|fnuz)?$")
+_RE_MANT = re.compile(r"^mant(\d+)_a(\d+)(_z)?$")
+
+
+def known_families() -> tuple[str, ...]:
+    """Name patterns that :func:`parse_format` accepts."""
+    return _FAMILIES
+
+
+def example_format_names() -> tuple[str, ...]:
+    """One canonical name per common format (what ``mant-dse formats`` lists)."""
+    return (
+        "int4",
+        "int4_asym",
+        "int8",
+        "pot4",
+        "flint4",
+        "fp4_e2m1",
+        "fp6_e2m3",
+        "fp6_e3m2",
+        "fp8_e4m3fn",
+        "fp8_e4m3",
+        "fp8_e5m2",
+        "fp8_e4m3fnuz",
+        "fp8_e5m2fnuz",
+        "mant4_a0",
+        "mant4_a5",
+        "mant4_a17",
+        "mant4_a17_z",
+        "mant4_a120",
+        *_BLOCK_FORMATS,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_format(name: str) -> Format:
+    """Parse a format name (case-insensitive) into its frozen :class:`Format`.
+
+    Args:
+        name: e.g. ``int4``, ``fp8_e4m3fn``, ``mxfp4``, ``mant4_a17_z``.
+
+    Returns:
+        The format; ``parse_format(f.name) == f``.
+
+    Raises:
+        InputError: unknown name (the message lists the known families) or bad parameters.
+
+    Example:
+        >>> parse_format("FP8_E4M3FN").max_abs
+        448.0
+    """
+    if not isinstance(name, str):
+        raise InputError.single("format", "must be a format name string", name)
+    key = name.strip().lower()
+    if key in _BLOCK_FORMATS:
+        return _BLOCK_FORMATS[key]
+    if m := _RE_SIMPLE.match(key):
+        family, k, asym = m.group(1), int(m.group(2)), m.group(3)
+        if family == "int":
+            return IntFormat(k=k, asym=bool(asym))
+        if asym:
+            raise _unknown(name)
+        return PotFormat(k=k) if family == "pot" else FlintFormat(k=k)
+    if m := _RE_FP.match(key):
+        bits, e, mm, suffix = int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)
+        if bits != 1 + e + mm:
+            raise InputError.single("format", f"fp{bits} needs 1 + E + M = {bits}", name)
+        variant: FloatVariant = "fn" if suffix == "fn" else "fnuz" if suffix == "fnuz" else "ieee"
+        if variant == "ieee" and bits < 8:
+            variant = "fn"  # sub-8-bit floats are finite (OCP MX); no IEEE variant exists
+        return FloatFormat(exp_bits=e, man_bits=mm, variant=variant)
+    if m := _RE_MANT.match(key):
+        return MantFormat(k=int(m.group(1)), a=int(m.group(2)), zero=bool(m.group(3)))
+    raise _unknown(name)
+
+
+def _unknown(name: str) -> InputError:
+    return InputError.single(
+        "format", "must be a known format (" + ", ".join(_FAMILIES) + ")", name
+    )

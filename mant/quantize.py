@@ -1,0 +1,532 @@
+"""Group quantization with exact per-group adaptive selection among candidate formats.
+
+Each group (see :mod:`mant.groups`) gets, per candidate, the scale ``absmax / max_abs`` rounded
+to the scale format (:mod:`mant.scales`); elements round to the nearest level with the rule of
+:mod:`mant._kernels` (exact midpoint -> larger magnitude, saturating). The group keeps the
+candidate with the least MSE; an exact MSE tie goes to the earlier candidate. With
+``clip_search`` the raw scale is also multiplied by ``p`` in 0.75 .. 1.50 (1% steps, ANT's
+search, mant.md §9.1) and the best (candidate, p) pair wins (earlier candidate, then smaller p,
+on ties).
+
+Special members:
+
+* ``int{k}_asym``: per-group ``scale = (max - min) / (2^k - 1)`` (rounded to the scale format)
+  and zero point ``zp = clip(floor(-min / scale + 1/2), 0, 2^k - 1)``; ``q = clip(floor(x / scale
+  + 1/2) + zp, 0, 2^k - 1)`` (ties upward). Codes are ``q``; the zero point adds ``k`` metadata
+  bits per group.
+* Block formats (the only member of their set): MX uses OCP MX v1.0's shared exponent
+  ``2^(floor(log2(absmax)) - emax_elem)``; NVFP4 uses an fp32 tensor scale
+  ``absmax_tensor / (6 * 448)`` and E4M3 block scales ``absmax_block / 6 / tensor_scale``.
+
+Example:
+    >>> x = np.random.default_rng(0).standard_normal((64, 256)).astype(np.float32)
+    >>> r = quantize(x, QuantConfig(candidates="mant-unicore16", group_size=64))
+    >>> r.n_groups, r.bits_per_element
+    (256, 4.5625)
+    >>> 0.005 < r.rel_mse < 0.01
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mant import _kernels
+from mant.candidates import CandidateSet, candidate_set
+from mant.errors import InputError, IssueCollector
+from mant.formats import BlockFormat, Format
+from mant.groups import Granularity, GroupLayout, make_groups, ungroup
+from mant.scales import SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
+
+__all__ = ["QuantConfig", "QuantResult", "GroupQuant", "quantize", "quantize_groups"]
+
+CLIP_RATIOS = np.round(np.arange(75, 151) / 100.0, 2)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuantConfig:
+    """How to quantize a tensor.
+
+    Attributes:
+        candidates: named set, format name, tuple of format names, or a family dict
+            (see :mod:`mant.candidates`). Data-derived families are resolved to their names.
+        group_size: values per group for ``group`` granularity; ``None`` (default) means a
+            block format's block size, else 64. Forced to ``None`` for ``channel`` and ``tensor``.
+        axis: the axis groups run along.
+        granularity: ``group``, ``channel`` or ``tensor``.
+        scale_format: ``fp32``, ``fp16``, ``bf16``, ``e8m0`` or ``int8`` (block formats use
+            their own and accept only the default or their own).
+        clip_search: search the clip ratio 0.75 .. 1.50 per group and candidate.
+
+    Example:
+        >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64, scale_format="fp16")
+        >>> cfg.bits_per_element
+        4.3125
+        >>> QuantConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    candidates: Any = "mant-unicore16"
+    group_size: int | None = None
+    axis: int = -1
+    granularity: Granularity = Granularity.GROUP
+    scale_format: ScaleFormat = ScaleFormat.FP32
+    clip_search: bool = False
+    _set: CandidateSet = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        c = IssueCollector()
+        spec = self.candidates
+        cs: CandidateSet | None = None
+        try:
+            cs = candidate_set(spec)
+        except InputError as exc:
+            c.extend(exc)
+        if cs is not None:
+            if isinstance(spec, Mapping) and spec.get("family") in ("quantiles", "kmeans"):
+                spec = tuple(cs.names)
+            elif isinstance(spec, Mapping):
+                spec = dict(spec)
+            elif isinstance(spec, list | tuple):
+                spec = tuple(cs.names)
+            elif isinstance(spec, CandidateSet):
+                s = spec.to_spec()
+                spec = tuple(s) if isinstance(s, list) else s
+            object.__setattr__(self, "candidates", spec)
+            object.__setattr__(self, "_set", cs)
+        try:
+            gran = Granularity(self.granularity)
+            object.__setattr__(self, "granularity", gran)
+        except ValueError:
+            c.add("granularity", "must be one of group, channel, tensor", self.granularity)
+            gran = None
+        try:
+            object.__setattr__(self, "scale_format", parse_scale_format(self.scale_format))
+        except InputError as exc:
+            c.extend(exc)
+        ax = self.axis
+        c.check(
+            isinstance(ax, int | np.integer) and not isinstance(ax, bool),
+            "axis",
+            "must be an int",
+            ax,
+        )
+        c.check(
+            isinstance(self.clip_search, bool), "clip_search", "must be a bool", self.clip_search
+        )
+        g = self.group_size
+        block = (
+            cs.formats[0] if cs is not None and isinstance(cs.formats[0], BlockFormat) else None
+        )
+        if gran is not None and gran is not Granularity.GROUP:
+            c.check(block is None, "granularity", "must be group for a block format", gran.value)
+            object.__setattr__(self, "group_size", None)
+        elif block is not None:
+            if g is None:
+                object.__setattr__(self, "group_size", block.block)
+            else:
+                c.check(
+                    g == block.block, "group_size", f"must be {block.block} for {block.name}", g
+                )
+            sf = self.scale_format
+            c.check(
+                sf in (ScaleFormat.FP32, block.scale),
+                "scale_format",
+                f"must be left at fp32 or be {block.scale} for {block.name}",
+                str(sf),
+            )
+        elif g is None:
+            object.__setattr__(self, "group_size", 64)
+        else:
+            ok = not isinstance(g, bool) and isinstance(g, int | np.integer)
+            c.check(ok and g >= 1, "group_size", "must be an int >= 1", g)
+        c.raise_if_any()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+    @property
+    def candidate_set(self) -> CandidateSet:
+        """The resolved candidate set."""
+        return self._set
+
+    @property
+    def bits_per_element(self) -> float:
+        """Storage bits per element, known without data.
+
+        ``element bits + (scale bits + selector bits + zero-point bits) / group_size`` for
+        ``group`` granularity; block formats count their 8-bit block scale (NVFP4's per-tensor
+        fp32 scale is not counted); ``channel`` and ``tensor`` count only the element bits.
+        """
+        cs = self._set
+        fmt = cs.formats[0]
+        if isinstance(fmt, BlockFormat):
+            return fmt.bits + 8 / fmt.block
+        if self.granularity is not Granularity.GROUP:
+            return float(cs.bits)
+        zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
+        meta = SCALE_BITS[self.scale_format] + cs.selector_bits + zp
+        return cs.bits + meta / int(self.group_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (str, int, bool, None, list, dict)."""
+        cand = self.candidates
+        if isinstance(cand, tuple):
+            cand = list(cand)
+        elif isinstance(cand, dict):
+            cand = dict(cand)
+        return {
+            "candidates": cand,
+            "group_size": None if self.group_size is None else int(self.group_size),
+            "axis": int(self.axis),
+            "granularity": str(self.granularity),
+            "scale_format": str(self.scale_format),
+            "clip_search": bool(self.clip_search),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
+        valid = ("candidates", "group_size", "axis", "granularity", "scale_format", "clip_search")
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise InputError.single("quant", "unknown keys; valid: " + ", ".join(valid), unknown)
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupQuant:
+    """Quantized groups (rows of the input).
+
+    Attributes:
+        dequantized: float32 ``(n_groups, g)``; padded slots are 0.
+        codes: int16 indices into the chosen format's ``grid``.
+        scales: float64 stored scale per group (units of x per grid unit).
+        choice: int16 chosen candidate index per group.
+        group_error: float64 MSE per group over its valid values.
+        energy: float64 sum of x^2 per group (for relative errors).
+        zero_points: int16 per-group zero points for asymmetric members, else ``None``.
+        clip_ratio: chosen clip ratio per group (``None`` without clip search).
+    """
+
+    dequantized: np.ndarray
+    codes: np.ndarray
+    scales: np.ndarray
+    choice: np.ndarray
+    group_error: np.ndarray
+    energy: np.ndarray
+    zero_points: np.ndarray | None = None
+    clip_ratio: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuantResult:
+    """One quantized tensor.
+
+    Attributes:
+        dequantized: float32, the shape of the input.
+        codes: int16 grid indices, the shape of the input.
+        scales: float64 per group; choice: per-group candidate index; group_error: per-group MSE.
+        candidates: candidate names (``choice`` indexes this tuple).
+        bits_per_element: storage bits per element with the actual group size.
+        group_size: values per group; n_groups: number of groups.
+    """
+
+    dequantized: np.ndarray
+    codes: np.ndarray
+    scales: np.ndarray
+    choice: np.ndarray
+    group_error: np.ndarray
+    candidates: tuple[str, ...]
+    bits_per_element: float
+    group_size: int
+    n_groups: int
+    zero_points: np.ndarray | None = None
+    clip_ratio: np.ndarray | None = None
+    sum_sq_error: float = field(default=0.0, repr=False)
+    sum_sq_ref: float = field(default=0.0, repr=False)
+    original: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def size(self) -> int:
+        return int(self.dequantized.size)
+
+    @property
+    def mse(self) -> float:
+        """Mean squared error over the tensor (units of x squared)."""
+        return self.sum_sq_error / self.size
+
+    @property
+    def rel_mse(self) -> float:
+        """``||x - q||^2 / ||x||^2``; 0 for an all-zero tensor (always reproduced exactly)."""
+        if self.sum_sq_ref == 0.0:
+            return 0.0
+        return self.sum_sq_error / self.sum_sq_ref
+
+    @property
+    def sqnr_db(self) -> float:
+        """``-10 log10(rel_mse)`` in dB; ``inf`` for an exact reproduction."""
+        r = self.rel_mse
+        return math.inf if r == 0.0 else -10.0 * math.log10(r)
+
+    @property
+    def max_abs_error(self) -> float:
+        """Largest absolute element error (units of x)."""
+        if self.original is None:
+            raise ValueError("max_abs_error needs the original tensor")
+        x = np.asarray(self.original, dtype=np.float32)
+        return float(np.max(np.abs(x.astype(np.float64) - self.dequantized)))
+
+    def choice_histogram(self) -> dict[str, int]:
+        """Groups per candidate name, in candidate order (zero counts included)."""
+        counts = np.bincount(self.choice.astype(np.int64), minlength=len(self.candidates))
+        return {name: int(n) for name, n in zip(self.candidates, counts, strict=True)}
+
+
+@functools.lru_cache(maxsize=256)
+def _tables(cs: CandidateSet) -> tuple[np.ndarray, ...]:
+    """Per-candidate midpoints, magnitudes, counts and grid sizes, padded to one width."""
+    fmts = cs.formats
+    mags_list = [np.zeros(1) if f.asymmetric else np.asarray(f.magnitudes) for f in fmts]
+    width = max(len(m) for m in mags_list)
+    mids = np.zeros((len(fmts), max(width - 1, 1)))
+    mags = np.zeros((len(fmts), width))
+    n_mids = np.zeros(len(fmts), dtype=np.int64)
+    n_grid = np.zeros(len(fmts), dtype=np.int64)
+    for c, (f, m) in enumerate(zip(fmts, mags_list, strict=True)):
+        mags[c, : len(m)] = m
+        mids[c, : len(m) - 1] = (m[1:] + m[:-1]) / 2
+        n_mids[c] = len(m) - 1
+        n_grid[c] = len(f.grid)
+    max_abs = np.array([f.max_abs for f in fmts])
+    for a in (mids, mags, n_mids, n_grid, max_abs):
+        a.setflags(write=False)
+    return mids, mags, n_mids, n_grid, max_abs
+
+
+def _absmax(groups: np.ndarray) -> np.ndarray:
+    return np.maximum(groups.max(axis=1), -groups.min(axis=1)).astype(np.float64)
+
+
+def _block_scales(groups: np.ndarray, fmt: BlockFormat) -> np.ndarray:
+    amax = _absmax(groups)
+    if fmt.tensor_scale:  # NVFP4
+        top = float(amax.max())
+        t = np.float64(np.float32(top / (6.0 * 448.0)))
+        if t == 0.0:
+            return np.zeros_like(amax)
+        return round_scales(amax / 6.0 / t, "e4m3") * t
+    with np.errstate(divide="ignore"):
+        e = np.floor(np.log2(np.where(amax > 0, amax, 1.0))) - fmt.emax
+    return np.where(amax > 0, np.exp2(np.clip(e, -127, 127)), 0.0)
+
+
+def _asym(groups: np.ndarray, lengths: np.ndarray, fmt: Format, scale_format: ScaleFormat):
+    """Asymmetric integer quantization of every group: (codes, deq, mse, scale, zero point)."""
+    g = groups.shape[1]
+    valid = np.arange(g)[None, :] < lengths[:, None]
+    x = groups.astype(np.float64)
+    lo = np.minimum(np.where(valid, x, np.inf).min(axis=1), 0.0)
+    hi = np.maximum(np.where(valid, x, -np.inf).max(axis=1), 0.0)
+    top = 2**fmt.bits - 1
+    s = round_scales((hi - lo) / top, scale_format)
+    safe = np.where(s > 0, s, 1.0)
+    zp = np.where(s > 0, np.clip(np.floor(-lo / safe + 0.5), 0, top), 0.0)
+    q = np.clip(np.floor(x / safe[:, None] + 0.5) + zp[:, None], 0, top)
+    q = np.where(s[:, None] > 0, q, zp[:, None])
+    deq = (q - zp[:, None]) * s[:, None]
+    err = np.where(valid, (x - deq) ** 2, 0.0).sum(axis=1) / lengths
+    return q.astype(np.int16), deq.astype(np.float32), err, s, zp.astype(np.int16)
+
+
+def _validate_groups(groups: Any, lengths: Any) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(groups)
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InputError.single("groups", "must be a 2-d array (n_groups, g)", arr.shape)
+    if arr.dtype.kind != "f":
+        raise InputError.single("groups", "must be a float array", str(arr.dtype))
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    from mant.groups import check_finite
+
+    check_finite(arr, "groups")
+    if lengths is None:
+        n = np.full(arr.shape[0], arr.shape[1], dtype=np.int64)
+    else:
+        n = np.ascontiguousarray(lengths, dtype=np.int64)
+        if n.shape != (arr.shape[0],) or n.min() < 1 or n.max() > arr.shape[1]:
+            raise InputError.single("lengths", f"must be ints in 1..{arr.shape[1]}", n.shape)
+    return arr, n
+
+
+def quantize_groups(
+    groups: np.ndarray,
+    candidates: CandidateSet | Any,
+    *,
+    choice: np.ndarray | None = None,
+    scale_format: ScaleFormat | str = ScaleFormat.FP32,
+    clip_search: bool = False,
+    lengths: np.ndarray | None = None,
+) -> GroupQuant:
+    """Quantize rows of ``groups``, each with its best (or the given) candidate.
+
+    Args:
+        groups: ``(n_groups, g)`` float32 values (finite).
+        candidates: a :class:`CandidateSet` or any spec :func:`candidate_set` accepts.
+        choice: per-group candidate index; when given no search is done.
+        scale_format: per-group scale format (int8's scale-of-scales spans these groups).
+        clip_search: also search the clip ratio (ignored when ``choice`` is given).
+        lengths: valid values per group (the rest is padding), default all ``g``.
+
+    Returns:
+        :class:`GroupQuant`.
+
+    Example:
+        >>> g = np.array([[0.1, -0.5, 0.25, 1.0]], dtype=np.float32)
+        >>> q = quantize_groups(g, candidate_set("int4"))
+        >>> np.round(q.dequantized.astype(float) * 7, 3).tolist()  # scale fl32(1/7)
+        [[1.0, -3.0, 2.0, 7.0]]
+    """
+    cs = candidate_set(candidates)
+    sf = parse_scale_format(scale_format)
+    arr, n = _validate_groups(groups, lengths)
+    n_groups = arr.shape[0]
+    n_cand = len(cs.formats)
+    mids, mags, n_mids, n_grid, max_abs = _tables(cs)
+    asym = [c for c, f in enumerate(cs.formats) if f.asymmetric]
+    fmt0 = cs.formats[0]
+    ratios = CLIP_RATIOS if (clip_search and choice is None) else np.ones(1)
+    n_r = len(ratios)
+
+    if isinstance(fmt0, BlockFormat):
+        scales = _block_scales(arr, fmt0)[:, None]
+        n_r = 1
+    else:
+        raw = _absmax(arr)[:, None, None] / max_abs[None, :, None] * ratios[None, None, :]
+        scales = round_scales(raw.reshape(n_groups, n_cand * n_r), sf)
+
+    if choice is not None:
+        ch = np.asarray(choice)
+        if (
+            ch.shape != (n_groups,)
+            or ch.dtype.kind not in "iu"
+            or (ch.size and (ch.min() < 0 or ch.max() >= n_cand))
+        ):
+            raise InputError.single(
+                "choice", f"must be ints in 0..{n_cand - 1}, one per group", ch.shape
+            )
+        ch = ch.astype(np.int64)
+        pick = ch * n_r
+    else:
+        if n_cand == 1 and n_r == 1:
+            pick = np.zeros(n_groups, dtype=np.int64)
+        else:
+            if n_r == 1:
+                t_mids, t_mags, t_nm = mids, mags, n_mids
+            else:
+                t_mids = np.repeat(mids, n_r, axis=0)
+                t_mags = np.repeat(mags, n_r, axis=0)
+                t_nm = np.repeat(n_mids, n_r)
+            err = _kernels.search_errors(arr, n, scales, t_mids, t_nm, t_mags)
+            for c in asym:
+                err[:, c * n_r : (c + 1) * n_r] = _asym(arr, n, cs.formats[c], sf)[2][:, None]
+            pick = np.argmin(err, axis=1)
+        ch = pick // n_r
+
+    sel_scale = np.ascontiguousarray(np.take_along_axis(scales, pick[:, None], axis=1)[:, 0])
+    codes, deq, gerr, energy = _kernels.apply_choice(
+        arr, n, sel_scale, ch, mids, n_mids, mags, n_grid
+    )
+    zero_points = None
+    if asym:
+        zero_points = np.zeros(n_groups, dtype=np.int16)
+        for c in asym:
+            rows = np.flatnonzero(ch == c)
+            if rows.size:
+                q, d, e, s, zp = _asym(arr[rows], n[rows], cs.formats[c], sf)
+                codes[rows], deq[rows], gerr[rows] = q, d, e
+                sel_scale[rows], zero_points[rows] = s, zp
+    clip = ratios[pick % n_r] if n_r > 1 else None
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=sel_scale,
+        choice=ch.astype(np.int16),
+        group_error=gerr,
+        energy=energy,
+        zero_points=zero_points,
+        clip_ratio=clip,
+    )
+
+
+def quantize(x: np.ndarray, cfg: QuantConfig | None = None, **overrides: Any) -> QuantResult:
+    """Fake-quantize a tensor.
+
+    Args:
+        x: real tensor (any shape, finite; converted to float32).
+        cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
+
+    Returns:
+        :class:`QuantResult`.
+
+    Raises:
+        InputError: NaN/Inf, empty tensor, bad axis or group size, unknown candidates.
+
+    Example:
+        >>> r = quantize(np.linspace(-1, 1, 128, dtype=np.float32), candidates="int4")
+        >>> r.choice_histogram()
+        {'int4': 2}
+    """
+    if cfg is None:
+        cfg = QuantConfig(**overrides)
+    elif overrides:
+        cfg = QuantConfig(**{**cfg.to_dict(), **overrides})
+    groups, lengths, layout = make_groups(
+        x, axis=cfg.axis, group_size=cfg.group_size, granularity=cfg.granularity
+    )
+    gq = quantize_groups(
+        groups,
+        cfg.candidate_set,
+        scale_format=cfg.scale_format,
+        clip_search=cfg.clip_search,
+        lengths=lengths,
+    )
+    return _result(gq, layout, cfg, x, lengths)
+
+
+def _result(
+    gq: GroupQuant, layout: GroupLayout, cfg: QuantConfig, x: Any, lengths: np.ndarray
+) -> QuantResult:
+    cs = cfg.candidate_set
+    if cfg.granularity is Granularity.GROUP:
+        bpe = cfg.bits_per_element
+    else:
+        zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
+        meta = SCALE_BITS[cfg.scale_format] + cs.selector_bits + zp
+        bpe = (
+            cs.bits + meta / layout.n_cols
+            if cfg.granularity is Granularity.CHANNEL
+            else (cs.bits + meta / max(int(np.prod(layout.shape)), 1))
+        )
+    return QuantResult(
+        dequantized=ungroup(gq.dequantized, layout),
+        codes=ungroup(gq.codes, layout),
+        scales=gq.scales,
+        choice=gq.choice,
+        group_error=gq.group_error,
+        candidates=cs.names,
+        bits_per_element=float(bpe),
+        group_size=layout.group_size,
+        n_groups=layout.n_groups,
+        zero_points=gq.zero_points,
+        clip_ratio=gq.clip_ratio,
+        sum_sq_error=float(np.dot(gq.group_error, lengths)),
+        sum_sq_ref=float(gq.energy.sum()),
+        original=np.asarray(x),
+    )

@@ -1,0 +1,76 @@
+"""LLM workloads built from published model configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwmodel import Gemm, list_models, llm_workload, load_model
+from mant.errors import InputError
+
+REQUIRED = {
+    "llama-7b",
+    "llama-2-7b",
+    "llama-2-13b",
+    "llama-2-70b",
+    "llama-3-8b",
+    "opt-6.7b",
+    "opt-13b",
+    "smollm2-135m",
+}
+
+
+def test_required_models_are_shipped():
+    assert REQUIRED <= set(list_models())
+
+
+def _weight_macs_per_token(name):
+    wl = llm_workload(name, phase="decode", seq_len=1, batch=1)
+    return sum(g.macs * g.count for g in wl if g.operand == "weight")
+
+
+def test_llama2_7b_decode_touches_every_linear_weight_once():
+    # Llama-2-7b-hf has 6,738,415,616 parameters (Hugging Face safetensors metadata); minus the
+    # input embedding 32000 x 4096 and the 65 RMSNorm vectors of 4096, the rest are the linear
+    # weights (incl. the LM head) that one decoded token multiplies once.
+    assert _weight_macs_per_token("llama-2-7b") == 6_738_415_616 - 32000 * 4096 - 65 * 4096
+
+
+def test_smollm2_parameter_count():
+    # real_models.md §4.1: 134.5 M parameters; the LM head is tied to the embedding, so
+    # linear weights + embedding + 61 norm vectors of 576 make the total.
+    total = _weight_macs_per_token("smollm2-135m") + 61 * 576
+    assert total == pytest.approx(134.5e6, abs=0.05e6)
+
+
+def test_gqa_attention_shapes_of_llama3_decode():
+    cfg = load_model("llama-3-8b")
+    wl = llm_workload("llama-3-8b", phase="decode", seq_len=4096, batch=2)
+    qk = next(g for g in wl if g.name == "qk")
+    pv = next(g for g in wl if g.name == "pv")
+    group = cfg.heads // cfg.kv_heads
+    assert (qk.m, qk.n, qk.k, qk.operand) == (group, 4096, cfg.head_dim, "kv")
+    assert (pv.m, pv.n, pv.k) == (group, cfg.head_dim, 4096)
+    assert qk.count == cfg.layers * 2 * cfg.kv_heads
+    # every KV element is read once per step: K and V of all layers, heads and sequences
+    kv_elems = sum(g.k * g.n * g.count for g in (qk, pv))
+    assert kv_elems == 2 * cfg.layers * 2 * cfg.kv_heads * cfg.head_dim * 4096
+
+
+def test_prefill_scales_with_tokens_and_opt_has_plain_ffn():
+    a = llm_workload("opt-6.7b", phase="prefill", seq_len=128, batch=1)
+    b = llm_workload("opt-6.7b", phase="prefill", seq_len=128, batch=4)
+    assert {g.name for g in a} >= {"fc1", "fc2"} and "gate_proj" not in {g.name for g in a}
+    fc1_a = next(g for g in a if g.name == "fc1")
+    fc1_b = next(g for g in b if g.name == "fc1")
+    assert fc1_b.macs == 4 * fc1_a.macs
+
+
+def test_bad_workload_inputs():
+    with pytest.raises(InputError) as err:
+        llm_workload("llama-2-7b", phase="train", seq_len=0, batch=-1)
+    assert {i.path for i in err.value.issues} == {"phase", "seq_len", "batch"}
+    with pytest.raises(InputError, match="unknown model"):
+        llm_workload("gpt-5")
+    with pytest.raises(InputError) as err:
+        Gemm(m=0, n=-1, k=4, operand="bias")
+    assert {i.path for i in err.value.issues} == {"gemm.m", "gemm.n", "gemm.operand"}

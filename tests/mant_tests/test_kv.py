@@ -1,0 +1,352 @@
+"""Real-time KV-cache quantization: statistics, threshold LUTs, grouping and bad input."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import spearmanr
+
+from mant.errors import InputError
+from mant.kv import (
+    Grouping,
+    KVQuantConfig,
+    Selection,
+    Statistic,
+    ThresholdRule,
+    Thresholds,
+    _min_mse_partition,
+    calibrate_thresholds,
+    candidate_errors,
+    default_thresholds,
+    group_statistic,
+    kv_groups,
+    quantize_kv,
+    select_realtime,
+    synthetic_groups,
+)
+from mant.quantize import quantize_groups
+
+UNICORE = "mant-unicore16"
+
+
+@pytest.fixture(scope="module")
+def mixture() -> dict[str, np.ndarray]:
+    """The mant.md §7.1 mixture: 3,000 groups of 64 to calibrate, 3,000 more held out."""
+    train = synthetic_groups(3000, 64, seed=0)
+    held = synthetic_groups(3000, 64, seed=1)
+    return {
+        "train": train,
+        "held": held,
+        "held_err": candidate_errors(held, UNICORE, scale_format="fp32"),
+        "train_err": candidate_errors(train, UNICORE, scale_format="fp32"),
+    }
+
+
+def _ratio(errors: np.ndarray, pick: np.ndarray) -> float:
+    return float(errors[np.arange(errors.shape[0]), pick].sum() / errors.min(axis=1).sum())
+
+
+@pytest.mark.parametrize("rule", list(ThresholdRule))
+def test_realtime_within_1_25x_of_oracle_on_the_mixture(
+    mixture: dict, rule: ThresholdRule
+) -> None:
+    # mant.md §7.1: the reference midpoint rule gets 1.12x; the issue asks for <= 1.25x
+    th = calibrate_thresholds(
+        mixture["train"], UNICORE, "rms_absmax", rule=rule, scale_format="fp32"
+    )
+    held = _ratio(mixture["held_err"], select_realtime(mixture["held"], th))
+    best_fixed = float(mixture["held_err"].sum(axis=0).min() / mixture["held_err"].min(1).sum())
+    assert 1.0 <= th.mse_ratio < 1.25
+    assert 1.0 <= held < 1.25, f"{rule}: held-out MSE / oracle = {held:.3f}"
+    assert held < best_fixed  # mant.md §7.1: the best single type is 1.40x
+
+
+def test_min_mse_rule_beats_midpoint_on_calibration_data(mixture: dict) -> None:
+    args = (mixture["train"], UNICORE, "rms_absmax")
+    dp = calibrate_thresholds(*args, rule="min_mse", scale_format="fp32")
+    mid = calibrate_thresholds(*args, rule="midpoint", scale_format="fp32")
+    assert dp.mse_ratio <= mid.mse_ratio
+
+
+def test_optimal_a_correlates_with_rms_over_absmax(mixture: dict) -> None:
+    # mant.md §7.1 table: Spearman rho of the optimal a with RMS/absmax = 0.909, kurtosis -0.897
+    oracle = mixture["train_err"].argmin(axis=1)  # set order: a = 0 .. 120, then INT4
+    for stat, sign in (
+        ("rms_absmax", 1),
+        ("meanabs_absmax", 1),
+        ("std_absmax", 1),
+        ("kurtosis", -1),
+    ):
+        rho = spearmanr(group_statistic(mixture["train"], stat), oracle).statistic
+        assert sign * rho > 0.85, (stat, rho)
+
+
+def test_group_statistic_known_values() -> None:
+    flat = np.array([[1.0, -1.0, 1.0, -1.0]])
+    spike = np.array([[2.0, 0.0, 0.0, 0.0]])
+    # by hand: spike rms = 2/2 = 1, mean|x| = 1/2, absmax 2; E[x^4]/E[x^2]^2 = 4/1
+    expect = {
+        "rms_absmax": (1.0, 0.5),
+        "meanabs_absmax": (1.0, 0.25),
+        "std_absmax": (1.0, np.sqrt(1 - 0.25) / 2),
+        "crest": (1.0, 2.0),
+        "kurtosis": (1.0, 4.0),
+    }
+    for stat, (f, s) in expect.items():
+        got = group_statistic(np.concatenate([flat, spike, np.zeros((1, 4))]), stat)
+        np.testing.assert_allclose(got, [f, s, 0.0], err_msg=stat)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    scale=st.floats(1e-3, 1e3),
+    stat=st.sampled_from([s.value for s in Statistic]),
+)
+def test_selection_is_scale_invariant_and_follows_the_lut(
+    seed: int, scale: float, stat: str
+) -> None:
+    groups = synthetic_groups(64, 32, seed=seed)
+    edges = np.sort(np.random.default_rng(seed).uniform(0.1, 5.0, 4))
+    th = Thresholds(
+        statistic=stat,
+        candidate_set=UNICORE,
+        candidates=("mant4_a0", "mant4_a17", "mant4_a60", "mant4_a120", "int4"),
+        choices=(0, 3, 8, 14, 15),
+        edges=tuple(edges),
+        group_size=32,
+    )
+    pick = select_realtime(groups, th)
+    value = group_statistic(groups, stat)
+    position = np.searchsorted(edges, value)
+    np.testing.assert_array_equal(pick, np.array(th.choices)[position])
+    # a power-of-two scale is exact in float32, so the statistic is unchanged bit for bit
+    p2 = 2.0 ** np.round(np.log2(scale))
+    np.testing.assert_array_equal(select_realtime(groups * np.float32(p2), th), pick)
+    order = np.argsort(value, kind="stable")
+    assert np.all(np.diff(position[order]) >= 0)  # monotone in the statistic
+
+
+def test_min_mse_partition_matches_brute_force() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        errors = rng.random((6, 3))
+        ends, path = _min_mse_partition(errors, max_bins=100)
+        assert ends.tolist() == [1, 2, 3, 4, 5, 6]
+        best = min(
+            sum(errors[i, c] for i, c in enumerate(seq))
+            for seq in itertools.combinations_with_replacement(range(3), 6)
+        )
+        assert np.all(np.diff(path) >= 0)
+        np.testing.assert_allclose(errors[np.arange(6), path].sum(), best)
+
+
+def test_single_candidate_set_gives_a_one_entry_lut() -> None:
+    th = calibrate_thresholds(synthetic_groups(200, 16), "int4", "rms_absmax")
+    assert th.choices == (0,) and th.edges == ()
+    assert th.mse_ratio == pytest.approx(1.0)
+    assert select_realtime(synthetic_groups(5, 16), th).tolist() == [0] * 5
+
+
+# --------------------------------------------------------------------------- KV tensors
+
+
+def _kv(seed: int = 0, tokens: int = 100, dim: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    k = rng.standard_t(4, (3, tokens, dim)).astype(np.float32)
+    v = rng.standard_normal((3, tokens, dim)).astype(np.float32)
+    return k, v
+
+
+def test_k_channel_groups_run_along_tokens_with_a_residual() -> None:
+    k, _ = _kv(tokens=100)
+    groups, residual = kv_groups(k, "channel", 32)
+    assert residual == 100 % 32 and groups.shape == (3 * 3 * 64, 32)
+    # group order: head, token block, channel
+    np.testing.assert_array_equal(groups[0], k[0, 0:32, 0])
+    np.testing.assert_array_equal(groups[64 + 5], k[0, 32:64, 5])
+    np.testing.assert_array_equal(groups[3 * 64], k[1, 0:32, 0])
+
+
+def test_v_token_groups_run_along_head_dim() -> None:
+    _, v = _kv(tokens=10)
+    groups, residual = kv_groups(v, "token", 32)
+    assert residual == 0 and groups.shape == (3 * 10 * 2, 32)
+    np.testing.assert_array_equal(groups[3], v[0, 1, 32:64])
+
+
+def test_quantize_kv_keeps_residual_tokens_exact_and_matches_groupwise() -> None:
+    k, v = _kv(tokens=100)
+    cfg = KVQuantConfig(group_size=32, scale_format="fp32")
+    res = quantize_kv(k, v, cfg, compare_oracle=True)
+    assert res.k.residual_tokens == 4
+    np.testing.assert_array_equal(res.k.dequantized[:, 96:], k[:, 96:])
+    assert not np.array_equal(res.k.dequantized[:, :96], k[:, :96])
+    # the K groups are exactly mant.quantize with the real-time choice
+    groups, _ = kv_groups(k, "channel", 32)
+    q = quantize_groups(groups, UNICORE, choice=res.k.choice, scale_format="fp32")
+    again, _ = kv_groups(res.k.dequantized, "channel", 32)
+    np.testing.assert_array_equal(again, q.dequantized)
+    assert res.k.choice.tolist() == select_realtime(groups, cfg.resolved_thresholds()).tolist()
+    # per group the oracle is never worse, so the ratios are >= 1
+    assert np.all(res.k.group_error >= res.k.oracle_group_error * (1 - 1e-6))
+    assert res.oracle_ratio >= 1.0 and res.k.oracle_ratio >= 1.0 and res.v.oracle_ratio >= 1.0
+    assert sum(res.v.choice_histogram().values()) == res.v.n_groups == 3 * 100 * 2
+
+
+def test_oracle_selection_has_ratio_one_and_matches_the_search() -> None:
+    k, v = _kv(seed=2)
+    res = quantize_kv(k, v, KVQuantConfig(selection="oracle"), compare_oracle=True)
+    assert res.oracle_ratio == pytest.approx(1.0)
+    groups, _ = kv_groups(v, "token", 64)
+    assert (
+        res.v.choice.tolist()
+        == quantize_groups(groups, UNICORE, scale_format="fp16").choice.tolist()
+    )
+
+
+def test_other_groupings_and_short_caches() -> None:
+    k, v = _kv(tokens=20)
+    res = quantize_kv(k, v, KVQuantConfig(k_grouping="token", v_grouping="channel"))
+    assert res.k.grouping is Grouping.TOKEN and res.k.n_groups == 3 * 20
+    # 20 tokens < g = 64: every V channel group is still in the residual buffer
+    assert res.v.n_groups == 0 and res.v.residual_tokens == 20
+    np.testing.assert_array_equal(res.v.dequantized, v)
+    assert res.v.rel_mse == 0.0
+
+
+def test_all_zero_groups_give_zeros_not_nan() -> None:
+    k, v = _kv()
+    k[1] = 0.0
+    v[:] = 0.0
+    res = quantize_kv(k, v, KVQuantConfig(), compare_oracle=True)
+    assert np.all(np.isfinite(res.k.dequantized)) and np.all(np.isfinite(res.v.dequantized))
+    np.testing.assert_array_equal(res.k.dequantized[1], 0.0)
+    np.testing.assert_array_equal(res.v.dequantized, 0.0)
+    assert res.v.rel_mse == 0.0 and res.v.oracle_ratio == 1.0
+    assert np.isfinite(res.rel_mse) and np.isfinite(res.oracle_ratio)
+
+
+def test_config_round_trip_and_bits_per_element() -> None:
+    # mant.md §4 table: FP16 scale + 4-bit index at g = 64 -> 4.3125; 8-bit scale -> 4.1875
+    assert KVQuantConfig().bits_per_element == 4.3125
+    assert KVQuantConfig(scale_format="e8m0").bits_per_element == 4.1875
+    th = default_thresholds(UNICORE, "kurtosis", 64)
+    cfg = KVQuantConfig(statistic="kurtosis", thresholds=th, selection="realtime")
+    data = json.loads(json.dumps(cfg.to_dict()))
+    assert KVQuantConfig.from_dict(data) == cfg
+    assert cfg.selection is Selection.REALTIME and cfg.statistic is Statistic.KURTOSIS
+
+
+def test_shipped_thresholds_load_with_provenance() -> None:
+    text = resources.files("mant").joinpath("data", "kv_thresholds.json").read_text()
+    doc = json.loads(text)
+    assert {"source", "created", "thresholds", "evaluation"} <= set(doc)
+    for stat in Statistic:
+        th = default_thresholds(UNICORE, stat, 64)
+        assert th.statistic is stat and th.group_size == 64 and th.source
+        assert th.mse_ratio is not None and 1.0 <= th.mse_ratio < 1.25
+        assert len(th.choices) == len(th.edges) + 1 >= 2
+    with pytest.raises(InputError, match="shipped"):
+        default_thresholds(UNICORE, "rms_absmax", 48)
+
+
+def _paths(exc: pytest.ExceptionInfo[InputError]) -> set[str]:
+    return {i.path for i in exc.value.issues}
+
+
+def test_bad_config_collects_every_issue() -> None:
+    with pytest.raises(InputError) as exc:
+        KVQuantConfig(
+            group_size=0,
+            k_grouping="diagonal",
+            selection="guess",
+            statistic="median",
+            scale_format="fp12",
+            candidates="no-such-set",
+        )
+    assert _paths(exc) == {
+        "kv.group_size",
+        "kv.k_grouping",
+        "kv.selection",
+        "kv.statistic",
+        "kv.scale_format",
+        "kv.candidates",
+    }
+    with pytest.raises(InputError, match="valid keys"):
+        KVQuantConfig.from_dict({"group_size": 64, "grup": 1})
+    with pytest.raises(InputError) as exc:
+        KVQuantConfig(statistic="crest", thresholds=default_thresholds(UNICORE, "rms_absmax"))
+    assert _paths(exc) == {"kv.thresholds.statistic"}
+
+
+def test_bad_thresholds() -> None:
+    with pytest.raises(InputError) as exc:
+        Thresholds(
+            statistic="rms_absmax",
+            candidate_set=UNICORE,
+            candidates=("a", "b", "c"),
+            choices=(0, 1, 2),
+            edges=(0.5, 0.2),
+            group_size=64,
+        )
+    assert _paths(exc) == {"thresholds.edges"}
+
+
+def test_bad_tensors() -> None:
+    k, v = _kv()
+    cfg = KVQuantConfig()
+    bad = k.copy()
+    bad[0, 3, 7] = np.nan
+    with pytest.raises(InputError, match=r"k: must be finite .*nan at index \(0, 3, 7\)"):
+        quantize_kv(bad, v, cfg)
+    bad_v = v.copy()
+    bad_v[1, 1, 1] = np.inf
+    with pytest.raises(InputError) as exc:
+        quantize_kv(bad, bad_v, cfg)
+    assert _paths(exc) == {"k", "v"}
+    with pytest.raises(InputError, match="floating-point"):
+        quantize_kv(k.astype(np.int32), v, cfg)
+    with pytest.raises(InputError, match="leading shape"):
+        quantize_kv(k, v[:, :50], cfg)
+    with pytest.raises(InputError, match="multiple of group_size=64"):
+        quantize_kv(k, v[..., :48], cfg)
+    with pytest.raises(InputError, match="finite"):
+        calibrate_thresholds(np.array([[1.0, np.nan]]), UNICORE)
+    with pytest.raises(InputError, match="non-zero group"):
+        calibrate_thresholds(np.zeros((4, 8)), UNICORE)
+
+
+@pytest.mark.slow
+def test_shipped_lut_reproduces_its_held_out_ratio_on_real_smollm2_kv() -> None:
+    """The JSON's held-out figure (window 2 of the calibration script) is reproducible."""
+    from mant.assets import AssetState, status
+
+    if any(s.state is not AssetState.OK for s in status(["smollm2-135m", "janeaustenr"])):
+        pytest.skip("needs the SmolLM2 and janeaustenr assets: mant-dse assets fetch")
+    from mant.llm import kv_dump
+
+    doc = json.loads(resources.files("mant").joinpath("data", "kv_thresholds.json").read_text())
+    if not doc["source"].startswith("SmolLM2") or "windows 0..2" not in doc["source"]:
+        pytest.skip("shipped LUTs were not calibrated on SmolLM2 windows 0..2")
+    (shipped,) = [
+        e["heldout_mse_ratio"]
+        for e in doc["evaluation"]
+        if (e["statistic"], e["group_size"]) == ("rms_absmax", 64)
+    ]
+    d = kv_dump(window=2)
+    cfg = KVQuantConfig()
+    err = oracle = 0.0
+    for layer in range(d["k"].shape[0]):
+        res = quantize_kv(d["k"][layer], d["v"][layer], cfg, compare_oracle=True)
+        for t in (res.k, res.v):
+            err += t.squared_error
+            oracle += float(np.sum(t.oracle_group_error))
+    assert err / oracle == pytest.approx(shipped, abs=2e-3)
+    assert err / oracle < 1.25

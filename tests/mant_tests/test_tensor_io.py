@@ -1,0 +1,68 @@
+"""Loading .npy / .npz / .safetensors with clear errors."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from mant.errors import InputError
+from mant.tensor_io import load_tensor
+
+
+def test_npy_npz_safetensors_round_trip(tmp_path):
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.save(tmp_path / "w.npy", a)
+    np.savez(tmp_path / "m.npz", first=a, second=a * 2)
+    save_file({"layer.weight": a, "layer.bias": a[0]}, str(tmp_path / "m.safetensors"))
+    assert load_tensor(tmp_path / "w.npy")[0] == "w"
+    np.testing.assert_array_equal(load_tensor(tmp_path / "w.npy")[1], a)
+    np.testing.assert_array_equal(load_tensor(tmp_path / "m.npz", "second")[1], a * 2)
+    name, got = load_tensor(tmp_path / "m.safetensors", "layer.weight")
+    assert name == "layer.weight"
+    np.testing.assert_array_equal(got, a)
+
+
+def test_bf16_safetensors_loads_as_float32(tmp_path):
+    values = np.array([1.0, -2.5, 0.15625], dtype=np.float32)  # exactly representable in bf16
+    payload = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, len(payload)]}})
+    hb = header.encode()
+    (tmp_path / "b.safetensors").write_bytes(struct.pack("<Q", len(hb)) + hb + payload)
+    name, got = load_tensor(tmp_path / "b.safetensors")
+    assert name == "w" and got.dtype == np.float32
+    np.testing.assert_array_equal(got, values)
+
+
+def test_missing_name_lists_the_available_tensors(tmp_path):
+    np.savez(tmp_path / "m.npz", alpha=np.ones(2), beta=np.ones(2))
+    with pytest.raises(InputError, match="tensor: must name one of the tensors: alpha, beta"):
+        load_tensor(tmp_path / "m.npz")
+    with pytest.raises(InputError, match="tensor: must be one of: alpha, beta, got 'gamma'"):
+        load_tensor(tmp_path / "m.npz", "gamma")
+
+
+def test_non_float_nan_and_bad_files(tmp_path):
+    np.save(tmp_path / "i.npy", np.arange(4))
+    with pytest.raises(InputError, match="must hold floating-point values, got 'int64'"):
+        load_tensor(tmp_path / "i.npy")
+    np.save(tmp_path / "n.npy", np.array([1.0, np.inf, np.nan]))
+    with pytest.raises(InputError, match="must be finite, got '1 NaN and 1 Inf values"):
+        load_tensor(tmp_path / "n.npy")
+    with pytest.raises(InputError, match="must be an existing file"):
+        load_tensor(tmp_path / "missing.npy")
+    (tmp_path / "w.txt").write_text("1 2 3")
+    with pytest.raises(InputError, match=r"must end in \.npy, \.npz, \.safetensors"):
+        load_tensor(tmp_path / "w.txt")
+    (tmp_path / "broken.npy").write_bytes(b"not a numpy file")
+    with pytest.raises(InputError, match="must be a readable tensor file"):
+        load_tensor(tmp_path / "broken.npy")
+
+
+def test_integer_safetensors_is_rejected(tmp_path):
+    save_file({"ids": np.arange(4, dtype=np.int32)}, str(tmp_path / "i.safetensors"))
+    with pytest.raises(InputError, match="must hold floating-point values, got 'I32'"):
+        load_tensor(tmp_path / "i.safetensors")
