@@ -1,0 +1,264 @@
+"""Accuracy sources: how a design's numerical quality is measured.
+
+A source turns a design's quantization configs into accuracy metrics (see :mod:`dse.metrics`).
+Built-in sources:
+
+- ``synthetic``: a small seeded tensor suite (Gaussian, Laplace and Student-t weights; K with
+  outlier channels, Gaussian V). Fast; for unit tests and smoke runs.
+- ``tensors``: real fp32 weights (all-MiniLM-L6-v2) and real K/V (SmolLM2-135M), fetched once by
+  ``mant-dse assets fetch``.
+- ``perplexity``: perplexity of SmolLM2-135M with quantized weights and KV (``mant.llm``).
+
+Register another with :func:`register_accuracy_source`. Quantization results go through a
+:class:`dse.cache.QuantCache` keyed by tensor content id + kind + quant config.
+
+Example:
+    >>> from dse.spec import AccuracySpec
+    >>> suite = make_accuracy_source(AccuracySpec(source="synthetic", n_tensors=1,
+    ...                                           tensor_rows=8, tensor_cols=64))
+    >>> len(suite.weights), len(suite.kv)
+    (1, 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from dse import numerics
+from mant.errors import InputError
+
+if TYPE_CHECKING:
+    from dse.cache import QuantCache
+    from dse.spec import AccuracySpec
+
+__all__ = [
+    "AccuracySource",
+    "NamedTensor",
+    "NamedKV",
+    "TensorSuite",
+    "PerplexitySource",
+    "register_accuracy_source",
+    "accuracy_source_names",
+    "make_accuracy_source",
+    "synthetic_suite",
+]
+
+
+class AccuracySource(Protocol):
+    """Anything that scores a design's numerics."""
+
+    def metrics(
+        self, weight_config: Any, kv_config: Any | None, cache: QuantCache
+    ) -> dict[str, float]:
+        """Accuracy metrics (names from :data:`dse.metrics.METRICS`) of a weight
+        :class:`mant.QuantConfig` and a KV config (None: fp16 KV)."""
+        ...
+
+
+def content_id(name: str, *arrays: np.ndarray) -> str:
+    """``name@sha256-prefix`` of the arrays' bytes, dtypes and shapes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return f"{name}@{h.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedTensor:
+    """A weight tensor (rows, reduction dim) and its content id."""
+
+    id: str
+    data: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedKV:
+    """One layer's K and V, each (kv_heads, tokens, head_dim), and their content id."""
+
+    id: str
+    k: np.ndarray
+    v: np.ndarray
+
+
+def _cfg_json(config: Any) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+
+
+class TensorSuite:
+    """Scores a design by quantization error over a fixed set of tensors.
+
+    Metrics: ``weight_rel_mse``, ``weight_sqnr_db`` (means over weight tensors), ``kv_rel_mse``,
+    ``kv_sqnr_db`` (means over K/V layers; 0 and :data:`dse.numerics.MAX_SQNR_DB` at fp16 KV),
+    ``rel_mse`` (mean of the two relative MSEs).
+    """
+
+    def __init__(self, weights: tuple[NamedTensor, ...], kv: tuple[NamedKV, ...]) -> None:
+        self.weights = weights
+        self.kv = kv
+        # suite-level memo: (kind, config json) -> averaged metrics; makes cache hits cheap
+        self._memo: dict[tuple[str, str], dict[str, float]] = {}
+
+    def _mean(
+        self,
+        kind: str,
+        config: Any,
+        cache: QuantCache,
+        items: tuple[Any, ...],
+        one: Callable[[Any], dict[str, float]],
+    ) -> dict[str, float]:
+        key = (kind, _cfg_json(config))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        cfg_dict = config.to_dict()
+        rows = [
+            cache.get_or_compute(
+                {"tensor": item.id, "kind": kind, "config": cfg_dict}, lambda item=item: one(item)
+            )
+            for item in items
+        ]
+        out = {k: float(np.mean([r[k] for r in rows])) for k in ("rel_mse", "sqnr_db")}
+        self._memo[key] = out
+        return out
+
+    def metrics(
+        self, weight_config: Any, kv_config: Any | None, cache: QuantCache
+    ) -> dict[str, float]:
+        wcfg, kvcfg = weight_config, kv_config
+        w = self._mean(
+            "weight", wcfg, cache, self.weights, lambda t: numerics.weight_error(t.data, wcfg)
+        )
+        if kvcfg is None or not self.kv:
+            kv = {"rel_mse": 0.0, "sqnr_db": numerics.MAX_SQNR_DB}
+        else:
+            kv = self._mean(
+                "kv", kvcfg, cache, self.kv, lambda t: numerics.kv_error(t.k, t.v, kvcfg)
+            )
+        return {
+            "weight_rel_mse": w["rel_mse"],
+            "weight_sqnr_db": w["sqnr_db"],
+            "kv_rel_mse": kv["rel_mse"],
+            "kv_sqnr_db": kv["sqnr_db"],
+            "rel_mse": 0.5 * (w["rel_mse"] + kv["rel_mse"]),
+        }
+
+
+def synthetic_suite(spec: AccuracySpec) -> TensorSuite:
+    """A seeded synthetic suite: ``n_tensors`` weights and K/V layers.
+
+    Weights (``tensor_rows`` x ``tensor_cols``) cycle through Gaussian, Laplace and Student-t
+    (3 degrees of freedom) entries; K (2 heads x ``tensor_rows`` tokens x 128) has log-normal
+    per-channel scales (outlier channels), V is Gaussian.
+    """
+    rng = np.random.default_rng(spec.seed)
+    shape = (spec.tensor_rows, spec.tensor_cols)
+    makers = (
+        lambda: rng.standard_normal(shape),
+        lambda: rng.laplace(size=shape),
+        lambda: rng.standard_t(3, size=shape),
+    )
+    weights = []
+    for i in range(spec.n_tensors):
+        x = (0.02 * makers[i % 3]()).astype(np.float32)
+        weights.append(NamedTensor(id=content_id(f"synthetic.w{i}", x), data=x))
+    kv = []
+    for i in range(spec.n_tensors):
+        scales = np.exp(rng.normal(0.0, 1.0, size=(2, 1, 128)))
+        k = (rng.standard_normal((2, spec.tensor_rows, 128)) * scales).astype(np.float32)
+        v = rng.standard_normal((2, spec.tensor_rows, 128)).astype(np.float32)
+        kv.append(NamedKV(id=content_id(f"synthetic.kv{i}", k, v), k=k, v=v))
+    return TensorSuite(tuple(weights), tuple(kv))
+
+
+def _spread(n_items: int, n: int) -> list[int]:
+    """``n`` indices spread evenly over ``range(n_items)`` (first and last included)."""
+    return sorted({int(round(i)) for i in np.linspace(0, n_items - 1, min(n, n_items))})
+
+
+def real_suite(spec: AccuracySpec) -> TensorSuite:
+    """Real tensors: ``n_tensors`` fp32 MiniLM weight matrices and SmolLM2 K/V layers.
+
+    Both are picked evenly across the model's depth (sorted weight names; layer indices).
+    """
+    from mant.assets import minilm_weights
+    from mant.llm import kv_dump
+
+    all_w = minilm_weights()
+    names = sorted(n for n, a in all_w.items() if a.ndim == 2 and n.startswith("encoder."))
+    weights = tuple(
+        NamedTensor(id=content_id(f"minilm.{names[i]}", all_w[names[i]]), data=all_w[names[i]])
+        for i in _spread(len(names), spec.n_tensors)
+    )
+    dump = kv_dump()
+    kv = tuple(
+        NamedKV(
+            id=content_id(f"smollm2.kv.layer{i}", dump["k"][i], dump["v"][i]),
+            k=dump["k"][i],
+            v=dump["v"][i],
+        )
+        for i in _spread(dump["k"].shape[0], spec.n_tensors)
+    )
+    return TensorSuite(weights, kv)
+
+
+class PerplexitySource:
+    """Perplexity of SmolLM2-135M with the design's weight and KV quantization (``mant.llm``)."""
+
+    def __init__(self, spec: AccuracySpec) -> None:
+        self.windows = spec.ppl_windows
+
+    def metrics(
+        self, weight_config: Any, kv_config: Any | None, cache: QuantCache
+    ) -> dict[str, float]:
+        wcfg, kvcfg = weight_config, kv_config
+
+        def compute() -> dict[str, float]:
+            from mant.llm import perplexity
+
+            return {"ppl": float(perplexity(weights=wcfg, kv=kvcfg, windows=self.windows).ppl)}
+
+        parts = {
+            "tensor": f"smollm2-135m.austen-pride.w{self.windows}x512",
+            "kind": "ppl",
+            "weights": wcfg.to_dict(),
+            "kv": None if kvcfg is None else kvcfg.to_dict(),
+        }
+        return cache.get_or_compute(parts, compute)
+
+
+_REGISTRY: dict[str, Callable[[AccuracySpec], AccuracySource]] = {
+    "synthetic": synthetic_suite,
+    "tensors": real_suite,
+    "perplexity": PerplexitySource,
+}
+
+
+def register_accuracy_source(name: str, factory: Callable[[AccuracySpec], AccuracySource]) -> None:
+    """Adds (or replaces) an accuracy source usable as ``accuracy.source: <name>`` in specs."""
+    _REGISTRY[name] = factory
+
+
+def accuracy_source_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make_accuracy_source(spec: AccuracySpec) -> AccuracySource:
+    """Builds the source a spec names.
+
+    Raises:
+        InputError: unknown source name.
+    """
+    factory = _REGISTRY.get(spec.source)
+    if factory is None:
+        raise InputError.single(
+            "accuracy.source", f"must be one of {', '.join(accuracy_source_names())}", spec.source
+        )
+    return factory(spec)

@@ -1,0 +1,39 @@
+"""``mant-dse plot``: write the self-contained HTML report of a study."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dse.cli._study_args import add_study_source, open_existing_study
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "plot",
+        help="write the HTML report (Pareto projections, 3-D front, history, Pareto table)",
+    )
+    add_study_source(p)
+    p.add_argument("--to", type=Path, help="report path (default: <out>/report.html)")
+    p.set_defaults(func=_plot)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from dse.report import write_report
+    from dse.results import frame_from_study, save_frame
+    from dse.runner import REPORT_FILE, load_study_spec
+
+    study = open_existing_study(args)
+    spec = load_study_spec(study)
+    df = frame_from_study(study, spec)
+    if args.to is not None:
+        target = args.to
+    else:
+        folder = args.out or Path("runs") / spec.name
+        save_frame(df, folder)
+        target = folder / REPORT_FILE
+    path = write_report(df, spec, target)
+    print(f"report: {path}")
+    return 0

@@ -1,0 +1,140 @@
+"""``mant-dse run`` (run or resume a study, or sweep it) and ``mant-dse worker`` (join one)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mant.errors import InputError
+
+__all__ = ["register"]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run (or resume) a design-space study",
+        description="Run a study from a YAML spec; re-running the same command resumes it.",
+    )
+    p.add_argument("study", type=Path, help="study YAML file")
+    p.add_argument("--out", type=Path, help="output folder (default: runs/<study name>)")
+    p.add_argument("--storage", help="Optuna storage URL (default: journal file in --out)")
+    p.add_argument("--n-trials", type=_positive, help="target COMPLETE trials (default: spec)")
+    p.add_argument("--jobs", type=_positive, default=1, help="worker processes (default 1)")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="evaluate every design instead (true front); grade results.parquet if present",
+    )
+    p.set_defaults(func=_run)
+
+    w = subparsers.add_parser(
+        "worker",
+        help="join a shared study and work until its global trial budget is reached",
+    )
+    w.add_argument("study", type=Path, help="study YAML file")
+    w.add_argument("--storage", required=True, help="shared Optuna storage URL")
+    w.add_argument("--out", type=Path, help="folder for the quantization cache")
+    w.add_argument("--n-trials", type=_positive, help="global budget of COMPLETE trials")
+    w.add_argument("--seed", type=int, help="sampler seed of this worker")
+    w.set_defaults(func=_worker)
+
+
+def _out_dir(args: argparse.Namespace, name: str) -> Path:
+    return args.out if args.out is not None else Path("runs") / name
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dse.spec import load_spec
+
+    spec = load_spec(args.study)
+    out = _out_dir(args, spec.name)
+    if args.sweep:
+        return _sweep(spec, out)
+    from dse.runner import run_study
+    from dse.storage import describe_storage
+
+    summary = run_study(
+        spec,
+        out_dir=out,
+        storage_url=args.storage,
+        n_trials=args.n_trials,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+        report=not args.no_report,
+    )
+    print(
+        f"{summary.study_name}: {summary.n_complete} complete, {summary.n_fail} failed "
+        f"({summary.n_run} run now in {summary.elapsed_s:.1f} s)"
+    )
+    print(f"storage: {describe_storage(summary.storage_url)}")
+    for path in summary.results:
+        print(f"results: {path}")
+    if summary.report is not None:
+        print(f"report:  {summary.report}")
+    if summary.interrupted:
+        print("interrupted: every completed trial is kept; run again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _sweep(spec, out: Path) -> int:
+    from tqdm.auto import tqdm
+
+    from dse.objective import Evaluator
+    from dse.results import RESULTS_PARQUET, load_frame
+    from dse.runner import CACHE_DIR
+    from dse.sweep import hypervolume_ratio_curve, sweep
+
+    out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(unit="group", desc=f"sweep {spec.name} ({spec.space.size} designs)")
+
+    def tick(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    df = sweep(spec, evaluator=Evaluator(spec, cache_dir=out / CACHE_DIR), on_group=tick)
+    bar.close()
+    df.to_csv(out / "sweep.csv", index=False)
+    df.to_parquet(out / "sweep.parquet", index=False)
+    print(f"sweep: {len(df)} designs, {int(df['pareto'].sum())} on the true front")
+    print(f"results: {out / 'sweep.parquet'}")
+    if (out / RESULTS_PARQUET).exists():
+        study_df = load_frame(out)
+        n = int((study_df["state"] == "COMPLETE").sum())
+        checkpoints = sorted({c for c in (10, 50, 100, 200, 500, 1000, 2000) if c < n} | {n})
+        if n:
+            for k, ratio in hypervolume_ratio_curve(study_df, df, spec, checkpoints).items():
+                print(f"hypervolume ratio after {k} trials: {ratio:.4f}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from dse.runner import run_worker
+    from dse.spec import load_spec
+
+    spec = load_spec(args.study)
+    if args.storage is None:
+        raise InputError.single("--storage", "is required", None)
+    n = run_worker(
+        spec,
+        storage_url=args.storage,
+        out_dir=_out_dir(args, spec.name),
+        n_trials=args.n_trials,
+        seed=args.seed,
+    )
+    print(f"{spec.name}: this worker ran {n} trials")
+    return 0

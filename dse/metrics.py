@@ -1,0 +1,65 @@
+"""The metrics a trial reports, their units and the direction that is better.
+
+Objectives and constraints in a study spec name metrics from :data:`METRICS`.
+
+Example:
+    >>> METRICS["latency_s"].direction.value
+    'minimize'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Direction", "MetricInfo", "METRICS"]
+
+
+class Direction(StrEnum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricInfo:
+    """What a metric means, in which unit, and which way is better by default."""
+
+    direction: Direction
+    unit: str
+    description: str
+
+
+_MIN, _MAX = Direction.MINIMIZE, Direction.MAXIMIZE
+
+METRICS: dict[str, MetricInfo] = {
+    "weight_rel_mse": MetricInfo(
+        direction=_MIN,
+        unit="1",
+        description="weight quantization error / weight power (suite mean)",
+    ),
+    "weight_sqnr_db": MetricInfo(
+        direction=_MAX, unit="dB", description="weight signal-to-quantization-noise ratio"
+    ),
+    "kv_rel_mse": MetricInfo(
+        direction=_MIN, unit="1", description="K/V quantization error / K/V power (0 at 16 bits)"
+    ),
+    "kv_sqnr_db": MetricInfo(direction=_MAX, unit="dB", description="K/V SQNR (capped at 200 dB)"),
+    "rel_mse": MetricInfo(
+        direction=_MIN, unit="1", description="mean of weight_rel_mse and kv_rel_mse"
+    ),
+    "ppl": MetricInfo(direction=_MIN, unit="1", description="perplexity (perplexity source only)"),
+    "latency_s": MetricInfo(direction=_MIN, unit="s", description="one pass of the workload"),
+    "throughput_tok_s": MetricInfo(
+        direction=_MAX, unit="token/s", description="tokens per second of the workload"
+    ),
+    "cycles": MetricInfo(direction=_MIN, unit="cycle", description="one pass of the workload"),
+    "energy_pj": MetricInfo(direction=_MIN, unit="pJ", description="one pass of the workload"),
+    "area_um2": MetricInfo(direction=_MIN, unit="um^2", description="accelerator area"),
+    "utilization": MetricInfo(direction=_MAX, unit="1", description="PE utilization"),
+    "weight_bits_per_element": MetricInfo(
+        direction=_MIN, unit="bit", description="weight storage incl. scales and selectors"
+    ),
+    "kv_bits_per_element": MetricInfo(
+        direction=_MIN, unit="bit", description="K/V storage incl. scales and selectors"
+    ),
+}

@@ -1,0 +1,94 @@
+"""The seam to ``mant``: quantization configs of a design and their error metrics.
+
+Everything dse needs from the number-format side goes through these few functions, so a
+change of the ``mant`` API touches one file.
+
+Example:
+    >>> from dse.design import Design
+    >>> d = Design(pe_type="mant", group_size=64, weight_bits=4, weight_format="int{bits}",
+    ...            kv_bits=16, kv_format="int{bits}", act_bits=8, rows=32, cols=32,
+    ...            dataflow="ws")
+    >>> weight_config(d).group_size
+    64
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dse.design import Design
+
+__all__ = [
+    "MAX_SQNR_DB",
+    "weight_config",
+    "kv_config",
+    "element_bits",
+    "weight_error",
+    "kv_error",
+]
+
+# SQNR reported for an unquantized (fp16) tensor, to keep objective values finite.
+MAX_SQNR_DB = 200.0
+
+
+def weight_config(design: Design) -> Any:
+    """The weight :class:`mant.QuantConfig` (groups along the reduction axis, fp16 scales)."""
+    from mant.quantize import QuantConfig
+
+    return QuantConfig(
+        candidates=design.weight_candidates,
+        group_size=design.group_size,
+        axis=-1,
+        scale_format="fp16",
+    )
+
+
+def kv_config(design: Design) -> Any | None:
+    """The :class:`mant.kv.KVQuantConfig`, or None when the KV cache stays in fp16.
+
+    A one-format set needs no type choice, so it uses the exact ``oracle`` path (identical
+    result, and no threshold table is needed); multi-format sets use ``design.kv_selection``.
+    """
+    candidates = design.kv_candidates
+    if candidates is None:
+        return None
+    from mant.candidates import candidate_set
+    from mant.kv import KVQuantConfig
+
+    single = len(candidate_set(candidates).formats) == 1
+    return KVQuantConfig(
+        candidates=candidates,
+        group_size=design.group_size,
+        selection="oracle" if single else design.kv_selection,
+        scale_format="fp16",
+    )
+
+
+def element_bits(config: Any) -> int:
+    """Element width in bits of a quantization config's candidate set."""
+    from mant.candidates import candidate_set
+
+    return int(candidate_set(config.candidates).bits)
+
+
+def _sqnr_db(rel_mse: float) -> float:
+    return MAX_SQNR_DB if rel_mse <= 0 else min(MAX_SQNR_DB, -10.0 * math.log10(rel_mse))
+
+
+def weight_error(x: Any, config: Any) -> dict[str, float]:
+    """Relative MSE and SQNR (dB) of quantizing one weight tensor."""
+    from mant.quantize import quantize
+
+    res = quantize(x, config)
+    rel = float(res.rel_mse)
+    return {"rel_mse": rel, "sqnr_db": _sqnr_db(rel)}
+
+
+def kv_error(k: Any, v: Any, config: Any) -> dict[str, float]:
+    """Relative MSE and SQNR (dB) of quantizing one layer's K and V (errors and powers pooled)."""
+    from mant.kv import quantize_kv
+
+    rel = float(quantize_kv(k, v, config).rel_mse)
+    return {"rel_mse": rel, "sqnr_db": _sqnr_db(rel)}

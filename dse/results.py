@@ -1,0 +1,176 @@
+"""The results frame: one pandas schema for every study and sweep.
+
+Columns, in this order (an empty study still has all of them):
+
+============== =========================================================================
+``trial``      trial number (int)
+``state``      ``COMPLETE``, ``FAIL``, ``RUNNING``, ``WAITING`` or ``PRUNED``
+``param.<p>``  every searched parameter of the spec (format parameters hold their label)
+``obj.<m>``    every objective, in the spec's unit and direction (NaN unless COMPLETE)
+``metric.<m>`` every metric of :data:`dse.metrics.METRICS` (NaN when not computed)
+``con.<c>``    every constraint value; feasible when <= 0
+``feasible``   COMPLETE and every constraint <= 0
+``pareto``     on the feasible front of the objectives (maximised ones flipped)
+============== =========================================================================
+
+Example:
+    >>> from dse.spec import parse_spec
+    >>> spec = parse_spec({"version": 1, "name": "x", "objectives": ["latency_s"]})
+    >>> list(build_frame([], spec).columns)[:2]
+    ['trial', 'state']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dse.metrics import METRICS
+from dse.pareto import hypervolume, normalization_bounds, normalize, pareto_mask, to_minimization
+
+if TYPE_CHECKING:
+    import optuna
+
+    from dse.spec import StudySpec
+
+__all__ = [
+    "TrialRecord",
+    "columns_for",
+    "build_frame",
+    "frame_from_study",
+    "save_frame",
+    "load_frame",
+    "objective_matrix",
+    "front_hypervolume",
+    "RESULTS_CSV",
+    "RESULTS_PARQUET",
+]
+
+RESULTS_CSV = "results.csv"
+RESULTS_PARQUET = "results.parquet"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialRecord:
+    """One evaluated (or failed) design, independent of Optuna."""
+
+    trial: int
+    state: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    constraints: Mapping[str, float] = field(default_factory=dict)
+
+
+def columns_for(spec: StudySpec) -> list[str]:
+    """The frame's columns for a spec, in schema order."""
+    return [
+        "trial",
+        "state",
+        *(f"param.{p.name}" for p in spec.space.searched),
+        *(f"obj.{o.metric}" for o in spec.objectives),
+        *(f"metric.{m}" for m in METRICS),
+        *(f"con.{c.name}" for c in spec.constraints),
+        "feasible",
+        "pareto",
+    ]
+
+
+def build_frame(records: Iterable[TrialRecord], spec: StudySpec) -> pd.DataFrame:
+    """Builds the results frame (with ``feasible`` and ``pareto``) from trial records."""
+    cols = columns_for(spec)
+    rows = []
+    for r in records:
+        complete = r.state == "COMPLETE"
+        row: dict[str, Any] = {"trial": r.trial, "state": r.state}
+        for p in spec.space.searched:
+            row[f"param.{p.name}"] = r.params.get(p.name)
+        for o in spec.objectives:
+            row[f"obj.{o.metric}"] = r.metrics.get(o.metric, math.nan) if complete else math.nan
+        for m in METRICS:
+            row[f"metric.{m}"] = r.metrics.get(m, math.nan)
+        cons = []
+        for c in spec.constraints:
+            value = r.constraints.get(c.name, math.nan)
+            row[f"con.{c.name}"] = value
+            cons.append(value)
+        row["feasible"] = complete and all(v <= 0 for v in cons)
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=cols[:-1])
+    df = df.astype({"trial": "int64", "state": "string", "feasible": "bool"})
+    for c in cols:
+        if c.startswith(("obj.", "metric.", "con.")):
+            df[c] = df[c].astype("float64")
+    values = objective_matrix(df, spec)
+    df["pareto"] = pareto_mask(values, df["feasible"].to_numpy()) if len(df) else []
+    df["pareto"] = df["pareto"].astype("bool")
+    return df.sort_values("trial", kind="stable").reset_index(drop=True)
+
+
+def objective_matrix(df: pd.DataFrame, spec: StudySpec) -> np.ndarray:
+    """(n, n_objectives) objective values, flipped so that smaller is better."""
+    raw = df[[f"obj.{o.metric}" for o in spec.objectives]].to_numpy(dtype=float)
+    return to_minimization(raw, spec.directions)
+
+
+def front_hypervolume(
+    df: pd.DataFrame,
+    spec: StudySpec,
+    *,
+    ideal: np.ndarray | None = None,
+    nadir: np.ndarray | None = None,
+    margin: float = 0.1,
+) -> float:
+    """Hypervolume of the feasible front after normalising ideal -> 0 and nadir -> 1.
+
+    The reference point is ``1 + margin`` in every normalised objective. Without bounds, they are
+    taken from the frame's own feasible points; pass the bounds of a true front (a sweep) to
+    compare studies on one scale.
+    """
+    values = objective_matrix(df, spec)
+    feasible = df["feasible"].to_numpy(dtype=bool)
+    if ideal is None or nadir is None:
+        ideal, nadir = normalization_bounds(values[feasible])
+    pts = normalize(values[feasible & df["pareto"].to_numpy(dtype=bool)], ideal, nadir)
+    return hypervolume(pts, np.full(values.shape[1], 1.0 + margin))
+
+
+def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    from dse.objective import trial_record
+
+    metrics = trial_record(trial).get("metrics") or {}
+    return TrialRecord(
+        trial=trial.number,
+        state=trial.state.name,
+        params=dict(trial.params),
+        metrics={k: float(v) for k, v in metrics.items()},
+        constraints=dict(trial.constraints or {}),
+    )
+
+
+def frame_from_study(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
+    """The results frame of an Optuna study run by :mod:`dse.runner`."""
+    return build_frame((_record(t) for t in study.get_trials(deepcopy=False)), spec)
+
+
+def save_frame(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
+    """Writes ``results.csv`` and ``results.parquet`` into ``out_dir``; returns both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv, parquet = out / RESULTS_CSV, out / RESULTS_PARQUET
+    df.to_csv(csv, index=False)
+    df.to_parquet(parquet, index=False)
+    return csv, parquet
+
+
+def load_frame(out_dir: str | Path) -> pd.DataFrame:
+    """Reads ``results.parquet`` (or ``results.csv``) back from an output folder."""
+    out = Path(out_dir)
+    if (out / RESULTS_PARQUET).exists():
+        return pd.read_parquet(out / RESULTS_PARQUET)
+    return pd.read_csv(out / RESULTS_CSV)

@@ -1,0 +1,401 @@
+"""Runs a study with Optuna: create or resume, optimise, write results (and the report).
+
+One output folder holds everything of a study: ``study.yaml`` (the validated spec),
+``study.journal`` (the default storage, opened by ``optuna-dashboard``), ``cache/`` (quantization
+results), ``results.csv`` / ``results.parquet`` and ``report.html``. Re-running resumes: completed
+trials count toward ``n_trials``. A trial whose objective raises is recorded FAIL with its
+parameters and the study goes on; Ctrl-C keeps every completed trial.
+
+Several processes can work on one study (``jobs > 1`` here, or ``mant-dse worker`` on other
+machines against a shared storage URL); the global budget is enforced with
+``optuna.study.MaxTrialsCallback``.
+
+Example:
+    >>> # run_study(load_spec("studies/quickstart.yaml"), out_dir="runs/quickstart")
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from dse.objective import Evaluator, make_objective
+from dse.samplers import make_sampler
+from dse.spec import StudySpec, parse_spec, spec_to_dict
+from dse.storage import create_storage, default_storage_url
+from mant.errors import InputError
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "SPEC_FILE",
+    "SPEC_ATTR",
+    "REPORT_FILE",
+    "RunSummary",
+    "open_study",
+    "run_study",
+    "run_worker",
+    "write_outputs",
+    "load_study_spec",
+]
+
+log = logging.getLogger(__name__)
+
+SPEC_FILE = "study.yaml"
+SPEC_ATTR = "mant_dse_spec"
+REPORT_FILE = "report.html"
+CACHE_DIR = "cache"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """What a run did.
+
+    Attributes:
+        study_name: Optuna study name (the spec's name).
+        storage_url: where the study lives.
+        out_dir: output folder.
+        n_complete: COMPLETE trials in the study after the run.
+        n_fail: FAIL trials in the study after the run.
+        n_run: trials this call started (all processes).
+        elapsed_s: wall time of the optimisation in seconds.
+        interrupted: stopped by Ctrl-C.
+        results: paths of results.csv and results.parquet.
+        report: path of report.html, or None.
+    """
+
+    study_name: str
+    storage_url: str
+    out_dir: Path
+    n_complete: int
+    n_fail: int
+    n_run: int
+    elapsed_s: float
+    interrupted: bool
+    results: tuple[Path, ...]
+    report: Path | None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _quiet_optuna() -> None:
+    """Optuna logs a traceback per failed trial; the progress bar reports failures instead."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def open_study(
+    spec: StudySpec, storage: Any, *, seed: int | None = None, create: bool = True
+) -> optuna.Study:
+    """Creates the study (or loads it when it exists) with the spec's sampler and directions.
+
+    The validated spec is stored as a study user attribute, so that ``plot`` and ``export`` can
+    work from the storage alone.
+
+    Raises:
+        InputError: an existing study with this name has different objectives.
+    """
+    import optuna
+
+    if create:
+        study = optuna.create_study(
+            study_name=spec.name,
+            storage=storage,
+            directions=spec.directions,
+            load_if_exists=True,
+        )
+    else:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+    if [str(d.name).lower() for d in study.directions] != spec.directions:
+        raise InputError.single(
+            "objectives",
+            f"study {spec.name!r} already exists in this storage with other directions",
+            [d.name.lower() for d in study.directions],
+        )
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if stored is None:
+        study.set_user_attr(SPEC_ATTR, spec_to_dict(spec))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(spec.metric_names)
+    elif (
+        stored.get("objectives") != spec_to_dict(spec)["objectives"]
+        or stored.get("space") != spec_to_dict(spec)["space"]
+    ):
+        raise InputError.single(
+            "space",
+            f"study {spec.name!r} already exists with another space or objectives; "
+            "rename the study or use another --out/--storage",
+            spec.name,
+        )
+    if seed is None:
+        seed = spec.seed + len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(spec, seed=seed)
+    return study
+
+
+def load_study_spec(study: optuna.Study) -> StudySpec:
+    """The spec stored on a study by :func:`open_study`."""
+    data = study.user_attrs.get(SPEC_ATTR)
+    if data is None:
+        raise InputError.single(
+            "study", "was not created by mant-dse (no stored spec)", study.study_name
+        )
+    return parse_spec(data)
+
+
+def _count(study: optuna.Study) -> tuple[int, int]:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    return complete, len(trials) - complete
+
+
+def _optimize(
+    study: optuna.Study,
+    evaluator: Evaluator,
+    *,
+    total: int,
+    budget: int,
+    callbacks: list[Any],
+) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    stop = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE,))
+    study.optimize(
+        make_objective(evaluator),
+        n_trials=budget,
+        catch=(Exception,),
+        callbacks=[stop, *callbacks],
+    )
+
+
+def _worker_process(
+    spec_data: dict, out_dir: str, storage_url: str, total: int, budget: int, seed: int
+) -> None:
+    _quiet_optuna()
+    spec = parse_spec(spec_data)
+    study = open_study(spec, create_storage(storage_url, out_dir=out_dir), seed=seed)
+    evaluator = Evaluator(spec, cache_dir=Path(out_dir) / CACHE_DIR)
+    try:
+        _optimize(study, evaluator, total=total, budget=budget, callbacks=[])
+    except KeyboardInterrupt:
+        pass
+
+
+_SHOWN_FAILURES = 5
+
+
+class _Progress:
+    """A tqdm bar over COMPLETE trials, resynchronised with the storage about once a second."""
+
+    def __init__(self, study: optuna.Study, total: int, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        done, failed = _count(study)
+        self.bar = tqdm(
+            total=total,
+            initial=min(done, total),
+            unit="trial",
+            disable=not enabled,
+            desc=study.study_name,
+            dynamic_ncols=True,
+        )
+        self.failed = failed
+        self.shown = 0
+        self.last_sync = time.monotonic()
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from optuna.trial import TrialState
+
+        now = time.monotonic()
+        if now - self.last_sync > 1.0:
+            done, self.failed = _count(study)
+            self.bar.n = min(done, self.bar.total)
+            self.last_sync = now
+        elif trial.state == TrialState.COMPLETE:
+            self.bar.n = min(self.bar.n + 1, self.bar.total)
+        else:
+            self.failed += 1
+        if trial.state == TrialState.FAIL:
+            self._report_failure(trial)
+        if self.failed:
+            self.bar.set_postfix(failed=self.failed, refresh=False)
+        self.bar.refresh()
+
+    def _report_failure(self, trial: optuna.trial.FrozenTrial) -> None:
+        self.shown += 1
+        if self.shown > _SHOWN_FAILURES:
+            return
+        reason = str(trial.system_attrs.get("fail_reason", "")).strip().splitlines()
+        text = reason[-1] if reason else "objective returned no value"
+        params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+        more = (
+            " (further failures are counted, not shown)" if self.shown == _SHOWN_FAILURES else ""
+        )
+        self.bar.write(f"trial {trial.number} failed: {text} [{params}]{more}", file=sys.stderr)
+
+    def close(self, study: optuna.Study) -> None:
+        done, _ = _count(study)
+        self.bar.n = min(done, self.bar.total)
+        self.bar.close()
+
+
+def write_outputs(
+    study: optuna.Study, spec: StudySpec, out_dir: Path, *, report: bool
+) -> tuple[tuple[Path, ...], Path | None]:
+    """Writes results.csv / results.parquet (and report.html) for a study."""
+    from dse.results import frame_from_study, save_frame
+
+    df = frame_from_study(study, spec)
+    paths = save_frame(df, out_dir)
+    report_path = None
+    if report:
+        from dse.report import write_report
+
+        report_path = write_report(df, spec, out_dir / REPORT_FILE)
+    return paths, report_path
+
+
+def run_study(
+    spec: StudySpec,
+    *,
+    out_dir: str | Path,
+    storage_url: str | None = None,
+    n_trials: int | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+    report: bool = True,
+    evaluator: Evaluator | None = None,
+) -> RunSummary:
+    """Runs (or resumes) a study until it has ``n_trials`` COMPLETE trials or this call has
+    started that many.
+
+    Args:
+        spec: the validated study.
+        out_dir: output folder (created).
+        storage_url: Optuna storage URL; default: the journal file in ``out_dir``.
+        n_trials: overrides ``spec.n_trials`` (the target number of COMPLETE trials).
+        jobs: worker processes (1 = this process only).
+        progress: show a tqdm progress bar.
+        report: write ``report.html`` at the end.
+        evaluator: evaluator to use in this process (default: built from the spec).
+
+    Raises:
+        InputError: bad storage URL, or an existing study with other objectives.
+    """
+    _quiet_optuna()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage_url or spec.storage or default_storage_url(out)
+    study = open_study(spec, create_storage(url, out_dir=out))
+    # the copy in the folder remembers a --storage URL, so plot/export --out find the study
+    saved = {**spec_to_dict(spec), "storage": storage_url or spec.storage}
+    _atomic_write(out / SPEC_FILE, yaml.safe_dump(saved, sort_keys=False))
+    total = n_trials if n_trials is not None else spec.n_trials
+    done_before, failed_before = _count(study)
+    budget = max(0, total - done_before)
+    evaluator = evaluator or Evaluator(spec, cache_dir=out / CACHE_DIR)
+    bar = _Progress(study, total, progress)
+    procs: list[multiprocessing.process.BaseProcess] = []
+    interrupted = False
+    start = time.perf_counter()
+    try:
+        if budget and jobs > 1:
+            ctx = multiprocessing.get_context("spawn")
+            n_start = len(study.get_trials(deepcopy=False))
+            share = -(-budget // jobs)
+            for i in range(1, jobs):
+                p = ctx.Process(
+                    target=_worker_process,
+                    args=(
+                        spec_to_dict(spec),
+                        str(out),
+                        url,
+                        total,
+                        share,
+                        spec.seed + n_start + i,
+                    ),
+                    daemon=True,
+                )
+                p.start()
+                procs.append(p)
+            budget = share
+        if budget:
+            _optimize(study, evaluator, total=total, budget=budget, callbacks=[bar])
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        interrupted = True
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+    elapsed = time.perf_counter() - start
+    bar.close(study)
+    paths, report_path = write_outputs(study, spec, out, report=report)
+    done, failed = _count(study)
+    return RunSummary(
+        study_name=spec.name,
+        storage_url=url,
+        out_dir=out,
+        n_complete=done,
+        n_fail=failed,
+        n_run=(done + failed) - (done_before + failed_before),
+        elapsed_s=elapsed,
+        interrupted=interrupted,
+        results=paths,
+        report=report_path,
+    )
+
+
+def run_worker(
+    spec: StudySpec,
+    *,
+    storage_url: str,
+    out_dir: str | Path,
+    n_trials: int | None = None,
+    seed: int | None = None,
+) -> int:
+    """Joins a shared study and works until the global budget of COMPLETE trials is reached.
+
+    Returns:
+        The number of trials this worker ran.
+    """
+    _quiet_optuna()
+    out = Path(out_dir)
+    storage = create_storage(storage_url, out_dir=out)
+    if seed is None:  # workers started together must not propose the same designs
+        seed = (spec.seed + os.getpid()) % (2**31)
+    study = open_study(spec, storage, seed=seed)
+    total = n_trials if n_trials is not None else spec.n_trials
+    done, _ = _count(study)
+    mine: list[int] = []
+    _optimize(
+        study,
+        Evaluator(spec, cache_dir=out / CACHE_DIR),
+        total=total,
+        budget=max(0, total - done),
+        callbacks=[lambda s, t: mine.append(t.number)],
+    )
+    return len(mine)

@@ -1,0 +1,65 @@
+"""Builds the Optuna sampler a spec asks for.
+
+Example:
+    >>> from dse.spec import parse_spec
+    >>> spec = parse_spec({"version": 1, "name": "x", "sampler": "random",
+    ...                    "objectives": ["latency_s"]})
+    >>> type(make_sampler(spec)).__name__
+    'RandomSampler'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+from dse.spec import SamplerName
+from mant.errors import InputError
+
+if TYPE_CHECKING:
+    from dse.spec import StudySpec
+
+__all__ = ["make_sampler", "available_samplers"]
+
+
+def available_samplers() -> list[str]:
+    """Sampler names usable here (``gp`` needs torch and scipy)."""
+    names = [s.value for s in SamplerName]
+    if importlib.util.find_spec("torch") is None:
+        names.remove("gp")
+    return names
+
+
+def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
+    """An Optuna sampler for the spec, seeded with ``seed`` (default: the spec's seed).
+
+    Raises:
+        InputError: ``gp`` without torch installed.
+    """
+    import optuna
+
+    seed = spec.seed if seed is None else seed
+    s = spec.sampler
+    match s.name:
+        case SamplerName.TPE:
+            return optuna.samplers.TPESampler(seed=seed)
+        case SamplerName.NSGA2:
+            return optuna.samplers.NSGAIISampler(population_size=s.population_size, seed=seed)
+        case SamplerName.NSGA3:
+            return optuna.samplers.NSGAIIISampler(population_size=s.population_size, seed=seed)
+        case SamplerName.RANDOM:
+            return optuna.samplers.RandomSampler(seed=seed)
+        case SamplerName.GRID:
+            return optuna.samplers.GridSampler(spec.space.grid(), seed=seed)
+        case SamplerName.QMC:
+            return optuna.samplers.QMCSampler(seed=seed)
+        case SamplerName.GP:
+            if "gp" not in available_samplers():
+                raise InputError.single(
+                    "sampler.name",
+                    "gp needs torch (pip install torch --index-url "
+                    "https://download.pytorch.org/whl/cpu)",
+                    "gp",
+                )
+            return optuna.samplers.GPSampler(seed=seed)
+    raise AssertionError(s.name)  # pragma: no cover

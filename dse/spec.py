@@ -1,0 +1,503 @@
+"""Study specification: a YAML file turned, once, into validated frozen dataclasses.
+
+Parsing is validation: every unknown key, wrong type, empty choice list and impossible range is
+collected with its path and raised together as one :class:`mant.errors.InputError`.
+
+Example:
+    >>> spec = parse_spec({"version": 1, "name": "tiny", "n_trials": 4,
+    ...                    "space": {"rows": [16, 32]}, "objectives": ["latency_s"]})
+    >>> spec.space.get("rows").choices
+    (16, 32)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dse.metrics import METRICS, Direction
+from dse.space import PARAMS, Categorical, IntRange, Param, SearchSpace, parse_param
+from mant.errors import InputError, IssueCollector
+
+__all__ = [
+    "SPEC_VERSION",
+    "SamplerName",
+    "SamplerSpec",
+    "GemmSpec",
+    "WorkloadSpec",
+    "AccuracySpec",
+    "Objective",
+    "Constraint",
+    "StudySpec",
+    "parse_spec",
+    "load_spec",
+    "spec_to_dict",
+]
+
+SPEC_VERSION = 1
+
+
+class SamplerName(StrEnum):
+    TPE = "tpe"
+    NSGA2 = "nsga2"
+    NSGA3 = "nsga3"
+    RANDOM = "random"
+    GRID = "grid"
+    QMC = "qmc"
+    GP = "gp"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SamplerSpec:
+    """Which Optuna sampler proposes designs.
+
+    Attributes:
+        name: the sampler.
+        population_size: generation size of NSGA-II / NSGA-III (ignored by the others).
+    """
+
+    name: SamplerName = SamplerName.NSGA2
+    population_size: int = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GemmSpec:
+    """One matrix product ``(m x k) @ (k x n)``, repeated ``count`` times."""
+
+    name: str
+    m: int
+    n: int
+    k: int
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkloadSpec:
+    """An LLM preset (model, phase, seq_len, batch) or an explicit list of GEMMs."""
+
+    model: str | None = "llama-2-7b"
+    phase: str = "decode"
+    seq_len: int = 2048
+    batch: int = 1
+    gemms: tuple[GemmSpec, ...] = ()
+
+    @property
+    def tokens_per_pass(self) -> int:
+        """Tokens produced (decode) or consumed (prefill) by one pass of the workload."""
+        return self.batch if self.phase == "decode" else self.batch * self.seq_len
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccuracySpec:
+    """Where accuracy numbers come from.
+
+    Attributes:
+        source: a name registered in :mod:`dse.accuracy` (``synthetic``, ``tensors``,
+            ``perplexity``).
+        seed: seed of the synthetic suite.
+        n_tensors: tensors per kind (weights, K, V) in the suite; real suites take the first ones.
+        tensor_rows: rows of each synthetic tensor.
+        tensor_cols: columns of each synthetic tensor (the grouped axis).
+        ppl_windows: 512-token windows of Pride and Prejudice scored by the perplexity source.
+    """
+
+    source: str = "synthetic"
+    seed: int = 0
+    n_tensors: int = 3
+    tensor_rows: int = 128
+    tensor_cols: int = 512
+    ppl_windows: int = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Objective:
+    """A metric to optimise and its direction."""
+
+    metric: str
+    direction: Direction
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Constraint:
+    """A bound on a metric: Optuna sees ``value - max`` (or ``min - value``); <= 0 is feasible."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric}_{'max' if self.max is not None else 'min'}"
+
+    def violation(self, value: float) -> float:
+        """Constraint value in the metric's unit; <= 0 means satisfied."""
+        if self.max is not None:
+            return float(value) - self.max
+        return float(self.min) - float(value)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudySpec:
+    """A whole study, validated."""
+
+    version: int = SPEC_VERSION
+    name: str
+    seed: int = 0
+    n_trials: int = 100
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    storage: str | None = None
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    accuracy: AccuracySpec = field(default_factory=AccuracySpec)
+    space: SearchSpace = field(default_factory=SearchSpace)
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...] = ()
+
+    @property
+    def directions(self) -> list[str]:
+        return [str(o.direction) for o in self.objectives]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+
+def _keys(c: IssueCollector, data: Any, path: str, allowed: tuple[str, ...]) -> dict:
+    """Checks ``data`` is a mapping with only ``allowed`` keys; returns it (or {} if not a map)."""
+    if not isinstance(data, Mapping):
+        c.add(path or "<root>", "must be a mapping", data)
+        return {}
+    for key in data:
+        if key not in allowed:
+            c.add(
+                f"{path}.{key}" if path else str(key),
+                f"unknown key; valid: {', '.join(allowed)}",
+                key,
+            )
+    return dict(data)
+
+
+def _int(c: IssueCollector, data: dict, key: str, path: str, default: int, low: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        c.add(_join(path, key), f"must be an int >= {low}", value)
+        return default
+    return value
+
+
+def _str(c: IssueCollector, data: dict, key: str, path: str, default: str | None) -> str | None:
+    value = data.get(key, default)
+    if value is not None and (not isinstance(value, str) or not value):
+        c.add(_join(path, key), "must be a non-empty string", value)
+        return default
+    return value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _yaml_float(value: Any) -> Any:
+    """PyYAML reads ``2.0e6`` (no exponent sign) as a string; accept it as a number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _sampler(c: IssueCollector, data: Any) -> SamplerSpec:
+    if isinstance(data, str):
+        data = {"name": data}
+    d = _keys(c, data, "sampler", ("name", "population_size"))
+    name = d.get("name", "nsga2")
+    if name not in {s.value for s in SamplerName}:
+        c.add("sampler.name", f"must be one of {', '.join(s.value for s in SamplerName)}", name)
+        name = "nsga2"
+    return SamplerSpec(
+        name=SamplerName(name), population_size=_int(c, d, "population_size", "sampler", 20, 2)
+    )
+
+
+def _workload(c: IssueCollector, data: Any) -> WorkloadSpec:
+    d = _keys(c, data, "workload", ("model", "phase", "seq_len", "batch", "gemms"))
+    phase = d.get("phase", "decode")
+    if phase not in ("decode", "prefill"):
+        c.add("workload.phase", "must be one of decode, prefill", phase)
+        phase = "decode"
+    gemms: list[GemmSpec] = []
+    raw = d.get("gemms", [])
+    if not isinstance(raw, list):
+        c.add("workload.gemms", "must be a list of {name, m, n, k, count}", raw)
+        raw = []
+    for i, g in enumerate(raw):
+        p = f"workload.gemms[{i}]"
+        gd = _keys(c, g, p, ("name", "m", "n", "k", "count"))
+        if not gd:
+            continue
+        gemms.append(
+            GemmSpec(
+                name=_str(c, gd, "name", p, f"gemm{i}") or f"gemm{i}",
+                m=_int(c, gd, "m", p, 1, 1),
+                n=_int(c, gd, "n", p, 1, 1),
+                k=_int(c, gd, "k", p, 1, 1),
+                count=_int(c, gd, "count", p, 1, 1),
+            )
+        )
+    model = _str(c, d, "model", "workload", None if gemms else "llama-2-7b")
+    if gemms and "model" in d:
+        c.add("workload", "give either model or gemms, not both", sorted(d))
+    return WorkloadSpec(
+        model=None if gemms else model,
+        phase=phase,
+        seq_len=_int(c, d, "seq_len", "workload", 2048, 1),
+        batch=_int(c, d, "batch", "workload", 1, 1),
+        gemms=tuple(gemms),
+    )
+
+
+def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
+    from dse.accuracy import accuracy_source_names
+
+    fields = ("source", "seed", "n_tensors", "tensor_rows", "tensor_cols", "ppl_windows")
+    d = _keys(c, data, "accuracy", fields)
+    source = d.get("source", "synthetic")
+    names = accuracy_source_names()
+    if source not in names:
+        c.add("accuracy.source", f"must be one of {', '.join(names)}", source)
+        source = "synthetic"
+    return AccuracySpec(
+        source=source,
+        seed=_int(c, d, "seed", "accuracy", 0, 0),
+        n_tensors=_int(c, d, "n_tensors", "accuracy", 3, 1),
+        tensor_rows=_int(c, d, "tensor_rows", "accuracy", 128, 1),
+        tensor_cols=_int(c, d, "tensor_cols", "accuracy", 512, 1),
+        ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1),
+    )
+
+
+def _space(c: IssueCollector, data: Any) -> SearchSpace:
+    d = _keys(c, data if data is not None else {}, "space", tuple(PARAMS))
+    params: list[Param] = []
+    for name in PARAMS:
+        if name in d:
+            param = parse_param(c, name, d[name], f"space.{name}")
+        else:
+            param = Categorical(name=name, choices=(PARAMS[name].default,))
+        if param is not None:
+            params.append(param)
+    return SearchSpace(params=tuple(params))
+
+
+def _objectives(c: IssueCollector, data: Any) -> tuple[Objective, ...]:
+    if not isinstance(data, list) or not data:
+        c.add(
+            "objectives", "must be a non-empty list of metric names or {metric, direction}", data
+        )
+        return ()
+    out: list[Objective] = []
+    for i, item in enumerate(data):
+        p = f"objectives[{i}]"
+        d = (
+            {"metric": item}
+            if isinstance(item, str)
+            else _keys(c, item, p, ("metric", "direction"))
+        )
+        metric = d.get("metric")
+        if metric not in METRICS:
+            c.add(f"{p}.metric", f"must be one of {', '.join(METRICS)}", metric)
+            continue
+        direction = d.get("direction", METRICS[metric].direction.value)
+        if direction not in ("minimize", "maximize"):
+            c.add(f"{p}.direction", "must be minimize or maximize", direction)
+            continue
+        if any(o.metric == metric for o in out):
+            c.add(f"{p}.metric", "is already an objective", metric)
+            continue
+        out.append(Objective(metric=metric, direction=Direction(direction)))
+    return tuple(out)
+
+
+def _constraints(c: IssueCollector, data: Any) -> tuple[Constraint, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        c.add("constraints", "must be a list of {metric, max} or {metric, min}", data)
+        return ()
+    out: list[Constraint] = []
+    for i, item in enumerate(data):
+        p = f"constraints[{i}]"
+        d = _keys(c, item, p, ("metric", "max", "min"))
+        if not d:
+            continue
+        metric = d.get("metric")
+        ok = c.check(
+            metric in METRICS, f"{p}.metric", f"must be one of {', '.join(METRICS)}", metric
+        )
+        bounds = [k for k in ("max", "min") if k in d]
+        if len(bounds) != 1:
+            c.add(p, "needs exactly one of max, min", sorted(d))
+            continue
+        value = _yaml_float(d[bounds[0]])
+        if not _number(value):
+            c.add(f"{p}.{bounds[0]}", "must be a finite number", value)
+            continue
+        if ok:
+            out.append(Constraint(metric=metric, **{bounds[0]: float(value)}))
+    return tuple(out)
+
+
+_TOP = (
+    "version",
+    "name",
+    "seed",
+    "n_trials",
+    "sampler",
+    "storage",
+    "workload",
+    "accuracy",
+    "space",
+    "objectives",
+    "constraints",
+)
+
+
+def parse_spec(data: Any) -> StudySpec:
+    """Validates a spec mapping (as loaded from YAML) into a :class:`StudySpec`.
+
+    Raises:
+        InputError: with one issue per problem found anywhere in the spec.
+    """
+    c = IssueCollector()
+    d = _keys(c, data, "", _TOP)
+    if not d and not isinstance(data, Mapping):
+        c.raise_if_any()
+    version = d.get("version")
+    c.check(version == SPEC_VERSION, "version", f"must be {SPEC_VERSION}", version)
+    name = d.get("name")
+    if not isinstance(name, str) or not name.strip():
+        c.add("name", "must be a non-empty string", name)
+        name = "study"
+    storage = _str(c, d, "storage", "", None)
+    spec = StudySpec(
+        name=name,
+        seed=_int(c, d, "seed", "", 0, 0),
+        n_trials=_int(c, d, "n_trials", "", 100, 1),
+        sampler=_sampler(c, d.get("sampler", "nsga2")),
+        storage=storage,
+        workload=_workload(c, d.get("workload", {})),
+        accuracy=_accuracy(c, d.get("accuracy", {})),
+        space=_space(c, d.get("space", {})),
+        objectives=_objectives(c, d.get("objectives")),
+        constraints=_constraints(c, d.get("constraints")),
+    )
+    _check_metric_sources(c, spec)
+    c.raise_if_any()
+    return spec
+
+
+_TENSOR_METRICS = ("weight_rel_mse", "weight_sqnr_db", "kv_rel_mse", "kv_sqnr_db", "rel_mse")
+
+
+def _check_metric_sources(c: IssueCollector, spec: StudySpec) -> None:
+    """Objectives and constraints must name metrics the accuracy source produces."""
+    source = spec.accuracy.source
+    if source not in ("synthetic", "tensors", "perplexity"):
+        return  # a registered plug-in source: checked when it runs
+    missing = _TENSOR_METRICS if source == "perplexity" else ("ppl",)
+    named = [(f"objectives[{i}].metric", o.metric) for i, o in enumerate(spec.objectives)]
+    named += [(f"constraints[{i}].metric", k.metric) for i, k in enumerate(spec.constraints)]
+    for path, metric in named:
+        if metric in missing:
+            c.add(path, f"is not produced by accuracy source {source!r}", metric)
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Reads and validates a study YAML file.
+
+    Raises:
+        InputError: unreadable file, bad YAML, or any spec problem (all at once).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError.single(
+            str(path), f"cannot read study file ({exc.strerror})", str(path)
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise InputError.single(where, "is not valid YAML", str(exc).splitlines()[0]) from None
+    return parse_spec(data)
+
+
+def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
+    """A plain-YAML rendering of a spec (parse_spec(spec_to_dict(s)) == s)."""
+    space: dict[str, Any] = {}
+    for p in spec.space.params:
+        if isinstance(p, IntRange):
+            space[p.name] = {"low": p.low, "high": p.high, "step": p.step}
+        else:
+            space[p.name] = [ch for ch in p.raw_choices]
+    wl: dict[str, Any] = {
+        "phase": spec.workload.phase,
+        "seq_len": spec.workload.seq_len,
+        "batch": spec.workload.batch,
+    }
+    if spec.workload.gemms:
+        wl["gemms"] = [
+            {"name": g.name, "m": g.m, "n": g.n, "k": g.k, "count": g.count}
+            for g in spec.workload.gemms
+        ]
+    else:
+        wl["model"] = spec.workload.model
+    a = spec.accuracy
+    return {
+        "version": spec.version,
+        "name": spec.name,
+        "seed": spec.seed,
+        "n_trials": spec.n_trials,
+        "sampler": {
+            "name": spec.sampler.name.value,
+            "population_size": spec.sampler.population_size,
+        },
+        "storage": spec.storage,
+        "workload": wl,
+        "accuracy": {
+            "source": a.source,
+            "seed": a.seed,
+            "n_tensors": a.n_tensors,
+            "tensor_rows": a.tensor_rows,
+            "tensor_cols": a.tensor_cols,
+            "ppl_windows": a.ppl_windows,
+        },
+        "space": space,
+        "objectives": [
+            {"metric": o.metric, "direction": o.direction.value} for o in spec.objectives
+        ],
+        "constraints": [
+            {"metric": k.metric, **({"max": k.max} if k.max is not None else {"min": k.min})}
+            for k in spec.constraints
+        ],
+    }

@@ -1,0 +1,172 @@
+"""Report: the info step on known inputs, and the HTML rendered by a real headless browser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dse.report_info import history, hypervolume_over_trials, pareto_table, report_info, staircase
+from dse.results import TrialRecord, build_frame
+from dse.runner import run_study
+
+
+def _frame(spec, points, feasible=None):
+    recs = []
+    for i, (err, lat, area) in enumerate(points):
+        ok = feasible is None or feasible[i]
+        recs.append(
+            TrialRecord(
+                trial=i,
+                state="COMPLETE",
+                params={
+                    "pe_type": "mant",
+                    "group_size": 64,
+                    "weight_format": "int{bits}",
+                    "rows": 8,
+                    "cols": 8,
+                },
+                metrics={
+                    "weight_rel_mse": err,
+                    "latency_s": lat,
+                    "area_um2": area,
+                    "weight_bits_per_element": 4.0 if ok else 9.0,
+                },
+                constraints={"weight_bits_per_element_max": -2.0 if ok else 3.0},
+            )
+        )
+    recs.append(TrialRecord(trial=len(points), state="FAIL", params={"rows": 8}))
+    return build_frame(recs, spec)
+
+
+def test_staircase_is_the_2d_front_sorted_by_x():
+    x = np.array([3.0, 1.0, 2.0, 2.5, 4.0])
+    y = np.array([1.0, 3.0, 2.0, 2.5, 0.5])
+    assert staircase(x, y) == ([1.0, 2.0, 3.0, 4.0], [3.0, 2.0, 1.0, 0.5])
+
+
+def test_info_on_a_known_study(small_spec):
+    pts = [(0.3, 1.0, 5.0), (0.1, 2.0, 5.0), (0.2, 0.5, 5.0), (0.05, 0.1, 1.0), (0.5, 3.0, 9.0)]
+    df = _frame(small_spec, pts, feasible=[True, True, True, False, True])
+    info = report_info(df, small_spec)
+    assert info.counts == {"trials": 6, "complete": 5, "failed": 1, "feasible": 4, "pareto": 2}
+    assert len(info.projections) == 3 and info.front3d is not None
+    proj = info.projections[0]  # weight_rel_mse vs latency_s; the infeasible best is excluded
+    assert proj.front_x == [0.1, 0.2] and proj.front_y == [2.0, 0.5]
+    assert proj.classes == ("feasible", "pareto", "pareto", "infeasible", "feasible")
+    err = history(df, small_spec)[0]
+    assert err.best.tolist() == [0.3, 0.1, 0.1, 0.1, 0.1]  # trial 3 is infeasible
+    hv = hypervolume_over_trials(df, small_spec).hypervolume
+    assert np.all(np.diff(hv) >= 0) and hv[0] > 0
+    assert pareto_table(df, small_spec)["trial"].tolist() == [1, 2]
+    assert info.parallel.labels[-3:] == ("weight_rel_mse", "latency_s", "area_um2")
+    assert info.parallel.tick_text[0] == ("mant", "int8")
+
+
+def test_empty_study_still_renders_info(small_spec):
+    df = build_frame([], small_spec)
+    info = report_info(df, small_spec)
+    assert info.counts["trials"] == 0 and info.table.empty
+    assert info.projections[0].front_x == []
+
+
+def _unfilter(raw: np.ndarray, height: int, stride: int, ch: int) -> np.ndarray:
+    """Undoes the PNG row filters (None, Sub, Up, Average, Paeth); compiled with numba."""
+    import numba
+
+    @numba.njit(cache=False)
+    def run(raw, height, stride, ch):
+        img = np.zeros((height, stride), dtype=np.int64)
+        prev = np.zeros(stride, dtype=np.int64)
+        for r in range(height):
+            f = raw[r * (stride + 1)]
+            base = r * (stride + 1) + 1
+            for i in range(stride):
+                a = img[r, i - ch] if i >= ch else 0
+                b = prev[i]
+                c = prev[i - ch] if i >= ch else 0
+                if f == 0:
+                    pred = 0
+                elif f == 1:
+                    pred = a
+                elif f == 2:
+                    pred = b
+                elif f == 3:
+                    pred = (a + b) // 2
+                else:
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
+                img[r, i] = (raw[base + i] + pred) & 0xFF
+            prev = img[r]
+        return img
+
+    return run(raw, height, stride, ch)
+
+
+def _png_stats(path: Path) -> tuple[int, float]:
+    """(distinct colours, pixel std) of an 8-bit RGB(A) PNG, decoded without an image library."""
+    data = path.read_bytes()
+    pos, chunks, header = 8, [], b""
+    while pos < len(data):
+        n = int.from_bytes(data[pos : pos + 4], "big")
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            chunks.append(body)
+        pos += 12 + n
+    width, height = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big")
+    bit_depth, colour_type = header[8], header[9]
+    assert bit_depth == 8 and colour_type in (2, 6), (bit_depth, colour_type)
+    ch = 3 if colour_type == 2 else 4
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).astype(np.int64)
+    img = _unfilter(raw, height, width * ch, ch)
+    rgb = img.reshape(height, width, ch)[:, :, :3]
+    colours = len(np.unique(rgb.reshape(-1, 3), axis=0))
+    return colours, float(rgb.std())
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("chromium not installed (tests/run.sh installs it)")
+    return path
+
+
+def _browser(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=8000",
+    ]
+    return subprocess.run(
+        [_chromium(), *flags, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(small_spec, tmp_path):
+    s = run_study(small_spec, out_dir=tmp_path / "run", progress=False, report=True)
+    report = s.report
+    text = report.read_text()
+    assert "<script src=" not in text and len(text) > 1_000_000  # plotly.js inside: offline
+    dom = _browser(tmp_path, "--dump-dom", report.as_uri())
+    # 3 projections + 3-D + parallel coordinates + history: at least 6 plotly roots drawn
+    assert dom.stdout.count('class="main-svg"') >= 6, dom.stderr[-2000:]
+    assert "Pareto designs" in dom.stdout
+    shot = tmp_path / "shot.png"
+    _browser(tmp_path, f"--screenshot={shot}", "--window-size=1000,900", report.as_uri())
+    colours, std = _png_stats(shot)
+    assert colours >= 8 and std > 10.0, (colours, std)

@@ -1,0 +1,109 @@
+"""The shipped quickstart end to end on real tensors, the sweep command, the perplexity source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dse.cli import main
+from dse.objective import Evaluator
+from dse.spec import parse_spec
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+
+
+@pytest.mark.slow
+def test_quickstart_runs_on_real_tensors_and_ends_with_the_report(tmp_path, capsys):
+    out = tmp_path / "qs"
+    args = [
+        "run",
+        str(STUDIES / "quickstart.yaml"),
+        "--out",
+        str(out),
+        "--n-trials",
+        "40",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"report:  {out / 'report.html'}" in printed
+    df = pd.read_parquet(out / "results.parquet")
+    assert (df["state"] == "COMPLETE").sum() == 40
+    assert df["pareto"].any() and (out / "cache").is_dir()
+    assert df.loc[df["state"] == "COMPLETE", "metric.weight_rel_mse"].min() > 0
+
+
+@pytest.mark.slow
+def test_real_weight_error_orders_formats_like_the_literature():
+    """accuracy.md (UniCore Table IV, g=64): M-ANT < ANT < INT at 4 bits; int8 beats all."""
+    spec = parse_spec(
+        {
+            "version": 1,
+            "name": "order",
+            "accuracy": {"source": "tensors", "n_tensors": 3},
+            "workload": {"gemms": [{"m": 1, "n": 64, "k": 64}]},
+            "objectives": ["weight_rel_mse"],
+        }
+    )
+    ev = Evaluator(spec)
+    err = {
+        pe: ev.evaluate({"pe_type": pe}).metrics["weight_rel_mse"]
+        for pe in ("int8", "mant", "ant", "tender")
+    }
+    assert err["int8"] < err["mant"] < err["ant"] < err["tender"], err
+
+
+def test_sweep_command_grades_the_study(small_spec_dict, tmp_path, capsys):
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_spec_dict))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-progress", "--no-report"]) == 0
+    assert main(["run", str(path), "--out", str(out), "--sweep"]) == 0
+    printed = capsys.readouterr().out
+    assert "sweep: 32 designs" in printed
+    assert "hypervolume ratio after 12 trials:" in printed
+    assert len(pd.read_parquet(out / "sweep.parquet")) == 32
+
+
+def test_unreachable_storage_on_the_command_line_exits_2(small_spec_dict, tmp_path, capsys):
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_spec_dict))
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    assert main(["run", str(path), "--out", str(tmp_path), "--storage", url]) == 2
+    assert "error: storage: cannot connect" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_perplexity_source_matches_mant_llm():
+    from mant.llm import perplexity
+
+    spec = parse_spec(
+        {
+            "version": 1,
+            "name": "ppl",
+            "accuracy": {"source": "perplexity", "ppl_windows": 1},
+            "workload": {"gemms": [{"m": 1, "n": 64, "k": 64}]},
+            "space": {"kv_bits": [4]},
+            "objectives": ["ppl", "latency_s"],
+        }
+    )
+    ev = Evaluator(spec)
+    e = ev.evaluate({})
+    wcfg, kvcfg, _ = ev.configs(e.design)
+    assert e.metrics["ppl"] == pytest.approx(perplexity(weights=wcfg, kv=kvcfg, windows=1).ppl)
+    assert 5.0 < e.metrics["ppl"] < 200.0
+
+
+def test_perplexity_source_rejects_tensor_metrics():
+    with pytest.raises(Exception, match="not produced by accuracy source 'perplexity'"):
+        parse_spec(
+            {
+                "version": 1,
+                "name": "p",
+                "accuracy": {"source": "perplexity"},
+                "objectives": ["weight_rel_mse"],
+            }
+        )
