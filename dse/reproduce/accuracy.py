@@ -204,35 +204,39 @@ def load_weight_tensors(spec: AccuracySpec) -> tuple[list[np.ndarray], str]:
 
 def load_kv_tensors(spec: AccuracySpec) -> tuple[np.ndarray, np.ndarray, str]:
     """K and V shaped ``(layers, kv_heads, tokens, head_dim)`` and a sentence saying what."""
-    if spec.kv != "synthetic" and (
-        spec.kv == "real" or _cached(["smollm2-135m", "janeaustenr"])
-    ):
+    if spec.kv != "synthetic" and (spec.kv == "real" or _cached(["smollm2-135m", "janeaustenr"])):
         from mant.llm import kv_dump
 
         d = kv_dump(window=0)
         layers = [i for i in spec.kv_layers if i < d["k"].shape[0]]
-        return d["k"][layers], d["v"][layers], (
-            f"real: post-RoPE K and V of SmolLM2-135M-Instruct layers {layers}, Pride and "
-            f"Prejudice window 0 of 512 tokens (mant.llm.kv_dump)"
+        return (
+            d["k"][layers],
+            d["v"][layers],
+            (
+                f"real: post-RoPE K and V of SmolLM2-135M-Instruct layers {layers}, Pride and "
+                f"Prejudice window 0 of 512 tokens (mant.llm.kv_dump)"
+            ),
         )
     rng = np.random.default_rng(spec.seed + 1)
     shape = (len(spec.kv_layers), 3, 512, 64)
     offsets = rng.normal(0, 1.0, size=(1, 1, 1, 64)) * (rng.random((1, 1, 1, 64)) < 0.1) * 8
     k = (rng.standard_normal(shape) + offsets).astype(np.float32)
     v = rng.standard_t(6, size=shape).astype(np.float32)
-    return k, v, (
-        f"synthetic: seeded K (Gaussian with 10% outlier channels) and V (Student-t df 6), "
-        f"shape {shape}, seed {spec.seed + 1} (SmolLM2 not cached; `mant-dse assets fetch`)"
+    return (
+        k,
+        v,
+        (
+            f"synthetic: seeded K (Gaussian with 10% outlier channels) and V (Student-t df 6), "
+            f"shape {shape}, seed {spec.seed + 1} (SmolLM2 not cached; `mant-dse assets fetch`)"
+        ),
     )
 
 
-def _perplexity(
-    cfg: ReproduceConfig, windows: int
-) -> tuple[dict[str, float], float | None, str]:
+def _perplexity(cfg: ReproduceConfig, windows: int) -> tuple[dict[str, float], float | None, str]:
     from mant.llm import perplexity
 
     out: dict[str, float] = {}
-    fp = perplexity(None, None, windows=windows).perplexity
+    fp = perplexity(None, None, windows=windows).ppl
     for d in cfg.designs:
         fn = kv_fake_quant(d.kv)
 
@@ -240,7 +244,7 @@ def _perplexity(
             return fn(k, v)
 
         res = perplexity(weight_config(d.weights), hook, windows=windows)
-        out[d.name] = float(res.perplexity)
+        out[d.name] = float(res.ppl)
     setting = f"SmolLM2-135M-Instruct, Pride and Prejudice, {windows} x 512-token windows"
     return out, float(fp), setting
 
@@ -254,7 +258,10 @@ def run_accuracy(cfg: ReproduceConfig) -> AccuracyResult:
     fp_ppl = None
     setting = ""
     if spec.perplexity_windows > 0:
-        ppl, fp_ppl, setting = _perplexity(cfg, spec.perplexity_windows)
+        if spec.kv == "real" or _cached(["smollm2-135m", "janeaustenr"]):
+            ppl, fp_ppl, setting = _perplexity(cfg, spec.perplexity_windows)
+        else:
+            setting = "skipped: SmolLM2 or the corpus is not cached (`mant-dse assets fetch`)"
     rows = []
     for d in cfg.designs:
         wcfg = weight_config(d.weights)

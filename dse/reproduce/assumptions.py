@@ -136,17 +136,13 @@ def _design_rows(name: str, acc: Accelerator) -> list[Assumption]:
             drives="both",
         ),
     ]
-    used = {
-        (p.weight_bits, p.act_bits): "weights",
-        (p.kv_bits, p.act_bits): "KV",
-    }
-    for (wb, ab), operand in sorted(used.items(), key=lambda kv: kv[1], reverse=True):
-        mode = pe.mode_for(wb, ab)
+    for operand, bits in (("weights", p.weight_bits), ("kv", p.kv_bits)):
+        mode = pe.mode_for(bits, p.act_bits)
         rows.append(
             Assumption(
-                name=f"{name}.mode_{operand.lower()}",
-                value=f"W{mode.weight_bits}A{mode.act_bits}: {mode.macs_per_cycle:g} MAC/PE-cycle, "
-                f"{mode.energy_pj_per_mac:g} pJ/MAC",
+                name=f"{name}.mode_{operand}",
+                value=f"W{mode.weight_bits}A{mode.act_bits}: {mode.macs_per_cycle:g} "
+                f"MAC/PE-cycle, {mode.energy_pj_per_mac:g} pJ/MAC",
                 unit="",
                 source=mode.source or pe.source,
                 drives="both",
@@ -176,12 +172,12 @@ def _design_rows(name: str, acc: Accelerator) -> list[Assumption]:
     return rows
 
 
-def _memory_rows(acc: Accelerator) -> list[Assumption]:
+def _memory_rows(acc: Accelerator, prefix: str = "memory") -> list[Assumption]:
     b, d = acc.buffers, acc.dram
-    src = f"common to every preset: {acc.source}"
+    src = f"preset `{acc.name}`: {acc.source}"
     return [
         Assumption(
-            name="memory.buffers",
+            name=f"{prefix}.buffers",
             value=f"{b.weight_bytes // 1024} + {b.act_bytes // 1024} + {b.out_bytes // 1024} "
             f"(weight + act + out), double-buffered={b.double_buffered}",
             unit="KiB",
@@ -189,21 +185,21 @@ def _memory_rows(acc: Accelerator) -> list[Assumption]:
             drives="both",
         ),
         Assumption(
-            name="memory.sram_energy",
+            name=f"{prefix}.sram_energy",
             value=f"{b.read_pj_per_bit:g} read / {b.write_pj_per_bit:g} write",
             unit="pJ/bit",
             source=src,
             drives="energy",
         ),
         Assumption(
-            name="memory.dram_bandwidth",
+            name=f"{prefix}.dram_bandwidth",
             value=f"{d.bw_bytes_per_cycle:g}",
             unit="bytes/cycle",
             source=src,
             drives="speedup",
         ),
         Assumption(
-            name="memory.dram_energy",
+            name=f"{prefix}.dram_energy",
             value=f"{d.read_pj_per_bit:g} read / {d.write_pj_per_bit:g} write",
             unit="pJ/bit",
             source=src,
@@ -268,5 +264,9 @@ def assumptions_table(
     rows = own + list(GLOBAL_ASSUMPTIONS)
     for name, acc in accelerators.items():
         rows.extend(_design_rows(name, acc))
-    rows.extend(_memory_rows(accelerators[cfg.subject]))
+    subject = accelerators[cfg.subject]
+    rows.extend(_memory_rows(subject))  # shared by every design unless listed below
+    for name, acc in accelerators.items():
+        if (acc.buffers, acc.dram) != (subject.buffers, subject.dram):
+            rows.extend(_memory_rows(acc, f"{name}.memory"))
     return tuple(rows)

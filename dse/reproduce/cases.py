@@ -1,6 +1,6 @@
 """The reproduce configuration: which designs, models, phases, lengths and batches to compare.
 
-A reproduce config is a small YAML file (``studies/reproduce_paper.yaml``) that loads, once, into
+A reproduce config is a small YAML file (``studies/reproduce/paper.yaml``) that loads, once, into
 the frozen :class:`ReproduceConfig`. The same content ships as :data:`DEFAULT_CONFIG`, so the
 command also works outside a source checkout; a test keeps the two equal.
 
@@ -102,6 +102,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "batch": [1, 4, 16, 64, 128],
             "act_bits": [4, 8],
             "dataflow": ["ws", "os", "is"],
+            "dram_energy_scale": [0.0575, 0.25, 0.5, 1.0, 2.0],
         },
     },
     "accuracy": {
@@ -109,7 +110,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "kv": "auto",
         "n_weight_tensors": 8,
         "kv_layers": [0, 7, 14, 21, 29],
-        "perplexity_windows": 0,
+        "perplexity_windows": 1,
         "seed": 0,
     },
     "paper": {
@@ -129,6 +130,7 @@ KNOBS = (
     "batch",
     "act_bits",
     "dataflow",
+    "dram_energy_scale",
 )
 """Assumptions the sensitivity analysis can vary, one at a time."""
 
@@ -336,8 +338,10 @@ def _keys(c: IssueCollector, data: Any, path: str, required: tuple, optional: tu
 
 
 def _ints(c: IssueCollector, value: Any, path: str) -> tuple[int, ...]:
-    ok = isinstance(value, list) and value and all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value
+    ok = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
     )
     c.check(bool(ok), path, "must be a non-empty list of ints >= 1", value)
     return tuple(value) if ok else ()
@@ -357,11 +361,15 @@ def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | N
 
     if not _keys(c, raw, path, ("preset", "keep", "weights", "kv"), ()):
         return None
-    ok = c.check(raw["preset"] in list_presets(), f"{path}.preset", "unknown preset", raw["preset"])
+    ok = c.check(
+        raw["preset"] in list_presets(), f"{path}.preset", "unknown preset", raw["preset"]
+    )
     ok &= c.check(raw["keep"] in _KEEP, f"{path}.keep", "must be rows or cols", raw["keep"])
     w, kv = raw["weights"], raw["kv"]
     weights = kvq = None
-    if _keys(c, w, f"{path}.weights", ("candidates",), ("granularity", "group_size", "scale_format")):
+    if _keys(
+        c, w, f"{path}.weights", ("candidates",), ("granularity", "group_size", "scale_format")
+    ):
         ok &= c.check(
             w.get("granularity", "group") in _GRANULARITIES,
             f"{path}.weights.granularity",
@@ -415,8 +423,10 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
     subject = data["subject"]
     c.check(subject in names, f"{path}.subject", "must name a design", subject)
     baselines = _names(c, data["baselines"], f"{path}.baselines", names)
-    references = () if data["references"] in (None, []) else _names(
-        c, data["references"], f"{path}.references", names
+    references = (
+        ()
+        if data["references"] in (None, [])
+        else _names(c, data["references"], f"{path}.references", names)
     )
     c.check(subject not in baselines, f"{path}.baselines", "must not contain the subject", subject)
     budget = data["area_budget_um2"]
@@ -457,9 +467,13 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
                     ok = isinstance(values, list) and values and set(values) <= {"ws", "os", "is"}
                     rule = "must be a non-empty list of ws, os, is"
                 else:
-                    ok = isinstance(values, list) and values and all(
-                        isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-                        for v in values
+                    ok = (
+                        isinstance(values, list)
+                        and values
+                        and all(
+                            isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                            for v in values
+                        )
                     )
                     rule = "must be a non-empty list of numbers > 0"
                 if c.check(bool(ok), kp, rule, values):

@@ -54,6 +54,9 @@ class CaseCost:
         energy_breakdown_pj: Energy per component (``hwmodel.cost.ENERGY_COMPONENTS``), pJ.
         bound: ``compute`` or ``memory``.
         utilization: Useful MACs / peak MAC slots (0..1).
+        compute_cycles: Array time incl. epilogue stalls, cycles.
+        memory_cycles: DRAM transfer time, cycles.
+        dram_bytes: DRAM traffic, bytes.
     """
 
     design: str
@@ -64,6 +67,9 @@ class CaseCost:
     energy_breakdown_pj: dict[str, float]
     bound: str
     utilization: float
+    compute_cycles: int = 0
+    memory_cycles: int = 0
+    dram_bytes: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +170,7 @@ def build_accelerators(
     buffer_kib: float | None = None,
     act_bits: int | None = None,
     dataflow: str | None = None,
+    dram_energy_scale: float = 1.0,
 ) -> dict[str, Accelerator]:
     """Each design's preset, resized to the PE-area budget (times ``area_scale``).
 
@@ -174,6 +181,7 @@ def build_accelerators(
         buffer_kib: Replaces every design's weight, activation and output buffer size, KiB.
         act_bits: Replaces every design's activation width, bits (PE mode and traffic).
         dataflow: Replaces every design's dataflow (``ws``, ``os`` or ``is``).
+        dram_energy_scale: Multiplies every design's DRAM read and write energy per bit.
     """
     from hwmodel import Precision
 
@@ -182,6 +190,11 @@ def build_accelerators(
         acc = load_accelerator(d.preset)
         if dram_bw_bytes_per_cycle is not None:
             acc = acc.with_dram(bw_bytes_per_cycle=float(dram_bw_bytes_per_cycle))
+        if dram_energy_scale != 1.0:
+            acc = acc.with_dram(
+                read_pj_per_bit=acc.dram.read_pj_per_bit * dram_energy_scale,
+                write_pj_per_bit=acc.dram.write_pj_per_bit * dram_energy_scale,
+            )
         if buffer_kib is not None:
             size = int(buffer_kib * 1024)
             acc = acc.with_buffers(weight_bytes=size, act_bytes=size, out_bytes=size)
@@ -223,6 +236,9 @@ def evaluate_cases(
                     energy_breakdown_pj={k: float(v) for k, v in c.energy_breakdown_pj.items()},
                     bound=c.bound,
                     utilization=float(c.utilization),
+                    compute_cycles=int(c.compute_cycles),
+                    memory_cycles=int(c.memory_cycles),
+                    dram_bytes=float(c.dram_bytes),
                 )
             )
     return tuple(out)

@@ -53,6 +53,11 @@ KNOB_INFO: dict[str, tuple[str, str]] = {
         "presets use WS (hardware.md §8 [D]); WS decode pays SCALE-Sim's 2R + C stationary load "
         "per fold",
     ),
+    "dram_energy_scale": (
+        "DRAM energy per bit x",
+        "1 = ZigZag tpu_like 10.94/11.72 pJ/bit (presets); 0.0575 = the ANT artifact's "
+        "0.629/0.766 pJ/bit (hardware.md §6 [C])",
+    ),
 }
 """Knob -> (what it is, where its base value comes from)."""
 
@@ -106,6 +111,7 @@ def _base_value(cfg: ReproduceConfig, knob: str, accs: dict) -> float | str:
         "batch": float(cfg.sensitivity.batch),
         "act_bits": float(subject.default_precision.act_bits),
         "dataflow": str(subject.array.dataflow),
+        "dram_energy_scale": 1.0,
     }[knob]
 
 
@@ -139,7 +145,9 @@ def run_sensitivity(cfg: ReproduceConfig) -> SensitivityResult:
                     knob=knob,
                     value=value if isinstance(value, str) else float(value),
                     is_base=value == base,
-                    headline=summarize([r for r in ratios if r.baseline in cfg.baselines], cfg.mean),
+                    headline=summarize(
+                        [r for r in ratios if r.baseline in cfg.baselines], cfg.mean
+                    ),
                     per_design={
                         b: summarize([r for r in ratios if r.baseline == b], cfg.mean)
                         for b in others
