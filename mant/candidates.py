@@ -5,7 +5,8 @@ A spec is one of:
 * a named set: ``mant-unicore16`` (a in {0,5,10,17,20,30,...,120} + INT4, the UniCore port,
   mant.md §3), ``mant-dense`` (a in 0..127), ``ant`` (int4, pot4, flint4; ANT's type search,
   mant.md §9.1), ``olive`` (int4, flint4: the normal-value types of OliVe's ``ant-int-flint``
-  mode; the outlier-victim pairs are not modelled);
+  mode, without outliers), ``olive-ovp`` (OliVe for real: int or flint normals with abfloat
+  outliers and outlier-victim pairs, :mod:`mant.olive`);
 * a single format name, or a list of format names;
 * a parametric coefficient family ``{"family": "linear"|"geometric"|"power", "n", "a_min",
   "a_max", "gamma", "k", "include_int", "zero"}``;
@@ -51,6 +52,7 @@ NAMED_SETS: dict[str, tuple[str, ...]] = {
     "mant-dense": tuple(f"mant4_a{a}" for a in range(128)),
     "ant": ("int4", "pot4", "flint4"),
     "olive": ("int4", "flint4"),
+    "olive-ovp": ("olive4_int", "olive4_flint"),
 }
 
 _PARAM_FAMILIES = ("linear", "geometric", "power")
@@ -92,6 +94,11 @@ class CandidateSet:
         if blocks and len(self.formats) > 1:
             raise InputError.single(
                 "candidates", "a block format (MX, NVFP4) must be the only candidate", names
+            )
+        olive = [f.family == "olive" for f in self.formats]
+        if any(olive) and not all(olive):
+            raise InputError.single(
+                "candidates", "OliVe formats cannot be mixed with other formats", names
             )
 
     @property

@@ -19,6 +19,8 @@ Families and their names (``k`` = element bits):
   (OCP MX) and print without the ``fn`` suffix (``fp4_e2m1`` == ``fp4_e2m1fn``).
 * ``mant{k}_a{a}[_z]``: M-ANT, magnitudes ``a*i + 2^i`` for ``i in 0 .. 2^(k-1)-1``; ``_z``
   replaces ``i = 0`` by an exact zero (mant.md §2).
+* ``olive{k}_int`` / ``olive{k}_flint``: OliVe's outlier-victim-pair element (normals plus
+  abfloat outliers, mant.md §9.2), defined and quantized in :mod:`mant.olive`.
 * Block formats with a fixed block and scale: ``mxfp4``, ``mxfp6_e2m3``, ``mxfp6_e3m2``,
   ``mxfp8_e4m3``, ``mxfp8_e5m2``, ``mxint8`` (OCP MX v1.0: block 32, E8M0 scale) and ``nvfp4``
   (block 16, E4M3 scale, fp32 per-tensor scale).
@@ -68,6 +70,7 @@ class Family(StrEnum):
     FP = "fp"
     MANT = "mant"
     BLOCK = "block"
+    OLIVE = "olive"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -435,12 +438,14 @@ _FAMILIES = (
     "flint{k}",
     "fp{k}_e{E}m{M}[fn|fnuz]",
     "mant{k}_a{a}[_z]",
+    "olive{k}_int|flint",
     *_BLOCK_FORMATS,
 )
 
 _RE_SIMPLE = re.compile(r"^(int|pot|flint)(\d+)(_asym)?$")
 _RE_FP = re.compile(r"^fp(\d+)_e(\d+)m(\d+)(fn|fnuz)?$")
 _RE_MANT = re.compile(r"^mant(\d+)_a(\d+)(_z)?$")
+_RE_OLIVE = re.compile(r"^olive(\d+)_(int|flint)$")
 
 
 def known_families() -> tuple[str, ...]:
@@ -469,6 +474,8 @@ def example_format_names() -> tuple[str, ...]:
         "mant4_a17",
         "mant4_a17_z",
         "mant4_a120",
+        "olive4_int",
+        "olive4_flint",
         *_BLOCK_FORMATS,
     )
 
@@ -512,6 +519,10 @@ def parse_format(name: str) -> Format:
         return FloatFormat(exp_bits=e, man_bits=mm, variant=variant)
     if m := _RE_MANT.match(key):
         return MantFormat(k=int(m.group(1)), a=int(m.group(2)), zero=bool(m.group(3)))
+    if m := _RE_OLIVE.match(key):
+        from mant.olive import OliveFormat  # defined with its quantizer (mant.olive)
+
+        return OliveFormat(k=int(m.group(1)), normal=m.group(2))
     raise _unknown(name)
 
 

@@ -14,9 +14,12 @@ Special members:
   and zero point ``zp = clip(floor(-min / scale + 1/2), 0, 2^k - 1)``; ``q = clip(floor(x / scale
   + 1/2) + zp, 0, 2^k - 1)`` (ties upward). Codes are ``q``; the zero point adds ``k`` metadata
   bits per group.
+* OliVe formats (``olive4_int``, ``olive4_flint``; set ``olive-ovp``): outlier-victim pairs
+  with their own 3-sigma clip search, see :mod:`mant.olive`.
 * Block formats (the only member of their set): MX uses OCP MX v1.0's shared exponent
   ``2^(floor(log2(absmax)) - emax_elem)``; NVFP4 uses an fp32 tensor scale
-  ``absmax_tensor / (6 * 448)`` and E4M3 block scales ``absmax_block / 6 / tensor_scale``.
+  ``absmax_tensor / (6 * 448)`` and E4M3 block scales ``absmax_block / 6 / tensor_scale``;
+  their elements round half to even as OCP specifies (:mod:`mant.blocks`).
 
 Example:
     >>> x = np.random.default_rng(0).standard_normal((64, 256)).astype(np.float32)
@@ -39,10 +42,12 @@ from typing import Any
 import numpy as np
 
 from mant import _kernels
+from mant.blocks import block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector
 from mant.formats import BlockFormat, Format
 from mant.groups import Granularity, GroupLayout, make_groups, ungroup
+from mant.olive import OliveFormat, olive_quantize_groups
 from mant.scales import SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 
 __all__ = ["QuantConfig", "QuantResult", "GroupQuant", "quantize", "quantize_groups"]
@@ -147,6 +152,8 @@ class QuantConfig:
         else:
             ok = not isinstance(g, bool) and isinstance(g, int | np.integer)
             c.check(ok and g >= 1, "group_size", "must be an int >= 1", g)
+            if ok and cs is not None and isinstance(cs.formats[0], OliveFormat):
+                c.check(g % 2 == 0, "group_size", "must be even for OliVe pairs", g)
         c.raise_if_any()
 
     def __hash__(self) -> int:
@@ -315,19 +322,6 @@ def _absmax(groups: np.ndarray) -> np.ndarray:
     return np.maximum(groups.max(axis=1), -groups.min(axis=1)).astype(np.float64)
 
 
-def _block_scales(groups: np.ndarray, fmt: BlockFormat) -> np.ndarray:
-    amax = _absmax(groups)
-    if fmt.tensor_scale:  # NVFP4
-        top = float(amax.max())
-        t = np.float64(np.float32(top / (6.0 * 448.0)))
-        if t == 0.0:
-            return np.zeros_like(amax)
-        return round_scales(amax / 6.0 / t, "e4m3") * t
-    with np.errstate(divide="ignore"):
-        e = np.floor(np.log2(np.where(amax > 0, amax, 1.0))) - fmt.emax
-    return np.where(amax > 0, np.exp2(np.clip(e, -127, 127)), 0.0)
-
-
 def _asym(groups: np.ndarray, lengths: np.ndarray, fmt: Format, scale_format: ScaleFormat):
     """Asymmetric integer quantization of every group: (codes, deq, mse, scale, zero point)."""
     g = groups.shape[1]
@@ -398,6 +392,20 @@ def quantize_groups(
     arr, n = _validate_groups(groups, lengths)
     n_groups = arr.shape[0]
     n_cand = len(cs.formats)
+    if isinstance(cs.formats[0], OliveFormat):  # outlier-victim pairs (mant.olive)
+        ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
+        codes, deq, scales, picked, err, energy, ratio = olive_quantize_groups(
+            arr, n, cs.formats, sf, ch
+        )
+        return GroupQuant(
+            dequantized=deq,
+            codes=codes,
+            scales=scales,
+            choice=picked,
+            group_error=err,
+            energy=energy,
+            clip_ratio=ratio,
+        )
     mids, mags, n_mids, n_grid, max_abs = _tables(cs)
     asym = [c for c, f in enumerate(cs.formats) if f.asymmetric]
     fmt0 = cs.formats[0]
@@ -405,23 +413,14 @@ def quantize_groups(
     n_r = len(ratios)
 
     if isinstance(fmt0, BlockFormat):
-        scales = _block_scales(arr, fmt0)[:, None]
+        scales = block_scales(arr, fmt0)[:, None]
         n_r = 1
     else:
         raw = _absmax(arr)[:, None, None] / max_abs[None, :, None] * ratios[None, None, :]
         scales = round_scales(raw.reshape(n_groups, n_cand * n_r), sf)
 
     if choice is not None:
-        ch = np.asarray(choice)
-        if (
-            ch.shape != (n_groups,)
-            or ch.dtype.kind not in "iu"
-            or (ch.size and (ch.min() < 0 or ch.max() >= n_cand))
-        ):
-            raise InputError.single(
-                "choice", f"must be ints in 0..{n_cand - 1}, one per group", ch.shape
-            )
-        ch = ch.astype(np.int64)
+        ch = _check_choice(choice, n_groups, n_cand)
         pick = ch * n_r
     else:
         if n_cand == 1 and n_r == 1:
@@ -443,6 +442,13 @@ def quantize_groups(
     codes, deq, gerr, energy = _kernels.apply_choice(
         arr, n, sel_scale, ch, mids, n_mids, mags, n_grid
     )
+    if isinstance(fmt0, BlockFormat):  # OCP MX / NVFP4 elements round half to even
+        rows = ties_to_even(arr, sel_scale, codes, deq, fmt0)
+        if rows.size:  # same arithmetic as the kernel: (|x| - fl(m * s))^2 in float64
+            lev = np.abs(fmt0.grid[codes[rows]]) * sel_scale[rows, None]
+            valid = np.arange(arr.shape[1])[None, :] < n[rows, None]
+            sq = np.where(valid, (np.abs(arr[rows].astype(np.float64)) - lev) ** 2, 0.0)
+            gerr[rows] = sq.sum(axis=1) / n[rows]
     zero_points = None
     if asym:
         zero_points = np.zeros(n_groups, dtype=np.int16)
@@ -465,12 +471,26 @@ def quantize_groups(
     )
 
 
-def quantize(x: np.ndarray, cfg: QuantConfig | None = None, **overrides: Any) -> QuantResult:
+def _check_choice(choice: Any, n_groups: int, n_cand: int) -> np.ndarray:
+    ch = np.asarray(choice)
+    if (
+        ch.shape != (n_groups,)
+        or ch.dtype.kind not in "iu"
+        or (ch.size and (ch.min() < 0 or ch.max() >= n_cand))
+    ):
+        raise InputError.single(
+            "choice", f"must be ints in 0..{n_cand - 1}, one per group", ch.shape
+        )
+    return ch.astype(np.int64)
+
+
+def quantize(x: np.ndarray, cfg: QuantConfig | Any = None, **overrides: Any) -> QuantResult:
     """Fake-quantize a tensor.
 
     Args:
         x: real tensor (any shape, finite; converted to float32).
         cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
+            A :class:`mant.tender.TenderConfig` runs Tender's activation scheme instead.
 
     Returns:
         :class:`QuantResult`.
@@ -483,6 +503,12 @@ def quantize(x: np.ndarray, cfg: QuantConfig | None = None, **overrides: Any) ->
         >>> r.choice_histogram()
         {'int4': 2}
     """
+    if cfg is not None and not isinstance(cfg, QuantConfig):
+        from mant.tender import TenderConfig, quantize_tender
+
+        if isinstance(cfg, TenderConfig) and not overrides:
+            return quantize_tender(x, cfg)
+        raise InputError.single("cfg", "must be a QuantConfig or a TenderConfig", type(cfg))
     if cfg is None:
         cfg = QuantConfig(**overrides)
     elif overrides:

@@ -7,6 +7,7 @@ import pytest
 
 from mant import metrics
 from mant.candidates import candidate_set
+from mant.formats import parse_format
 from mant.quantize import QuantConfig, quantize, quantize_groups
 
 
@@ -101,8 +102,8 @@ def test_mx_block_scale_is_the_ocp_shared_exponent():
     x[0, :4] = [4.9, -0.3, 7.9, 5.0]  # floor(log2(7.9)) = 2 -> X = 1; 7.9 saturates to 6
     r = quantize(x, QuantConfig(candidates="mxfp4"))
     assert r.scales.tolist() == [1.0]
-    # 5.0 is the midpoint of 4 and 6: our tie rule takes the larger magnitude (OCP says RNE -> 4)
-    assert r.dequantized[0, :4].tolist() == [4.0, -0.5, 6.0, 6.0]
+    # 5.0 is the midpoint of 4 and 6: OCP MX rounds elements half to even -> 4 (code 0b110)
+    assert r.dequantized[0, :4].tolist() == [4.0, -0.5, 6.0, 4.0]
 
 
 def test_clip_search_never_worse_and_records_ratios(w):
@@ -114,3 +115,22 @@ def test_clip_search_never_worse_and_records_ratios(w):
         and clip.clip_ratio.min() >= 0.75
         and clip.clip_ratio.max() <= 1.5
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype", "top"),
+    [("mxfp4", "float4_e2m1fn", 6.0), ("mxfp8_e4m3", "float8_e4m3fn", 448.0)],
+)
+def test_mx_elements_round_half_to_even_like_ml_dtypes(name, dtype, top):
+    # every midpoint of the element grid, both signs, in blocks whose scale is exactly 1
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    mags = parse_format(name).magnitudes
+    mids = (mags[1:] + mags[:-1]) / 2
+    vals = np.concatenate([mids, -mids, np.random.default_rng(0).uniform(-top, top, 200)])
+    vals = vals[: len(vals) // 31 * 31].reshape(-1, 31)
+    x = np.concatenate([np.full((len(vals), 1), top), vals], axis=1).astype(np.float32)
+    r = quantize(x, QuantConfig(candidates=name))
+    assert r.scales.tolist() == [1.0] * len(x)
+    want = x.astype(getattr(ml_dtypes, dtype)).astype(np.float32)
+    np.testing.assert_array_equal(r.dequantized, want)
+    assert r.group_error == pytest.approx(np.mean((x.astype(np.float64) - want) ** 2, axis=1))

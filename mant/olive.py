@@ -1,0 +1,295 @@
+"""OliVe: outlier-victim pair (OVP) quantization (mant.md §9.2).
+
+OliVe (artifact ``clevercool/ANT-Quantization``, ``olive_quantization/antquant/
+quant_modules.py``, read for the rules below) keeps every element at 4 bits:
+
+* **Normal values** use int4 or flint4, scaled so that the outlier threshold is 32 in grid
+  units: int normals ``{0, 4, .., 28}`` (INT4 ``0..7`` times ``32 / 8``) and flint normals
+  ``{0, 2, 4, 6, 8, 12, 16, 32}`` (flint4 times ``32 / 16``).
+* **Outliers** (``|q| > 32``) use *abfloat*: E2M1 with exponent bias 5,
+  ``(1 + m/2) * 2^(e+5)`` = ``{48, 64, 96, 128, 192, 256, 384}`` (the code for 32 is excluded).
+  An element rounds to the nearest point of normals and outliers together.
+* **Outlier-victim pairs**: elements form aligned pairs ``(2j, 2j+1)`` along the quantization
+  axis. If one element of a pair is an outlier the other (the victim) becomes 0; if both are,
+  the even one is kept and the odd one is zeroed. The victim's 4-bit slot holds the
+  identifier that marks the pair, so no extra bit is stored.
+* **Clip search**: the clip value is ``p * max(|mu + 3 sigma|, |mu - 3 sigma|)`` of the group
+  (sample standard deviation), mapped to the top *normal* level, for ``p`` = 0.75, 0.77, ..,
+  2.49 (OliVe's ``range(75, 250, 2)``); the least-MSE ``p`` wins, the smaller on ties. The
+  search includes the outlier encoding and the pair rule. It always runs (it is part of the
+  recipe); ``QuantConfig.clip_search`` does not change it.
+
+Granularity: the artifact quantizes weights per output channel and activations per tensor;
+here that is ``QuantConfig(candidates="olive4_int", granularity="channel")`` for a
+``(out, in)`` weight (``axis=-1``) and ``granularity="tensor"`` for activations. The artifact
+picks one normal type per tensor (the lower summed MSE of int and flint); the set
+``olive-ovp`` instead picks int or flint per group like every other candidate set (1 selector
+bit per group), and a single format name reproduces the per-tensor choice. Only signed
+tensors are modelled (the artifact uses an unsigned grid for non-negative activations).
+Exact midpoints go to the larger magnitude (mant.md §9.1's rule for the same kernel family).
+
+Bits per element: 4 element bits (OVP needs no extra storage) plus, per group, the scale
+(``scale_format`` bits) and the selector bits of the set, as for every other format.
+
+Example:
+    >>> import numpy as np
+    >>> from mant.quantize import quantize
+    >>> w = np.random.default_rng(0).standard_t(3, (64, 256)).astype(np.float32)
+    >>> r = quantize(w, candidates="olive4_int", granularity="channel")
+    >>> r.bits_per_element  # 4 + 32-bit fp32 scale per channel of 256
+    4.125
+    >>> bool(r.rel_mse < quantize(w, candidates="int4", granularity="channel").rel_mse)
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numba import njit, prange
+
+from mant.errors import InputError
+from mant.formats import Family, FlintFormat, Format, IntFormat
+from mant.scales import ScaleFormat, round_scales
+
+__all__ = [
+    "OUTLIER_THRESHOLD",
+    "OLIVE_CLIP_RATIOS",
+    "OliveFormat",
+    "abfloat_magnitudes",
+    "ovp_victims",
+    "olive_quantize_groups",
+]
+
+OUTLIER_THRESHOLD = 32.0
+"""Grid units above which a value is an outlier (mant.md §9.2)."""
+
+OLIVE_CLIP_RATIOS = np.arange(75, 250, 2) / 100.0
+"""OliVe's clip search: 75% .. 249% of the 3-sigma base in 2% steps."""
+
+
+def abfloat_magnitudes(*, exp_bits: int = 2, man_bits: int = 1, exp_bias: int = 5) -> np.ndarray:
+    """Positive abfloat outlier magnitudes ``(1 + m / 2^M) * 2^(e + bias)``, without ``2^bias``.
+
+    Example:
+        >>> abfloat_magnitudes().tolist()
+        [48.0, 64.0, 96.0, 128.0, 192.0, 256.0, 384.0]
+    """
+    e = np.arange(2**exp_bits)[:, None] + exp_bias
+    m = np.arange(2**man_bits)[None, :]
+    values = ((1.0 + m / 2.0**man_bits) * 2.0**e).ravel()
+    return values[1:]  # 2^bias itself is the outlier threshold (a normal level)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OliveFormat(Format):
+    """OliVe element: scaled int4 or flint4 normals plus abfloat outliers (4 bits).
+
+    Args:
+        k: element bits; only 4 (the width whose rules mant.md §9.2 records).
+        normal: ``int`` or ``flint``.
+    """
+
+    k: int = 4
+    normal: Literal["int", "flint"] = "int"
+
+    def __post_init__(self) -> None:
+        if self.k != 4:
+            raise InputError.single("format.olive.bits", "must be 4", self.k)
+        if self.normal not in ("int", "flint"):
+            raise InputError.single("format.olive.normal", "must be int or flint", self.normal)
+
+    @property
+    def name(self) -> str:
+        return f"olive{self.k}_{self.normal}"
+
+    @property
+    def bits(self) -> int:
+        return self.k
+
+    @property
+    def family(self) -> Family:
+        return Family.OLIVE
+
+    @property
+    def normal_magnitudes(self) -> np.ndarray:
+        """Normal levels in grid units: int ``{0, 4, .., 28}``, flint ``{0, 2, .., 16, 32}``."""
+        if self.normal == "int":
+            mags = IntFormat(k=self.k).magnitudes * (OUTLIER_THRESHOLD / 2 ** (self.k - 1))
+        else:
+            flint = FlintFormat(k=self.k).magnitudes
+            mags = flint * (OUTLIER_THRESHOLD / flint[-1])
+        return np.asarray(mags, dtype=np.float64)
+
+    @property
+    def normal_max(self) -> float:
+        """Top normal level: the clip value maps here (28 for int, 32 for flint)."""
+        return float(self.normal_magnitudes[-1])
+
+    @property
+    def outlier_magnitudes(self) -> np.ndarray:
+        return abfloat_magnitudes()
+
+    def _build_grid(self) -> np.ndarray:
+        mags = np.concatenate([self.normal_magnitudes, self.outlier_magnitudes])
+        return np.concatenate([-mags, mags])
+
+
+def ovp_victims(is_outlier: np.ndarray) -> np.ndarray:
+    """The OVP rule on a boolean outlier mask whose last axis holds aligned pairs.
+
+    Returns a mask of the elements set to 0: the partner of a lone outlier, and the odd
+    element when both are outliers. A trailing unpaired element is never a victim.
+
+    Example:
+        >>> ovp_victims(np.array([True, False, False, True, True, True, False])).tolist()
+        [False, True, True, False, False, True, False]
+    """
+    m = np.asarray(is_outlier, dtype=bool)
+    victim = np.zeros_like(m)
+    n = m.shape[-1] - m.shape[-1] % 2
+    even, odd = m[..., 0:n:2], m[..., 1:n:2]
+    victim[..., 1:n:2] = even  # the odd slot yields to an even outlier (also when both are)
+    victim[..., 0:n:2] = odd & ~even
+    return victim
+
+
+@njit(cache=True)
+def _level(a, thr, nm):  # pragma: no cover - compiled
+    """Index of the nearest magnitude: #{j : thr[j] <= a} by binary search (thr sorted)."""
+    lo, hi = 0, nm
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if thr[mid] <= a:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(parallel=True, cache=True)
+def _ovp_kernel(x, lengths, scales, mids, mags, n_mids, first_out, n_ratio, pick, out):
+    """OVP quantization of every group under every column (candidate x ratio).
+
+    With ``pick[r] < 0`` returns the per-column mean squared errors in ``err``; otherwise only
+    column ``pick[r]`` is evaluated and its magnitude index (negative for a victim) and
+    dequantized magnitude are written to ``out`` (``(n, g, 2)``).
+    """  # pragma: no cover - compiled
+    n, g = x.shape
+    n_col = scales.shape[1]
+    err = np.zeros((n, n_col))
+    for r in prange(n):
+        ln = lengths[r]
+        thr = np.empty(mids.shape[1])
+        c0, c1 = 0, n_col
+        if pick[r] >= 0:
+            c0, c1 = pick[r], pick[r] + 1
+        for col in range(c0, c1):
+            c = col // n_ratio
+            s = scales[r, col]
+            nm = n_mids[c]
+            for j in range(nm):
+                thr[j] = mids[c, j] * s
+            total = 0.0
+            for e0 in range(0, ln, 2):
+                a0 = abs(np.float64(x[r, e0]))
+                i0 = _level(a0, thr, nm) if s > 0.0 else 0
+                v0 = mags[c, i0] * s
+                a1, i1, v1 = 0.0, 0, 0.0
+                paired = e0 + 1 < ln
+                if paired:
+                    a1 = abs(np.float64(x[r, e0 + 1]))
+                    i1 = _level(a1, thr, nm) if s > 0.0 else 0
+                    v1 = mags[c, i1] * s
+                    if i0 >= first_out[c]:
+                        i1, v1 = -1, 0.0
+                    elif i1 >= first_out[c]:
+                        i0, v0 = -1, 0.0
+                total += (a0 - v0) ** 2 + (a1 - v1) ** 2
+                if pick[r] >= 0:
+                    out[r, e0, 0], out[r, e0, 1] = i0, v0
+                    if paired:
+                        out[r, e0 + 1, 0], out[r, e0 + 1, 1] = i1, v1
+            err[r, col] = total / ln
+    return err
+
+
+def _tables(formats: tuple[OliveFormat, ...]) -> tuple[np.ndarray, ...]:
+    width = max(len(f.magnitudes) for f in formats)
+    mids = np.full((len(formats), width - 1), np.inf)
+    mags = np.zeros((len(formats), width))
+    n_mids = np.zeros(len(formats), dtype=np.int64)
+    first_out = np.zeros(len(formats), dtype=np.int64)
+    for c, f in enumerate(formats):
+        m = np.asarray(f.magnitudes)
+        mags[c, : len(m)] = m
+        mids[c, : len(m) - 1] = (m[1:] + m[:-1]) / 2
+        n_mids[c] = len(m) - 1
+        first_out[c] = int(np.searchsorted(m, OUTLIER_THRESHOLD, side="right"))
+    return mids, mags, n_mids, first_out
+
+
+def _base_clip(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``max(|mu + 3 sigma|, |mu - 3 sigma|)`` per group over its valid values (ddof 1)."""
+    valid = np.arange(x.shape[1])[None, :] < lengths[:, None]
+    v = np.where(valid, x.astype(np.float64), 0.0)
+    mu = v.sum(axis=1) / lengths
+    dev = np.where(valid, v - mu[:, None], 0.0)
+    var = (dev**2).sum(axis=1) / np.maximum(lengths - 1, 1)
+    sigma = np.sqrt(var)
+    return np.maximum(np.abs(mu + 3 * sigma), np.abs(mu - 3 * sigma))
+
+
+def olive_quantize_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    formats: tuple[Format, ...],
+    scale_format: ScaleFormat,
+    choice: np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
+    """OVP-quantize checked float32 groups; used by :func:`mant.quantize.quantize_groups`.
+
+    Args:
+        groups: ``(n_groups, g)`` finite float32; pairs are ``(2j, 2j+1)`` within a group.
+        lengths: valid values per group.
+        formats: OliVe formats (the candidates).
+        scale_format: format the per-group scale is rounded to.
+        choice: per-group candidate index; the clip search still runs for that candidate.
+
+    Returns:
+        ``(codes, dequantized, scales, choice, group_error, energy, clip_ratio)``; codes index
+        each chosen format's ``grid`` (a victim has the code of 0).
+    """
+    fmts = tuple(f for f in formats if isinstance(f, OliveFormat))
+    if len(fmts) != len(formats):
+        raise InputError.single("candidates", "OliVe formats cannot be mixed with others", formats)
+    n, g = groups.shape
+    mids, mags, n_mids, first_out = _tables(fmts)
+    normal_max = np.array([f.normal_max for f in fmts])
+    ratios = OLIVE_CLIP_RATIOS
+    raw = _base_clip(groups, lengths)[:, None, None] * ratios[None, None, :]
+    raw = raw / normal_max[None, :, None]
+    scales = round_scales(raw.reshape(n, len(fmts) * len(ratios)), scale_format)
+    tables = (mids, mags, n_mids, first_out, len(ratios))
+    none = np.full(n, -1, dtype=np.int64)
+    err = _ovp_kernel(groups, lengths, scales, *tables, none, np.zeros((1, 1, 2)))
+    if choice is not None:
+        keep = np.repeat(np.arange(len(fmts)), len(ratios))[None, :] == choice[:, None]
+        err = np.where(keep, err, np.inf)
+    pick = np.argmin(err, axis=1).astype(np.int64)
+    out = np.zeros((n, g, 2))
+    gerr = _ovp_kernel(groups, lengths, scales, *tables, pick, out)
+    gerr = gerr[np.arange(n), pick]
+    ch = pick // len(ratios)
+    level = out[..., 0].astype(np.int64)
+    sign = np.where(groups < 0, -1.0, 1.0)
+    zero_code = np.array([len(f.magnitudes) - 1 for f in fmts])[ch]  # grid index of 0
+    codes = np.where(level < 0, 0, level) * sign.astype(np.int64) + zero_code[:, None]
+    valid = np.arange(g)[None, :] < lengths[:, None]
+    codes = np.where(valid, codes, zero_code[:, None]).astype(np.int16)
+    deq = (np.where(valid, sign * out[..., 1], 0.0) + 0.0).astype(np.float32)  # no -0.0
+    energy = np.where(valid, groups.astype(np.float64) ** 2, 0.0).sum(axis=1)
+    sel_scale = scales[np.arange(n), pick]
+    return codes, deq, sel_scale, ch.astype(np.int16), gerr, energy, ratios[pick % len(ratios)]
