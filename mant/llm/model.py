@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -153,6 +154,19 @@ def _dequantize_gguf(path: Path) -> tuple[LlamaConfig, dict[str, np.ndarray], di
     return config, arrays, types
 
 
+_META_TYPES = {
+    "n_layers": int,
+    "d_model": int,
+    "n_heads": int,
+    "n_kv_heads": int,
+    "d_ffn": int,
+    "vocab_size": int,
+    "rms_eps": float,
+    "rope_base": float,
+    "context_length": int,
+}
+
+
 def _cache_file(name: str) -> Path:
     asset = get_asset(name)
     return derived_dir("weights") / f"{name}-{asset.main.sha256[:12]}-f32.npz"
@@ -171,27 +185,13 @@ def _read_weights(name: str) -> tuple[LlamaConfig, dict[str, np.ndarray], dict[s
             return config, arrays, types
         except (OSError, ValueError, KeyError):
             cache.unlink(missing_ok=True)  # unreadable cache: rebuild it below
-            arrays = {}
     config, arrays, types = _dequantize_gguf(gguf_file)
     meta = {k: getattr(config, k) for k in _META_TYPES}
     meta |= {"type_names": list(types), "type_values": list(types.values())}
-    tmp = cache.with_suffix(".tmp.npz")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # one writer per process
     np.savez(tmp, __meta__=_meta_array(meta), **arrays)
     tmp.replace(cache)
     return config, arrays, types
-
-
-_META_TYPES = {
-    "n_layers": int,
-    "d_model": int,
-    "n_heads": int,
-    "n_kv_heads": int,
-    "d_ffn": int,
-    "vocab_size": int,
-    "rms_eps": float,
-    "rope_base": float,
-    "context_length": int,
-}
 
 
 def _meta_array(meta: dict) -> np.ndarray:

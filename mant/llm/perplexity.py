@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,7 +278,7 @@ def kv_dump(
 
     forward_hidden(net, tokens, capture)
     out = {"k": np.stack(ks), "v": np.stack(vs), "tokens": tokens[0].astype(np.int32)}
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, **out)
     tmp.replace(path)
     return out

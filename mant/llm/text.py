@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import cache
 
@@ -114,7 +115,7 @@ def corpus_tokens(
             path.unlink(missing_ok=True)
     text = corpus_text(corpus)[:max_chars]
     ids = np.asarray(build_tokenizer(model).encode(text).ids, dtype=np.int32)
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, ids)
     tmp.replace(path)
     return ids

@@ -1,0 +1,60 @@
+"""Perplexity under quantization on the real model: orderings, and the KV demo (real_models.md §6).
+
+Small protocol to keep CI short: 2 windows of 256 tokens (512 for the KV demo, where the reference
+number is). Perplexity differences at 8 bits are at noise level (int8 can land a hair below fp32),
+so "fp32 < 8-bit" is checked as "8-bit within 1% of fp32".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mant.kv import KVQuantConfig
+from mant.llm import perplexity
+from mant.quantize import QuantConfig
+
+
+@pytest.fixture(scope="module")
+def weight_ppl():
+    runs = {}
+    for spec in (None, "int8:g64", "int4:g64"):
+        runs[spec or "fp32"] = perplexity(weights=spec, windows=2, window_len=256)
+    # the programmatic form: a QuantConfig instead of a spec string
+    mant = QuantConfig(candidates="mant-unicore16", group_size=64)
+    runs["mant-unicore16:g64"] = perplexity(weights=mant, windows=2, window_len=256)
+    return runs
+
+
+def test_weight_quantization_ordering(weight_ppl):
+    fp32, int8 = weight_ppl["fp32"].ppl, weight_ppl["int8:g64"].ppl
+    int4, mant = weight_ppl["int4:g64"].ppl, weight_ppl["mant-unicore16:g64"].ppl
+    assert abs(int8 - fp32) / fp32 < 0.01
+    assert int4 > 1.05 * max(fp32, int8)
+    assert fp32 < mant <= int4  # MANT no worse than INT4 at the same bits and group size
+
+
+def test_weight_errors_are_reported(weight_ppl):
+    assert weight_ppl["fp32"].weight_rel_mse is None
+    e8, e4 = weight_ppl["int8:g64"].weight_rel_mse, weight_ppl["int4:g64"].weight_rel_mse
+    assert 0 < e8 < e4 < 0.05
+    assert weight_ppl["mant-unicore16:g64"].weight_rel_mse < e4
+    assert weight_ppl["int4:g64"].weights == "int4:g64"
+
+
+def test_reference_kv_demo_int4_asym_g64():
+    r = perplexity(kv="int4_asym:g64:ref", windows=2, window_len=512)
+    assert r.tokens == 1022
+    # KV demo, INT4 asym g = 64, K and V per token: 21.880 (real_models.md §6)
+    assert r.ppl == pytest.approx(21.880, rel=0.01)
+
+
+def test_kv_quantization_ordering():
+    specs = (None, "int8:g64", "int4:g64", "mant-unicore16:g64:oracle")
+    ppl = {spec: perplexity(kv=spec, windows=2, window_len=256).ppl for spec in specs}
+    realtime = KVQuantConfig(candidates="mant-unicore16", group_size=64, selection="realtime")
+    ppl["mant-unicore16:g64:realtime"] = perplexity(kv=realtime, windows=2, window_len=256).ppl
+    assert abs(ppl["int8:g64"] - ppl[None]) / ppl[None] < 0.01
+    assert ppl["int4:g64"] > 1.02 * max(ppl[None], ppl["int8:g64"])
+    for mant in ("mant-unicore16:g64:oracle", "mant-unicore16:g64:realtime"):
+        assert ppl[None] < ppl[mant] <= ppl["int4:g64"], (mant, ppl)
+    assert ppl["mant-unicore16:g64:oracle"] <= ppl["mant-unicore16:g64:realtime"] * 1.01
