@@ -12,6 +12,13 @@ Built-in sources:
 Register another with :func:`register_accuracy_source`. Quantization results go through a
 :class:`dse.cache.QuantCache` keyed by tensor content id + kind + quant config.
 
+Real-time KV selection of a candidate set with no shipped threshold LUT (a coefficient family,
+say) gets a LUT calibrated on K/V that the source does not evaluate: the next text window
+(``tensors``: window 1, the suite evaluates window 0; ``perplexity``: window ``ppl_windows``,
+after the scored windows 0..ppl_windows-1) or a synthetic draw with another seed
+(``synthetic``). Tables are cached by content in ``<cache folder>/kv-thresholds`` and become
+part of the KV config, hence of every cache key.
+
 Example:
     >>> from dse.spec import AccuracySpec
     >>> suite = make_accuracy_source(AccuracySpec(source="synthetic", n_tensors=1,
@@ -26,6 +33,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -92,17 +100,77 @@ def _cfg_json(config: Any) -> str:
     return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
 
 
+KVCalibration = Callable[[], tuple[np.ndarray, np.ndarray]]
+
+
+def _thresholds_dir(cache: QuantCache) -> Path | None:
+    """Where calibrated KV LUTs of a study go: next to its quantization cache (None: the
+    default folder of :func:`mant.kv_select.thresholds_for`)."""
+    return None if cache.folder is None else cache.folder / "kv-thresholds"
+
+
+class _KVCalibrator:
+    """Attaches calibrated LUTs to real-time KV configs that lack one (memoised per config).
+
+    Args:
+        calibration: returns the calibration ``(k, v)``; loaded once, on first need.
+        source: provenance text of those K/V.
+    """
+
+    def __init__(self, calibration: KVCalibration | None, source: str) -> None:
+        self._load = calibration
+        self._kv: tuple[np.ndarray, np.ndarray] | None = None
+        self.source = source
+        self._memo: dict[str, Any] = {}
+
+    def _calibration(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._kv is None:
+            assert self._load is not None
+            self._kv = self._load()
+        return self._kv
+
+    def __call__(self, kv_config: Any | None, cache: QuantCache) -> Any | None:
+        if kv_config is None or self._load is None:
+            return kv_config
+        key = _cfg_json(kv_config)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = numerics.calibrated_kv_config(
+                kv_config,
+                self._calibration,
+                cache_dir=_thresholds_dir(cache),
+                source=self.source,
+            )
+            self._memo[key] = hit
+        return hit
+
+
 class TensorSuite:
     """Scores a design by quantization error over a fixed set of tensors.
 
     Metrics: ``weight_rel_mse``, ``weight_sqnr_db`` (means over weight tensors), ``kv_rel_mse``,
     ``kv_sqnr_db`` (means over K/V layers; 0 and :data:`dse.numerics.MAX_SQNR_DB` at fp16 KV),
     ``rel_mse`` (mean of the two relative MSEs).
+
+    Args:
+        weights: the weight tensors.
+        kv: the K/V layers.
+        kv_calibration: returns calibration ``(k, v)`` (other data than ``kv``) for real-time
+            KV sets without a shipped LUT; None leaves such configs as they are.
+        calibration_source: provenance text of the calibration K/V.
     """
 
-    def __init__(self, weights: tuple[NamedTensor, ...], kv: tuple[NamedKV, ...]) -> None:
+    def __init__(
+        self,
+        weights: tuple[NamedTensor, ...],
+        kv: tuple[NamedKV, ...],
+        *,
+        kv_calibration: KVCalibration | None = None,
+        calibration_source: str = "",
+    ) -> None:
         self.weights = weights
         self.kv = kv
+        self.calibrate_kv = _KVCalibrator(kv_calibration, calibration_source)
         # suite-level memo: (kind, config json) -> averaged metrics; makes cache hits cheap
         self._memo: dict[tuple[str, str], dict[str, float]] = {}
 
@@ -132,7 +200,7 @@ class TensorSuite:
     def metrics(
         self, weight_config: Any, kv_config: Any | None, cache: QuantCache
     ) -> dict[str, float]:
-        wcfg, kvcfg = weight_config, kv_config
+        wcfg, kvcfg = weight_config, self.calibrate_kv(kv_config, cache)
         w = self._mean(
             "weight", wcfg, cache, self.weights, lambda t: numerics.weight_error(t.data, wcfg)
         )
@@ -151,12 +219,21 @@ class TensorSuite:
         }
 
 
+def _synthetic_kv(rng: np.random.Generator, tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """K (2 heads x ``tokens`` x 128, log-normal channel scales) and Gaussian V."""
+    scales = np.exp(rng.normal(0.0, 1.0, size=(2, 1, 128)))
+    k = (rng.standard_normal((2, tokens, 128)) * scales).astype(np.float32)
+    v = rng.standard_normal((2, tokens, 128)).astype(np.float32)
+    return k, v
+
+
 def synthetic_suite(spec: AccuracySpec) -> TensorSuite:
     """A seeded synthetic suite: ``n_tensors`` weights and K/V layers.
 
     Weights (``tensor_rows`` x ``tensor_cols``) cycle through Gaussian, Laplace and Student-t
     (3 degrees of freedom) entries; K (2 heads x ``tensor_rows`` tokens x 128) has log-normal
-    per-channel scales (outlier channels), V is Gaussian.
+    per-channel scales (outlier channels), V is Gaussian. KV LUT calibration (when needed) uses
+    ``n_tensors`` more K/V layers drawn with seed ``seed + 1``.
     """
     rng = np.random.default_rng(spec.seed)
     shape = (spec.tensor_rows, spec.tensor_cols)
@@ -171,11 +248,20 @@ def synthetic_suite(spec: AccuracySpec) -> TensorSuite:
         weights.append(NamedTensor(id=content_id(f"synthetic.w{i}", x), data=x))
     kv = []
     for i in range(spec.n_tensors):
-        scales = np.exp(rng.normal(0.0, 1.0, size=(2, 1, 128)))
-        k = (rng.standard_normal((2, spec.tensor_rows, 128)) * scales).astype(np.float32)
-        v = rng.standard_normal((2, spec.tensor_rows, 128)).astype(np.float32)
+        k, v = _synthetic_kv(rng, spec.tensor_rows)
         kv.append(NamedKV(id=content_id(f"synthetic.kv{i}", k, v), k=k, v=v))
-    return TensorSuite(tuple(weights), tuple(kv))
+
+    def calibration() -> tuple[np.ndarray, np.ndarray]:
+        cal = np.random.default_rng(spec.seed + 1)
+        pairs = [_synthetic_kv(cal, spec.tensor_rows) for _ in range(spec.n_tensors)]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+    return TensorSuite(
+        tuple(weights),
+        tuple(kv),
+        kv_calibration=calibration,
+        calibration_source=f"synthetic K/V, seed {spec.seed + 1}",
+    )
 
 
 def _spread(n_items: int, n: int) -> list[int]:
@@ -186,7 +272,8 @@ def _spread(n_items: int, n: int) -> list[int]:
 def real_suite(spec: AccuracySpec) -> TensorSuite:
     """Real tensors: ``n_tensors`` fp32 MiniLM weight matrices and SmolLM2 K/V layers.
 
-    Both are picked evenly across the model's depth (sorted weight names; layer indices).
+    Both are picked evenly across the model's depth (sorted weight names; layer indices). K/V
+    come from text window 0; KV LUT calibration (when needed) uses every layer of window 1.
     """
     from mant.assets import minilm_weights
     from mant.llm import kv_dump
@@ -206,19 +293,45 @@ def real_suite(spec: AccuracySpec) -> TensorSuite:
         )
         for i in _spread(dump["k"].shape[0], spec.n_tensors)
     )
-    return TensorSuite(weights, kv)
+    return TensorSuite(
+        weights,
+        kv,
+        kv_calibration=lambda: _kv_window(1),
+        calibration_source=_window_text(1),
+    )
+
+
+def _kv_window(window: int) -> tuple[np.ndarray, np.ndarray]:
+    from mant.llm import kv_dump
+
+    dump = kv_dump(window=window)
+    return dump["k"], dump["v"]
+
+
+def _window_text(window: int) -> str:
+    return (
+        f"SmolLM2-135M post-RoPE K/V, all layers, Pride and Prejudice window {window} "
+        "(512 tokens, mant.llm.kv_dump)"
+    )
 
 
 class PerplexitySource:
-    """Perplexity of SmolLM2-135M with the design's weight and KV quantization (``mant.llm``)."""
+    """Perplexity of SmolLM2-135M with the design's weight and KV quantization (``mant.llm``).
+
+    Scores windows ``0 .. ppl_windows - 1``; KV LUT calibration (when needed) uses window
+    ``ppl_windows``, the first one not scored.
+    """
 
     def __init__(self, spec: AccuracySpec) -> None:
         self.windows = spec.ppl_windows
+        self.calibrate_kv = _KVCalibrator(
+            lambda: _kv_window(self.windows), _window_text(self.windows)
+        )
 
     def metrics(
         self, weight_config: Any, kv_config: Any | None, cache: QuantCache
     ) -> dict[str, float]:
-        wcfg, kvcfg = weight_config, kv_config
+        wcfg, kvcfg = weight_config, self.calibrate_kv(kv_config, cache)
 
         def compute() -> dict[str, float]:
             from mant.llm import perplexity

@@ -15,6 +15,8 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ __all__ = [
     "MAX_SQNR_DB",
     "weight_config",
     "kv_config",
+    "calibrated_kv_config",
     "element_bits",
     "weight_error",
     "kv_error",
@@ -48,8 +51,10 @@ def weight_config(design: Design) -> Any:
 def kv_config(design: Design) -> Any | None:
     """The :class:`mant.kv.KVQuantConfig`, or None when the KV cache stays in fp16.
 
-    A one-format set needs no type choice, so it uses the exact ``oracle`` path (identical
-    result, and no threshold table is needed); multi-format sets use ``design.kv_selection``.
+    A one-format set needs no type choice (real-time and oracle give the same result), so it
+    is recorded as ``oracle``: designs that differ only in ``kv_selection`` then share one
+    cache entry. Multi-format sets use ``design.kv_selection``; a real-time set with no
+    shipped LUT gets one from the accuracy source (:func:`calibrated_kv_config`).
     """
     candidates = design.kv_candidates
     if candidates is None:
@@ -92,3 +97,25 @@ def kv_error(k: Any, v: Any, config: Any) -> dict[str, float]:
 
     rel = float(quantize_kv(k, v, config).rel_mse)
     return {"rel_mse": rel, "sqnr_db": _sqnr_db(rel)}
+
+
+def calibrated_kv_config(
+    config: Any | None,
+    calibration: Callable[[], tuple[Any, Any]],
+    *,
+    cache_dir: str | Path | None = None,
+    source: str = "",
+) -> Any | None:
+    """``config`` with a real-time LUT calibrated on demand when it needs one (else unchanged).
+
+    Args:
+        config: a :class:`mant.kv.KVQuantConfig` or None (fp16 KV).
+        calibration: returns calibration ``(k, v)``, each (..., tokens, head_dim); called only
+            when a LUT is missing. Accuracy sources pass K/V that they do not evaluate.
+        cache_dir: cache folder of :func:`mant.kv_select.thresholds_for` (None: its default).
+        source: provenance text stored with a new table.
+    """
+    if config is None or not config.needs_calibration:
+        return config
+    k, v = calibration()
+    return config.calibrated(k, v, cache_dir=cache_dir, source=source)

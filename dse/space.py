@@ -241,10 +241,6 @@ def parse_param(c: IssueCollector, name: str, data: Any, path: str) -> Param | N
         check = lambda v, p: c.check(v in info.allowed, p, rule, v)  # noqa: E731
     else:
         check = lambda v, p: _format_ok(c, v, p)  # noqa: E731
-    if name == "kv_format":  # KV candidate sets are named (mant.kv has no family dicts)
-        check = lambda v, p: c.check(  # noqa: E731
-            isinstance(v, str) and bool(v), p, "must be a candidate-set or format name", v
-        )
     good = [check(v, f"{path}[{i}]") for i, v in enumerate(data)]
     if not all(good):
         return None

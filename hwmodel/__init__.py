@@ -16,7 +16,7 @@ from hwmodel.cost import Cost
 from hwmodel.evaluate import evaluate, evaluate_gemm, evaluate_many
 from hwmodel.pe import GroupEpilogue, PEType, PrecisionMode, list_pes, load_pe
 from hwmodel.precision import Precision
-from hwmodel.systolic import Dataflow, SystolicResult, systolic_gemm
+from hwmodel.systolic import Dataflow, Preload, SystolicResult, systolic_gemm
 from hwmodel.workload import Gemm, ModelConfig, Workload, list_models, llm_workload, load_model
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "PEType",
     "Precision",
     "PrecisionMode",
+    "Preload",
     "SystolicResult",
     "Workload",
     "accelerator_from_dict",

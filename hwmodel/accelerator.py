@@ -19,7 +19,7 @@ import yaml
 from hwmodel._validate import check_keys, reprefix, require_int, require_number
 from hwmodel.pe import PEType, load_pe
 from hwmodel.precision import Precision
-from hwmodel.systolic import Dataflow
+from hwmodel.systolic import Dataflow, Preload
 from mant.errors import InputError, IssueCollector
 
 __all__ = [
@@ -59,11 +59,15 @@ class ArrayConfig:
         rows: PE rows R (the reduction dimension under WS / IS).
         cols: PE columns C.
         dataflow: ``os``, ``ws`` or ``is``.
+        preload: How WS / IS load each fold's stationary operand: ``serial`` (SCALE-Sim v3,
+            the default) or ``overlapped`` (double-buffered stationary registers; only the
+            first fold's load is exposed). Ignored under OS.
     """
 
     rows: int
     cols: int
     dataflow: Dataflow = Dataflow.WS
+    preload: Preload = Preload.SERIAL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,13 +167,19 @@ class Accelerator:
         return self.pe_area_um2 + self.sram_area_um2
 
     def with_array(
-        self, *, rows: int | None = None, cols: int | None = None, dataflow: str | None = None
+        self,
+        *,
+        rows: int | None = None,
+        cols: int | None = None,
+        dataflow: str | None = None,
+        preload: str | None = None,
     ) -> Accelerator:
-        """A copy with another array shape or dataflow (validated)."""
+        """A copy with another array shape, dataflow or stationary preload (validated)."""
         array = {
             "rows": self.array.rows if rows is None else rows,
             "cols": self.array.cols if cols is None else cols,
             "dataflow": str(self.array.dataflow if dataflow is None else dataflow),
+            "preload": str(self.array.preload if preload is None else preload),
         }
         return accelerator_from_dict({**self.to_dict(), "array": array}, pe=self.pe)
 
@@ -203,6 +213,7 @@ class Accelerator:
                 "rows": self.array.rows,
                 "cols": self.array.cols,
                 "dataflow": str(self.array.dataflow),
+                "preload": str(self.array.preload),
             },
             "buffers": {f.name: getattr(self.buffers, f.name) for f in _fields(BufferConfig)},
             "dram": {f.name: getattr(self.dram, f.name) for f in _fields(DramConfig)},
@@ -301,7 +312,11 @@ def accelerator_from_dict(
     array = None
     raw = data.get("array")
     if "array" in data and check_keys(
-        raw, f"{path}.array", required=("rows", "cols", "dataflow"), collector=c
+        raw,
+        f"{path}.array",
+        required=("rows", "cols", "dataflow"),
+        optional=("preload",),
+        collector=c,
     ):
         ok = require_int(c, raw.get("rows"), f"{path}.array.rows")
         ok &= require_int(c, raw.get("cols"), f"{path}.array.cols")
@@ -309,8 +324,20 @@ def accelerator_from_dict(
         if df not in tuple(Dataflow):
             c.add(f"{path}.array.dataflow", "must be one of os, ws, is", df)
             ok = False
+        preload = raw.get("preload", str(Preload.SERIAL))
+        ok &= c.check(
+            preload in tuple(Preload),
+            f"{path}.array.preload",
+            "must be one of serial, overlapped",
+            preload,
+        )
         if ok:
-            array = ArrayConfig(rows=raw["rows"], cols=raw["cols"], dataflow=Dataflow(df))
+            array = ArrayConfig(
+                rows=raw["rows"],
+                cols=raw["cols"],
+                dataflow=Dataflow(df),
+                preload=Preload(preload),
+            )
 
     buffers = None
     raw = data.get("buffers")

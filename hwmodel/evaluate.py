@@ -7,7 +7,8 @@ Per GEMM (A = m x k activations, B = k x n weights or KV cache):
    into one PE-cycle (BitFusion-style fusion), p < 1 spreads one MAC over 1/p PE-cycles (fused or
    temporally decomposed units).
 2. **Array.** SCALE-Sim v3's closed form (:mod:`hwmodel.systolic`) gives folds, cycles, mapping
-   efficiency and SRAM accesses.
+   efficiency and SRAM accesses; ``array.preload: overlapped`` hides every WS / IS stationary
+   load but the first (double-buffered stationary registers).
 3. **Group epilogue** (PEs with one, e.g. MANT). Along the reduction, a column emits one
    (S1, S2) pair per *group segment*: the part of a quantization group inside one fold. When the
    fold span (rows x p) is not a multiple of the group size g, fold boundaries cut groups and
@@ -50,7 +51,14 @@ _VECTOR = (np.maximum, np.minimum, np.gcd, np.ceil, np.floor)
 
 
 def _terms(
-    acc: Accelerator, gemm: Gemm, prec: Precision, rows: Any, cols: Any, df: str, vec: bool
+    acc: Accelerator,
+    gemm: Gemm,
+    prec: Precision,
+    rows: Any,
+    cols: Any,
+    df: str,
+    vec: bool,
+    preload: str = "serial",
 ) -> tuple[Any, ...]:
     """Per-instance cost terms of one GEMM (ints/floats, or arrays when ``vec``)."""
     mx, mn, gcd, ceil, floor = _VECTOR if vec else _SCALAR
@@ -64,7 +72,9 @@ def _terms(
     p = mode.macs_per_cycle
     m, n, k = gemm.m, gemm.n, gemm.k
     k_arr = math.ceil(k / p)
-    folds, sys_cycles, map_eff, ifmap, filt, ofmap = systolic_terms(m, n, k, rows, cols, df, k_arr)
+    folds, sys_cycles, map_eff, ifmap, filt, ofmap = systolic_terms(
+        m, n, k, rows, cols, df, k_arr, preload
+    )
 
     epi = pe.epilogue
     if epi is None:
@@ -177,7 +187,8 @@ def evaluate_gemm(acc: Accelerator, gemm: Gemm, precision: Precision | None = No
 
 def _gemm_cost(acc: Accelerator, gemm: Gemm, prec: Precision) -> Cost:
     rows, cols = acc.array.rows, acc.array.cols
-    t = _terms(acc, gemm, prec, rows, cols, acc.array.dataflow.value, vec=False)
+    arr = acc.array
+    t = _terms(acc, gemm, prec, rows, cols, arr.dataflow.value, False, arr.preload.value)
     cycles, compute, memory, peak, mapped, epi_ops, energy, rd, wr, sram = t
     cnt = gemm.count
     return Cost(
@@ -235,8 +246,11 @@ def evaluate_many(
     rows: Any,
     cols: Any,
     dataflow: str | None = None,
+    preload: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Vectorised cost of a workload over many array shapes (broadcast ``rows`` x ``cols``).
+
+    ``dataflow`` and ``preload`` override the accelerator's (``acc.array``) when given.
 
     Returns arrays for ``cycles``, ``compute_cycles``, ``memory_cycles``, ``energy_pj``,
     ``energy_<component>_pj``, ``utilization``, ``mapping_efficiency``, ``dram_bytes``,
@@ -244,7 +258,7 @@ def evaluate_many(
     each entry equals what :func:`evaluate` gives for ``acc.with_array(rows=r, cols=c)``.
 
     Raises:
-        InputError: rows/cols < 1, unknown dataflow, or no PE mode for the precision.
+        InputError: rows/cols < 1, unknown dataflow or preload, or no PE mode for the precision.
 
     Example:
         >>> import numpy as np
@@ -260,7 +274,11 @@ def evaluate_many(
     issues = IssueCollector()
     issues.check(bool(r.size == 0 or r.min() >= 1), "rows", "must be ints >= 1", rows)
     issues.check(bool(c.size == 0 or c.min() >= 1), "cols", "must be ints >= 1", cols)
+    pl = str(acc.array.preload if preload is None else preload)
     issues.check(df in ("os", "ws", "is"), "dataflow", "must be one of os, ws, is", dataflow)
+    issues.check(
+        pl in ("serial", "overlapped"), "preload", "must be one of serial, overlapped", preload
+    )
     issues.raise_if_any()
     gemms = (workload,) if isinstance(workload, Gemm) else tuple(workload)
     zero = np.zeros(r.shape, dtype=np.float64)
@@ -275,7 +293,7 @@ def evaluate_many(
     energy = {k: zero.copy() for k in ENERGY_COMPONENTS}
     macs = 0
     for g in gemms:
-        t = _terms(acc, g, prec, r, c, df, vec=True)
+        t = _terms(acc, g, prec, r, c, df, True, pl)
         cycles, compute, memory, peak, mapped, _, e, rd, wr, _ = t
         cnt = g.count
         acc_t["cycles"] += cycles * cnt

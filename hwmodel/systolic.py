@@ -14,6 +14,19 @@ with F = ceil(S_R/R) * ceil(S_C/C) folds. SCALE-Sim 3.0.0 reports the index of t
 ``F (R + C + T - 2) - 1`` for OS and ``F (2R + C + T - 2) - 1`` for WS and IS (§2.2); the number
 of cycles is one more. Every function here accepts Python ints or numpy integer arrays (the same
 arithmetic serves the scalar and the vectorised path).
+
+Stationary-operand preload (WS and IS only; OS has no stationary operand to load):
+
+* ``serial`` (SCALE-Sim): each fold loads its stationary tile (R cycles, one row per cycle down
+  the column shift chain) and then computes for T + C + R - 2 cycles (T streamed rows, C - 1 to
+  cross the columns, R - 1 of skew / psum drain), so a fold costs 2R + C + T - 2.
+* ``overlapped`` (double-buffered stationary registers, TPU-style): the next fold's tile shifts
+  into shadow registers while the current fold computes; the shadow copy becomes active when the
+  next fold starts. Only the first load is exposed. A later fold starts when both the previous
+  fold has drained and its own load (R cycles, begun when the previous fold started) is done:
+  max(R, T + C + R - 2) = T + C + R - 2 cycles after the previous start, since T, C >= 1. Total
+  R + F (T + C + R - 2) = serial - (F - 1) R; equal to serial for one fold. The skew and drain
+  of each fold stay exposed (folds are not pipelined into each other), as in SCALE-Sim.
 """
 
 from __future__ import annotations
@@ -22,7 +35,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Dataflow", "SystolicResult", "cdiv", "mapping", "systolic_terms", "systolic_gemm"]
+import numpy as np
+
+__all__ = [
+    "Dataflow",
+    "Preload",
+    "SystolicResult",
+    "cdiv",
+    "mapping",
+    "fold_cycles",
+    "systolic_terms",
+    "systolic_gemm",
+]
 
 
 class Dataflow(StrEnum):
@@ -31,6 +55,18 @@ class Dataflow(StrEnum):
     OS = "os"
     WS = "ws"
     IS = "is"
+
+
+class Preload(StrEnum):
+    """How a WS / IS array loads the stationary operand of each fold.
+
+    ``serial``: load, then compute (SCALE-Sim v3, 2R + C + T - 2 per fold).
+    ``overlapped``: double-buffered stationary registers; the next fold's load hides behind the
+    current fold's compute, only the first fold's R-cycle load is exposed.
+    """
+
+    SERIAL = "serial"
+    OVERLAPPED = "overlapped"
 
 
 def cdiv(a: Any, b: Any) -> Any:
@@ -49,8 +85,45 @@ def mapping(m: Any, n: Any, k: Any, dataflow: str) -> tuple[Any, Any, Any]:
     raise ValueError(f"unknown dataflow {dataflow!r}")
 
 
+def fold_cycles(
+    folds: Any, rows: Any, cols: Any, t: Any, dataflow: str, preload: str = "serial"
+) -> Any:
+    """Cycles of ``folds`` folds of temporal length ``t`` on an R x C array.
+
+    OS: F (R + C + T - 2). WS / IS serial: F (2R + C + T - 2). WS / IS overlapped:
+    R + F max(R, T + C + R - 2) (first load exposed, later loads hidden; module docstring).
+
+    Example:
+        >>> fold_cycles(4, 32, 32, 1, "ws"), fold_cycles(4, 32, 32, 1, "ws", "overlapped")
+        (380, 284)
+    """
+    if dataflow == "os":
+        return folds * (rows + cols + t - 2)
+    compute = t + cols + rows - 2  # stream T rows, cross C - 1 columns, R - 1 skew / drain
+    if preload == "serial":
+        return folds * (rows + compute)
+    if preload == "overlapped":
+        # A later fold waits for the previous fold to drain and for its own R-cycle load
+        # (started with the previous fold); with T, C >= 1 the drain is always the longer.
+        return rows + folds * _max(rows, compute)
+    raise ValueError(f"unknown preload {preload!r}")
+
+
+def _max(a: Any, b: Any) -> Any:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.maximum(a, b)
+    return max(a, b)
+
+
 def systolic_terms(
-    m: Any, n: Any, k: Any, rows: Any, cols: Any, dataflow: str, k_array: Any = None
+    m: Any,
+    n: Any,
+    k: Any,
+    rows: Any,
+    cols: Any,
+    dataflow: str,
+    k_array: Any = None,
+    preload: str = "serial",
 ) -> tuple[Any, Any, Any, Any, Any, Any]:
     """Folds, cycles, mapping efficiency and SRAM access counts (SCALE-Sim v3 semantics).
 
@@ -60,6 +133,8 @@ def systolic_terms(
         dataflow: ``"os"``, ``"ws"`` or ``"is"``.
         k_array: Reduction length as seen by the array (defaults to ``k``); a PE completing p
             MACs per cycle sees ceil(k / p) (see ``hwmodel.evaluate``).
+        preload: ``"serial"`` (SCALE-Sim) or ``"overlapped"`` stationary loads (WS / IS only;
+            see the module docstring). SRAM access counts do not depend on it.
 
     Returns:
         ``(folds, cycles, mapping_efficiency, ifmap_reads, filter_reads, ofmap_writes)``:
@@ -69,13 +144,12 @@ def systolic_terms(
     kr = k if k_array is None else k_array
     s_r, s_c, t = mapping(m, n, kr, dataflow)
     folds = cdiv(s_r, rows) * cdiv(s_c, cols)
+    cycles = fold_cycles(folds, rows, cols, t, dataflow, preload)
     if dataflow == "os":
-        cycles = folds * (rows + cols + t - 2)
         ifmap = m * k * cdiv(n, cols)
         filt = k * n * cdiv(m, rows)
         ofmap = m * n + folds * (rows + cols)  # SCALE-Sim's per-fold OS quirk (§2.3)
     else:
-        cycles = folds * (2 * rows + cols + t - 2)
         ofmap = m * n * cdiv(kr, rows)  # one partial-sum write per K fold
         if dataflow == "ws":
             ifmap = m * k * cdiv(n, cols)
@@ -125,15 +199,19 @@ class SystolicResult:
         return self.macs / (self.compute_cycles * self.rows * self.cols)
 
 
-def systolic_gemm(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> SystolicResult:
-    """Scalar SCALE-Sim-equivalent figures for one GEMM.
+def systolic_gemm(
+    m: int, n: int, k: int, rows: int, cols: int, dataflow: str, preload: str = "serial"
+) -> SystolicResult:
+    """Scalar SCALE-Sim-equivalent figures for one GEMM (``preload="serial"``).
 
     Example:
         >>> r = systolic_gemm(64, 64, 64, 32, 32, "os")
         >>> r.scalesim_total_cycles, r.sram_ofmap_writes  # hardware.md §2.3: 503 and 4352
         (503, 4352)
     """
-    folds, cycles, map_eff, ifmap, filt, ofmap = systolic_terms(m, n, k, rows, cols, dataflow)
+    folds, cycles, map_eff, ifmap, filt, ofmap = systolic_terms(
+        m, n, k, rows, cols, dataflow, preload=preload
+    )
     return SystolicResult(
         folds=folds,
         compute_cycles=cycles,

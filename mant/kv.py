@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +51,7 @@ from mant.kv_select import (
     default_thresholds,
     group_statistic,
     select_realtime,
+    thresholds_for,
 )
 from mant.kv_synthetic import synthetic_groups
 from mant.quantize import quantize_groups
@@ -73,6 +74,7 @@ __all__ = [
     "quantize_kv",
     "select_realtime",
     "synthetic_groups",
+    "thresholds_for",
 ]
 
 
@@ -99,7 +101,10 @@ class KVQuantConfig:
         v_grouping: grouping of V (default per token, groups along head_dim).
         selection: ``realtime`` (threshold LUT) or ``oracle`` (argmin-MSE search).
         statistic: the statistic the LUT reads.
-        thresholds: the LUT; None takes the shipped one for (candidates, statistic, g).
+        thresholds: the LUT; None takes the shipped one for (candidates, statistic, g), or the
+            trivial one-entry table of a one-candidate set (realtime == oracle there). Sets
+            without a shipped table need one: :meth:`calibrated` or
+            :func:`mant.kv_select.thresholds_for` makes it from calibration K/V.
         scale_format: group scale format (``fp32``, ``fp16``, ``bf16``, ``e8m0``, ``int8``).
 
     Example:
@@ -166,9 +171,11 @@ class KVQuantConfig:
             )
             if cs is not None:
                 c.check(
-                    t.candidate_set == cs.name and max(t.choices) < len(cs.formats),
+                    t.candidate_set == cs.name
+                    and max(t.choices) < len(cs.formats)
+                    and t.candidates == tuple(cs.formats[j].name for j in t.choices),
                     "kv.thresholds.candidate_set",
-                    f"must be the configured set {cs.name!r}",
+                    f"must be the configured set {cs.name!r} (same members)",
                     t.candidate_set,
                 )
         elif t is not None:
@@ -187,10 +194,63 @@ class KVQuantConfig:
         )
 
     def resolved_thresholds(self) -> Thresholds:
-        """The LUT in use: ``thresholds`` or the shipped default."""
+        """The LUT in use: ``thresholds``, the shipped default or the one-candidate table."""
         if self.thresholds is not None:
             return self.thresholds
         return default_thresholds(self.candidates, self.statistic, self.group_size)
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Real-time selection with no LUT given, shipped or trivial (see :meth:`calibrated`)."""
+        if self.selection is not Selection.REALTIME or self.thresholds is not None:
+            return False
+        try:
+            default_thresholds(self.candidates, self.statistic, self.group_size)
+        except InputError:
+            return True
+        return False
+
+    def calibrated(
+        self, k: Any, v: Any, *, cache_dir: Any = None, source: str = ""
+    ) -> KVQuantConfig:
+        """This config with a LUT calibrated on ``k`` and ``v`` when it needs one (else itself).
+
+        K and V are grouped as this config groups them (V is left out when its head_dim is
+        not a multiple of g under token grouping) and passed to
+        :func:`mant.kv_select.thresholds_for`, which caches the table by content. Calibrate on
+        K/V other than those the config will be judged on (e.g. another text window).
+
+        Args:
+            k, v: calibration keys and values, (..., tokens, head_dim).
+            cache_dir: cache folder of :func:`~mant.kv_select.thresholds_for` (None: default).
+            source: provenance text stored with a new table.
+
+        Example:
+            >>> import numpy as np
+            >>> rng = np.random.default_rng(1)
+            >>> k, v = rng.standard_normal((2, 2, 256, 64)).astype(np.float32)
+            >>> fam = {"family": "geometric", "n": 6, "a_min": 1, "a_max": 120}
+            >>> cfg = KVQuantConfig(candidates=fam).calibrated(k, v)
+            >>> cfg.needs_calibration, cfg.thresholds.candidate_set
+            (False, 'geometric6_a1-120')
+        """
+        if not self.needs_calibration:
+            return self
+        kx, vx = _check_tensor(k, "calibration.k"), _check_tensor(v, "calibration.v")
+        g = self.group_size
+        parts = [_group(kx, self.k_grouping, g)[0]]
+        if self.v_grouping is Grouping.CHANNEL or vx.shape[-1] % g == 0:
+            parts.append(_group(vx, self.v_grouping, g)[0])
+        table = thresholds_for(
+            self.candidates,
+            self.statistic,
+            g,
+            calibration=np.concatenate(parts),
+            scale_format=self.scale_format,
+            cache_dir=cache_dir,
+            source=source,
+        )
+        return replace(self, thresholds=table)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML types; :meth:`from_dict` inverts it."""
@@ -427,7 +487,8 @@ def quantize_kv(k: Any, v: Any, cfg: KVQuantConfig, *, compare_oracle: bool = Fa
 
     Raises:
         InputError: non-float or non-finite tensors, mismatched shapes, a head_dim that is not
-            a multiple of g under token grouping, no shipped thresholds for the config.
+            a multiple of g under token grouping, real-time selection of a set with no
+            thresholds given or shipped (see :meth:`KVQuantConfig.calibrated`).
     """
     c = IssueCollector()
     arrays = {}

@@ -4,8 +4,10 @@ The real-time quantization unit (RQU) of ``mant.md`` §7 computes a group's absm
 cheap statistic in one pass and maps the statistic through a short sorted threshold table;
 which statistic M-ANT uses is unknown ([U]). This module holds the statistics
 (:func:`group_statistic`), the threshold LUT (:class:`Thresholds`, :func:`select_realtime`,
-the shipped :func:`default_thresholds`) and the offline calibration
-(:func:`calibrate_thresholds`). :mod:`mant.kv` applies the selected candidates.
+the shipped :func:`default_thresholds`), the offline calibration (:func:`calibrate_thresholds`)
+and calibration on demand with an on-disk cache (:func:`thresholds_for`). A one-candidate set
+needs no selection: its LUT is the trivial one-entry table. :mod:`mant.kv` applies the selected
+candidates.
 
 Example:
     >>> import numpy as np
@@ -18,12 +20,16 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +48,7 @@ __all__ = [
     "default_thresholds",
     "group_statistic",
     "select_realtime",
+    "thresholds_for",
 ]
 
 _DATA_FILE = "kv_thresholds.json"
@@ -178,6 +185,7 @@ class Thresholds:
         created: ISO date of the calibration.
         n_groups: calibration groups used.
         mse_ratio: real-time MSE / oracle MSE on the calibration data.
+        heldout_mse_ratio: the same ratio on held-out groups (shipped tables; None if unknown).
     """
 
     statistic: Statistic
@@ -191,6 +199,7 @@ class Thresholds:
     created: str = ""
     n_groups: int = 0
     mse_ratio: float | None = None
+    heldout_mse_ratio: float | None = None
 
     def __post_init__(self) -> None:
         c = IssueCollector()
@@ -294,23 +303,44 @@ def _shipped() -> tuple[Thresholds, ...]:
 
 
 def default_thresholds(
-    candidates: str = "mant-unicore16",
+    candidates: Any = "mant-unicore16",
     statistic: Statistic | str = Statistic.RMS_ABSMAX,
     group_size: int = 64,
 ) -> Thresholds:
-    """The shipped LUT for a candidate set, statistic and group size (``mant/data``).
+    """The LUT that needs no calibration data: the shipped one (``mant/data``) for a candidate
+    set, statistic and group size, or the trivial one-entry table of a one-candidate set.
 
     Raises:
         InputError: nothing shipped for that combination (the message lists what is).
+
+    Example:
+        >>> default_thresholds("int4", "rms_absmax", 64).choices  # nothing to select
+        (0,)
     """
+    c = IssueCollector()
+    stat = _enum(Statistic, statistic, "kv.statistic", c)
+    c.raise_if_any()
+    cs = candidate_set(candidates)
+    if len(cs.formats) == 1:
+        return Thresholds(
+            statistic=stat,
+            candidate_set=cs.name,
+            candidates=(cs.formats[0].name,),
+            choices=(0,),
+            edges=(),
+            group_size=group_size,
+            source="one candidate: every group takes it, no selection",
+            mse_ratio=1.0,
+        )
     for t in _shipped():
-        if (t.candidate_set, t.statistic, t.group_size) == (candidates, statistic, group_size):
+        if (t.candidate_set, t.statistic, t.group_size) == (cs.name, stat, group_size):
             return t
     shipped = sorted({(t.candidate_set, t.statistic.value, t.group_size) for t in _shipped()})
     raise InputError.single(
         "kv.thresholds",
-        f"no shipped thresholds; calibrate_thresholds() makes them; shipped: {shipped}",
-        (candidates, str(statistic), group_size),
+        "no shipped thresholds; thresholds_for(..., calibration=groups) or "
+        f"KVQuantConfig.calibrated(k, v) calibrates them; shipped: {shipped}",
+        (cs.name, str(stat), group_size),
     )
 
 
@@ -368,6 +398,7 @@ def calibrate_thresholds(
     min_wins: int | None = None,
     max_bins: int = 400,
     source: str = "",
+    errors: np.ndarray | None = None,
 ) -> Thresholds:
     """Offline calibration of a threshold LUT from example groups.
 
@@ -390,6 +421,8 @@ def calibrate_thresholds(
         min_wins: least oracle wins for a candidate to enter the LUT (default 0.5% of groups).
         max_bins: bins for ``min_mse``.
         source: provenance text stored in the result.
+        errors: :func:`candidate_errors` of ``groups`` (same ``scale_format``), when already
+            computed (e.g. to calibrate several statistics on the same groups).
 
     Returns:
         The :class:`Thresholds`, with ``mse_ratio`` = real-time / oracle error on ``groups``.
@@ -403,11 +436,19 @@ def calibrate_thresholds(
     c.check(max_bins >= 1, "max_bins", "must be >= 1", max_bins)
     c.raise_if_any()
     x = _check_groups(groups)
-    x = x[np.max(np.abs(x), axis=1) > 0]
+    live = np.max(np.abs(x), axis=1) > 0
+    cs = candidate_set(candidates)
+    if errors is not None and np.shape(errors) != (x.shape[0], len(cs.formats)):
+        raise InputError.single(
+            "errors", "must have shape (n_groups, n_candidates) of groups", np.shape(errors)
+        )
+    x = x[live]
     if x.shape[0] == 0:
         raise InputError.single("groups", "must contain at least one non-zero group", 0)
-    cs = candidate_set(candidates)
-    errors = candidate_errors(x, candidates, scale_format=scale_format)
+    if errors is None:
+        errors = candidate_errors(x, candidates, scale_format=scale_format)
+    else:
+        errors = np.asarray(errors, dtype=np.float64)[live]
     oracle = np.argmin(errors, axis=1)
     stat = group_statistic(x, stat_kind)
     wins = np.bincount(oracle, minlength=errors.shape[1])
@@ -452,4 +493,127 @@ def calibrate_thresholds(
     return Thresholds(**{**provisional.to_dict(), "mse_ratio": ratio})
 
 
-# --------------------------------------------------------------------------- KV config
+# --------------------------------------------------------------------------- on demand
+
+_CACHE_VERSION = 1
+_MEMO: dict[str, Thresholds] = {}
+
+
+def _calibration_key(
+    cs: Any, stat: Statistic, rule: ThresholdRule, scale_format: str, x: np.ndarray
+) -> str:
+    """SHA-256 of everything a calibration depends on: the set's members, the statistic, the
+    rule, the scale format and the calibration groups' bytes (never their file or origin)."""
+    data = hashlib.sha256(f"{x.dtype.str}{x.shape}".encode())
+    data.update(np.ascontiguousarray(x).tobytes())
+    parts = {
+        "version": _CACHE_VERSION,
+        "set": cs.name,
+        "members": list(cs.names),
+        "statistic": stat.value,
+        "rule": rule.value,
+        "scale_format": scale_format,
+        "groups": data.hexdigest(),
+    }
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_cached(path: Path) -> Thresholds | None:
+    try:
+        return Thresholds.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+    except (OSError, ValueError, TypeError):  # missing, torn or stale entry: recompute
+        return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:8]}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def thresholds_for(
+    candidates: Any,
+    statistic: Statistic | str = Statistic.RMS_ABSMAX,
+    group_size: int = 64,
+    *,
+    calibration: Any = None,
+    rule: ThresholdRule | str = ThresholdRule.MIN_MSE,
+    scale_format: str = "fp16",
+    cache_dir: str | Path | None = None,
+    source: str = "",
+) -> Thresholds:
+    """A real-time LUT for any candidate set, calibrated on demand when nothing is shipped.
+
+    In order: a one-candidate set gets the trivial table; a set with a shipped table gets it
+    (:func:`default_thresholds`); otherwise :func:`calibrate_thresholds` runs on
+    ``calibration`` and the result is cached by content (set members, statistic, rule, scale
+    format and the calibration groups' bytes) in memory and as one JSON file per key in
+    ``cache_dir``, written atomically (temporary file + ``os.replace``), so processes sharing
+    the folder never see a torn entry. The same inputs always give the same table.
+
+    Args:
+        candidates: candidate spec (named set, format names or a coefficient-family mapping).
+        statistic: the statistic the LUT reads.
+        group_size: values per group g.
+        calibration: (n_groups, group_size) calibration groups, e.g. from
+            :func:`mant.kv.kv_groups` on K/V that the LUT will not be judged on.
+        rule: threshold placement.
+        scale_format: group scale format while measuring errors (the KV default ``fp16``).
+        cache_dir: folder of the cache (default ``<asset cache>/derived/kv-thresholds``).
+        source: provenance text stored with a new table (not part of the key).
+
+    Raises:
+        InputError: no table is shipped and no calibration is given, or bad groups.
+
+    Example:
+        >>> import numpy as np
+        >>> from mant.kv_synthetic import synthetic_groups
+        >>> fam = {"family": "linear", "n": 4, "a_min": 0, "a_max": 120, "include_int": True}
+        >>> lut = thresholds_for(fam, "rms_absmax", 64, calibration=synthetic_groups(500, 64))
+        >>> lut.candidate_set, lut.group_size
+        ('linear4_a0-120+int', 64)
+    """
+    c = IssueCollector()
+    stat = _enum(Statistic, statistic, "statistic", c)
+    rule_kind = _enum(ThresholdRule, rule, "rule", c)
+    c.raise_if_any()
+    cs = candidate_set(candidates)
+    try:
+        return default_thresholds(cs, stat, group_size)
+    except InputError:
+        if calibration is None:
+            raise
+    x = _check_groups(calibration, "calibration")
+    if x.shape[1] != group_size:
+        raise InputError.single(
+            "calibration", f"must hold groups of group_size={group_size}", x.shape
+        )
+    key = _calibration_key(cs, stat, rule_kind, scale_format, x)
+    hit = _MEMO.get(key)
+    if hit is not None:
+        return hit
+    if cache_dir is None:
+        from mant.assets import derived_dir
+
+        cache_dir = derived_dir("kv-thresholds")
+    path = Path(cache_dir) / f"{key}.json"
+    table = _read_cached(path)
+    if table is None:
+        table = calibrate_thresholds(
+            x,
+            cs,
+            stat,
+            rule=rule_kind,
+            scale_format=scale_format,
+            source=f"calibrated on demand ({x.shape[0]} groups){': ' + source if source else ''}",
+        )
+        _write_atomic(path, json.dumps(table.to_dict(), indent=1) + "\n")
+    _MEMO[key] = table
+    return table

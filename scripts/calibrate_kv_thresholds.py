@@ -10,11 +10,16 @@ Sources of K/V (the first that applies):
 
 The last source file / window / synthetic seed is held out: the script reports the real-time
 MSE over the oracle MSE on the calibration groups and on the held-out groups, and writes both
-into the JSON (the held-out figures under ``evaluation``).
+into each table (``mse_ratio``, ``heldout_mse_ratio``) and under ``evaluation``.
+
+``--candidates`` takes a comma-separated list of candidate sets. Tables of other sets (or other
+group sizes / statistics) already in the output file are kept, so sets can be calibrated one at
+a time; ``--replace`` writes only the new tables.
 
 Usage::
 
-    python scripts/calibrate_kv_thresholds.py --smollm2-windows 3
+    python scripts/calibrate_kv_thresholds.py --smollm2-windows 3 \
+        --candidates mant-unicore16,mant-dense,ant,olive
     python scripts/calibrate_kv_thresholds.py --kv-npz a.npz --kv-npz b.npz --dry-run
 """
 
@@ -83,19 +88,42 @@ def _groups(pairs: list[tuple[np.ndarray, np.ndarray]], g: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _key(entry: dict) -> tuple:
+    return entry["candidate_set"], entry["statistic"], entry["group_size"]
+
+
+def _merge(
+    args: argparse.Namespace, entries: list[dict], evaluation: list[dict]
+) -> tuple[list[dict], list[dict]]:
+    """The new tables plus the ones of the output file that they do not replace."""
+    if args.replace or not args.output.is_file():
+        return entries, evaluation
+    old = json.loads(args.output.read_text(encoding="utf-8"))
+    new = {_key(e) for e in entries}
+    kept = [e for e in old.get("thresholds", []) if _key(e) not in new]
+    kept_eval = [e for e in old.get("evaluation", []) if _key(e) not in new]
+    order = {name: i for i, name in enumerate(dict.fromkeys(_key(e)[0] for e in kept + entries))}
+
+    def rank(e: dict) -> tuple:
+        return order[e["candidate_set"]], e["group_size"]
+
+    return sorted(kept + entries, key=rank), sorted(kept_eval + evaluation, key=rank)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kv-npz", action="append", default=[], help=".npz with k and v")
     parser.add_argument("--smollm2-windows", type=int, default=0)
     parser.add_argument("--window-len", type=int, default=512)
     parser.add_argument("--synthetic", type=int, default=30_000, help="synthetic groups")
-    parser.add_argument("--candidates", default="mant-unicore16")
+    parser.add_argument("--candidates", default="mant-unicore16", help="comma-separated sets")
     parser.add_argument("--group-sizes", default="32,64,128")
     parser.add_argument("--statistics", default=",".join(s.value for s in Statistic))
     parser.add_argument("--rule", default=ThresholdRule.MIN_MSE.value)
     parser.add_argument("--scale-format", default=KVQuantConfig().scale_format)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--dry-run", action="store_true", help="print, do not write")
+    parser.add_argument("--replace", action="store_true", help="drop tables already in the file")
     args = parser.parse_args(argv)
 
     pairs, source = _kv_sets(args)
@@ -109,38 +137,46 @@ def main(argv: list[str] | None = None) -> int:
         else:
             train = synthetic_groups(args.synthetic, g, seed=0)
             held = synthetic_groups(max(args.synthetic // 5, 1000), g, seed=1)
-        held_err = candidate_errors(held, args.candidates, scale_format=args.scale_format)
         rows = np.arange(held.shape[0])
-        oracle = held_err.min(axis=1).sum()
-        for stat in args.statistics.split(","):
+        for candidates in args.candidates.split(","):
             t0 = time.perf_counter()
-            th = calibrate_thresholds(
-                train,
-                args.candidates,
-                stat,
-                rule=args.rule,
-                scale_format=args.scale_format,
-                source=source,
-            )
-            pick = select_realtime(held, th)
-            held_ratio = float(held_err[rows, pick].sum() / oracle)
+            # every candidate's error on every group, once per (set, g), shared by the statistics
+            train_err = candidate_errors(train, candidates, scale_format=args.scale_format)
+            held_err = candidate_errors(held, candidates, scale_format=args.scale_format)
+            oracle = held_err.min(axis=1).sum()
             fixed = float(held_err.sum(axis=0).min() / oracle)
-            print(
-                f"g={g:<4} {stat:<15} LUT entries {len(th.choices):>2}  MSE/oracle: "
-                f"calibration {th.mse_ratio:.3f}  held-out {held_ratio:.3f}  "
-                f"(best fixed type {fixed:.3f}; {time.perf_counter() - t0:.1f} s)"
-            )
-            entries.append(th.to_dict())
-            evaluation.append(
-                {
-                    "candidate_set": th.candidate_set,
-                    "statistic": th.statistic.value,
-                    "group_size": g,
-                    "heldout_groups": int(held.shape[0]),
-                    "heldout_mse_ratio": round(held_ratio, 4),
-                    "heldout_best_fixed_type_ratio": round(fixed, 4),
-                }
-            )
+            print(f"g={g:<4} {candidates}: errors in {time.perf_counter() - t0:.1f} s")
+            for stat in args.statistics.split(","):
+                t0 = time.perf_counter()
+                th = calibrate_thresholds(
+                    train,
+                    candidates,
+                    stat,
+                    rule=args.rule,
+                    scale_format=args.scale_format,
+                    source=source,
+                    errors=train_err,
+                )
+                pick = select_realtime(held, th)
+                held_ratio = float(held_err[rows, pick].sum() / oracle)
+                print(
+                    f"g={g:<4} {candidates:<15} {stat:<15} LUT entries {len(th.choices):>3}  "
+                    f"MSE/oracle: calibration {th.mse_ratio:.3f}  held-out {held_ratio:.3f}  "
+                    f"(best fixed type {fixed:.3f}; {time.perf_counter() - t0:.1f} s)"
+                )
+                entries.append({**th.to_dict(), "heldout_mse_ratio": round(held_ratio, 4)})
+                evaluation.append(
+                    {
+                        "candidate_set": th.candidate_set,
+                        "statistic": th.statistic.value,
+                        "group_size": g,
+                        "heldout_groups": int(held.shape[0]),
+                        "heldout_mse_ratio": round(held_ratio, 4),
+                        "heldout_best_fixed_type_ratio": round(fixed, 4),
+                    }
+                )
+            del train_err, held_err
+    entries, evaluation = _merge(args, entries, evaluation)
     doc = {
         "about": (
             "Default real-time KV threshold LUTs for mant.kv (KVQuantConfig.thresholds=None). "

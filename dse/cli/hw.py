@@ -4,6 +4,7 @@ Examples::
 
     mant-dse hw gemm --accelerator mant --m 512 --n 4096 --k 4096 --json
     mant-dse hw llm --accelerator int8 --model llama-2-7b --phase decode --seq-len 2048 --batch 1
+    mant-dse hw llm --accelerator mant --model llama-2-7b --phase decode --preload overlapped
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, help="override the array rows")
     p.add_argument("--cols", type=int, help="override the array columns")
     p.add_argument("--dataflow", choices=("os", "ws", "is"), help="override the dataflow")
+    p.add_argument(
+        "--preload",
+        choices=("serial", "overlapped"),
+        help="override how WS/IS load each fold's stationary operand: serial (SCALE-Sim) or "
+        "overlapped (double-buffered, only the first load exposed)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -72,8 +79,9 @@ def _accelerator(args: argparse.Namespace) -> Any:
     from hwmodel import load_accelerator
 
     acc = load_accelerator(args.accelerator)
-    if args.rows is not None or args.cols is not None or args.dataflow is not None:
-        acc = acc.with_array(rows=args.rows, cols=args.cols, dataflow=args.dataflow)
+    overrides = {k: getattr(args, k) for k in ("rows", "cols", "dataflow", "preload")}
+    if any(v is not None for v in overrides.values()):
+        acc = acc.with_array(**overrides)
     return acc
 
 
@@ -93,6 +101,7 @@ def _print(
                 "rows": acc.array.rows,
                 "cols": acc.array.cols,
                 "dataflow": str(acc.array.dataflow),
+                "preload": str(acc.array.preload),
                 **extra,
             }
         )
@@ -102,7 +111,7 @@ def _print(
             ]
         print(json.dumps(out))
         return
-    arr = f"{acc.array.rows}x{acc.array.cols} {acc.array.dataflow}"
+    arr = f"{acc.array.rows}x{acc.array.cols} {acc.array.dataflow}, {acc.array.preload} preload"
     print(f"accelerator {acc.name} ({acc.pe.name} PE, {arr}, {acc.clock_hz / 1e9:g} GHz)")
     for key, value in extra.items():
         print(f"  {key:<20}{value}")

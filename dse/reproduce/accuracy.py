@@ -124,6 +124,8 @@ def _describe_kv(spec: KVQuantSpec) -> str:
         return "none (FP16 cache)"
     if spec.method in ("realtime", "oracle"):
         return f"{spec.candidates} g{spec.group_size}, {spec.method} selection (mant.kv)"
+    if spec.method == "tender":
+        return "Tender: K channel bias + INT4 per token, V INT4 per channel (Tender artifact)"
     g = f" g{spec.group_size}" if spec.granularity == "group" else ""
     return f"{spec.candidates} per {spec.granularity}{g} (K along tokens, V per token)"
 
@@ -151,6 +153,8 @@ def kv_fake_quant(spec: KVQuantSpec) -> KVFunction:
             return res.k.dequantized, res.v.dequantized
 
         return mant_kv
+    if spec.method == "tender":
+        return _tender_kv
     common = {
         "candidates": spec.candidates,
         "group_size": spec.group_size,
@@ -164,6 +168,25 @@ def kv_fake_quant(spec: KVQuantSpec) -> KVFunction:
         return quantize(k, k_cfg).dequantized, quantize(v, v_cfg).dequantized
 
     return plain
+
+
+_TENDER_INT4 = {"candidates": "int4", "granularity": "channel", "scale_format": "fp32"}
+
+
+def _tender_kv(k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tender's K and V (artifact ``snu-comparch/Tender``, ``models/modeling_llama_tender.py``).
+
+    K: a per-channel bias ``(max + min) / 2`` over the tokens of each head (fp16, compensated
+    exactly by Tender's bias terms) is subtracted, then symmetric INT4 per token (scale
+    ``max|K - bias| / 7`` over the head dimension). V: symmetric INT4 per channel over the
+    tokens (scale ``max|V| / 7``). Tender's decomposition (``mant.quantize_tender``) applies to
+    the other operand of each attention product (Q and the scores), not to K and V.
+    """
+    hi, lo = k.max(axis=-2, keepdims=True), k.min(axis=-2, keepdims=True)
+    bias = ((hi + lo) / 2).astype(np.float16).astype(np.float32)
+    kq = quantize(k - bias, QuantConfig(axis=-1, **_TENDER_INT4)).dequantized + bias
+    vq = quantize(v, QuantConfig(axis=-2, **_TENDER_INT4)).dequantized
+    return kq.astype(np.float32), vq
 
 
 def _cached(names: list[str]) -> bool:

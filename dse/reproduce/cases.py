@@ -71,14 +71,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "olive": {
             "preset": "olive",
             "keep": "cols",
-            "weights": {"candidates": "olive", "granularity": "channel"},
+            "weights": {"candidates": "olive-ovp", "granularity": "channel"},
             "kv": {"method": "fp16"},
         },
         "tender": {
             "preset": "tender",
             "keep": "cols",
             "weights": {"candidates": "int4", "granularity": "channel"},
-            "kv": {"method": "quantize", "candidates": "int4", "granularity": "channel"},
+            "kv": {"method": "tender"},
         },
         "int8": {
             "preset": "int8",
@@ -102,6 +102,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "batch": [1, 4, 16, 64, 128],
             "act_bits": [4, 8],
             "dataflow": ["ws", "os", "is"],
+            "preload": ["serial", "overlapped"],
             "dram_energy_scale": [0.0575, 0.25, 0.5, 1.0, 2.0],
         },
     },
@@ -130,14 +131,19 @@ KNOBS = (
     "batch",
     "act_bits",
     "dataflow",
+    "preload",
     "dram_energy_scale",
 )
 """Assumptions the sensitivity analysis can vary, one at a time."""
 
+_CHOICE_KNOBS = {"dataflow": ("ws", "os", "is"), "preload": ("serial", "overlapped")}
+"""Knobs whose values are names rather than numbers."""
+
 _PHASES = ("prefill", "decode")
 _KEEP = ("rows", "cols")
 _GRANULARITIES = ("group", "channel", "tensor")
-_KV_METHODS = ("realtime", "oracle", "quantize", "fp16")
+_KV_METHODS = ("realtime", "oracle", "quantize", "tender", "fp16")
+_KV_NO_CANDIDATES = ("fp16", "tender")
 _SOURCES = ("auto", "real", "synthetic")
 
 
@@ -185,11 +191,12 @@ class KVQuantSpec:
 
     ``realtime`` / ``oracle``: ``mant.kv.quantize_kv`` (K per channel, V per token, groups of
     ``group_size``); ``quantize``: ``mant.quantize`` with K grouped along tokens and V along the
-    head dimension; ``fp16``: no KV quantization (the cache is stored in FP16).
+    head dimension; ``tender``: the Tender artifact's INT4 K (per-channel bias, then per token)
+    and V (per channel); ``fp16``: no KV quantization (the cache is stored in FP16).
 
     Attributes:
-        method: ``realtime``, ``oracle``, ``quantize`` or ``fp16``.
-        candidates: Named set or format name (unused for ``fp16``).
+        method: ``realtime``, ``oracle``, ``quantize``, ``tender`` or ``fp16``.
+        candidates: Named set or format name (unused for ``fp16`` and ``tender``).
         granularity: ``group`` or ``channel`` (``quantize`` only).
         group_size: Values per group.
     """
@@ -384,11 +391,11 @@ def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | N
             f"must be one of {', '.join(_KV_METHODS)}",
             kv["method"],
         )
-        if kv["method"] != "fp16":
+        if kv["method"] not in _KV_NO_CANDIDATES:
             ok &= c.check(
                 isinstance(kv.get("candidates"), str),
                 f"{path}.kv.candidates",
-                "is required unless method is fp16",
+                "is required unless method is fp16 or tender",
                 kv.get("candidates"),
             )
         kvq = KVQuantSpec(**kv)
@@ -463,9 +470,14 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
                 kp = f"{path}.sensitivity.knobs.{knob}"
                 if not c.check(knob in KNOBS, kp, f"unknown knob; known are {', '.join(KNOBS)}"):
                     continue
-                if knob == "dataflow":
-                    ok = isinstance(values, list) and values and set(values) <= {"ws", "os", "is"}
-                    rule = "must be a non-empty list of ws, os, is"
+                if knob in _CHOICE_KNOBS:
+                    choices = _CHOICE_KNOBS[knob]
+                    ok = (
+                        isinstance(values, list)
+                        and values
+                        and all(isinstance(v, str) and v in choices for v in values)
+                    )
+                    rule = f"must be a non-empty list of {', '.join(choices)}"
                 else:
                     ok = (
                         isinstance(values, list)

@@ -170,6 +170,7 @@ def build_accelerators(
     buffer_kib: float | None = None,
     act_bits: int | None = None,
     dataflow: str | None = None,
+    preload: str | None = None,
     dram_energy_scale: float = 1.0,
 ) -> dict[str, Accelerator]:
     """Each design's preset, resized to the PE-area budget (times ``area_scale``).
@@ -181,6 +182,8 @@ def build_accelerators(
         buffer_kib: Replaces every design's weight, activation and output buffer size, KiB.
         act_bits: Replaces every design's activation width, bits (PE mode and traffic).
         dataflow: Replaces every design's dataflow (``ws``, ``os`` or ``is``).
+        preload: Replaces every design's stationary-operand preload (``serial`` or
+            ``overlapped``; ``hwmodel.systolic``).
         dram_energy_scale: Multiplies every design's DRAM read and write energy per bit.
     """
     from hwmodel import Precision
@@ -211,8 +214,8 @@ def build_accelerators(
                     act_bits_per_element=float(act_bits),
                 )
             )
-        if dataflow is not None:
-            acc = acc.with_array(dataflow=dataflow)
+        if dataflow is not None or preload is not None:
+            acc = acc.with_array(dataflow=dataflow, preload=preload)
         out[d.name] = iso_area(acc, cfg.area_budget_um2 * area_scale, keep=d.keep)
     return out
 

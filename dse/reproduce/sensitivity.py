@@ -53,6 +53,13 @@ KNOB_INFO: dict[str, tuple[str, str]] = {
         "presets use WS (hardware.md §8 [D]); WS decode pays SCALE-Sim's 2R + C stationary load "
         "per fold",
     ),
+    "preload": (
+        "stationary-operand preload of every design (WS / IS)",
+        "presets use serial, SCALE-Sim v3's load-then-compute fold (hardware.md §2.2 [D]); "
+        "overlapped = double-buffered stationary registers, only the first fold's R-cycle load "
+        "exposed (docs/hwmodel.md [D]); UniCore's tile model omits the load "
+        "(hardware.md §2.4 [T])",
+    ),
     "dram_energy_scale": (
         "DRAM energy per bit x",
         "1 = ZigZag tpu_like 10.94/11.72 pJ/bit (presets); 0.0575 = the ANT artifact's "
@@ -111,6 +118,7 @@ def _base_value(cfg: ReproduceConfig, knob: str, accs: dict) -> float | str:
         "batch": float(cfg.sensitivity.batch),
         "act_bits": float(subject.default_precision.act_bits),
         "dataflow": str(subject.array.dataflow),
+        "preload": str(subject.array.preload),
         "dram_energy_scale": 1.0,
     }[knob]
 

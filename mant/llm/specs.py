@@ -78,7 +78,7 @@ class KVSpec:
         name: format or candidate-set name.
         group_size: values per group (None: the ``mant.kv`` default).
         selection: ``realtime`` (threshold LUT) or ``oracle`` (search); None: the ``mant.kv``
-            default for candidate sets, ``oracle`` for a single format (no LUT to look up).
+            default (a single format needs no selection: both give the same result).
         k_grouping / v_grouping: group direction (None: ``mant.kv`` defaults, K channel, V token).
         reference: use the simple per-token INT quantizer of :mod:`mant.llm.hooks`.
     """
@@ -102,14 +102,11 @@ class KVSpec:
 
     def to_config(self) -> Any:
         """The ``mant.kv.KVQuantConfig`` (not for ``ref`` specs)."""
-        from mant.candidates import candidate_set
         from mant.kv import KVQuantConfig
 
         if self.reference:
             raise InputError.single("kv", "a 'ref' spec has no mant.kv config", str(self))
         kwargs: dict[str, Any] = {"candidates": self.name}
-        if self.selection is None and len(candidate_set(self.name).formats) == 1:
-            kwargs["selection"] = "oracle"  # one candidate: no LUT needed, the search is exact
         optional = {
             "group_size": self.group_size,
             "selection": self.selection,

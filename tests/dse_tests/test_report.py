@@ -134,7 +134,7 @@ def _png_stats(path: Path) -> tuple[int, float]:
 def _chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.skip("chromium not installed (tests/run.sh installs it)")
+        pytest.fail("chromium is not installed: tests/run.sh installs it (Debian chromium)")
     return path
 
 

@@ -11,9 +11,21 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.reproduce.accuracy import run_accuracy
-from dse.reproduce.cases import DEFAULT_CONFIG, load_config, parse_config, reduce_config
-from dse.reproduce.compute import run_hardware
+from dse.reproduce.accuracy import kv_fake_quant, run_accuracy
+from dse.reproduce.cases import (
+    DEFAULT_CONFIG,
+    KVQuantSpec,
+    load_config,
+    parse_config,
+    reduce_config,
+)
+from dse.reproduce.compute import (
+    build_accelerators,
+    case_ratios,
+    evaluate_cases,
+    run_hardware,
+    summarize,
+)
 from dse.reproduce.info import reproduce_info, summary_json
 from dse.reproduce.render import render_html, render_markdown
 from dse.reproduce.sensitivity import run_sensitivity
@@ -37,6 +49,7 @@ SMALL = reduce_config(
             "seq_len": [512, 2048, 8192],
             "batch": [1, 4],
             "dataflow": ["ws", "os"],
+            "preload": ["serial", "overlapped"],
         },
     },
     accuracy={
@@ -166,6 +179,56 @@ def test_sensitivity_base_point_equals_a_direct_run(small):
         assert f.reaches_paper == (min(values) <= paper <= max(values))
 
 
+def test_preload_axis_matches_a_direct_overlapped_run(small):
+    cfg, _, info = small
+    serial, over = info.sensitivity.curves["preload"]
+    assert (serial.value, serial.is_base, over.value, over.is_base) == (
+        "serial",
+        True,
+        "overlapped",
+        False,
+    )
+    accs = build_accelerators(cfg, preload="overlapped")
+    assert {str(a.array.preload) for a in accs.values()} == {"overlapped"}
+    base = (cfg.sensitivity.seq_len, cfg.sensitivity.batch)
+    cases = [c for c in cfg.cases if (c.seq_len, c.batch) == base]
+    ratios = case_ratios(evaluate_cases(accs, cases), cfg.subject, cfg.baselines)
+    direct = summarize(ratios, cfg.mean)
+    assert over.headline.speedup_avg == pytest.approx(direct.speedup_avg, rel=1e-12)
+    assert over.headline.energy_reduction_max == pytest.approx(direct.energy_reduction_max)
+    # hiding the loads never slows a design down: every design's decode gets faster
+    serial_costs = {
+        (c.design, c.case): c.cycles for c in evaluate_cases(small[1].accelerators, cases)
+    }
+    for c in evaluate_cases(accs, cases):
+        assert c.cycles <= serial_costs[(c.design, c.case)]
+        if c.case.phase == "decode":
+            assert c.cycles < serial_costs[(c.design, c.case)]
+    row = next(a for a in info.assumptions if a.name == "model.stationary_preload")
+    assert row.value.startswith("serial (") and "[D]" in row.source
+
+
+def test_tender_kv_follows_the_artifact_rules():
+    """K: channel bias over tokens, then INT4 per token; V: INT4 per channel (Tender artifact)."""
+    rng = np.random.default_rng(5)
+    k = rng.standard_normal((2, 64, 16)).astype(np.float32)
+    k[..., 3] += 40.0  # a channel offset: the bias takes it out before the per-token scale
+    v = rng.standard_normal((2, 64, 16)).astype(np.float32)
+    kq, vq = kv_fake_quant(KVQuantSpec(method="tender"))(k, v)
+    bias = ((k.max(axis=-2, keepdims=True) + k.min(axis=-2, keepdims=True)) / 2).astype(np.float16)
+    centred = k - bias.astype(np.float32)
+    step = np.abs(centred).max(axis=-1, keepdims=True) / 7  # one scale per token
+    codes = (kq - bias.astype(np.float32)) / step
+    np.testing.assert_allclose(codes, np.round(codes), atol=1e-3)
+    assert codes.min() >= -8 - 1e-3 and codes.max() <= 7 + 1e-3
+    assert np.all(np.abs(kq - k) <= step / 2 + 1e-4)  # nearest level, no clipping
+    v_step = np.abs(v).max(axis=-2, keepdims=True) / 7  # one scale per channel
+    np.testing.assert_allclose(vq / v_step, np.round(vq / v_step), atol=1e-3)
+    # without the bias, the offset channel would set every token's scale
+    plain = np.abs(k).max(axis=-1, keepdims=True) / 7
+    assert np.mean((kq - k) ** 2) < np.mean(plain**2) / 12 / 4
+
+
 def test_accuracy_side_orders_the_designs(small):
     _, _, info = small
     rows = {r.design: r for r in info.accuracy.rows}
@@ -178,6 +241,10 @@ def test_accuracy_side_orders_the_designs(small):
     assert rows["ant"].kv_rel_mse < 1e-6 < rows["mant"].kv_rel_mse
     assert rows["mant"].weight_bits_per_element == 4.3125  # 4 + (16 + 4) / 64
     assert rows["tender"].weight_bits_per_element == 4.0
+    # OliVe with outlier-victim pairs, per channel, beats ANT's per-channel types
+    assert rows["olive"].weight_setting.startswith("olive-ovp per channel")
+    assert rows["olive"].weight_rel_mse < rows["ant"].weight_rel_mse
+    assert rows["tender"].kv_setting.startswith("Tender: K channel bias")
 
 
 def test_summary_json_has_the_headline_keys(small):

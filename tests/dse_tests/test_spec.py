@@ -116,3 +116,21 @@ def test_load_spec_reports_bad_yaml_and_missing_file(tmp_path):
 def test_shipped_studies_parse(path):
     spec = load_spec(path)
     assert spec.objectives and spec.space.size >= 1
+
+
+def test_kv_format_takes_coefficient_families_in_yaml(small_spec_dict, tmp_path):
+    """A study YAML may search KV coefficient families; real-time selection then runs on a
+    LUT calibrated on the source's calibration draw, and every trial completes."""
+    from dse.runner import run_study
+
+    family = {"label": "kvlin8", "family": "linear", "n": 8, "a_min": 0, "a_max": 120}
+    small_spec_dict["accuracy"] = {"source": "synthetic", "n_tensors": 1, "tensor_rows": 128}
+    small_spec_dict["space"]["kv_format"] = ["mant-unicore16", family]
+    small_spec_dict["space"]["kv_selection"] = ["realtime"]
+    small_spec_dict["objectives"] = ["kv_rel_mse", "latency_s"]
+    small_spec_dict["constraints"] = []
+    spec = parse_spec(small_spec_dict)
+    assert spec.space.get("kv_format").choices == ("mant-unicore16", "kvlin8")
+    summary = run_study(spec, out_dir=tmp_path, n_trials=6, progress=False, report=False)
+    assert summary.n_complete == 6
+    assert list((tmp_path / "cache" / "kv-thresholds").glob("*.json"))
