@@ -7,8 +7,9 @@ trials count toward ``n_trials``. A trial whose objective raises is recorded FAI
 parameters and the study goes on; Ctrl-C keeps every completed trial.
 
 Several processes can work on one study (``jobs > 1`` here, or ``mant-dse worker`` on other
-machines against a shared storage URL); the global budget is enforced with
-``optuna.study.MaxTrialsCallback``.
+machines against a shared storage URL); the global budget counts COMPLETE trials of all of them
+(:class:`dse.recovery.WorkerLoop`), and trials left behind by killed or interrupted workers are
+failed and run again (:mod:`dse.recovery`, ``docs/scale-out.md``).
 
 Example:
     >>> # run_study(load_spec("studies/quickstart.yaml"), out_dir="runs/quickstart")
@@ -30,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from dse.objective import Evaluator, make_objective
+from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
-from dse.spec import StudySpec, parse_spec, spec_to_dict
-from dse.storage import create_storage, default_storage_url
+from dse.spec import SamplerName, StudySpec, parse_spec, spec_to_dict
+from dse.storage import create_storage, default_storage_url, has_heartbeat
 from mant.errors import InputError
 
 if TYPE_CHECKING:
@@ -146,7 +148,11 @@ def open_study(
             "rename the study or use another --out/--storage",
             spec.name,
         )
-    if seed is None:
+    if spec.sampler.name == SamplerName.GRID:
+        # the seed shuffles the grid and trial n takes grid point n: every process and every
+        # resume must shuffle alike, or points are repeated and others never visited
+        seed = spec.seed
+    elif seed is None:
         seed = spec.seed + len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(spec, seed=seed)
     return study
@@ -170,35 +176,31 @@ def _count(study: optuna.Study) -> tuple[int, int]:
     return complete, len(trials) - complete
 
 
-def _optimize(
-    study: optuna.Study,
-    evaluator: Evaluator,
-    *,
+def _worker_process(
+    spec_data: dict,
+    out_dir: str,
+    storage_url: str,
     total: int,
     budget: int,
-    callbacks: list[Any],
-) -> None:
-    import optuna
-    from optuna.trial import TrialState
-
-    stop = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE,))
-    study.optimize(
-        make_objective(evaluator),
-        n_trials=budget,
-        catch=(Exception,),
-        callbacks=[stop, *callbacks],
-    )
-
-
-def _worker_process(
-    spec_data: dict, out_dir: str, storage_url: str, total: int, budget: int, seed: int
+    seed: int,
+    policy: RecoveryPolicy,
 ) -> None:
     _quiet_optuna()
     spec = parse_spec(spec_data)
-    study = open_study(spec, create_storage(storage_url, out_dir=out_dir), seed=seed)
-    evaluator = Evaluator(spec, cache_dir=Path(out_dir) / CACHE_DIR)
+    storage = create_storage(storage_url, out_dir=out_dir, policy=policy)
+    study = open_study(spec, storage, seed=seed)
+    driver = WorkerLoop(
+        study,
+        make_objective(Evaluator(spec, cache_dir=Path(out_dir) / CACHE_DIR)),
+        total=total,
+        budget=budget,
+        heartbeat=has_heartbeat(storage),
+        policy=policy,
+        callbacks=[],
+        linger=False,
+    )
     try:
-        _optimize(study, evaluator, total=total, budget=budget, callbacks=[])
+        driver.run()
     except KeyboardInterrupt:
         pass
 
@@ -287,9 +289,15 @@ def run_study(
     progress: bool = True,
     report: bool = True,
     evaluator: Evaluator | None = None,
+    policy: RecoveryPolicy | None = None,
 ) -> RunSummary:
     """Runs (or resumes) a study until it has ``n_trials`` COMPLETE trials or this call has
     started that many.
+
+    Other processes may work on the same study (``mant-dse run`` or ``mant-dse worker`` with the
+    same storage URL): the target is global, and this call waits for their trials in flight
+    before it ends. On resume, trials left RUNNING by a dead process and trials interrupted by
+    Ctrl-C are marked FAIL and queued again (:mod:`dse.recovery`).
 
     Args:
         spec: the validated study.
@@ -300,19 +308,24 @@ def run_study(
         progress: show a tqdm progress bar.
         report: write ``report.html`` at the end.
         evaluator: evaluator to use in this process (default: built from the spec).
+        policy: heartbeat, grace period, retries and stale thresholds (default
+            :class:`dse.recovery.RecoveryPolicy`).
 
     Raises:
         InputError: bad storage URL, or an existing study with other objectives.
     """
     _quiet_optuna()
+    policy = policy or RecoveryPolicy()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url or spec.storage or default_storage_url(out)
-    study = open_study(spec, create_storage(url, out_dir=out))
+    storage = create_storage(url, out_dir=out, policy=policy)
+    study = open_study(spec, storage)
     # the copy in the folder remembers a --storage URL, so plot/export --out find the study
     saved = {**spec_to_dict(spec), "storage": storage_url or spec.storage}
     _atomic_write(out / SPEC_FILE, yaml.safe_dump(saved, sort_keys=False))
     total = n_trials if n_trials is not None else spec.n_trials
+    recover(study, heartbeat=has_heartbeat(storage), policy=policy)
     done_before, failed_before = _count(study)
     budget = max(0, total - done_before)
     evaluator = evaluator or Evaluator(spec, cache_dir=out / CACHE_DIR)
@@ -335,6 +348,7 @@ def run_study(
                         total,
                         share,
                         spec.seed + n_start + i,
+                        policy,
                     ),
                     daemon=True,
                 )
@@ -342,7 +356,16 @@ def run_study(
                 procs.append(p)
             budget = share
         if budget:
-            _optimize(study, evaluator, total=total, budget=budget, callbacks=[bar])
+            WorkerLoop(
+                study,
+                make_objective(evaluator),
+                total=total,
+                budget=budget,
+                heartbeat=has_heartbeat(storage),
+                policy=policy,
+                callbacks=[bar],
+                drain=True,
+            ).run()
         for p in procs:
             p.join()
     except KeyboardInterrupt:
@@ -376,26 +399,41 @@ def run_worker(
     out_dir: str | Path,
     n_trials: int | None = None,
     seed: int | None = None,
+    policy: RecoveryPolicy | None = None,
 ) -> int:
     """Joins a shared study and works until the global budget of COMPLETE trials is reached.
+
+    The worker waits for trials in flight elsewhere before it returns (one of them may fail or
+    belong to a killed worker, and its retry still has to run). Ctrl-C marks the running trial
+    FAIL, queues its parameters again for the other workers and re-raises ``KeyboardInterrupt``.
 
     Returns:
         The number of trials this worker ran.
     """
     _quiet_optuna()
+    policy = policy or RecoveryPolicy()
     out = Path(out_dir)
-    storage = create_storage(storage_url, out_dir=out)
+    storage = create_storage(storage_url, out_dir=out, policy=policy)
     if seed is None:  # workers started together must not propose the same designs
         seed = (spec.seed + os.getpid()) % (2**31)
     study = open_study(spec, storage, seed=seed)
     total = n_trials if n_trials is not None else spec.n_trials
+    heartbeat = has_heartbeat(storage)
+    recover(study, heartbeat=heartbeat, policy=policy)
     done, _ = _count(study)
     mine: list[int] = []
-    _optimize(
+    driver = WorkerLoop(
         study,
-        Evaluator(spec, cache_dir=out / CACHE_DIR),
+        make_objective(Evaluator(spec, cache_dir=out / CACHE_DIR)),
         total=total,
         budget=max(0, total - done),
+        heartbeat=heartbeat,
+        policy=policy,
         callbacks=[lambda s, t: mine.append(t.number)],
     )
+    try:
+        driver.run()
+    except KeyboardInterrupt:
+        driver.requeue_interrupted()
+        raise
     return len(mine)

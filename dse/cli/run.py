@@ -21,6 +21,69 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds > 0, got {text!r}"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {value}")
+    return value
+
+
+def _add_recovery_flags(p: argparse.ArgumentParser) -> None:
+    from dse.recovery import RecoveryPolicy
+
+    d = RecoveryPolicy()
+    g = p.add_argument_group("crash recovery (see docs/scale-out.md)")
+    g.add_argument(
+        "--heartbeat",
+        type=_positive,
+        default=d.heartbeat_interval_s,
+        metavar="S",
+        help=f"RDB: heartbeat interval of a running trial, s (default {d.heartbeat_interval_s})",
+    )
+    g.add_argument(
+        "--grace",
+        type=_positive,
+        default=d.grace_period_s,
+        metavar="S",
+        help=f"RDB: a trial silent this long is failed, retried, s (default {d.grace_period_s})",
+    )
+    g.add_argument(
+        "--max-retry",
+        type=int,
+        default=d.max_retry,
+        metavar="N",
+        help=f"retries of a killed or interrupted trial (default {d.max_retry})",
+    )
+    g.add_argument(
+        "--stale-after",
+        type=_seconds,
+        metavar="S",
+        help="journal storages: fail and retry RUNNING trials of other hosts older than this",
+    )
+
+
+def _policy(args: argparse.Namespace):
+    from dse.recovery import RecoveryPolicy
+
+    if args.grace < args.heartbeat:
+        raise InputError.single(
+            "--grace", f"must be >= --heartbeat ({args.heartbeat})", args.grace
+        )
+    if args.max_retry < 0:
+        raise InputError.single("--max-retry", "must be an int >= 0", args.max_retry)
+    return RecoveryPolicy(
+        heartbeat_interval_s=args.heartbeat,
+        grace_period_s=args.grace,
+        max_retry=args.max_retry,
+        stale_after_s=args.stale_after,
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
@@ -39,17 +102,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="evaluate every design instead (true front); grade results.parquet if present",
     )
+    _add_recovery_flags(p)
     p.set_defaults(func=_run)
 
     w = subparsers.add_parser(
         "worker",
         help="join a shared study and work until its global trial budget is reached",
+        description="Join a shared study (any number of hosts, one storage URL) and take trials "
+        "until it has --n-trials COMPLETE trials; Ctrl-C fails the running trial and queues it "
+        "again for the others (exit 130).",
     )
     w.add_argument("study", type=Path, help="study YAML file")
     w.add_argument("--storage", required=True, help="shared Optuna storage URL")
     w.add_argument("--out", type=Path, help="folder for the quantization cache")
     w.add_argument("--n-trials", type=_positive, help="global budget of COMPLETE trials")
     w.add_argument("--seed", type=int, help="sampler seed of this worker")
+    _add_recovery_flags(w)
     w.set_defaults(func=_worker)
 
 
@@ -62,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.study)
     out = _out_dir(args, spec.name)
+    policy = _policy(args)
     if args.sweep:
         return _sweep(spec, out)
     from dse.runner import run_study
@@ -75,6 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=not args.no_progress,
         report=not args.no_report,
+        policy=policy,
     )
     print(
         f"{summary.study_name}: {summary.n_complete} complete, {summary.n_fail} failed "
@@ -135,6 +205,7 @@ def _worker(args: argparse.Namespace) -> int:
         out_dir=_out_dir(args, spec.name),
         n_trials=args.n_trials,
         seed=args.seed,
+        policy=_policy(args),
     )
     print(f"{spec.name}: this worker ran {n} trials")
     return 0

@@ -47,3 +47,75 @@ def small_spec(small_spec_dict):
     from dse.spec import parse_spec
 
     return parse_spec(small_spec_dict)
+
+
+def _initdb() -> str:
+    """The newest PostgreSQL ``initdb``: on PATH, else Debian's versioned folders."""
+    import glob
+    import shutil
+
+    found = shutil.which("initdb")
+    if found:
+        return found
+    candidates = glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    if not candidates:
+        raise RuntimeError("PostgreSQL server binaries not found (Debian package postgresql)")
+    return max(candidates, key=lambda p: [int(x) for x in p.split("/")[-3].split(".")])
+
+
+def start_throwaway_postgres():
+    """Starts a PostgreSQL server on loopback in a fresh temporary folder (what
+    ``tests/pg_server.sh`` does, in Python). Returns ``(url, stop)``; ``stop()`` kills it and
+    removes the folder."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    bindir = Path(_initdb()).parent
+    folder = Path(tempfile.mkdtemp(prefix="mant-dse-pg-"))
+    run: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(folder, "postgres")
+        run = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "data"
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+    subprocess.run([*run, *initdb], stdout=subprocess.DEVNULL, check=True)
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c max_connections=200 -c fsync=off"
+    )
+    log = str(folder / "server.log")
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", log, "-w", "-o", options, "start"]
+    subprocess.run([*run, *pg_ctl], stdout=subprocess.DEVNULL, check=True)
+
+    def stop() -> None:
+        subprocess.run(
+            [*run, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A PostgreSQL URL: ``MANT_DSE_TEST_PG_URL`` (set by tests/run.sh), else a throwaway server
+    started here for the session."""
+    import os
+
+    url = os.environ.get("MANT_DSE_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    url, stop = start_throwaway_postgres()
+    try:
+        yield url
+    finally:
+        stop()

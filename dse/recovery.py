@@ -1,0 +1,333 @@
+"""Durability of shared studies: who owns a running trial, crash recovery and the global budget.
+
+Three ways a trial can be left behind, and what happens to each:
+
+- **Worker killed on an RDB storage** (PostgreSQL, MySQL, SQLite): every running trial sends an
+  Optuna heartbeat; a trial silent for ``grace_period_s`` is marked FAIL by the next worker that
+  asks for a trial (or waits for others) and ``optuna.storages.RetryHeartbeatStaleTrialCallback``
+  queues a WAITING copy with the same parameters.
+- **Worker killed on a journal file** (the embedded default; Optuna 5 has no journal heartbeat):
+  each trial records its owner ``host:pid:start`` (:data:`OWNER_ATTR`). A RUNNING trial whose owner
+  process is gone from this host, or (owner unknown or on another host) that started more than
+  ``stale_after_s`` ago, is marked FAIL and queued again by :func:`recover`.
+- **Ctrl-C**: the trial is marked FAIL with :data:`INTERRUPTED_ATTR`; ``mant-dse worker`` queues it
+  again at once, ``mant-dse run`` when it resumes.
+
+A retry is a new trial number carrying Optuna's ``failed_trial`` / ``retry_history`` system
+attributes. The budget counts COMPLETE trials only, so a design that failed and was retried counts
+once, when its retry completes; at most ``max_retry`` retries per original trial.
+
+Example:
+    >>> c = Counts.of([])
+    >>> (c.complete, c.in_flight)
+    (0, 0)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "OWNER_ATTR",
+    "INTERRUPTED_ATTR",
+    "RecoveryPolicy",
+    "Counts",
+    "worker_id",
+    "owner_alive",
+    "requeue",
+    "recover",
+    "WorkerLoop",
+]
+
+OWNER_ATTR = "mant_dse_worker"
+INTERRUPTED_ATTR = "mant_dse_interrupted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecoveryPolicy:
+    """How shared studies detect and retry trials whose worker is gone.
+
+    Attributes:
+        heartbeat_interval_s: RDB storages: seconds between a running trial's heartbeats.
+        grace_period_s: RDB storages: a trial silent this long is stale (FAIL, then retried).
+        max_retry: retries of one original trial (stale, killed or interrupted).
+        stale_after_s: journal storages: a RUNNING trial whose owner cannot be checked (another
+            host) is stale after this many seconds; None: never (only dead local owners are).
+        poll_s: seconds between checks while a worker waits for the trials in flight.
+    """
+
+    heartbeat_interval_s: int = 10
+    grace_period_s: int = 30
+    max_retry: int = 3
+    stale_after_s: float | None = None
+    poll_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Trials of a study by state (RUNNING ones are in flight)."""
+
+    complete: int
+    in_flight: int
+    waiting: int
+
+    @classmethod
+    def of(cls, trials: Iterable[optuna.trial.FrozenTrial]) -> Counts:
+        complete = in_flight = waiting = 0
+        for t in trials:
+            name = t.state.name
+            complete += name == "COMPLETE"
+            in_flight += name == "RUNNING"
+            waiting += name == "WAITING"
+        return cls(complete, in_flight, waiting)
+
+
+def _proc_stat(pid: int) -> tuple[str, str]:
+    """(state, start time in clock ticks since boot) of a process (Linux); '' where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return "", ""
+    fields = text.rsplit(")", 1)[-1].split()
+    return (fields[0], fields[19]) if len(fields) > 19 else ("", "")
+
+
+def worker_id() -> str:
+    """``host:pid:start`` of this process; the start time tells a reused pid apart."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_proc_stat(pid)[1]}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the process named by :func:`worker_id` still runs; None if it is on another host."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    host, pid_text, ticks = parts
+    if host != socket.gethostname():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    state, now_ticks = _proc_stat(pid)
+    if state in ("Z", "X"):  # killed, not yet reaped by its parent
+        return False
+    return not ticks or now_ticks in ("", ticks)
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retry: int) -> bool:
+    """Queues a WAITING copy of a failed trial (same parameters, Optuna's retry attributes).
+
+    Returns:
+        False when the trial was already retried ``max_retry`` times.
+    """
+    import optuna
+
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if len(history) > max_retry:
+        return False
+    system_attrs = {
+        **trial.system_attrs,
+        "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+        "retry_history": history,
+    }
+    user_attrs = {
+        k: v for k, v in trial.user_attrs.items() if k not in (OWNER_ATTR, INTERRUPTED_ATTR)
+    }
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=user_attrs,
+            system_attrs=system_attrs,
+        )
+    )
+    return True
+
+
+def _retried(trials: Iterable[optuna.trial.FrozenTrial]) -> set[int]:
+    return {
+        t.system_attrs["retry_history"][-1] for t in trials if t.system_attrs.get("retry_history")
+    }
+
+
+def _stale(trial: optuna.trial.FrozenTrial, stale_after_s: float | None) -> bool:
+    owner = trial.user_attrs.get(OWNER_ATTR)
+    alive = owner_alive(owner) if isinstance(owner, str) else None
+    if alive is not None:
+        return not alive
+    if stale_after_s is None or trial.datetime_start is None:
+        return False
+    age_s = (datetime.now(trial.datetime_start.tzinfo) - trial.datetime_start).total_seconds()
+    return age_s > stale_after_s
+
+
+def recover(study: optuna.Study, *, heartbeat: bool, policy: RecoveryPolicy) -> list[int]:
+    """Fails trials whose worker is gone and queues their parameters again.
+
+    Args:
+        study: the study.
+        heartbeat: the storage has Optuna heartbeats (RDB): stale trials are failed and retried
+            by Optuna; otherwise (journal, in-memory) owners and ages are checked here.
+        policy: thresholds.
+
+    Returns:
+        Numbers of the trials queued again by this call (not those Optuna retried).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if heartbeat:
+        with warnings.catch_warnings():  # experimental in Optuna 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    retried = _retried(trials)
+    queued = []
+    for t in trials:
+        if t.state == TrialState.RUNNING and not heartbeat and _stale(t, policy.stale_after_s):
+            try:  # only the process whose FAIL lands first queues the retry
+                study.tell(t.number, state=TrialState.FAIL)
+            except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+                continue
+        elif not (
+            t.state == TrialState.FAIL
+            and t.user_attrs.get(INTERRUPTED_ATTR)
+            and t.number not in retried
+        ):
+            continue
+        if requeue(study, t, max_retry=policy.max_retry):
+            queued.append(t.number)
+    return queued
+
+
+class WorkerLoop:
+    """Runs trials of a shared study in this process until its global budget is reached.
+
+    ``objective`` is the Optuna objective (:func:`dse.objective.make_objective`).
+
+    The budget is ``total`` COMPLETE trials over all processes. A new trial starts only while
+    COMPLETE + RUNNING < ``total``; otherwise the loop waits for the trials in flight (they may
+    fail, or belong to a killed worker and be retried) when ``linger`` is set. Counting loads every
+    trial, so after a trial numbered below ``total - 1`` (fewer than ``total`` trials existed when
+    it started) the count is skipped. Both that and the race between counting and starting let
+    each process overshoot by at most one trial. This process starts at most ``budget`` trials.
+    With ``drain``, it finally waits for trials still in flight elsewhere (see :meth:`_drain`).
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        objective: Callable[[optuna.Trial], Any],
+        *,
+        total: int,
+        budget: int,
+        heartbeat: bool,
+        policy: RecoveryPolicy,
+        callbacks: list[Any],
+        linger: bool = True,
+        drain: bool = False,
+    ) -> None:
+        self.study = study
+        self.total = total
+        self.budget = budget
+        self.policy = policy
+        self.callbacks = callbacks
+        self.linger = linger
+        self.drain = drain
+        self.heartbeat = heartbeat
+        self.owner = None if self.heartbeat else worker_id()
+        self.started = 0
+        self.current: int | None = None
+        self._budget_stop = False
+        self._objective = objective
+
+    def _objective_with_owner(self, trial: optuna.Trial) -> list[float]:
+        self.current = trial.number
+        if self.owner is not None:  # journal: no heartbeat, the owner tells a dead trial apart
+            trial.set_user_attr(OWNER_ATTR, self.owner)
+        try:
+            return self._objective(trial)
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            raise
+
+    def _counts(self) -> Counts:
+        from optuna.trial import TrialState
+
+        states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+        return Counts.of(self.study.get_trials(deepcopy=False, states=states))
+
+    def _after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.started += 1
+        self.current = None
+        if self.started < self.budget and trial.number + 1 < self.total:
+            # fewer than `total` trials existed when this one started, so COMPLETE + RUNNING
+            # could not reach the budget: skip the count (a query loading every trial)
+            return
+        c = self._counts()
+        if self.started >= self.budget or c.complete + c.in_flight >= self.total:
+            self._budget_stop = True
+            study.stop()
+
+    def run(self) -> None:
+        """Works until the budget is reached (or this process's ``budget``), then drains."""
+        while self.started < self.budget:
+            recover(self.study, heartbeat=self.heartbeat, policy=self.policy)
+            c = self._counts()
+            if c.complete >= self.total:
+                break
+            if c.complete + c.in_flight >= self.total:
+                if not self.linger:
+                    break
+                time.sleep(self.policy.poll_s)
+                continue
+            self._budget_stop = False
+            self.study.optimize(
+                self._objective_with_owner,
+                n_trials=self.budget - self.started,
+                catch=(Exception,),
+                callbacks=[self._after_trial, *self.callbacks],
+            )
+            if not self._budget_stop:  # the sampler stopped the study (e.g. grid exhausted)
+                break
+        if self.drain:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Waits (at most ``grace_period_s``) for trials still in flight in other processes, so
+        that results written next show their final state."""
+        deadline = time.monotonic() + self.policy.grace_period_s
+        while True:
+            recover(self.study, heartbeat=self.heartbeat, policy=self.policy)
+            if self._counts().in_flight == 0 or time.monotonic() > deadline:
+                return
+            time.sleep(self.policy.poll_s)
+
+    def requeue_interrupted(self) -> bool:
+        """After Ctrl-C: queues the interrupted trial again (it is FAIL by now)."""
+        from optuna.trial import TrialState
+
+        if self.current is None:
+            return False
+        trials = self.study.get_trials(deepcopy=False)
+        trial = next((t for t in trials if t.number == self.current), None)
+        if trial is None or trial.state != TrialState.FAIL:
+            return False
+        return requeue(self.study, trial, max_retry=self.policy.max_retry)
