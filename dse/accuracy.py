@@ -105,7 +105,7 @@ KVCalibration = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 def _thresholds_dir(cache: QuantCache) -> Path | None:
     """Where calibrated KV LUTs of a study go: next to its quantization cache (None: the
-    default folder of :func:`mant.kv_select.thresholds_for`)."""
+    default folder of :func:`mant.kv_calibrate.thresholds_for`)."""
     return None if cache.folder is None else cache.folder / "kv-thresholds"
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mant.atomic_write import write_text_atomic
 
 __all__ = ["CacheStats", "QuantCache", "cache_key"]
 
@@ -79,16 +79,7 @@ class QuantCache:
         self._memory[key] = value
         if self.folder is None:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(value, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self._path(key), json.dumps(value))
 
     def get_or_compute(
         self, parts: Mapping[str, Any], compute: Callable[[], dict[str, float]]

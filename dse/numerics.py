@@ -112,7 +112,7 @@ def calibrated_kv_config(
         config: a :class:`mant.kv.KVQuantConfig` or None (fp16 KV).
         calibration: returns calibration ``(k, v)``, each (..., tokens, head_dim); called only
             when a LUT is missing. Accuracy sources pass K/V that they do not evaluate.
-        cache_dir: cache folder of :func:`mant.kv_select.thresholds_for` (None: its default).
+        cache_dir: cache folder of :func:`mant.kv_calibrate.thresholds_for` (None: its default).
         source: provenance text stored with a new table.
     """
     if config is None or not config.needs_calibration:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from dse.metrics import METRICS
@@ -44,23 +45,55 @@ def _log_axis(name: str) -> str:
     return "log" if name.endswith(("rel_mse", "latency_s", "energy_pj", "cycles")) else "linear"
 
 
+def _axis_layout(name: str, values: Any) -> dict[str, Any]:
+    """Plotly axis settings for a metric: its scale and, on a log axis, readable tick labels.
+
+    Plotly labels the minor ticks of a log axis spanning a few decades with bare digits
+    ("5 0.1 2 5 1 2 5"). A log axis whose data spans a decade or more is therefore labelled
+    at the decades only, its minor ticks and grid lines kept unlabelled; a narrower one gets a
+    few labels. Numbers are written as powers of ten rather than with SI letters (plotly's "B"
+    for 1e9 reads as bytes).
+    """
+    layout: dict[str, Any] = {"type": _log_axis(name)}
+    if layout["type"] != "log":
+        return layout
+    layout |= {"exponentformat": "power", "minor": {"ticks": "outside", "showgrid": True}}
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size and np.log10(v.max() / v.min()) >= 1:
+        layout["dtick"] = 1  # one label per decade (log10 units)
+    else:
+        layout["nticks"] = 4  # within a decade: a few labels, as on a linear axis
+    return layout
+
+
+def _class_traces(
+    fig: go.Figure, classes: tuple[str, ...], order: tuple[str, ...], trace: Any
+) -> None:
+    """Adds one trace per point class in ``order``: ``trace(cls, sel)`` with the row indices."""
+    for cls in order:
+        sel = [i for i, c in enumerate(classes) if c == cls]
+        if sel:
+            fig.add_trace(trace(cls, sel))
+
+
 def _projection(p: ProjectionInfo) -> go.Figure:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for cls in ("infeasible", "feasible", "pareto"):
-        sel = [i for i, c in enumerate(p.classes) if c == cls]
-        if sel:
-            fig.add_trace(
-                go.Scatter(
-                    x=p.x[sel],
-                    y=p.y[sel],
-                    mode="markers",
-                    name=cls,
-                    marker={"color": _COLORS[cls], "size": 7 if cls == "pareto" else 5},
-                    text=[f"trial {t}" for t in p.trial[sel]],
-                )
-            )
+    _class_traces(
+        fig,
+        p.classes,
+        ("infeasible", "feasible", "pareto"),
+        lambda cls, sel: go.Scatter(
+            x=p.x[sel],
+            y=p.y[sel],
+            mode="markers",
+            name=cls,
+            marker={"color": _COLORS[cls], "size": 7 if cls == "pareto" else 5},
+            text=[f"trial {t}" for t in p.trial[sel]],
+        ),
+    )
     if p.front_x:
         fig.add_trace(
             go.Scatter(
@@ -75,8 +108,8 @@ def _projection(p: ProjectionInfo) -> go.Figure:
         title=f"{p.y_name} vs {p.x_name}",
         height=420,
         margin={"t": 50},
-        xaxis={"title": _axis(p.x_name), "type": _log_axis(p.x_name)},
-        yaxis={"title": _axis(p.y_name), "type": _log_axis(p.y_name)},
+        xaxis={"title": _axis(p.x_name), **_axis_layout(p.x_name, p.x)},
+        yaxis={"title": _axis(p.y_name), **_axis_layout(p.y_name, p.y)},
     )
     return fig
 
@@ -85,20 +118,20 @@ def _front3d(f: Front3DInfo) -> go.Figure:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for cls in ("feasible", "pareto", "infeasible"):
-        sel = [i for i, c in enumerate(f.classes) if c == cls]
-        if sel:
-            fig.add_trace(
-                go.Scatter3d(
-                    x=f.x[sel],
-                    y=f.y[sel],
-                    z=f.z[sel],
-                    mode="markers",
-                    name=cls,
-                    marker={"color": _COLORS[cls], "size": 4},
-                    text=[f"trial {t}" for t in f.trial[sel]],
-                )
-            )
+    _class_traces(
+        fig,
+        f.classes,
+        ("feasible", "pareto", "infeasible"),
+        lambda cls, sel: go.Scatter3d(
+            x=f.x[sel],
+            y=f.y[sel],
+            z=f.z[sel],
+            mode="markers",
+            name=cls,
+            marker={"color": _COLORS[cls], "size": 4},
+            text=[f"trial {t}" for t in f.trial[sel]],
+        ),
+    )
     fig.update_layout(
         title="Objectives in 3-D",
         height=560,
@@ -177,7 +210,7 @@ def _history(histories: tuple[HistoryInfo, ...], hv: HypervolumeInfo) -> go.Figu
             row=i,
             col=1,
         )
-        fig.update_yaxes(type=_log_axis(h.name), row=i, col=1)
+        fig.update_yaxes(**_axis_layout(h.name, h.value), row=i, col=1)
     fig.add_trace(
         go.Scatter(
             x=hv.trial,

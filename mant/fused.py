@@ -353,6 +353,12 @@ def _decode(sign: np.ndarray, index: np.ndarray, a: np.ndarray, zero_code: bool)
     return np.where(sign, -magnitude, magnitude)
 
 
+def _weights(ops: _Operands) -> np.ndarray:
+    """(n_out, K) integer weights of validated operands."""
+    w = _decode(ops.sign, ops.index, ops.a, ops.zero_code)
+    return w.reshape(w.shape[0], -1)
+
+
 def decode_weights(
     codes_sign: object,
     codes_index: object,
@@ -378,8 +384,7 @@ def decode_weights(
     sign = np.asarray(codes_sign)
     probe = np.zeros(sign.shape[-1] if sign.ndim == 2 else 0, dtype=np.int64)
     ops = _validate(codes_sign, codes_index, a_per_group, probe, group_size, bits, zero_code)
-    w = _decode(ops.sign, ops.index, ops.a, zero_code)
-    return w.reshape(w.shape[0], -1)
+    return _weights(ops)
 
 
 def decode_then_matmul(
@@ -397,7 +402,7 @@ def decode_then_matmul(
     Takes the same arguments as :func:`fused_group_dot` and returns the same integers.
     """
     ops = _validate(codes_sign, codes_index, a_per_group, x_int8, group_size, bits, zero_code)
-    w = _decode(ops.sign, ops.index, ops.a, zero_code).reshape(ops.sign.shape[0], -1)
+    w = _weights(ops)
     x = ops.x.reshape(ops.x.shape[0], -1)
     out = x @ w.T
     return out[0] if ops.vector else out

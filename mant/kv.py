@@ -10,9 +10,9 @@ Grouping follows KIVI (``mant.md`` §7, [U] for M-ANT): K per channel (groups of
 tokens; the newest ``T mod g`` tokens wait in a full-precision residual buffer until their
 group fills) and V per token (groups run along head_dim). Either tensor may use either.
 
-The selection machinery (statistics, threshold LUTs, calibration) lives in
-:mod:`mant.kv_select` and the synthetic mixture in :mod:`mant.kv_synthetic`; their public
-names are re-exported here.
+The selection machinery (statistics, threshold LUTs) lives in :mod:`mant.kv_select`, the
+calibration in :mod:`mant.kv_calibrate` and the synthetic mixture in :mod:`mant.kv_synthetic`;
+their public names are re-exported here.
 
 Example:
     >>> import numpy as np
@@ -37,6 +37,12 @@ import numpy as np
 
 from mant.candidates import candidate_set
 from mant.errors import InputError, IssueCollector
+from mant.kv_calibrate import (
+    _min_mse_partition,  # noqa: F401  (re-exported for tests and older callers)
+    calibrate_thresholds,
+    candidate_errors,
+    thresholds_for,
+)
 from mant.kv_select import (
     Statistic,
     ThresholdRule,
@@ -44,14 +50,10 @@ from mant.kv_select import (
     _check_keys,
     _enum,
     _lookup,
-    _min_mse_partition,  # noqa: F401  (re-exported for tests and older callers)
     _statistic,
-    calibrate_thresholds,
-    candidate_errors,
     default_thresholds,
     group_statistic,
     select_realtime,
-    thresholds_for,
 )
 from mant.kv_synthetic import synthetic_groups
 from mant.quantize import quantize_groups
@@ -104,7 +106,7 @@ class KVQuantConfig:
         thresholds: the LUT; None takes the shipped one for (candidates, statistic, g), or the
             trivial one-entry table of a one-candidate set (realtime == oracle there). Sets
             without a shipped table need one: :meth:`calibrated` or
-            :func:`mant.kv_select.thresholds_for` makes it from calibration K/V.
+            :func:`mant.kv_calibrate.thresholds_for` makes it from calibration K/V.
         scale_format: group scale format (``fp32``, ``fp16``, ``bf16``, ``e8m0``, ``int8``).
 
     Example:
@@ -217,12 +219,12 @@ class KVQuantConfig:
 
         K and V are grouped as this config groups them (V is left out when its head_dim is
         not a multiple of g under token grouping) and passed to
-        :func:`mant.kv_select.thresholds_for`, which caches the table by content. Calibrate on
+        :func:`mant.kv_calibrate.thresholds_for`, which caches the table by content. Calibrate on
         K/V other than those the config will be judged on (e.g. another text window).
 
         Args:
             k, v: calibration keys and values, (..., tokens, head_dim).
-            cache_dir: cache folder of :func:`~mant.kv_select.thresholds_for` (None: default).
+            cache_dir: cache folder of :func:`~mant.kv_calibrate.thresholds_for` (None: default).
             source: provenance text stored with a new table.
 
         Example:

@@ -179,6 +179,7 @@ def render(table_rows: list[Row], store: Store, args: argparse.Namespace, errors
         lines.append(f"| {name} | {g or '-'} | {bpe} | {shown} |")
     lines.append(ordering_section(table_rows, store, win, wl, errors))
     lines.append(FOOTER)
+    lines.append(STUDY)
     lines.append(USAGE)
     return "\n".join(lines) + "\n"
 
@@ -288,6 +289,20 @@ yet.
 
 """
 
+STUDY = """
+## Perplexity as a study objective
+
+`accuracy: {source: perplexity, ppl_windows: N}` makes this perplexity (windows 0..N-1, 512
+tokens each) a DSE metric, `ppl`; `studies/smollm2-ppl.yaml` is the shipped example (KV format,
+group size, real-time vs oracle selection, array shape). Each distinct (weights, KV) setting is
+evaluated once and cached on disk; a trial that changes only the hardware is a cache hit. On
+the 2-core machine: `python -m pytest -q -s tests/dse_tests/test_ppl_study.py -k distinct`
+prints **4.1 s** per cache-missing trial (1 window, weights already quantized) against **0.5 ms**
+per hit; `mant-dse run studies/smollm2-ppl.yaml` took 117 s for 60 trials, 12 misses at
+2-21 s (median 9.0 s; the long ones re-quantize the weights for another group size) and 48 hits
+at a median 4.3 ms (details in `docs/dse.md`). Real-time KV sets without a shipped LUT are
+calibrated on window N, the first window not scored."""
+
 USAGE = """
 ## Running it yourself
 
@@ -307,10 +322,15 @@ simple per-token INT quantizer of the reference demo. From Python:
 from mant.llm import perplexity, kv_dump
 from mant.quantize import QuantConfig
 
-r = perplexity(weights=QuantConfig(candidates="mant-unicore16", group_size=64), kv=None,
-               corpus="austen-pride", windows=4, window_len=512)
-r.ppl, r.nll, r.tokens, r.seconds          # frozen PerplexityResult
-kv = kv_dump(window=0)                     # {"k", "v": (30, 3, 512, 64) post-RoPE, "tokens"}
+r = perplexity(
+    weights=QuantConfig(candidates="mant-unicore16", group_size=64),
+    kv=None,
+    corpus="austen-pride",
+    windows=4,
+    window_len=512,
+)
+r.ppl, r.nll, r.tokens, r.seconds  # frozen PerplexityResult
+kv = kv_dump(window=0)  # {"k", "v": (30, 3, 512, 64) post-RoPE, "tokens"}
 ```
 
 The model is loaded once per process (float32 weights cached on disk after the first GGUF

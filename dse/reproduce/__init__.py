@@ -1,9 +1,9 @@
 """Reproduce the M-ANT paper's headline: M-ANT against ANT, OliVe, Tender and INT8 at iso-area.
 
-Modules: :mod:`~dse.reproduce.cases` (the config), :mod:`~dse.reproduce.compute` (hardware side),
-:mod:`~dse.reproduce.sensitivity`, :mod:`~dse.reproduce.accuracy`,
-:mod:`~dse.reproduce.assumptions`, :mod:`~dse.reproduce.info` (the report's numbers, pure) and
-:mod:`~dse.reproduce.render` (HTML and Markdown).
+Modules: :mod:`~dse.reproduce.cases` (the config), :mod:`~dse.reproduce.defaults` (the shipped
+config), :mod:`~dse.reproduce.compute` (hardware side), :mod:`~dse.reproduce.sensitivity`,
+:mod:`~dse.reproduce.accuracy`, :mod:`~dse.reproduce.assumptions`, :mod:`~dse.reproduce.info`
+(the report's numbers, pure) and :mod:`~dse.reproduce.render` (HTML and Markdown).
 
 Example:
     >>> from dse.reproduce import load_config, run_reproduce

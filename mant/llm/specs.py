@@ -126,14 +126,16 @@ class KVSpec:
         return ":".join(parts)
 
 
-def _split(spec: Any, path: str, c: IssueCollector) -> tuple[str, list[str]] | None:
-    if not isinstance(spec, str):
-        c.add(path, "must be a spec string like 'mant-unicore16:g64'", spec)
+def _split(spec: Any, path: str) -> tuple[str, list[str]] | None:
+    """``None`` for a no-quantization spec (``None``, ``fp32``, ``none``), else the name and
+    the fields after it; a spec that is not a string or has no name is an :class:`InputError`."""
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in _NONE):
         return None
+    if not isinstance(spec, str):
+        raise InputError.single(path, "must be a spec string like 'mant-unicore16:g64'", spec)
     fields = [f.strip() for f in spec.strip().lower().split(":")]
     if not _NAME.match(fields[0]):
-        c.add(path, "must start with a format or candidate-set name", spec)
-        return None
+        raise InputError.single(path, "must start with a format or candidate-set name", spec)
     return fields[0], fields[1:]
 
 
@@ -152,13 +154,11 @@ def parse_weight_spec(spec: str | None, path: str = "weights") -> WeightSpec | N
     Raises:
         InputError: malformed spec (each bad field is one issue).
     """
-    if spec is None or (isinstance(spec, str) and spec.strip().lower() in _NONE):
-        return None
-    c = IssueCollector()
-    parsed = _split(spec, path, c)
+    parsed = _split(spec, path)
     if parsed is None:
-        c.raise_if_any()
-    name, rest = parsed  # type: ignore[misc]
+        return None
+    name, rest = parsed
+    c = IssueCollector()
     group, scale = None, None
     for field in rest:
         if _GROUP.match(field):
@@ -178,13 +178,11 @@ def parse_kv_spec(spec: str | None, path: str = "kv") -> KVSpec | None:
     Raises:
         InputError: malformed spec (each bad field is one issue).
     """
-    if spec is None or (isinstance(spec, str) and spec.strip().lower() in _NONE):
-        return None
-    c = IssueCollector()
-    parsed = _split(spec, path, c)
+    parsed = _split(spec, path)
     if parsed is None:
-        c.raise_if_any()
-    name, rest = parsed  # type: ignore[misc]
+        return None
+    name, rest = parsed
+    c = IssueCollector()
     out: dict[str, Any] = {"name": name}
     for field in rest:
         if _GROUP.match(field):

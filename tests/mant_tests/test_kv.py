@@ -412,7 +412,7 @@ def _family() -> dict:
 def test_on_demand_calibration_is_cached_by_content_and_deterministic(
     tmp_path, monkeypatch
 ) -> None:
-    import mant.kv_select as ks
+    import mant.kv_calibrate as ks
 
     calls: list[int] = []
     real = ks.calibrate_thresholds
