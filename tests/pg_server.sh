@@ -12,10 +12,11 @@ pg_start() {
         chown postgres "$PG_DIR"
         run=(runuser -u postgres --)
     fi
-    "${run[@]}" "$bindir/initdb" -D "$PG_DIR/data" -A trust -U postgres >/dev/null
-    "${run[@]}" "$bindir/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+    # run from / so that the postgres user is not asked to enter the caller's folder
+    (cd / && "${run[@]}" "$bindir/initdb" -D "$PG_DIR/data" -A trust -U postgres >/dev/null)
+    (cd / && "${run[@]}" "$bindir/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
         -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=200 -c fsync=off" \
-        start >/dev/null
+        start >/dev/null)
     export MANT_DSE_TEST_PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
     PG_BINDIR=$bindir
     PG_RUN=("${run[@]}")
@@ -24,7 +25,8 @@ pg_start() {
 
 pg_stop() {
     if [[ -n "${PG_DIR:-}" && -d "$PG_DIR/data" ]]; then
-        "${PG_RUN[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+        (cd / && "${PG_RUN[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m immediate stop \
+            >/dev/null 2>&1) || true
         rm -rf "$PG_DIR"
         echo "tests: PostgreSQL stopped"
     fi
