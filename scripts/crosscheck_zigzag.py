@@ -81,30 +81,66 @@ def tpu_like():
     )
 
 
-def run_zigzag(m: int, n: int, k: int) -> tuple[float, float]:  # pragma: no cover - optional
-    """Latency (cycles) and energy (pJ) from ZigZag itself (needs zigzag-dse and six)."""
-    try:
-        from zigzag.api import get_hardware_performance_zigzag
-    except ImportError as exc:
-        raise SystemExit("ZigZag is not installed: pip install zigzag-dse six (own venv)") from exc
-    import importlib.resources as res
+def zigzag_gemm_workload(m: int, n: int, k: int) -> list[dict]:
+    """ZigZag dict workload for an (M, N, K) GEMM: ``O[b][k] += W[k][c] * I[b][c]``.
 
-    hw = str(res.files("zigzag") / "inputs" / "hardware" / "tpu_like.yaml")
-    mapping = str(res.files("zigzag") / "inputs" / "mapping" / "tpu_like.yaml")
-    workload = [
+    The name and ``operator_type`` ("Gemm") match no named entry of ``tpu_like``'s mapping,
+    so ZigZag uses its ``default`` entry (D1: K 32, D2: C 32; links O: O, W: I2, I: I1).
+    Partial sums are 16-bit: ``tpu_like``'s output register file ``rf_2B`` holds 16 bits per
+    MAC, so ``O: 32`` fits no memory level and LOMA raises
+    ``NoValidLoopOrderingFoundException``. ``operand_source`` pointing at the layer itself marks
+    I as a constant operand (no producer layer).
+    """
+    return [
         {
             "id": 0,
+            "name": f"gemm_{m}x{n}x{k}",
             "operator_type": "Gemm",
             "equation": "O[b][k]+=W[k][c]*I[b][c]",
             "loop_dims": ["B", "K", "C"],
             "loop_sizes": [m, n, k],
-            "operand_precision": {"W": 8, "I": 8, "O": 32, "O_final": 8},
+            "operand_precision": {"W": 8, "I": 8, "O": 16, "O_final": 8},
             "operand_source": {"I": 0},
         }
     ]
-    energy, latency, _ = get_hardware_performance_zigzag(
-        workload, hw, mapping, opt="latency", lpf_limit=6
-    )
+
+
+def run_zigzag(m: int, n: int, k: int) -> tuple[float, float]:  # pragma: no cover - optional
+    """Latency (cycles) and energy (pJ) from ZigZag itself (needs zigzag-dse and six)."""
+    import importlib.resources as res
+    import logging
+    import tempfile
+
+    try:
+        from zigzag.api import get_hardware_performance_zigzag
+    except ImportError as exc:
+        raise SystemExit(
+            f"ZigZag is not importable ({exc}): pip install zigzag-dse six (own venv)"
+        ) from exc
+
+    # ZigZag configures INFO logging on the root logger unless it is already configured
+    logging.basicConfig(level=logging.WARNING)
+    # "Operator Gemm not defined in mapping. Using default mapping instead." is expected here
+    logging.getLogger("zigzag.parser.mapping_factory").setLevel(logging.ERROR)
+    hw = str(res.files("zigzag") / "inputs" / "hardware" / "tpu_like.yaml")
+    mapping = str(res.files("zigzag") / "inputs" / "mapping" / "tpu_like.yaml")
+    # ZigZag writes JSON/pickle dumps; keep them out of the working directory
+    with tempfile.TemporaryDirectory(prefix="zigzag-") as dump:
+        try:
+            energy, latency, _ = get_hardware_performance_zigzag(
+                zigzag_gemm_workload(m, n, k),
+                hw,
+                mapping,
+                opt="latency",
+                lpf_limit=6,
+                dump_folder=dump,
+                loma_show_progress_bar=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - report ZigZag failures in one line
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise SystemExit(
+                f"ZigZag failed on GEMM {m}x{n}x{k}: {type(exc).__name__}: {first}"
+            ) from exc
     return float(latency), float(energy)
 
 
