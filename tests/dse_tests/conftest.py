@@ -63,10 +63,16 @@ def _initdb() -> str:
     return max(candidates, key=lambda p: [int(x) for x in p.split("/")[-3].split(".")])
 
 
-def start_throwaway_postgres():
-    """Starts a PostgreSQL server on loopback in a fresh temporary folder (what
+def start_throwaway_postgres(listen: str = "127.0.0.1", hba: tuple[str, ...] = ()):
+    """Starts a PostgreSQL server on loopback (or ``listen``) in a fresh temporary folder (what
     ``tests/pg_server.sh`` does, in Python). Returns ``(url, stop)``; ``stop()`` kills it and
-    removes the folder."""
+    removes the folder.
+
+    Args:
+        listen: the one IPv4 address the server listens on (loopback unless a test gives another).
+        hba: extra ``pg_hba.conf`` lines, e.g. ``("host all all 10.0.0.0/24 trust",)`` to let
+            clients of another network (namespace) in; initdb's rules cover loopback only.
+    """
     import os
     import shutil
     import socket
@@ -81,27 +87,41 @@ def start_throwaway_postgres():
         shutil.chown(folder, "postgres")
         run = ["runuser", "-u", "postgres", "--"]
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((listen, 0))
         port = s.getsockname()[1]
     data = folder / "data"
-    initdb = [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
-    subprocess.run([*run, *initdb], stdout=subprocess.DEVNULL, check=True)
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c max_connections=200 -c fsync=off"
-    )
-    log = str(folder / "server.log")
-    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", log, "-w", "-o", options, "start"]
-    subprocess.run([*run, *pg_ctl], stdout=subprocess.DEVNULL, check=True)
+    pg_ctl = str(bindir / "pg_ctl")
 
     def stop() -> None:
-        subprocess.run(
-            [*run, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            if data.exists():
+                subprocess.run(
+                    [*run, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=60,
+                )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+    try:
+        initdb = [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+        subprocess.run([*run, *initdb], stdout=subprocess.DEVNULL, check=True, timeout=120)
+        if hba:
+            with open(data / "pg_hba.conf", "a", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in hba))
+        options = (
+            f"-c listen_addresses={listen} -p {port} -k {folder} -c max_connections=200"
+            " -c fsync=off"
+        )
+        log = str(folder / "server.log")
+        start = [pg_ctl, "-D", str(data), "-l", log, "-w", "-o", options, "start"]
+        subprocess.run([*run, *start], stdout=subprocess.DEVNULL, check=True, timeout=120)
+    except BaseException:
+        stop()
+        raise
+
+    return f"postgresql://postgres@{listen}:{port}/postgres", stop
 
 
 @pytest.fixture(scope="session")

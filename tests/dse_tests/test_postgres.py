@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +51,8 @@ class _TestSource:
     in every call. ``MANT_DSE_TEST_HANG_FILE``: on
     call number ``MANT_DSE_TEST_HANG_AT`` (default 1) of this process, the first process to create
     that file writes its pid into it and sleeps for ten minutes (until a test kills it).
+    ``MANT_DSE_TEST_CALL_LOG`` (a folder): every call appends a line to the file named
+    ``host:pid`` of this process there (which host ran how many trials).
     """
 
     def __init__(self, spec):
@@ -58,6 +61,10 @@ class _TestSource:
 
     def metrics(self, weight_config, kv_config, cache):
         self.calls += 1
+        log = os.environ.get("MANT_DSE_TEST_CALL_LOG")
+        if log:
+            with open(Path(log) / f"{socket.gethostname()}:{os.getpid()}", "a") as f:
+                f.write("call\n")
         barrier = os.environ.get("MANT_DSE_TEST_BARRIER")
         if barrier and self.calls == 1:
             _meet(Path(barrier), int(os.environ["MANT_DSE_TEST_BARRIER_N"]))
