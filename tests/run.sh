@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 
 python -m pip install -q --disable-pip-version-check -e ".[test]"
 
-# Debian packages: a PostgreSQL server for the scale-out tests, Chromium to render the HTML report.
+# Debian packages: a PostgreSQL server for the scale-out tests, Chromium to render the HTML report,
+# iproute2 for the two-host test (network namespaces).
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v ip >/dev/null || missing+=(iproute2)          # network namespaces: the two-host test
 if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "tests/run.sh: need Debian packages ${missing[*]}; run as root or install them" >&2
