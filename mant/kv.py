@@ -8,7 +8,9 @@ threshold table calibrated offline (``mant.md`` §7; which statistic M-ANT uses 
 
 Grouping follows KIVI (``mant.md`` §7, [U] for M-ANT): K per channel (groups of g run along
 tokens; the newest ``T mod g`` tokens wait in a full-precision residual buffer until their
-group fills) and V per token (groups run along head_dim). Either tensor may use either.
+group fills) and V per token (groups run along head_dim). Either tensor may use either. A token
+group longer than head_dim runs along the token's concatenated heads, as the token's vector sits
+in memory (kv_heads x head_dim values), zero-padding the last group (:func:`kv_groups`).
 
 The selection machinery (statistics, threshold LUTs) lives in :mod:`mant.kv_select`, the
 calibration in :mod:`mant.kv_calibrate` and the synthetic mixture in :mod:`mant.kv_synthetic`;
@@ -84,7 +86,9 @@ class Grouping(StrEnum):
     """Which way a K or V group of g values runs in a (..., tokens, head_dim) tensor."""
 
     CHANNEL = "channel"  # along tokens, one head_dim channel; partial groups stay full precision
-    TOKEN = "token"  # along head_dim, one token; head_dim must be a multiple of g
+    # along head_dim, one token, when g divides head_dim; for g a multiple of head_dim along the
+    # token's concatenated heads (kv_heads x head_dim values), the last group zero-padded
+    TOKEN = "token"
 
 
 class Selection(StrEnum):
@@ -186,7 +190,12 @@ class KVQuantConfig:
 
     @property
     def bits_per_element(self) -> float:
-        """Element bits + (scale bits + selector bits) / g; the residual tokens are not counted."""
+        """Element bits + (scale bits + selector bits) / g, known without data.
+
+        Neither the residual tokens nor padding count: a zero-padded token group (g larger
+        than head_dim, see :func:`kv_groups`) stores only its valid values but a whole scale
+        and selector, so its real cost per value is higher, as in :mod:`mant.quantize`.
+        """
         cs = candidate_set(self.candidates)
         return bits_per_element(
             element_bits=cs.bits,
@@ -217,8 +226,8 @@ class KVQuantConfig:
     ) -> KVQuantConfig:
         """This config with a LUT calibrated on ``k`` and ``v`` when it needs one (else itself).
 
-        K and V are grouped as this config groups them (V is left out when its head_dim is
-        not a multiple of g under token grouping) and passed to
+        K and V are grouped as this config groups them (zero-padded token groups are left out,
+        and so is a tensor that cannot be grouped at g) and passed to
         :func:`mant.kv_calibrate.thresholds_for`, which caches the table by content. Calibrate on
         K/V other than those the config will be judged on (e.g. another text window).
 
@@ -240,9 +249,12 @@ class KVQuantConfig:
             return self
         kx, vx = _check_tensor(k, "calibration.k"), _check_tensor(v, "calibration.v")
         g = self.group_size
-        parts = [_group(kx, self.k_grouping, g)[0]]
-        if self.v_grouping is Grouping.CHANNEL or vx.shape[-1] % g == 0:
-            parts.append(_group(vx, self.v_grouping, g)[0])
+        _check_grouping(kx.shape, self.k_grouping, g, "calibration.k")
+        parts = []
+        for x, kind in ((kx, self.k_grouping), (vx, self.v_grouping)):
+            if _grouping_issue(x.shape, kind, g) is None:
+                groups, _, lengths = _group(x, kind, g)
+                parts.append(groups if lengths is None else groups[lengths == g])
         table = thresholds_for(
             self.candidates,
             self.statistic,
@@ -275,17 +287,35 @@ class KVQuantConfig:
 def kv_groups(x: Any, grouping: Grouping | str, group_size: int) -> tuple[np.ndarray, int]:
     """Cut a (..., tokens, head_dim) tensor into groups.
 
+    ``channel`` groups run along tokens (the newest ``tokens mod g`` stay out, in full
+    precision). ``token`` groups run along one token's values: along head_dim when g divides
+    head_dim (listed head by head, then token by token), else, for g a multiple of head_dim,
+    along the token's concatenated heads: axis -3 (kv_heads) is put next to head_dim, so a
+    token's (kv_heads x head_dim) values form one row, cut into groups of g (listed token by
+    token). When kv_heads x head_dim is not a multiple of g, the last group of each token is
+    zero-padded to g under the :mod:`mant.groups` padding rule: padded slots do not count in
+    the scale, the statistic, the error or the output. Any other head_dim is an
+    :class:`~mant.errors.InputError`. A 2-d tensor (tokens, head_dim) is one head.
+
     Args:
-        x: K or V, shape (..., tokens, head_dim).
-        grouping: ``channel`` (along tokens) or ``token`` (along head_dim).
+        x: K or V, shape (..., tokens, head_dim), e.g. (kv_heads, tokens, head_dim).
+        grouping: ``channel`` (along tokens) or ``token`` (along head_dim, or heads x head_dim).
         group_size: values per group.
 
     Returns:
         (groups of shape (n_groups, group_size), residual tokens left in full precision).
+
+    Example:
+        >>> v = np.arange(3 * 2 * 64, dtype=np.float32).reshape(3, 2, 64)  # 3 heads, 2 tokens
+        >>> groups, _ = kv_groups(v, "token", 128)  # per token: heads 0+1, then 2 + padding
+        >>> groups.shape, bool(np.array_equal(groups[1, :64], v[2, 0]))
+        ((4, 128), True)
+        >>> float(np.abs(groups[1, 64:]).max())
+        0.0
     """
     arr, kind = _check_tensor(x, "x"), Grouping(grouping)
     _check_grouping(arr.shape, kind, group_size, "x")
-    return _group(arr, kind, group_size)
+    return _group(arr, kind, group_size)[:2]
 
 
 def _check_tensor(x: Any, path: str) -> np.ndarray:
@@ -304,25 +334,64 @@ def _check_tensor(x: Any, path: str) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def _check_grouping(shape: tuple[int, ...], kind: Grouping, g: int, path: str) -> None:
-    if kind is Grouping.TOKEN and shape[-1] % g:
-        raise InputError.single(
-            f"{path}.head_dim",
-            f"must be a multiple of group_size={g} for token grouping",
-            shape[-1],
+def _grouping_issue(shape: tuple[int, ...], kind: Grouping, g: int) -> str | None:
+    dim = shape[-1]
+    if kind is Grouping.TOKEN and dim % g and not (g > dim and g % dim == 0):
+        return (
+            f"must be a multiple of group_size={g} for token grouping, or divide it (a group "
+            "then spans whole heads of one token)"
         )
+    return None
 
 
-def _group(x: np.ndarray, kind: Grouping, g: int) -> tuple[np.ndarray, int]:
+def _check_grouping(shape: tuple[int, ...], kind: Grouping, g: int, path: str) -> None:
+    issue = _grouping_issue(shape, kind, g)
+    if issue is not None:
+        raise InputError.single(f"{path}.head_dim", issue, shape[-1])
+
+
+def _spans_heads(shape: tuple[int, ...], kind: Grouping, g: int) -> bool:
+    """Token groups longer than head_dim: they run along the token's concatenated heads."""
+    return kind is Grouping.TOKEN and shape[-1] % g != 0
+
+
+def _token_rows(x: np.ndarray) -> np.ndarray:
+    """(..., kv_heads, tokens, head_dim) -> (rows, kv_heads * head_dim): one row per token."""
+    if x.ndim > 2:
+        x = np.swapaxes(x, -3, -2)
+        return x.reshape(-1, x.shape[-2] * x.shape[-1])
+    return x
+
+
+def _group(x: np.ndarray, kind: Grouping, g: int) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """(groups, residual tokens, valid values per group or None when no group is padded)."""
+    if _spans_heads(x.shape, kind, g):
+        rows = _token_rows(x)
+        per_row = -(-rows.shape[1] // g)
+        pad = per_row * g - rows.shape[1]
+        if not pad:
+            return rows.reshape(-1, g), 0, None
+        padded = np.zeros((rows.shape[0], per_row * g), dtype=np.float32)
+        padded[:, : rows.shape[1]] = rows
+        lengths = np.full((rows.shape[0], per_row), g, dtype=np.int64)
+        lengths[:, -1] = g - pad
+        return padded.reshape(-1, g), 0, lengths.reshape(-1)
     if kind is Grouping.TOKEN:
-        return x.reshape(-1, g), 0
+        return x.reshape(-1, g), 0, None
     tokens, dim = x.shape[-2], x.shape[-1]
     full = tokens - tokens % g
     blocks = x[..., :full, :].reshape(*x.shape[:-2], full // g, g, dim)
-    return np.swapaxes(blocks, -1, -2).reshape(-1, g), tokens - full
+    return np.swapaxes(blocks, -1, -2).reshape(-1, g), tokens - full, None
 
 
 def _ungroup(groups: np.ndarray, x: np.ndarray, kind: Grouping, g: int) -> np.ndarray:
+    if _spans_heads(x.shape, kind, g):
+        width = x.shape[-1] if x.ndim == 2 else x.shape[-3] * x.shape[-1]
+        rows = groups.reshape(-1, -(-width // g) * g)[:, :width]  # padding stripped
+        if x.ndim == 2:
+            return np.ascontiguousarray(rows.reshape(x.shape))
+        moved = rows.reshape(*x.shape[:-3], x.shape[-2], x.shape[-3], x.shape[-1])
+        return np.ascontiguousarray(np.swapaxes(moved, -3, -2))
     if kind is Grouping.TOKEN:
         return groups.reshape(x.shape)
     tokens, dim = x.shape[-2], x.shape[-1]
@@ -330,6 +399,17 @@ def _ungroup(groups: np.ndarray, x: np.ndarray, kind: Grouping, g: int) -> np.nd
     out = x.copy()  # the residual tokens stay as they are
     blocks = groups.reshape(*x.shape[:-2], full // g, dim, g)
     out[..., :full, :] = np.swapaxes(blocks, -1, -2).reshape(*x.shape[:-2], full, dim)
+    return out
+
+
+def _padded_statistic(groups: np.ndarray, lengths: np.ndarray, stat: Statistic) -> np.ndarray:
+    """The statistic over each group's valid values (all padded groups share one length)."""
+    out = np.zeros(groups.shape[0])
+    full = lengths == groups.shape[1]
+    out[full] = _statistic(groups[full], stat)
+    short = ~full
+    if short.any():
+        out[short] = _statistic(groups[short, : int(lengths[short][0])], stat)
     return out
 
 
@@ -434,14 +514,19 @@ class KVResult:
 
 
 def _quantize_groups(
-    groups: np.ndarray, cs: Any, choice: np.ndarray | None, scale_format: str
+    groups: np.ndarray,
+    cs: Any,
+    choice: np.ndarray | None,
+    scale_format: str,
+    lengths: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dequantized, choice, squared error per group); all-zero groups come back as zeros."""
     if groups.shape[0] == 0:
         return groups.copy(), np.zeros(0, np.int64), np.zeros(0)
-    q = quantize_groups(groups, cs, choice=choice, scale_format=scale_format)
-    # group_error is the mean over the group's g values (mant.quantize.GroupQuant)
-    return q.dequantized, q.choice.astype(np.int64), q.group_error * groups.shape[1]
+    q = quantize_groups(groups, cs, choice=choice, scale_format=scale_format, lengths=lengths)
+    # group_error is the mean over the group's valid values (mant.quantize.GroupQuant)
+    n = groups.shape[1] if lengths is None else lengths
+    return q.dequantized, q.choice.astype(np.int64), q.group_error * n
 
 
 def _quantize_tensor(
@@ -452,14 +537,19 @@ def _quantize_tensor(
     compare_oracle: bool,
 ) -> KVTensorResult:
     cs = candidate_set(cfg.candidates)
-    groups, residual = _group(x, kind, cfg.group_size)
-    stat = _statistic(groups, cfg.statistic)  # the tensor was checked by quantize_kv
+    groups, residual, lengths = _group(x, kind, cfg.group_size)
+    if lengths is None:
+        stat = _statistic(groups, cfg.statistic)  # the tensor was checked by quantize_kv
+    else:
+        stat = _padded_statistic(groups, lengths, cfg.statistic)
     choice = None if lut is None else _lookup(stat, lut)
-    deq, picked, err = _quantize_groups(groups, cs, choice, cfg.scale_format)
+    deq, picked, err = _quantize_groups(groups, cs, choice, cfg.scale_format, lengths)
     oracle_err = None
     if compare_oracle:
         oracle_err = (
-            err if lut is None else _quantize_groups(groups, cs, None, cfg.scale_format)[2]
+            err
+            if lut is None
+            else _quantize_groups(groups, cs, None, cfg.scale_format, lengths)[2]
         )
     return KVTensorResult(
         dequantized=_ungroup(deq, x, kind, cfg.group_size),
@@ -488,9 +578,9 @@ def quantize_kv(k: Any, v: Any, cfg: KVQuantConfig, *, compare_oracle: bool = Fa
         The :class:`KVResult`.
 
     Raises:
-        InputError: non-float or non-finite tensors, mismatched shapes, a head_dim that is not
-            a multiple of g under token grouping, real-time selection of a set with no
-            thresholds given or shipped (see :meth:`KVQuantConfig.calibrated`).
+        InputError: non-float or non-finite tensors, mismatched shapes, a head_dim that g
+            neither divides nor is a multiple of under token grouping, real-time selection of
+            a set with no thresholds given or shipped (see :meth:`KVQuantConfig.calibrated`).
     """
     c = IssueCollector()
     arrays = {}

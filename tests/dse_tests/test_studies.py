@@ -56,6 +56,34 @@ def test_real_weight_error_orders_formats_like_the_literature():
     assert err["int8"] < err["mant"] < err["ant"] < err["tender"], err
 
 
+@pytest.mark.slow
+def test_kv_groups_of_128_complete_on_the_real_tensor_suite(tmp_path):
+    """SmolLM2's head_dim is 64: V groups of 128 span a token's heads (docs/kv_and_fused.md)."""
+    spec = {
+        "version": 1,
+        "name": "g128",
+        "seed": 0,
+        "accuracy": {"source": "tensors", "n_tensors": 3},
+        "workload": {"gemms": [{"m": 1, "n": 64, "k": 64}]},
+        "space": {
+            "pe_type": ["mant"],
+            "group_size": [128],
+            "kv_bits": [4],
+            "kv_format": ["mant-unicore16", "int{bits}"],
+        },
+        "objectives": ["kv_rel_mse", "latency_s"],
+    }
+    assert Evaluator(parse_spec(spec)).accuracy.kv[0].v.shape[-1] == 64
+    path = tmp_path / "g128.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--n-trials", "4", "--no-progress"]) == 0
+    df = pd.read_parquet(out / "results.parquet")
+    done = df[df["state"] == "COMPLETE"]
+    assert len(done) == len(df) == 4
+    assert done["metric.kv_rel_mse"].between(1e-4, 0.05).all(), done["metric.kv_rel_mse"]
+
+
 def test_sweep_command_grades_the_study(small_spec_dict, tmp_path, capsys):
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(small_spec_dict))

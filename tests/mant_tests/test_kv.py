@@ -21,7 +21,9 @@ from mant.kv import (
     Statistic,
     ThresholdRule,
     Thresholds,
+    _group,
     _min_mse_partition,
+    _ungroup,
     calibrate_thresholds,
     candidate_errors,
     default_thresholds,
@@ -481,3 +483,124 @@ def test_family_config_calibrates_on_other_kv_then_quantizes_and_round_trips(tmp
     # a LUT of another set is refused, even with the same statistic and g
     with pytest.raises(InputError, match="same members"):
         KVQuantConfig(candidates=UNICORE, group_size=32, thresholds=ready.thresholds)
+
+
+# ---------------------------------------------------------------------- token groups > head_dim
+
+
+def _old_token_path(x: np.ndarray, cfg: KVQuantConfig) -> dict[str, np.ndarray]:
+    """The token grouping before groups could span heads: a plain reshape along head_dim."""
+    groups = x.reshape(-1, cfg.group_size)
+    choice = select_realtime(groups, cfg.resolved_thresholds())
+    q = quantize_groups(groups, UNICORE, choice=choice, scale_format=cfg.scale_format)
+    return {
+        "dequantized": q.dequantized.reshape(x.shape),
+        "choice": choice,
+        "group_error": q.group_error * cfg.group_size,
+    }
+
+
+@pytest.mark.parametrize("g", [8, 16, 32, 64])
+def test_token_groups_that_divide_head_dim_are_unchanged(g: int) -> None:
+    k, v = _kv(seed=3, tokens=70)
+    lut = Thresholds(  # no shipped table below g = 32: a hand-made one
+        statistic="rms_absmax",
+        candidate_set=UNICORE,
+        candidates=("mant4_a0", "mant4_a17", "mant4_a60", "mant4_a120", "int4"),
+        choices=(0, 3, 8, 14, 15),
+        edges=(0.2, 0.3, 0.4, 0.5),
+        group_size=g,
+    )
+    cfg = KVQuantConfig(group_size=g, k_grouping="token", thresholds=None if g >= 32 else lut)
+    res = quantize_kv(k, v, cfg)
+    for x, got in ((k, res.k), (v, res.v)):
+        saved = _old_token_path(x, cfg)
+        np.testing.assert_array_equal(got.dequantized, saved["dequantized"])
+        np.testing.assert_array_equal(got.choice, saved["choice"])
+        np.testing.assert_array_equal(got.group_error, saved["group_error"])
+
+
+def test_v_token_groups_of_128_span_the_tokens_heads_with_padding() -> None:
+    k, v = _kv(seed=4, tokens=300)  # (3 kv_heads, 300 tokens, head_dim 64): 192 values a token
+    groups, residual = kv_groups(v, "token", 128)
+    assert residual == 0 and groups.shape == (300 * 2, 128)
+    # token t: group 2t = heads 0 and 1, group 2t+1 = head 2 then 64 padded zeros
+    np.testing.assert_array_equal(groups[2 * 7], np.concatenate([v[0, 7], v[1, 7]]))
+    np.testing.assert_array_equal(groups[2 * 7 + 1, :64], v[2, 7])
+    np.testing.assert_array_equal(groups[1::2, 64:], 0.0)
+
+    res128 = quantize_kv(k, v, KVQuantConfig(group_size=128), compare_oracle=True)
+    res64 = quantize_kv(k, v, KVQuantConfig(group_size=64), compare_oracle=True)
+    assert res128.v.dequantized.shape == v.shape and res128.k.dequantized.shape == k.shape
+    assert res128.v.n_groups == 600 and res128.v.residual_tokens == 0
+    assert np.all(np.isfinite(res128.v.dequantized))
+    # bigger groups cost a little accuracy, never much on Gaussian V; the LUT stays near oracle
+    assert res64.v.rel_mse < res128.v.rel_mse < 1.5 * res64.v.rel_mse
+    assert 1.0 <= res128.v.oracle_ratio <= 1.25
+    # nominal bits: padding is not counted (docs/kv_and_fused.md)
+    assert res128.bits_per_element == 4 + 20 / 128
+    # the padding rule: the padded group is head 2 alone, exactly as a group of 64 would be
+    oracle = {"selection": "oracle", "scale_format": "fp32"}
+    alone = quantize_kv(k, v, KVQuantConfig(group_size=64, **oracle)).v.dequantized
+    spans = quantize_kv(k, v, KVQuantConfig(group_size=128, **oracle)).v
+    np.testing.assert_array_equal(spans.dequantized[2], alone[2])
+    np.testing.assert_allclose(
+        spans.group_error[1::2],
+        np.sum((alone[2] - v[2]) ** 2, axis=-1, dtype=np.float64),
+        rtol=1e-5,
+    )
+    # the statistic of a padded group ignores its padding
+    np.testing.assert_allclose(spans.statistic[1::2], group_statistic(v[2], "rms_absmax"))
+
+
+def test_groups_must_divide_head_dim_or_be_whole_heads() -> None:
+    k, v = _kv(tokens=10)
+    with pytest.raises(InputError, match="v.head_dim: must be a multiple of group_size=96"):
+        quantize_kv(k, v, KVQuantConfig(group_size=96))
+    cfg = KVQuantConfig(group_size=256, k_grouping="token", selection="oracle")
+    res = quantize_kv(k, v, cfg)  # 192 values a token: one group, 64 padded slots
+    assert res.k.n_groups == res.v.n_groups == 10
+    np.testing.assert_array_equal(res.v.dequantized.shape, v.shape)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lead=st.lists(st.integers(1, 3), min_size=0, max_size=2),
+    tokens=st.integers(1, 9),
+    dim=st.sampled_from([4, 8, 16, 32]),
+    per=st.sampled_from([1, 2, 3, 4]),
+    seed=st.integers(0, 2**16),
+)
+def test_token_groups_round_trip_any_shape(
+    lead: list[int], tokens: int, dim: int, per: int, seed: int
+) -> None:
+    g = dim * per if per > 1 else dim // 2  # whole heads per group, or halves of a head
+    x = np.random.default_rng(seed).standard_normal((*lead, tokens, dim)).astype(np.float32)
+    groups, residual, lengths = _group(x, Grouping.TOKEN, g)
+    heads = lead[-1] if lead else 1  # axis -3 holds the kv_heads; a 2-d cache is one head
+    width = heads * dim
+    per_token = -(-width // g) if g > dim else dim // g * heads
+    assert residual == 0 and groups.shape == (x.size // width * per_token, g)
+    np.testing.assert_array_equal(_ungroup(groups, x, Grouping.TOKEN, g), x)
+    if lengths is not None:  # padded slots are zeros, the valid ones hold every value once
+        assert lengths.sum() == x.size
+        valid = np.arange(g)[None, :] < lengths[:, None]
+        np.testing.assert_array_equal(groups[~valid], 0.0)
+    else:
+        assert groups.size == x.size
+    if x.ndim >= 3 and per > 1:  # a token's groups are its heads, concatenated in order
+        row = np.concatenate([x[(0,) * (x.ndim - 3)][h, 0] for h in range(heads)])
+        np.testing.assert_array_equal(groups[:per_token].reshape(-1)[:width], row)
+    cfg = KVQuantConfig(group_size=g, k_grouping="token", selection="oracle")
+    v = quantize_kv(x, x, cfg)
+    assert v.v.dequantized.shape == x.shape and np.all(np.isfinite(v.v.dequantized))
+    np.testing.assert_array_equal(v.k.dequantized, v.v.dequantized)
+    # rounding to nearest never flips a sign: no error exceeds the absmax
+    assert np.all(np.abs(v.v.dequantized - x) <= np.abs(x).max() + 1e-6)
+
+
+def test_family_calibrates_on_full_groups_when_v_groups_span_heads(tmp_path) -> None:
+    cfg = KVQuantConfig(candidates=_family(), group_size=128)
+    ready = cfg.calibrated(*_kv(seed=8, tokens=512), cache_dir=tmp_path)
+    res = quantize_kv(*_kv(seed=9), ready, compare_oracle=True)
+    assert res.v.n_groups == 200 and 1.0 <= res.oracle_ratio <= 1.25
