@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -189,7 +190,7 @@ class TensorSuite:
         cfg_dict = config.to_dict()
         rows = [
             cache.get_or_compute(
-                {"tensor": item.id, "kind": kind, "config": cfg_dict}, lambda item=item: one(item)
+                {"tensor": item.id, "kind": kind, "config": cfg_dict}, functools.partial(one, item)
             )
             for item in items
         ]

@@ -105,7 +105,7 @@ def select_trials(
         return [trials[int(n)] for n in df.loc[df["pareto"], "trial"]]
     out = []
     for n in which:
-        t = trials.get(n)
+        t = None if isinstance(n, str) else trials.get(n)  # str keys never match
         if t is None or t.state != TrialState.COMPLETE:
             state = "missing" if t is None else t.state.name
             raise InputError.single("--trial", f"must be a COMPLETE trial (it is {state})", n)

@@ -89,7 +89,8 @@ class HardwareModel:
                 )
             else:
                 self._workload = llm_workload(
-                    self.spec.model,
+                    # None only for a YAML `model: null`; load_model rejects it (InputError)
+                    self.spec.model,  # type: ignore[arg-type]
                     phase=self.spec.phase,
                     seq_len=self.spec.seq_len,
                     batch=self.spec.batch,

@@ -39,12 +39,13 @@ MAX_SQNR_DB = 200.0
 def weight_config(design: Design) -> Any:
     """The weight :class:`mant.QuantConfig` (groups along the reduction axis, fp16 scales)."""
     from mant.quantize import QuantConfig
+    from mant.scales import ScaleFormat
 
     return QuantConfig(
         candidates=design.weight_candidates,
         group_size=design.group_size,
         axis=-1,
-        scale_format="fp16",
+        scale_format=ScaleFormat.FP16,
     )
 
 

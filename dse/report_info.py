@@ -180,7 +180,9 @@ def front3d(df: pd.DataFrame, spec: StudySpec) -> Front3DInfo | None:
 def parallel(df: pd.DataFrame, spec: StudySpec) -> ParallelInfo:
     """Searched parameters (categorical ones as codes with tick labels) then objectives."""
     done = _complete(df)
-    labels, values, ticks = [], [], []
+    labels: list[str] = []
+    values: list[np.ndarray] = []
+    ticks: list[tuple[str, ...] | None] = []
     for p in spec.space.searched:
         col = done[f"param.{p.name}"]
         labels.append(p.name)
@@ -188,7 +190,8 @@ def parallel(df: pd.DataFrame, spec: StudySpec) -> ParallelInfo:
             values.append(col.to_numpy(float))
             ticks.append(None)
         else:
-            cats = [str(c) for c in p.choices]
+            # non-numeric columns come from Categorical params (IntRange columns are ints)
+            cats = [str(c) for c in p.choices]  # type: ignore[union-attr]
             values.append(np.array([cats.index(str(v)) for v in col], dtype=float))
             ticks.append(tuple(cats))
     for o in spec.objectives:

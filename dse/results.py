@@ -103,9 +103,9 @@ def build_frame(records: Iterable[TrialRecord], spec: StudySpec) -> pd.DataFrame
         rows.append(row)
     df = pd.DataFrame(rows, columns=cols[:-1])
     df = df.astype({"trial": "int64", "state": "string", "feasible": "bool"})
-    for c in cols:
-        if c.startswith(("obj.", "metric.", "con.")):
-            df[c] = df[c].astype("float64")
+    for col in cols:
+        if col.startswith(("obj.", "metric.", "con.")):
+            df[col] = df[col].astype("float64")
     values = objective_matrix(df, spec)
     df["pareto"] = pareto_mask(values, df["feasible"].to_numpy()) if len(df) else []
     df["pareto"] = df["pareto"].astype("bool")

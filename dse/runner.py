@@ -26,7 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
@@ -121,7 +121,8 @@ def open_study(
         study = optuna.create_study(
             study_name=spec.name,
             storage=storage,
-            directions=spec.directions,
+            # Direction (StrEnum) values are exactly optuna's two literals
+            directions=cast("list[Literal['minimize', 'maximize']]", spec.directions),
             load_if_exists=True,
         )
     else:
@@ -366,14 +367,14 @@ def run_study(
                 callbacks=[bar],
                 drain=True,
             ).run()
-        for p in procs:
-            p.join()
+        for proc in procs:
+            proc.join()
     except KeyboardInterrupt:
         interrupted = True
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-            p.join()
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
     elapsed = time.perf_counter() - start
     bar.close(study)
     paths, report_path = write_outputs(study, spec, out, report=report)

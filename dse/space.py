@@ -266,7 +266,8 @@ def _parse_range(
     for key in data:
         if key not in allowed:
             c.add(f"{path}.{key}", f"unknown key; valid: {', '.join(allowed)}", key)
-    low, high = data.get("low"), data.get("high")
+    low: Any = data.get("low")  # YAML values: checked by _int_ok below
+    high: Any = data.get("high")
     step, log = data.get("step", 1), data.get("log", False)
     rule = f"must be an int in [{info.low}, {info.high}]"
     c.check(_int_ok(low, info), f"{path}.low", rule, low)

@@ -348,7 +348,7 @@ def _constraints(c: IssueCollector, data: Any) -> tuple[Constraint, ...]:
         d = _keys(c, item, p, ("metric", "max", "min"))
         if not d:
             continue
-        metric = d.get("metric")
+        metric: Any = d.get("metric")  # checked against METRICS below
         ok = c.check(
             metric in METRICS, f"{p}.metric", f"must be one of {', '.join(METRICS)}", metric
         )

@@ -76,9 +76,11 @@ def create_storage(
         url = default_storage_url(out_dir)  # type: ignore[arg-type]
     if url.startswith("journal:///"):
         path = Path(url.removeprefix("journal:///"))
+        from optuna.storages.journal import JournalFileBackend
+
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            backend = optuna.storages.journal.JournalFileBackend(str(path))
+            backend = JournalFileBackend(str(path))
         except OSError as exc:
             raise InputError.single("storage", f"cannot open journal file ({exc})", url) from None
         return optuna.storages.JournalStorage(backend)

@@ -27,7 +27,7 @@ def metadata_bits_per_element(
         4.3125
     """
     try:
-        from mant import bits_per_element  # type: ignore[attr-defined]
+        from mant import bits_per_element
     except ImportError:
         return element_bits + (scale_bits + selector_bits) / group_size
     return float(

@@ -175,7 +175,7 @@ def _cached_named(key: str) -> CandidateSet:
 
 def _int_param(c: IssueCollector, spec: Mapping, key: str, default: int, lo: int, hi: int) -> int:
     v = spec.get(key, default)
-    ok = not isinstance(v, bool) and isinstance(v, int | np.integer) and lo <= v <= hi
+    ok = bool(not isinstance(v, bool) and isinstance(v, int | np.integer) and lo <= v <= hi)
     c.check(ok, f"candidates.{key}", f"must be an int in {lo}..{hi}", v)
     return int(v) if ok else default
 

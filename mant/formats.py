@@ -522,7 +522,7 @@ def parse_format(name: str) -> Format:
     if m := _RE_OLIVE.match(key):
         from mant.olive import OliveFormat  # defined with its quantizer (mant.olive)
 
-        return OliveFormat(k=int(m.group(1)), normal=m.group(2))
+        return OliveFormat(k=int(m.group(1)), normal="flint" if m.group(2) == "flint" else "int")
     raise _unknown(name)
 
 

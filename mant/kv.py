@@ -125,7 +125,7 @@ class KVQuantConfig:
     group_size: int = 64
     k_grouping: Grouping = Grouping.CHANNEL
     v_grouping: Grouping = Grouping.TOKEN
-    selection: Selection = Selection.REALTIME
+    selection: Selection | str = Selection.REALTIME  # a str is coerced in __post_init__
     statistic: Statistic = Statistic.RMS_ABSMAX
     thresholds: Thresholds | None = None
     scale_format: str = "fp16"

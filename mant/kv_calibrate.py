@@ -91,7 +91,7 @@ def _min_mse_partition(errors: np.ndarray, max_bins: int) -> tuple[np.ndarray, n
 
 def calibrate_thresholds(
     groups: Any,
-    candidates: str = "mant-unicore16",
+    candidates: Any = "mant-unicore16",
     statistic: Statistic | str = Statistic.RMS_ABSMAX,
     *,
     rule: ThresholdRule | str = ThresholdRule.MIN_MSE,

@@ -249,7 +249,10 @@ class Thresholds:
     def from_dict(cls, data: Mapping[str, Any], path: str = "thresholds") -> Thresholds:
         """Build from :meth:`to_dict` output; unknown keys are an :class:`InputError`."""
         _check_keys(data, cls, path)
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
+        return cls(**kwargs)
 
 
 def _check_keys(data: Mapping[str, Any], cls: type, path: str) -> None:

@@ -180,6 +180,7 @@ class QuantConfig:
             return float(cs.bits)
         zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
         meta = SCALE_BITS[self.scale_format] + cs.selector_bits + zp
+        assert self.group_size is not None  # __post_init__ sets it for group granularity
         return cs.bits + meta / int(self.group_size)
 
     def to_dict(self) -> dict[str, Any]:

@@ -83,7 +83,9 @@ class TenderConfig:
             ("n_groups", 1, 64),
         ):
             v = getattr(self, name)
-            ok = isinstance(v, int | np.integer) and not isinstance(v, bool) and lo <= v <= hi
+            ok = bool(
+                isinstance(v, int | np.integer) and not isinstance(v, bool) and lo <= v <= hi
+            )
             c.check(ok, f"tender.{name}", f"must be an int in {lo}..{hi}", v)
         c.check(
             isinstance(self.channel_bias, bool),

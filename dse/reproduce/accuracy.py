@@ -21,11 +21,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from dse.reproduce.cases import AccuracySpec, KVQuantSpec, ReproduceConfig, WeightQuantSpec
 from mant import QuantConfig, quantize
+from mant.groups import Granularity
+from mant.scales import ScaleFormat
 
 __all__ = [
     "AccuracyRow",
@@ -109,8 +112,9 @@ def weight_config(spec: WeightQuantSpec) -> QuantConfig:
         candidates=spec.candidates,
         group_size=spec.group_size,
         axis=-1,
-        granularity=spec.granularity,
-        scale_format=spec.scale_format,
+        granularity=Granularity(spec.granularity),  # validated by cases.parse_config
+        # an unvalidated str: QuantConfig.__post_init__ validates and coerces it
+        scale_format=spec.scale_format,  # type: ignore[arg-type]
     )
 
 
@@ -155,7 +159,8 @@ def kv_fake_quant(spec: KVQuantSpec) -> KVFunction:
         return mant_kv
     if spec.method == "tender":
         return _tender_kv
-    common = {
+    # granularity is a str (not validated by cases.parse_config): QuantConfig validates it
+    common: dict[str, Any] = {
         "candidates": spec.candidates,
         "group_size": spec.group_size,
         "granularity": spec.granularity,
@@ -170,7 +175,14 @@ def kv_fake_quant(spec: KVQuantSpec) -> KVFunction:
     return plain
 
 
-_TENDER_INT4 = {"candidates": "int4", "granularity": "channel", "scale_format": "fp32"}
+def _tender_int4(axis: int) -> QuantConfig:
+    """Symmetric INT4 per channel (fp32 scales) along ``axis``."""
+    return QuantConfig(
+        candidates="int4",
+        axis=axis,
+        granularity=Granularity.CHANNEL,
+        scale_format=ScaleFormat.FP32,
+    )
 
 
 def _tender_kv(k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,8 +196,8 @@ def _tender_kv(k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     hi, lo = k.max(axis=-2, keepdims=True), k.min(axis=-2, keepdims=True)
     bias = ((hi + lo) / 2).astype(np.float16).astype(np.float32)
-    kq = quantize(k - bias, QuantConfig(axis=-1, **_TENDER_INT4)).dequantized + bias
-    vq = quantize(v, QuantConfig(axis=-2, **_TENDER_INT4)).dequantized
+    kq = quantize(k - bias, _tender_int4(-1)).dequantized + bias
+    vq = quantize(v, _tender_int4(-2)).dequantized
     return kq.astype(np.float32), vq
 
 
@@ -215,11 +227,11 @@ def load_weight_tensors(spec: AccuracySpec) -> tuple[list[np.ndarray], str]:
             f"(mant.assets.minilm_weights; first in file order, shapes {shapes})"
         )
     rng = np.random.default_rng(spec.seed)
-    tensors = [
+    synthetic = [
         (rng.standard_t(5, size=(384, 384)) * 0.05).astype(np.float32)
         for _ in range(spec.n_weight_tensors)
     ]
-    return tensors, (
+    return synthetic, (
         f"synthetic: {spec.n_weight_tensors} seeded Student-t (df 5) 384 x 384 matrices, "
         f"seed {spec.seed} (MiniLM weights not cached; `mant-dse assets fetch`)"
     )

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -189,7 +190,8 @@ def _read_weights(name: str) -> tuple[LlamaConfig, dict[str, np.ndarray], dict[s
     meta = {k: getattr(config, k) for k in _META_TYPES}
     meta |= {"type_names": list(types), "type_values": list(types.values())}
     tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # one writer per process
-    np.savez(tmp, __meta__=_meta_array(meta), **arrays)
+    # cast: numpy's stub types **kwds as if they could bind allow_pickle: bool
+    np.savez(tmp, __meta__=_meta_array(meta), **cast("dict[str, Any]", arrays))
     tmp.replace(cache)
     return config, arrays, types
 

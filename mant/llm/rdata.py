@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import bz2
 import gzip
 import lzma
@@ -60,7 +61,7 @@ class _Reader:
     def int(self) -> int:
         return struct.unpack(">i", self.take(4))[0]
 
-    def length(self) -> int:
+    def length(self) -> builtins.int:  # `int` here is the method above
         n = self.int()
         if n == -1:  # long vector: two int32 halves
             hi, lo = self.int(), self.int()
@@ -105,7 +106,7 @@ class _Reader:
                 return dict(zip(names, out, strict=True))
         return out
 
-    def _pairlist(self, flags: int) -> dict[str, Any]:
+    def _pairlist(self, flags: builtins.int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         while True:
             if flags & _HAS_ATTR:
