@@ -24,19 +24,10 @@ def check_keys(
     """
     own = collector is None
     c = IssueCollector() if collector is None else collector
-    if not isinstance(data, dict):
-        c.add(path, "must be a mapping", data)
-    else:
-        known = list(dict.fromkeys([*required, *optional]))
-        for key in data:
-            if key not in known:
-                c.add(f"{path}.{key}", f"unknown key; valid keys are {', '.join(known)}", key)
-        for key in required:
-            if key not in data:
-                c.add(f"{path}.{key}", "is required", None)
+    is_mapping = c.check_keys(data, path, allowed=optional, required=required)
     if own:
         c.raise_if_any()
-    return isinstance(data, dict)
+    return is_mapping
 
 
 def _is_int(value: Any) -> bool:

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ class IssueCollector:
     Example:
         >>> c = IssueCollector()
         >>> c.check(3 > 0, "g", "must be > 0", 3)
+        True
         >>> c.raise_if_any()
     """
 
@@ -73,6 +74,32 @@ class IssueCollector:
             self.add(path, rule, value)
         return ok
 
+    def check_keys(
+        self, data: Any, path: str, *, allowed: Iterable[str], required: Iterable[str] = ()
+    ) -> bool:
+        """Records a non-mapping, every unknown key (listing the valid ones) and every missing
+        required key. Returns whether ``data`` is a mapping.
+
+        Example:
+            >>> c = IssueCollector()
+            >>> c.check_keys({"rows": 1, "colour": 2}, "array", allowed=("rows", "cols"))
+            True
+            >>> str(c.issues[0])
+            "array.colour: unknown key; valid keys are rows, cols, got 'colour'"
+        """
+        if not isinstance(data, Mapping):
+            self.add(path or "<root>", "must be a mapping", data)
+            return False
+        required = tuple(required)
+        known = list(dict.fromkeys([*required, *allowed]))
+        for key in data:
+            if key not in known:
+                self.add(_join(path, key), f"unknown key; valid keys are {', '.join(known)}", key)
+        for key in required:
+            if key not in data:
+                self.add(_join(path, key), "is required", None)
+        return True
+
     def extend(self, error: InputError, prefix: str = "") -> None:
         for issue in error.issues:
             path = f"{prefix}.{issue.path}" if prefix and issue.path else (prefix or issue.path)
@@ -81,3 +108,7 @@ class IssueCollector:
     def raise_if_any(self) -> None:
         if self.issues:
             raise InputError(self.issues)
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)

@@ -250,16 +250,8 @@ class ReproduceConfig:
 
 
 def _keys(c: IssueCollector, data: Any, path: str, required: tuple, optional: tuple) -> bool:
-    if not isinstance(data, Mapping):
-        c.add(path, "must be a mapping", data)
+    if not c.check_keys(data, path, allowed=optional, required=required):
         return False
-    known = required + optional
-    for key in data:
-        if key not in known:
-            c.add(f"{path}.{key}", f"unknown key; valid keys are {', '.join(known)}", key)
-    for key in required:
-        if key not in data:
-            c.add(f"{path}.{key}", "is required", None)
     return all(k in data for k in required)
 
 
