@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Issue", "MantDseError", "InputError", "IssueCollector"]
+__all__ = ["Issue", "MantDseError", "InputError", "IssueCollector", "reject_unknown_keys"]
 
 
 class MantDseError(Exception):
@@ -112,3 +112,15 @@ class IssueCollector:
 
 def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
+
+
+def reject_unknown_keys(data: Mapping[str, Any], path: str, valid: Iterable[str]) -> None:
+    """Raises one :class:`InputError` naming every key of ``data`` outside ``valid``.
+
+    Example:
+        >>> reject_unknown_keys({"axis": 0}, "quant", ("axis", "group_size"))
+    """
+    valid = tuple(valid)
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise InputError.single(path, "unknown keys; valid: " + ", ".join(valid), unknown)

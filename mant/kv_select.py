@@ -258,10 +258,8 @@ class Thresholds:
 def _check_keys(data: Mapping[str, Any], cls: type, path: str) -> None:
     if not isinstance(data, Mapping):
         raise InputError.single(path, "must be a mapping", type(data).__name__)
-    valid = [f.name for f in fields(cls)]
     c = IssueCollector()
-    for key in data:
-        c.check(key in valid, f"{path}.{key}", f"is not a valid key; valid keys: {valid}", key)
+    c.check_keys(data, path, allowed=[f.name for f in fields(cls)])
     c.raise_if_any()
 
 

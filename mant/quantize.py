@@ -44,7 +44,7 @@ import numpy as np
 from mant import _kernels
 from mant.blocks import block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
-from mant.errors import InputError, IssueCollector
+from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, Format
 from mant.groups import Granularity, GroupLayout, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
@@ -203,9 +203,7 @@ class QuantConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
         valid = ("candidates", "group_size", "axis", "granularity", "scale_format", "clip_search")
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise InputError.single("quant", "unknown keys; valid: " + ", ".join(valid), unknown)
+        reject_unknown_keys(data, "quant", valid)
         return cls(**dict(data))
 
 

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mant.errors import InputError, IssueCollector
+from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.groups import check_finite
 from mant.quantize import QuantResult
 
@@ -129,9 +129,7 @@ class TenderConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> TenderConfig:
         """Build from a mapping; unknown keys raise :class:`InputError` listing the valid ones."""
         valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise InputError.single("tender", "unknown keys; valid: " + ", ".join(valid), unknown)
+        reject_unknown_keys(data, "tender", valid)
         return cls(**dict(data))
 
 
