@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,12 +94,13 @@ class Evaluator:
 
     def configs(self, design: Design) -> tuple[Any, Any, Any]:
         """(weight QuantConfig, KVQuantConfig or None, Precision) of a design (memoised)."""
-        hit = self._configs.get(design)
+        key = replace(design, rows=0, cols=0)  # the configs do not depend on the array shape
+        hit = self._configs.get(key)
         if hit is None:
             wcfg = numerics.weight_config(design)
             kvcfg = numerics.kv_config(design)
             hit = (wcfg, kvcfg, precision_of(design, wcfg, kvcfg))
-            self._configs[design] = hit
+            self._configs[key] = hit
         return hit
 
     def numeric_metrics(self, design: Design) -> dict[str, float]:

@@ -139,9 +139,9 @@ def projections(df: pd.DataFrame, spec: StudySpec) -> tuple[ProjectionInfo, ...]
     """Every pair of objectives; the staircase is the feasible 2-D front (in plot units)."""
     done = _complete(df)
     names = spec.metric_names
+    feas = done[done["feasible"]]
     out = []
     for a, b in combinations(names, 2):
-        feas = done[done["feasible"]]
         mv = _minimised(feas, spec, [a, b])
         fx, fy = staircase(mv[:, 0], mv[:, 1]) if len(feas) else ([], [])
         sign = _minimised(pd.DataFrame({f"obj.{a}": [1.0], f"obj.{b}": [1.0]}), spec, [a, b])[0]

@@ -21,7 +21,6 @@ import logging
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
 from dse.spec import SamplerName, StudySpec, parse_spec, spec_to_dict
 from dse.storage import create_storage, default_storage_url, has_heartbeat
+from mant.atomic_write import write_text_atomic
 from mant.errors import InputError
 
 if TYPE_CHECKING:
@@ -89,14 +89,6 @@ class RunSummary:
     report: Path | None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _quiet_optuna() -> None:
     """Optuna logs a traceback per failed trial; the progress bar reports failures instead."""
     import optuna
@@ -134,14 +126,15 @@ def open_study(
             [d.name.lower() for d in study.directions],
         )
     stored = study.user_attrs.get(SPEC_ATTR)
+    spec_data = spec_to_dict(spec)
     if stored is None:
-        study.set_user_attr(SPEC_ATTR, spec_to_dict(spec))
+        study.set_user_attr(SPEC_ATTR, spec_data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(spec.metric_names)
     elif (
-        stored.get("objectives") != spec_to_dict(spec)["objectives"]
-        or stored.get("space") != spec_to_dict(spec)["space"]
+        stored.get("objectives") != spec_data["objectives"]
+        or stored.get("space") != spec_data["space"]
     ):
         raise InputError.single(
             "space",
@@ -323,8 +316,9 @@ def run_study(
     storage = create_storage(url, out_dir=out, policy=policy)
     study = open_study(spec, storage)
     # the copy in the folder remembers a --storage URL, so plot/export --out find the study
-    saved = {**spec_to_dict(spec), "storage": storage_url or spec.storage}
-    _atomic_write(out / SPEC_FILE, yaml.safe_dump(saved, sort_keys=False))
+    spec_data = spec_to_dict(spec)
+    saved = {**spec_data, "storage": storage_url or spec.storage}
+    write_text_atomic(out / SPEC_FILE, yaml.safe_dump(saved, sort_keys=False))
     total = n_trials if n_trials is not None else spec.n_trials
     recover(study, heartbeat=has_heartbeat(storage), policy=policy)
     done_before, failed_before = _count(study)
@@ -343,7 +337,7 @@ def run_study(
                 p = ctx.Process(
                     target=_worker_process,
                     args=(
-                        spec_to_dict(spec),
+                        spec_data,
                         str(out),
                         url,
                         total,

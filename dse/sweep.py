@@ -103,8 +103,18 @@ def hypervolume_ratio(study_df: pd.DataFrame, true_df: pd.DataFrame, spec: Study
     1.0 means the study found the whole true front (it cannot exceed 1 when the sweep covers
     every design the study can propose).
     """
+    return _ratio(study_df, spec, *_true_front(true_df, spec))
+
+
+def _true_front(true_df: pd.DataFrame, spec: StudySpec) -> tuple[np.ndarray, np.ndarray, float]:
+    """(ideal, nadir, hypervolume) of the true front, the scale every ratio is measured on."""
     ideal, nadir = _bounds(true_df, spec)
-    true_hv = front_hypervolume(true_df, spec, ideal=ideal, nadir=nadir)
+    return ideal, nadir, front_hypervolume(true_df, spec, ideal=ideal, nadir=nadir)
+
+
+def _ratio(
+    study_df: pd.DataFrame, spec: StudySpec, ideal: np.ndarray, nadir: np.ndarray, true_hv: float
+) -> float:
     if true_hv <= 0:
         return float("nan")
     return front_hypervolume(study_df, spec, ideal=ideal, nadir=nadir) / true_hv
@@ -114,8 +124,7 @@ def hypervolume_ratio_curve(
     study_df: pd.DataFrame, true_df: pd.DataFrame, spec: StudySpec, checkpoints: list[int]
 ) -> dict[int, float]:
     """Hypervolume ratio reached after the first N trials, for each N in ``checkpoints``."""
-    from dse.results import build_frame as _rebuild
-
+    true_front = _true_front(true_df, spec)
     ordered = study_df.sort_values("trial")
     out = {}
     for n in checkpoints:
@@ -129,5 +138,5 @@ def hypervolume_ratio_curve(
             )
             for _, r in head.iterrows()
         ]
-        out[n] = hypervolume_ratio(_rebuild(records, spec), true_df, spec)
+        out[n] = _ratio(build_frame(records, spec), spec, *true_front)
     return out
