@@ -82,7 +82,7 @@ def _terms(
         compute = sys_cycles
     else:
         g = prec.group_size
-        groups = -(-k // g)
+        groups = cdiv(k, g)
         if df == "os":
             segs: Any = groups
         else:
@@ -156,21 +156,25 @@ def _streamed_reads(
     options = []
     nt = math.floor(wb / (k * b_bpe / 8))
     if nt >= 1:
-        options.append(b_bytes + a_bytes * -(-n // nt))
+        options.append(b_bytes + a_bytes * cdiv(n, nt))
     mt = math.floor(ab / (k * a_bpe / 8))
     if mt >= 1:
-        options.append(a_bytes + b_bytes * -(-m // mt))
+        options.append(a_bytes + b_bytes * cdiv(m, mt))
     slots = max(int(ob // (PSUM_BITS // 8)), 1)
     nt = max(min(n, math.isqrt(slots)), 1)
     mt = max(min(m, slots // nt), 1)
-    options.append(a_bytes * -(-n // nt) + b_bytes * -(-m // mt))
+    options.append(a_bytes * cdiv(n, nt) + b_bytes * cdiv(m, mt))
     return min(options)
 
 
-def _check_tile(acc: Accelerator, prec: Precision) -> None:
-    c = IssueCollector()
-    min_tile_issues(c, acc.array.rows, acc.array.cols, acc.buffers, prec, "accelerator")
-    c.raise_if_any()
+def _precision(acc: Accelerator, precision: Precision | None) -> Precision:
+    """``precision`` or the accelerator's default; a non-default one must fit one tile."""
+    prec = acc.default_precision if precision is None else precision
+    if prec is not acc.default_precision:
+        c = IssueCollector()
+        min_tile_issues(c, acc.array.rows, acc.array.cols, acc.buffers, prec, "accelerator")
+        c.raise_if_any()
+    return prec
 
 
 def evaluate_gemm(acc: Accelerator, gemm: Gemm, precision: Precision | None = None) -> Cost:
@@ -179,9 +183,7 @@ def evaluate_gemm(acc: Accelerator, gemm: Gemm, precision: Precision | None = No
     Raises:
         InputError: the PE has no mode for the precision, or a buffer cannot hold one tile.
     """
-    prec = acc.default_precision if precision is None else precision
-    if prec is not acc.default_precision:
-        _check_tile(acc, prec)
+    prec = _precision(acc, precision)
     return _gemm_cost(acc, gemm, prec)
 
 
@@ -230,9 +232,7 @@ def evaluate(
         >>> cost.macs, cost.cycles >= 64**3 / (45 * 32)
         (262144, True)
     """
-    prec = acc.default_precision if precision is None else precision
-    if prec is not acc.default_precision:
-        _check_tile(acc, prec)
+    prec = _precision(acc, precision)
     if isinstance(layer, Gemm):
         return _gemm_cost(acc, layer, prec)
     return Cost.total(_gemm_cost(acc, g, prec) for g in layer)

@@ -42,11 +42,11 @@ from typing import Any
 import numpy as np
 
 from mant import _kernels
-from mant.blocks import block_scales, ties_to_even
+from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, Format
-from mant.groups import Granularity, GroupLayout, make_groups, ungroup
+from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
 from mant.scales import SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 
@@ -178,8 +178,7 @@ class QuantConfig:
             return fmt.bits + 8 / fmt.block
         if self.granularity is not Granularity.GROUP:
             return float(cs.bits)
-        zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
-        meta = SCALE_BITS[self.scale_format] + cs.selector_bits + zp
+        meta = _meta_bits(cs, self.scale_format)
         assert self.group_size is not None  # __post_init__ sets it for group granularity
         return cs.bits + meta / int(self.group_size)
 
@@ -205,6 +204,12 @@ class QuantConfig:
         valid = ("candidates", "group_size", "axis", "granularity", "scale_format", "clip_search")
         reject_unknown_keys(data, "quant", valid)
         return cls(**dict(data))
+
+
+def _meta_bits(cs: CandidateSet, scale_format: ScaleFormat) -> int:
+    """Per-group metadata bits: scale + selector + the widest zero point of an asym member."""
+    zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
+    return SCALE_BITS[scale_format] + cs.selector_bits + zp
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -317,10 +322,6 @@ def _tables(cs: CandidateSet) -> tuple[np.ndarray, ...]:
     return mids, mags, n_mids, n_grid, max_abs
 
 
-def _absmax(groups: np.ndarray) -> np.ndarray:
-    return np.maximum(groups.max(axis=1), -groups.min(axis=1)).astype(np.float64)
-
-
 def _asym(groups: np.ndarray, lengths: np.ndarray, fmt: Format, scale_format: ScaleFormat):
     """Asymmetric integer quantization of every group: (codes, deq, mse, scale, zero point)."""
     g = groups.shape[1]
@@ -346,8 +347,6 @@ def _validate_groups(groups: Any, lengths: Any) -> tuple[np.ndarray, np.ndarray]
     if arr.dtype.kind != "f":
         raise InputError.single("groups", "must be a float array", str(arr.dtype))
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    from mant.groups import check_finite
-
     check_finite(arr, "groups")
     if lengths is None:
         n = np.full(arr.shape[0], arr.shape[1], dtype=np.int64)
@@ -532,8 +531,7 @@ def _result(
     if cfg.granularity is Granularity.GROUP:
         bpe = cfg.bits_per_element
     else:
-        zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
-        meta = SCALE_BITS[cfg.scale_format] + cs.selector_bits + zp
+        meta = _meta_bits(cs, cfg.scale_format)
         bpe = (
             cs.bits + meta / layout.n_cols
             if cfg.granularity is Granularity.CHANNEL

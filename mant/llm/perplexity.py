@@ -193,9 +193,10 @@ def perplexity(
         InputError: unknown model / corpus / spec, or more windows than the corpus holds.
     """
     c = IssueCollector()
+    resolved: dict[str, tuple[Any, str]] = {}
     for path, fn, value in (("weights", _resolve_weights, weights), ("kv", _resolve_kv, kv)):
         try:
-            fn(value)
+            resolved[path] = fn(value)
         except InputError as exc:
             c.extend(exc, "" if exc.issues[0].path.startswith(path) else path)
     if model not in {m.value for m in ModelName}:
@@ -204,8 +205,8 @@ def perplexity(
         c.add("corpus", f"must be one of {[x.value for x in Corpus]}", corpus)
     _check_protocol(c, windows, window_len)
     c.raise_if_any()
-    weight_config, weight_text = _resolve_weights(weights)
-    hook, kv_text = _resolve_kv(kv)
+    weight_config, weight_text = resolved["weights"]
+    hook, kv_text = resolved["kv"]
     tokens = _windows(model, corpus, windows, window_len)
     net, errors, weight_seconds = prepared_model(model, weight_config)
     start = time.perf_counter()
