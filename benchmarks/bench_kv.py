@@ -100,8 +100,8 @@ def bench_accuracy() -> None:
     fixed = errors.sum(axis=0) / errors.min(axis=1).sum()
     print(f"  best single type {fixed.min():.3f}, always INT4 {fixed[-1]:.3f}")
     try:
-        from mant.assets import AssetState, status
-        from mant.llm import kv_dump
+        from llmrun import kv_dump
+        from llmrun.assets import AssetState, status
 
         if any(s.state is not AssetState.OK for s in status(["smollm2-135m", "janeaustenr"])):
             raise LookupError("assets not cached")

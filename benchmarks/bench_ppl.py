@@ -16,10 +16,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-from mant.llm import forward, model, perplexity
-from mant.llm.model import _dequantize_gguf, load_model
-from mant.llm.perplexity import prepared_model
-from mant.llm.text import corpus_tokens
+from llmrun import forward, model, perplexity
+from llmrun.model import _dequantize_gguf, load_model
+from llmrun.perplexity import prepared_model
+from llmrun.text import corpus_tokens
 
 
 def _median(fn: Callable[[], object], repeats: int) -> float:
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     n = args.repeats
-    from mant.assets import asset_path
+    from llmrun.assets import asset_path
 
     gguf = asset_path("smollm2-135m")
     print(

@@ -7,7 +7,7 @@ Built-in sources:
   outlier channels, Gaussian V). Fast; for unit tests and smoke runs.
 - ``tensors``: real fp32 weights (all-MiniLM-L6-v2) and real K/V (SmolLM2-135M), fetched once by
   ``mant-dse assets fetch``.
-- ``perplexity``: perplexity of SmolLM2-135M with quantized weights and KV (``mant.llm``).
+- ``perplexity``: perplexity of SmolLM2-135M with quantized weights and KV (``llmrun``).
 
 Register another with :func:`register_accuracy_source`. Quantization results go through a
 :class:`dse.cache.QuantCache` keyed by tensor content id + kind + quant config.
@@ -276,8 +276,8 @@ def real_suite(spec: AccuracySpec) -> TensorSuite:
     Both are picked evenly across the model's depth (sorted weight names; layer indices). K/V
     come from text window 0; KV LUT calibration (when needed) uses every layer of window 1.
     """
-    from mant.assets import minilm_weights
-    from mant.llm import kv_dump
+    from llmrun import kv_dump
+    from llmrun.assets import minilm_weights
 
     all_w = minilm_weights()
     names = sorted(n for n, a in all_w.items() if a.ndim == 2 and n.startswith("encoder."))
@@ -303,7 +303,7 @@ def real_suite(spec: AccuracySpec) -> TensorSuite:
 
 
 def _kv_window(window: int) -> tuple[np.ndarray, np.ndarray]:
-    from mant.llm import kv_dump
+    from llmrun import kv_dump
 
     dump = kv_dump(window=window)
     return dump["k"], dump["v"]
@@ -312,12 +312,12 @@ def _kv_window(window: int) -> tuple[np.ndarray, np.ndarray]:
 def _window_text(window: int) -> str:
     return (
         f"SmolLM2-135M post-RoPE K/V, all layers, Pride and Prejudice window {window} "
-        "(512 tokens, mant.llm.kv_dump)"
+        "(512 tokens, llmrun.kv_dump)"
     )
 
 
 class PerplexitySource:
-    """Perplexity of SmolLM2-135M with the design's weight and KV quantization (``mant.llm``).
+    """Perplexity of SmolLM2-135M with the design's weight and KV quantization (``llmrun``).
 
     Scores windows ``0 .. ppl_windows - 1``; KV LUT calibration (when needed) uses window
     ``ppl_windows``, the first one not scored.
@@ -335,7 +335,7 @@ class PerplexitySource:
         wcfg, kvcfg = weight_config, self.calibrate_kv(kv_config, cache)
 
         def compute() -> dict[str, float]:
-            from mant.llm import perplexity
+            from llmrun import perplexity
 
             return {"ppl": float(perplexity(weights=wcfg, kv=kvcfg, windows=self.windows).ppl)}
 

@@ -255,7 +255,8 @@ def thresholds_for(
             :func:`mant.kv.kv_groups` on K/V that the LUT will not be judged on.
         rule: threshold placement.
         scale_format: group scale format while measuring errors (the KV default ``fp16``).
-        cache_dir: folder of the cache (default ``<asset cache>/derived/kv-thresholds``).
+        cache_dir: folder of the on-disk cache; None keeps the table in memory only
+            (``mant`` does no I/O of its own; ``dse`` and ``llmrun`` pass a folder).
         source: provenance text stored with a new table (not part of the key).
 
     Raises:
@@ -288,12 +289,8 @@ def thresholds_for(
     hit = _MEMO.get(key)
     if hit is not None:
         return hit
-    if cache_dir is None:
-        from mant.assets import derived_dir
-
-        cache_dir = derived_dir("kv-thresholds")
-    path = Path(cache_dir) / f"{key}.json"
-    table = _read_cached(path)
+    path = None if cache_dir is None else Path(cache_dir) / f"{key}.json"
+    table = None if path is None else _read_cached(path)
     if table is None:
         table = calibrate_thresholds(
             x,
@@ -303,6 +300,7 @@ def thresholds_for(
             scale_format=scale_format,
             source=f"calibrated on demand ({x.shape[0]} groups){': ' + source if source else ''}",
         )
-        write_text_atomic(path, json.dumps(table.to_dict(), indent=1) + "\n")
+        if path is not None:
+            write_text_atomic(path, json.dumps(table.to_dict(), indent=1) + "\n")
     _MEMO[key] = table
     return table

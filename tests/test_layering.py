@@ -15,7 +15,7 @@ def test_core_packages_do_not_import_the_study_stack(package):
     assert out.stdout.strip() == "", f"{package} imported {out.stdout.strip()}"
 
 
-def test_mant_does_not_import_hwmodel_or_dse():
-    code = "import sys, mant; print([m for m in ('hwmodel', 'dse') if m in sys.modules])"
+def test_mant_does_not_import_hwmodel_dse_or_llmrun():
+    code = "import sys, mant; print([m for m in ('hwmodel', 'dse', 'llmrun') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from mant.assets import cache_dir, fetch
+    from llmrun.assets import cache_dir, fetch
 
     print(f"cache: {cache_dir()}")
     fetch(args.names or None)
@@ -31,7 +31,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from mant.assets import cache_dir, status
+    from llmrun.assets import cache_dir, status
 
     print(f"cache: {cache_dir()}")
     print(f"{'asset':<14} {'state':<8} {'MB':>6}  {'source':<38} folder")

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mant.llm import perplexity
+    from llmrun import perplexity
 
     result = perplexity(
         weights=args.weights,

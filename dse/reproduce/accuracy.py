@@ -1,7 +1,7 @@
 """The accuracy side: each design's weight and KV quantization error on real tensors.
 
-Weights are the fp32 linear weights of all-MiniLM-L6-v2 (``mant.assets.minilm_weights``) and K/V
-are real post-RoPE SmolLM2-135M activations (``mant.llm.kv_dump``), when those assets are cached;
+Weights are the fp32 linear weights of all-MiniLM-L6-v2 (``llmrun.assets.minilm_weights``) and K/V
+are real post-RoPE SmolLM2-135M activations (``llmrun.kv_dump``), when those assets are cached;
 otherwise seeded synthetic tensors stand in and the result says so. Each design is quantized with
 the setting of its paper (the config's ``weights`` / ``kv`` blocks). Relative MSE of a tensor is
 sum((x - q)^2) / sum(x^2); a design's figure is the mean over tensors (K and V separately, then
@@ -202,7 +202,7 @@ def _tender_kv(k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cached(names: list[str]) -> bool:
-    from mant.assets import AssetState, status
+    from llmrun.assets import AssetState, status
 
     try:
         return all(s.state is AssetState.OK for s in status(names))
@@ -213,7 +213,7 @@ def _cached(names: list[str]) -> bool:
 def load_weight_tensors(spec: AccuracySpec) -> tuple[list[np.ndarray], str]:
     """The weight tensors and a sentence saying what they are."""
     if spec.weights != "synthetic" and (spec.weights == "real" or _cached(["minilm-l6-v2"])):
-        from mant.assets import minilm_weights
+        from llmrun.assets import minilm_weights
 
         tensors = minilm_weights()
         names = [
@@ -224,7 +224,7 @@ def load_weight_tensors(spec: AccuracySpec) -> tuple[list[np.ndarray], str]:
         shapes = sorted({tensors[n].shape for n in names})
         return [np.asarray(tensors[n], np.float32) for n in names], (
             f"real: {len(names)} fp32 linear weights of all-MiniLM-L6-v2 "
-            f"(mant.assets.minilm_weights; first in file order, shapes {shapes})"
+            f"(llmrun.assets.minilm_weights; first in file order, shapes {shapes})"
         )
     rng = np.random.default_rng(spec.seed)
     synthetic = [
@@ -240,7 +240,7 @@ def load_weight_tensors(spec: AccuracySpec) -> tuple[list[np.ndarray], str]:
 def load_kv_tensors(spec: AccuracySpec) -> tuple[np.ndarray, np.ndarray, str]:
     """K and V shaped ``(layers, kv_heads, tokens, head_dim)`` and a sentence saying what."""
     if spec.kv != "synthetic" and (spec.kv == "real" or _cached(["smollm2-135m", "janeaustenr"])):
-        from mant.llm import kv_dump
+        from llmrun import kv_dump
 
         d = kv_dump(window=0)
         layers = [i for i in spec.kv_layers if i < d["k"].shape[0]]
@@ -249,7 +249,7 @@ def load_kv_tensors(spec: AccuracySpec) -> tuple[np.ndarray, np.ndarray, str]:
             d["v"][layers],
             (
                 f"real: post-RoPE K and V of SmolLM2-135M-Instruct layers {layers}, Pride and "
-                f"Prejudice window 0 of 512 tokens (mant.llm.kv_dump)"
+                f"Prejudice window 0 of 512 tokens (llmrun.kv_dump)"
             ),
         )
     rng = np.random.default_rng(spec.seed + 1)
@@ -268,7 +268,7 @@ def load_kv_tensors(spec: AccuracySpec) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def _perplexity(cfg: ReproduceConfig, windows: int) -> tuple[dict[str, float], float | None, str]:
-    from mant.llm import perplexity
+    from llmrun import perplexity
 
     out: dict[str, float] = {}
     fp = perplexity(None, None, windows=windows).ppl

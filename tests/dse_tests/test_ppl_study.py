@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mant.llm
+import llmrun
 from dse.accuracy import PerplexitySource
 from dse.cache import QuantCache
 from dse.design import Design
@@ -25,7 +25,7 @@ FAMILY = {"family": "geometric", "n": 8, "a_min": 1, "a_max": 120, "include_int"
 
 def _needs_smollm2() -> None:
     """Fetches the real model and text when they are not cached (idempotent; never skips)."""
-    from mant.assets import fetch
+    from llmrun.assets import fetch
 
     fetch(["smollm2-135m", "janeaustenr"], log=lambda *_: None)
 
@@ -34,7 +34,7 @@ def _needs_smollm2() -> None:
 def ppl_calls(monkeypatch) -> list[tuple[str, str]]:
     """Counts real perplexity evaluations, one (weights, kv) entry per call."""
     calls: list[tuple[str, str]] = []
-    real = mant.llm.perplexity
+    real = llmrun.perplexity
 
     def counted(weights=None, kv=None, **kwargs):
         key = tuple(
@@ -43,7 +43,7 @@ def ppl_calls(monkeypatch) -> list[tuple[str, str]]:
         calls.append(key)
         return real(weights=weights, kv=kv, **kwargs)
 
-    monkeypatch.setattr(mant.llm, "perplexity", counted)
+    monkeypatch.setattr(llmrun, "perplexity", counted)
     return calls
 
 
@@ -140,7 +140,7 @@ def test_family_kv_format_with_realtime_selection_is_calibrated_on_another_windo
     window 1 (it evaluates window 0), caches it next to the study's cache, and the design
     completes with a real-time error between the oracle's and 1.25x it."""
     _needs_smollm2()
-    from mant.llm import kv_dump
+    from llmrun import kv_dump
 
     ev = Evaluator(_tensors_spec(), cache_dir=tmp_path / "cache")
     base = ev.evaluate({}).design
@@ -170,7 +170,7 @@ def test_family_kv_format_with_realtime_selection_is_calibrated_on_another_windo
 @pytest.mark.slow
 def test_perplexity_source_calibrates_on_the_first_window_it_does_not_score():
     _needs_smollm2()
-    from mant.llm import kv_dump
+    from llmrun import kv_dump
 
     source = PerplexitySource(_ppl_spec({}, 1).accuracy)  # scores window 0
     cfg = KVQuantConfig(candidates=FAMILY | {"k": 4}, group_size=64)

@@ -106,7 +106,7 @@ def test_unreachable_storage_on_the_command_line_exits_2(small_spec_dict, tmp_pa
 
 @pytest.mark.slow
 def test_perplexity_source_matches_mant_llm():
-    from mant.llm import perplexity
+    from llmrun import perplexity
 
     spec = parse_spec(
         {

@@ -349,7 +349,7 @@ def test_one_format_realtime_needs_no_table_and_equals_oracle(fmt: str) -> None:
 
 
 def test_one_format_kv_spec_keeps_the_default_selection() -> None:
-    from mant.llm.specs import parse_kv_spec
+    from llmrun.specs import parse_kv_spec
 
     cfg = parse_kv_spec("int4_asym:g64").to_config()
     assert cfg.selection is Selection.REALTIME  # no workaround to oracle any more
@@ -380,9 +380,9 @@ def test_every_shipped_set_has_tables_with_provenance_and_held_out_ratio(name: s
 def _heldout_ratio(name: str, g: int, layers: slice) -> float:
     """Real-time / oracle squared error on SmolLM2 window 2 over the groups the calibration
     script scores: K per channel and the full (unpadded) V per-token groups."""
+    from llmrun import kv_dump
     from mant.kv_calibrate import candidate_errors
     from mant.kv_select import select_realtime
-    from mant.llm import kv_dump
 
     d = kv_dump(window=2)
     k, v = d["k"][layers], d["v"][layers]
@@ -399,7 +399,7 @@ def _heldout_ratio(name: str, g: int, layers: slice) -> float:
 
 def _needs_smollm2() -> None:
     """Fetches the real model and text when they are not cached (idempotent; never skips)."""
-    from mant.assets import fetch
+    from llmrun.assets import fetch
 
     fetch(["smollm2-135m", "janeaustenr"], log=lambda *_: None)
 

@@ -27,18 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from mant.assets import derived_dir
-from mant.errors import InputError, IssueCollector
-from mant.llm.forward import KVHook, PreparedModel, forward_hidden, window_nll
-from mant.llm.hooks import (
+from llmrun.assets import derived_dir
+from llmrun.forward import KVHook, PreparedModel, forward_hidden, window_nll
+from llmrun.hooks import (
     WeightErrors,
     mant_kv_hook,
     quantize_model_weights,
     reference_int_kv_hook,
 )
-from mant.llm.model import ModelName, load_model
-from mant.llm.specs import KVSpec, WeightSpec, parse_kv_spec, parse_weight_spec
-from mant.llm.text import Corpus, corpus_tokens
+from llmrun.model import ModelName, load_model
+from llmrun.specs import KVSpec, WeightSpec, parse_kv_spec, parse_weight_spec
+from llmrun.text import Corpus, corpus_tokens
+from mant.errors import InputError, IssueCollector
 
 __all__ = ["PerplexityResult", "kv_dump", "perplexity", "prepared_model"]
 
@@ -184,10 +184,10 @@ def perplexity(
         kv: None, a KV spec string (``"int4_asym:g64"``), a ``KVQuantConfig`` or a hook
             ``(layer, k, v) -> (k, v)`` on post-RoPE K/V of shape (batch, kv_heads, tokens,
             head_dim).
-        corpus: a :class:`~mant.llm.text.Corpus` value.
+        corpus: a :class:`~llmrun.text.Corpus` value.
         windows: number of consecutive non-overlapping windows.
         window_len: tokens per window (each window scores ``window_len - 1``).
-        model: a :class:`~mant.llm.model.ModelName` value.
+        model: a :class:`~llmrun.model.ModelName` value.
 
     Raises:
         InputError: unknown model / corpus / spec, or more windows than the corpus holds.
@@ -243,8 +243,8 @@ def kv_dump(
     Args:
         window: index of the window (consecutive, non-overlapping, from the start of the corpus).
         window_len: tokens per window.
-        corpus: a :class:`~mant.llm.text.Corpus` value.
-        model: a :class:`~mant.llm.model.ModelName` value.
+        corpus: a :class:`~llmrun.text.Corpus` value.
+        model: a :class:`~llmrun.model.ModelName` value.
 
     Returns:
         ``{"k": (layers, kv_heads, tokens, head_dim) float32, "v": same, "tokens": (tokens,)

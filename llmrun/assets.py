@@ -17,7 +17,7 @@ use; a corrupted or missing file is fetched again. Derived data (dequantized wei
 K/V dumps) lives next to the assets under ``derived/`` and can always be rebuilt.
 
 Example:
-    >>> from mant.assets import asset_path
+    >>> from llmrun.assets import asset_path
     >>> gguf_file = asset_path("smollm2-135m")  # fetches on first use
 """
 

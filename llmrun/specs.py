@@ -6,7 +6,7 @@ or a candidate-set name of ``mant.candidates``):
 * weights: ``NAME[:gN][:scale=FMT]``, e.g. ``mant-unicore16:g64``, ``int4_asym:g128``, ``mxfp4``.
 * KV cache: ``NAME[:gN][:realtime|oracle][:k=channel|token][:v=channel|token][:ref]``, e.g.
   ``int4_asym:g64``, ``mant-unicore16:g64:realtime``. ``ref`` selects the simple per-token INT
-  quantizer of :mod:`mant.llm.hooks` (the ``real_models.md`` §6 demo: K and V grouped along
+  quantizer of :mod:`llmrun.hooks` (the ``real_models.md`` §6 demo: K and V grouped along
   head_dim) instead of ``mant.kv``; it accepts only ``intK`` / ``intK_asym``.
 * ``fp32`` or ``none`` means no quantization (``None``).
 
@@ -80,7 +80,7 @@ class KVSpec:
         selection: ``realtime`` (threshold LUT) or ``oracle`` (search); None: the ``mant.kv``
             default (a single format needs no selection: both give the same result).
         k_grouping / v_grouping: group direction (None: ``mant.kv`` defaults, K channel, V token).
-        reference: use the simple per-token INT quantizer of :mod:`mant.llm.hooks`.
+        reference: use the simple per-token INT quantizer of :mod:`llmrun.hooks`.
     """
 
     name: str

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mant.llm import PreparedModel, kv_dump, load_model, perplexity, prepared_model, window_nll
-from mant.llm.forward import _rope, _rope_tables
-from mant.llm.text import corpus_tokens
+from llmrun import PreparedModel, kv_dump, load_model, perplexity, prepared_model, window_nll
+from llmrun.forward import _rope, _rope_tables
+from llmrun.text import corpus_tokens
 
 
 @pytest.fixture(scope="module")

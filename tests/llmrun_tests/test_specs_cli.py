@@ -7,8 +7,8 @@ import json
 import pytest
 
 from dse.cli import main
+from llmrun import KVSpec, WeightSpec, parse_kv_spec, parse_weight_spec, perplexity
 from mant.errors import InputError
-from mant.llm import KVSpec, WeightSpec, parse_kv_spec, parse_weight_spec, perplexity
 
 
 @pytest.mark.parametrize(

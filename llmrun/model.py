@@ -27,7 +27,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from mant.assets import asset_path, derived_dir, get_asset
+from llmrun.assets import asset_path, derived_dir, get_asset
 from mant.errors import InputError, Issue
 
 __all__ = [

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from llmrun import perplexity
 from mant.kv import KVQuantConfig
-from mant.llm import perplexity
 from mant.quantize import QuantConfig
 
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from mant import assets
-from mant.assets import AssetError, AssetState, asset_path, fetch, get_asset, status
+from llmrun import assets
+from llmrun.assets import AssetError, AssetState, asset_path, fetch, get_asset, status
 from mant.errors import InputError
 
 

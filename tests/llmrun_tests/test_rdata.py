@@ -9,8 +9,8 @@ import zlib
 
 import pytest
 
-from mant.llm.rdata import RDataError, _decompress, unserialize
-from mant.llm.text import corpus_text
+from llmrun.rdata import RDataError, _decompress, unserialize
+from llmrun.text import corpus_text
 
 
 def _i(n: int) -> bytes:

@@ -21,7 +21,7 @@ from functools import cache
 
 import numpy as np
 
-from mant.assets import asset_path, derived_dir
+from llmrun.assets import asset_path, derived_dir
 from mant.errors import InputError, Issue
 
 __all__ = ["Corpus", "build_tokenizer", "corpus_text", "corpus_tokens"]
@@ -64,7 +64,7 @@ def parse_corpus(name: str) -> Corpus:
 
 @cache
 def _novels() -> dict[str, list[str | None]]:
-    from mant.llm.rdata import read_lazyload
+    from llmrun.rdata import read_lazyload
 
     rdb = asset_path("janeaustenr", "Rdata.rdb")
     return read_lazyload(rdb, asset_path("janeaustenr", "Rdata.rdx"))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mant.llm.model import LlamaConfig, LlamaModel
+from llmrun.model import LlamaConfig, LlamaModel
 
 __all__ = ["KVHook", "PreparedModel", "forward_hidden", "window_nll"]
 

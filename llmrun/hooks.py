@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from mant.llm.forward import KVHook
-from mant.llm.model import LINEAR_NAMES, LlamaModel
+from llmrun.forward import KVHook
+from llmrun.model import LINEAR_NAMES, LlamaModel
 
 __all__ = [
     "WeightErrors",
