@@ -125,6 +125,29 @@ class Precision:
             group_size=group_size,
         )
 
+    @classmethod
+    def from_recipe(cls, recipe: Any) -> Precision:
+        """The precision a :class:`mant.recipe.Recipe` asks of the hardware.
+
+        Element bits pick the PE mode; bits per element (metadata included) set the traffic and
+        storage. Weights take the widest projection kind; unquantized kinds count 16 bits.
+
+        Example:
+            >>> from mant.recipes import named_recipe
+            >>> p = Precision.from_recipe(named_recipe("mant-hpca25"))
+            >>> p.weight_bits, p.weight_bits_per_element, p.act_bits, p.kv_bits_per_element
+            (4, 4.3125, 8, 4.28125)
+        """
+        return cls(
+            weight_bits=recipe.weight_bits,
+            weight_bits_per_element=recipe.weight_bits_per_element,
+            act_bits=recipe.act_bits,
+            act_bits_per_element=recipe.act_bits_per_element,
+            kv_bits=recipe.kv_bits,
+            kv_bits_per_element=recipe.kv_bits_per_element,
+            group_size=recipe.group_size,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-type mapping (YAML/JSON); ``Precision.from_dict(p.to_dict()) == p``."""
         return {name: getattr(self, name) for name in _FIELDS}

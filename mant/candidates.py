@@ -53,6 +53,9 @@ NAMED_SETS: dict[str, tuple[str, ...]] = {
     "ant": ("int4", "pot4", "flint4"),
     "olive": ("int4", "flint4"),
     "olive-ovp": ("olive4_int", "olive4_flint"),
+    # The three KV types of the M-ANT authors' real-time rule (mant_authors.md §2): PoT (a = 0),
+    # NormalFloat-like (a = 25) and INT4.
+    "mant-kv3": ("mant4_a0", "mant4_a25", "int4"),
 }
 
 _PARAM_FAMILIES = ("linear", "geometric", "power")

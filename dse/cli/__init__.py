@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "ppl",
     "assets",
     "reproduce",
+    "recipes",
 )
 
 

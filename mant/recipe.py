@@ -1,0 +1,338 @@
+"""One recipe: how every tensor kind of a model is quantized.
+
+A :class:`Recipe` is one frozen value that says, for each tensor kind of a transformer block,
+which format or candidate set it uses, the group size, the grouping axis, the scale format and
+the selection rule. Every front end parses into it once (study YAML, CLI strings such as
+``mant-unicore16:g64``, the reproduce config, exported files) and every consumer reads from it:
+``mant.quantize`` (:meth:`TensorRecipe.quant_config`), ``mant.kv`` (:meth:`Recipe.kv_config`),
+the numpy runtime (``llmrun``) and the hardware model (``hwmodel.Precision.from_recipe``).
+
+Tensor kinds (:class:`mant.tensor_recipe.Kind`):
+
+* weights of each linear projection: ``q k v o gate up down`` (groups along in_features, the
+  reduction dimension);
+* ``activations``: the input of every linear layer (groups of g along the reduction dimension,
+  per token);
+* ``query`` (per token along head_dim), ``key`` and ``value`` (the KV cache: ``grouping`` says
+  whether a group runs along head_dim within a token, ``token``, or along tokens within a
+  channel, ``channel``), ``attn_probs`` (the softmax output, groups along the key axis) and
+  ``attn_out`` (the attention output, per token).
+
+A kind set to ``None`` stays unquantized (``fp`` in YAML and on the CLI).
+
+The named recipes (:mod:`mant.recipes`) include ``mant-hpca25``, the M-ANT
+authors' W4A8 KV4 setting exactly as their code runs it (``mant_authors.md`` §1-2).
+
+Example:
+    >>> from mant.recipes import named_recipe
+    >>> r = named_recipe("mant-hpca25")
+    >>> r.weight("down").selection.value, r.value.grouping.value, r.value.staging_bits
+    ('output_mse', 'channel', 8)
+    >>> r.weight_bits, r.act_bits, r.kv_bits
+    (4, 8, 4)
+    >>> Recipe.from_dict(r.to_dict()) == r
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mant.errors import InputError, IssueCollector
+from mant.tensor_recipe import (
+    ACT_KINDS,
+    FP,
+    KV_KINDS,
+    WEIGHT_KINDS,
+    Grouping,
+    Kind,
+    Selection,
+    TensorRecipe,
+)
+
+__all__ = ["Recipe"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipe:
+    """How a whole model is quantized: one :class:`TensorRecipe` (or None) per tensor kind.
+
+    Attributes:
+        name: the recipe's name (a named recipe's, or the user's).
+        weights: one entry per projection kind (``q k v o gate up down``), as ``(kind, recipe)``
+            pairs in :data:`WEIGHT_KINDS` order; read them with :meth:`weight`.
+        activations: the input of every linear layer.
+        query, key, value, attn_probs, attn_out: the attention tensors (see module doc).
+        description: one line for listings.
+        source: where the setting comes from.
+    """
+
+    name: str
+    weights: tuple[tuple[Kind, TensorRecipe | None], ...] = ()
+    activations: TensorRecipe | None = None
+    query: TensorRecipe | None = None
+    key: TensorRecipe | None = None
+    value: TensorRecipe | None = None
+    attn_probs: TensorRecipe | None = None
+    attn_out: TensorRecipe | None = None
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        c = IssueCollector()
+        c.check(
+            isinstance(self.name, str) and bool(self.name.strip()),
+            "recipe.name",
+            "must be a non-empty string",
+            self.name,
+        )
+        given = dict(self.weights)
+        c.check(
+            set(given) <= set(WEIGHT_KINDS),
+            "recipe.weights",
+            "keys must be projection kinds " + ", ".join(WEIGHT_KINDS),
+            sorted(str(k) for k in set(given) - set(WEIGHT_KINDS)),
+        )
+        full = tuple((k, given.get(k)) for k in WEIGHT_KINDS)
+        object.__setattr__(self, "weights", full)
+        c.raise_if_any()
+
+    # --- reading ---------------------------------------------------------------------------
+    def weight(self, kind: Kind | str) -> TensorRecipe | None:
+        """The recipe of one projection's weights."""
+        return dict(self.weights)[Kind(kind)]
+
+    def tensor(self, kind: Kind | str) -> TensorRecipe | None:
+        """The recipe of any tensor kind."""
+        kind = Kind(kind)
+        if kind in WEIGHT_KINDS:
+            return self.weight(kind)
+        return getattr(self, kind.value)
+
+    @property
+    def quantized_kinds(self) -> tuple[Kind, ...]:
+        return tuple(k for k in Kind if self.tensor(k) is not None)
+
+    @property
+    def weight_bits(self) -> int:
+        """Element bits of the widest quantized weight kind (16 when no weight is quantized)."""
+        return _widest(self.tensor(k) for k in WEIGHT_KINDS)
+
+    @property
+    def weight_bits_per_element(self) -> float:
+        """Bits per weight element, metadata included, of the most expensive weight kind."""
+        return _widest_bpe(self.tensor(k) for k in WEIGHT_KINDS)
+
+    @property
+    def act_bits(self) -> int:
+        """Element bits of the linear-layer inputs (16 when unquantized)."""
+        return _widest([self.activations])
+
+    @property
+    def act_bits_per_element(self) -> float:
+        return _widest_bpe([self.activations])
+
+    @property
+    def kv_bits(self) -> int:
+        """Element bits of the KV cache (16 when unquantized)."""
+        return _widest([self.key, self.value])
+
+    @property
+    def kv_bits_per_element(self) -> float:
+        return _widest_bpe([self.key, self.value])
+
+    @property
+    def group_size(self) -> int:
+        """Group size along the reduction dimension of the widest weight kind (64 if none)."""
+        for _, t in self.weights:
+            if t is not None and t.group_size:
+                return int(t.group_size)
+        return 64
+
+    def summary(self) -> str:
+        """``W4A8 KV4``-style label."""
+        w = "16" if self.weight_bits >= 16 else str(self.weight_bits)
+        a = "16" if self.act_bits >= 16 else str(self.act_bits)
+        kv = "16" if self.kv_bits >= 16 else str(self.kv_bits)
+        return f"W{w}A{a} KV{kv}"
+
+    def kv_config(self) -> Any:
+        """The ``mant.kv.KVQuantConfig`` of the key and value recipes, or None (fp KV).
+
+        K and V must share format, group size, scale format and selection rule (one real-time
+        quantization unit); their groupings may differ.
+        """
+        k, v = self.key, self.value
+        if k is None and v is None:
+            return None
+        c = IssueCollector()
+        c.check(
+            k is not None and v is not None,
+            "recipe.key",
+            "key and value are quantized together",
+            "fp",
+        )
+        if k is not None and v is not None:
+            for name in ("format", "group_size", "scale_format", "selection"):
+                c.check(
+                    getattr(k, name) == getattr(v, name),
+                    f"recipe.value.{name}",
+                    f"must equal recipe.key.{name} ({getattr(k, name)})",
+                    getattr(v, name),
+                )
+        c.raise_if_any()
+        assert k is not None and v is not None
+        from mant.kv import KVQuantConfig
+
+        kwargs: dict[str, Any] = {
+            "candidates": k.format_spec,
+            "group_size": k.group_size,
+            "k_grouping": k.grouping,
+            "v_grouping": v.grouping,
+            "scale_format": str(k.scale_format),
+            "selection": "oracle" if k.selection is Selection.ORACLE else k.selection.value,
+        }
+        if v.grouping is Grouping.CHANNEL:
+            kwargs["v_staging_bits"] = v.staging_bits
+        return KVQuantConfig(**kwargs)
+
+    # --- changing --------------------------------------------------------------------------
+    def with_overrides(
+        self,
+        *,
+        weights: Any = ...,
+        acts: Any = ...,
+        kv: Any = ...,
+        name: str | None = None,
+    ) -> Recipe:
+        """This recipe with parts replaced (CLI ``--weights`` / ``--acts`` / ``--kv``).
+
+        Each part is a CLI string, a mapping, a :class:`TensorRecipe` or ``fp``/None; ``...``
+        leaves it. ``weights`` sets every projection kind; ``acts`` every activation quantizer
+        (linear inputs, query, attention probabilities and outputs); ``kv`` key and value (a
+        string's K/V groupings default to the authors' layout: K per token, V per channel).
+        """
+        changes: dict[str, Any] = {}
+        parts = [p for p, v in (("weights", weights), ("acts", acts), ("kv", kv)) if v is not ...]
+        if weights is not ...:
+            ts = {
+                k: TensorRecipe.from_value(weights, f"weights.{k}", kind=k) for k in WEIGHT_KINDS
+            }
+            changes["weights"] = tuple(ts.items())
+        if acts is not ...:
+            for k in ACT_KINDS:
+                changes[k.value] = TensorRecipe.from_value(acts, "acts", kind=k)
+        if kv is not ...:
+            for k in KV_KINDS:
+                changes[k.value] = TensorRecipe.from_value(kv, "kv", kind=k)
+        if not changes:
+            return self
+        label = name or (self.name + "+" + "+".join(parts))
+        return replace(self, name=label, **changes)
+
+    # --- plain types -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON types: ``Recipe.from_dict(r.to_dict()) == r``.
+
+        Weights are written as ``{"default": ..., <kind>: ...}`` when kinds differ from the
+        most common one, else as one entry.
+        """
+        weights = {k.value: (FP if t is None else t.to_dict()) for k, t in self.weights}
+        values = list(weights.values())
+        common = max(values, key=values.count)
+        wout: dict[str, Any] = {"default": common}
+        wout.update({k: v for k, v in weights.items() if v != common})
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        if self.source:
+            out["source"] = self.source
+        out["weights"] = wout
+        for kind in (
+            Kind.ACTIVATIONS,
+            Kind.QUERY,
+            Kind.KEY,
+            Kind.VALUE,
+            Kind.ATTN_PROBS,
+            Kind.ATTN_OUT,
+        ):
+            t = self.tensor(kind)
+            out[kind.value] = FP if t is None else t.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "recipe") -> Recipe:
+        """Validates a mapping into a recipe; every problem is reported at once.
+
+        ``weights`` is a tensor recipe for every projection, or a mapping with an optional
+        ``default`` and per-kind entries. A missing tensor kind is unquantized.
+        """
+        c = IssueCollector()
+        allowed = ("name", "description", "source", "weights") + tuple(
+            k.value for k in Kind if k not in WEIGHT_KINDS
+        )
+        if not c.check_keys(data, path, allowed=allowed, required=("name",)):
+            c.raise_if_any()
+        kwargs: dict[str, Any] = {}
+        for key in ("name", "description", "source"):
+            if key in data:
+                ok = isinstance(data[key], str)
+                if c.check(ok, f"{path}.{key}", "must be a string", data[key]):
+                    kwargs[key] = data[key]
+        weights = data.get("weights", FP)
+        # (value, path) per projection kind; a shared value is parsed (and reported) once
+        per_kind: dict[Kind, tuple[Any, str]] = {}
+        split = isinstance(weights, Mapping) and (
+            "default" in weights or bool(set(weights) & {k.value for k in WEIGHT_KINDS})
+        )
+        if split:
+            wkeys = ("default",) + tuple(k.value for k in WEIGHT_KINDS)
+            if c.check_keys(weights, f"{path}.weights", allowed=wkeys):
+                shared = (weights.get("default", FP), f"{path}.weights.default")
+                per_kind = {
+                    k: (weights[k.value], f"{path}.weights.{k.value}")
+                    if k.value in weights
+                    else shared
+                    for k in WEIGHT_KINDS
+                }
+        else:
+            per_kind = {k: (weights, f"{path}.weights") for k in WEIGHT_KINDS}
+        ws: list[tuple[Kind, TensorRecipe | None]] = []
+        parsed: dict[str, TensorRecipe | None] = {}
+        for k, (value, where) in per_kind.items():
+            if where not in parsed:
+                try:
+                    parsed[where] = TensorRecipe.from_value(value, where, kind=k)
+                except InputError as exc:
+                    c.extend(exc)
+                    parsed[where] = None
+            ws.append((k, parsed[where]))
+        kwargs["weights"] = tuple(ws)
+        for kind in Kind:
+            if kind in WEIGHT_KINDS:
+                continue
+            try:
+                kwargs[kind.value] = TensorRecipe.from_value(
+                    data.get(kind.value), f"{path}.{kind.value}", kind=kind
+                )
+            except InputError as exc:
+                c.extend(exc)
+        c.raise_if_any()
+        try:
+            return cls(**kwargs)
+        except InputError as exc:
+            c.extend(exc)
+            c.raise_if_any()
+            raise
+
+
+def _widest(ts: Any) -> int:
+    bits = [t.element_bits for t in ts if t is not None]
+    return max(bits) if bits else 16
+
+
+def _widest_bpe(ts: Any) -> float:
+    bits = [t.bits_per_element for t in ts if t is not None]
+    return max(bits) if bits else 16.0

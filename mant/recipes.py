@@ -1,0 +1,155 @@
+"""The shipped recipes: named :class:`~mant.recipe.Recipe` settings with their sources.
+
+``mant-dse recipes`` lists them with their bits per element.
+
+Example:
+    >>> named_recipe("mant-hpca25").summary()
+    'W4A8 KV4'
+    >>> "int4-g64" in recipe_names()
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mant.errors import InputError
+from mant.recipe import Recipe
+
+__all__ = ["RECIPES", "named_recipe", "parse_recipe_arg", "recipe_names"]
+
+# --- settings -------------------------------------------------------------------------
+_INT8_G64 = {"format": "int8", "group_size": 64}
+_INT4_G64 = {"format": "int4", "group_size": 64}
+_MANT_W = {
+    "format": "mant-unicore16",
+    "group_size": 64,
+    "scale_format": "fp16",
+    "selection": "output_mse",
+}
+_MANT_K = {"format": "mant-kv3", "group_size": 64, "selection": "variance", "grouping": "token"}
+_MANT_V = {**_MANT_K, "grouping": "channel", "staging_bits": 8}
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "fp16": {
+        "name": "fp16",
+        "description": "nothing quantized (the reference)",
+    },
+    "mant-hpca25": {
+        "name": "mant-hpca25",
+        "description": "M-ANT W4A8 KV4 as its authors run it",
+        "source": "M-ANT authors' code, commit 75fb156 (mant_authors.md §1-2): MANT4 weights "
+        "(15 a-values + INT4) chosen by output error per (row, 64 inputs); INT8 activations, Q, "
+        "softmax output and attention output per group of 64; K per token, V per channel in "
+        "groups of 64 tokens with INT8 staging; a = 0 / 25 / INT4 by var(x/absmax)",
+        "weights": {"default": _MANT_W},
+        "activations": _INT8_G64,
+        "query": _INT8_G64,
+        "key": _MANT_K,
+        "value": _MANT_V,
+        "attn_probs": _INT8_G64,
+        "attn_out": _INT8_G64,
+    },
+    "mant-w4a8": {
+        "name": "mant-w4a8",
+        "description": "M-ANT W4A8, KV cache and attention in fp16",
+        "source": "M-ANT authors' code, commit 75fb156 (w4a8 runs without KV quantization)",
+        "weights": {"default": _MANT_W},
+        "activations": _INT8_G64,
+    },
+    "mant-w4a4": {
+        "name": "mant-w4a4",
+        "description": "M-ANT W4A4 (INT4 activations per group of 64), KV in fp16",
+        "source": "M-ANT paper's W4A4 table (mant_authors.md §4: LLaMA-7B 6.09) and the "
+        "authors' code with a_bit = 4",
+        "weights": {"default": _MANT_W},
+        "activations": _INT4_G64,
+    },
+    "ant-w4a4": {
+        "name": "ant-w4a4",
+        "description": "ANT: per-tensor type (int/flint/PoT) per output channel, W4A4",
+        "source": "ANT (MICRO 2022) as the M-ANT paper compares it: 4-bit weights and "
+        "activations, type chosen per tensor; weights per output channel",
+        "weights": {"default": {"format": "ant", "granularity": "channel"}},
+        "activations": {"format": "ant", "granularity": "tensor"},
+    },
+    "olive-w4a4": {
+        "name": "olive-w4a4",
+        "description": "OliVe: outlier-victim pairs, W4A4",
+        "source": "OliVe (ISCA 2023): 4-bit outlier-victim-pair weights per output channel; "
+        "activations with OliVe's int/flint normal types per tensor",
+        "weights": {"default": {"format": "olive-ovp", "granularity": "channel"}},
+        "activations": {"format": "olive", "granularity": "tensor"},
+    },
+    "tender-w4a4": {
+        "name": "tender-w4a4",
+        "description": "Tender: INT4 weights per channel, activations by channel decomposition",
+        "source": "Tender (ISCA 2024): per-channel INT4 weights, activations split into "
+        "channel groups with power-of-two scale ratios (mant.tender)",
+        "weights": {"default": {"format": "int4", "granularity": "channel"}},
+        "activations": {"format": "tender"},
+    },
+    "int4-g64": {
+        "name": "int4-g64",
+        "description": "INT4 weights per group of 64 (W4A16)",
+        "source": "group-wise INT4 baseline (GPTQ/AWQ style, round to nearest)",
+        "weights": {"default": _INT4_G64},
+    },
+    "int8-g64": {
+        "name": "int8-g64",
+        "description": "INT8 weights and activations per group of 64 (W8A8)",
+        "source": "group-wise INT8 baseline; the authors' W8 setting is plain per-group INT8",
+        "weights": {"default": _INT8_G64},
+        "activations": _INT8_G64,
+    },
+    "kv4-int4": {
+        "name": "kv4-int4",
+        "description": "INT4 KV cache only (K per token, V per channel, INT8 staging)",
+        "source": "INT4 baseline of the authors' 4-bit KV table (mant_authors.md §4)",
+        "key": {"format": "int4", "group_size": 64, "grouping": "token"},
+        "value": {"format": "int4", "group_size": 64, "grouping": "channel", "staging_bits": 8},
+    },
+    "kv4-mant-kivi": {
+        "name": "kv4-mant-kivi",
+        "description": "MANT4 KV cache in KIVI's layout (K per channel, V per token), LUT rule",
+        "source": "KIVI (ICML 2024) layout with mant-dse's calibrated threshold table",
+        "key": {
+            "format": "mant-unicore16",
+            "group_size": 64,
+            "selection": "lut",
+            "grouping": "channel",
+        },
+        "value": {
+            "format": "mant-unicore16",
+            "group_size": 64,
+            "selection": "lut",
+            "grouping": "token",
+        },
+    },
+}
+
+
+def recipe_names() -> tuple[str, ...]:
+    """Names of the shipped recipes."""
+    return tuple(RECIPES)
+
+
+_MEMO: dict[str, Recipe] = {}
+
+
+def named_recipe(name: str, path: str = "recipe") -> Recipe:
+    """A shipped recipe by name."""
+    if name not in RECIPES:
+        raise InputError.single(path, "must be a named recipe (" + ", ".join(RECIPES) + ")", name)
+    if name not in _MEMO:
+        _MEMO[name] = Recipe.from_dict(RECIPES[name])
+    return _MEMO[name]
+
+
+def parse_recipe_arg(value: Any, path: str = "recipe") -> Recipe:
+    """A recipe from a name, a mapping or a :class:`Recipe` (files: ``dse.recipe_io``)."""
+    if isinstance(value, Recipe):
+        return value
+    if isinstance(value, str):
+        return named_recipe(value, path)
+    return Recipe.from_dict(value, path)
