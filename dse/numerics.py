@@ -42,11 +42,41 @@ def weight_config(design: Design) -> Any:
     from mant.scales import ScaleFormat
 
     return QuantConfig(
-        candidates=design.weight_candidates,
+        candidates=resolve_candidates(design.weight_candidates),
         group_size=design.group_size,
         axis=-1,
         scale_format=ScaleFormat.FP16,
     )
+
+
+def resolve_candidates(spec: Any) -> Any:
+    """A candidate spec ready for ``mant``: a data-derived family (``quantiles`` / ``kmeans``
+    with a ``calibration`` tensor file and optional ``tensor`` name) gets its coefficients from
+    that tensor here, once per process (``mant`` never loads or quantizes data to build a set).
+    """
+    from collections.abc import Mapping
+
+    if not (isinstance(spec, Mapping) and spec.get("family") in ("quantiles", "kmeans")):
+        return spec
+    if "coefficients" in spec:
+        return spec
+    key = repr(sorted(spec.items()))
+    if key not in _RESOLVED:
+        from mant.data_families import resolve_data_family
+        from mant.errors import InputError
+        from mant.tensor_io import load_tensor
+
+        calib = spec.get("calibration")
+        if not isinstance(calib, str):
+            raise InputError.single(
+                "weight_format.calibration", "must be a tensor file path", calib
+            )
+        tensor = load_tensor(calib, spec.get("tensor"))[1]
+        _RESOLVED[key] = resolve_data_family(spec, tensor)
+    return _RESOLVED[key]
+
+
+_RESOLVED: dict[str, Any] = {}
 
 
 def kv_config(design: Design) -> Any | None:

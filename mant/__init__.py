@@ -1,7 +1,8 @@
 """mant: low-bit number formats, group quantization with per-group adaptive MANT types,
 real-time KV-cache quantization, the fused MANT datapath, and the OliVe / Tender baselines."""
 
-from mant.candidates import CandidateSet, candidate_set, coefficients_from_data
+from mant.candidates import CandidateSet, candidate_set
+from mant.data_families import coefficients_from_data
 from mant.errors import InputError, Issue, MantDseError
 from mant.formats import Format, MantFormat, parse_format
 from mant.fused import (

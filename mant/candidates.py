@@ -10,9 +10,9 @@ A spec is one of:
 * a single format name, or a list of format names;
 * a parametric coefficient family ``{"family": "linear"|"geometric"|"power", "n", "a_min",
   "a_max", "gamma", "k", "include_int", "zero"}``;
-* a data-derived family ``{"family": "quantiles"|"kmeans", "n", "calibration", "group_size",
-  "k", "include_int"}`` whose calibration is an array, or a path to a tensor file
-  (with optional ``"tensor"`` name).
+* a data-derived family ``{"family": "quantiles"|"kmeans", "n", "group_size", "k",
+  "include_int", "coefficients"}`` once :func:`mant.data_families.data_family_set` has derived
+  its ``coefficients`` from a calibration tensor (building a set never loads or quantizes data).
 
 Coefficients are rounded to integers and de-duplicated (in order), so a set may hold fewer
 than ``n`` MANT members. ``include_int`` appends ``int{k}``.
@@ -40,7 +40,6 @@ from mant.formats import Format, MantFormat, parse_format
 __all__ = [
     "CandidateSet",
     "candidate_set",
-    "coefficients_from_data",
     "family_coefficients",
     "NAMED_SETS",
 ]
@@ -71,6 +70,7 @@ _KEYS = {
     "zero",
     "calibration",
     "tensor",
+    "coefficients",
     "group_size",
 }
 
@@ -236,66 +236,24 @@ def _from_family(spec: Mapping) -> CandidateSet:
         coeffs = family_coefficients(family, n=n, a_min=a_min, a_max=a_max, gamma=float(gamma))
         label = f"{family}{n}_a{a_min}-{a_max}" + (f"_g{gamma}" if family == "power" else "")
     elif family in _DATA_FAMILIES:
-        g = _int_param(c, spec, "group_size", 64, 1, 1 << 20)
-        c.check("calibration" in spec, "candidates.calibration", "is required", None)
+        resolved = spec.get("coefficients")
+        ok = isinstance(resolved, list | tuple) and all(
+            isinstance(a, int | np.integer) and not isinstance(a, bool) and 0 <= a
+            for a in resolved
+        )
+        c.check(
+            ok,
+            "candidates.family",
+            "a data-derived family is resolved from its calibration tensor first "
+            "(mant.data_families.data_family_set)",
+            family,
+        )
         c.raise_if_any()
-        tensor = _calibration_tensor(spec["calibration"], spec.get("tensor"))
-        coeffs = coefficients_from_data(tensor, n=n, method=family, group_size=g, k=k)
-        label = f"{family}{n}_g{g}"
+        coeffs = tuple(int(a) for a in resolved)  # type: ignore[union-attr]
+        label = f"{family}{n}_g{spec.get('group_size', 64)}"
     c.raise_if_any()
     fmts: list[Format] = [MantFormat(k=k, a=a, zero=zero) for a in coeffs]
     if include_int:
         fmts.append(parse_format(f"int{k}"))
         label += "+int"
     return CandidateSet(name=label, formats=tuple(fmts))
-
-
-def _calibration_tensor(value: Any, name: Any) -> np.ndarray:
-    if isinstance(value, str):
-        from mant.tensor_io import load_tensor
-
-        return load_tensor(value, name)[1]
-    arr = np.asarray(value)
-    if arr.dtype.kind != "f":
-        raise InputError.single("candidates.calibration", "must be a float array or a path", value)
-    return arr
-
-
-def coefficients_from_data(
-    tensor: np.ndarray, n: int, method: str = "quantiles", group_size: int = 64, k: int = 4
-) -> tuple[int, ...]:
-    """``n`` coefficients summarising the per-group optimal ``a`` of a calibration tensor.
-
-    Each group's optimal ``a`` comes from the exact search over ``mant{k}_a0 .. a127`` (the
-    ``mant-dense`` search, fp32 scale). ``quantiles`` takes the ``(i + 0.5) / n`` quantiles of
-    those values; ``kmeans`` runs 1-d Lloyd iterations from the quantiles. Results are rounded
-    and de-duplicated, ascending.
-
-    Args:
-        tensor: calibration tensor (groups along the last axis).
-        n: number of coefficients wanted (1..128).
-        method: ``quantiles`` or ``kmeans``.
-        group_size: values per group.
-        k: MANT element bits.
-    """
-    from mant.groups import make_groups
-    from mant.quantize import quantize_groups
-
-    if method not in _DATA_FAMILIES:
-        raise InputError.single("candidates.family", "must be quantiles or kmeans", method)
-    groups, lengths, _ = make_groups(tensor, axis=-1, group_size=group_size)
-    dense = CandidateSet(name="dense", formats=tuple(MantFormat(k=k, a=a) for a in range(128)))
-    best = quantize_groups(groups, dense, lengths=lengths).choice.astype(np.float64)
-    levels = (np.arange(n) + 0.5) / n
-    centers = np.quantile(best, levels)
-    if method == "kmeans":
-        for _ in range(100):
-            edges = (centers[1:] + centers[:-1]) / 2
-            label = np.searchsorted(edges, best)
-            sums = np.bincount(label, weights=best, minlength=n)
-            counts = np.bincount(label, minlength=n)
-            new = np.where(counts > 0, sums / np.maximum(counts, 1), centers)
-            if np.allclose(new, centers):
-                break
-            centers = np.sort(new)
-    return tuple(dict.fromkeys(int(v) for v in np.floor(np.sort(centers) + 0.5)))

@@ -44,14 +44,11 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 from numba import njit, prange
 
 from mant.errors import InputError
-from mant.formats import Family, FlintFormat, Format, IntFormat
+from mant.formats import OUTLIER_THRESHOLD, Format, OliveFormat, abfloat_magnitudes
 from mant.scales import ScaleFormat, round_scales
 
 __all__ = [
@@ -63,78 +60,8 @@ __all__ = [
     "olive_quantize_groups",
 ]
 
-OUTLIER_THRESHOLD = 32.0
-"""Grid units above which a value is an outlier (mant.md §9.2)."""
-
 OLIVE_CLIP_RATIOS = np.arange(75, 250, 2) / 100.0
 """OliVe's clip search: 75% .. 249% of the 3-sigma base in 2% steps."""
-
-
-def abfloat_magnitudes(*, exp_bits: int = 2, man_bits: int = 1, exp_bias: int = 5) -> np.ndarray:
-    """Positive abfloat outlier magnitudes ``(1 + m / 2^M) * 2^(e + bias)``, without ``2^bias``.
-
-    Example:
-        >>> abfloat_magnitudes().tolist()
-        [48.0, 64.0, 96.0, 128.0, 192.0, 256.0, 384.0]
-    """
-    e = np.arange(2**exp_bits)[:, None] + exp_bias
-    m = np.arange(2**man_bits)[None, :]
-    values = ((1.0 + m / 2.0**man_bits) * 2.0**e).ravel()
-    return values[1:]  # 2^bias itself is the outlier threshold (a normal level)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OliveFormat(Format):
-    """OliVe element: scaled int4 or flint4 normals plus abfloat outliers (4 bits).
-
-    Args:
-        k: element bits; only 4 (the width whose rules mant.md §9.2 records).
-        normal: ``int`` or ``flint``.
-    """
-
-    k: int = 4
-    normal: Literal["int", "flint"] = "int"
-
-    def __post_init__(self) -> None:
-        if self.k != 4:
-            raise InputError.single("format.olive.bits", "must be 4", self.k)
-        if self.normal not in ("int", "flint"):
-            raise InputError.single("format.olive.normal", "must be int or flint", self.normal)
-
-    @property
-    def name(self) -> str:
-        return f"olive{self.k}_{self.normal}"
-
-    @property
-    def bits(self) -> int:
-        return self.k
-
-    @property
-    def family(self) -> Family:
-        return Family.OLIVE
-
-    @property
-    def normal_magnitudes(self) -> np.ndarray:
-        """Normal levels in grid units: int ``{0, 4, .., 28}``, flint ``{0, 2, .., 16, 32}``."""
-        if self.normal == "int":
-            mags = IntFormat(k=self.k).magnitudes * (OUTLIER_THRESHOLD / 2 ** (self.k - 1))
-        else:
-            flint = FlintFormat(k=self.k).magnitudes
-            mags = flint * (OUTLIER_THRESHOLD / flint[-1])
-        return np.asarray(mags, dtype=np.float64)
-
-    @property
-    def normal_max(self) -> float:
-        """Top normal level: the clip value maps here (28 for int, 32 for flint)."""
-        return float(self.normal_magnitudes[-1])
-
-    @property
-    def outlier_magnitudes(self) -> np.ndarray:
-        return abfloat_magnitudes()
-
-    def _build_grid(self) -> np.ndarray:
-        mags = np.concatenate([self.normal_magnitudes, self.outlier_magnitudes])
-        return np.concatenate([-mags, mags])
 
 
 def ovp_victims(is_outlier: np.ndarray) -> np.ndarray:

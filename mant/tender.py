@@ -45,7 +45,7 @@ import numpy as np
 
 from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.groups import check_finite
-from mant.quantize import QuantResult
+from mant.result import QuantResult
 
 __all__ = ["TenderConfig", "quantize_tender"]
 

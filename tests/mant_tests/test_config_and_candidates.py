@@ -12,9 +12,9 @@ from mant.candidates import (
     NAMED_SETS,
     CandidateSet,
     candidate_set,
-    coefficients_from_data,
     family_coefficients,
 )
+from mant.data_families import coefficients_from_data, resolve_data_family
 from mant.errors import InputError
 from mant.formats import MantFormat
 from mant.quantize import QuantConfig, quantize
@@ -63,14 +63,17 @@ def test_config_round_trips_through_plain_json(spec):
     assert back.candidate_set == cfg.candidate_set
 
 
-def test_data_derived_config_resolves_to_format_names():
+def test_data_derived_family_is_resolved_once_then_plain_data():
     rng = np.random.default_rng(3)
     calib = rng.standard_normal((64, 256)).astype(np.float32)
-    cfg = QuantConfig(candidates={"family": "quantiles", "n": 4, "calibration": calib})
-    assert isinstance(cfg.candidates, tuple) and all(
-        n.startswith("mant4_a") for n in cfg.candidates
-    )
+    spec = resolve_data_family({"family": "quantiles", "n": 4, "calibration": calib}, calib)
+    assert "calibration" not in spec and 1 <= len(spec["coefficients"]) <= 4
+    cfg = QuantConfig(candidates=spec)
+    assert all(n.startswith("mant4_a") for n in cfg.candidate_set.names)
     assert QuantConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    # building a config never quantizes data: an unresolved family is an input error
+    with pytest.raises(InputError, match="resolved from its calibration tensor first"):
+        QuantConfig(candidates={"family": "kmeans", "n": 4, "calibration": calib})
 
 
 def test_unknown_config_keys_and_values_are_reported_together():
