@@ -244,9 +244,7 @@ class Accelerator:
             "gemv_path": gemv_path,
             "gemv_max_m": gemv_max_m,
         }
-        array = {
-            k: (v if given[k] is None else given[k]) for k, v in self.array.to_dict().items()
-        }
+        array = {k: (v if given[k] is None else given[k]) for k, v in self.array.to_dict().items()}
         return accelerator_from_dict({**self.to_dict(), "array": array}, pe=self.pe)
 
     def with_buffers(self, **sizes: Any) -> Accelerator:

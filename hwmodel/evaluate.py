@@ -85,7 +85,8 @@ def _terms(
     if gemv_path != "scalesim" and df != "os" and m <= acc.array.gemv_max_m:
         t = mapping(m, n, k_arr, df)[2]
         st_bpe = b_bpe if df == "ws" else prec.act_bits_per_element
-        load = stationary_load_cycles(rows, cols, st_bpe, acc.dram.bw_bytes_per_cycle, gemv_path)
+        bw = acc.dram.bw_bytes_per_cycle
+        load = stationary_load_cycles(rows, cols, st_bpe, bw, gemv_path, p)
         sys_cycles = gemv_cycles(folds, rows, cols, t, gemv_path, load)
 
     epi = pe.epilogue
@@ -203,7 +204,14 @@ def _gemm_cost(acc: Accelerator, gemm: Gemm, prec: Precision) -> Cost:
     rows, cols = acc.array.rows, acc.array.cols
     arr = acc.array
     t = _terms(
-        acc, gemm, prec, rows, cols, arr.dataflow.value, False, arr.preload.value,
+        acc,
+        gemm,
+        prec,
+        rows,
+        cols,
+        arr.dataflow.value,
+        False,
+        arr.preload.value,
         arr.gemv_path.value,
     )
     cycles, compute, memory, peak, mapped, epi_ops, energy, rd, wr, sram = t
