@@ -142,8 +142,9 @@ def stationary_load_cycles(
 
     ``memory_width``: ceil(R C e bits / (8 bw)), the tile through a path of ``bw`` bytes per
     cycle, where a PE holds e = ``elements_per_pe`` stationary elements (the PE mode's MACs per
-    cycle: 4 for a BitFusion W4A4 unit, 1/4 when four Tender units fuse for one W4A8 MAC). ``vector``: 1 (a tile is read from SRAM every cycle). ``scalesim`` and
-    ``double_buffered``: R (one row per cycle down the column shift chains).
+    cycle: 4 for a BitFusion W4A4 unit, 1/4 when four Tender units fuse for one W4A8 MAC).
+    ``vector``: 1 (a tile is read from SRAM every cycle). ``scalesim`` and ``double_buffered``:
+    R (one row per cycle down the column shift chains).
 
     Example:
         >>> stationary_load_cycles(64, 47, 4.3125, 256.0, "memory_width")  # 1621.5 B / 256

@@ -26,7 +26,9 @@ def _tender_fp16_kv() -> tuple[object, Precision]:
 def main() -> None:
     mant = load_accelerator("mant")
     tender, tender_prec = _tender_fp16_kv()
-    print("| gemv_path | context | M-ANT ms | Tender (KV16) ms | speedup | M-ANT attention share |")
+    print(
+        "| gemv_path | context | M-ANT ms | Tender (KV16) ms | speedup | M-ANT attention share |"
+    )
     print("|---|---|---|---|---|---|")
     for path in GemvPath:
         m_acc = mant.with_array(gemv_path=str(path))

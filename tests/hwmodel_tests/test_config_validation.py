@@ -1,4 +1,4 @@
-"""Hardware config values validate themselves; choices are StrEnums; one bits-per-element formula."""
+"""Hardware configs validate themselves; choices are StrEnums; one bits-per-element formula."""
 
 from __future__ import annotations
 
@@ -33,9 +33,8 @@ def test_array_config_checks_preload_gemv_path_and_bools():
         "array.preload",
         "array.gemv_path",
     ]
-    assert "array.gemv_path: must be one of scalesim, double_buffered, memory_width, vector" in str(
-        err.value
-    )
+    rule = "array.gemv_path: must be one of scalesim, double_buffered, memory_width, vector"
+    assert rule in str(err.value)
 
 
 def test_strings_become_enum_members():
@@ -68,7 +67,11 @@ def test_precision_bits_come_from_mant_only():
     assert "/ group_size" not in inspect.getsource(hwmodel.precision)
     for g, scale, sel in ((64, 16, 4), (128, 8, 0), (32, 16, 2)):
         p = Precision.grouped(
-            weight_bits=4, act_bits=8, kv_bits=4, group_size=g, scale_bits=scale,
+            weight_bits=4,
+            act_bits=8,
+            kv_bits=4,
+            group_size=g,
+            scale_bits=scale,
             weight_selector_bits=sel,
         )
         assert p.weight_bits_per_element == mant.bits_per_element(4, g, scale, sel)

@@ -1,4 +1,4 @@
-"""The BitFusion PE and preset, the M-ANT PE against its one published constant, the RQU overhead."""
+"""BitFusion PE and preset; the M-ANT PE against its one published constant; RQU overhead."""
 
 from __future__ import annotations
 
