@@ -140,3 +140,20 @@ def test_long_context_workloads_are_exact_and_small(phase):
         kv_bytes = 2 * 32 * 32 * 128 * ctx * 4.25 / 8
         assert cost.dram_read_bytes == kv_bytes + 32 * 32 * (128 + ctx)
         assert cost.dram_write_bytes == 32 * 32 * (ctx + 128)
+
+
+def test_long_context_vectorised_over_tiny_and_large_arrays_matches_scalar():
+    """128K prefill on 1 x 1 .. 256 x 256 arrays: the int64 path equals the Python-int path."""
+    import numpy as np
+
+    from hwmodel import evaluate, evaluate_many, load_accelerator
+
+    acc = load_accelerator("int8")
+    wl = llm_workload("llama-65b", phase="prefill", seq_len=131072)
+    rows, cols = np.array([1, 7, 256]), np.array([1, 300, 256])
+    out = evaluate_many(acc, wl, rows=rows, cols=cols)
+    for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        one = evaluate(acc.with_array(rows=int(r), cols=int(c)), wl)
+        assert out["cycles"][i] == pytest.approx(one.cycles, rel=1e-12)
+        assert out["energy_pj"][i] == pytest.approx(one.energy_pj, rel=1e-9)
+        assert 0 < out["utilization"][i] <= 1
