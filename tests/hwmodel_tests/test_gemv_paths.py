@@ -7,6 +7,7 @@ import pytest
 
 from hwmodel import Gemm, GemvPath, evaluate, evaluate_many, llm_workload, load_accelerator
 from hwmodel.systolic import gemv_cycles, stationary_load_cycles
+from mant.errors import InputError
 
 
 def _int8(**array):
@@ -125,3 +126,13 @@ def test_memory_width_load_counts_the_elements_a_pe_holds():
     # k = 128 at 2 MACs per PE-cycle -> the array sees 64: 2 row folds x 2 column folds = 4;
     # load = ceil(32 x 32 x 2 x 4 bits / (8 x 64)) = 16; 16 + 4 x 16 + 32 + 32 - 2 = 142
     assert evaluate(acc, Gemm(m=1, n=64, k=128), w4a8).compute_cycles == 142
+
+
+def test_evaluate_many_gemv_path_override():
+    acc = load_accelerator("mant")
+    wl = llm_workload("llama-7b", phase="decode", seq_len=8192)
+    out = evaluate_many(acc, wl, rows=[64, 32], cols=[47, 32], gemv_path="memory_width")
+    one = evaluate(acc.with_array(rows=32, cols=32, gemv_path="memory_width"), wl)
+    assert out["cycles"][1] == pytest.approx(one.cycles, rel=1e-12)
+    with pytest.raises(InputError, match="gemv_path: must be one of"):
+        evaluate_many(acc, wl, rows=[64], cols=[47], gemv_path="gpu")
