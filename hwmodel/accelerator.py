@@ -16,14 +16,15 @@ from typing import Any
 
 import yaml
 
-from hwmodel._validate import check_keys, reprefix, require_int, require_number
+from hwmodel._validate import check_keys, reprefix, require_number
+from hwmodel.parts import ArrayConfig, BufferConfig, DramConfig, Overlap
 from hwmodel.pe import PEType, load_pe
 from hwmodel.precision import Precision
-from hwmodel.systolic import Dataflow, Preload
 from mant.errors import InputError, IssueCollector
 
 __all__ = [
     "Overlap",
+    "Keep",
     "ArrayConfig",
     "BufferConfig",
     "DramConfig",
@@ -40,80 +41,11 @@ PSUM_BITS = 32
 """Width of a partial sum held in the output buffer, bits."""
 
 
-class Overlap(StrEnum):
-    """How compute and DRAM transfers combine into layer time.
+class Keep(StrEnum):
+    """Which array side :func:`iso_area` keeps (the other is sized to the area budget)."""
 
-    ``max``: double buffering hides the shorter one (time = max(compute, memory)).
-    ``sum``: no overlap (time = compute + memory).
-    """
-
-    MAX = "max"
-    SUM = "sum"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArrayConfig:
-    """The PE array.
-
-    Attributes:
-        rows: PE rows R (the reduction dimension under WS / IS).
-        cols: PE columns C.
-        dataflow: ``os``, ``ws`` or ``is``.
-        preload: How WS / IS load each fold's stationary operand: ``serial`` (SCALE-Sim v3,
-            the default) or ``overlapped`` (double-buffered stationary registers; only the
-            first fold's load is exposed). Ignored under OS.
-    """
-
-    rows: int
-    cols: int
-    dataflow: Dataflow = Dataflow.WS
-    preload: Preload = Preload.SERIAL
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BufferConfig:
-    """On-chip SRAM buffers (one per operand).
-
-    Attributes:
-        weight_bytes: B-operand (weights / KV) buffer, bytes.
-        act_bytes: A-operand (activations) buffer, bytes.
-        out_bytes: Output / partial-sum buffer, bytes.
-        double_buffered: Half of each buffer is filled while the other half is used.
-        read_pj_per_bit: Read energy, pJ per bit.
-        write_pj_per_bit: Write energy, pJ per bit.
-        area_um2_per_kib: Area per KiB of capacity, um^2.
-    """
-
-    weight_bytes: int
-    act_bytes: int
-    out_bytes: int
-    double_buffered: bool = True
-    read_pj_per_bit: float = 0.0
-    write_pj_per_bit: float = 0.0
-    area_um2_per_kib: float = 0.0
-
-    def active_bytes(self, size_bytes: int) -> float:
-        """Capacity usable by the current tile, bytes."""
-        return size_bytes / 2 if self.double_buffered else float(size_bytes)
-
-    @property
-    def total_bytes(self) -> int:
-        return self.weight_bytes + self.act_bytes + self.out_bytes
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DramConfig:
-    """Off-chip memory interface.
-
-    Attributes:
-        bw_bytes_per_cycle: Sustained bandwidth, bytes per accelerator cycle.
-        read_pj_per_bit: Read energy, pJ per bit.
-        write_pj_per_bit: Write energy, pJ per bit.
-    """
-
-    bw_bytes_per_cycle: float
-    read_pj_per_bit: float = 0.0
-    write_pj_per_bit: float = 0.0
+    COLS = "cols"
+    ROWS = "rows"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,14 +105,19 @@ class Accelerator:
         cols: int | None = None,
         dataflow: str | None = None,
         preload: str | None = None,
+        gemv_path: str | None = None,
+        gemv_max_m: int | None = None,
     ) -> Accelerator:
-        """A copy with another array shape, dataflow or stationary preload (validated)."""
-        array = {
-            "rows": self.array.rows if rows is None else rows,
-            "cols": self.array.cols if cols is None else cols,
-            "dataflow": str(self.array.dataflow if dataflow is None else dataflow),
-            "preload": str(self.array.preload if preload is None else preload),
+        """A copy with another array shape, dataflow, preload or GEMV path (validated)."""
+        given = {
+            "rows": rows,
+            "cols": cols,
+            "dataflow": dataflow,
+            "preload": preload,
+            "gemv_path": gemv_path,
+            "gemv_max_m": gemv_max_m,
         }
+        array = {k: (v if given[k] is None else given[k]) for k, v in self.array.to_dict().items()}
         return accelerator_from_dict({**self.to_dict(), "array": array}, pe=self.pe)
 
     def with_buffers(self, **sizes: Any) -> Accelerator:
@@ -209,12 +146,7 @@ class Accelerator:
             "source": self.source,
             "pe": self.pe_ref,
             "clock_hz": self.clock_hz,
-            "array": {
-                "rows": self.array.rows,
-                "cols": self.array.cols,
-                "dataflow": str(self.array.dataflow),
-                "preload": str(self.array.preload),
-            },
+            "array": self.array.to_dict(),
             "buffers": {f.name: getattr(self.buffers, f.name) for f in _fields(BufferConfig)},
             "dram": {f.name: getattr(self.dram, f.name) for f in _fields(DramConfig)},
             "overlap": str(self.overlap),
@@ -273,8 +205,25 @@ _TOP_KEYS = (
     "overlap",
     "default_precision",
 )
+_ARRAY_KEYS = tuple(f.name for f in dataclasses.fields(ArrayConfig))
 _BUFFER_KEYS = tuple(f.name for f in dataclasses.fields(BufferConfig))
 _DRAM_KEYS = tuple(f.name for f in dataclasses.fields(DramConfig))
+
+
+def _section(
+    c: IssueCollector, data: Any, key: str, cls: Any, keys: tuple[str, ...], n_req: int, path: str
+) -> Any:
+    """One validated sub-config (``array``, ``buffers``, ``dram``), or None with its issues."""
+    if key not in data:
+        return None
+    raw = data[key]
+    if not check_keys(raw, f"{path}.{key}", required=keys[:n_req], optional=keys, collector=c):
+        return None
+    try:
+        return cls(**raw)
+    except InputError as exc:
+        c.extend(exc, prefix=path)
+        return None
 
 
 def accelerator_from_dict(
@@ -309,68 +258,12 @@ def accelerator_from_dict(
                 c.extend(reprefix(exc, "pe", "pe"), prefix=path)
     require_number(c, data.get("clock_hz"), f"{path}.clock_hz")
 
-    array = None
-    raw = data.get("array")
-    if "array" in data and check_keys(
-        raw,
-        f"{path}.array",
-        required=("rows", "cols", "dataflow"),
-        optional=("preload",),
-        collector=c,
-    ):
-        ok = require_int(c, raw.get("rows"), f"{path}.array.rows")
-        ok &= require_int(c, raw.get("cols"), f"{path}.array.cols")
-        df = raw.get("dataflow")
-        if df not in tuple(Dataflow):
-            c.add(f"{path}.array.dataflow", "must be one of os, ws, is", df)
-            ok = False
-        preload = raw.get("preload", str(Preload.SERIAL))
-        ok &= c.check(
-            preload in tuple(Preload),
-            f"{path}.array.preload",
-            "must be one of serial, overlapped",
-            preload,
-        )
-        if ok:
-            array = ArrayConfig(
-                rows=raw["rows"],
-                cols=raw["cols"],
-                dataflow=Dataflow(df),
-                preload=Preload(preload),
-            )
-
-    buffers = None
-    raw = data.get("buffers")
-    if "buffers" in data and check_keys(
-        raw, f"{path}.buffers", required=_BUFFER_KEYS[:3], optional=_BUFFER_KEYS, collector=c
-    ):
-        ok = True
-        for key in _BUFFER_KEYS[:3]:
-            ok &= require_int(c, raw.get(key), f"{path}.buffers.{key}")
-        dbl = raw.get("double_buffered", True)
-        ok &= c.check(
-            isinstance(dbl, bool), f"{path}.buffers.double_buffered", "must be a bool", dbl
-        )
-        for key in _BUFFER_KEYS[4:]:
-            if key in raw:
-                ok &= require_number(c, raw[key], f"{path}.buffers.{key}", allow_zero=True)
-        if ok:
-            buffers = BufferConfig(**raw)
-
-    dram = None
-    raw = data.get("dram")
-    if "dram" in data and check_keys(
-        raw, f"{path}.dram", required=_DRAM_KEYS[:1], optional=_DRAM_KEYS, collector=c
-    ):
-        ok = require_number(c, raw.get("bw_bytes_per_cycle"), f"{path}.dram.bw_bytes_per_cycle")
-        for key in _DRAM_KEYS[1:]:
-            if key in raw:
-                ok &= require_number(c, raw[key], f"{path}.dram.{key}", allow_zero=True)
-        if ok:
-            dram = DramConfig(**raw)
+    array = _section(c, data, "array", ArrayConfig, _ARRAY_KEYS, 3, path)
+    buffers = _section(c, data, "buffers", BufferConfig, _BUFFER_KEYS, 3, path)
+    dram = _section(c, data, "dram", DramConfig, _DRAM_KEYS, 1, path)
 
     overlap = data.get("overlap", "max")
-    c.check(overlap in tuple(Overlap), f"{path}.overlap", "must be max or sum", overlap)
+    c.check(overlap in tuple(Overlap), f"{path}.overlap", "must be one of max, sum", overlap)
 
     precision = None
     raw = data.get("default_precision")
@@ -419,7 +312,7 @@ def list_presets() -> list[str]:
 
     Example:
         >>> list_presets()
-        ['ant', 'fp16', 'int8', 'mant', 'olive', 'tender']
+        ['ant', 'bitfusion', 'fp16', 'int8', 'mant', 'olive', 'tender']
     """
     folder = resources.files("hwmodel") / "presets"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
@@ -461,7 +354,7 @@ def dump_accelerator(acc: Accelerator, path: str | Path) -> None:
     Path(path).write_text(acc.to_yaml())
 
 
-def iso_area(acc: Accelerator, area_um2: float, *, keep: str = "cols") -> Accelerator:
+def iso_area(acc: Accelerator, area_um2: float, *, keep: Keep | str = Keep.COLS) -> Accelerator:
     """The accelerator resized to spend a PE-area budget, one array side kept.
 
     The iso-area rule: with C kept, rows = floor((A - C * epilogue area) / (C * PE area));
@@ -482,10 +375,10 @@ def iso_area(acc: Accelerator, area_um2: float, *, keep: str = "cols") -> Accele
         >>> iso_area(load_accelerator("ant"), budget).array.rows  # UniCore's ANT array: 78 x 64
         78
     """
-    if keep not in ("cols", "rows"):
+    if keep not in tuple(Keep):
         raise InputError.single("iso_area.keep", "must be cols or rows", keep)
     epi = acc.pe.epilogue.area_um2_per_column if acc.pe.epilogue is not None else 0.0
-    if keep == "cols":
+    if keep == Keep.COLS:
         cols = acc.array.cols
         rows = int((area_um2 - cols * epi) // (cols * acc.pe.area_um2))
     else:
