@@ -36,8 +36,8 @@ Example:
     >>> from mant.quantize import quantize
     >>> w = np.random.default_rng(0).standard_t(3, (64, 256)).astype(np.float32)
     >>> r = quantize(w, candidates="olive4_int", granularity="channel")
-    >>> r.bits_per_element  # 4 + 32-bit fp32 scale per channel of 256
-    4.125
+    >>> r.bits_per_element  # 4 + 16-bit fp16 scale per channel of 256
+    4.0625
     >>> bool(r.rel_mse < quantize(w, candidates="int4", granularity="channel").rel_mse)
     True
 """
