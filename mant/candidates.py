@@ -251,7 +251,7 @@ def _calibration_tensor(value: Any, name: Any) -> np.ndarray:
     if isinstance(value, str):
         from mant.tensor_io import load_tensor
 
-        return load_tensor(value, name)[1]
+        return load_tensor(value, name).array
     arr = np.asarray(value)
     if arr.dtype.kind != "f":
         raise InputError.single("candidates.calibration", "must be a float array or a path", value)

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         scale_format=args.scale_format,
         clip_search=args.clip_search,
     )
-    name, x = load_tensor(args.file, args.tensor)
+    loaded = load_tensor(args.file, args.tensor)
+    name, x = loaded.name, loaded.array
     if not np.any(x):
         raise InputError.single(f"{args.file}:{name}", "must have a non-zero value", "all zeros")
     start = time.perf_counter()
