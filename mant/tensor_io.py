@@ -23,7 +23,14 @@ import numpy as np
 
 from mant.errors import InputError
 
-__all__ = ["LoadedTensor", "load_tensor", "tensor_names", "iter_tensors", "SUFFIXES"]
+__all__ = [
+    "LoadedTensor",
+    "load_tensor",
+    "tensor_names",
+    "tensor_shapes",
+    "iter_tensors",
+    "SUFFIXES",
+]
 
 SUFFIXES = (".npy", ".npz", ".safetensors", ".gguf")
 
@@ -116,6 +123,32 @@ def tensor_names(path: str | os.PathLike[str]) -> list[str]:
         from gguf import GGUFReader
 
         return [str(t.name) for t in GGUFReader(str(p)).tensors]
+    except Exception as exc:  # unreadable or corrupt file: report it as bad input
+        raise _unreadable(key, exc) from None
+
+
+def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """Shape of every tensor in a file, in file order, read from headers where the format has
+    them (``.npz`` members are read).
+
+    Raises:
+        InputError: missing, unknown or unreadable file.
+    """
+    p, key = _check_path(path)
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return {p.stem: tuple(np.load(p, mmap_mode="r", allow_pickle=False).shape)}
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return {n: tuple(z[n].shape) for n in z.files}
+        if suffix == ".safetensors":
+            return {n: tuple(i["shape"]) for n, i in _safetensors_header(p)[0].items()}
+        from gguf import GGUFReader
+
+        return {
+            str(t.name): tuple(int(d) for d in t.shape[::-1]) for t in GGUFReader(str(p)).tensors
+        }
     except Exception as exc:  # unreadable or corrupt file: report it as bad input
         raise _unreadable(key, exc) from None
 
