@@ -37,16 +37,11 @@ MAX_SQNR_DB = 200.0
 
 
 def weight_config(design: Design) -> Any:
-    """The weight :class:`mant.QuantConfig` (groups along the reduction axis, fp16 scales)."""
+    """The weight :class:`mant.QuantConfig` (groups along the reduction axis, the default
+    scale format ``mant.scales.DEFAULT_SCALE`` like every other entry point)."""
     from mant.quantize import QuantConfig
-    from mant.scales import ScaleFormat
 
-    return QuantConfig(
-        candidates=design.weight_candidates,
-        group_size=design.group_size,
-        axis=-1,
-        scale_format=ScaleFormat.FP16,
-    )
+    return QuantConfig(candidates=design.weight_candidates, group_size=design.group_size, axis=-1)
 
 
 def kv_config(design: Design) -> Any | None:
@@ -68,7 +63,6 @@ def kv_config(design: Design) -> Any | None:
         candidates=candidates,
         group_size=design.group_size,
         selection="oracle" if single else design.kv_selection,
-        scale_format="fp16",
     )
 
 
