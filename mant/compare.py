@@ -134,10 +134,12 @@ def settings_grid(
         except InputError as exc:
             c.extend(exc, f"candidates[{i}]")
             continue
-        for g in [None] if block else group_sizes:
-            for sf in [None] if block else scale_formats:
+        sizes: list[int | None] = [None] if block else list(group_sizes)
+        scales: list[Any] = [None] if block else list(scale_formats)  # None: the default
+        for size in sizes:
+            for sf in scales:
                 try:
-                    cfg = QuantConfig(candidates=spec, group_size=g, scale_format=sf, axis=axis)
+                    cfg = QuantConfig(candidates=spec, group_size=size, scale_format=sf, axis=axis)
                 except InputError as exc:  # e.g. an odd group size for OliVe pairs
                     c.extend(exc, f"candidates[{i}]")
                     continue
