@@ -210,7 +210,6 @@ def run(args: argparse.Namespace) -> int:
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
     import csv
     import io
-
     from pathlib import Path
 
     from mant.atomic_write import write_text_atomic
