@@ -56,6 +56,8 @@ __all__ = [
     "accuracy_source_names",
     "make_accuracy_source",
     "synthetic_suite",
+    "SOURCE_ASSETS",
+    "fetch_source_assets",
 ]
 
 
@@ -353,6 +355,33 @@ _REGISTRY: dict[str, Callable[[AccuracySpec], AccuracySource]] = {
     "tensors": real_suite,
     "perplexity": PerplexitySource,
 }
+
+
+# accuracy source -> the llmrun assets it reads (fetched before a study's trial loop)
+SOURCE_ASSETS: dict[str, tuple[str, ...]] = {
+    "tensors": ("minilm-l6-v2", "smollm2-135m", "janeaustenr"),
+    "perplexity": ("smollm2-135m", "janeaustenr"),
+}
+
+
+def fetch_source_assets(spec: AccuracySpec, log: Callable[[str], None] | None = None) -> list[str]:
+    """Fetch the missing assets ``spec``'s source reads, so that a study downloads before its
+    first trial (and its ETA) rather than inside it. Returns the names fetched.
+
+    Raises:
+        llmrun.assets.AssetError: a download failed or failed its hash check.
+    """
+    names = SOURCE_ASSETS.get(spec.source, ())
+    if not names:
+        return []
+    from llmrun.assets import AssetState, fetch, status
+
+    missing = [st.asset.name for st in status(list(names)) if st.state is not AssetState.OK]
+    if missing:
+        say = log or (lambda _msg: None)
+        say(f"fetching assets once before the trials: {', '.join(missing)}")
+        fetch(missing, log=say)
+    return missing
 
 
 def register_accuracy_source(name: str, factory: Callable[[AccuracySpec], AccuracySource]) -> None:

@@ -37,15 +37,14 @@ MAX_SQNR_DB = 200.0
 
 
 def weight_config(design: Design) -> Any:
-    """The weight :class:`mant.QuantConfig` (groups along the reduction axis, fp16 scales)."""
+    """The weight :class:`mant.QuantConfig` (groups along the reduction axis, the default
+    scale format ``mant.scales.DEFAULT_SCALE`` like every other entry point)."""
     from mant.quantize import QuantConfig
-    from mant.scales import ScaleFormat
 
     return QuantConfig(
         candidates=resolve_candidates(design.weight_candidates),
         group_size=design.group_size,
         axis=-1,
-        scale_format=ScaleFormat.FP16,
     )
 
 
@@ -71,7 +70,7 @@ def resolve_candidates(spec: Any) -> Any:
             raise InputError.single(
                 "weight_format.calibration", "must be a tensor file path", calib
             )
-        tensor = load_tensor(calib, spec.get("tensor"))[1]
+        tensor = load_tensor(calib, spec.get("tensor")).array
         _RESOLVED[key] = resolve_data_family(spec, tensor)
     return _RESOLVED[key]
 
@@ -98,7 +97,6 @@ def kv_config(design: Design) -> Any | None:
         candidates=candidates,
         group_size=design.group_size,
         selection="oracle" if single else design.kv_selection,
-        scale_format="fp16",
     )
 
 

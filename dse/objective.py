@@ -135,8 +135,30 @@ class Evaluator:
         return self.evaluate_design(design_from_values(self.spec.space, values))
 
 
-def make_objective(evaluator: Evaluator) -> Callable[[optuna.Trial], list[float]]:
-    """An Optuna objective: suggest, evaluate, record design/metrics/quant, set constraints."""
+def make_objective(
+    evaluator: Evaluator | StudySpec, *, cache_dir: str | Path | None = None
+) -> Callable[[optuna.Trial], list[float]]:
+    """An Optuna objective: suggest, evaluate, record design/metrics/quant, set constraints.
+
+    Args:
+        evaluator: an :class:`Evaluator`, or a :class:`dse.spec.StudySpec` (an evaluator is
+            made for it, with ``cache_dir``).
+        cache_dir: quantization cache folder when ``evaluator`` is a spec.
+
+    Raises:
+        TypeError: anything else (names what it takes and what it got).
+    """
+    from dse.spec import StudySpec
+
+    if isinstance(evaluator, StudySpec):
+        evaluator = Evaluator(evaluator, cache_dir=cache_dir)
+    elif not isinstance(evaluator, Evaluator):
+        raise TypeError(
+            "make_objective takes a dse.Evaluator or a dse.StudySpec (e.g. dse.load_spec(path)), "
+            f"got {type(evaluator).__name__}"
+        )
+    elif cache_dir is not None:
+        raise TypeError("make_objective: cache_dir goes to Evaluator(spec, cache_dir=...)")
     space = evaluator.spec.space
 
     def objective(trial: optuna.Trial) -> list[float]:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
+from dse.accuracy import fetch_source_assets
 from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
@@ -202,6 +203,10 @@ def _worker_process(
 _SHOWN_FAILURES = 5
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class _Progress:
     """A tqdm bar over COMPLETE trials, resynchronised with the storage about once a second."""
 
@@ -324,6 +329,8 @@ def run_study(
     done_before, failed_before = _count(study)
     budget = max(0, total - done_before)
     evaluator = evaluator or Evaluator(spec, cache_dir=out / CACHE_DIR)
+    if budget:  # one-time downloads before the bar, so they stay out of its ETA
+        fetch_source_assets(spec.accuracy, log=_stderr if progress else None)
     bar = _Progress(study, total, progress)
     procs: list[multiprocessing.process.BaseProcess] = []
     interrupted = False

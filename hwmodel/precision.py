@@ -79,14 +79,18 @@ class Precision:
         group_size: int = 64,
         scale_bits: int = 16,
         weight_selector_bits: int = 4,
-        kv_selector_bits: int = 0,
+        kv_selector_bits: int = 4,
     ) -> Precision:
         """A group-quantized precision with bits per element from ``mant``'s accounting.
+
+        The defaults are M-ANT's: fp16 scales (``mant.scales.DEFAULT_SCALE``) and a 4-bit type
+        selector for weights and KV alike (the KV cache picks a type per group too), i.e. the
+        same count as ``mant.QuantConfig`` / ``mant.KVQuantConfig`` for the same setting.
 
         Example:
             >>> p = Precision.grouped(weight_bits=4, act_bits=8, kv_bits=4)
             >>> p.weight_bits_per_element, p.kv_bits_per_element
-            (4.3125, 4.25)
+            (4.3125, 4.3125)
         """
         return cls(
             weight_bits=weight_bits,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,11 @@ from llmrun.hooks import (
 from llmrun.model import ModelName, load_model
 from llmrun.specs import KVSpec, WeightSpec, parse_kv_spec, parse_weight_spec
 from llmrun.text import Corpus, corpus_tokens
+from llmrun.threads import blas_threads
 from mant.errors import InputError, IssueCollector
 
-__all__ = ["PerplexityResult", "kv_dump", "perplexity", "prepared_model"]
+__all__ = ["PerplexityResult", "kv_dump", "perplexity", "prepared_model", "stored_weights_label"]
 
-_BATCH_WINDOWS = 4  # windows per forward call: bounds memory (~40 MB of scores at 512 tokens)
 _FULL_TEXT_CHARS = 10**9  # "the whole corpus" for corpus_tokens
 
 
@@ -58,7 +59,11 @@ class PerplexityResult:
         weight_seconds: wall time spent quantizing weights in this call in seconds (0 when cached).
         weight_rel_mse: summed relative squared error of the quantized linear weights (None: fp).
         model, corpus, windows, window_len: the protocol.
-        weights, kv: the quantization settings as text (``"fp32"`` when none).
+        weights: the weight setting as text; unquantized, what the file stores, e.g.
+            ``"stored (Q4_1 weights)"`` for SmolLM2 (its linear weights are 4-bit in the GGUF,
+            so "fp32" would overstate them).
+        kv: the KV-cache setting as text (``"fp32"``: the cache as computed, unquantized).
+        threads: BLAS threads used by the forward pass.
     """
 
     ppl: float
@@ -71,8 +76,9 @@ class PerplexityResult:
     corpus: str = Corpus.AUSTEN_PRIDE.value
     windows: int = 0
     window_len: int = 0
-    weights: str = "fp32"
+    weights: str = "stored"
     kv: str = "fp32"
+    threads: int = 1
 
     @property
     def seconds_per_window(self) -> float:
@@ -123,10 +129,24 @@ def prepared_model(
     return net, errors, seconds
 
 
+def stored_weights_label(model: str = ModelName.SMOLLM2_135M.value) -> str:
+    """What an unquantized run really uses: the stored types of the linear weights.
+
+    Example:
+        >>> stored_weights_label("smollm2-135m")
+        'stored (Q4_1 weights)'
+    """
+    types = load_model(model).stored_types
+    linear = sorted(
+        {t for name, t in types.items() if name.startswith("blk.") and "norm" not in name}
+    )
+    return f"stored ({'/'.join(linear) or 'F32'} weights)"
+
+
 def _resolve_weights(weights: Any) -> tuple[Any, str]:
     if weights is None or isinstance(weights, str | WeightSpec):
         spec = parse_weight_spec(weights) if not isinstance(weights, WeightSpec) else weights
-        return (None, "fp32") if spec is None else (spec.to_config(), str(spec))
+        return (None, "") if spec is None else (spec.to_config(), str(spec))
     return weights, _config_key(weights)
 
 
@@ -176,6 +196,8 @@ def perplexity(
     windows: int = 4,
     window_len: int = 512,
     model: str = ModelName.SMOLLM2_135M.value,
+    threads: int | None = None,
+    on_window: Callable[[], None] | None = None,
 ) -> PerplexityResult:
     """Perplexity of ``model`` on the first ``windows`` windows of ``corpus``.
 
@@ -188,9 +210,13 @@ def perplexity(
         windows: number of consecutive non-overlapping windows.
         window_len: tokens per window (each window scores ``window_len - 1``).
         model: a :class:`~llmrun.model.ModelName` value.
+        threads: BLAS threads for the forward pass (None: :func:`llmrun.threads.default_threads`,
+            every core on an idle machine, 1 on a busy one).
+        on_window: called after each window is scored (e.g. to advance a progress bar).
 
     Raises:
-        InputError: unknown model / corpus / spec, or more windows than the corpus holds.
+        InputError: unknown model / corpus / spec / thread count, or more windows than the
+            corpus holds.
     """
     c = IssueCollector()
     resolved: dict[str, tuple[Any, str]] = {}
@@ -204,16 +230,22 @@ def perplexity(
     if corpus not in {x.value for x in Corpus}:
         c.add("corpus", f"must be one of {[x.value for x in Corpus]}", corpus)
     _check_protocol(c, windows, window_len)
+    ok = threads is None or (isinstance(threads, int) and not isinstance(threads, bool))
+    c.check(ok and (threads is None or threads >= 1), "threads", "must be an int >= 1", threads)
     c.raise_if_any()
     weight_config, weight_text = resolved["weights"]
+    weight_text = weight_text or stored_weights_label(model)
     hook, kv_text = resolved["kv"]
     tokens = _windows(model, corpus, windows, window_len)
     net, errors, weight_seconds = prepared_model(model, weight_config)
     start = time.perf_counter()
     nll, n = 0.0, 0
-    for lo in range(0, windows, _BATCH_WINDOWS):
-        part_nll, part_n = window_nll(net, tokens[lo : lo + _BATCH_WINDOWS], hook)
-        nll, n = nll + part_nll, n + part_n
+    with blas_threads(threads) as used:
+        for row in range(windows):  # one window per forward call: bounded memory, progress
+            part_nll, part_n = window_nll(net, tokens[row : row + 1], hook)
+            nll, n = nll + part_nll, n + part_n
+            if on_window is not None:
+                on_window()
     return PerplexityResult(
         ppl=float(np.exp(nll / n)),
         nll=nll,
@@ -227,6 +259,7 @@ def perplexity(
         window_len=window_len,
         weights=weight_text,
         kv=kv_text,
+        threads=used,
     )
 
 

@@ -59,7 +59,7 @@ from mant.kv_select import (
 )
 from mant.kv_synthetic import synthetic_groups
 from mant.quantize import quantize_groups
-from mant.scales import SCALE_BITS, bits_per_element, parse_scale_format
+from mant.scales import DEFAULT_SCALE, SCALE_BITS, bits_per_element, parse_scale_format
 
 __all__ = [
     "Grouping",
@@ -128,7 +128,7 @@ class KVQuantConfig:
     selection: Selection | str = Selection.REALTIME  # a str is coerced in __post_init__
     statistic: Statistic = Statistic.RMS_ABSMAX
     thresholds: Thresholds | None = None
-    scale_format: str = "fp16"
+    scale_format: str = DEFAULT_SCALE.value
 
     def __post_init__(self) -> None:
         c = IssueCollector()

@@ -49,7 +49,7 @@ __all__ = [
 
 
 def candidate_errors(
-    groups: Any, candidates: str = "mant-unicore16", *, scale_format: str = "fp32"
+    groups: Any, candidates: str = "mant-unicore16", *, scale_format: str = "fp16"
 ) -> np.ndarray:
     """Squared error of every group under every candidate, (n_groups, n_candidates) float64."""
     x = _check_groups(groups)
@@ -95,7 +95,7 @@ def calibrate_thresholds(
     statistic: Statistic | str = Statistic.RMS_ABSMAX,
     *,
     rule: ThresholdRule | str = ThresholdRule.MIN_MSE,
-    scale_format: str = "fp32",
+    scale_format: str = "fp16",
     min_wins: int | None = None,
     max_bins: int = 400,
     source: str = "",

@@ -25,7 +25,7 @@ Example:
     >>> x = np.random.default_rng(0).standard_normal((64, 256)).astype(np.float32)
     >>> r = quantize(x, QuantConfig(candidates="mant-unicore16", group_size=64))
     >>> r.n_groups, r.bits_per_element
-    (256, 4.5625)
+    (256, 4.3125)
     >>> 0.005 < r.rel_mse < 0.01
     True
 """
@@ -48,7 +48,7 @@ from mant.formats import BlockFormat, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
 from mant.result import GroupQuant, QuantResult
-from mant.scales import SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
+from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 from mant.tender import TenderConfig, quantize_tender
 
 __all__ = ["QuantConfig", "QuantResult", "GroupQuant", "quantize", "quantize_groups"]
@@ -67,14 +67,18 @@ class QuantConfig:
             block format's block size, else 64. Forced to ``None`` for ``channel`` and ``tensor``.
         axis: the axis groups run along.
         granularity: ``group``, ``channel`` or ``tensor``.
-        scale_format: ``fp32``, ``fp16``, ``bf16``, ``e8m0`` or ``int8`` (block formats use
-            their own and accept only the default or their own).
+        scale_format: ``fp16`` (the default), ``fp32``, ``bf16``, ``e8m0`` or ``int8``. Block
+            formats fix their own (MX: ``e8m0``, NVFP4: ``e4m3``) and accept only that or
+            ``None``; ``None`` resolves to the default of the format, so every entry point
+            counts the same bits per element for the same setting.
         clip_search: search the clip ratio 0.75 .. 1.50 per group and candidate.
 
     Example:
-        >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64, scale_format="fp16")
-        >>> cfg.bits_per_element
-        4.3125
+        >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
+        >>> cfg.scale_format, cfg.bits_per_element
+        (<ScaleFormat.FP16: 'fp16'>, 4.3125)
+        >>> QuantConfig(candidates="mxfp4").scale_format
+        <ScaleFormat.E8M0: 'e8m0'>
         >>> QuantConfig.from_dict(cfg.to_dict()) == cfg
         True
     """
@@ -83,7 +87,7 @@ class QuantConfig:
     group_size: int | None = None
     axis: int = -1
     granularity: Granularity = Granularity.GROUP
-    scale_format: ScaleFormat = ScaleFormat.FP32
+    scale_format: ScaleFormat = None  # type: ignore[assignment]  # None -> resolved below
     clip_search: bool = False
     _set: CandidateSet = field(init=False, repr=False, compare=False)
 
@@ -111,8 +115,11 @@ class QuantConfig:
         except ValueError:
             c.add("granularity", "must be one of group, channel, tensor", self.granularity)
             gran = None
+        given = self.scale_format
         try:
-            object.__setattr__(self, "scale_format", parse_scale_format(self.scale_format))
+            object.__setattr__(
+                self, "scale_format", parse_scale_format(DEFAULT_SCALE if given is None else given)
+            )
         except InputError as exc:
             c.extend(exc)
         ax = self.axis
@@ -139,13 +146,13 @@ class QuantConfig:
                 c.check(
                     g == block.block, "group_size", f"must be {block.block} for {block.name}", g
                 )
-            sf = self.scale_format
             c.check(
-                sf in (ScaleFormat.FP32, block.scale),
+                given is None or str(given) == str(block.scale),
                 "scale_format",
-                f"must be left at fp32 or be {block.scale} for {block.name}",
-                str(sf),
+                f"must be left unset or be {block.scale} for {block.name}",
+                str(given),
             )
+            object.__setattr__(self, "scale_format", ScaleFormat(str(block.scale)))
         elif g is None:
             object.__setattr__(self, "group_size", 64)
         else:
@@ -272,7 +279,7 @@ def quantize_groups(
     candidates: CandidateSet | Any,
     *,
     choice: np.ndarray | None = None,
-    scale_format: ScaleFormat | str = ScaleFormat.FP32,
+    scale_format: ScaleFormat | str = DEFAULT_SCALE,
     clip_search: bool = False,
     lengths: np.ndarray | None = None,
 ) -> GroupQuant:
@@ -291,7 +298,7 @@ def quantize_groups(
 
     Example:
         >>> g = np.array([[0.1, -0.5, 0.25, 1.0]], dtype=np.float32)
-        >>> q = quantize_groups(g, candidate_set("int4"))
+        >>> q = quantize_groups(g, candidate_set("int4"), scale_format="fp32")
         >>> np.round(q.dequantized.astype(float) * 7, 3).tolist()  # scale fl32(1/7)
         [[1.0, -3.0, 2.0, 7.0]]
     """

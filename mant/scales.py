@@ -29,7 +29,14 @@ import numpy as np
 
 from mant.errors import InputError
 
-__all__ = ["ScaleFormat", "SCALE_BITS", "round_scales", "bits_per_element", "parse_scale_format"]
+__all__ = [
+    "ScaleFormat",
+    "DEFAULT_SCALE",
+    "SCALE_BITS",
+    "round_scales",
+    "bits_per_element",
+    "parse_scale_format",
+]
 
 
 class ScaleFormat(StrEnum):
@@ -40,6 +47,10 @@ class ScaleFormat(StrEnum):
     INT8 = "int8"
     E4M3 = "e4m3"
 
+
+DEFAULT_SCALE = ScaleFormat.FP16
+"""The one default group-scale format of every entry point (CLI, API, studies, KV, presets),
+unless a format fixes its own (MX: e8m0, NVFP4: e4m3)."""
 
 SCALE_BITS: dict[ScaleFormat, int] = {
     ScaleFormat.FP32: 32,

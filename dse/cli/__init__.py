@@ -23,6 +23,7 @@ __all__ = ["main", "build_parser"]
 _COMMAND_MODULES = (
     "formats",
     "quantize",
+    "compare",
     "hw",
     "run",
     "plot",

@@ -27,6 +27,10 @@ def _fetch(args: argparse.Namespace) -> int:
 
     print(f"cache: {cache_dir()}")
     fetch(args.names or None)
+    from mant.warmup import warm_kernels
+
+    seconds = warm_kernels()
+    print(f"numba kernels ready in {seconds:.1f} s (compiled once, then cached on disk)")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 __all__ = ["register"]
 
@@ -17,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "independently, its first token unscored). Unquantized, 4 x 512 tokens of Pride and "
             "Prejudice give 20.83. Weight specs: NAME[:gN][:scale=FMT]; KV specs: "
             "NAME[:gN][:realtime|oracle][:k=channel|token][:v=channel|token][:ref]. "
-            "SmolLM2's linear weights are stored as Q4_1 (4-bit, g32): weight results re-quantize "
-            "a 4-bit grid."
+            "SmolLM2's linear weights are stored as Q4_1 (4-bit, g32): the unquantized run is "
+            "labelled 'stored (Q4_1 weights)' and weight results re-quantize a 4-bit grid. A "
+            "quantized run prints the unquantized baseline and the difference beside it."
         ),
     )
     parser.add_argument("--model", default="smollm2-135m", help="model (default smollm2-135m)")
@@ -29,35 +31,94 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--window-len", type=int, default=512, help="tokens per window (default 512)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="BLAS threads for the forward pass (default: every core on an idle machine, 1 when "
+        "the load average shows it busy)",
+    )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the unquantized baseline (computed once per model/corpus/windows, then cached)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=_run)
 
 
+def _bar(total: int, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="window", desc=desc, disable=None, leave=False)
+
+
 def _run(args: argparse.Namespace) -> int:
     from llmrun import perplexity
+    from llmrun.baseline import baseline_perplexity, store_baseline
+    from mant.errors import InputError
 
-    result = perplexity(
-        weights=args.weights,
-        kv=args.kv,
-        corpus=args.corpus,
-        windows=args.windows,
-        window_len=args.window_len,
-        model=args.model,
-    )
+    if args.threads is not None and args.threads < 1:
+        raise InputError.single("--threads", "must be an int >= 1", args.threads)
+    protocol = {
+        "corpus": args.corpus,
+        "windows": args.windows,
+        "window_len": args.window_len,
+        "model": args.model,
+    }
+    quantized = args.weights is not None or args.kv is not None
+    with _bar(args.windows, "ppl") as bar:
+        result = perplexity(
+            weights=args.weights,
+            kv=args.kv,
+            threads=args.threads,
+            on_window=bar.update,
+            **protocol,
+        )
+    base, cached = None, False
+    if not quantized:
+        store_baseline(result)
+    elif not args.no_baseline:
+        with _bar(args.windows, "baseline (once)") as bar:
+            base, cached = baseline_perplexity(
+                threads=args.threads, on_window=bar.update, **protocol
+            )
     if args.json:
-        print(json.dumps(result.to_dict(), sort_keys=True))
+        out = result.to_dict()
+        if base is not None:
+            out |= {
+                "baseline_ppl": base.ppl,
+                "baseline_weights": base.weights,
+                "baseline_cached": cached,
+                "ppl_delta": result.ppl - base.ppl,
+            }
+        print(json.dumps(out, sort_keys=True))
         return 0
+    _print(result, base, cached)
+    return 0
+
+
+def _print(result: Any, base: Any, cached: bool) -> None:
     print(f"model       {result.model}   corpus {result.corpus}")
     print(f"weights     {result.weights}   kv {result.kv}")
     print(f"windows     {result.windows} x {result.window_len} tokens")
     print(f"perplexity  {result.ppl:.4f}")
+    if base is not None:
+        delta = result.ppl - base.ppl
+        print(
+            f"baseline    {base.ppl:.4f}  ({base.weights}, kv {base.kv}"
+            f"{', cached' if cached else ''})"
+        )
+        print(f"difference  {delta:+.4f}  ({100 * delta / base.ppl:+.2f}%)")
     print(f"tokens      {result.tokens} scored")
-    seconds = f"{result.seconds:.2f} s forward ({result.seconds_per_window:.2f} s/window)"
+    seconds = f"{result.seconds:.2f} s forward ({result.seconds_per_window:.2f} s/window"
+    seconds += f", {result.threads} BLAS thread{'s' if result.threads > 1 else ''})"
     if result.weight_seconds:
         seconds += f", {result.weight_seconds:.1f} s weight quantization"
     print(f"seconds     {seconds}")
     if result.weight_rel_mse is not None:
         print(
-            f"weight err  {result.weight_rel_mse:.4e} (relative MSE, linear layers; stored Q4_1)"
+            f"weight err  {result.weight_rel_mse:.4e} (relative MSE of the linear layers against "
+            "their stored Q4_1 values)"
         )
-    return 0

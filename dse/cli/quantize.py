@@ -28,7 +28,9 @@ def register(subparsers: Any) -> None:
         "--granularity", default="group", help="group, channel or tensor (default group)"
     )
     p.add_argument(
-        "--scale-format", default="fp32", help="fp32, fp16, bf16, e8m0 or int8 (default fp32)"
+        "--scale-format",
+        default=None,
+        help="fp16, fp32, bf16, e8m0 or int8 (default fp16; block formats use their own)",
     )
     p.add_argument("--clip-search", action="store_true", help="search the clip ratio (slow)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         scale_format=args.scale_format,
         clip_search=args.clip_search,
     )
-    name, x = load_tensor(args.file, args.tensor)
+    loaded = load_tensor(args.file, args.tensor)
+    name, x = loaded.name, loaded.array
     if not np.any(x):
         raise InputError.single(f"{args.file}:{name}", "must have a non-zero value", "all zeros")
     start = time.perf_counter()

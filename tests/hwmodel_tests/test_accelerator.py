@@ -132,7 +132,6 @@ def test_unknown_preset_and_missing_file(tmp_path):
 
 
 def test_mant_preset_bits_follow_mant_accounting():
-    # mant.md §4: MANT4 weights with an FP16 scale and a 4-bit selector per group of 64,
-    # KV with an FP16 scale only
+    # mant.md §4: MANT4 weights and KV with an FP16 scale and a 4-bit selector per group of 64
     expected = Precision.grouped(weight_bits=4, act_bits=8, kv_bits=4, group_size=64)
     assert load_accelerator("mant").default_precision == expected

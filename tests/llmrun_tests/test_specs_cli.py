@@ -74,8 +74,27 @@ def test_cli_bad_input_exits_2_with_every_issue(capsys):
 def test_cli_ppl_json(capsys):
     assert main(["ppl", "--windows", "1", "--window-len", "32", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["tokens"] == 31 and out["windows"] == 1 and out["weights"] == "fp32"
+    assert out["tokens"] == 31 and out["windows"] == 1
+    assert out["weights"] == "stored (Q4_1 weights)"  # SmolLM2's GGUF linears are Q4_1, not fp32
     assert 1.0 < out["ppl"] < 49152  # between a certain and a uniform guess
+    assert "baseline_ppl" not in out  # an unquantized run is its own baseline
+
+
+def test_cli_ppl_prints_the_baseline_and_uses_the_thread_count(capsys):
+    args = ["ppl", "--windows", "1", "--window-len", "32", "--kv", "int4:g64", "--threads", "1"]
+    assert main([*args, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["ppl", "--windows", "1", "--window-len", "32", "--json"]) == 0
+    unquantized = json.loads(capsys.readouterr().out)
+    assert first["threads"] == 1 and first["kv"] == "int4:g64"
+    assert first["baseline_ppl"] == pytest.approx(unquantized["ppl"], rel=1e-6)
+    assert first["ppl_delta"] == pytest.approx(first["ppl"] - first["baseline_ppl"])
+    assert main(args) == 0  # the baseline now comes from the cache
+    text = capsys.readouterr().out
+    assert "baseline" in text and "cached" in text and "difference" in text
+    assert "1 BLAS thread" in text
+    assert main([*args[:-1], "0"]) == 2
+    assert "error: --threads: must be an int >= 1, got 0" in capsys.readouterr().err
 
 
 def test_cli_assets_list(capsys):

@@ -56,7 +56,10 @@ def test_config_bits_per_element_is_known_without_data():
     ],
 )
 def test_config_round_trips_through_plain_json(spec):
-    cfg = QuantConfig(candidates=spec, group_size=None, axis=0, scale_format="fp32")
+    block = spec == "mxfp4"  # fixes its own scale format
+    cfg = QuantConfig(
+        candidates=spec, group_size=None, axis=0, scale_format=None if block else "fp32"
+    )
     plain = json.loads(json.dumps(cfg.to_dict()))
     back = QuantConfig.from_dict(plain)
     assert back == cfg and hash(back) == hash(cfg)

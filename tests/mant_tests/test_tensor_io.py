@@ -1,4 +1,4 @@
-"""Loading .npy / .npz / .safetensors with clear errors."""
+"""Loading .npy / .npz / .safetensors / .gguf with clear errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from mant.errors import InputError
-from mant.tensor_io import load_tensor
+from mant.tensor_io import LoadedTensor, iter_tensors, load_tensor, tensor_names
 
 
 def test_npy_npz_safetensors_round_trip(tmp_path):
@@ -18,12 +18,40 @@ def test_npy_npz_safetensors_round_trip(tmp_path):
     np.save(tmp_path / "w.npy", a)
     np.savez(tmp_path / "m.npz", first=a, second=a * 2)
     save_file({"layer.weight": a, "layer.bias": a[0]}, str(tmp_path / "m.safetensors"))
-    assert load_tensor(tmp_path / "w.npy")[0] == "w"
-    np.testing.assert_array_equal(load_tensor(tmp_path / "w.npy")[1], a)
-    np.testing.assert_array_equal(load_tensor(tmp_path / "m.npz", "second")[1], a * 2)
-    name, got = load_tensor(tmp_path / "m.safetensors", "layer.weight")
-    assert name == "layer.weight"
-    np.testing.assert_array_equal(got, a)
+    w = load_tensor(tmp_path / "w.npy")
+    assert isinstance(w, LoadedTensor) and (w.name, w.stored) == ("w", "float32")
+    assert w.source == str(tmp_path / "w.npy")
+    np.testing.assert_array_equal(w.array, a)
+    np.testing.assert_array_equal(load_tensor(tmp_path / "m.npz", "second").array, a * 2)
+    t = load_tensor(tmp_path / "m.safetensors", "layer.weight")
+    assert (t.name, t.stored) == ("layer.weight", "F32")
+    np.testing.assert_array_equal(t.array, a)
+    assert sorted(tensor_names(tmp_path / "m.safetensors")) == ["layer.bias", "layer.weight"]
+    got = [(x.name, x.array.sum()) for x in iter_tensors(tmp_path / "m.npz")]
+    assert got == [("first", a.sum()), ("second", 2 * a.sum())]
+
+
+def test_gguf_tensors_are_dequantized_and_keep_their_stored_type(tmp_path):
+    import gguf  # a core dependency (pyproject)
+    from gguf.quants import quantize
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 64)).astype(np.float32)
+    writer = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "llama")
+    writer.add_tensor("plain", w)
+    q = quantize(w, gguf.GGMLQuantizationType.Q8_0)
+    writer.add_tensor("q8", q, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert tensor_names(tmp_path / "m.gguf") == ["plain", "q8"]
+    plain, q8 = iter_tensors(tmp_path / "m.gguf")
+    assert plain.stored == "F32" and q8.stored == "Q8_0"
+    np.testing.assert_array_equal(plain.array, w)
+    assert q8.array.shape == (4, 64) and q8.array.dtype == np.float32
+    err = np.abs(q8.array - w).max()
+    assert 0 < err < np.abs(w).max() / 100  # 8-bit blocks: close to, but not, the original
 
 
 def test_bf16_safetensors_loads_as_float32(tmp_path):
@@ -32,9 +60,9 @@ def test_bf16_safetensors_loads_as_float32(tmp_path):
     header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, len(payload)]}})
     hb = header.encode()
     (tmp_path / "b.safetensors").write_bytes(struct.pack("<Q", len(hb)) + hb + payload)
-    name, got = load_tensor(tmp_path / "b.safetensors")
-    assert name == "w" and got.dtype == np.float32
-    np.testing.assert_array_equal(got, values)
+    t = load_tensor(tmp_path / "b.safetensors")
+    assert t.name == "w" and t.array.dtype == np.float32 and t.stored == "BF16"
+    np.testing.assert_array_equal(t.array, values)
 
 
 def test_missing_name_lists_the_available_tensors(tmp_path):
@@ -55,7 +83,7 @@ def test_non_float_nan_and_bad_files(tmp_path):
     with pytest.raises(InputError, match="must be an existing file"):
         load_tensor(tmp_path / "missing.npy")
     (tmp_path / "w.txt").write_text("1 2 3")
-    with pytest.raises(InputError, match=r"must end in \.npy, \.npz, \.safetensors"):
+    with pytest.raises(InputError, match=r"must end in \.npy, \.npz, \.safetensors, \.gguf"):
         load_tensor(tmp_path / "w.txt")
     (tmp_path / "broken.npy").write_bytes(b"not a numpy file")
     with pytest.raises(InputError, match="must be a readable tensor file"):
