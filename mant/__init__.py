@@ -36,7 +36,14 @@ if TYPE_CHECKING:
     from mant.quantize import GroupQuant, QuantConfig, QuantResult, quantize, quantize_groups
     from mant.scales import DEFAULT_SCALE, ScaleFormat, bits_per_element
     from mant.tender import TenderConfig, quantize_tender
-    from mant.tensor_io import LoadedTensor, iter_tensors, load_tensor, tensor_names, tensor_shapes
+    from mant.tensor_io import (
+        LoadedTensor,
+        TensorInfo,
+        iter_tensors,
+        load_tensor,
+        tensor_info,
+        tensor_names,
+    )
 
 _EXPORTS = {
     "AccumulatorWidths": "mant.fused",
@@ -85,7 +92,8 @@ _EXPORTS = {
     "split_grid_codes": "mant.fused",
     "sqnr_db": "mant.metrics",
     "tensor_names": "mant.tensor_io",
-    "tensor_shapes": "mant.tensor_io",
+    "tensor_info": "mant.tensor_io",
+    "TensorInfo": "mant.tensor_io",
 }
 
 __all__ = [
@@ -135,6 +143,7 @@ __all__ = [
     "split_grid_codes",
     "sqnr_db",
     "tensor_names",
-    "tensor_shapes",
+    "tensor_info",
+    "TensorInfo",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

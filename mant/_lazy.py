@@ -15,9 +15,28 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any
 
 __all__ = ["lazy_exports"]
+
+
+class _LazyPackage(ModuleType):
+    """A package whose exported names win over same-named submodules.
+
+    Importing ``mant.quantize`` (the module) makes Python set ``mant.quantize`` on the package;
+    with eager re-exports the function imported afterwards replaced it. This keeps that result:
+    a submodule bound under an exported name of its own binds the export instead.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        exports = self.__dict__.get("_lazy_exports", {})
+        if (
+            isinstance(value, ModuleType)
+            and exports.get(name) == value.__name__ == f"{self.__name__}.{name}"
+        ):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
 
 
 def lazy_exports(
@@ -25,6 +44,13 @@ def lazy_exports(
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``, importing ``exports[name]`` on first use and
     caching the value in the package namespace."""
+
+    mod = sys.modules[package]
+    mod.__dict__["_lazy_exports"] = dict(exports)
+    mod.__class__ = _LazyPackage
+    for name, value in list(vars(mod).items()):  # submodules imported before this call
+        if isinstance(value, ModuleType) and exports.get(name) == value.__name__:
+            setattr(mod, name, value)
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)

@@ -27,7 +27,8 @@ __all__ = [
     "LoadedTensor",
     "load_tensor",
     "tensor_names",
-    "tensor_shapes",
+    "TensorInfo",
+    "tensor_info",
     "iter_tensors",
     "SUFFIXES",
 ]
@@ -127,27 +128,58 @@ def tensor_names(path: str | os.PathLike[str]) -> list[str]:
         raise _unreadable(key, exc) from None
 
 
-def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
-    """Shape of every tensor in a file, in file order, read from headers where the format has
-    them (``.npz`` members are read).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TensorInfo:
+    """What a file says about one tensor without its data being converted.
+
+    Attributes:
+        shape: numpy axis order (GGUF shapes reversed, as :func:`iter_tensors` returns them).
+        stored: the stored type (as :attr:`LoadedTensor.stored`).
+        floating: whether :func:`load_tensor` accepts it (float or GGUF-quantized float data).
+    """
+
+    shape: tuple[int, ...]
+    stored: str
+    floating: bool
+
+
+def tensor_info(path: str | os.PathLike[str]) -> dict[str, TensorInfo]:
+    """Shape and stored type of every tensor in a file, in file order, from headers where the
+    format has them (``.npz`` members are read).
 
     Raises:
         InputError: missing, unknown or unreadable file.
     """
     p, key = _check_path(path)
     suffix = p.suffix.lower()
+
+    def of_array(a: np.ndarray) -> TensorInfo:
+        return TensorInfo(shape=tuple(a.shape), stored=str(a.dtype), floating=a.dtype.kind == "f")
+
     try:
         if suffix == ".npy":
-            return {p.stem: tuple(np.load(p, mmap_mode="r", allow_pickle=False).shape)}
+            return {p.stem: of_array(np.load(p, mmap_mode="r", allow_pickle=False))}
         if suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:
-                return {n: tuple(z[n].shape) for n in z.files}
+                return {n: of_array(z[n]) for n in z.files}
         if suffix == ".safetensors":
-            return {n: tuple(i["shape"]) for n, i in _safetensors_header(p)[0].items()}
+            return {
+                n: TensorInfo(
+                    shape=tuple(i["shape"]),
+                    stored=str(i["dtype"]),
+                    floating=i["dtype"] in _SAFETENSORS_FLOATS,
+                )
+                for n, i in _safetensors_header(p)[0].items()
+            }
         from gguf import GGUFReader
 
         return {
-            str(t.name): tuple(int(d) for d in t.shape[::-1]) for t in GGUFReader(str(p)).tensors
+            str(t.name): TensorInfo(
+                shape=tuple(int(d) for d in t.shape[::-1]),
+                stored=t.tensor_type.name,
+                floating=not t.tensor_type.name.startswith("I"),
+            )
+            for t in GGUFReader(str(p)).tensors
         }
     except Exception as exc:  # unreadable or corrupt file: report it as bad input
         raise _unreadable(key, exc) from None

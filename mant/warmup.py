@@ -21,13 +21,16 @@ __all__ = ["warm_kernels"]
 
 def warm_kernels() -> float:
     """Run every compiled kernel once on a tiny input; returns the seconds it took."""
+    from mant.groups import Granularity
     from mant.kv import KVQuantConfig, quantize_kv
     from mant.quantize import QuantConfig, quantize
 
     start = time.perf_counter()
     x = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
     quantize(x, QuantConfig(candidates="mant-unicore16"))  # search + apply kernels
-    quantize(x, QuantConfig(candidates="olive4_int", granularity="channel"))  # OliVe kernels
+    quantize(
+        x, QuantConfig(candidates="olive4_int", granularity=Granularity.CHANNEL)
+    )  # OliVe kernels
     kv = x.reshape(1, 4, 64)
     quantize_kv(kv, kv, KVQuantConfig(candidates="mant-unicore16"))  # real-time selection
     return time.perf_counter() - start

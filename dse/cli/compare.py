@@ -34,8 +34,8 @@ def register(subparsers: Any) -> None:
         help="rank candidate sets x group sizes x scale formats over a file's tensors",
         description=(
             "Quantize every tensor of FILE (.npy, .npz, .safetensors, .gguf; without --tensor, "
-            "every tensor with 2 or more dimensions) with every setting within the budget and "
-            "rank the settings by rel_mse = sum of squared errors / sum of squares over all "
+            "every float tensor with 2 or more dimensions) with every setting within the budget "
+            "and rank the settings by rel_mse = sum of squared errors / sum of squares over all "
             "tensors. GGUF tensors stored quantized (e.g. Q4_1) are dequantized first: the "
             "error is then measured against the stored values."
         ),
@@ -147,15 +147,15 @@ def _rename(issue: Any, cands: list[str]) -> Any:
 def _tensors(args: argparse.Namespace) -> tuple[list[str], Any]:
     """Names to quantize and a lazy (name, array) iterator over them."""
     from mant.errors import InputError
-    from mant.tensor_io import iter_tensors, tensor_shapes
+    from mant.tensor_io import iter_tensors, tensor_info
 
     names = args.tensor
     if names is None:
-        shapes = tensor_shapes(args.file)
-        names = [n for n, shape in shapes.items() if len(shape) >= 2]
+        info = tensor_info(args.file)
+        names = [n for n, t in info.items() if len(t.shape) >= 2 and t.floating]
         if not names:
             raise InputError.single(
-                args.file, "must hold a tensor with 2 or more dimensions", list(shapes)
+                args.file, "must hold a float tensor with 2 or more dimensions", list(info)
             )
     return names, ((t.name, t.array) for t in iter_tensors(args.file, names))
 

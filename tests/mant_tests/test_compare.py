@@ -21,6 +21,7 @@ def checkpoint(tmp_path):
         "a.weight": rng.standard_normal((16, 256)).astype(np.float32),
         "b.weight": (rng.standard_t(3, (8, 128)) * 5).astype(np.float32),
         "norm": np.ones(256, np.float32),  # 1-D: left out unless named
+        "ids": np.arange(8, dtype=np.int32).reshape(2, 4),  # not float: left out
     }
     path = tmp_path / "m.safetensors"
     save_file(tensors, str(path))
@@ -45,6 +46,7 @@ def test_json_rows_rank_the_aggregate_error_of_every_setting(checkpoint, capsys,
         ("mxfp4", 32, "e8m0"),
     }
     assert all(r["bits_per_element"] <= 4.5 for r in rows)
+    assert {r["n_tensors"] for r in rows} == {2}
     errs = [r["rel_mse"] for r in rows]
     assert errs == sorted(errs)
     # the aggregate is sum of squared errors over sum of squares of the two matrices

@@ -10,7 +10,14 @@ import pytest
 from safetensors.numpy import save_file
 
 from mant.errors import InputError
-from mant.tensor_io import LoadedTensor, iter_tensors, load_tensor, tensor_names
+from mant.tensor_io import (
+    LoadedTensor,
+    TensorInfo,
+    iter_tensors,
+    load_tensor,
+    tensor_info,
+    tensor_names,
+)
 
 
 def test_npy_npz_safetensors_round_trip(tmp_path):
@@ -27,6 +34,9 @@ def test_npy_npz_safetensors_round_trip(tmp_path):
     assert (t.name, t.stored) == ("layer.weight", "F32")
     np.testing.assert_array_equal(t.array, a)
     assert sorted(tensor_names(tmp_path / "m.safetensors")) == ["layer.bias", "layer.weight"]
+    info = tensor_info(tmp_path / "m.safetensors")
+    assert info["layer.weight"] == TensorInfo(shape=(3, 4), stored="F32", floating=True)
+    assert tensor_info(tmp_path / "w.npy")["w"].shape == (3, 4)
     got = [(x.name, x.array.sum()) for x in iter_tensors(tmp_path / "m.npz")]
     assert got == [("first", a.sum()), ("second", 2 * a.sum())]
 
@@ -46,6 +56,9 @@ def test_gguf_tensors_are_dequantized_and_keep_their_stored_type(tmp_path):
     writer.write_tensors_to_file()
     writer.close()
     assert tensor_names(tmp_path / "m.gguf") == ["plain", "q8"]
+    assert tensor_info(tmp_path / "m.gguf")["q8"] == TensorInfo(
+        shape=(4, 64), stored="Q8_0", floating=True
+    )
     plain, q8 = iter_tensors(tmp_path / "m.gguf")
     assert plain.stored == "F32" and q8.stored == "Q8_0"
     np.testing.assert_array_equal(plain.array, w)
