@@ -42,6 +42,7 @@ from llmrun.forward import _attention, _rms_norm, _rope, _rope_tables
 from llmrun.model import LayerWeights, LlamaConfig, LlamaModel
 from llmrun.text import Corpus, corpus_tokens
 from mant.errors import InputError, IssueCollector
+from mant.output_select import GramCalibration
 from mant.quantize import QuantConfig, quantize, quantize_with_choice
 from mant.recipe import Recipe
 from mant.tensor_recipe import WEIGHT_KINDS, Kind, Selection
@@ -218,13 +219,18 @@ def _quantize_layer(
     """The layer with its configured kinds quantized; the QuantResult of each kind."""
     updates: dict[str, np.ndarray] = {}
     results: dict[Kind, Any] = {}
+    grams: dict[tuple[str, int], GramCalibration] = {}
     for kind, cfg in configs.items():
         w = getattr(layer, KIND_FIELDS[kind])
         if choices is not None and isinstance(cfg, QuantConfig):
             r = quantize_with_choice(w, cfg, choices[kind])
         elif isinstance(cfg, QuantConfig) and cfg.selection == "output_mse":
             assert inputs is not None
-            r = quantize(w, cfg, calibration=inputs[_INPUT_OF[kind]])
+            source = _INPUT_OF[kind]
+            key = (source, int(cfg.group_size or 0))
+            if key not in grams:  # one Gram per input: q, k, v share one, gate and up too
+                grams[key] = GramCalibration.from_activations(inputs[source], group_size=key[1])
+            r = quantize(w, cfg, calibration=grams[key])
         else:
             r = quantize(w, cfg)
         updates[KIND_FIELDS[kind]] = np.asarray(r.dequantized, dtype=np.float32)
