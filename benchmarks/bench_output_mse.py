@@ -83,12 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{tokens.size} calibration tokens, threads={args.threads}, runs={args.runs}"
     )
     print(f"calibration forward (excluded): {forward_s:.1f} s")
-    print(
-        f"weight-MSE selection: median {wm:.2f} s  (runs: {', '.join(f'{t:.2f}' for t in weight_s)})"
-    )
-    print(
-        f"output-MSE selection: median {om:.2f} s  (runs: {', '.join(f'{t:.2f}' for t in output_s)})"
-    )
+    for label, med, runs in (("weight", wm, weight_s), ("output", om, output_s)):
+        each = ", ".join(f"{t:.2f}" for t in runs)
+        print(f"{label}-MSE selection: median {med:.2f} s  (runs: {each})")
     print(f"ratio output/weight: {om / wm:.2f}x (goal <= 2x)")
     return 0
 
