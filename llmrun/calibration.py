@@ -264,7 +264,13 @@ def _cache_key(model: LlamaModel, recipe: Recipe, tokens: np.ndarray | None, pro
             "propagate": propagate,
         }
     blob = json.dumps(
-        {"v": _CACHE_VERSION, "model": asset_hash, "weights": weights, "calibration": calib},
+        {
+            "v": _CACHE_VERSION,
+            "model": asset_hash,
+            "n_layers": len(model.layers),
+            "weights": weights,
+            "calibration": calib,
+        },
         sort_keys=True,
         default=str,
     )
