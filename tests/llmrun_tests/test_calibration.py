@@ -82,9 +82,7 @@ def test_weight_mse_kinds_follow_the_recipe(small, tmp_path):
 
 def test_output_mse_uses_each_blocks_inputs_and_propagates(small, tokens, tmp_path):
     recipe = Recipe.from_dict({"name": "o", "weights": {"default": MANT_OUT}})
-    q_prop, s_prop = quantize_weights(
-        small, recipe, calibration_tokens=tokens, cache_dir=tmp_path
-    )
+    q_prop, s_prop = quantize_weights(small, recipe, calibration_tokens=tokens, cache_dir=tmp_path)
     q_fp, s_fp = quantize_weights(
         small, recipe, calibration_tokens=tokens, propagate=False, cache_dir=tmp_path
     )
