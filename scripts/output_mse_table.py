@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"fp32 (as stored: Q4_1 linears): PPL {ppl(model):.3f}", file=sys.stderr)
     print(
-        "| selection | W bits/elt | W rel. MSE [Q4_1] | output rel. MSE (calib.) | PPL W-only [Q4_1] |"
+        "| selection | W bits/elt | W rel. MSE [Q4_1] | output rel. MSE (calib.) "
+        "| PPL W-only [Q4_1] |"
     )
     print("|---|---|---|---|---|")
     for label, weights, propagate in settings:
