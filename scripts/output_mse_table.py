@@ -3,6 +3,7 @@
 Usage (from the repository root):
 
     python scripts/output_mse_table.py [--windows 2 --window-len 256] [--threads 1]
+    python scripts/output_mse_table.py --minilm     # the fp32 MiniLM weights instead
 
 Weights: mant-unicore16 (the authors' 15 a-values + INT4), g = 64 along in_features, fp16
 scales, every linear projection of every block; nothing else quantized (W-only, activations and
@@ -10,6 +11,11 @@ KV in fp32). Output-MSE uses the default calibration (the first 16 x 512 tokens 
 through ``llmrun.calibration.quantize_weights``, whose cache makes a re-run cheap. Perplexity on
 the first windows of Pride and Prejudice (``docs/perplexity.md``'s protocol), a different text.
 Prints one markdown row per setting.
+
+``--minilm``: the 36 linear weights of the fp32 all-MiniLM-L6-v2 (continuous weights, no Q4_1
+artifact) with their real activations (``llmrun.minilm``): calibration on 16 windows of 256
+tokens of Emma, output error also on 8 held-out windows of Pride and Prejudice; per g, the summed
+relative weight error and relative output error of each selection.
 """
 
 from __future__ import annotations
@@ -25,9 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=2)
     parser.add_argument("--window-len", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--minilm", action="store_true", help="MiniLM fp32 weights instead")
     args = parser.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    if args.minilm:
+        return minilm_table()
 
     import numpy as np
 
@@ -76,6 +85,47 @@ def main(argv: list[str] | None = None) -> int:
             f"{stats.quantize_seconds:.1f} s, cached {stats.cached})",
             file=sys.stderr,
         )
+    return 0
+
+
+def minilm_table() -> int:
+    import numpy as np
+
+    from llmrun.assets import minilm_weights
+    from llmrun.minilm import minilm_activations
+    from mant.quantize import QuantConfig, quantize
+
+    weights = minilm_weights()
+    calib = minilm_activations("austen-emma", windows=16, window_len=256)
+    held = minilm_activations("austen-pride", windows=8, window_len=256)
+    print(
+        "| g | selection | bits/elt | weight rel. MSE | output rel. MSE (calibration, Emma) "
+        "| output rel. MSE (held out, Pride) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for g in (32, 64, 128):
+        for sel in ("weight_mse", "output_mse"):
+            cfg = QuantConfig(
+                candidates="mant-unicore16", group_size=g, scale_format="fp16", selection=sel
+            )
+            sums = np.zeros(6)  # weight err, weight ref, calib err, calib ref, held err, ref
+            for name, x_c in calib.items():
+                w = weights[name]
+                cal = x_c if sel == "output_mse" else None
+                q = quantize(w, cfg, calibration=cal).dequantized
+                sums[:2] += (
+                    np.sum((w - q).astype(np.float64) ** 2),
+                    np.sum(w.astype(np.float64) ** 2),
+                )
+                for i, x in ((2, x_c), (4, held[name])):
+                    x64 = x.astype(np.float64)
+                    sums[i] += np.sum((x64 @ (w - q).T.astype(np.float64)) ** 2)
+                    sums[i + 1] += np.sum((x64 @ w.T.astype(np.float64)) ** 2)
+            print(
+                f"| {g} | {sel.replace('_', '-')} | {cfg.bits_per_element:g} | "
+                f"{sums[0] / sums[1]:.4e} | {sums[2] / sums[3]:.4e} | {sums[4] / sums[5]:.4e} |",
+                flush=True,
+            )
     return 0
 
 
