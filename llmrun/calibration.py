@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -302,7 +302,9 @@ def _save_cache(path: Path, choices: list[dict[Kind, np.ndarray]], stats: dict[s
     arrays = {f"{i}.{k}": c[k] for i, c in enumerate(choices) for k in kinds}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    # cast: numpy's stub types **kwds as if they could bind allow_pickle: bool
+    np.savez(tmp, **cast("dict[str, Any]", arrays))
     tmp.replace(path)
 
 
@@ -348,7 +350,6 @@ def quantize_weights(
     path = folder / f"{model.name}-{_cache_key(model, recipe, tokens, propagate)}.npz"
     cached = _load_cache(path)
 
-    start = time.perf_counter()
     forward_s = quantize_s = 0.0
     layers: list[LayerWeights] = []
     choices: list[dict[Kind, np.ndarray]] = []
@@ -360,7 +361,8 @@ def quantize_weights(
     tables: tuple[np.ndarray, np.ndarray] | None = None
     if needs_calib and cached is None:
         assert tokens is not None
-        tables = _rope_tables(cfg, tokens.shape[1], np.dtype(np.float32))
+        cos, sin = _rope_tables(cfg, tokens.shape[1], np.dtype(np.float32))
+        tables = (cos, sin)
         t0 = time.perf_counter()
         xs = [model.tok_embd[tokens[i : i + _BATCH]] for i in range(0, len(tokens), _BATCH)]
         xs_fp = xs
@@ -424,5 +426,4 @@ def quantize_weights(
     )
     if cached is None and all(isinstance(c, QuantConfig) for c in configs.values()):
         _save_cache(path, choices, stats_src)
-    del start
     return dataclasses.replace(model, layers=tuple(layers)), stats
