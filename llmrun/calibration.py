@@ -340,12 +340,9 @@ def quantize_weights(
     needs_calib = _uses_output_mse(recipe)
     tokens: np.ndarray | None = None
     if needs_calib:
-        raw = (
-            calibration_tokens_default(model.name)
-            if calibration_tokens is None
-            else (calibration_tokens)
-        )
-        tokens = _check_tokens(raw, cfg.vocab_size)
+        if calibration_tokens is None:
+            calibration_tokens = calibration_tokens_default(model.name)
+        tokens = _check_tokens(calibration_tokens, cfg.vocab_size)
     folder = Path(cache_dir) if cache_dir is not None else derived_dir("quantized-weights")
     path = folder / f"{model.name}-{_cache_key(model, recipe, tokens, propagate)}.npz"
     cached = _load_cache(path)
@@ -410,12 +407,11 @@ def quantize_weights(
             "forward_seconds": forward_s,
             "quantize_seconds": quantize_s,
         }
-    bpe = max(float(getattr(c, "bits_per_element", 4.0)) for c in configs.values())
     stats = WeightQuantStats(
         rel_mse=err / ref if ref > 0 else 0.0,
         n_tensors=n_tensors,
         n_values=n_values,
-        bits_per_element=bpe,
+        bits_per_element=recipe.weight_bits_per_element,
         choice_histogram=hist,
         output_rel_mse=stats_src["output_rel_mse"],
         calibration_tokens=0 if tokens is None else int(tokens.size),
