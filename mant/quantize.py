@@ -8,6 +8,10 @@ candidate with the least MSE; an exact MSE tie goes to the earlier candidate. Wi
 search, mant.md §9.1) and the best (candidate, p) pair wins (earlier candidate, then smaller p,
 on ties).
 
+With ``selection="output_mse"`` the group instead keeps the candidate with the least error of the
+layer's output over calibration activations (``quantize(w, cfg, calibration=X)``; ties go to the
+later candidate, as the M-ANT authors' search): see :mod:`mant.output_select`.
+
 Special members:
 
 * ``int{k}_asym``: per-group ``scale = (max - min) / (2^k - 1)`` (rounded to the scale format)
@@ -47,11 +51,23 @@ from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
+from mant.output_select import GramCalibration, check_calibration, output_errors, pick_last_min
 from mant.result import GroupQuant, QuantResult
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 from mant.tender import TenderConfig, quantize_tender
+from mant.tensor_recipe import Selection
 
-__all__ = ["QuantConfig", "QuantResult", "GroupQuant", "quantize", "quantize_groups"]
+__all__ = [
+    "QuantConfig",
+    "QuantResult",
+    "GroupQuant",
+    "Selection",
+    "quantize",
+    "quantize_groups",
+    "quantize_with_choice",
+]
+
+_CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
 
 CLIP_RATIOS = np.round(np.arange(75, 151) / 100.0, 2)
 
@@ -72,6 +88,9 @@ class QuantConfig:
             ``None``; ``None`` resolves to the default of the format, so every entry point
             counts the same bits per element for the same setting.
         clip_search: search the clip ratio 0.75 .. 1.50 per group and candidate.
+        selection: ``weight_mse`` (least weight error, earlier candidate on ties) or
+            ``output_mse`` (least output error over calibration activations, later candidate on
+            ties; needs ``quantize(..., calibration=X)``, group granularity, no clip search).
 
     Example:
         >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
@@ -89,6 +108,7 @@ class QuantConfig:
     granularity: Granularity = Granularity.GROUP
     scale_format: ScaleFormat = None  # type: ignore[assignment]  # None -> resolved below
     clip_search: bool = False
+    selection: Selection = Selection.WEIGHT_MSE
     _set: CandidateSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +152,40 @@ class QuantConfig:
         c.check(
             isinstance(self.clip_search, bool), "clip_search", "must be a bool", self.clip_search
         )
+        sel = _parse_selection(self.selection)
+        if sel is None:
+            c.add(
+                "selection",
+                "must be one of " + ", ".join(s.value for s in _CONFIG_SELECTIONS),
+                self.selection,
+            )
+        else:
+            object.__setattr__(self, "selection", sel)
+            if sel is Selection.OUTPUT_MSE:
+                if cs is not None:
+                    plain = not any(
+                        isinstance(f, BlockFormat | OliveFormat) or f.asymmetric
+                        for f in cs.formats
+                    )
+                    c.check(
+                        plain,
+                        "candidates",
+                        "must be symmetric grid formats (no block, OliVe or _asym format) "
+                        "with selection output_mse",
+                        cs.name,
+                    )
+                c.check(
+                    gran is None or gran is Granularity.GROUP,
+                    "granularity",
+                    "must be group with selection output_mse",
+                    getattr(gran, "value", gran),
+                )
+                c.check(
+                    self.clip_search is not True,
+                    "clip_search",
+                    "must be false with selection output_mse",
+                    self.clip_search,
+                )
         g = self.group_size
         block = (
             cs.formats[0] if cs is not None and isinstance(cs.formats[0], BlockFormat) else None
@@ -202,14 +256,34 @@ class QuantConfig:
             "granularity": str(self.granularity),
             "scale_format": str(self.scale_format),
             "clip_search": bool(self.clip_search),
+            "selection": str(self.selection),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
-        valid = ("candidates", "group_size", "axis", "granularity", "scale_format", "clip_search")
+        valid = (
+            "candidates",
+            "group_size",
+            "axis",
+            "granularity",
+            "scale_format",
+            "clip_search",
+            "selection",
+        )
         reject_unknown_keys(data, "quant", valid)
         return cls(**dict(data))
+
+
+def _parse_selection(value: Any) -> Selection | None:
+    if isinstance(value, Selection):
+        return value if value in _CONFIG_SELECTIONS else None
+    if isinstance(value, str):
+        text = value.strip().lower().replace("-", "_")
+        for s in _CONFIG_SELECTIONS:
+            if text == s.value:
+                return s
+    return None
 
 
 def _meta_bits(cs: CandidateSet, scale_format: ScaleFormat) -> int:
@@ -399,19 +473,29 @@ def _check_choice(choice: Any, n_groups: int, n_cand: int) -> np.ndarray:
     return ch.astype(np.int64)
 
 
-def quantize(x: np.ndarray, cfg: QuantConfig | Any = None, **overrides: Any) -> QuantResult:
+def quantize(
+    x: np.ndarray,
+    cfg: QuantConfig | Any = None,
+    *,
+    calibration: np.ndarray | GramCalibration | None = None,
+    **overrides: Any,
+) -> QuantResult:
     """Fake-quantize a tensor.
 
     Args:
         x: real tensor (any shape, finite; converted to float32).
         cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
             A :class:`mant.tender.TenderConfig` runs Tender's activation scheme instead.
+        calibration: for ``selection="output_mse"`` only: activations (tokens, in_features)
+            that multiply ``x`` (out_features, in_features), grouped along its last axis, or
+            their :class:`~mant.output_select.GramCalibration` (to share it between weights).
 
     Returns:
         :class:`QuantResult`.
 
     Raises:
-        InputError: NaN/Inf, empty tensor, bad axis or group size, unknown candidates.
+        InputError: NaN/Inf, empty tensor, bad axis or group size, unknown candidates; for
+            output-MSE, missing or mismatched calibration activations.
 
     Example:
         >>> r = quantize(np.linspace(-1, 1, 128, dtype=np.float32), candidates="int4")
@@ -426,17 +510,89 @@ def quantize(x: np.ndarray, cfg: QuantConfig | Any = None, **overrides: Any) -> 
         cfg = QuantConfig(**overrides)
     elif overrides:
         cfg = QuantConfig(**{**cfg.to_dict(), **overrides})
+    if cfg.selection is Selection.OUTPUT_MSE and calibration is None:
+        raise InputError.single(
+            "calibration", "is required with selection output_mse", "no activations"
+        )
+    if cfg.selection is not Selection.OUTPUT_MSE and calibration is not None:
+        raise InputError.single(
+            "calibration", "is only used with selection output_mse", str(cfg.selection)
+        )
+    groups, lengths, layout = make_groups(
+        x, axis=cfg.axis, group_size=cfg.group_size, granularity=cfg.granularity
+    )
+    if cfg.selection is Selection.OUTPUT_MSE:
+        gq = _output_mse_groups(groups, lengths, layout, cfg, calibration)
+    else:
+        gq = quantize_groups(
+            groups,
+            cfg.candidate_set,
+            scale_format=cfg.scale_format,
+            clip_search=cfg.clip_search,
+            lengths=lengths,
+        )
+    return _result(gq, layout, cfg, x, lengths)
+
+
+def quantize_with_choice(x: np.ndarray, cfg: QuantConfig, choice: np.ndarray) -> QuantResult:
+    """Fake-quantize ``x`` with a given candidate per group (no search).
+
+    ``choice`` is ``QuantResult.choice`` of an earlier run with the same config and tensor; the
+    result is then identical to that run's.
+    """
     groups, lengths, layout = make_groups(
         x, axis=cfg.axis, group_size=cfg.group_size, granularity=cfg.granularity
     )
     gq = quantize_groups(
         groups,
         cfg.candidate_set,
+        choice=np.asarray(choice).astype(np.int64, copy=False),
         scale_format=cfg.scale_format,
-        clip_search=cfg.clip_search,
         lengths=lengths,
     )
     return _result(gq, layout, cfg, x, lengths)
+
+
+def _output_mse_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    layout: GroupLayout,
+    cfg: QuantConfig,
+    calibration: Any,
+) -> GroupQuant:
+    """The least output error over the calibration activations (mant.output_select)."""
+    if layout.axis != max(len(layout.shape), 1) - 1:
+        raise InputError.single(
+            "axis", "must be the last axis with selection output_mse", cfg.axis
+        )
+    cal: GramCalibration | None = None
+    if isinstance(calibration, GramCalibration):
+        cal = calibration
+        if cal.in_features != layout.n_cols:
+            raise InputError.single(
+                "calibration", f"must have in_features={layout.n_cols} columns", cal.in_features
+            )
+        if cal.group_size != layout.group_size:
+            raise InputError.single(
+                "calibration.group_size", f"must be {layout.group_size}", cal.group_size
+            )
+    else:
+        acts = check_calibration(calibration, layout.n_cols)
+    cs = cfg.candidate_set
+    if len(cs.formats) > 1:
+        if cal is None:
+            cal = GramCalibration.from_activations(acts, group_size=layout.group_size)
+        mids, mags, n_mids, _, max_abs = _tables(cs)
+        scales = round_scales(_absmax(groups)[:, None] / max_abs[None, :], cfg.scale_format)
+        err, tol = output_errors(
+            groups, lengths, scales, (mids, mags, n_mids), cal.gram, tokens=cal.tokens
+        )
+        choice = pick_last_min(err, tol)
+    else:
+        choice = np.zeros(groups.shape[0], dtype=np.int64)
+    return quantize_groups(
+        groups, cs, choice=choice, scale_format=cfg.scale_format, lengths=lengths
+    )
 
 
 def _result(
