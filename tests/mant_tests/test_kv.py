@@ -392,11 +392,12 @@ def test_one_format_realtime_needs_no_table_and_equals_oracle(fmt: str) -> None:
     assert KVQuantConfig.from_dict(realtime.to_dict()) == realtime
 
 
-def test_one_format_kv_spec_keeps_the_default_selection() -> None:
-    from llmrun.specs import parse_kv_spec
+def test_one_format_kv_recipe_needs_no_selection() -> None:
+    from mant.recipe import Recipe
 
-    cfg = parse_kv_spec("int4_asym:g64").to_config()
-    assert cfg.selection is Selection.VARIANCE  # the default; one format: nothing to select
+    cfg = Recipe.from_dict({"name": "x", "key": "int4_asym:g64", "value": "int4_asym:g64"})
+    cfg = cfg.kv_config()
+    assert cfg.selection is Selection.ORACLE  # one format: nothing to select
     k, v = _kv(seed=4)
     assert quantize_kv(k, v, cfg, compare_oracle=True).oracle_ratio == 1.0
 
