@@ -1,4 +1,4 @@
-"""Token-by-token decoding with the M-ANT authors' KV cache: the slow reference of the one-pass forward.
+"""Token-by-token decoding with the authors' KV cache: the slow reference of the one-pass forward.
 
 :func:`decode_hidden` runs one window the way an inference engine does: a prefill of the first P
 tokens in one pass (their V cache: complete groups of g tokens per channel MANT4, the last

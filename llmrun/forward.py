@@ -189,9 +189,10 @@ def forward_hidden(
         qkv = qkv.reshape(b, n, h + 2 * hkv, hd).transpose(0, 2, 1, 3)  # (B, heads, T, hd)
         q = _apply(a.query, _rope(qkv[:, :h], cos, sin))
         k = _rope(qkv[:, h : h + hkv], cos, sin)
-        v: np.ndarray | ValueCache = np.ascontiguousarray(qkv[:, h + hkv :])
+        v_new = np.ascontiguousarray(qkv[:, h + hkv :])
+        v: np.ndarray | ValueCache = v_new
         if kv_hook is not None:
-            k, v = kv_hook(i, k, v)
+            k, v = kv_hook(i, k, v_new)
             k = k.astype(net.dtype, copy=False)
             if not isinstance(v, ValueCache):
                 v = v.astype(net.dtype, copy=False)

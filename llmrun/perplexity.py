@@ -133,8 +133,8 @@ def prepared_model(
         weights = None
     key = (model, _config_key(weights))
     if key in _PREPARED:
-        net, errors = _PREPARED[key]
-        return net, errors, 0.0
+        net, cached = _PREPARED[key]
+        return net, cached, 0.0
     base = load_model(model)
     start = time.perf_counter()
     errors: Any = None
@@ -203,6 +203,14 @@ def _text(ts: list[TensorRecipe | None]) -> str:
     return texts[0] if len(texts) == 1 else "mixed: " + ", ".join(texts)
 
 
+def _acts_text(r: Recipe) -> str:
+    parts = {"linear": r.activations, "Q": r.query, "P": r.attn_probs, "O": r.attn_out}
+    texts = {"fp32" if t is None else str(t) for t in parts.values()}
+    if len(texts) == 1:
+        return texts.pop()
+    return ", ".join(f"{k} {'fp32' if t is None else t}" for k, t in parts.items())
+
+
 def resolve_quantization(
     recipe: Any = None,
     *,
@@ -247,7 +255,7 @@ def resolve_quantization(
         recipe=r,
         weights_text=_config_key(weights) if legacy_w else _text([t for _, t in r.weights]),
         kv_text=kv_text,
-        acts_text=_text([r.activations, r.query, r.attn_probs, r.attn_out]),
+        acts_text=_acts_text(r),
     )
 
 

@@ -74,6 +74,7 @@ def act_quantizer(recipe: TensorRecipe) -> ActQuantizer:
     )
     if fast:
         assert fmt is not None and recipe.group_size is not None
+        assert recipe.scale_format is not None
         bits, g = int(fmt.bits), int(recipe.group_size)
         sdt = _SCALE_DTYPES[ScaleFormat(recipe.scale_format)]
         return lambda x: int_fake_quant(x, bits, g, sdt)

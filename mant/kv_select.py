@@ -41,12 +41,13 @@ __all__ = [
     "candidate_errors",  # noqa: F822  (from mant.kv_calibrate, see __getattr__)
     "default_thresholds",
     "group_statistic",
+    "normalized_variance",
     "select_realtime",
     "select_variance",
-    "thresholds_for",
+    "thresholds_for",  # noqa: F822  (from mant.kv_calibrate, see __getattr__)
+    "variance_positions",
     "VARIANCE_EDGES",
     "VARIANCE_TYPES",
-    "normalized_variance",  # noqa: F822  (from mant.kv_calibrate, see __getattr__)
 ]
 
 _DATA_FILE = "kv_thresholds.json"

