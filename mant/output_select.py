@@ -5,8 +5,11 @@ calibration activations ``X`` (tokens, in_features), the output error of row ``n
 candidate ``c`` is the mean over tokens of ``(X_j w_{n,j} - X_j ŵ_{n,j,c})^2``, where ``X_j`` holds
 the ``g`` input channels of group ``j``. With ``e = w_{n,j} - ŵ_{n,j,c}`` and the group's Gram
 matrix ``H_j = X_jᵀ X_j`` (float64) this is ``eᵀ H_j e / tokens``: the Gram matrices are computed
-once per tensor, so the search costs ``g`` multiply-adds per weight and candidate instead of one
-``X·Ŵᵀ`` product per candidate (the M-ANT authors' ``pseudo_quant_output_mse``, commit 75fb156).
+once per input (:class:`GramCalibration`; q, k and v share one, as do gate and up), and the
+search costs about ``g / 2`` multiply-adds per weight and candidate (H is symmetric) instead of
+one ``X·Ŵᵀ`` product per candidate over all tokens, as the M-ANT authors'
+``pseudo_quant_output_mse`` (commit 75fb156) computes it. One compiled kernel over all groups
+rounds each candidate and evaluates its quadratic form without writing ``e`` to memory.
 
 The least error wins; ties go to the **later** candidate, as the authors' sequential
 ``mse <= min_mse`` update does. Each candidate quantizes a group exactly as weight-MSE selection
@@ -15,28 +18,31 @@ would (same scale rule and rounding, :mod:`mant.quantize`): only the choice diff
 Example:
     >>> rng = np.random.default_rng(0)
     >>> x = rng.standard_normal((256, 128))
-    >>> h = gram_matrices(x, group_size=64)
-    >>> h.shape
-    (2, 64, 64)
+    >>> cal = GramCalibration.from_activations(x, group_size=64)
+    >>> cal.gram.shape, cal.tokens
+    ((2, 64, 64), 256)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit, prange
 
 from mant.errors import InputError
 from mant.groups import check_finite
 
 __all__ = [
+    "GramCalibration",
     "check_calibration",
     "gram_matrices",
     "output_errors",
     "pick_last_min",
 ]
 
-_CHUNK_VALUES = 1 << 21  # float64 error values per matmul chunk (16 MB)
+_CHUNK = 64  # groups per parallel task
 
 
 def check_calibration(calibration: Any, in_features: int) -> np.ndarray:
@@ -63,6 +69,36 @@ def check_calibration(calibration: Any, in_features: int) -> np.ndarray:
     return arr
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GramCalibration:
+    """Calibration activations reduced to their per-group Gram matrices.
+
+    Attributes:
+        gram: (G, g, g) float64, ``H_j = X_jᵀ X_j`` for input-channel group j.
+        tokens: calibration tokens (rows of X).
+        in_features: columns of X (the weight's in_features).
+        group_size: input channels per group (g).
+    """
+
+    gram: np.ndarray
+    tokens: int
+    in_features: int
+    group_size: int
+
+    @classmethod
+    def from_activations(cls, x: Any, *, group_size: int) -> GramCalibration:
+        """Validate ``x`` (tokens, in_features) and compute its Gram matrices."""
+        arr = np.asarray(x)
+        width = arr.shape[1] if arr.ndim == 2 else -1
+        arr = check_calibration(arr, width)
+        return cls(
+            gram=gram_matrices(arr, group_size=group_size),
+            tokens=int(arr.shape[0]),
+            in_features=int(width),
+            group_size=int(group_size),
+        )
+
+
 def gram_matrices(x: np.ndarray, *, group_size: int) -> np.ndarray:
     """Per-group Gram matrices ``H_j = X_jᵀ X_j`` in float64, shape (groups, g, g).
 
@@ -77,12 +113,92 @@ def gram_matrices(x: np.ndarray, *, group_size: int) -> np.ndarray:
     x64 = np.asarray(x, dtype=np.float64)
     if pad:
         x64 = np.concatenate([x64, np.zeros((tokens, pad))], axis=1)
-    xg = x64.reshape(tokens, n_groups, group_size).transpose(1, 0, 2)  # (G, T, g)
+    # (G, T, g) contiguous, so that each X_jᵀ X_j is one BLAS call
+    xg = np.ascontiguousarray(x64.reshape(tokens, n_groups, group_size).transpose(1, 0, 2))
     return np.matmul(xg.transpose(0, 2, 1), xg)
 
 
+@njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _errors_kernel(  # pragma: no cover - compiled
+    groups, lengths, scales, mids, n_mids, mags, gram, err, e2max
+):
+    """``eᵀ H_j e`` for every group and candidate, ``e = x - ŵ_c`` (float64), fused.
+
+    ``ŵ_c`` is the float32 value :func:`mant._kernels.apply_choice` stores (same thresholds,
+    same levels). The quadratic form uses the symmetry of H (``sum_i e_i (H_ii e_i + 2 sum_{k<i}
+    H_ik e_k)``: half the multiply-adds) and runs four candidates at a time so that each
+    ``H_ik`` is loaded once for four. Also writes ``max_c ||e_c||^2`` per group in ``e2max``.
+    """
+    n_groups, g = groups.shape
+    gpr = gram.shape[0]
+    n_cand = scales.shape[1]
+    n_lev = mags.shape[1]
+    n_chunks = (n_groups + _CHUNK - 1) // _CHUNK
+    for ch in prange(n_chunks):
+        e_buf = np.zeros((n_cand + 3, g))  # rows beyond n_cand stay 0 (4-candidate blocks)
+        idx = np.empty(g, dtype=np.int64)
+        lev = np.empty(n_lev)
+        ax = np.empty(g)
+        for gi in range(ch * _CHUNK, min(n_groups, (ch + 1) * _CHUNK)):
+            j = gi % gpr
+            n = lengths[gi]
+            for e in range(n):
+                ax[e] = abs(np.float64(groups[gi, e]))
+            worst = 0.0
+            for c in range(n_cand):
+                s = scales[gi, c]
+                nm = n_mids[c]
+                for t in range(nm + 1):
+                    lev[t] = np.float64(np.float32(mags[c, t] * s))
+                for e in range(n):
+                    idx[e] = 0
+                if s > 0.0:
+                    for t in range(nm):
+                        th = mids[c, t] * s
+                        for e in range(n):
+                            idx[e] += ax[e] >= th
+                acc = 0.0
+                for e in range(n):
+                    d = ax[e] - lev[idx[e]]  # |x| - |ŵ|; e = x - ŵ has the sign of x
+                    d = -d if groups[gi, e] < 0.0 else d
+                    e_buf[c, e] = d
+                    acc += d * d
+                for e in range(n, g):
+                    e_buf[c, e] = 0.0
+                worst = max(worst, acc)
+            e2max[gi] = worst
+            for c0 in range(0, n_cand, 4):
+                q0 = q1 = q2 = q3 = 0.0
+                for i in range(n):
+                    u0 = u1 = u2 = u3 = 0.0
+                    for k in range(i):
+                        h = gram[j, i, k]
+                        u0 += h * e_buf[c0, k]
+                        u1 += h * e_buf[c0 + 1, k]
+                        u2 += h * e_buf[c0 + 2, k]
+                        u3 += h * e_buf[c0 + 3, k]
+                    hii = gram[j, i, i]
+                    q0 += (2.0 * u0 + hii * e_buf[c0, i]) * e_buf[c0, i]
+                    q1 += (2.0 * u1 + hii * e_buf[c0 + 1, i]) * e_buf[c0 + 1, i]
+                    q2 += (2.0 * u2 + hii * e_buf[c0 + 2, i]) * e_buf[c0 + 2, i]
+                    q3 += (2.0 * u3 + hii * e_buf[c0 + 3, i]) * e_buf[c0 + 3, i]
+                err[gi, c0] = q0
+                if c0 + 1 < n_cand:
+                    err[gi, c0 + 1] = q1
+                if c0 + 2 < n_cand:
+                    err[gi, c0 + 2] = q2
+                if c0 + 3 < n_cand:
+                    err[gi, c0 + 3] = q3
+
+
 def output_errors(
-    w_groups: np.ndarray, deq: np.ndarray, gram: np.ndarray, *, tokens: int
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    scales: np.ndarray,
+    tables: tuple[np.ndarray, ...],
+    gram: np.ndarray,
+    *,
+    tokens: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean output error over tokens of every (group, candidate), and a rounding bound per group.
 
@@ -91,33 +207,35 @@ def output_errors(
     arithmetic, they may differ by a few ulps here).
 
     Args:
-        w_groups: the original groups (rows * G, g), row-major (row n's groups consecutive).
-        deq: every candidate's dequantized groups (C, rows * G, g).
+        groups: the original groups (rows * G, g) float32, row-major (a row's G groups
+            consecutive); lengths: valid values per group.
+        scales: (rows * G, C) stored scale of every group and candidate.
+        tables: ``(mids, mags, n_mids)`` of the candidates (``mant.quantize``'s tables).
         gram: (G, g, g) Gram matrices of the calibration activations.
         tokens: calibration tokens (the divisor of the mean).
 
     Returns:
         ``(errors (n_groups, C), tolerance (n_groups,))`` in units of output squared.
     """
-    n_cand, n_groups, g = deq.shape
+    mids, mags, n_mids = tables
+    n_groups, g = groups.shape
     n_gpr = gram.shape[0]
-    rows = n_groups // n_gpr
-    w = w_groups.astype(np.float64).reshape(rows, n_gpr, 1, g)
-    err = np.empty((rows, n_gpr, n_cand), dtype=np.float64)
-    e2max = np.empty((rows, n_gpr), dtype=np.float64)
-    step = max(1, _CHUNK_VALUES // (n_gpr * n_cand * g))
-    d = deq.reshape(n_cand, rows, n_gpr, g)
-    for lo in range(0, rows, step):  # chunks of rows bound memory; each is one batched matmul
-        hi = min(rows, lo + step)
-        e = w[lo:hi] - d[:, lo:hi].transpose(1, 2, 0, 3)  # (r, G, C, g)
-        eg = np.ascontiguousarray(e.transpose(1, 0, 2, 3)).reshape(n_gpr, -1, g)  # (G, r*C, g)
-        eh = np.matmul(eg, gram)  # (G, r*C, g)
-        q = np.einsum("gkj,gkj->gk", eh, eg).reshape(n_gpr, hi - lo, n_cand)
-        err[lo:hi] = q.transpose(1, 0, 2)
-        e2max[lo:hi] = np.einsum("rgcj,rgcj->rgc", e, e).max(axis=2)
+    err = np.empty((n_groups, scales.shape[1]), dtype=np.float64)
+    e2max = np.empty(n_groups, dtype=np.float64)
+    _errors_kernel(
+        np.ascontiguousarray(groups, dtype=np.float32),
+        np.ascontiguousarray(lengths, dtype=np.int64),
+        np.ascontiguousarray(scales, dtype=np.float64),
+        mids,
+        n_mids,
+        mags,
+        np.ascontiguousarray(gram, dtype=np.float64),
+        err,
+        e2max,
+    )
     hmax = np.abs(gram).reshape(n_gpr, -1).max(axis=1)
-    tol = 16.0 * g * np.finfo(np.float64).eps * e2max * hmax[None, :] / tokens
-    return err.reshape(n_groups, n_cand) / tokens, tol.reshape(n_groups)
+    tol = 16.0 * g * np.finfo(np.float64).eps * e2max * np.tile(hmax, n_groups // n_gpr)
+    return err / tokens, tol / tokens
 
 
 def pick_last_min(err: np.ndarray, tol: np.ndarray | float = 0.0) -> np.ndarray:

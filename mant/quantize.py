@@ -52,7 +52,7 @@ from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
-from mant.output_select import check_calibration, gram_matrices, output_errors, pick_last_min
+from mant.output_select import GramCalibration, check_calibration, output_errors, pick_last_min
 from mant.scales import SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 from mant.tensor_recipe import Selection
 
@@ -156,6 +156,18 @@ class QuantConfig:
         else:
             object.__setattr__(self, "selection", sel)
             if sel is Selection.OUTPUT_MSE:
+                if cs is not None:
+                    plain = not any(
+                        isinstance(f, BlockFormat | OliveFormat) or f.asymmetric
+                        for f in cs.formats
+                    )
+                    c.check(
+                        plain,
+                        "candidates",
+                        "must be symmetric grid formats (no block, OliVe or _asym format) "
+                        "with selection output_mse",
+                        cs.name,
+                    )
                 c.check(
                     gran is None or gran is Granularity.GROUP,
                     "granularity",
@@ -548,7 +560,7 @@ def quantize(
     x: np.ndarray,
     cfg: QuantConfig | Any = None,
     *,
-    calibration: np.ndarray | None = None,
+    calibration: np.ndarray | GramCalibration | None = None,
     **overrides: Any,
 ) -> QuantResult:
     """Fake-quantize a tensor.
@@ -558,7 +570,8 @@ def quantize(
         cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
             A :class:`mant.tender.TenderConfig` runs Tender's activation scheme instead.
         calibration: for ``selection="output_mse"`` only: activations (tokens, in_features)
-            that multiply ``x`` (out_features, in_features), grouped along its last axis.
+            that multiply ``x`` (out_features, in_features), grouped along its last axis, or
+            their :class:`~mant.output_select.GramCalibration` (to share it between weights).
 
     Returns:
         :class:`QuantResult`.
@@ -632,46 +645,38 @@ def _output_mse_groups(
     cfg: QuantConfig,
     calibration: Any,
 ) -> GroupQuant:
-    """Every candidate on every group, then the least output error (mant.output_select)."""
+    """The least output error over the calibration activations (mant.output_select)."""
     if layout.axis != max(len(layout.shape), 1) - 1:
         raise InputError.single(
             "axis", "must be the last axis with selection output_mse", cfg.axis
         )
-    acts = check_calibration(calibration, layout.n_cols)
-    gram = gram_matrices(acts, group_size=layout.group_size)
-    n_cand = len(cfg.candidate_set.formats)
-    n = groups.shape[0]
-    per = [
-        quantize_groups(
-            groups,
-            cfg.candidate_set,
-            choice=np.full(n, c, dtype=np.int64),
-            scale_format=cfg.scale_format,
-            lengths=lengths,
+    cal: GramCalibration | None = None
+    if isinstance(calibration, GramCalibration):
+        cal = calibration
+        if cal.in_features != layout.n_cols:
+            raise InputError.single(
+                "calibration", f"must have in_features={layout.n_cols} columns", cal.in_features
+            )
+        if cal.group_size != layout.group_size:
+            raise InputError.single(
+                "calibration.group_size", f"must be {layout.group_size}", cal.group_size
+            )
+    else:
+        acts = check_calibration(calibration, layout.n_cols)
+    cs = cfg.candidate_set
+    if len(cs.formats) > 1:
+        if cal is None:
+            cal = GramCalibration.from_activations(acts, group_size=layout.group_size)
+        mids, mags, n_mids, _, max_abs = _tables(cs)
+        scales = round_scales(_absmax(groups)[:, None] / max_abs[None, :], cfg.scale_format)
+        err, tol = output_errors(
+            groups, lengths, scales, (mids, mags, n_mids), cal.gram, tokens=cal.tokens
         )
-        for c in range(n_cand)
-    ]
-    if n_cand == 1:
-        return per[0]
-    deq = np.stack([p.dequantized for p in per])
-    err, tol = output_errors(groups, deq, gram, tokens=acts.shape[0])
-    pick = pick_last_min(err, tol)
-    rows = np.arange(n)
-
-    def gather(name: str) -> Any:
-        parts = [getattr(p, name) for p in per]
-        if parts[0] is None:
-            return None
-        return np.stack(parts)[pick, rows]
-
-    return GroupQuant(
-        dequantized=deq[pick, rows],
-        codes=gather("codes"),
-        scales=gather("scales"),
-        choice=pick.astype(np.int16),
-        group_error=gather("group_error"),
-        energy=per[0].energy,
-        zero_points=gather("zero_points"),
+        choice = pick_last_min(err, tol)
+    else:
+        choice = np.zeros(groups.shape[0], dtype=np.int64)
+    return quantize_groups(
+        groups, cs, choice=choice, scale_format=cfg.scale_format, lengths=lengths
     )
 
 

@@ -1,4 +1,9 @@
-"""``mant-dse quantize FILE``: quantize one tensor and print its error and storage figures."""
+"""``mant-dse quantize FILE``: quantize one tensor and print its error and storage figures.
+
+``--selection output-mse --calibration CALFILE`` picks each group's type by the least output error
+over calibration activations (tokens, in_features) for a weight (out_features, in_features)
+grouped along its last axis; ``--save OUT.npy`` writes the dequantized tensor.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,19 @@ def register(subparsers: Any) -> None:
         "--scale-format", default="fp32", help="fp32, fp16, bf16, e8m0 or int8 (default fp32)"
     )
     p.add_argument("--clip-search", action="store_true", help="search the clip ratio (slow)")
+    p.add_argument(
+        "--selection",
+        default="weight-mse",
+        help="weight-mse (least weight error) or output-mse (least output error over "
+        "--calibration activations, as the M-ANT authors); default weight-mse",
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="CALFILE",
+        help="activations (tokens, in_features) for --selection output-mse",
+    )
+    p.add_argument("--calibration-tensor", help="tensor name inside CALFILE")
+    p.add_argument("--save", metavar="OUT.npy", help="write the dequantized tensor (.npy)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -66,13 +84,34 @@ def run(args: argparse.Namespace) -> int:
         granularity=args.granularity,
         scale_format=args.scale_format,
         clip_search=args.clip_search,
+        selection=args.selection,
     )
+    output_mse = str(cfg.selection) == "output_mse"
+    if output_mse and not args.calibration:
+        raise InputError.single(
+            "--calibration", "is required with --selection output-mse", "no file"
+        )
+    if args.calibration and not output_mse:
+        raise InputError.single(
+            "--calibration", "is only used with --selection output-mse", args.calibration
+        )
+    if args.save is not None and not str(args.save).endswith(".npy"):
+        raise InputError.single("--save", "must end in .npy", args.save)
     name, x = load_tensor(args.file, args.tensor)
     if not np.any(x):
         raise InputError.single(f"{args.file}:{name}", "must have a non-zero value", "all zeros")
+    acts = None
+    if output_mse:
+        _, acts = load_tensor(args.calibration, args.calibration_tensor)
     start = time.perf_counter()
-    res = quantize(x, cfg)
+    res = quantize(x, cfg, calibration=acts)
     seconds = time.perf_counter() - start
+    if args.save is not None:
+        try:
+            with open(args.save, "wb") as fh:
+                np.save(fh, np.asarray(res.dequantized, dtype=np.float32))
+        except OSError as exc:
+            raise InputError.single("--save", "must be a writable path", str(exc)) from None
     out = {
         "file": str(args.file),
         "tensor": name,
@@ -86,9 +125,15 @@ def run(args: argparse.Namespace) -> int:
         "bits_per_element": res.bits_per_element,
         "group_size": res.group_size,
         "n_groups": res.n_groups,
+        "selection": str(cfg.selection),
         "choice_histogram": res.choice_histogram(),
         "seconds": seconds,
     }
+    if acts is not None:
+        out["calibration_tokens"] = int(acts.shape[0])
+        out["output_rel_mse"] = _output_rel_mse(x, res.dequantized, acts)
+    if args.save is not None:
+        out["saved"] = str(args.save)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -101,8 +146,25 @@ def run(args: argparse.Namespace) -> int:
         f"rel_mse {res.rel_mse:.4e}  sqnr {sq} dB  max_abs_error {res.max_abs_error:.4g}  "
         f"({seconds:.3f} s)"
     )
+    if acts is not None:
+        print(
+            f"output rel_mse {out['output_rel_mse']:.4e} over {acts.shape[0]} calibration "
+            f"tokens ({cfg.selection})"
+        )
     hist = {k: v for k, v in res.choice_histogram().items() if v}
     total = max(sum(hist.values()), 1)
     for k, v in sorted(hist.items(), key=lambda kv: -kv[1])[:16]:
         print(f"  {k:<16}{v:>9}  {100 * v / total:5.1f}%")
     return 0
+
+
+def _output_rel_mse(w: Any, q: Any, x: Any) -> float:
+    """``||X Wᵀ - X Qᵀ||^2 / ||X Wᵀ||^2`` in float64 (0 when X Wᵀ is all zero)."""
+    import numpy as np
+
+    x64 = np.asarray(x, dtype=np.float64)
+    w2 = np.asarray(w, dtype=np.float64).reshape(-1, x64.shape[1])
+    ref = x64 @ w2.T
+    err = ref - x64 @ np.asarray(q, dtype=np.float64).reshape(w2.shape).T
+    den = float(np.sum(ref * ref))
+    return float(np.sum(err * err)) / den if den > 0 else 0.0

@@ -50,7 +50,7 @@ def test_missing_file_is_reported(monkeypatch, tmp_path):
     monkeypatch.setenv("MANT_DSE_CACHE", str(tmp_path))
     (st,) = status(["minilm-l6-v2"])
     assert st.state is AssetState.MISSING
-    assert set(st.bad_files) == {"model.safetensors", "config.json"}
+    assert set(st.bad_files) == {"model.safetensors", "config.json", "tokenizer.json"}
 
 
 def test_a_download_with_the_wrong_hash_is_rejected(monkeypatch, tmp_path):

@@ -1,0 +1,94 @@
+"""Output-MSE vs weight-MSE selection of every linear weight of SmolLM2-135M (210 tensors).
+
+Calibration: the first 16 x 512 tokens of Emma (``llmrun.calibration``), run block by block
+through the unquantized numpy forward (timed separately and excluded). For each block, both
+selections are timed on its seven projections with mant-unicore16 at g = 64, fp16 scales, in
+the same process and run:
+
+* weight-MSE: ``quantize(w, cfg)``;
+* output-MSE: the Gram matrices of the block's four distinct inputs
+  (``GramCalibration.from_activations``) plus ``quantize(w, cfg_out, calibration=gram)``.
+
+Prints the median over ``--runs`` of the summed time of each, and their ratio (goal: at most
+2x). Threads are set before numpy loads (``--threads``, default 1: the shared 2-core machine;
+BLAS and numba get the same count). Run:
+``python benchmarks/bench_output_mse.py [--runs 3] [--threads 1] [--layers 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--layers", type=int, default=30, help="blocks to time (<= 30)")
+    args = parser.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+
+    import numpy as np
+
+    from llmrun.calibration import _INPUT_OF, KIND_FIELDS, _run_block, calibration_tokens_default
+    from llmrun.forward import _rope_tables
+    from llmrun.model import load_model
+    from mant.output_select import GramCalibration
+    from mant.quantize import QuantConfig, quantize
+
+    model = load_model("smollm2-135m")
+    tokens = calibration_tokens_default(model.name)
+    cfg_w = QuantConfig(candidates="mant-unicore16", group_size=64, scale_format="fp16")
+    cfg_o = QuantConfig(
+        candidates="mant-unicore16", group_size=64, scale_format="fp16", selection="output_mse"
+    )
+    # warm-up: numba compile or cache load, outside the timings
+    w0 = model.layers[0].wq
+    quantize(w0, cfg_w)
+    quantize(w0, cfg_o, calibration=np.ones((8, w0.shape[1]), np.float32))
+
+    tables = _rope_tables(model.config, tokens.shape[1], np.dtype(np.float32))
+    xs = [model.tok_embd[tokens[i : i + 4]] for i in range(0, len(tokens), 4)]
+    forward_s = 0.0
+    weight_s = [0.0] * args.runs
+    output_s = [0.0] * args.runs
+    n_values = 0
+    for layer in model.layers[: args.layers]:
+        t0 = time.perf_counter()
+        xs, inputs = _run_block(layer, xs, model.config, tables, True)
+        forward_s += time.perf_counter() - t0
+        ws = {k: getattr(layer, f) for k, f in KIND_FIELDS.items()}
+        n_values += sum(w.size for w in ws.values())
+        for run in range(args.runs):
+            t0 = time.perf_counter()
+            for w in ws.values():
+                quantize(w, cfg_w)
+            weight_s[run] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            grams = {
+                name: GramCalibration.from_activations(x, group_size=64)
+                for name, x in inputs.items()
+            }
+            for kind, w in ws.items():
+                quantize(w, cfg_o, calibration=grams[_INPUT_OF[kind]])
+            output_s[run] += time.perf_counter() - t0
+    wm, om = statistics.median(weight_s), statistics.median(output_s)
+    print(
+        f"SmolLM2-135M, {args.layers} blocks, {n_values:,} weights, mant-unicore16 g64 fp16, "
+        f"{tokens.size} calibration tokens, threads={args.threads}, runs={args.runs}"
+    )
+    print(f"calibration forward (excluded): {forward_s:.1f} s")
+    for label, med, runs in (("weight", wm, weight_s), ("output", om, output_s)):
+        each = ", ".join(f"{t:.2f}" for t in runs)
+        print(f"{label}-MSE selection: median {med:.2f} s  (runs: {each})")
+    print(f"ratio output/weight: {om / wm:.2f}x (goal <= 2x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
