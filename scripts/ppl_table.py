@@ -161,8 +161,7 @@ def render(table_rows: list[Row], store: Store, args: argparse.Namespace, errors
             windows=win, window_len=wl, scored=scored, base=_ppl(base), scale=WEIGHT_SCALE
         )
     ]
-    lines.append(render_recipes(store, args.recipe_windows, args.recipe_window_len))
-    lines.append(AUTHORS_COMPARISON)
+    lines.append(recipe_section(store, args))
     lines.append(SWEEP_HEADER.format(windows=win, window_len=wl, scored=scored))
     lines.append(
         "| format | g | W bits/elt | W rel. MSE (on Q4_1) | PPL W-only [Q4_1] | KV bits/elt | "
@@ -192,6 +191,25 @@ def render(table_rows: list[Row], store: Store, args: argparse.Namespace, errors
     lines.append(STUDY)
     lines.append(USAGE)
     return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- recipe-table:begin -->", "<!-- recipe-table:end -->"
+
+
+def recipe_section(store: Store, args: argparse.Namespace) -> str:
+    body = render_recipes(store, args.recipe_windows, args.recipe_window_len)
+    return f"{BEGIN}\n{body}{AUTHORS_COMPARISON}\n{END}\n"
+
+
+def splice_recipes(store: Store, args: argparse.Namespace) -> str:
+    """The page at ``args.out`` with only its recipe section recomputed (the sweep kept)."""
+    section = recipe_section(store, args)
+    text = args.out.read_text()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        return head + section + rest.split(END, 1)[1].lstrip("\n")
+    head, sep, rest = text.partition("\n## ")
+    return head + "\n" + section + sep + rest
 
 
 def ordering_section(table_rows: list[Row], store: Store, win: int, wl: int, errors: list) -> str:
@@ -329,26 +347,27 @@ USAGE = """
 ```
 mant-dse assets fetch                 # once: ~190 MB into $MANT_DSE_CACHE or ~/.cache/mant-dse
 mant-dse ppl                          # 4 x 512 tokens of Pride and Prejudice, unquantized: 20.83
-mant-dse ppl --weights mant-unicore16:g64 --kv mant-unicore16:g64:realtime --json
+mant-dse ppl --recipe mant-hpca25 --json          # the authors' W4A8 KV4
+mant-dse ppl --recipe mant-hpca25 --acts int4:g64 --kv fp --prefill 512
+mant-dse ppl --weights mant-unicore16:g64 --kv mant-unicore16:g64:lut:k=channel:v=token
 mant-dse ppl --kv int4_asym:g64:ref --windows 2   # the KV demo of real_models.md §6 (21.88)
 ```
 
-Spec strings: weights `NAME[:gN][:scale=FMT]`, KV `NAME[:gN][:realtime|oracle][:k=channel|token]
-[:v=channel|token][:ref]`, where NAME is a `mant` format (`int4`, `int4_asym`, `mxfp4`, `nvfp4`,
-`mant4_a17`, ...) or candidate set (`mant-unicore16`, `mant-dense`, `ant`, `olive`); `ref` is the
-simple per-token INT quantizer of the reference demo. From Python:
+`--recipe` names a recipe (`mant-dse recipes`) or a YAML file; `--weights`, `--acts` and `--kv`
+replace a part of it with a tensor recipe `NAME[:gN][:scale=FMT][:RULE][:grouping=token|channel]
+[:staging=B]` (`fp` leaves it unquantized), where NAME is a `mant` format (`int4`, `int4_asym`,
+`mxfp4`, `nvfp4`, `mant4_a17`, ...) or candidate set (`mant-unicore16`, `mant-kv3`, `mant-dense`,
+`ant`, `olive`) and RULE a selection (`weight-mse`, `output-mse`; for KV `variance`, `lut` (or
+`realtime`), `oracle`). `--kv` also takes `k=channel|token` / `v=channel|token` (one grouping
+each) and `intK[_asym][:gN]:ref`, the simple per-token INT quantizer of the reference demo.
+`--acts` sets every activation quantizer (linear inputs, Q, softmax output, attention output).
+`--prefill P` is the prompt length whose V absmax fixes the INT8 staging scale (default 64, the
+KV group size; P >= window length is a one-pass evaluation with no staging). From Python:
 
 ```python
 from llmrun import perplexity, kv_dump
-from mant.quantize import QuantConfig
 
-r = perplexity(
-    weights=QuantConfig(candidates="mant-unicore16", group_size=64),
-    kv=None,
-    corpus="austen-pride",
-    windows=4,
-    window_len=512,
-)
+r = perplexity(recipe="mant-hpca25", acts="fp", windows=4, window_len=512)
 r.ppl, r.nll, r.tokens, r.seconds  # frozen PerplexityResult
 kv = kv_dump(window=0)  # {"k", "v": (30, 3, 512, 64) post-RoPE, "tokens"}
 ```
@@ -413,9 +432,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe-windows", type=int, default=4)
     parser.add_argument("--recipe-window-len", type=int, default=512)
     parser.add_argument("--fresh", action="store_true", help="ignore cached results")
+    parser.add_argument(
+        "--only-recipes",
+        action="store_true",
+        help="recompute only the recipe table and splice it into --out (keep the sweep)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     store = Store(derived_dir("ppl_table") / "results.json", args.fresh)
+    if args.only_recipes:
+        args.out.write_text(splice_recipes(store, args))
+        print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        return 0
     errors = store.data.get("minilm")
     if errors is None or any(not isinstance(e[3], float) for e in errors):
         errors = minilm_errors()

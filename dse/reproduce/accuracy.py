@@ -148,8 +148,12 @@ def kv_fake_quant(spec: KVQuantSpec) -> KVFunction:
     if spec.method in ("realtime", "oracle"):
         from mant.kv import KVQuantConfig, quantize_kv
 
-        cfg = KVQuantConfig(
-            candidates=spec.candidates, group_size=spec.group_size or 64, selection=spec.method
+        cfg = KVQuantConfig(  # KIVI's layout, as before mant.kv defaulted to the authors'
+            candidates=spec.candidates,
+            group_size=spec.group_size or 64,
+            selection=spec.method,
+            k_grouping="channel",
+            v_grouping="token",
         )
 
         def mant_kv(k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
