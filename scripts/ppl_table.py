@@ -6,7 +6,7 @@ Usage (from the repository root; fetches the assets on first use):
     python scripts/ppl_table.py --windows 4 --window-len 512 --out other.md
 
 The recipe table (``scripts/ppl_recipes.py``: M-ANT as its authors built it, ANT, OliVe, Tender,
-INT4, the KV layouts) uses 4 x 512 tokens (``--recipe-windows``, ``--recipe-window-len``); the
+INT4, the KV layouts) uses 2 x 512 tokens (``--recipe-windows``, ``--recipe-window-len``); the
 per-format sweep uses 2 x 256 (``--windows``, ``--window-len``) with KIVI's KV layout.
 
 Every evaluation is stored in a JSON file in the cache (``derived/ppl_table/``) as soon as it
@@ -291,7 +291,7 @@ pass of `llmrun`. Text: Pride and Prejudice (Debian `r-cran-janeaustenr`).
 
 **Protocol.** Consecutive windows of a fixed number of tokens from the start of the text, each
 run on its own, every token but a window's first scored (`real_models.md` §6). The recipe table
-uses 4 x 512 tokens, the per-format sweep {windows} x {window_len} ({scored} scored tokens): small
+uses 2 x 512 tokens, the per-format sweep {windows} x {window_len} ({scored} scored tokens): small
 protocols chosen to keep the script short; differences of a few percent can be noise at this size.
 `mant-dse ppl --windows 4 --window-len 512` reproduces the reference 20.83 unquantized. Unquantized
 perplexity with this protocol: **{base}**.
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=2)
     parser.add_argument("--window-len", type=int, default=256)
     parser.add_argument("--out", type=Path, default=Path("docs/perplexity.md"))
-    parser.add_argument("--recipe-windows", type=int, default=4)
+    parser.add_argument("--recipe-windows", type=int, default=2)
     parser.add_argument("--recipe-window-len", type=int, default=512)
     parser.add_argument("--fresh", action="store_true", help="ignore cached results")
     parser.add_argument(
