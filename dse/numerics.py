@@ -65,7 +65,7 @@ def kv_config(design: Design) -> Any | None:
     if candidates is None:
         return None
     from mant.candidates import candidate_set
-    from mant.kv import KVQuantConfig
+    from mant.kv import Grouping, KVQuantConfig
 
     single = len(candidate_set(candidates).formats) == 1
     return KVQuantConfig(
@@ -73,8 +73,8 @@ def kv_config(design: Design) -> Any | None:
         group_size=design.group_size,
         selection="oracle" if single else design.kv_selection,
         scale_format="fp16",
-        k_grouping="channel",
-        v_grouping="token",
+        k_grouping=Grouping.CHANNEL,
+        v_grouping=Grouping.TOKEN,
     )
 
 
