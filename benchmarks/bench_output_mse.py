@@ -10,8 +10,10 @@ the same process and run:
   (``GramCalibration.from_activations``) plus ``quantize(w, cfg_out, calibration=gram)``.
 
 Prints the median over ``--runs`` of the summed time of each, and their ratio (goal: at most
-2x). Threads are set before numpy loads (``--threads``, default 1: the shared 2-core machine;
-BLAS and numba get the same count). Run:
+2x). For scale it also times the direct way, the authors': X_j·Ŵ_jᵀ over all tokens per group
+and candidate, in float32. That is timed on block 0's q projection and extrapolated by weight
+count. Threads are set before numpy loads (``--threads``, default 1 on the shared 2-core
+machine; BLAS and numba get the same count). Run:
 ``python benchmarks/bench_output_mse.py [--runs 3] [--threads 1] [--layers 30]``.
 """
 
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 quantize(w, cfg_o, calibration=grams[_INPUT_OF[kind]])
             output_s[run] += time.perf_counter() - t0
     wm, om = statistics.median(weight_s), statistics.median(output_s)
+    direct_s, direct_values = _direct_one(model, tokens, tables, cfg_w)
     print(
         f"SmolLM2-135M, {args.layers} blocks, {n_values:,} weights, mant-unicore16 g64 fp16, "
         f"{tokens.size} calibration tokens, threads={args.threads}, runs={args.runs}"
@@ -87,7 +90,36 @@ def main(argv: list[str] | None = None) -> int:
         each = ", ".join(f"{t:.2f}" for t in runs)
         print(f"{label}-MSE selection: median {med:.2f} s  (runs: {each})")
     print(f"ratio output/weight: {om / wm:.2f}x (goal <= 2x)")
+    est = direct_s * n_values / direct_values
+    print(
+        f"direct X·Ŵᵀ search (the authors' way), float32: {direct_s:.2f} s for one "
+        f"{direct_values:,}-weight tensor, about {est:.0f} s for these {n_values:,} weights "
+        f"({est / om:.0f}x the Gram-form search)"
+    )
     return 0
+
+
+def _direct_one(model, tokens, tables, cfg_w) -> tuple[float, int]:
+    """Seconds of the direct search on block 0's q weight, and its weight count."""
+    import numpy as np
+
+    from llmrun.calibration import _run_block
+    from mant.quantize import quantize_with_choice
+
+    x0 = [model.tok_embd[tokens[i : i + 4]] for i in range(0, len(tokens), 4)]
+    _, inputs = _run_block(model.layers[0], x0, model.config, tables, True)
+    x, w = inputs["attn_in"], model.layers[0].wq
+    g, n_cand = 64, len(cfg_w.candidate_set.formats)
+    rows, width = w.shape
+    start = time.perf_counter()
+    best = np.full((width // g, rows), np.inf, dtype=np.float32)
+    for c in range(n_cand):
+        w_hat = quantize_with_choice(w, cfg_w, np.full(rows * width // g, c)).dequantized
+        for j in range(width // g):
+            xj = x[:, j * g : (j + 1) * g]
+            diff = xj @ w[:, j * g : (j + 1) * g].T - xj @ w_hat[:, j * g : (j + 1) * g].T
+            best[j] = np.minimum(best[j], np.mean(diff * diff, axis=0))
+    return time.perf_counter() - start, int(w.size)
 
 
 if __name__ == "__main__":

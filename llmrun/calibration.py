@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -302,7 +302,9 @@ def _save_cache(path: Path, choices: list[dict[Kind, np.ndarray]], stats: dict[s
     arrays = {f"{i}.{k}": c[k] for i, c in enumerate(choices) for k in kinds}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    # cast: numpy's stub types **kwds as if they could bind allow_pickle: bool
+    np.savez(tmp, **cast("dict[str, Any]", arrays))
     tmp.replace(path)
 
 
@@ -338,17 +340,13 @@ def quantize_weights(
     needs_calib = _uses_output_mse(recipe)
     tokens: np.ndarray | None = None
     if needs_calib:
-        raw = (
-            calibration_tokens_default(model.name)
-            if calibration_tokens is None
-            else (calibration_tokens)
-        )
-        tokens = _check_tokens(raw, cfg.vocab_size)
+        if calibration_tokens is None:
+            calibration_tokens = calibration_tokens_default(model.name)
+        tokens = _check_tokens(calibration_tokens, cfg.vocab_size)
     folder = Path(cache_dir) if cache_dir is not None else derived_dir("quantized-weights")
     path = folder / f"{model.name}-{_cache_key(model, recipe, tokens, propagate)}.npz"
     cached = _load_cache(path)
 
-    start = time.perf_counter()
     forward_s = quantize_s = 0.0
     layers: list[LayerWeights] = []
     choices: list[dict[Kind, np.ndarray]] = []
@@ -360,7 +358,8 @@ def quantize_weights(
     tables: tuple[np.ndarray, np.ndarray] | None = None
     if needs_calib and cached is None:
         assert tokens is not None
-        tables = _rope_tables(cfg, tokens.shape[1], np.dtype(np.float32))
+        cos, sin = _rope_tables(cfg, tokens.shape[1], np.dtype(np.float32))
+        tables = (cos, sin)
         t0 = time.perf_counter()
         xs = [model.tok_embd[tokens[i : i + _BATCH]] for i in range(0, len(tokens), _BATCH)]
         xs_fp = xs
@@ -408,12 +407,11 @@ def quantize_weights(
             "forward_seconds": forward_s,
             "quantize_seconds": quantize_s,
         }
-    bpe = max(float(getattr(c, "bits_per_element", 4.0)) for c in configs.values())
     stats = WeightQuantStats(
         rel_mse=err / ref if ref > 0 else 0.0,
         n_tensors=n_tensors,
         n_values=n_values,
-        bits_per_element=bpe,
+        bits_per_element=recipe.weight_bits_per_element,
         choice_histogram=hist,
         output_rel_mse=stats_src["output_rel_mse"],
         calibration_tokens=0 if tokens is None else int(tokens.size),
@@ -424,5 +422,4 @@ def quantize_weights(
     )
     if cached is None and all(isinstance(c, QuantConfig) for c in configs.values()):
         _save_cache(path, choices, stats_src)
-    del start
     return dataclasses.replace(model, layers=tuple(layers)), stats

@@ -109,12 +109,15 @@ def gram_matrices(x: np.ndarray, *, group_size: int) -> np.ndarray:
     """
     tokens, width = x.shape
     n_groups = -(-width // group_size)
-    pad = n_groups * group_size - width
-    x64 = np.asarray(x, dtype=np.float64)
-    if pad:
-        x64 = np.concatenate([x64, np.zeros((tokens, pad))], axis=1)
-    # (G, T, g) contiguous, so that each X_jᵀ X_j is one BLAS call
-    xg = np.ascontiguousarray(x64.reshape(tokens, n_groups, group_size).transpose(1, 0, 2))
+    # (G, T, g) float64 in one pass (conversion and transpose together), so that each X_jᵀ X_j
+    # is one BLAS call; a padded last group's missing columns are 0
+    xg = np.zeros((n_groups, tokens, group_size), dtype=np.float64)
+    full = width // group_size
+    xg[:full] = (
+        np.asarray(x)[:, : full * group_size].reshape(tokens, full, group_size).transpose(1, 0, 2)
+    )
+    if full < n_groups:
+        xg[full, :, : width - full * group_size] = np.asarray(x)[:, full * group_size :]
     return np.matmul(xg.transpose(0, 2, 1), xg)
 
 

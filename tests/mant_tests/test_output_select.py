@@ -72,6 +72,7 @@ def test_padding_few_tokens_and_heavy_tails():
     x[:, 5] *= 1e3  # one massive-activation channel
     _check_equal(w, x)
     _check_equal(w, x, group_size=32, scale_format="fp32")
+    _check_equal(w, x, group_size=64, scale_format="int8")  # int8 scale-of-scales per tensor
 
 
 def test_exact_ties_go_to_the_later_candidate():
