@@ -367,7 +367,16 @@ def normalized_variance(groups: Any, lengths: np.ndarray | None = None) -> np.nd
         >>> float(normalized_variance([[1.0, -1.0, 1.0, -1.0]])[0])  # 4 / 3
         1.3333333333333333
     """
-    x = _check_groups(groups).astype(np.float64)
+    checked = _check_groups(groups)
+    if lengths is None and checked.shape[0] and checked.shape[1] > 1:
+        # one pass (numba moments): var(x/absmax) = (sum x^2 - (sum x)^2/n) / (n-1) / absmax^2
+        mom = _moments(np.ascontiguousarray(checked))
+        g = checked.shape[1]
+        amax, s1, s2 = mom[:, 0], mom[:, 1], mom[:, 3]
+        live = amax > 0
+        var = np.maximum(s2 - s1 * s1 / g, 0.0) / (g - 1) / np.where(live, amax, 1.0) ** 2
+        return np.where(live, var, 0.0)
+    x = checked.astype(np.float64)
     n_all = x.shape[1]
     n = np.full(x.shape[0], n_all) if lengths is None else np.asarray(lengths)
     valid = np.arange(n_all)[None, :] < n[:, None]
