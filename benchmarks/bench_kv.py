@@ -5,7 +5,10 @@ Prints, each timing the median of several runs with its reference measured in th
 1. real-time selection (one statistic + searchsorted) vs the oracle search, on a KV cache the
    size of SmolLM2-135M at 2,048 tokens (30 layers x 3 KV heads x 2,048 x 64, K and V);
 2. MSE / oracle MSE of the real-time rule on the mant.md §7.1 mixture (calibrated on seed 0,
-   measured on seed 1) and, when the SmolLM2 assets are cached, on real K/V (window 2);
+   measured on seed 1) and, when the SmolLM2 assets are cached, on real K/V (window 2, all 30
+   layers): the M-ANT authors' variance rule (a0 / a25 / INT4 by var(x/absmax)) and the shipped
+   LUT, each against the oracle search over the same candidates, in the authors' layout (K per
+   token, V per channel) and in KIVI's (K per channel, V per token);
 3. the fused-datapath emulation vs decode-then-matmul, and accumulator widths against the
    bound table of mant.md §8.2.
 
@@ -18,6 +21,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -55,7 +59,9 @@ def bench_selection(repeats: int) -> None:
     shape = (90, 2048, 64)  # 30 layers x 3 KV heads, 2,048 tokens, head_dim 64
     k = rng.standard_t(5, shape).astype(np.float32)
     v = rng.standard_normal(shape).astype(np.float32)
-    cfg = KVQuantConfig()
+    cfg = KVQuantConfig(  # KIVI layout, LUT over mant-unicore16
+        candidates="mant-unicore16", selection="lut", k_grouping="channel", v_grouping="token"
+    )
     lut = cfg.resolved_thresholds()
     cs = candidate_set(cfg.candidates)
     groups = np.concatenate([kv_groups(k, "channel", 64)[0], kv_groups(v, "token", 64)[0]])
@@ -67,7 +73,10 @@ def bench_selection(repeats: int) -> None:
         lambda: quantize_groups(groups, cs, choice=choice, scale_format="fp16"), repeats
     )
     t_rt = _median_s(lambda: quantize_kv(k, v, cfg), repeats)
-    t_or = _median_s(lambda: quantize_kv(k, v, KVQuantConfig(selection="oracle")), repeats)
+    t_or = _median_s(lambda: quantize_kv(k, v, replace(cfg, selection="oracle")), repeats)
+    authors = KVQuantConfig()
+    t_var = _median_s(lambda: quantize_kv(k, v, authors), repeats)
+    t_var_or = _median_s(lambda: quantize_kv(k, v, replace(authors, selection="oracle")), repeats)
     print(
         f"== selection on {n:,} groups of 64 ({2 * k.size / 1e6:.1f} M values), "
         f"median of {repeats}"
@@ -76,7 +85,11 @@ def bench_selection(repeats: int) -> None:
     print(f"  oracle search (16 candidates, argmin MSE):   {t_oracle * 1e3:8.1f} ms")
     print(f"  quantize with the given choice:              {t_apply * 1e3:8.1f} ms")
     print(f"  select / oracle search:                      {t_select / t_oracle:8.3f}")
-    print(f"  quantize_kv real-time {t_rt:.2f} s, oracle {t_or:.2f} s, ratio {t_rt / t_or:.2f}")
+    print(f"  quantize_kv LUT {t_rt:.2f} s, oracle {t_or:.2f} s, ratio {t_rt / t_or:.2f}")
+    print(
+        f"  quantize_kv authors' (variance, mant-kv3) {t_var:.2f} s, oracle over mant-kv3 "
+        f"{t_var_or:.2f} s, ratio {t_var / t_var_or:.2f}"
+    )
 
 
 def _ratio(errors: np.ndarray, pick: np.ndarray) -> float:
@@ -109,16 +122,29 @@ def bench_accuracy() -> None:
         print(f"  (real K/V skipped: {exc})")
         return
     d = kv_dump(window=2)
-    for layer_set, name in ((range(30), "all layers"),):
-        err = oracle = 0.0
-        for layer in layer_set:
-            res = quantize_kv(d["k"][layer], d["v"][layer], KVQuantConfig(), compare_oracle=True)
-            for t in (res.k, res.v):
-                err += t.squared_error
-                oracle += float(np.sum(t.oracle_group_error))
-        print(
-            f"  SmolLM2 window 2 ({name}), shipped rms_absmax LUT, fp16 scale: {err / oracle:.3f}"
-        )
+    layouts = {
+        "authors (K token, V channel)": ("token", "channel"),
+        "KIVI (K channel, V token)": ("channel", "token"),
+    }
+    rules = (("mant-kv3", "variance"), ("mant-unicore16", "lut"))
+    print("  SmolLM2 window 2, 30 layers, g = 64, fp16 scales (V channel: last tokens mod 64 fp):")
+    print("  layout                       set             rule      K rel MSE  V rel MSE  /oracle")
+    for layout, (kg, vg) in layouts.items():
+        for cands, rule in rules:
+            cfg = KVQuantConfig(candidates=cands, selection=rule, k_grouping=kg, v_grouping=vg)
+            err = oracle = 0.0
+            k_err = k_sig = v_err = v_sig = 0.0
+            for layer in range(30):
+                res = quantize_kv(d["k"][layer], d["v"][layer], cfg, compare_oracle=True)
+                for t in (res.k, res.v):
+                    err += t.squared_error
+                    oracle += float(np.sum(t.oracle_group_error))
+                k_err, k_sig = k_err + res.k.squared_error, k_sig + res.k.signal_energy
+                v_err, v_sig = v_err + res.v.squared_error, v_sig + res.v.signal_energy
+            print(
+                f"  {layout:<28} {cands:<15} {rule:<9} {k_err / k_sig:9.3e}  "
+                f"{v_err / v_sig:9.3e}  {err / oracle:7.3f}"
+            )
 
 
 def bench_fused(repeats: int) -> None:

@@ -85,18 +85,25 @@ def kv_config(design: Design) -> Any | None:
     is recorded as ``oracle``: designs that differ only in ``kv_selection`` then share one
     cache entry. Multi-format sets use ``design.kv_selection``; a real-time set with no
     shipped LUT gets one from the accuracy source (:func:`calibrated_kv_config`).
+
+    The layout is pinned to KIVI's (K per channel, V per token), the one the study space's
+    ``realtime`` LUTs are calibrated for; ``mant.kv``'s default is now the M-ANT authors'
+    layout, which reaches studies through recipes (``mant.recipe``).
     """
     candidates = design.kv_candidates
     if candidates is None:
         return None
     from mant.candidates import candidate_set
-    from mant.kv import KVQuantConfig
+    from mant.kv import Grouping, KVQuantConfig
 
     single = len(candidate_set(candidates).formats) == 1
     return KVQuantConfig(
         candidates=candidates,
         group_size=design.group_size,
         selection="oracle" if single else design.kv_selection,
+        scale_format="fp16",
+        k_grouping=Grouping.CHANNEL,
+        v_grouping=Grouping.TOKEN,
     )
 
 

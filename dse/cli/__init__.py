@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "plot",
     "export",
     "ppl",
+    "kv",
     "assets",
     "reproduce",
     "recipes",

@@ -146,10 +146,14 @@ def kv_fake_quant(spec: KVQuantSpec) -> KVFunction:
 
         return fp16
     if spec.method in ("realtime", "oracle"):
-        from mant.kv import KVQuantConfig, quantize_kv
+        from mant.kv import Grouping, KVQuantConfig, quantize_kv
 
-        cfg = KVQuantConfig(
-            candidates=spec.candidates, group_size=spec.group_size or 64, selection=spec.method
+        cfg = KVQuantConfig(  # KIVI's layout, as before mant.kv defaulted to the authors'
+            candidates=spec.candidates,
+            group_size=spec.group_size or 64,
+            selection=spec.method,
+            k_grouping=Grouping.CHANNEL,
+            v_grouping=Grouping.TOKEN,
         )
 
         def mant_kv(k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
