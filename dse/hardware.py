@@ -30,6 +30,7 @@ HARDWARE_METRICS = (
     "energy_pj",
     "area_um2",
     "utilization",
+    "tile_overflow_bytes",
 )
 
 
@@ -84,13 +85,16 @@ class HardwareModel:
         return self._workload
 
     def base_accelerator(self, design: Design) -> Any:
-        """The PE-type preset with the design's dataflow and buffer size (array not applied)."""
+        """The PE-type preset with the design's dataflow and buffer size (a 1x1 array)."""
         key = (design.pe_type, design.dataflow, design.weight_buffer_kib, design.act_buffer_kib)
         acc = self._accelerators.get(key)
         if acc is None:
             from hwmodel import load_accelerator
 
-            acc = load_accelerator(design.pe_type).with_array(dataflow=design.dataflow)
+            # a 1x1 array while the buffers change: the preset's own array need not fit them
+            acc = load_accelerator(design.pe_type).with_array(
+                rows=1, cols=1, dataflow=design.dataflow
+            )
             sizes = {}
             if design.weight_buffer_kib is not None:
                 sizes["weight_bytes"] = design.weight_buffer_kib * 1024
@@ -105,7 +109,9 @@ class HardwareModel:
         """The design's accelerator (preset + array + dataflow + buffers)."""
         return self.base_accelerator(design).with_array(rows=design.rows, cols=design.cols)
 
-    def _metrics_from(self, cycles, latency_s, energy_pj, area_um2, utilization) -> dict:
+    def _metrics_from(
+        self, cycles, latency_s, energy_pj, area_um2, utilization, tile_overflow_bytes
+    ) -> dict:
         return {
             "cycles": cycles,
             "latency_s": latency_s,
@@ -113,42 +119,100 @@ class HardwareModel:
             "energy_pj": energy_pj,
             "area_um2": area_um2,
             "utilization": utilization,
+            "tile_overflow_bytes": tile_overflow_bytes,
         }
 
+    def check_modes(self, design: Design, precision: Any) -> None:
+        """Raises when the design's PE cannot run its operand widths.
+
+        The activation width must be one of the PE's own modes (a W4A4 design on a PE without
+        an A4 mode is infeasible, not silently run at A8); weights and KV run in the fastest
+        mode that covers them (``hwmodel.PEType.mode_for``).
+
+        Raises:
+            InputError: no mode for the widths, naming the PE, the design and the modes.
+        """
+        from mant.errors import InputError
+
+        pe = self.base_accelerator(design).pe
+        w, a, kv = precision.weight_bits, precision.act_bits, precision.kv_bits
+        offered = ", ".join(f"W{m.weight_bits}A{m.act_bits}" for m in pe.modes)
+        uses_kv = any(g.operand == "kv" for g in self.workload)
+        label = f"W{w}A{a}" + (f" KV{kv}" if uses_kv else "")
+        if not any(m.act_bits == a for m in pe.modes):
+            raise InputError.single(
+                "act_bits",
+                f"PE {pe.name!r} has no A{a} mode (modes {offered}): a {label} design is "
+                "infeasible on it",
+                a,
+            )
+        for bits, what in ((w, "weights"), (kv, "KV cache")):
+            if (what == "weights" or uses_kv) and not pe.supports(bits, a):
+                raise InputError.single(
+                    "pe_type",
+                    f"PE {pe.name!r} has no mode for W{bits}A{a} ({what}; modes {offered}): "
+                    f"a {label} design is infeasible on it",
+                    design.pe_type,
+                )
+
     def metrics(self, design: Design, precision: Any) -> dict[str, float]:
-        """Cost metrics (see :data:`HARDWARE_METRICS`) of one design."""
+        """Cost metrics (see :data:`HARDWARE_METRICS`) of one design.
+
+        The same vectorised evaluation as the sweep (one array shape), so a design that does not
+        fit gets a positive ``tile_overflow_bytes`` on both paths instead of an error here.
+        """
         key = (design.hardware_key, _precision_key(precision))
         hit = self._costs.get(key)
         if hit is not None:
             return hit
-        out = self.cost_metrics(self.accelerator(design), precision)
+        many = self.metrics_many(
+            design, precision, np.array([design.rows]), np.array([design.cols])
+        )
+        out = {k: float(v[0]) for k, v in many.items()}
         self._costs[key] = out
         return out
 
     def cost_metrics(self, accelerator: Any, precision: Any) -> dict[str, float]:
         """Cost metrics of an accelerator at a precision on this workload (not memoised)."""
-        from hwmodel import evaluate
+        from hwmodel import evaluate, tile_overflow_bytes
 
         cost = evaluate(accelerator, self.workload, precision)
+        rows, cols = accelerator.array.rows, accelerator.array.cols
+        overflow = tile_overflow_bytes(accelerator, precision, rows, cols)
         return {
             k: float(v)
             for k, v in self._metrics_from(
-                cost.cycles, cost.latency_s, cost.energy_pj, cost.area_um2, cost.utilization
+                cost.cycles,
+                cost.latency_s,
+                cost.energy_pj,
+                cost.area_um2,
+                cost.utilization,
+                overflow,
             ).items()
         }
 
     def metrics_many(
         self, design: Design, precision: Any, rows: np.ndarray, cols: np.ndarray
     ) -> dict[str, np.ndarray]:
-        """Cost metrics for many array shapes at once (:func:`hwmodel.evaluate_many`)."""
+        """Cost metrics for many array shapes at once (:func:`hwmodel.evaluate_many`).
+
+        Raises:
+            InputError: the PE cannot run the design's widths (:meth:`check_modes`).
+        """
         from hwmodel import evaluate_many
 
+        self.check_modes(design, precision)
         r = evaluate_many(
             self.base_accelerator(design), self.workload, precision, rows=rows, cols=cols
         )
         return {
             k: np.asarray(v, dtype=float)
             for k, v in self._metrics_from(
-                r["cycles"], r["latency_s"], r["energy_pj"], r["area_um2"], r["utilization"]
+                r["cycles"],
+                r["latency_s"],
+                r["energy_pj"],
+                r["area_um2"],
+                r["utilization"],
+                r["tile_overflow_bytes"],
             ).items()
         }

@@ -22,7 +22,9 @@ from dse import numerics
 from dse.accuracy import AccuracySource, make_accuracy_source
 from dse.cache import QuantCache
 from dse.design import Design, design_from_values
+from dse.failures import FAIL_ATTR, TrialFailed
 from dse.hardware import HardwareModel, precision_of
+from mant.errors import InputError
 
 if TYPE_CHECKING:
     import optuna
@@ -114,7 +116,7 @@ class Evaluator:
     def finish(self, design: Design, metrics: dict[str, float]) -> Evaluation:
         """Adds constraints and objectives to a complete metrics dict."""
         wcfg, kvcfg, _ = self.configs(design)
-        constraints = {c.name: c.violation(metrics[c.metric]) for c in self.spec.constraints}
+        constraints = {c.name: c.violation(metrics[c.metric]) for c in self.spec.all_constraints}
         return Evaluation(
             design=design,
             metrics=metrics,
@@ -126,6 +128,7 @@ class Evaluator:
     def evaluate_design(self, design: Design) -> Evaluation:
         """All metrics, constraints and objectives of one design."""
         _, _, precision = self.configs(design)
+        self.hardware.check_modes(design, precision)  # before the (costly) numerics
         metrics = self.numeric_metrics(design)
         metrics.update(self.hardware.metrics(design, precision))
         return self.finish(design, metrics)
@@ -136,11 +139,23 @@ class Evaluator:
 
 
 def make_objective(evaluator: Evaluator) -> Callable[[optuna.Trial], list[float]]:
-    """An Optuna objective: suggest, evaluate, record design/metrics/quant, set constraints."""
+    """An Optuna objective: suggest, evaluate, record design/metrics/quant, set constraints.
+
+    An expected per-design error (:class:`mant.errors.InputError`, e.g. a precision the PE has
+    no mode for) is stored on the trial (:data:`dse.failures.FAIL_ATTR`) and raised as
+    :class:`dse.failures.TrialFailed`, so the trial is FAIL with its reason; any other exception
+    propagates (a bug stops the run).
+    """
     space = evaluator.spec.space
 
     def objective(trial: optuna.Trial) -> list[float]:
-        ev = evaluator.evaluate(space.suggest(trial))
+        values = space.suggest(trial)
+        try:
+            ev = evaluator.evaluate(values)
+        except InputError as exc:
+            reason = "; ".join(str(i) for i in exc.issues) or str(exc)
+            trial.set_user_attr(FAIL_ATTR, reason)
+            raise TrialFailed(reason) from exc
         trial.set_user_attr(
             RECORD_ATTR,
             {"design": ev.design.to_dict(), "quant": dict(ev.quant), "metrics": dict(ev.metrics)},

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from dse.failures import INTERRUPTED_ATTR, TrialFailed
+
 if TYPE_CHECKING:
     import optuna
 
@@ -50,7 +52,6 @@ __all__ = [
 ]
 
 OWNER_ATTR = "mant_dse_worker"
-INTERRUPTED_ATTR = "mant_dse_interrupted"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,7 +303,7 @@ class WorkerLoop:
             self.study.optimize(
                 self._objective_with_owner,
                 n_trials=self.budget - self.started,
-                catch=(Exception,),
+                catch=(TrialFailed,),  # expected per-design errors only; a bug stops the run
                 callbacks=[self._after_trial, *self.callbacks],
             )
             if not self._budget_stop:  # the sampler stopped the study (e.g. grid exhausted)

@@ -3,8 +3,10 @@
 One output folder holds everything of a study: ``study.yaml`` (the validated spec),
 ``study.journal`` (the default storage, opened by ``optuna-dashboard``), ``cache/`` (quantization
 results), ``results.csv`` / ``results.parquet`` and ``report.html``. Re-running resumes: completed
-trials count toward ``n_trials``. A trial whose objective raises is recorded FAIL with its
-parameters and the study goes on; Ctrl-C keeps every completed trial.
+trials count toward ``n_trials``. A design that cannot be evaluated (an
+InputError: a width no PE mode runs, a format the PE cannot use) is recorded FAIL with its
+parameters and its reason (:mod:`dse.failures`) and the study goes on; any other exception is a
+bug and stops the run with its traceback; Ctrl-C keeps every completed trial.
 
 Several processes can work on one study (``jobs > 1`` here, or ``mant-dse worker`` on other
 machines against a shared storage URL); the global budget counts COMPLETE trials of all of them
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
+from dse.failures import failure_reason, summarize_failures
 from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
@@ -75,6 +78,8 @@ class RunSummary:
         interrupted: stopped by Ctrl-C.
         results: paths of results.csv and results.parquet.
         report: path of report.html, or None.
+        failures: reasons of the trials that failed in this run, with their counts (most
+            frequent first; :func:`dse.failures.summarize_failures`).
     """
 
     study_name: str
@@ -87,6 +92,7 @@ class RunSummary:
     interrupted: bool
     results: tuple[Path, ...]
     report: Path | None
+    failures: tuple[tuple[str, int], ...] = ()
 
 
 def _quiet_optuna() -> None:
@@ -243,8 +249,7 @@ class _Progress:
         self.shown += 1
         if self.shown > _SHOWN_FAILURES:
             return
-        reason = str(trial.system_attrs.get("fail_reason", "")).strip().splitlines()
-        text = reason[-1] if reason else "objective returned no value"
+        text = failure_reason(trial)
         params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
         more = (
             " (further failures are counted, not shown)" if self.shown == _SHOWN_FAILURES else ""
@@ -322,6 +327,7 @@ def run_study(
     total = n_trials if n_trials is not None else spec.n_trials
     recover(study, heartbeat=has_heartbeat(storage), policy=policy)
     done_before, failed_before = _count(study)
+    first_number = len(study.get_trials(deepcopy=False))
     budget = max(0, total - done_before)
     evaluator = evaluator or Evaluator(spec, cache_dir=out / CACHE_DIR)
     bar = _Progress(study, total, progress)
@@ -373,6 +379,13 @@ def run_study(
     bar.close(study)
     paths, report_path = write_outputs(study, spec, out, report=report)
     done, failed = _count(study)
+    from optuna.trial import TrialState
+
+    failures = summarize_failures(
+        failure_reason(t)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if t.number >= first_number
+    )
     return RunSummary(
         study_name=spec.name,
         storage_url=url,
@@ -384,6 +397,7 @@ def run_study(
         interrupted=interrupted,
         results=paths,
         report=report_path,
+        failures=tuple(failures),
     )
 
 

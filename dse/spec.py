@@ -142,6 +142,11 @@ class Constraint:
         return float(self.min) - float(value)  # type: ignore[arg-type]
 
 
+# Every design must fit one array tile in each buffer: a constraint of every study (not written
+# in the spec), so an infeasible design is one that violates it, on the study and sweep paths.
+TILE_FIT = Constraint(metric="tile_overflow_bytes", max=0.0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StudySpec:
     """A whole study, validated."""
@@ -161,6 +166,11 @@ class StudySpec:
     @property
     def directions(self) -> list[str]:
         return [str(o.direction) for o in self.objectives]
+
+    @property
+    def all_constraints(self) -> tuple[Constraint, ...]:
+        """The spec's constraints and the built-in :data:`TILE_FIT`."""
+        return (*self.constraints, TILE_FIT)
 
     @property
     def metric_names(self) -> list[str]:

@@ -1,5 +1,9 @@
 """Exhaustive sweep of an enumerable space: the true Pareto front, to grade a study against.
 
+Designs fail and are infeasible exactly as in a study: a width the PE has no mode for is a FAIL
+row with its reason; a design whose buffers miss one array tile completes with the ``tile_fit``
+constraint violated (``tile_overflow_bytes`` > 0), so it is never on the front.
+
 Vectorised the way the costs factor: numerics once per distinct quantization config (through
 the same cache as studies), then :func:`hwmodel.evaluate_many` over every (rows, cols) of the
 space in one call per (PE type, dataflow, buffers, precision).
@@ -68,9 +72,26 @@ def sweep(
         values: dict[str, Any] = dict(zip((p.name for p in others), combo, strict=True))
         resolved = {p.name: p.resolve(values[p.name]) for p in others}
         design = Design(rows=int(rr[0]), cols=int(cc[0]), **resolved)
-        numeric = ev.numeric_metrics(design)
-        _, _, precision = ev.configs(design)
-        hw = ev.hardware.metrics_many(design, precision, rr, cc)
+        try:
+            _, _, precision = ev.configs(design)
+            ev.hardware.check_modes(design, precision)
+            numeric = ev.numeric_metrics(design)
+            hw = ev.hardware.metrics_many(design, precision, rr, cc)
+        except InputError as exc:  # the same per-design failures as a study's trials
+            reason = "; ".join(str(i) for i in exc.issues)
+            for i in range(len(rr)):
+                params = {**values, "rows": int(rr[i]), "cols": int(cc[i])}
+                records.append(
+                    TrialRecord(
+                        trial=len(records),
+                        state="FAIL",
+                        params={k: v for k, v in params.items() if k in searched},
+                        reason=reason,
+                    )
+                )
+            if on_group is not None:
+                on_group(gi + 1, len(combos))
+            continue
         for i in range(len(rr)):
             metrics = dict(numeric)
             metrics.update({k: float(v[i]) for k, v in hw.items()})
@@ -134,7 +155,7 @@ def hypervolume_ratio_curve(
                 trial=int(r["trial"]),
                 state=str(r["state"]),
                 metrics={o.metric: r[f"obj.{o.metric}"] for o in spec.objectives},
-                constraints={c.name: r[f"con.{c.name}"] for c in spec.constraints},
+                constraints={c.name: r[f"con.{c.name}"] for c in spec.all_constraints},
             )
             for _, r in head.iterrows()
         ]

@@ -13,7 +13,7 @@ from hwmodel.accelerator import (
     load_accelerator,
 )
 from hwmodel.cost import Cost
-from hwmodel.evaluate import evaluate, evaluate_gemm, evaluate_many
+from hwmodel.evaluate import evaluate, evaluate_gemm, evaluate_many, tile_overflow_bytes
 from hwmodel.pe import GroupEpilogue, PEType, PrecisionMode, list_pes, load_pe
 from hwmodel.precision import Precision
 from hwmodel.systolic import Dataflow, Preload, SystolicResult, systolic_gemm
@@ -50,4 +50,5 @@ __all__ = [
     "load_pe",
     "load_model",
     "systolic_gemm",
+    "tile_overflow_bytes",
 ]

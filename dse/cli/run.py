@@ -155,9 +155,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"results: {path}")
     if summary.report is not None:
         print(f"report:  {summary.report}")
+    from dse.failures import format_failures
+
+    reasons = [reason for reason, n in summary.failures for _ in range(n)]
+    for line in format_failures(reasons):
+        print(line, file=sys.stderr)
     if summary.interrupted:
         print("interrupted: every completed trial is kept; run again to resume", file=sys.stderr)
         return 130
+    if summary.n_complete == 0:
+        print(f"error: no trial of {summary.study_name} completed", file=sys.stderr)
+        return 1
     return 0
 
 

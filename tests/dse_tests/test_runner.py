@@ -36,7 +36,8 @@ def test_run_records_the_full_configuration(small_spec, tmp_path):
     assert rec["quant"]["weights"] == design.recipe.weight("q").quant_config().to_dict()
     if t.params["pe_type"] == "mant":  # baseline PEs keep their native recipe's groups
         assert rec["quant"]["weights"]["group_size"] == t.params["group_size"]
-    assert set(t.constraints) == {"weight_bits_per_element_max"}
+    assert set(t.constraints) == {"weight_bits_per_element_max", "tile_overflow_bytes_max"}
+    assert t.constraints["tile_overflow_bytes_max"] == rec["metrics"]["tile_overflow_bytes"] < 0
     expected = rec["metrics"]["weight_bits_per_element"] - 6.0
     assert t.constraints["weight_bits_per_element_max"] == pytest.approx(expected)
     assert t.values == [rec["metrics"][m] for m in small_spec.metric_names]
@@ -71,7 +72,7 @@ class _Flaky:
         if self.interrupt_after is not None and self.calls > self.interrupt_after:
             raise KeyboardInterrupt
         if weight_config.group_size == 32:
-            raise RuntimeError("flaky source cannot do g=32")
+            raise InputError.single("group_size", "flaky source cannot do", 32)
         return self.inner.metrics(weight_config, kv_config, cache)
 
 
