@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "run",
     "plot",
     "export",
+    "evaluate",
     "ppl",
     "assets",
     "reproduce",
