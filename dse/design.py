@@ -103,6 +103,9 @@ class Design:
         dataflow: ``os``, ``ws`` or ``is``.
         weight_buffer_kib: weight/KV buffer in KiB, or None for the preset's.
         act_buffer_kib: activation buffer in KiB, or None for the preset's.
+        clock_mhz: clock in MHz, or None for the base accelerator's.
+        dram_bw_bytes_per_cycle: DRAM bandwidth in bytes per cycle, or None for the base's.
+        dram_energy_scale: factor on the DRAM read and write energy per bit (None: 1).
     """
 
     pe_type: str
@@ -118,6 +121,9 @@ class Design:
     kv_selection: str = "realtime"
     weight_buffer_kib: int | None = None
     act_buffer_kib: int | None = None
+    clock_mhz: int | None = None
+    dram_bw_bytes_per_cycle: float | None = None
+    dram_energy_scale: float | None = None
 
     @property
     def weight_candidates(self) -> Any:
@@ -162,6 +168,9 @@ class Design:
             self.dataflow,
             self.weight_buffer_kib,
             self.act_buffer_kib,
+            self.clock_mhz,
+            self.dram_bw_bytes_per_cycle,
+            self.dram_energy_scale,
         )
 
     def __eq__(self, other: object) -> bool:

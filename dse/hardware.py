@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,8 +53,9 @@ class HardwareModel:
         workload: the study's workload section.
     """
 
-    def __init__(self, workload: WorkloadSpec) -> None:
+    def __init__(self, workload: WorkloadSpec, accelerator: str | None = None) -> None:
         self.spec = workload
+        self.base = accelerator
         self._workload: Any = None
         self._accelerators: dict[tuple[Any, ...], Any] = {}
         self._costs: dict[tuple[Any, ...], dict[str, float]] = {}
@@ -65,6 +67,7 @@ class HardwareModel:
     @property
     def workload(self) -> Any:
         if self._workload is None:
+            from dse.model_source import load_model_config
             from hwmodel import Gemm, Workload, llm_workload
 
             if self.spec.gemms:
@@ -76,32 +79,60 @@ class HardwareModel:
                 )
             else:
                 self._workload = llm_workload(
-                    # None only for a YAML `model: null`; load_model rejects it (InputError)
-                    self.spec.model,  # type: ignore[arg-type]
+                    load_model_config(self.spec.model, "workload.model"),
                     phase=self.spec.phase,
                     seq_len=self.spec.seq_len,
                     batch=self.spec.batch,
                 )
         return self._workload
 
+    def _template(self, pe_type: str) -> Any:
+        """The accelerator a PE type starts from, as a plain mapping.
+
+        With a base accelerator (study ``accelerator:``), that one, its PE replaced when
+        ``pe_type`` names another; else the preset of that name, or for a PE YAML file the
+        ``mant`` preset (the presets share one technology and memory setup) with that PE.
+        """
+        from hwmodel import list_presets, load_accelerator
+
+        if self.base is not None:
+            from dse.spec_inputs import base_pe
+
+            data = load_accelerator(self.base).to_dict()
+            if pe_type != base_pe(self.base):
+                data["pe"] = pe_type
+            return data
+        if pe_type in list_presets():
+            return load_accelerator(pe_type).to_dict()
+        return {**load_accelerator("mant").to_dict(), "pe": pe_type, "name": Path(pe_type).stem}
+
     def base_accelerator(self, design: Design) -> Any:
-        """The PE-type preset with the design's dataflow and buffer size (a 1x1 array)."""
-        key = (design.pe_type, design.dataflow, design.weight_buffer_kib, design.act_buffer_kib)
+        """The design's accelerator with a 1x1 array (rows and cols applied later)."""
+        key = design.hardware_key[:1] + design.hardware_key[3:]
         acc = self._accelerators.get(key)
         if acc is None:
-            from hwmodel import load_accelerator
+            from hwmodel import accelerator_from_dict
 
-            # a 1x1 array while the buffers change: the preset's own array need not fit them
-            acc = load_accelerator(design.pe_type).with_array(
-                rows=1, cols=1, dataflow=design.dataflow
-            )
-            sizes = {}
+            data = self._template(design.pe_type)
+            # a 1x1 array while the buffers change: the template's array need not fit them
+            data["array"] = {**data["array"], "rows": 1, "cols": 1, "dataflow": design.dataflow}
             if design.weight_buffer_kib is not None:
-                sizes["weight_bytes"] = design.weight_buffer_kib * 1024
+                data["buffers"] = {
+                    **data["buffers"],
+                    "weight_bytes": design.weight_buffer_kib * 1024,
+                }
             if design.act_buffer_kib is not None:
-                sizes["act_bytes"] = design.act_buffer_kib * 1024
-            if sizes:
-                acc = acc.with_buffers(**sizes)
+                data["buffers"] = {**data["buffers"], "act_bytes": design.act_buffer_kib * 1024}
+            if design.clock_mhz is not None:
+                data["clock_hz"] = design.clock_mhz * 1_000_000
+            dram = dict(data["dram"])
+            if design.dram_bw_bytes_per_cycle is not None:
+                dram["bw_bytes_per_cycle"] = float(design.dram_bw_bytes_per_cycle)
+            if design.dram_energy_scale is not None:
+                for k in ("read_pj_per_bit", "write_pj_per_bit"):
+                    dram[k] = dram[k] * float(design.dram_energy_scale)
+            data["dram"] = dram
+            acc = accelerator_from_dict(data, "accelerator")
             self._accelerators[key] = acc
         return acc
 

@@ -81,7 +81,7 @@ class Evaluator:
         self.spec = spec
         self.cache = QuantCache(cache_dir)
         self._accuracy = accuracy
-        self.hardware = hardware or HardwareModel(spec.workload)
+        self.hardware = hardware or HardwareModel(spec.workload, spec.accelerator)
         self._configs: dict[Design, tuple[Any, Any, Any]] = {}
 
     @property

@@ -25,6 +25,7 @@ from typing import Any
 from mant.errors import IssueCollector
 
 __all__ = [
+    "PE_FILE_SUFFIXES",
     "PE_TYPES",
     "DATAFLOWS",
     "ParamInfo",
@@ -46,7 +47,8 @@ class ParamInfo:
     """What one search-space key accepts.
 
     Attributes:
-        kind: ``int`` (ranges allowed), ``choice`` (strings from ``allowed``) or ``format``.
+        kind: ``int`` (ranges allowed), ``number`` (a list of positive numbers), ``choice``
+            (strings from ``allowed``) or ``format``.
         default: the fixed value used when the key is absent.
         low: smallest allowed int.
         high: largest allowed int.
@@ -76,7 +78,13 @@ PARAMS: dict[str, ParamInfo] = {
     "dataflow": ParamInfo(kind="choice", default="ws", allowed=DATAFLOWS),
     "weight_buffer_kib": ParamInfo(kind="int", default=None, low=1, high=1 << 20, unit="KiB"),
     "act_buffer_kib": ParamInfo(kind="int", default=None, low=1, high=1 << 20, unit="KiB"),
+    "clock_mhz": ParamInfo(kind="int", default=None, low=1, high=100_000, unit="MHz"),
+    "dram_bw_bytes_per_cycle": ParamInfo(kind="number", default=None, unit="byte/cycle"),
+    "dram_energy_scale": ParamInfo(kind="number", default=None, unit="1"),
 }
+
+# pe_type entries may also be PE YAML files (schema of hwmodel/data/pes/*.yaml)
+PE_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 def format_label(spec: Any) -> str:
@@ -202,6 +210,15 @@ def _int_ok(value: Any, info: ParamInfo) -> bool:
     )
 
 
+def _positive_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
 def _format_ok(c: IssueCollector, value: Any, path: str) -> bool:
     if isinstance(value, str) and value:
         return True
@@ -236,9 +253,22 @@ def parse_param(c: IssueCollector, name: str, data: Any, path: str) -> Param | N
         check = lambda v, p: c.check(  # noqa: E731
             _int_ok(v, info) or (v is None and info.default is None), p, rule, v
         )
+    elif info.kind == "number":
+        rule = "must be a finite number > 0 or null (the base accelerator's)"
+        check = lambda v, p: c.check(  # noqa: E731
+            v is None or (_positive_number(v)), p, rule, v
+        )
     elif info.kind == "choice":
         rule = f"must be one of {', '.join(info.allowed)}"
-        check = lambda v, p: c.check(v in info.allowed, p, rule, v)  # noqa: E731
+        if name == "pe_type":
+            rule += " or a PE YAML file"
+        check = lambda v, p: c.check(  # noqa: E731
+            v in info.allowed
+            or (name == "pe_type" and isinstance(v, str) and v.endswith(PE_FILE_SUFFIXES)),
+            p,
+            rule,
+            v,
+        )
     else:
         check = lambda v, p: _format_ok(c, v, p)  # noqa: E731
     good = [check(v, f"{path}[{i}]") for i, v in enumerate(data)]

@@ -105,6 +105,8 @@ class AccuracySpec:
         tensor_rows: rows of each synthetic tensor.
         tensor_cols: columns of each synthetic tensor (the grouped axis).
         ppl_windows: 512-token windows of Pride and Prejudice scored by the perplexity source.
+        paths: ``files`` source: tensor files (.npy, .npz, .safetensors, .gguf).
+        tensors: ``files`` source: tensor names to use (empty: every 2-D tensor of the files).
     """
 
     source: str = "synthetic"
@@ -113,6 +115,8 @@ class AccuracySpec:
     tensor_rows: int = 128
     tensor_cols: int = 512
     ppl_windows: int = 2
+    paths: tuple[str, ...] = ()
+    tensors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +166,7 @@ class StudySpec:
     space: SearchSpace = field(default_factory=SearchSpace)
     objectives: tuple[Objective, ...]
     constraints: tuple[Constraint, ...] = ()
+    accelerator: str | None = None
 
     @property
     def directions(self) -> list[str]:
@@ -287,8 +292,24 @@ def _workload(c: IssueCollector, data: Any) -> WorkloadSpec:
 def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
     from dse.accuracy import accuracy_source_names
 
-    fields = ("source", "seed", "n_tensors", "tensor_rows", "tensor_cols", "ppl_windows")
+    fields = (
+        "source",
+        "seed",
+        "n_tensors",
+        "tensor_rows",
+        "tensor_cols",
+        "ppl_windows",
+        "paths",
+        "tensors",
+    )
     d = _keys(c, data, "accuracy", fields)
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("paths", "tensors"):
+        raw = d.get(key, [])
+        raw = [raw] if isinstance(raw, str) else raw
+        ok = isinstance(raw, list) and all(isinstance(v, str) and v for v in raw)
+        c.check(ok, f"accuracy.{key}", "must be a list of non-empty strings", raw)
+        lists[key] = tuple(raw) if ok else ()
     source = d.get("source", "synthetic")
     names = accuracy_source_names()
     if source not in names:
@@ -301,6 +322,8 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
         tensor_rows=_int(c, d, "tensor_rows", "accuracy", 128, 1),
         tensor_cols=_int(c, d, "tensor_cols", "accuracy", 512, 1),
         ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1),
+        paths=lists["paths"],
+        tensors=lists["tensors"],
     )
 
 
@@ -387,6 +410,7 @@ _TOP = (
     "space",
     "objectives",
     "constraints",
+    "accelerator",
 )
 
 
@@ -418,7 +442,11 @@ def parse_spec(data: Any) -> StudySpec:
         space=_space(c, d.get("space", {})),
         objectives=_objectives(c, d.get("objectives")),
         constraints=_constraints(c, d.get("constraints")),
+        accelerator=_str(c, d, "accelerator", "", None),
     )
+    from dse.spec_inputs import check_inputs
+
+    spec = check_inputs(c, spec, space_given="pe_type" in (d.get("space") or {}))
     _check_metric_sources(c, spec)
     c.raise_if_any()
     return spec
@@ -430,9 +458,11 @@ _TENSOR_METRICS = ("weight_rel_mse", "weight_sqnr_db", "kv_rel_mse", "kv_sqnr_db
 def _check_metric_sources(c: IssueCollector, spec: StudySpec) -> None:
     """Objectives and constraints must name metrics the accuracy source produces."""
     source = spec.accuracy.source
-    if source not in ("synthetic", "tensors", "perplexity"):
+    if source not in ("synthetic", "tensors", "perplexity", "files"):
         return  # a registered plug-in source: checked when it runs
-    missing = _TENSOR_METRICS if source == "perplexity" else ("ppl",)
+    missing: tuple[str, ...] = _TENSOR_METRICS if source == "perplexity" else ("ppl",)
+    if source == "files":  # weights only
+        missing = ("ppl", "kv_rel_mse", "kv_sqnr_db", "rel_mse")
     named = [(f"objectives[{i}].metric", o.metric) for i, o in enumerate(spec.objectives)]
     named += [(f"constraints[{i}].metric", k.metric) for i, k in enumerate(spec.constraints)]
     for path, metric in named:
@@ -459,7 +489,9 @@ def load_spec(path: str | Path) -> StudySpec:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise InputError.single(where, "is not valid YAML", str(exc).splitlines()[0]) from None
-    return parse_spec(data)
+    from dse.spec_inputs import resolve_paths
+
+    return parse_spec(resolve_paths(data, p.resolve().parent))
 
 
 def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
@@ -501,6 +533,8 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
             "tensor_rows": a.tensor_rows,
             "tensor_cols": a.tensor_cols,
             "ppl_windows": a.ppl_windows,
+            **({"paths": list(a.paths)} if a.paths else {}),
+            **({"tensors": list(a.tensors)} if a.tensors else {}),
         },
         "space": space,
         "objectives": [
@@ -510,4 +544,5 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
             {"metric": k.metric, **({"max": k.max} if k.max is not None else {"min": k.min})}
             for k in spec.constraints
         ],
+        **({"accelerator": spec.accelerator} if spec.accelerator else {}),
     }
