@@ -31,7 +31,9 @@ __all__ = [
     "PE_RECIPES",
     "FP_KV_BITS",
     "Design",
+    "canonical_values",
     "design_from_values",
+    "ignored_params",
     "pe_recipe",
     "resolve_bits",
 ]
@@ -196,11 +198,46 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) -> set[str]:
+    """Parameters a design with these values does not use (they change nothing).
+
+    Baseline PEs take their weights from :data:`PE_RECIPES` (``weight_format`` and
+    ``weight_bits`` unused); an fp16 KV cache uses no ``kv_format`` nor ``kv_selection``; a
+    single-format KV set needs no ``kv_selection``.
+    """
+    out: set[str] = set()
+    pe = values.get("pe_type")
+    if pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES:
+        out |= {"weight_format", "weight_bits"}
+    kv_bits = values.get("kv_bits")
+    if isinstance(kv_bits, int) and kv_bits >= FP_KV_BITS:
+        out |= {"kv_format", "kv_selection"}
+    elif space is not None and "kv_format" in values and isinstance(kv_bits, int):
+        from mant.candidates import candidate_set
+
+        try:
+            spec = resolve_bits(space.get("kv_format").resolve(values["kv_format"]), kv_bits)
+            if len(candidate_set(spec).formats) == 1:
+                out.add("kv_selection")
+        except Exception:  # an invalid format fails later, with its reason
+            pass
+    return out
+
+
+def canonical_values(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every ignored parameter at its first choice (one value per design)."""
+    full = {**space.fixed_values(), **values}
+    for name in ignored_params(full, space):  # also fills ignored parameters left out
+        full[name] = space.get(name).first
+    return full
+
+
 def design_from_values(space: SearchSpace, values: Mapping[str, Any]) -> Design:
     """Builds a design from Optuna-facing parameter values (format labels resolved).
 
-    Fixed parameters may be left out of ``values``.
+    Fixed parameters may be left out of ``values``; parameters the design ignores take their
+    first choice (:func:`canonical_values`), so equivalent values give one design.
     """
-    full = {**space.fixed_values(), **values}
+    full = canonical_values(space, values)
     resolved = {p.name: p.resolve(full[p.name]) for p in space.params}
     return Design(**resolved)

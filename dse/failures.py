@@ -27,7 +27,11 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "ADDED_ATTR",
+    "DUPLICATE_ATTR",
     "FAIL_ATTR",
+    "counts_as_done",
+    "is_sampler_trial",
     "INTERRUPTED_ATTR",
     "TrialFailed",
     "failure_reason",
@@ -36,12 +40,32 @@ __all__ = [
 ]
 
 FAIL_ATTR = "mant_dse_fail_reason"
+# a COMPLETE trial recorded by another trial's hardware solve (dse.solve), not by the sampler:
+# it is a design of the study but does not count toward n_trials
+ADDED_ATTR = "mant_dse_added_by"
+# a PRUNED trial whose design (or quantization setting) an earlier trial already evaluated
+DUPLICATE_ATTR = "mant_dse_duplicate_of"
 INTERRUPTED_ATTR = "mant_dse_interrupted"  # set by dse.recovery on a trial stopped by Ctrl-C
 NO_REASON = "no reason recorded (a trial failed outside mant-dse's objective)"
 
 
 class TrialFailed(Exception):
     """An expected, per-design failure; the message is the reason stored on the trial."""
+
+
+def is_sampler_trial(trial: Any) -> bool:
+    """Whether a trial was proposed by the sampler (not added by a hardware solve)."""
+    return ADDED_ATTR not in (getattr(trial, "user_attrs", None) or {})
+
+
+def counts_as_done(trial: Any) -> bool:
+    """Whether a trial uses one unit of ``n_trials``: a COMPLETE sampler trial or a duplicate
+    (PRUNED, :data:`DUPLICATE_ATTR`); designs added by a hardware solve do not."""
+    state = getattr(getattr(trial, "state", None), "name", "")
+    attrs = getattr(trial, "user_attrs", None) or {}
+    if state == "COMPLETE":
+        return ADDED_ATTR not in attrs
+    return state == "PRUNED" and DUPLICATE_ATTR in attrs
 
 
 def failure_reason(trial: optuna.trial.FrozenTrial | Any) -> str:

@@ -34,6 +34,7 @@ import pandas as pd
 
 from dse.metrics import METRICS
 from dse.pareto import hypervolume, normalization_bounds, normalize, pareto_mask, to_minimization
+from dse.space import HARDWARE_PARAMS
 from dse.spec import TILE_FIT
 
 if TYPE_CHECKING:
@@ -153,12 +154,17 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     from dse.failures import failure_reason
     from dse.objective import trial_record
 
-    metrics = trial_record(trial).get("metrics") or {}
+    record = trial_record(trial)
+    metrics = record.get("metrics") or {}
+    params = dict(trial.params)
+    for name in HARDWARE_PARAMS:  # solved (not sampled) hardware parameters
+        if name not in params and name in (record.get("design") or {}):
+            params[name] = record["design"][name]
     return TrialRecord(
         reason=failure_reason(trial) if trial.state.name == "FAIL" else "",
         trial=trial.number,
         state=trial.state.name,
-        params=dict(trial.params),
+        params=params,
         metrics={k: float(v) for k, v in metrics.items()},
         constraints=dict(trial.constraints or {}),
     )
@@ -166,7 +172,10 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
 
 def frame_from_study(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
     """The results frame of an Optuna study run by :mod:`dse.runner`."""
-    return build_frame((_record(t) for t in study.get_trials(deepcopy=False)), spec)
+    from dse.failures import DUPLICATE_ATTR
+
+    trials = study.get_trials(deepcopy=False)
+    return build_frame((_record(t) for t in trials if DUPLICATE_ATTR not in t.user_attrs), spec)
 
 
 def save_frame(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:

@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
-from dse.failures import failure_reason, summarize_failures
+from dse.failures import (
+    DUPLICATE_ATTR,
+    counts_as_done,
+    failure_reason,
+    is_sampler_trial,
+    summarize_failures,
+)
 from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
@@ -71,9 +77,13 @@ class RunSummary:
         study_name: Optuna study name (the spec's name).
         storage_url: where the study lives.
         out_dir: output folder.
-        n_complete: COMPLETE trials in the study after the run.
+        n_complete: COMPLETE sampler trials in the study after the run; with ``n_duplicate``
+            they make up the ``n_trials`` budget.
         n_fail: FAIL trials in the study after the run.
-        n_run: trials this call started (all processes).
+        n_run: sampler trials this call started (all processes), duplicates included.
+        n_duplicate: sampler trials PRUNED as duplicates of an evaluated design (the study).
+        n_designs: distinct designs the study holds (COMPLETE trials, hardware-solve designs
+            included).
         elapsed_s: wall time of the optimisation in seconds.
         interrupted: stopped by Ctrl-C.
         results: paths of results.csv and results.parquet.
@@ -88,6 +98,8 @@ class RunSummary:
     n_complete: int
     n_fail: int
     n_run: int
+    n_duplicate: int = 0
+    n_designs: int = 0
     elapsed_s: float
     interrupted: bool
     results: tuple[Path, ...]
@@ -148,7 +160,12 @@ def open_study(
             "rename the study or use another --out/--storage",
             spec.name,
         )
-    if spec.sampler.name == SamplerName.GRID:
+    from dse.samplers import n_settings
+
+    grid = spec.sampler.name == SamplerName.GRID or (
+        spec.sampler.name == SamplerName.AUTO and n_settings(spec) <= spec.n_trials
+    )
+    if grid:
         # the seed shuffles the grid and trial n takes grid point n: every process and every
         # resume must shuffle alike, or points are repeated and others never visited
         seed = spec.seed
@@ -171,9 +188,12 @@ def load_study_spec(study: optuna.Study) -> StudySpec:
 def _count(study: optuna.Study) -> tuple[int, int]:
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    return complete, len(trials) - complete
+    states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+    trials = study.get_trials(deepcopy=False, states=states)
+    # the budget counts the sampler's trials (duplicates too), not hardware-solve designs
+    done = sum(counts_as_done(t) for t in trials)
+    failed = sum(t.state == TrialState.FAIL for t in trials)
+    return done, failed
 
 
 def _worker_process(
@@ -237,7 +257,7 @@ class _Progress:
             self.last_sync = now
         elif trial.state == TrialState.COMPLETE:
             self.bar.n = min(self.bar.n + 1, self.bar.total)
-        else:
+        elif trial.state == TrialState.FAIL:
             self.failed += 1
         if trial.state == TrialState.FAIL:
             self._report_failure(trial)
@@ -381,18 +401,20 @@ def run_study(
     done, failed = _count(study)
     from optuna.trial import TrialState
 
-    failures = summarize_failures(
-        failure_reason(t)
-        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if t.number >= first_number
-    )
+    trials = study.get_trials(deepcopy=False)
+    new = [t for t in trials if t.number >= first_number and is_sampler_trial(t)]
+    failures = summarize_failures(failure_reason(t) for t in new if t.state == TrialState.FAIL)
+    n_dup = sum(t.state == TrialState.PRUNED and DUPLICATE_ATTR in t.user_attrs for t in trials)
+    n_complete = sum(t.state == TrialState.COMPLETE and is_sampler_trial(t) for t in trials)
     return RunSummary(
         study_name=spec.name,
         storage_url=url,
         out_dir=out,
-        n_complete=done,
+        n_complete=n_complete,
         n_fail=failed,
         n_run=(done + failed) - (done_before + failed_before),
+        n_duplicate=n_dup,
+        n_designs=sum(t.state == TrialState.COMPLETE for t in trials),
         elapsed_s=elapsed,
         interrupted=interrupted,
         results=paths,

@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from dse.space import HARDWARE_PARAMS
 from dse.spec import SamplerName
 from mant.errors import InputError
 
 if TYPE_CHECKING:
     from dse.spec import StudySpec
 
-__all__ = ["make_sampler", "available_samplers"]
+__all__ = ["make_sampler", "available_samplers", "n_settings"]
 
 
 def available_samplers() -> list[str]:
@@ -28,6 +29,12 @@ def available_samplers() -> list[str]:
     if importlib.util.find_spec("torch") is None:
         names.remove("gp")
     return names
+
+
+def n_settings(spec: StudySpec) -> int:
+    """Quantization settings of the space (every searched parameter but the hardware ones)."""
+    names = tuple(p.name for p in spec.space.searched if p.name not in HARDWARE_PARAMS)
+    return spec.space.searched_size(names)
 
 
 def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
@@ -40,7 +47,13 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
 
     seed = spec.seed if seed is None else seed
     s = spec.sampler
-    match s.name:
+    grid = spec.space.grid()
+    if s.solve_hardware:  # hardware parameters are solved, not sampled
+        grid = {k: v for k, v in grid.items() if k not in HARDWARE_PARAMS}
+    name = s.name
+    if name == SamplerName.AUTO:
+        name = SamplerName.GRID if n_settings(spec) <= spec.n_trials else SamplerName.NSGA2
+    match name:
         case SamplerName.TPE:
             return optuna.samplers.TPESampler(seed=seed)
         case SamplerName.NSGA2:
@@ -50,7 +63,7 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
         case SamplerName.RANDOM:
             return optuna.samplers.RandomSampler(seed=seed)
         case SamplerName.GRID:
-            return optuna.samplers.GridSampler(spec.space.grid(), seed=seed)
+            return optuna.samplers.GridSampler(grid, seed=seed)
         case SamplerName.QMC:
             return optuna.samplers.QMCSampler(seed=seed)
         case SamplerName.GP:
@@ -62,4 +75,4 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
                     "gp",
                 )
             return optuna.samplers.GPSampler(seed=seed)
-    raise AssertionError(s.name)  # pragma: no cover
+    raise AssertionError(name)  # pragma: no cover

@@ -25,6 +25,7 @@ from typing import Any
 from mant.errors import IssueCollector
 
 __all__ = [
+    "HARDWARE_PARAMS",
     "PE_FILE_SUFFIXES",
     "PE_TYPES",
     "DATAFLOWS",
@@ -83,6 +84,18 @@ PARAMS: dict[str, ParamInfo] = {
     "dram_energy_scale": ParamInfo(kind="number", default=None, unit="1"),
 }
 
+# Parameters the vectorised hardware model can solve exactly for one quantization setting
+HARDWARE_PARAMS = (
+    "rows",
+    "cols",
+    "dataflow",
+    "weight_buffer_kib",
+    "act_buffer_kib",
+    "clock_mhz",
+    "dram_bw_bytes_per_cycle",
+    "dram_energy_scale",
+)
+
 # pe_type entries may also be PE YAML files (schema of hwmodel/data/pes/*.yaml)
 PE_FILE_SUFFIXES = (".yaml", ".yml")
 
@@ -131,6 +144,16 @@ class Categorical:
     def suggest(self, trial: Any) -> Any:
         return trial.suggest_categorical(self.name, list(self.choices))
 
+    def distribution(self) -> Any:
+        """The Optuna distribution :meth:`suggest` samples from."""
+        import optuna
+
+        return optuna.distributions.CategoricalDistribution(list(self.choices))
+
+    @property
+    def first(self) -> Any:
+        return self.choices[0]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IntRange:
@@ -152,6 +175,18 @@ class IntRange:
 
     def suggest(self, trial: Any) -> int:
         return trial.suggest_int(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def distribution(self) -> Any:
+        """The Optuna distribution :meth:`suggest` samples from."""
+        import optuna
+
+        return optuna.distributions.IntDistribution(
+            self.low, self.high, step=self.step, log=self.log
+        )
+
+    @property
+    def first(self) -> int:
+        return self.low
 
 
 Param = Categorical | IntRange
@@ -183,12 +218,32 @@ class SearchSpace:
             p.name: p.choices[0] for p in self.params if isinstance(p, Categorical) and p.is_fixed
         }
 
-    def suggest(self, trial: Any) -> dict[str, Any]:
-        """Asks Optuna for every searched parameter; returns all parameter values by name."""
+    def suggest(
+        self,
+        trial: Any,
+        *,
+        skip: tuple[str, ...] = (),
+        ignored: Callable[[Mapping[str, Any]], set[str]] | None = None,
+    ) -> dict[str, Any]:
+        """Asks Optuna for the searched parameters; returns all parameter values by name.
+
+        Parameters in ``skip`` and those ``ignored(values so far)`` names (parameters the design
+        drawn so far does not use, e.g. ``weight_format`` on a PE with a native format) are not
+        sampled: they take their first choice, so equivalent designs are one design.
+        """
         values = self.fixed_values()
         for p in self.searched:
+            if p.name in skip:
+                continue
+            if ignored is not None and p.name in ignored(values):
+                values[p.name] = p.first
+                continue
             values[p.name] = p.suggest(trial)
         return values
+
+    def searched_size(self, names: tuple[str, ...]) -> int:
+        """Number of combinations of the named parameters (all: :attr:`size`)."""
+        return math.prod(len(list(p.values())) for p in self.params if p.name in names)
 
     def enumerate(self) -> Iterator[dict[str, Any]]:
         """Every design of the space (as Optuna-facing values), in a fixed order."""

@@ -51,6 +51,7 @@ class SamplerName(StrEnum):
     GRID = "grid"
     QMC = "qmc"
     GP = "gp"
+    AUTO = "auto"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,12 +59,16 @@ class SamplerSpec:
     """Which Optuna sampler proposes designs.
 
     Attributes:
-        name: the sampler.
+        name: the sampler; ``auto``: a grid over the quantization settings when there are at
+            most ``n_trials`` of them (exact), else NSGA-II, both with ``solve_hardware``.
         population_size: generation size of NSGA-II / NSGA-III (ignored by the others).
+        solve_hardware: sample quantization settings only and solve the hardware parameters
+            exactly for each (:mod:`dse.solve`).
     """
 
     name: SamplerName = SamplerName.NSGA2
     population_size: int = 20
+    solve_hardware: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -242,13 +247,17 @@ def _join(path: str, key: str | int) -> str:
 def _sampler(c: IssueCollector, data: Any) -> SamplerSpec:
     if isinstance(data, str):
         data = {"name": data}
-    d = _keys(c, data, "sampler", ("name", "population_size"))
+    d = _keys(c, data, "sampler", ("name", "population_size", "solve_hardware"))
     name = d.get("name", "nsga2")
     if name not in {s.value for s in SamplerName}:
         c.add("sampler.name", f"must be one of {', '.join(s.value for s in SamplerName)}", name)
         name = "nsga2"
+    solve = d.get("solve_hardware", name == "auto")
+    c.check(isinstance(solve, bool), "sampler.solve_hardware", "must be true or false", solve)
     return SamplerSpec(
-        name=SamplerName(name), population_size=_int(c, d, "population_size", "sampler", 20, 2)
+        name=SamplerName(name),
+        population_size=_int(c, d, "population_size", "sampler", 20, 2),
+        solve_hardware=solve is True or name == "auto",
     )
 
 
@@ -523,6 +532,7 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         "sampler": {
             "name": spec.sampler.name.value,
             "population_size": spec.sampler.population_size,
+            "solve_hardware": spec.sampler.solve_hardware,
         },
         "storage": spec.storage,
         "workload": wl,

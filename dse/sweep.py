@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dse.design import Design
+from dse.design import Design, ignored_params
 from dse.objective import Evaluator
 from dse.pareto import normalization_bounds
 from dse.results import TrialRecord, build_frame, front_hypervolume, objective_matrix
@@ -46,6 +46,9 @@ def sweep(
 ) -> pd.DataFrame:
     """Evaluates every design of the space; returns a results frame (``trial`` = design index).
 
+    Equivalent designs are one design: a parameter the design ignores
+    (:func:`dse.design.ignored_params`) is not enumerated for it.
+
     Args:
         spec: the study (its ``space`` is enumerated).
         evaluator: evaluator to use (default: a memory-cached one for the spec).
@@ -66,10 +69,19 @@ def sweep(
     rows_v = np.array(list(space.get("rows").values()), dtype=np.int64)
     cols_v = np.array(list(space.get("cols").values()), dtype=np.int64)
     rr, cc = (a.ravel() for a in np.meshgrid(rows_v, cols_v, indexing="ij"))
-    combos = list(itertools.product(*(list(p.values()) for p in others)))
+    combos = []  # equivalent designs are one design: ignored parameters at their first choice
+    seen: set[tuple[Any, ...]] = set()
+    for combo in itertools.product(*(list(p.values()) for p in others)):
+        values0 = dict(zip((p.name for p in others), combo, strict=True))
+        ignored = ignored_params(values0, space)
+        key = tuple(v for p, v in zip(others, combo, strict=True) if p.name not in ignored)
+        if key not in seen:
+            seen.add(key)
+            combos.append((combo, ignored))
     records: list[TrialRecord] = []
-    for gi, combo in enumerate(combos):
+    for gi, (combo, ignored) in enumerate(combos):
         values: dict[str, Any] = dict(zip((p.name for p in others), combo, strict=True))
+        values = {k: (space.get(k).first if k in ignored else v) for k, v in values.items()}
         resolved = {p.name: p.resolve(values[p.name]) for p in others}
         design = Design(rows=int(rr[0]), cols=int(cc[0]), **resolved)
         try:
@@ -85,7 +97,7 @@ def sweep(
                     TrialRecord(
                         trial=len(records),
                         state="FAIL",
-                        params={k: v for k, v in params.items() if k in searched},
+                        params={k: v for k, v in params.items() if k in searched - ignored},
                         reason=reason,
                     )
                 )
@@ -102,7 +114,7 @@ def sweep(
                 TrialRecord(
                     trial=len(records),
                     state="COMPLETE",
-                    params={k: v for k, v in params.items() if k in searched},
+                    params={k: v for k, v in params.items() if k in searched - ignored},
                     metrics=e.metrics,
                     constraints=e.constraints,
                 )
@@ -142,14 +154,27 @@ def _ratio(
 
 
 def hypervolume_ratio_curve(
-    study_df: pd.DataFrame, true_df: pd.DataFrame, spec: StudySpec, checkpoints: list[int]
+    study_df: pd.DataFrame,
+    true_df: pd.DataFrame,
+    spec: StudySpec,
+    checkpoints: list[int],
+    sampler_trials: list[int] | None = None,
 ) -> dict[int, float]:
-    """Hypervolume ratio reached after the first N trials, for each N in ``checkpoints``."""
+    """Hypervolume ratio reached after the first N trials, for each N in ``checkpoints``.
+
+    With ``sampler_trials`` (the numbers of the sampler's trials, duplicates included), N counts
+    those: the designs after N trials are every row numbered below the (N+1)-th sampler trial
+    (designs a hardware solve added belong to the trial that solved them).
+    """
     true_front = _true_front(true_df, spec)
     ordered = study_df.sort_values("trial")
     out = {}
     for n in checkpoints:
-        head = ordered.head(n)
+        if sampler_trials is not None:
+            cut = sampler_trials[n] if n < len(sampler_trials) else np.inf
+            head = ordered[ordered["trial"] < cut]
+        else:
+            head = ordered.head(n)
         records = [
             TrialRecord(
                 trial=int(r["trial"]),
