@@ -202,13 +202,19 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
     """Parameters a design with these values does not use (they change nothing).
 
     Baseline PEs take their weights from :data:`PE_RECIPES` (``weight_format`` and
-    ``weight_bits`` unused); an fp16 KV cache uses no ``kv_format`` nor ``kv_selection``; a
+    ``weight_bits`` unused); a weight format without ``{bits}`` (a named set, a family with its
+    own ``k``) uses no ``weight_bits``; an fp16 KV cache uses no ``kv_format`` nor ``kv_selection``; a
     single-format KV set needs no ``kv_selection``.
     """
     out: set[str] = set()
     pe = values.get("pe_type")
     if pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES:
         out |= {"weight_format", "weight_bits"}
+    elif space is not None and "weight_format" in values:
+        fmt = space.get("weight_format").resolve(values["weight_format"])
+        fixed = "{bits}" not in fmt if isinstance(fmt, str) else "k" in fmt
+        if fixed:  # a named set or a family with its own k: weight_bits changes nothing
+            out.add("weight_bits")
     kv_bits = values.get("kv_bits")
     if isinstance(kv_bits, int) and kv_bits >= FP_KV_BITS:
         out |= {"kv_format", "kv_selection"}

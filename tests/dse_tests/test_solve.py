@@ -112,3 +112,19 @@ def test_a_setting_drawn_twice_is_solved_once(small_spec_dict, tmp_path):
     study = optuna.load_study(study_name="small", storage=create_storage(None, out_dir=tmp_path))
     dups = [t for t in study.trials if DUPLICATE_ATTR in t.user_attrs]
     assert len(dups) == 2 and all(t.state.name == "PRUNED" for t in dups)
+
+
+def test_the_shipped_large_study_is_beyond_a_sweep_and_runs(tmp_path):
+    from pathlib import Path
+
+    from dse.spec import load_spec, spec_to_dict
+    from dse.sweep import MAX_SWEEP_DESIGNS
+
+    root = Path(__file__).resolve().parents[2]
+    spec = load_spec(root / "studies" / "large.yaml")
+    assert spec.space.size >= 1e9 > MAX_SWEEP_DESIGNS and spec.sampler.solve_hardware
+    assert spec.accuracy.source == "tensors"  # real weights and K/V in the shipped study
+    data = spec_to_dict(spec)
+    data["accuracy"] = {"source": "synthetic", "n_tensors": 1, "tensor_rows": 64}
+    s = run_study(parse_spec(data), out_dir=tmp_path, n_trials=2, progress=False, report=False)
+    assert s.n_run == 2 and s.n_designs >= s.n_complete
