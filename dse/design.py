@@ -203,8 +203,8 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
 
     Baseline PEs take their weights from :data:`PE_RECIPES` (``weight_format`` and
     ``weight_bits`` unused); a weight format without ``{bits}`` (a named set, a family with its
-    own ``k``) uses no ``weight_bits``; an fp16 KV cache uses no ``kv_format`` nor ``kv_selection``; a
-    single-format KV set needs no ``kv_selection``.
+    own ``k``) uses no ``weight_bits``; an fp16 KV cache uses no ``kv_format`` nor
+    ``kv_selection``; a single-format KV set needs no ``kv_selection``.
     """
     out: set[str] = set()
     pe = values.get("pe_type")

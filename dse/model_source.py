@@ -64,8 +64,8 @@ def load_model_config(value: Any, path: str = "model") -> Any:
     if suffix not in (".yaml", ".yml", ".json", ".gguf"):
         raise InputError.single(
             path,
-            "must be a preset (" + ", ".join(list_models()) + ") or a .yaml, config.json or "
-            ".gguf file",
+            "unknown model: must be a preset (" + ", ".join(list_models()) + ") or a .yaml, "
+            "config.json or .gguf file",
             text,
         )
     if not p.is_file():

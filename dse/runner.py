@@ -150,10 +150,9 @@ def open_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(spec.metric_names)
-    elif (
-        stored.get("objectives") != spec_data["objectives"]
-        or stored.get("space") != spec_data["space"]
-    ):
+    elif stored.get("objectives") != spec_data["objectives"] or _space_key(
+        stored.get("space")
+    ) != _space_key(spec_data["space"]):
         raise InputError.single(
             "space",
             f"study {spec.name!r} already exists with another space or objectives; "
@@ -173,6 +172,16 @@ def open_study(
         seed = spec.seed + len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(spec, seed=seed)
     return study
+
+
+def _space_key(space: Any) -> Any:
+    """A stored space without parameters at their default (studies stored before a parameter
+    existed resume)."""
+    from dse.space import PARAMS
+
+    if not isinstance(space, dict):
+        return space
+    return {k: v for k, v in space.items() if not (k in PARAMS and v == [PARAMS[k].default])}
 
 
 def load_study_spec(study: optuna.Study) -> StudySpec:
