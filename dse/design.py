@@ -231,10 +231,17 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
 
 
 def canonical_values(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with every ignored parameter at its first choice (one value per design)."""
+    """``values`` with every ignored parameter at its first choice, and a quantized ``kv_bits``
+    at the smallest one when the KV format has its own width (one value per design)."""
     full = {**space.fixed_values(), **values}
     for name in ignored_params(full, space):  # also fills ignored parameters left out
         full[name] = space.get(name).first
+    kv_bits = full.get("kv_bits")
+    if isinstance(kv_bits, int) and kv_bits < FP_KV_BITS and "kv_format" in full:
+        fmt = space.get("kv_format").resolve(full["kv_format"])
+        if "{bits}" not in fmt if isinstance(fmt, str) else "k" in fmt:
+            # a KV set with its own width: every quantized kv_bits is the same design
+            full["kv_bits"] = min(b for b in space.get("kv_bits").values() if b < FP_KV_BITS)
     return full
 
 

@@ -31,10 +31,24 @@ def available_samplers() -> list[str]:
     return names
 
 
-def n_settings(spec: StudySpec) -> int:
-    """Quantization settings of the space (every searched parameter but the hardware ones)."""
-    names = tuple(p.name for p in spec.space.searched if p.name not in HARDWARE_PARAMS)
-    return spec.space.searched_size(names)
+def n_settings(spec: StudySpec, *, max_enumerated: int = 1_000_000) -> int:
+    """Distinct quantization settings of the space (every parameter but the hardware ones;
+    combinations that differ only in a parameter the design ignores count once). Spaces with
+    more than ``max_enumerated`` combinations are counted without that reduction."""
+    import itertools
+
+    from dse.design import canonical_values
+
+    space = spec.space
+    params = [p for p in space.searched if p.name not in HARDWARE_PARAMS]
+    raw = space.searched_size(tuple(p.name for p in params))
+    if raw > max_enumerated:
+        return raw
+    seen = set()
+    for combo in itertools.product(*(list(p.values()) for p in params)):
+        values = canonical_values(space, dict(zip((p.name for p in params), combo, strict=True)))
+        seen.add(tuple(values[p.name] for p in params))
+    return len(seen)
 
 
 def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dse.design import Design, ignored_params
+from dse.design import Design, canonical_values, ignored_params
 from dse.objective import Evaluator
 from dse.pareto import normalization_bounds
 from dse.results import TrialRecord, build_frame, front_hypervolume, objective_matrix
@@ -73,15 +73,14 @@ def sweep(
     seen: set[tuple[Any, ...]] = set()
     for combo in itertools.product(*(list(p.values()) for p in others)):
         values0 = dict(zip((p.name for p in others), combo, strict=True))
-        ignored = ignored_params(values0, space)
-        key = tuple(v for p, v in zip(others, combo, strict=True) if p.name not in ignored)
+        canon = canonical_values(space, values0)
+        key = tuple(canon[p.name] for p in others)
         if key not in seen:
             seen.add(key)
-            combos.append((combo, ignored))
+            combos.append((key, ignored_params(canon, space)))
     records: list[TrialRecord] = []
     for gi, (combo, ignored) in enumerate(combos):
         values: dict[str, Any] = dict(zip((p.name for p in others), combo, strict=True))
-        values = {k: (space.get(k).first if k in ignored else v) for k, v in values.items()}
         resolved = {p.name: p.resolve(values[p.name]) for p in others}
         design = Design(rows=int(rr[0]), cols=int(cc[0]), **resolved)
         try:

@@ -122,9 +122,26 @@ def test_the_shipped_large_study_is_beyond_a_sweep_and_runs(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     spec = load_spec(root / "studies" / "large.yaml")
-    assert spec.space.size >= 1e9 > MAX_SWEEP_DESIGNS and spec.sampler.solve_hardware
+    assert spec.space.size > MAX_SWEEP_DESIGNS and spec.sampler.solve_hardware
     assert spec.accuracy.source == "tensors"  # real weights and K/V in the shipped study
     data = spec_to_dict(spec)
     data["accuracy"] = {"source": "synthetic", "n_tensors": 1, "tensor_rows": 64}
     s = run_study(parse_spec(data), out_dir=tmp_path, n_trials=2, progress=False, report=False)
     assert s.n_run == 2 and s.n_designs >= s.n_complete
+
+
+def test_distinct_settings_count_equivalent_draws_once():
+    from pathlib import Path
+
+    from dse.samplers import n_settings
+    from dse.spec import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    quick = load_spec(root / "studies" / "quickstart.yaml")
+    # 5 PE types x 2 group sizes x 2 KV formats; only the MANT PE uses the 3 weight formats
+    assert n_settings(quick) == 2 * 2 * (3 + 4) == 28
+    large = load_spec(root / "studies" / "large.yaml")
+    from dse.objective import Evaluator
+
+    n_hw = HardwareSolver(Evaluator(large)).n_hardware
+    assert n_settings(large) * n_hw >= 1e9
