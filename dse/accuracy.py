@@ -8,6 +8,8 @@ Built-in sources:
 - ``tensors``: real fp32 weights (all-MiniLM-L6-v2) and real K/V (SmolLM2-135M), fetched once by
   ``mant-dse assets fetch``.
 - ``perplexity``: perplexity of SmolLM2-135M with quantized weights and KV (``llmrun``).
+- ``files``: the user's own weight tensors (``paths``, optional ``tensors``) from .npy, .npz,
+  .safetensors or GGUF files (:mod:`dse.accuracy_files`).
 
 Register another with :func:`register_accuracy_source`. Quantization results go through a
 :class:`dse.cache.QuantCache` keyed by tensor content id + kind + quant config.
@@ -354,6 +356,7 @@ _REGISTRY: dict[str, Callable[[AccuracySpec], AccuracySource]] = {
     "synthetic": synthetic_suite,
     "tensors": real_suite,
     "perplexity": PerplexitySource,
+    "files": lambda spec: _files_suite(spec),
 }
 
 
@@ -382,6 +385,12 @@ def fetch_source_assets(spec: AccuracySpec, log: Callable[[str], None] | None = 
         say(f"fetching assets once before the trials: {', '.join(missing)}")
         fetch(missing, log=say)
     return missing
+
+
+def _files_suite(spec: AccuracySpec) -> AccuracySource:
+    from dse.accuracy_files import files_suite
+
+    return files_suite(spec)
 
 
 def register_accuracy_source(name: str, factory: Callable[[AccuracySpec], AccuracySource]) -> None:

@@ -1,9 +1,10 @@
 """A design: one point of the search space, turned into mant and hwmodel objects.
 
-A :class:`Design` holds the parameter values with format labels already resolved. It builds the
-weight :class:`mant.QuantConfig`, the :class:`mant.kv.KVQuantConfig` (none at 16-bit KV), the
-:class:`hwmodel.Precision` and the accelerator. Baseline PE types (``int8``, ``ant``, ``olive``,
-``tender``) quantize weights with their own number format (:data:`PE_WEIGHT_FORMATS`); only the
+A :class:`Design` holds the parameter values with format labels already resolved. It builds one
+:class:`mant.recipe.Recipe` (:attr:`Design.recipe`): every quantization config of the design and
+the :class:`hwmodel.Precision` (``Precision.from_recipe``) come from it. Baseline PE types
+(``int8``, ``ant``, ``olive``, ``tender``) quantize weights with the formats of their native recipe
+(:data:`PE_RECIPES`, one table that the studies and ``mant-dse reproduce`` share); only the
 ``mant`` PE uses the ``weight_format`` parameter, so MANT competes with them in one study.
 
 Example:
@@ -12,6 +13,8 @@ Example:
     ...            dataflow="ws")
     >>> d.weight_candidates
     'int4'
+    >>> d.recipe.summary(), pe_recipe("ant").name
+    ('W4A8 KV16', 'ant-w4a4')
 """
 
 from __future__ import annotations
@@ -22,21 +25,57 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dse.space import SearchSpace
+    from mant.recipe import Recipe
 
-__all__ = ["PE_WEIGHT_FORMATS", "FP_KV_BITS", "Design", "design_from_values", "resolve_bits"]
+__all__ = [
+    "PE_RECIPES",
+    "FP_KV_BITS",
+    "Design",
+    "canonical_values",
+    "design_from_values",
+    "ignored_params",
+    "pe_recipe",
+    "resolve_bits",
+]
 
-# Weight number format each baseline PE runs (mant.candidates names; "{bits}" = weight_bits).
-# INT8: plain int8; ANT: its int/flint/PoT per-tensor-type set; OliVe: its outlier-victim set;
-# Tender: integer groups (its power-of-two rescaling is a hardware detail, mant.md §9).
-PE_WEIGHT_FORMATS: dict[str, str] = {
-    "int8": "int8",
-    "ant": "ant",
-    "olive": "olive",
-    "tender": "int{bits}",
+# PE type -> the named recipe (mant.recipes, `mant-dse recipes`) of the number formats the PE
+# runs natively. The one table of baseline formats: studies take the weights of a baseline PE from
+# it, `mant-dse reproduce` takes the whole recipe. ANT: int/flint/PoT type per output channel;
+# OliVe: outlier-victim pairs per output channel; Tender: INT4 per channel (its power-of-two
+# rescaling is a hardware detail, mant.md §9); INT8: plain INT8 groups of 64; M-ANT: the authors'
+# W4A8 KV4 (mant_authors.md §1-2).
+PE_RECIPES: dict[str, str] = {
+    "mant": "mant-hpca25",
+    "int8": "int8-g64",
+    "ant": "ant-w4a4",
+    "olive": "olive-w4a4",
+    "tender": "tender-w4a4",
+    "fp16": "fp16",
 }
+
+# PE types whose weights take the design's weight_format / weight_bits (the others: PE_RECIPES).
+FORMAT_PES = ("mant",)
 
 # KV bit width meaning "kept in fp16, not quantized".
 FP_KV_BITS = 16
+
+
+def pe_recipe(pe_type: str) -> Recipe:
+    """The native :class:`mant.recipe.Recipe` of a PE type (:data:`PE_RECIPES`).
+
+    Raises:
+        InputError: a PE type without a native recipe.
+    """
+    from mant.errors import InputError
+    from mant.recipes import named_recipe
+
+    if pe_type not in PE_RECIPES:
+        raise InputError.single(
+            "pe_type",
+            "must be a PE type with a native recipe (" + ", ".join(PE_RECIPES) + ")",
+            pe_type,
+        )
+    return named_recipe(PE_RECIPES[pe_type])
 
 
 def resolve_bits(spec: Any, bits: int) -> Any:
@@ -66,6 +105,9 @@ class Design:
         dataflow: ``os``, ``ws`` or ``is``.
         weight_buffer_kib: weight/KV buffer in KiB, or None for the preset's.
         act_buffer_kib: activation buffer in KiB, or None for the preset's.
+        clock_mhz: clock in MHz, or None for the base accelerator's.
+        dram_bw_bytes_per_cycle: DRAM bandwidth in bytes per cycle, or None for the base's.
+        dram_energy_scale: factor on the DRAM read and write energy per bit (None: 1).
     """
 
     pe_type: str
@@ -81,12 +123,30 @@ class Design:
     kv_selection: str = "realtime"
     weight_buffer_kib: int | None = None
     act_buffer_kib: int | None = None
+    clock_mhz: int | None = None
+    dram_bw_bytes_per_cycle: float | None = None
+    dram_energy_scale: float | None = None
 
     @property
     def weight_candidates(self) -> Any:
         """The weight candidate spec actually used (PE-native for baseline PEs)."""
-        spec = PE_WEIGHT_FORMATS.get(self.pe_type, self.weight_format)
-        return resolve_bits(spec, self.weight_bits)
+        if self.pe_type in FORMAT_PES or self.pe_type not in PE_RECIPES:
+            return resolve_bits(self.weight_format, self.weight_bits)
+        t = pe_recipe(self.pe_type).weight("q")
+        return None if t is None else t.format_spec
+
+    @property
+    def recipe(self) -> Recipe:
+        """The design's :class:`mant.recipe.Recipe` (memoised): the one source of its configs.
+
+        Weights: ``weight_format`` at ``weight_bits`` in groups of ``group_size`` on format PEs,
+        the native recipe's weights on baseline PEs; activations INT``act_bits`` per group of
+        ``group_size`` (fp at 16 bits); K and V ``kv_format`` at ``kv_bits`` (fp at 16 bits) in
+        the layout of :func:`dse.recipe_design.kv_layout`.
+        """
+        from dse.recipe_design import design_recipe
+
+        return design_recipe(self)
 
     @property
     def kv_candidates(self) -> Any | None:
@@ -110,6 +170,9 @@ class Design:
             self.dataflow,
             self.weight_buffer_kib,
             self.act_buffer_kib,
+            self.clock_mhz,
+            self.dram_bw_bytes_per_cycle,
+            self.dram_energy_scale,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -135,11 +198,59 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) -> set[str]:
+    """Parameters a design with these values does not use (they change nothing).
+
+    Baseline PEs take their weights from :data:`PE_RECIPES` (``weight_format`` and
+    ``weight_bits`` unused); a weight format without ``{bits}`` (a named set, a family with its
+    own ``k``) uses no ``weight_bits``; an fp16 KV cache uses no ``kv_format`` nor
+    ``kv_selection``; a single-format KV set needs no ``kv_selection``.
+    """
+    out: set[str] = set()
+    pe = values.get("pe_type")
+    if pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES:
+        out |= {"weight_format", "weight_bits"}
+    elif space is not None and "weight_format" in values:
+        fmt = space.get("weight_format").resolve(values["weight_format"])
+        fixed = "{bits}" not in fmt if isinstance(fmt, str) else "k" in fmt
+        if fixed:  # a named set or a family with its own k: weight_bits changes nothing
+            out.add("weight_bits")
+    kv_bits = values.get("kv_bits")
+    if isinstance(kv_bits, int) and kv_bits >= FP_KV_BITS:
+        out |= {"kv_format", "kv_selection"}
+    elif space is not None and "kv_format" in values and isinstance(kv_bits, int):
+        from mant.candidates import candidate_set
+
+        try:
+            spec = resolve_bits(space.get("kv_format").resolve(values["kv_format"]), kv_bits)
+            if len(candidate_set(spec).formats) == 1:
+                out.add("kv_selection")
+        except Exception:  # an invalid format fails later, with its reason
+            pass
+    return out
+
+
+def canonical_values(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every ignored parameter at its first choice, and a quantized ``kv_bits``
+    at the smallest one when the KV format has its own width (one value per design)."""
+    full = {**space.fixed_values(), **values}
+    for name in ignored_params(full, space):  # also fills ignored parameters left out
+        full[name] = space.get(name).first
+    kv_bits = full.get("kv_bits")
+    if isinstance(kv_bits, int) and kv_bits < FP_KV_BITS and "kv_format" in full:
+        fmt = space.get("kv_format").resolve(full["kv_format"])
+        if "{bits}" not in fmt if isinstance(fmt, str) else "k" in fmt:
+            # a KV set with its own width: every quantized kv_bits is the same design
+            full["kv_bits"] = min(b for b in space.get("kv_bits").values() if b < FP_KV_BITS)
+    return full
+
+
 def design_from_values(space: SearchSpace, values: Mapping[str, Any]) -> Design:
     """Builds a design from Optuna-facing parameter values (format labels resolved).
 
-    Fixed parameters may be left out of ``values``.
+    Fixed parameters may be left out of ``values``; parameters the design ignores take their
+    first choice (:func:`canonical_values`), so equivalent values give one design.
     """
-    full = {**space.fixed_values(), **values}
+    full = canonical_values(space, values)
     resolved = {p.name: p.resolve(full[p.name]) for p in space.params}
     return Design(**resolved)

@@ -1,23 +1,28 @@
 """Export chosen designs as files the other packages load, and re-evaluate them from those files.
 
-Per design, ``<to>/trial-<N>/`` holds:
+Per design, ``<to>/trial-<NNNNN>/`` (the trial number, five digits) holds:
 
-- ``accelerator.yaml``: loads with ``hwmodel.load_accelerator(path)``;
-- ``weights.yaml``: a ``mant.QuantConfig.from_dict`` mapping;
+- ``accelerator.yaml``: the design's accelerator *with its precision* as the default precision,
+  so ``hwmodel.load_accelerator(path)`` and ``mant-dse hw llm --accelerator path`` evaluate the
+  design itself;
+- ``recipe.yaml``: the design's :class:`mant.recipe.Recipe` (``dse.recipe_io.load_recipe``,
+  ``--recipe path`` on the CLI); the accelerator's precision is ``Precision.from_recipe`` of it;
+- ``weights.yaml``: a ``mant.QuantConfig.from_dict`` mapping (the recipe's weights);
 - ``kv.yaml``: a ``mant.kv.KVQuantConfig.from_dict`` mapping (absent when the KV cache is fp16);
 - ``design.yaml``: the study name, trial number, design parameters, workload, accuracy
-  settings and the objective values the study recorded.
+  settings and every metric the study recorded.
 
-:func:`evaluate_exported` recomputes the objectives from those files alone.
+:func:`evaluate_exported` (``mant-dse evaluate FOLDER``) recomputes every metric from those files
+alone, on the recorded workload or another one.
 
 Example:
     >>> # export_trials(study, spec, "pareto", "designs/")
-    >>> # evaluate_exported("designs/trial-12")["latency_s"]
+    >>> # evaluate_exported("designs/trial-00012")["latency_s"]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +31,11 @@ import yaml
 from dse.accuracy import make_accuracy_source
 from dse.cache import QuantCache
 from dse.design import Design
-from dse.hardware import HardwareModel, precision_of
+from dse.hardware import HardwareModel
 from dse.objective import Evaluator, trial_record
+from dse.recipe_io import dump_recipe, load_recipe
 from dse.spec import parse_spec, spec_to_dict
+from mant.atomic_write import write_text_atomic
 from mant.errors import InputError
 
 if TYPE_CHECKING:
@@ -36,16 +43,23 @@ if TYPE_CHECKING:
 
     from dse.spec import StudySpec
 
-__all__ = ["export_design", "export_trials", "evaluate_exported", "select_trials"]
+__all__ = [
+    "export_design",
+    "export_trials",
+    "evaluate_exported",
+    "recorded_metrics",
+    "select_trials",
+]
 
 ACCELERATOR_FILE = "accelerator.yaml"
+RECIPE_FILE = "recipe.yaml"
 WEIGHTS_FILE = "weights.yaml"
 KV_FILE = "kv.yaml"
 DESIGN_FILE = "design.yaml"
 
 
 def _dump(path: Path, data: Any) -> None:
-    path.write_text(yaml.safe_dump(data, sort_keys=False, width=99), encoding="utf-8")
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, width=99))
 
 
 def export_design(
@@ -61,9 +75,10 @@ def export_design(
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     ev = evaluator or Evaluator(spec)
-    wcfg, kvcfg, _ = ev.configs(design)
-    acc = ev.hardware.accelerator(design)
-    (out / ACCELERATOR_FILE).write_text(acc.to_yaml(), encoding="utf-8")
+    wcfg, kvcfg, precision = ev.configs(design)
+    acc = ev.hardware.accelerator(design).with_precision(precision)
+    write_text_atomic(out / ACCELERATOR_FILE, acc.to_yaml())
+    dump_recipe(design.recipe, out / RECIPE_FILE)
     _dump(out / WEIGHTS_FILE, wcfg.to_dict())
     if kvcfg is not None:
         _dump(out / KV_FILE, kvcfg.to_dict())
@@ -80,7 +95,7 @@ def export_design(
             "accuracy": full["accuracy"],
             "objectives": full["objectives"],
             "constraints": full["constraints"],
-            "recorded": {m: recorded[m] for m in spec.metric_names} if recorded else None,
+            "recorded": dict(recorded) if recorded else None,
         },
     )
     return out
@@ -142,29 +157,46 @@ def _load_yaml(path: Path) -> Any:
         raise InputError.single(str(path), f"cannot read ({exc.strerror})", str(path)) from None
 
 
-def evaluate_exported(folder: str | Path) -> dict[str, float]:
+def evaluate_exported(
+    folder: str | Path, *, workload: Mapping[str, Any] | None = None
+) -> dict[str, float]:
     """Re-evaluates an exported design from its files alone; returns every metric.
 
-    The accelerator comes from ``accelerator.yaml`` (``hwmodel.load_accelerator``), the
-    quantization from ``weights.yaml`` / ``kv.yaml`` (``from_dict``), the workload, accuracy
-    source and activation bits from ``design.yaml``.
+    The accelerator and its precision come from ``accelerator.yaml``
+    (``hwmodel.load_accelerator``; its default precision must be ``Precision.from_recipe`` of
+    ``recipe.yaml``), the quantization from ``weights.yaml`` / ``kv.yaml`` (``from_dict``), the
+    workload and accuracy source from ``design.yaml``.
+
+    Args:
+        folder: an exported design folder.
+        workload: replaces keys of the recorded workload (``model``, ``phase``, ``seq_len``,
+            ``batch``; a ``model`` drops recorded ``gemms``).
+
+    Raises:
+        InputError: a missing or invalid file, or files that disagree.
     """
-    from hwmodel import load_accelerator
+    from hwmodel import Precision, load_accelerator
     from mant.quantize import QuantConfig
 
     folder = Path(folder)
     meta = _load_yaml(folder / DESIGN_FILE)
+    if not isinstance(meta, Mapping) or "design" not in meta:
+        raise InputError.single(str(folder / DESIGN_FILE), "is not an exported design", meta)
+    wl = dict(meta["workload"])
+    if workload:
+        if "model" in workload:
+            wl.pop("gemms", None)
+        wl.update({k: v for k, v in workload.items() if v is not None})
     spec = parse_spec(
         {
             "version": 1,
             "name": meta["study"],
-            "workload": meta["workload"],
+            "workload": wl,
             "accuracy": meta["accuracy"],
             "objectives": meta["objectives"],
             "constraints": meta["constraints"],
         }
     )
-    design = Design.from_dict(meta["design"])
     wcfg = QuantConfig.from_dict(_load_yaml(folder / WEIGHTS_FILE))
     kvcfg = None
     if (folder / KV_FILE).exists():
@@ -172,9 +204,24 @@ def evaluate_exported(folder: str | Path) -> dict[str, float]:
 
         kvcfg = KVQuantConfig.from_dict(_load_yaml(folder / KV_FILE))
     acc = load_accelerator(folder / ACCELERATOR_FILE)
-    precision = precision_of(design, wcfg, kvcfg)
+    precision = acc.default_precision
+    if (folder / RECIPE_FILE).exists():
+        from_recipe = Precision.from_recipe(load_recipe(str(folder / RECIPE_FILE)))
+        if from_recipe != precision:
+            raise InputError.single(
+                str(folder / ACCELERATOR_FILE),
+                f"default_precision must be the precision of {RECIPE_FILE} "
+                f"({from_recipe.to_dict()})",
+                precision.to_dict(),
+            )
     metrics = dict(make_accuracy_source(spec.accuracy).metrics(wcfg, kvcfg, QuantCache(None)))
     metrics["weight_bits_per_element"] = float(precision.weight_bits_per_element)
     metrics["kv_bits_per_element"] = float(precision.kv_bits_per_element)
     metrics.update(HardwareModel(spec.workload).cost_metrics(acc, precision))
     return metrics
+
+
+def recorded_metrics(folder: str | Path) -> dict[str, float]:
+    """The metrics the study recorded for an exported design (``design.yaml``)."""
+    meta = _load_yaml(Path(folder) / DESIGN_FILE)
+    return dict((meta or {}).get("recorded") or {})

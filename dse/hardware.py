@@ -13,11 +13,10 @@ Example:
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from dse.design import FP_KV_BITS
 
 if TYPE_CHECKING:
     from dse.design import Design
@@ -32,26 +31,15 @@ HARDWARE_METRICS = (
     "energy_pj",
     "area_um2",
     "utilization",
+    "tile_overflow_bytes",
 )
 
 
-def precision_of(design: Design, weight_cfg: Any, kv_cfg: Any | None) -> Any:
-    """The :class:`hwmodel.Precision` of a design, bits per element from the quant configs."""
-    from dse.numerics import element_bits
+def precision_of(design: Design) -> Any:
+    """The :class:`hwmodel.Precision` of a design: ``Precision.from_recipe(design.recipe)``."""
     from hwmodel import Precision
 
-    if kv_cfg is None:
-        kv_bits, kv_bpe = FP_KV_BITS, float(FP_KV_BITS)
-    else:
-        kv_bits, kv_bpe = element_bits(kv_cfg), float(kv_cfg.bits_per_element)
-    return Precision(
-        weight_bits=element_bits(weight_cfg),
-        weight_bits_per_element=float(weight_cfg.bits_per_element),
-        act_bits=design.act_bits,
-        kv_bits=kv_bits,
-        kv_bits_per_element=kv_bpe,
-        group_size=design.group_size,
-    )
+    return Precision.from_recipe(design.recipe)
 
 
 def _precision_key(precision: Any) -> tuple[Any, ...]:
@@ -65,8 +53,9 @@ class HardwareModel:
         workload: the study's workload section.
     """
 
-    def __init__(self, workload: WorkloadSpec) -> None:
+    def __init__(self, workload: WorkloadSpec, accelerator: str | None = None) -> None:
         self.spec = workload
+        self.base = accelerator
         self._workload: Any = None
         self._accelerators: dict[tuple[Any, ...], Any] = {}
         self._costs: dict[tuple[Any, ...], dict[str, float]] = {}
@@ -78,6 +67,7 @@ class HardwareModel:
     @property
     def workload(self) -> Any:
         if self._workload is None:
+            from dse.model_source import load_model_config
             from hwmodel import Gemm, Workload, llm_workload
 
             if self.spec.gemms:
@@ -89,29 +79,60 @@ class HardwareModel:
                 )
             else:
                 self._workload = llm_workload(
-                    # None only for a YAML `model: null`; load_model rejects it (InputError)
-                    self.spec.model,  # type: ignore[arg-type]
+                    load_model_config(self.spec.model, "workload.model"),
                     phase=self.spec.phase,
                     seq_len=self.spec.seq_len,
                     batch=self.spec.batch,
                 )
         return self._workload
 
+    def _template(self, pe_type: str) -> Any:
+        """The accelerator a PE type starts from, as a plain mapping.
+
+        With a base accelerator (study ``accelerator:``), that one, its PE replaced when
+        ``pe_type`` names another; else the preset of that name, or for a PE YAML file the
+        ``mant`` preset (the presets share one technology and memory setup) with that PE.
+        """
+        from hwmodel import list_presets, load_accelerator
+
+        if self.base is not None:
+            from dse.spec_inputs import base_pe
+
+            data = load_accelerator(self.base).to_dict()
+            if pe_type != base_pe(self.base):
+                data["pe"] = pe_type
+            return data
+        if pe_type in list_presets():
+            return load_accelerator(pe_type).to_dict()
+        return {**load_accelerator("mant").to_dict(), "pe": pe_type, "name": Path(pe_type).stem}
+
     def base_accelerator(self, design: Design) -> Any:
-        """The PE-type preset with the design's dataflow and buffer size (array not applied)."""
-        key = (design.pe_type, design.dataflow, design.weight_buffer_kib, design.act_buffer_kib)
+        """The design's accelerator with a 1x1 array (rows and cols applied later)."""
+        key = design.hardware_key[:1] + design.hardware_key[3:]
         acc = self._accelerators.get(key)
         if acc is None:
-            from hwmodel import load_accelerator
+            from hwmodel import accelerator_from_dict
 
-            acc = load_accelerator(design.pe_type).with_array(dataflow=design.dataflow)
-            sizes = {}
+            data = self._template(design.pe_type)
+            # a 1x1 array while the buffers change: the template's array need not fit them
+            data["array"] = {**data["array"], "rows": 1, "cols": 1, "dataflow": design.dataflow}
             if design.weight_buffer_kib is not None:
-                sizes["weight_bytes"] = design.weight_buffer_kib * 1024
+                data["buffers"] = {
+                    **data["buffers"],
+                    "weight_bytes": design.weight_buffer_kib * 1024,
+                }
             if design.act_buffer_kib is not None:
-                sizes["act_bytes"] = design.act_buffer_kib * 1024
-            if sizes:
-                acc = acc.with_buffers(**sizes)
+                data["buffers"] = {**data["buffers"], "act_bytes": design.act_buffer_kib * 1024}
+            if design.clock_mhz is not None:
+                data["clock_hz"] = design.clock_mhz * 1_000_000
+            dram = dict(data["dram"])
+            if design.dram_bw_bytes_per_cycle is not None:
+                dram["bw_bytes_per_cycle"] = float(design.dram_bw_bytes_per_cycle)
+            if design.dram_energy_scale is not None:
+                for k in ("read_pj_per_bit", "write_pj_per_bit"):
+                    dram[k] = dram[k] * float(design.dram_energy_scale)
+            data["dram"] = dram
+            acc = accelerator_from_dict(data, "accelerator")
             self._accelerators[key] = acc
         return acc
 
@@ -119,7 +140,9 @@ class HardwareModel:
         """The design's accelerator (preset + array + dataflow + buffers)."""
         return self.base_accelerator(design).with_array(rows=design.rows, cols=design.cols)
 
-    def _metrics_from(self, cycles, latency_s, energy_pj, area_um2, utilization) -> dict:
+    def _metrics_from(
+        self, cycles, latency_s, energy_pj, area_um2, utilization, tile_overflow_bytes
+    ) -> dict:
         return {
             "cycles": cycles,
             "latency_s": latency_s,
@@ -127,42 +150,100 @@ class HardwareModel:
             "energy_pj": energy_pj,
             "area_um2": area_um2,
             "utilization": utilization,
+            "tile_overflow_bytes": tile_overflow_bytes,
         }
 
+    def check_modes(self, design: Design, precision: Any) -> None:
+        """Raises when the design's PE cannot run its operand widths.
+
+        The activation width must be one of the PE's own modes (a W4A4 design on a PE without
+        an A4 mode is infeasible, not silently run at A8); weights and KV run in the fastest
+        mode that covers them (``hwmodel.PEType.mode_for``).
+
+        Raises:
+            InputError: no mode for the widths, naming the PE, the design and the modes.
+        """
+        from mant.errors import InputError
+
+        pe = self.base_accelerator(design).pe
+        w, a, kv = precision.weight_bits, precision.act_bits, precision.kv_bits
+        offered = ", ".join(f"W{m.weight_bits}A{m.act_bits}" for m in pe.modes)
+        uses_kv = any(g.operand == "kv" for g in self.workload)
+        label = f"W{w}A{a}" + (f" KV{kv}" if uses_kv else "")
+        if not any(m.act_bits == a for m in pe.modes):
+            raise InputError.single(
+                "act_bits",
+                f"PE {pe.name!r} has no A{a} mode (modes {offered}): a {label} design is "
+                "infeasible on it",
+                a,
+            )
+        for bits, what in ((w, "weights"), (kv, "KV cache")):
+            if (what == "weights" or uses_kv) and not pe.supports(bits, a):
+                raise InputError.single(
+                    "pe_type",
+                    f"PE {pe.name!r} has no mode for W{bits}A{a} ({what}; modes {offered}): "
+                    f"a {label} design is infeasible on it",
+                    design.pe_type,
+                )
+
     def metrics(self, design: Design, precision: Any) -> dict[str, float]:
-        """Cost metrics (see :data:`HARDWARE_METRICS`) of one design."""
+        """Cost metrics (see :data:`HARDWARE_METRICS`) of one design.
+
+        The same vectorised evaluation as the sweep (one array shape), so a design that does not
+        fit gets a positive ``tile_overflow_bytes`` on both paths instead of an error here.
+        """
         key = (design.hardware_key, _precision_key(precision))
         hit = self._costs.get(key)
         if hit is not None:
             return hit
-        out = self.cost_metrics(self.accelerator(design), precision)
+        many = self.metrics_many(
+            design, precision, np.array([design.rows]), np.array([design.cols])
+        )
+        out = {k: float(v[0]) for k, v in many.items()}
         self._costs[key] = out
         return out
 
     def cost_metrics(self, accelerator: Any, precision: Any) -> dict[str, float]:
         """Cost metrics of an accelerator at a precision on this workload (not memoised)."""
-        from hwmodel import evaluate
+        from hwmodel import evaluate, tile_overflow_bytes
 
         cost = evaluate(accelerator, self.workload, precision)
+        rows, cols = accelerator.array.rows, accelerator.array.cols
+        overflow = tile_overflow_bytes(accelerator, precision, rows, cols)
         return {
             k: float(v)
             for k, v in self._metrics_from(
-                cost.cycles, cost.latency_s, cost.energy_pj, cost.area_um2, cost.utilization
+                cost.cycles,
+                cost.latency_s,
+                cost.energy_pj,
+                cost.area_um2,
+                cost.utilization,
+                overflow,
             ).items()
         }
 
     def metrics_many(
         self, design: Design, precision: Any, rows: np.ndarray, cols: np.ndarray
     ) -> dict[str, np.ndarray]:
-        """Cost metrics for many array shapes at once (:func:`hwmodel.evaluate_many`)."""
+        """Cost metrics for many array shapes at once (:func:`hwmodel.evaluate_many`).
+
+        Raises:
+            InputError: the PE cannot run the design's widths (:meth:`check_modes`).
+        """
         from hwmodel import evaluate_many
 
+        self.check_modes(design, precision)
         r = evaluate_many(
             self.base_accelerator(design), self.workload, precision, rows=rows, cols=cols
         )
         return {
             k: np.asarray(v, dtype=float)
             for k, v in self._metrics_from(
-                r["cycles"], r["latency_s"], r["energy_pj"], r["area_um2"], r["utilization"]
+                r["cycles"],
+                r["latency_s"],
+                r["energy_pj"],
+                r["area_um2"],
+                r["utilization"],
+                r["tile_overflow_bytes"],
             ).items()
         }

@@ -56,6 +56,12 @@ METRICS: dict[str, MetricInfo] = {
     "energy_pj": MetricInfo(direction=_MIN, unit="pJ", description="one pass of the workload"),
     "area_um2": MetricInfo(direction=_MIN, unit="um^2", description="accelerator area"),
     "utilization": MetricInfo(direction=_MAX, unit="1", description="PE utilization"),
+    "tile_overflow_bytes": MetricInfo(
+        direction=_MIN,
+        unit="byte",
+        description="bytes the worst buffer lacks for one array tile (<= 0: fits; "
+        "constraint tile_fit)",
+    ),
     "weight_bits_per_element": MetricInfo(
         direction=_MIN, unit="bit", description="weight storage incl. scales and selectors"
     ),

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 from dse import numerics
 from dse.accuracy import AccuracySource, make_accuracy_source
 from dse.cache import QuantCache
-from dse.design import Design, design_from_values
+from dse.design import Design, design_from_values, ignored_params
+from dse.failures import ADDED_ATTR, DUPLICATE_ATTR, FAIL_ATTR, TrialFailed
 from dse.hardware import HardwareModel, precision_of
+from mant.errors import InputError
 
 if TYPE_CHECKING:
     import optuna
@@ -79,7 +81,7 @@ class Evaluator:
         self.spec = spec
         self.cache = QuantCache(cache_dir)
         self._accuracy = accuracy
-        self.hardware = hardware or HardwareModel(spec.workload)
+        self.hardware = hardware or HardwareModel(spec.workload, spec.accelerator)
         self._configs: dict[Design, tuple[Any, Any, Any]] = {}
 
     @property
@@ -99,7 +101,7 @@ class Evaluator:
         if hit is None:
             wcfg = numerics.weight_config(design)
             kvcfg = numerics.kv_config(design)
-            hit = (wcfg, kvcfg, precision_of(design, wcfg, kvcfg))
+            hit = (wcfg, kvcfg, precision_of(design))
             self._configs[key] = hit
         return hit
 
@@ -114,7 +116,7 @@ class Evaluator:
     def finish(self, design: Design, metrics: dict[str, float]) -> Evaluation:
         """Adds constraints and objectives to a complete metrics dict."""
         wcfg, kvcfg, _ = self.configs(design)
-        constraints = {c.name: c.violation(metrics[c.metric]) for c in self.spec.constraints}
+        constraints = {c.name: c.violation(metrics[c.metric]) for c in self.spec.all_constraints}
         return Evaluation(
             design=design,
             metrics=metrics,
@@ -126,6 +128,7 @@ class Evaluator:
     def evaluate_design(self, design: Design) -> Evaluation:
         """All metrics, constraints and objectives of one design."""
         _, _, precision = self.configs(design)
+        self.hardware.check_modes(design, precision)  # before the (costly) numerics
         metrics = self.numeric_metrics(design)
         metrics.update(self.hardware.metrics(design, precision))
         return self.finish(design, metrics)
@@ -139,6 +142,16 @@ def make_objective(
     evaluator: Evaluator | StudySpec, *, cache_dir: str | Path | None = None
 ) -> Callable[[optuna.Trial], list[float]]:
     """An Optuna objective: suggest, evaluate, record design/metrics/quant, set constraints.
+
+    Parameters a design ignores are not sampled (:func:`dse.design.ignored_params`). With
+    ``sampler.solve_hardware`` the trial samples the quantization setting only and keeps the
+    setting's whole hardware front (:mod:`dse.solve`). A design, or a solved setting, drawn
+    again is PRUNED as a duplicate (:data:`dse.failures.DUPLICATE_ATTR`), not evaluated again.
+
+    An expected per-design error (:class:`mant.errors.InputError`, e.g. a precision the PE has
+    no mode for) is stored on the trial (:data:`dse.failures.FAIL_ATTR`) and raised as
+    :class:`dse.failures.TrialFailed`, so the trial is FAIL with its reason; any other exception
+    propagates (a bug stops the run).
 
     Args:
         evaluator: an :class:`Evaluator`, or a :class:`dse.spec.StudySpec` (an evaluator is
@@ -159,19 +172,120 @@ def make_objective(
         )
     elif cache_dir is not None:
         raise TypeError("make_objective: cache_dir goes to Evaluator(spec, cache_dir=...)")
+    from dse.space import HARDWARE_PARAMS
+
     space = evaluator.spec.space
+    solver = None
+    if evaluator.spec.sampler.solve_hardware:
+        from dse.solve import HardwareSolver
+
+        solver = HardwareSolver(evaluator)
+    seen: dict[tuple[Any, ...], int] = {}
+    loaded: list[bool] = []
+
+    def ignored(values: Mapping[str, Any]) -> set[str]:
+        return ignored_params(values, space)
 
     def objective(trial: optuna.Trial) -> list[float]:
-        ev = evaluator.evaluate(space.suggest(trial))
-        trial.set_user_attr(
-            RECORD_ATTR,
-            {"design": ev.design.to_dict(), "quant": dict(ev.quant), "metrics": dict(ev.metrics)},
-        )
-        for name, value in ev.constraints.items():
-            trial.set_constraint(name, value)
+        if not loaded:
+            seen.update(_seen_designs(trial.study, solver is not None))
+            loaded.append(True)
+        skip = HARDWARE_PARAMS if solver is not None else ()
+        values = space.suggest(trial, skip=skip, ignored=ignored)
+        try:
+            if solver is not None:
+                return _solved(trial, values, solver, seen)
+            design = design_from_values(space, values)
+            _check_duplicate(trial, seen, design.key)
+            ev = evaluator.evaluate_design(design)
+        except InputError as exc:
+            reason = "; ".join(str(i) for i in exc.issues) or str(exc)
+            trial.set_user_attr(FAIL_ATTR, reason)
+            raise TrialFailed(reason) from exc
+        seen[design.key] = trial.number
+        _record(trial, ev)
         return list(ev.objectives)
 
     return objective
+
+
+def _record(trial: Any, ev: Evaluation) -> None:
+    trial.set_user_attr(
+        RECORD_ATTR,
+        {"design": ev.design.to_dict(), "quant": dict(ev.quant), "metrics": dict(ev.metrics)},
+    )
+    for name, value in ev.constraints.items():
+        trial.set_constraint(name, value)
+
+
+def _check_duplicate(trial: Any, seen: Mapping[tuple[Any, ...], int], key: tuple) -> None:
+    import optuna
+
+    if key in seen:
+        trial.set_user_attr(DUPLICATE_ATTR, seen[key])
+        raise optuna.TrialPruned(f"duplicate of trial {seen[key]}")
+
+
+def _seen_designs(study: Any, solved: bool) -> dict[tuple[Any, ...], int]:
+    """Design keys (and solved quantization settings) of the study's COMPLETE trials."""
+    from optuna.trial import TrialState
+
+    from dse.solve import quant_key
+
+    out: dict[tuple[Any, ...], int] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        rec = trial_record(t)
+        if not rec.get("design"):
+            continue
+        design = Design.from_dict(rec["design"])
+        out.setdefault(design.key, t.number)
+        if solved:
+            out.setdefault(("setting", *quant_key(design)), t.number)
+    return out
+
+
+def _solved(trial: Any, values: dict[str, Any], solver: Any, seen: dict) -> list[float]:
+    """Solves the hardware of the drawn setting; records its front (see :mod:`dse.solve`)."""
+    import optuna
+
+    from dse.solve import quant_key
+    from dse.space import HARDWARE_PARAMS
+
+    space = solver.space
+    first = {p.name: p.first for p in space.params if p.name in HARDWARE_PARAMS}
+    setting = ("setting", *quant_key(design_from_values(space, {**values, **first})))
+    _check_duplicate(trial, seen, setting)
+    front = solver.solve(values)
+    seen[setting] = trial.number
+    rep = front[0][1]
+    seen[rep.design.key] = trial.number
+    _record(trial, rep)
+    searched = {p.name: p for p in space.searched}
+    added = []
+    for vals, ev in front[1:]:
+        if ev.design.key in seen:
+            continue
+        seen[ev.design.key] = trial.number
+        names = [n for n in searched if n not in ignored_params(vals, space)]
+        frozen = optuna.trial.create_trial(
+            params={n: vals[n] for n in names},
+            distributions={n: searched[n].distribution() for n in names},
+            values=list(ev.objectives),
+            user_attrs={
+                RECORD_ATTR: {
+                    "design": ev.design.to_dict(),
+                    "quant": dict(ev.quant),
+                    "metrics": dict(ev.metrics),
+                },
+                ADDED_ATTR: trial.number,
+            },
+        )
+        for name, value in ev.constraints.items():
+            frozen.set_constraint(name, value)
+        added.append(frozen)
+    if added:
+        trial.study.add_trials(added)
+    return list(rep.objectives)
 
 
 def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -62,6 +62,11 @@ def pareto_mask(values: np.ndarray, feasible: np.ndarray | None = None) -> np.nd
     if idx.size == 0:
         return mask
     cand = v[idx]
+    if len(cand) > 2000:  # moocore's non-dominated filter: O(n log n) for 2-3 objectives
+        import moocore
+
+        mask[idx[moocore.is_nondominated(cand, keep_weakly=True)]] = True
+        return mask
     # sort by the sum of columns: a row can only be dominated by rows with a smaller or equal sum
     order = np.argsort(cand.sum(axis=1), kind="stable")
     cand = cand[order]

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from dse.failures import INTERRUPTED_ATTR, TrialFailed, counts_as_done
+
 if TYPE_CHECKING:
     import optuna
 
@@ -50,7 +52,6 @@ __all__ = [
 ]
 
 OWNER_ATTR = "mant_dse_worker"
-INTERRUPTED_ATTR = "mant_dse_interrupted"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +76,8 @@ class RecoveryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """Trials of a study by state (RUNNING ones are in flight)."""
+    """Trials of a study by state (RUNNING ones are in flight); ``complete`` counts the
+    sampler's finished trials, duplicates included (:func:`dse.failures.counts_as_done`)."""
 
     complete: int
     in_flight: int
@@ -86,7 +88,7 @@ class Counts:
         complete = in_flight = waiting = 0
         for t in trials:
             name = t.state.name
-            complete += name == "COMPLETE"
+            complete += counts_as_done(t)
             in_flight += name == "RUNNING"
             waiting += name == "WAITING"
         return cls(complete, in_flight, waiting)
@@ -271,7 +273,7 @@ class WorkerLoop:
     def _counts(self) -> Counts:
         from optuna.trial import TrialState
 
-        states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
         return Counts.of(self.study.get_trials(deepcopy=False, states=states))
 
     def _after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -302,7 +304,7 @@ class WorkerLoop:
             self.study.optimize(
                 self._objective_with_owner,
                 n_trials=self.budget - self.started,
-                catch=(Exception,),
+                catch=(TrialFailed,),  # expected per-design errors only; a bug stops the run
                 callbacks=[self._after_trial, *self.callbacks],
             )
             if not self._budget_stop:  # the sampler stopped the study (e.g. grid exhausted)

@@ -192,7 +192,10 @@ def parallel(df: pd.DataFrame, spec: StudySpec) -> ParallelInfo:
         else:
             # non-numeric columns come from Categorical params (IntRange columns are ints)
             cats = [str(c) for c in p.choices]  # type: ignore[union-attr]
-            values.append(np.array([cats.index(str(v)) for v in col], dtype=float))
+            # a parameter the design ignores (not sampled for it) is NaN
+            values.append(
+                np.array([cats.index(str(v)) if str(v) in cats else np.nan for v in col], float)
+            )
             ticks.append(tuple(cats))
     for o in spec.objectives:
         labels.append(o.metric)

@@ -2,16 +2,17 @@
 
 Columns, in this order (an empty study still has all of them):
 
-============== =========================================================================
-``trial``      trial number (int)
-``state``      ``COMPLETE``, ``FAIL``, ``RUNNING``, ``WAITING`` or ``PRUNED``
-``param.<p>``  every searched parameter of the spec (format parameters hold their label)
-``obj.<m>``    every objective, in the spec's unit and direction (NaN unless COMPLETE)
-``metric.<m>`` every metric of :data:`dse.metrics.METRICS` (NaN when not computed)
-``con.<c>``    every constraint value; feasible when <= 0
-``feasible``   COMPLETE and every constraint <= 0
-``pareto``     on the feasible front of the objectives (maximised ones flipped)
-============== =========================================================================
+=============== ========================================================================
+``trial``       trial number (int)
+``state``       ``COMPLETE``, ``FAIL``, ``RUNNING``, ``WAITING`` or ``PRUNED``
+``param.<p>``   every searched parameter of the spec (format parameters hold their label)
+``obj.<m>``     every objective, in the spec's unit and direction (NaN unless COMPLETE)
+``metric.<m>``  every metric of :data:`dse.metrics.METRICS` (NaN when not computed)
+``con.<c>``     every constraint value; feasible when <= 0
+``feasible``    COMPLETE and every constraint <= 0
+``pareto``      on the feasible front of the objectives (maximised ones flipped)
+``fail_reason`` why a FAIL trial failed (:func:`dse.failures.failure_reason`), else empty
+=============== ========================================================================
 
 Example:
     >>> from dse.spec import parse_spec
@@ -33,6 +34,8 @@ import pandas as pd
 
 from dse.metrics import METRICS
 from dse.pareto import hypervolume, normalization_bounds, normalize, pareto_mask, to_minimization
+from dse.space import HARDWARE_PARAMS
+from dse.spec import TILE_FIT
 
 if TYPE_CHECKING:
     import optuna
@@ -65,6 +68,7 @@ class TrialRecord:
     params: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
     constraints: Mapping[str, float] = field(default_factory=dict)
+    reason: str = ""
 
 
 def columns_for(spec: StudySpec) -> list[str]:
@@ -75,9 +79,10 @@ def columns_for(spec: StudySpec) -> list[str]:
         *(f"param.{p.name}" for p in spec.space.searched),
         *(f"obj.{o.metric}" for o in spec.objectives),
         *(f"metric.{m}" for m in METRICS),
-        *(f"con.{c.name}" for c in spec.constraints),
+        *(f"con.{c.name}" for c in spec.all_constraints),
         "feasible",
         "pareto",
+        "fail_reason",
     ]
 
 
@@ -95,13 +100,17 @@ def build_frame(records: Iterable[TrialRecord], spec: StudySpec) -> pd.DataFrame
         for m in METRICS:
             row[f"metric.{m}"] = r.metrics.get(m, math.nan)
         cons = []
-        for c in spec.constraints:
+        for c in spec.all_constraints:
             value = r.constraints.get(c.name, math.nan)
+            if c is TILE_FIT and c.name not in r.constraints and complete:
+                # recorded before the tile fit was a constraint: it was checked by raising
+                value = c.violation(r.metrics.get(c.metric, 0.0))
             row[f"con.{c.name}"] = value
             cons.append(value)
         row["feasible"] = complete and all(v <= 0 for v in cons)
+        row["fail_reason"] = r.reason
         rows.append(row)
-    df = pd.DataFrame(rows, columns=cols[:-1])
+    df = pd.DataFrame(rows, columns=[c for c in cols if c != "pareto"])
     df = df.astype({"trial": "int64", "state": "string", "feasible": "bool"})
     for col in cols:
         if col.startswith(("obj.", "metric.", "con.")):
@@ -109,6 +118,7 @@ def build_frame(records: Iterable[TrialRecord], spec: StudySpec) -> pd.DataFrame
     values = objective_matrix(df, spec)
     df["pareto"] = pareto_mask(values, df["feasible"].to_numpy()) if len(df) else []
     df["pareto"] = df["pareto"].astype("bool")
+    df["fail_reason"] = df.pop("fail_reason").astype("string")
     return df.sort_values("trial", kind="stable").reset_index(drop=True)
 
 
@@ -141,13 +151,20 @@ def front_hypervolume(
 
 
 def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    from dse.failures import failure_reason
     from dse.objective import trial_record
 
-    metrics = trial_record(trial).get("metrics") or {}
+    record = trial_record(trial)
+    metrics = record.get("metrics") or {}
+    params = dict(trial.params)
+    for name in HARDWARE_PARAMS:  # solved (not sampled) hardware parameters
+        if name not in params and name in (record.get("design") or {}):
+            params[name] = record["design"][name]
     return TrialRecord(
+        reason=failure_reason(trial) if trial.state.name == "FAIL" else "",
         trial=trial.number,
         state=trial.state.name,
-        params=dict(trial.params),
+        params=params,
         metrics={k: float(v) for k, v in metrics.items()},
         constraints=dict(trial.constraints or {}),
     )
@@ -155,7 +172,10 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
 
 def frame_from_study(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
     """The results frame of an Optuna study run by :mod:`dse.runner`."""
-    return build_frame((_record(t) for t in study.get_trials(deepcopy=False)), spec)
+    from dse.failures import DUPLICATE_ATTR
+
+    trials = study.get_trials(deepcopy=False)
+    return build_frame((_record(t) for t in trials if DUPLICATE_ATTR not in t.user_attrs), spec)
 
 
 def save_frame(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:

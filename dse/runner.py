@@ -3,8 +3,10 @@
 One output folder holds everything of a study: ``study.yaml`` (the validated spec),
 ``study.journal`` (the default storage, opened by ``optuna-dashboard``), ``cache/`` (quantization
 results), ``results.csv`` / ``results.parquet`` and ``report.html``. Re-running resumes: completed
-trials count toward ``n_trials``. A trial whose objective raises is recorded FAIL with its
-parameters and the study goes on; Ctrl-C keeps every completed trial.
+trials count toward ``n_trials``. A design that cannot be evaluated (an
+InputError: a width no PE mode runs, a format the PE cannot use) is recorded FAIL with its
+parameters and its reason (:mod:`dse.failures`) and the study goes on; any other exception is a
+bug and stops the run with its traceback; Ctrl-C keeps every completed trial.
 
 Several processes can work on one study (``jobs > 1`` here, or ``mant-dse worker`` on other
 machines against a shared storage URL); the global budget counts COMPLETE trials of all of them
@@ -30,6 +32,13 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import yaml
 
 from dse.accuracy import fetch_source_assets
+from dse.failures import (
+    DUPLICATE_ATTR,
+    counts_as_done,
+    failure_reason,
+    is_sampler_trial,
+    summarize_failures,
+)
 from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
@@ -69,13 +78,19 @@ class RunSummary:
         study_name: Optuna study name (the spec's name).
         storage_url: where the study lives.
         out_dir: output folder.
-        n_complete: COMPLETE trials in the study after the run.
+        n_complete: COMPLETE sampler trials in the study after the run; with ``n_duplicate``
+            they make up the ``n_trials`` budget.
         n_fail: FAIL trials in the study after the run.
-        n_run: trials this call started (all processes).
+        n_run: sampler trials this call started (all processes), duplicates included.
+        n_duplicate: sampler trials PRUNED as duplicates of an evaluated design (the study).
+        n_designs: distinct designs the study holds (COMPLETE trials, hardware-solve designs
+            included).
         elapsed_s: wall time of the optimisation in seconds.
         interrupted: stopped by Ctrl-C.
         results: paths of results.csv and results.parquet.
         report: path of report.html, or None.
+        failures: reasons of the trials that failed in this run, with their counts (most
+            frequent first; :func:`dse.failures.summarize_failures`).
     """
 
     study_name: str
@@ -84,10 +99,13 @@ class RunSummary:
     n_complete: int
     n_fail: int
     n_run: int
+    n_duplicate: int = 0
+    n_designs: int = 0
     elapsed_s: float
     interrupted: bool
     results: tuple[Path, ...]
     report: Path | None
+    failures: tuple[tuple[str, int], ...] = ()
 
 
 def _quiet_optuna() -> None:
@@ -133,17 +151,21 @@ def open_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(spec.metric_names)
-    elif (
-        stored.get("objectives") != spec_data["objectives"]
-        or stored.get("space") != spec_data["space"]
-    ):
+    elif stored.get("objectives") != spec_data["objectives"] or _space_key(
+        stored.get("space")
+    ) != _space_key(spec_data["space"]):
         raise InputError.single(
             "space",
             f"study {spec.name!r} already exists with another space or objectives; "
             "rename the study or use another --out/--storage",
             spec.name,
         )
-    if spec.sampler.name == SamplerName.GRID:
+    from dse.samplers import n_settings
+
+    grid = spec.sampler.name == SamplerName.GRID or (
+        spec.sampler.name == SamplerName.AUTO and n_settings(spec) <= spec.n_trials
+    )
+    if grid:
         # the seed shuffles the grid and trial n takes grid point n: every process and every
         # resume must shuffle alike, or points are repeated and others never visited
         seed = spec.seed
@@ -151,6 +173,16 @@ def open_study(
         seed = spec.seed + len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(spec, seed=seed)
     return study
+
+
+def _space_key(space: Any) -> Any:
+    """A stored space without parameters at their default (studies stored before a parameter
+    existed resume)."""
+    from dse.space import PARAMS
+
+    if not isinstance(space, dict):
+        return space
+    return {k: v for k, v in space.items() if not (k in PARAMS and v == [PARAMS[k].default])}
 
 
 def load_study_spec(study: optuna.Study) -> StudySpec:
@@ -166,9 +198,12 @@ def load_study_spec(study: optuna.Study) -> StudySpec:
 def _count(study: optuna.Study) -> tuple[int, int]:
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    return complete, len(trials) - complete
+    states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+    trials = study.get_trials(deepcopy=False, states=states)
+    # the budget counts the sampler's trials (duplicates too), not hardware-solve designs
+    done = sum(counts_as_done(t) for t in trials)
+    failed = sum(t.state == TrialState.FAIL for t in trials)
+    return done, failed
 
 
 def _worker_process(
@@ -236,7 +271,7 @@ class _Progress:
             self.last_sync = now
         elif trial.state == TrialState.COMPLETE:
             self.bar.n = min(self.bar.n + 1, self.bar.total)
-        else:
+        elif trial.state == TrialState.FAIL:
             self.failed += 1
         if trial.state == TrialState.FAIL:
             self._report_failure(trial)
@@ -248,8 +283,7 @@ class _Progress:
         self.shown += 1
         if self.shown > _SHOWN_FAILURES:
             return
-        reason = str(trial.system_attrs.get("fail_reason", "")).strip().splitlines()
-        text = reason[-1] if reason else "objective returned no value"
+        text = failure_reason(trial)
         params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
         more = (
             " (further failures are counted, not shown)" if self.shown == _SHOWN_FAILURES else ""
@@ -327,6 +361,7 @@ def run_study(
     total = n_trials if n_trials is not None else spec.n_trials
     recover(study, heartbeat=has_heartbeat(storage), policy=policy)
     done_before, failed_before = _count(study)
+    first_number = len(study.get_trials(deepcopy=False))
     budget = max(0, total - done_before)
     evaluator = evaluator or Evaluator(spec, cache_dir=out / CACHE_DIR)
     if budget:  # one-time downloads before the bar, so they stay out of its ETA
@@ -380,17 +415,27 @@ def run_study(
     bar.close(study)
     paths, report_path = write_outputs(study, spec, out, report=report)
     done, failed = _count(study)
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    new = [t for t in trials if t.number >= first_number and is_sampler_trial(t)]
+    failures = summarize_failures(failure_reason(t) for t in new if t.state == TrialState.FAIL)
+    n_dup = sum(t.state == TrialState.PRUNED and DUPLICATE_ATTR in t.user_attrs for t in trials)
+    n_complete = sum(t.state == TrialState.COMPLETE and is_sampler_trial(t) for t in trials)
     return RunSummary(
         study_name=spec.name,
         storage_url=url,
         out_dir=out,
-        n_complete=done,
+        n_complete=n_complete,
         n_fail=failed,
         n_run=(done + failed) - (done_before + failed_before),
+        n_duplicate=n_dup,
+        n_designs=sum(t.state == TrialState.COMPLETE for t in trials),
         elapsed_s=elapsed,
         interrupted=interrupted,
         results=paths,
         report=report_path,
+        failures=tuple(failures),
     )
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from dse.space import HARDWARE_PARAMS
 from dse.spec import SamplerName
 from mant.errors import InputError
 
 if TYPE_CHECKING:
     from dse.spec import StudySpec
 
-__all__ = ["make_sampler", "available_samplers"]
+__all__ = ["make_sampler", "available_samplers", "n_settings"]
 
 
 def available_samplers() -> list[str]:
@@ -28,6 +29,26 @@ def available_samplers() -> list[str]:
     if importlib.util.find_spec("torch") is None:
         names.remove("gp")
     return names
+
+
+def n_settings(spec: StudySpec, *, max_enumerated: int = 1_000_000) -> int:
+    """Distinct quantization settings of the space (every parameter but the hardware ones;
+    combinations that differ only in a parameter the design ignores count once). Spaces with
+    more than ``max_enumerated`` combinations are counted without that reduction."""
+    import itertools
+
+    from dse.design import canonical_values
+
+    space = spec.space
+    params = [p for p in space.searched if p.name not in HARDWARE_PARAMS]
+    raw = space.searched_size(tuple(p.name for p in params))
+    if raw > max_enumerated:
+        return raw
+    seen = set()
+    for combo in itertools.product(*(list(p.values()) for p in params)):
+        values = canonical_values(space, dict(zip((p.name for p in params), combo, strict=True)))
+        seen.add(tuple(values[p.name] for p in params))
+    return len(seen)
 
 
 def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
@@ -40,7 +61,13 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
 
     seed = spec.seed if seed is None else seed
     s = spec.sampler
-    match s.name:
+    grid = spec.space.grid()
+    if s.solve_hardware:  # hardware parameters are solved, not sampled
+        grid = {k: v for k, v in grid.items() if k not in HARDWARE_PARAMS}
+    name = s.name
+    if name == SamplerName.AUTO:
+        name = SamplerName.GRID if n_settings(spec) <= spec.n_trials else SamplerName.NSGA2
+    match name:
         case SamplerName.TPE:
             return optuna.samplers.TPESampler(seed=seed)
         case SamplerName.NSGA2:
@@ -50,7 +77,7 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
         case SamplerName.RANDOM:
             return optuna.samplers.RandomSampler(seed=seed)
         case SamplerName.GRID:
-            return optuna.samplers.GridSampler(spec.space.grid(), seed=seed)
+            return optuna.samplers.GridSampler(grid, seed=seed)
         case SamplerName.QMC:
             return optuna.samplers.QMCSampler(seed=seed)
         case SamplerName.GP:
@@ -62,4 +89,4 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:
                     "gp",
                 )
             return optuna.samplers.GPSampler(seed=seed)
-    raise AssertionError(s.name)  # pragma: no cover
+    raise AssertionError(name)  # pragma: no cover

@@ -25,6 +25,8 @@ from typing import Any
 from mant.errors import IssueCollector
 
 __all__ = [
+    "HARDWARE_PARAMS",
+    "PE_FILE_SUFFIXES",
     "PE_TYPES",
     "DATAFLOWS",
     "ParamInfo",
@@ -46,7 +48,8 @@ class ParamInfo:
     """What one search-space key accepts.
 
     Attributes:
-        kind: ``int`` (ranges allowed), ``choice`` (strings from ``allowed``) or ``format``.
+        kind: ``int`` (ranges allowed), ``number`` (a list of positive numbers), ``choice``
+            (strings from ``allowed``) or ``format``.
         default: the fixed value used when the key is absent.
         low: smallest allowed int.
         high: largest allowed int.
@@ -76,7 +79,25 @@ PARAMS: dict[str, ParamInfo] = {
     "dataflow": ParamInfo(kind="choice", default="ws", allowed=DATAFLOWS),
     "weight_buffer_kib": ParamInfo(kind="int", default=None, low=1, high=1 << 20, unit="KiB"),
     "act_buffer_kib": ParamInfo(kind="int", default=None, low=1, high=1 << 20, unit="KiB"),
+    "clock_mhz": ParamInfo(kind="int", default=None, low=1, high=100_000, unit="MHz"),
+    "dram_bw_bytes_per_cycle": ParamInfo(kind="number", default=None, unit="byte/cycle"),
+    "dram_energy_scale": ParamInfo(kind="number", default=None, unit="1"),
 }
+
+# Parameters the vectorised hardware model can solve exactly for one quantization setting
+HARDWARE_PARAMS = (
+    "rows",
+    "cols",
+    "dataflow",
+    "weight_buffer_kib",
+    "act_buffer_kib",
+    "clock_mhz",
+    "dram_bw_bytes_per_cycle",
+    "dram_energy_scale",
+)
+
+# pe_type entries may also be PE YAML files (schema of hwmodel/data/pes/*.yaml)
+PE_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 def format_label(spec: Any) -> str:
@@ -123,6 +144,16 @@ class Categorical:
     def suggest(self, trial: Any) -> Any:
         return trial.suggest_categorical(self.name, list(self.choices))
 
+    def distribution(self) -> Any:
+        """The Optuna distribution :meth:`suggest` samples from."""
+        import optuna
+
+        return optuna.distributions.CategoricalDistribution(list(self.choices))
+
+    @property
+    def first(self) -> Any:
+        return self.choices[0]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IntRange:
@@ -144,6 +175,18 @@ class IntRange:
 
     def suggest(self, trial: Any) -> int:
         return trial.suggest_int(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def distribution(self) -> Any:
+        """The Optuna distribution :meth:`suggest` samples from."""
+        import optuna
+
+        return optuna.distributions.IntDistribution(
+            self.low, self.high, step=self.step, log=self.log
+        )
+
+    @property
+    def first(self) -> int:
+        return self.low
 
 
 Param = Categorical | IntRange
@@ -175,12 +218,32 @@ class SearchSpace:
             p.name: p.choices[0] for p in self.params if isinstance(p, Categorical) and p.is_fixed
         }
 
-    def suggest(self, trial: Any) -> dict[str, Any]:
-        """Asks Optuna for every searched parameter; returns all parameter values by name."""
+    def suggest(
+        self,
+        trial: Any,
+        *,
+        skip: tuple[str, ...] = (),
+        ignored: Callable[[Mapping[str, Any]], set[str]] | None = None,
+    ) -> dict[str, Any]:
+        """Asks Optuna for the searched parameters; returns all parameter values by name.
+
+        Parameters in ``skip`` and those ``ignored(values so far)`` names (parameters the design
+        drawn so far does not use, e.g. ``weight_format`` on a PE with a native format) are not
+        sampled: they take their first choice, so equivalent designs are one design.
+        """
         values = self.fixed_values()
         for p in self.searched:
+            if p.name in skip:
+                continue
+            if ignored is not None and p.name in ignored(values):
+                values[p.name] = p.first
+                continue
             values[p.name] = p.suggest(trial)
         return values
+
+    def searched_size(self, names: tuple[str, ...]) -> int:
+        """Number of combinations of the named parameters (all: :attr:`size`)."""
+        return math.prod(len(list(p.values())) for p in self.params if p.name in names)
 
     def enumerate(self) -> Iterator[dict[str, Any]]:
         """Every design of the space (as Optuna-facing values), in a fixed order."""
@@ -199,6 +262,15 @@ class SearchSpace:
 def _int_ok(value: Any, info: ParamInfo) -> bool:
     return (
         isinstance(value, int) and not isinstance(value, bool) and info.low <= value <= info.high
+    )
+
+
+def _positive_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
     )
 
 
@@ -236,9 +308,22 @@ def parse_param(c: IssueCollector, name: str, data: Any, path: str) -> Param | N
         check = lambda v, p: c.check(  # noqa: E731
             _int_ok(v, info) or (v is None and info.default is None), p, rule, v
         )
+    elif info.kind == "number":
+        rule = "must be a finite number > 0 or null (the base accelerator's)"
+        check = lambda v, p: c.check(  # noqa: E731
+            v is None or (_positive_number(v)), p, rule, v
+        )
     elif info.kind == "choice":
         rule = f"must be one of {', '.join(info.allowed)}"
-        check = lambda v, p: c.check(v in info.allowed, p, rule, v)  # noqa: E731
+        if name == "pe_type":
+            rule += " or a PE YAML file"
+        check = lambda v, p: c.check(  # noqa: E731
+            v in info.allowed
+            or (name == "pe_type" and isinstance(v, str) and v.endswith(PE_FILE_SUFFIXES)),
+            p,
+            rule,
+            v,
+        )
     else:
         check = lambda v, p: _format_ok(c, v, p)  # noqa: E731
     good = [check(v, f"{path}[{i}]") for i, v in enumerate(data)]

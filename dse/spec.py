@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 from dse.metrics import METRICS, Direction
-from dse.space import PARAMS, Categorical, IntRange, Param, SearchSpace, parse_param
+from dse.space import PARAMS, Categorical, Param, SearchSpace, parse_param
+from dse.spec_dict import spec_to_dict
 from mant.errors import InputError, IssueCollector
 
 __all__ = [
@@ -51,6 +52,7 @@ class SamplerName(StrEnum):
     GRID = "grid"
     QMC = "qmc"
     GP = "gp"
+    AUTO = "auto"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,12 +60,16 @@ class SamplerSpec:
     """Which Optuna sampler proposes designs.
 
     Attributes:
-        name: the sampler.
+        name: the sampler; ``auto``: a grid over the quantization settings when there are at
+            most ``n_trials`` of them (exact), else NSGA-II, both with ``solve_hardware``.
         population_size: generation size of NSGA-II / NSGA-III (ignored by the others).
+        solve_hardware: sample quantization settings only and solve the hardware parameters
+            exactly for each (:mod:`dse.solve`).
     """
 
     name: SamplerName = SamplerName.NSGA2
     population_size: int = 20
+    solve_hardware: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +111,8 @@ class AccuracySpec:
         tensor_rows: rows of each synthetic tensor.
         tensor_cols: columns of each synthetic tensor (the grouped axis).
         ppl_windows: 512-token windows of Pride and Prejudice scored by the perplexity source.
+        paths: ``files`` source: tensor files (.npy, .npz, .safetensors, .gguf).
+        tensors: ``files`` source: tensor names to use (empty: every 2-D tensor of the files).
     """
 
     source: str = "synthetic"
@@ -113,6 +121,8 @@ class AccuracySpec:
     tensor_rows: int = 128
     tensor_cols: int = 512
     ppl_windows: int = 2
+    paths: tuple[str, ...] = ()
+    tensors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +152,11 @@ class Constraint:
         return float(self.min) - float(value)  # type: ignore[arg-type]
 
 
+# Every design must fit one array tile in each buffer: a constraint of every study (not written
+# in the spec), so an infeasible design is one that violates it, on the study and sweep paths.
+TILE_FIT = Constraint(metric="tile_overflow_bytes", max=0.0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StudySpec:
     """A whole study, validated."""
@@ -157,10 +172,16 @@ class StudySpec:
     space: SearchSpace = field(default_factory=SearchSpace)
     objectives: tuple[Objective, ...]
     constraints: tuple[Constraint, ...] = ()
+    accelerator: str | None = None
 
     @property
     def directions(self) -> list[str]:
         return [str(o.direction) for o in self.objectives]
+
+    @property
+    def all_constraints(self) -> tuple[Constraint, ...]:
+        """The spec's constraints and the built-in :data:`TILE_FIT`."""
+        return (*self.constraints, TILE_FIT)
 
     @property
     def metric_names(self) -> list[str]:
@@ -227,13 +248,17 @@ def _join(path: str, key: str | int) -> str:
 def _sampler(c: IssueCollector, data: Any) -> SamplerSpec:
     if isinstance(data, str):
         data = {"name": data}
-    d = _keys(c, data, "sampler", ("name", "population_size"))
+    d = _keys(c, data, "sampler", ("name", "population_size", "solve_hardware"))
     name = d.get("name", "nsga2")
     if name not in {s.value for s in SamplerName}:
         c.add("sampler.name", f"must be one of {', '.join(s.value for s in SamplerName)}", name)
         name = "nsga2"
+    solve = d.get("solve_hardware", name == "auto")
+    c.check(isinstance(solve, bool), "sampler.solve_hardware", "must be true or false", solve)
     return SamplerSpec(
-        name=SamplerName(name), population_size=_int(c, d, "population_size", "sampler", 20, 2)
+        name=SamplerName(name),
+        population_size=_int(c, d, "population_size", "sampler", 20, 2),
+        solve_hardware=solve is True or name == "auto",
     )
 
 
@@ -277,8 +302,24 @@ def _workload(c: IssueCollector, data: Any) -> WorkloadSpec:
 def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
     from dse.accuracy import accuracy_source_names
 
-    fields = ("source", "seed", "n_tensors", "tensor_rows", "tensor_cols", "ppl_windows")
+    fields = (
+        "source",
+        "seed",
+        "n_tensors",
+        "tensor_rows",
+        "tensor_cols",
+        "ppl_windows",
+        "paths",
+        "tensors",
+    )
     d = _keys(c, data, "accuracy", fields)
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("paths", "tensors"):
+        raw = d.get(key, [])
+        raw = [raw] if isinstance(raw, str) else raw
+        ok = isinstance(raw, list) and all(isinstance(v, str) and v for v in raw)
+        c.check(ok, f"accuracy.{key}", "must be a list of non-empty strings", raw)
+        lists[key] = tuple(raw) if ok else ()
     source = d.get("source", "synthetic")
     names = accuracy_source_names()
     if source not in names:
@@ -291,6 +332,8 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
         tensor_rows=_int(c, d, "tensor_rows", "accuracy", 128, 1),
         tensor_cols=_int(c, d, "tensor_cols", "accuracy", 512, 1),
         ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1),
+        paths=lists["paths"],
+        tensors=lists["tensors"],
     )
 
 
@@ -377,6 +420,7 @@ _TOP = (
     "space",
     "objectives",
     "constraints",
+    "accelerator",
 )
 
 
@@ -408,7 +452,11 @@ def parse_spec(data: Any) -> StudySpec:
         space=_space(c, d.get("space", {})),
         objectives=_objectives(c, d.get("objectives")),
         constraints=_constraints(c, d.get("constraints")),
+        accelerator=_str(c, d, "accelerator", "", None),
     )
+    from dse.spec_inputs import check_inputs
+
+    spec = check_inputs(c, spec, space_given="pe_type" in (d.get("space") or {}))
     _check_metric_sources(c, spec)
     c.raise_if_any()
     return spec
@@ -420,9 +468,11 @@ _TENSOR_METRICS = ("weight_rel_mse", "weight_sqnr_db", "kv_rel_mse", "kv_sqnr_db
 def _check_metric_sources(c: IssueCollector, spec: StudySpec) -> None:
     """Objectives and constraints must name metrics the accuracy source produces."""
     source = spec.accuracy.source
-    if source not in ("synthetic", "tensors", "perplexity"):
+    if source not in ("synthetic", "tensors", "perplexity", "files"):
         return  # a registered plug-in source: checked when it runs
-    missing = _TENSOR_METRICS if source == "perplexity" else ("ppl",)
+    missing: tuple[str, ...] = _TENSOR_METRICS if source == "perplexity" else ("ppl",)
+    if source == "files":  # weights only
+        missing = ("ppl", "kv_rel_mse", "kv_sqnr_db", "rel_mse")
     named = [(f"objectives[{i}].metric", o.metric) for i, o in enumerate(spec.objectives)]
     named += [(f"constraints[{i}].metric", k.metric) for i, k in enumerate(spec.constraints)]
     for path, metric in named:
@@ -449,55 +499,6 @@ def load_spec(path: str | Path) -> StudySpec:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise InputError.single(where, "is not valid YAML", str(exc).splitlines()[0]) from None
-    return parse_spec(data)
+    from dse.spec_inputs import resolve_paths
 
-
-def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
-    """A plain-YAML rendering of a spec (parse_spec(spec_to_dict(s)) == s)."""
-    space: dict[str, Any] = {}
-    for p in spec.space.params:
-        if isinstance(p, IntRange):
-            space[p.name] = {"low": p.low, "high": p.high, "step": p.step}
-        else:
-            space[p.name] = [ch for ch in p.raw_choices]
-    wl: dict[str, Any] = {
-        "phase": spec.workload.phase,
-        "seq_len": spec.workload.seq_len,
-        "batch": spec.workload.batch,
-    }
-    if spec.workload.gemms:
-        wl["gemms"] = [
-            {"name": g.name, "m": g.m, "n": g.n, "k": g.k, "count": g.count}
-            for g in spec.workload.gemms
-        ]
-    else:
-        wl["model"] = spec.workload.model
-    a = spec.accuracy
-    return {
-        "version": spec.version,
-        "name": spec.name,
-        "seed": spec.seed,
-        "n_trials": spec.n_trials,
-        "sampler": {
-            "name": spec.sampler.name.value,
-            "population_size": spec.sampler.population_size,
-        },
-        "storage": spec.storage,
-        "workload": wl,
-        "accuracy": {
-            "source": a.source,
-            "seed": a.seed,
-            "n_tensors": a.n_tensors,
-            "tensor_rows": a.tensor_rows,
-            "tensor_cols": a.tensor_cols,
-            "ppl_windows": a.ppl_windows,
-        },
-        "space": space,
-        "objectives": [
-            {"metric": o.metric, "direction": o.direction.value} for o in spec.objectives
-        ],
-        "constraints": [
-            {"metric": k.metric, **({"max": k.max} if k.max is not None else {"min": k.min})}
-            for k in spec.constraints
-        ],
-    }
+    return parse_spec(resolve_paths(data, p.resolve().parent))

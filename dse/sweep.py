@@ -1,5 +1,9 @@
 """Exhaustive sweep of an enumerable space: the true Pareto front, to grade a study against.
 
+Designs fail and are infeasible exactly as in a study: a width the PE has no mode for is a FAIL
+row with its reason; a design whose buffers miss one array tile completes with the ``tile_fit``
+constraint violated (``tile_overflow_bytes`` > 0), so it is never on the front.
+
 Vectorised the way the costs factor: numerics once per distinct quantization config (through
 the same cache as studies), then :func:`hwmodel.evaluate_many` over every (rows, cols) of the
 space in one call per (PE type, dataflow, buffers, precision).
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dse.design import Design
+from dse.design import Design, canonical_values, ignored_params
 from dse.objective import Evaluator
 from dse.pareto import normalization_bounds
 from dse.results import TrialRecord, build_frame, front_hypervolume, objective_matrix
@@ -42,6 +46,9 @@ def sweep(
 ) -> pd.DataFrame:
     """Evaluates every design of the space; returns a results frame (``trial`` = design index).
 
+    Equivalent designs are one design: a parameter the design ignores
+    (:func:`dse.design.ignored_params`) is not enumerated for it.
+
     Args:
         spec: the study (its ``space`` is enumerated).
         evaluator: evaluator to use (default: a memory-cached one for the spec).
@@ -62,15 +69,40 @@ def sweep(
     rows_v = np.array(list(space.get("rows").values()), dtype=np.int64)
     cols_v = np.array(list(space.get("cols").values()), dtype=np.int64)
     rr, cc = (a.ravel() for a in np.meshgrid(rows_v, cols_v, indexing="ij"))
-    combos = list(itertools.product(*(list(p.values()) for p in others)))
+    combos = []  # equivalent designs are one design: ignored parameters at their first choice
+    seen: set[tuple[Any, ...]] = set()
+    for combo in itertools.product(*(list(p.values()) for p in others)):
+        values0 = dict(zip((p.name for p in others), combo, strict=True))
+        canon = canonical_values(space, values0)
+        key = tuple(canon[p.name] for p in others)
+        if key not in seen:
+            seen.add(key)
+            combos.append((key, ignored_params(canon, space)))
     records: list[TrialRecord] = []
-    for gi, combo in enumerate(combos):
+    for gi, (combo, ignored) in enumerate(combos):
         values: dict[str, Any] = dict(zip((p.name for p in others), combo, strict=True))
         resolved = {p.name: p.resolve(values[p.name]) for p in others}
         design = Design(rows=int(rr[0]), cols=int(cc[0]), **resolved)
-        numeric = ev.numeric_metrics(design)
-        _, _, precision = ev.configs(design)
-        hw = ev.hardware.metrics_many(design, precision, rr, cc)
+        try:
+            _, _, precision = ev.configs(design)
+            ev.hardware.check_modes(design, precision)
+            numeric = ev.numeric_metrics(design)
+            hw = ev.hardware.metrics_many(design, precision, rr, cc)
+        except InputError as exc:  # the same per-design failures as a study's trials
+            reason = "; ".join(str(i) for i in exc.issues)
+            for i in range(len(rr)):
+                params = {**values, "rows": int(rr[i]), "cols": int(cc[i])}
+                records.append(
+                    TrialRecord(
+                        trial=len(records),
+                        state="FAIL",
+                        params={k: v for k, v in params.items() if k in searched - ignored},
+                        reason=reason,
+                    )
+                )
+            if on_group is not None:
+                on_group(gi + 1, len(combos))
+            continue
         for i in range(len(rr)):
             metrics = dict(numeric)
             metrics.update({k: float(v[i]) for k, v in hw.items()})
@@ -81,7 +113,7 @@ def sweep(
                 TrialRecord(
                     trial=len(records),
                     state="COMPLETE",
-                    params={k: v for k, v in params.items() if k in searched},
+                    params={k: v for k, v in params.items() if k in searched - ignored},
                     metrics=e.metrics,
                     constraints=e.constraints,
                 )
@@ -121,20 +153,33 @@ def _ratio(
 
 
 def hypervolume_ratio_curve(
-    study_df: pd.DataFrame, true_df: pd.DataFrame, spec: StudySpec, checkpoints: list[int]
+    study_df: pd.DataFrame,
+    true_df: pd.DataFrame,
+    spec: StudySpec,
+    checkpoints: list[int],
+    sampler_trials: list[int] | None = None,
 ) -> dict[int, float]:
-    """Hypervolume ratio reached after the first N trials, for each N in ``checkpoints``."""
+    """Hypervolume ratio reached after the first N trials, for each N in ``checkpoints``.
+
+    With ``sampler_trials`` (the numbers of the sampler's trials, duplicates included), N counts
+    those: the designs after N trials are every row numbered below the (N+1)-th sampler trial
+    (designs a hardware solve added belong to the trial that solved them).
+    """
     true_front = _true_front(true_df, spec)
     ordered = study_df.sort_values("trial")
     out = {}
     for n in checkpoints:
-        head = ordered.head(n)
+        if sampler_trials is not None:
+            cut = sampler_trials[n] if n < len(sampler_trials) else np.inf
+            head = ordered[ordered["trial"] < cut]
+        else:
+            head = ordered.head(n)
         records = [
             TrialRecord(
                 trial=int(r["trial"]),
                 state=str(r["state"]),
                 metrics={o.metric: r[f"obj.{o.metric}"] for o in spec.objectives},
-                constraints={c.name: r[f"con.{c.name}"] for c in spec.constraints},
+                constraints={c.name: r[f"con.{c.name}"] for c in spec.all_constraints},
             )
             for _, r in head.iterrows()
         ]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         evaluate,
         evaluate_gemm,
         evaluate_many,
+        tile_overflow_bytes,
     )
     from hwmodel.pe import (
         GroupEpilogue,
@@ -106,6 +107,7 @@ _EXPORTS = {
     "load_pe": "hwmodel.pe",
     "mant_pe_area_check": "hwmodel.published",
     "systolic_gemm": "hwmodel.systolic",
+    "tile_overflow_bytes": "hwmodel.evaluate",
     "with_exposed_overhead": "hwmodel.published",
 }
 
@@ -151,5 +153,6 @@ __all__ = [
     "mant_pe_area_check",
     "systolic_gemm",
     "with_exposed_overhead",
+    "tile_overflow_bytes",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

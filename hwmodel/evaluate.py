@@ -50,7 +50,7 @@ from hwmodel.systolic import (
 from hwmodel.workload import Gemm, Workload
 from mant.errors import IssueCollector
 
-__all__ = ["evaluate", "evaluate_gemm", "evaluate_many"]
+__all__ = ["evaluate", "evaluate_gemm", "evaluate_many", "tile_overflow_bytes"]
 
 _SCALAR = (max, min, math.gcd, math.ceil, math.floor)
 _VECTOR = (np.maximum, np.minimum, np.gcd, np.ceil, np.floor)
@@ -190,6 +190,30 @@ def _precision(acc: Accelerator, precision: Precision | None) -> Precision:
     return prec
 
 
+def tile_overflow_bytes(acc: Accelerator, precision: Precision, rows: Any, cols: Any) -> Any:
+    """Bytes by which the worst buffer misses one array tile (<= 0: every tile fits).
+
+    The same rule as the tile check of :func:`evaluate` (``min_tile_issues``): the active part
+    of each buffer holds R x C elements of its operand (B at the wider of weight and KV bits per
+    element, activations, ``PSUM_BITS`` partial sums). Broadcasts over ``rows`` and ``cols``.
+
+    Example:
+        >>> from hwmodel import load_accelerator
+        >>> acc = load_accelerator("int8")
+        >>> float(tile_overflow_bytes(acc, acc.default_precision, 32, 32)) < 0
+        True
+    """
+    buf = acc.buffers
+    pes = np.asarray(rows, dtype=np.float64) * np.asarray(cols, dtype=np.float64)
+    b_bits = max(precision.weight_bits_per_element, precision.kv_bits_per_element)
+    need_have = (
+        (pes * b_bits / 8, buf.active_bytes(buf.weight_bytes)),
+        (pes * precision.act_bits_per_element / 8, buf.active_bytes(buf.act_bytes)),
+        (pes * PSUM_BITS / 8, buf.active_bytes(buf.out_bytes)),
+    )
+    return np.maximum.reduce([need - have for need, have in need_have])
+
+
 def evaluate_gemm(acc: Accelerator, gemm: Gemm, precision: Precision | None = None) -> Cost:
     """Cost of one GEMM (times its ``count``) on ``acc``.
 
@@ -279,8 +303,10 @@ def evaluate_many(
 
     Returns arrays for ``cycles``, ``compute_cycles``, ``memory_cycles``, ``energy_pj``,
     ``energy_<component>_pj``, ``utilization``, ``mapping_efficiency``, ``dram_bytes``,
-    ``area_um2``, ``pe_area_um2``, ``latency_s`` and ``feasible`` (every buffer holds one tile);
-    each entry equals what :func:`evaluate` gives for ``acc.with_array(rows=r, cols=c)``.
+    ``area_um2``, ``pe_area_um2``, ``latency_s``, ``tile_overflow_bytes``
+    (:func:`tile_overflow_bytes`) and ``feasible`` (every buffer holds one tile: overflow <= 0);
+    each entry equals what :func:`evaluate` gives for ``acc.with_array(rows=r, cols=c)``, which
+    raises instead where ``feasible`` is False.
 
     Raises:
         InputError: rows/cols < 1, unknown dataflow or preload, or no PE mode for the precision.
@@ -337,14 +363,7 @@ def evaluate_many(
         for key, val in zip(ENERGY_COMPONENTS, e, strict=True):
             energy[key] += val * cnt
         macs += g.macs * cnt
-    buf = acc.buffers
-    b_bits = max(prec.weight_bits_per_element, prec.kv_bits_per_element)
-    pes = r * c
-    feasible = (
-        (buf.active_bytes(buf.weight_bytes) >= pes * b_bits / 8)
-        & (buf.active_bytes(buf.act_bytes) >= pes * prec.act_bits_per_element / 8)
-        & (buf.active_bytes(buf.out_bytes) >= pes * PSUM_BITS / 8)
-    )
+    overflow = tile_overflow_bytes(acc, prec, r, c)
     pe_area = pe_area_um2(acc.pe, r, c).astype(np.float64)
     out = {
         "cycles": acc_t["cycles"],
@@ -358,6 +377,7 @@ def evaluate_many(
         "pe_area_um2": pe_area,
         "area_um2": pe_area + acc.sram_area_um2,
         "latency_s": acc_t["cycles"] / acc.clock_hz,
-        "feasible": feasible,
+        "tile_overflow_bytes": overflow,
+        "feasible": overflow <= 0,
     }
     return out

@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "run",
     "plot",
     "export",
+    "evaluate",
     "ppl",
     "kv",
     "assets",

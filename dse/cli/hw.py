@@ -43,7 +43,11 @@ def register(subparsers: Any) -> None:
 
     m = sub.add_parser("llm", help="one prefill pass or decode step of an LLM")
     _common(m)
-    m.add_argument("--model", required=True, help="model preset, e.g. llama-2-7b")
+    m.add_argument(
+        "--model",
+        required=True,
+        help="model preset (e.g. llama-2-7b) or model file: .yaml, config.json or .gguf",
+    )
     m.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
     m.add_argument("--seq-len", type=int, default=2048, help="prompt / context length, tokens")
     m.add_argument("--batch", type=int, default=1, help="sequences")
@@ -168,7 +172,8 @@ def run_gemm(args: argparse.Namespace) -> int:
 
 
 def run_llm(args: argparse.Namespace) -> int:
-    from hwmodel import evaluate, llm_workload, load_model
+    from dse.model_source import load_model_config
+    from hwmodel import evaluate, llm_workload
     from mant.errors import IssueCollector
 
     c = IssueCollector()
@@ -176,9 +181,9 @@ def run_llm(args: argparse.Namespace) -> int:
     c.check(args.batch >= 1, "--batch", "must be an int >= 1", args.batch)
     _check_array_flags(c, args)
     c.raise_if_any()
-    load_model(args.model)
+    model = load_model_config(args.model, "--model")
     acc = _accelerator(args)
-    wl = llm_workload(args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch)
+    wl = llm_workload(model, phase=args.phase, seq_len=args.seq_len, batch=args.batch)
     cost = evaluate(acc, wl)
     extra = {
         "model": args.model,

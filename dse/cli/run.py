@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from mant.errors import InputError
 
 __all__ = ["register"]
@@ -133,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     policy = _policy(args)
     if args.sweep:
         return _sweep(spec, out)
+    _suggest_sweep(spec, args.n_trials or spec.n_trials)
     from dse.runner import run_study
     from dse.storage import describe_storage
 
@@ -146,19 +149,49 @@ def _run(args: argparse.Namespace) -> int:
         report=not args.no_report,
         policy=policy,
     )
+    dup = f", {summary.n_duplicate} duplicates skipped" if summary.n_duplicate else ""
     print(
         f"{summary.study_name}: {summary.n_complete} complete, {summary.n_fail} failed "
-        f"({summary.n_run} run now in {summary.elapsed_s:.1f} s)"
+        f"({summary.n_run} run now in {summary.elapsed_s:.1f} s{dup}); "
+        f"{summary.n_designs} designs recorded"
     )
     print(f"storage: {describe_storage(summary.storage_url)}")
     for path in summary.results:
         print(f"results: {path}")
     if summary.report is not None:
         print(f"report:  {summary.report}")
+    from dse.failures import format_failures
+
+    reasons = [reason for reason, n in summary.failures for _ in range(n)]
+    for line in format_failures(reasons):
+        print(line, file=sys.stderr)
     if summary.interrupted:
         print("interrupted: every completed trial is kept; run again to resume", file=sys.stderr)
         return 130
+    if summary.n_complete == 0:
+        print(f"error: no trial of {summary.study_name} completed", file=sys.stderr)
+        return 1
     return 0
+
+
+def _suggest_sweep(spec, n_trials: int) -> None:
+    """Tells the user when the sampler would draw no fewer designs than the space holds."""
+    from dse.samplers import n_settings
+    from dse.spec import SamplerName
+    from dse.sweep import MAX_SWEEP_DESIGNS
+
+    if spec.sampler.name in (SamplerName.GRID, SamplerName.AUTO):
+        return
+    size, settings = spec.space.size, n_settings(spec)
+    unit = settings if spec.sampler.solve_hardware else size
+    if unit <= n_trials and size <= MAX_SWEEP_DESIGNS:
+        print(
+            f"note: the space holds {size:,} designs ({settings:,} quantization settings), no "
+            f"more than the {n_trials:,} trials asked: `mant-dse run STUDY --sweep` or "
+            "`sampler: auto` evaluates every design exactly, in about the time of "
+            f"{settings:,} trials",
+            file=sys.stderr,
+        )
 
 
 def _sweep(spec, out: Path) -> int:
@@ -184,12 +217,31 @@ def _sweep(spec, out: Path) -> int:
     print(f"results: {out / 'sweep.parquet'}")
     if (out / RESULTS_PARQUET).exists():
         study_df = load_frame(out)
-        n = int((study_df["state"] == "COMPLETE").sum())
+        numbers = _sampler_trials(spec, out)
+        n = len(numbers) if numbers is not None else int((study_df["state"] == "COMPLETE").sum())
         checkpoints = sorted({c for c in (10, 50, 100, 200, 500, 1000, 2000) if c < n} | {n})
         if n:
-            for k, ratio in hypervolume_ratio_curve(study_df, df, spec, checkpoints).items():
+            curve = hypervolume_ratio_curve(study_df, df, spec, checkpoints, numbers)
+            for k, ratio in curve.items():
                 print(f"hypervolume ratio after {k} trials: {ratio:.4f}")
     return 0
+
+
+def _sampler_trials(spec, out: Path) -> list[int] | None:
+    """Numbers of the study's sampler trials (COMPLETE or duplicate), or None without a study."""
+    import optuna
+
+    from dse.failures import counts_as_done
+    from dse.runner import SPEC_FILE
+    from dse.storage import create_storage, default_storage_url
+
+    try:
+        saved = yaml.safe_load((out / SPEC_FILE).read_text(encoding="utf-8")) or {}
+        url = saved.get("storage") or default_storage_url(out)
+        study = optuna.load_study(study_name=spec.name, storage=create_storage(url, out_dir=out))
+    except (OSError, KeyError, InputError):
+        return None
+    return sorted(t.number for t in study.get_trials(deepcopy=False) if counts_as_done(t))
 
 
 def _worker(args: argparse.Namespace) -> int:

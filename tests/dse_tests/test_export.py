@@ -49,3 +49,66 @@ def test_export_from_a_storage_url(small_spec, tmp_path):
     code = main(["export", "--storage", url, "--study", "small", "--trial", "0", "--to", str(to)])
     assert code == 0
     assert evaluate_exported(to / "trial-00000")["latency_s"] > 0
+
+
+_LLM_STUDY = {
+    "version": 1,
+    "name": "tiny-llm",
+    "seed": 0,
+    "n_trials": 4,
+    "sampler": {"name": "random"},
+    "workload": {"model": "smollm2-135m", "phase": "decode", "seq_len": 128, "batch": 1},
+    "accuracy": {"source": "synthetic", "n_tensors": 2, "tensor_rows": 16, "tensor_cols": 256},
+    "space": {
+        "pe_type": ["mant", "int8"],
+        "kv_bits": [4, 8],
+        "kv_format": ["int{bits}"],
+        "rows": [8, 16],
+        "cols": [8, 16],
+    },
+    "objectives": ["weight_rel_mse", "energy_pj"],
+}
+
+
+def test_an_export_is_the_design_for_every_standalone_command(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from dse.recipe_io import load_recipe
+    from hwmodel import Precision, load_accelerator
+
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump(_LLM_STUDY))
+    out, to = tmp_path / "run", tmp_path / "designs"
+    assert main(["run", str(study), "--out", str(out), "--no-report", "--no-progress"]) == 0
+    from dse.results import load_frame
+
+    done = load_frame(out).query("state == 'COMPLETE'")["trial"].tolist()
+    assert len(done) >= 2
+    for n in done:
+        assert main(["export", "--out", str(out), "--trial", str(n), "--to", str(to)]) == 0
+        folder = to / f"trial-{n:05d}"
+        recorded = yaml.safe_load((folder / "design.yaml").read_text())["recorded"]
+        acc = load_accelerator(folder / "accelerator.yaml")
+        # the file carries the design's precision, which is the recipe's
+        assert acc.default_precision == Precision.from_recipe(
+            load_recipe(str(folder / "recipe.yaml"))
+        )
+        assert acc.default_precision.kv_bits_per_element == recorded["kv_bits_per_element"]
+        capsys.readouterr()
+        args = ["hw", "llm", "--accelerator", str(folder / "accelerator.yaml")]
+        args += ["--model", "smollm2-135m", "--phase", "decode", "--seq-len", "128", "--json"]
+        assert main(args) == 0
+        hw = json.loads(capsys.readouterr().out)
+        for m in ("energy_pj", "cycles", "latency_s", "area_um2", "utilization"):
+            assert hw[m] == recorded[m], (n, m)
+        assert main(["evaluate", str(folder), "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["metrics"] == recorded and again["recorded"] == recorded
+    # on another workload: the same design, other costs
+    assert main(["evaluate", str(folder), "--seq-len", "1024", "--json"]) == 0
+    longer = json.loads(capsys.readouterr().out)["metrics"]
+    assert (
+        longer["energy_pj"] > recorded["energy_pj"] and longer["area_um2"] == recorded["area_um2"]
+    )

@@ -138,3 +138,20 @@ def test_normalization_maps_bounds_to_zero_and_one():
     ideal, nadir = normalization_bounds(v)
     n = normalize(v, ideal, nadir)
     assert n[:, 0].tolist() == [0.0, 1.0] and n[:, 1].tolist() == [0.0, 0.0]
+
+
+def test_large_inputs_use_the_fast_filter_with_the_same_answer():
+    rng = np.random.default_rng(0)
+    v = np.round(rng.random((2500, 3)), 2)  # rounding makes ties and duplicate rows
+    v[7] = v[3]
+    feasible = rng.random(2500) > 0.1
+    fast = pareto_mask(v, feasible)
+    ok = np.flatnonzero(feasible)
+    slow = np.zeros(len(v), dtype=bool)
+    for start in range(0, len(ok), 500):  # the pairwise definition on the feasible rows
+        block = v[ok[start : start + 500]]
+        dom = np.all(v[ok][None] <= block[:, None], axis=2) & np.any(
+            v[ok][None] < block[:, None], axis=2
+        )
+        slow[ok[start : start + 500]] = ~dom.any(axis=1)
+    assert (fast == slow).all() and fast.sum() > 1

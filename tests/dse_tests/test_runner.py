@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import optuna
 import pytest
@@ -24,16 +25,21 @@ def _journal_study(out, name="small"):
 
 def test_run_records_the_full_configuration(small_spec, tmp_path):
     s = run_study(small_spec, out_dir=tmp_path, progress=False, report=False)
-    assert (s.n_complete, s.n_fail, s.n_run) == (12, 0, 12)
+    # 12 sampler trials; a design drawn twice is skipped (PRUNED), not evaluated again
+    assert (s.n_complete + s.n_duplicate, s.n_fail, s.n_run) == (12, 0, 12)
     assert (tmp_path / "study.journal").exists() and (tmp_path / "study.yaml").exists()
     df = load_frame(tmp_path)
-    assert list(df.columns) == columns_for(small_spec) and len(df) == 12
+    assert list(df.columns) == columns_for(small_spec) and len(df) == s.n_complete
     t = _journal_study(tmp_path).trials[0]
     rec = trial_record(t)
     assert set(rec) == {"design", "metrics", "quant"}
     assert rec["design"]["rows"] == t.params["rows"]
-    assert rec["quant"]["weights"]["group_size"] == t.params["group_size"]
-    assert set(t.constraints) == {"weight_bits_per_element_max"}
+    design = design_from_values(small_spec.space, t.params)
+    assert rec["quant"]["weights"] == design.recipe.weight("q").quant_config().to_dict()
+    if t.params["pe_type"] == "mant":  # baseline PEs keep their native recipe's groups
+        assert rec["quant"]["weights"]["group_size"] == t.params["group_size"]
+    assert set(t.constraints) == {"weight_bits_per_element_max", "tile_overflow_bytes_max"}
+    assert t.constraints["tile_overflow_bytes_max"] == rec["metrics"]["tile_overflow_bytes"] < 0
     expected = rec["metrics"]["weight_bits_per_element"] - 6.0
     assert t.constraints["weight_bits_per_element_max"] == pytest.approx(expected)
     assert t.values == [rec["metrics"][m] for m in small_spec.metric_names]
@@ -42,9 +48,9 @@ def test_run_records_the_full_configuration(small_spec, tmp_path):
 def test_rerun_resumes_and_counts_completed_trials(small_spec, tmp_path):
     run_study(small_spec, out_dir=tmp_path, progress=False, report=False)
     again = run_study(small_spec, out_dir=tmp_path, progress=False, report=False)
-    assert (again.n_complete, again.n_run) == (12, 0)
+    assert (again.n_complete + again.n_duplicate, again.n_run) == (12, 0)
     more = run_study(small_spec, out_dir=tmp_path, n_trials=15, progress=False, report=False)
-    assert (more.n_complete, more.n_run) == (15, 3)
+    assert (more.n_complete + more.n_duplicate, more.n_run) == (15, 3)
     assert sorted(t.number for t in _journal_study(tmp_path).trials) == list(range(15))
 
 
@@ -68,7 +74,7 @@ class _Flaky:
         if self.interrupt_after is not None and self.calls > self.interrupt_after:
             raise KeyboardInterrupt
         if weight_config.group_size == 32:
-            raise RuntimeError("flaky source cannot do g=32")
+            raise InputError.single("group_size", "flaky source cannot do", 32)
         return self.inner.metrics(weight_config, kv_config, cache)
 
 
@@ -82,9 +88,12 @@ def test_failing_objective_is_recorded_fail_with_params_and_the_study_goes_on(
     trials = _journal_study(tmp_path).trials
     failed = [t for t in trials if t.state.name == "FAIL"]
     # this call starts at most n_trials trials; failures use budget but do not count as done
-    assert failed and s.n_run == 8 and s.n_fail == len(failed) and s.n_complete == 8 - len(failed)
+    assert failed and s.n_run == 8 and s.n_fail == len(failed)
+    assert s.n_complete + s.n_duplicate == 8 - len(failed)
     assert all(t.params["group_size"] == 32 and "rows" in t.params for t in failed)
-    assert all(t.params["group_size"] == 64 for t in trials if t.state.name == "COMPLETE")
+    assert all(t.params["pe_type"] == "mant" for t in failed)  # int8 weights: groups of 64
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert all(t.params["group_size"] == 64 or t.params["pe_type"] == "int8" for t in done)
     df = load_frame(tmp_path)
     assert set(df.loc[df["state"] == "FAIL", "param.group_size"]) == {32}
 
@@ -96,7 +105,7 @@ def test_ctrl_c_keeps_every_completed_trial(small_spec, tmp_path):
     assert s.interrupted and s.n_complete == 5
     assert len(load_frame(tmp_path)) == 6  # 5 COMPLETE + the interrupted one (FAIL)
     resumed = run_study(flaky_free, out_dir=tmp_path, progress=False, report=False)
-    assert resumed.n_complete == 12
+    assert resumed.n_complete + resumed.n_duplicate == 12
 
 
 def parse_g64(spec):
@@ -162,7 +171,7 @@ def test_workers_share_one_global_budget(small_spec, tmp_path):
 
 def test_two_jobs_reach_the_target(small_spec, tmp_path):
     s = run_study(small_spec, out_dir=tmp_path, n_trials=16, jobs=2, progress=False, report=False)
-    assert 16 <= s.n_complete <= 17 and s.n_fail == 0
+    assert 16 <= s.n_complete + s.n_duplicate <= 17 and s.n_fail == 0
 
 
 def test_cli_run_and_bad_spec_exit_codes(small_spec_dict, tmp_path, capsys):
@@ -171,7 +180,11 @@ def test_cli_run_and_bad_spec_exit_codes(small_spec_dict, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(path), "--out", str(out), "--no-progress", "--no-report"]) == 0
     printed = capsys.readouterr().out
-    assert "12 complete, 0 failed" in printed and str(out / "results.parquet") in printed
+    m = re.search(
+        r"(\d+) complete, 0 failed \(12 run now in [\d.]+ s(, (\d+) duplicates skipped)?", printed
+    )
+    assert m and int(m.group(1)) + int(m.group(3) or 0) == 12
+    assert str(out / "results.parquet") in printed
     small_spec_dict["space"]["rows"] = {"low": 9, "high": 3}
     small_spec_dict["bogus"] = 1
     path.write_text(yaml.safe_dump(small_spec_dict))

@@ -6,6 +6,8 @@ import dataclasses
 
 import pytest
 
+from dse.design import ignored_params
+from dse.failures import DUPLICATE_ATTR
 from dse.objective import Evaluator, make_objective
 from dse.runner import open_study
 from dse.samplers import available_samplers, make_sampler
@@ -20,9 +22,14 @@ def test_sampler_contract(name, small_spec):
     study = open_study(spec, create_storage(None, out_dir=None))
     study.optimize(make_objective(Evaluator(spec)), n_trials=6)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert len(done) == 6
-    assert all(set(t.params) == {p.name for p in spec.space.searched} for t in done)
-    assert all(t.constraints.keys() == {"weight_bits_per_element_max"} for t in done)
+    dup = [t for t in study.trials if DUPLICATE_ATTR in t.user_attrs]
+    assert len(done) + len(dup) == 6 and all(t.state.name == "PRUNED" for t in dup)
+    searched = {p.name for p in spec.space.searched}
+    for t in done:  # the INT8 PE has a native weight format: weight_format is not sampled
+        assert set(t.params) | (ignored_params(t.params, spec.space) & searched) == searched
+        assert ("weight_format" in t.params) == (t.params["pe_type"] == "mant")
+    names = {c.name for c in spec.all_constraints}
+    assert all(t.constraints.keys() == names for t in done)
 
 
 def test_gp_without_torch_is_a_clear_input_error(small_spec):

@@ -31,7 +31,9 @@ def test_quickstart_runs_on_real_tensors_and_ends_with_the_report(tmp_path, caps
     printed = capsys.readouterr().out
     assert f"report:  {out / 'report.html'}" in printed
     df = pd.read_parquet(out / "results.parquet")
-    assert (df["state"] == "COMPLETE").sum() == 40
+    # sampler: auto: a grid over the setting draws; each distinct setting solved once and its
+    # hardware front kept (duplicates are not listed)
+    assert (df["state"] == "COMPLETE").all() and len(df) >= 10
     assert df["pareto"].any() and (out / "cache").is_dir()
     assert df.loc[df["state"] == "COMPLETE", "metric.weight_rel_mse"].min() > 0
 
@@ -80,7 +82,7 @@ def test_kv_groups_of_128_complete_on_the_real_tensor_suite(tmp_path):
     assert main(["run", str(path), "--out", str(out), "--n-trials", "4", "--no-progress"]) == 0
     df = pd.read_parquet(out / "results.parquet")
     done = df[df["state"] == "COMPLETE"]
-    assert len(done) == len(df) == 4
+    assert len(done) == len(df) == 2  # 4 trials over the space's 2 designs: each once
     assert done["metric.kv_rel_mse"].between(1e-4, 0.05).all(), done["metric.kv_rel_mse"]
 
 
@@ -91,9 +93,9 @@ def test_sweep_command_grades_the_study(small_spec_dict, tmp_path, capsys):
     assert main(["run", str(path), "--out", str(out), "--no-progress", "--no-report"]) == 0
     assert main(["run", str(path), "--out", str(out), "--sweep"]) == 0
     printed = capsys.readouterr().out
-    assert "sweep: 32 designs" in printed
+    assert "sweep: 24 designs" in printed  # INT8 designs differ in no weight_format
     assert "hypervolume ratio after 12 trials:" in printed
-    assert len(pd.read_parquet(out / "sweep.parquet")) == 32
+    assert len(pd.read_parquet(out / "sweep.parquet")) == 24
 
 
 def test_unreachable_storage_on_the_command_line_exits_2(small_spec_dict, tmp_path, capsys):

@@ -1,0 +1,143 @@
+"""The ``files`` accuracy source: the user's own weight tensors.
+
+``accuracy: {source: files, paths: [FILE, ...], tensors: [NAME, ...]}`` scores each design by the
+quantization error of those tensors (``weight_rel_mse``, ``weight_sqnr_db``: means over the
+tensors), exactly as ``mant-dse quantize FILE --tensor NAME`` computes it for one tensor.
+
+Files: ``.npy`` (one tensor, named after the file stem), ``.npz`` and ``.safetensors`` (named
+tensors; bf16 reads as float32, :mod:`mant.tensor_io`) and ``.gguf`` (tensors dequantized with
+the ``gguf`` package; ``blk.0.attn_q.weight`` style names). ``tensors`` picks tensors by name in
+any of the files; without it every floating-point tensor of two or more dimensions is used. A
+tensor is grouped along its last axis (the reduction dimension of a weight (out, in)); more than
+two dimensions are folded into rows. The source has no K/V: objectives may use the weight
+metrics only.
+
+Example:
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp(); np.save(os.path.join(d, "w.npy"), np.ones((4, 64), np.float32))
+    >>> tensor_names(os.path.join(d, "w.npy"))
+    ['w']
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dse.accuracy import NamedTensor, TensorSuite, content_id
+from mant.errors import InputError
+
+if TYPE_CHECKING:
+    from dse.spec import AccuracySpec
+
+__all__ = ["FILE_SUFFIXES", "check_files", "files_suite", "load_named", "tensor_names"]
+
+FILE_SUFFIXES = (".npy", ".npz", ".safetensors", ".gguf")
+
+
+def _check_path(path: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in FILE_SUFFIXES:
+        raise InputError.single(path, "must end in " + ", ".join(FILE_SUFFIXES), p.suffix)
+    if not p.is_file():
+        raise InputError.single(path, "must be an existing tensor file", path)
+    return p
+
+
+@functools.lru_cache(maxsize=64)
+def tensor_names(path: str) -> list[str]:
+    """Names of the floating-point tensors of two or more dimensions in a file (headers only)."""
+    p = _check_path(path)
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(p, mmap_mode="r", allow_pickle=False)
+            return [p.stem] if arr.ndim >= 2 and arr.dtype.kind == "f" else []
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return [n for n in z.files if z[n].ndim >= 2 and z[n].dtype.kind == "f"]
+        if suffix == ".safetensors":
+            import json
+            import struct
+
+            with open(p, "rb") as fh:
+                (n,) = struct.unpack("<Q", fh.read(8))
+                header = json.loads(fh.read(n))
+            header.pop("__metadata__", None)
+            return [
+                k
+                for k, v in header.items()
+                if len(v["shape"]) >= 2 and v["dtype"] in ("F16", "F32", "F64", "BF16")
+            ]
+        return [t.name for t in _gguf(str(p)).tensors if len(t.shape) >= 2]
+    except InputError:
+        raise
+    except Exception as exc:  # corrupt or unreadable file: bad input
+        raise InputError.single(
+            path, "must be a readable tensor file", f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _gguf(path: str) -> Any:
+    from gguf import GGUFReader
+
+    return GGUFReader(path)
+
+
+def load_named(path: str, name: str) -> np.ndarray:
+    """One tensor as float32 (rows, last axis)."""
+    p = _check_path(path)
+    if p.suffix.lower() == ".gguf":
+        from gguf.quants import dequantize
+
+        t = next((t for t in _gguf(str(p)).tensors if t.name == name), None)
+        if t is None:
+            raise InputError.single(f"{path}: tensor", "must name a tensor of the file", name)
+        arr = dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
+        arr = arr.reshape(tuple(int(d) for d in t.shape[::-1]))
+    else:
+        from mant.tensor_io import load_tensor
+
+        arr = load_tensor(p, name)[1].astype(np.float32, copy=False)
+    return np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
+
+
+def _selection(spec: AccuracySpec) -> list[tuple[str, str]]:
+    """(path, tensor name) pairs the source uses, in file order."""
+    if not spec.paths:
+        raise InputError.single("paths", "must list at least one tensor file", [])
+    names = {path: tensor_names(path) for path in spec.paths}
+    if not spec.tensors:
+        pairs = [(path, n) for path, ns in names.items() for n in ns]
+        if not pairs:
+            raise InputError.single("paths", "hold no floating-point tensor of 2+ dims", None)
+        return pairs
+    pairs = []
+    for i, want in enumerate(spec.tensors):
+        where = [path for path, ns in names.items() if want in ns]
+        if not where:
+            known = sorted({n for ns in names.values() for n in ns})
+            shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+            raise InputError.single(
+                f"tensors[{i}]", f"must name a 2-D+ float tensor of the files ({shown})", want
+            )
+        pairs.append((where[0], want))
+    return pairs
+
+
+def check_files(spec: AccuracySpec) -> None:
+    """Raises when a file is missing or unreadable or a named tensor does not exist."""
+    _selection(spec)
+
+
+def files_suite(spec: AccuracySpec) -> TensorSuite:
+    """A :class:`dse.accuracy.TensorSuite` over the user's tensors (no K/V)."""
+    weights = []
+    for path, name in _selection(spec):
+        arr = load_named(path, name)
+        weights.append(NamedTensor(id=content_id(f"file.{Path(path).name}:{name}", arr), data=arr))
+    return TensorSuite(tuple(weights), ())

@@ -1,0 +1,226 @@
+"""Model shapes from anywhere: a shipped preset, a model YAML, a ``config.json`` or a GGUF header.
+
+``workload.model`` in a study, ``mant-dse hw llm --model`` and ``mant-dse evaluate --model`` all
+take the same value, parsed here into one :class:`hwmodel.ModelConfig`:
+
+- a preset name (``hwmodel/data/models/*.yaml``: ``llama-2-7b``, ``smollm2-135m``, ...);
+- a ``.yaml`` / ``.yml`` file with the preset schema: ``name``, ``source`` (optional here),
+  ``layers``, ``hidden``, ``heads``, ``kv_heads``, ``head_dim``, ``ffn``, ``vocab``, ``ffn_kind``
+  (``gated`` or ``plain``; default ``gated``);
+- a Hugging Face ``config.json`` (``num_hidden_layers``, ``hidden_size``,
+  ``num_attention_heads``, ``num_key_value_heads`` (default: heads), ``head_dim`` (default:
+  hidden / heads), ``intermediate_size``, ``vocab_size``; ``ffn_dim`` / ``n_head`` spellings of
+  OPT/GPT-2 are read too; LLaMA/Mistral/Qwen/Gemma-style configs are gated, OPT/GPT-2 plain);
+- a ``.gguf`` file: its header metadata (``<arch>.block_count``, ``embedding_length``,
+  ``attention.head_count``, ``attention.head_count_kv``, ``attention.key_length``,
+  ``feed_forward_length``, ``vocab_size`` or the token list); tensors are not read.
+
+GQA comes from ``kv_heads`` and the KV traffic from ``kv_heads x head_dim`` per token
+(:func:`hwmodel.llm_workload`).
+
+Example:
+    >>> load_model_config("smollm2-135m").kv_heads
+    3
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from mant.errors import InputError, IssueCollector
+
+__all__ = ["load_model_config", "model_label"]
+
+_INT_KEYS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab")
+_PLAIN_ARCHS = ("opt", "gpt2", "gptj", "gpt_neox", "bloom", "falcon", "phi")
+
+
+def model_label(value: Any) -> str:
+    """The name a workload is shown with (a preset name or the file's model name)."""
+    return load_model_config(value).name
+
+
+def load_model_config(value: Any, path: str = "model") -> Any:
+    """A :class:`hwmodel.ModelConfig` from a preset name or a model file (see module doc).
+
+    Raises:
+        InputError: unknown preset, missing or unreadable file, unsupported architecture, or a
+            field that is missing, not an int >= 1, or inconsistent (one issue per problem).
+    """
+    from hwmodel import ModelConfig, list_models, load_model
+
+    if isinstance(value, ModelConfig):
+        return value
+    if not isinstance(value, str | Path) or not str(value):
+        raise InputError.single(path, "must be a model preset name or a model file", value)
+    text = str(value)
+    if text in list_models():
+        return load_model(text)
+    p = Path(text)
+    suffix = p.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json", ".gguf"):
+        raise InputError.single(
+            path,
+            "unknown model: must be a preset (" + ", ".join(list_models()) + ") or a .yaml, "
+            "config.json or .gguf file",
+            text,
+        )
+    if not p.is_file():
+        raise InputError.single(path, "must be an existing model file", text)
+    return _load_file(str(p.resolve()), path)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_file(file: str, path: str) -> Any:
+    p = Path(file)
+    suffix = p.suffix.lower()
+    if suffix == ".gguf":
+        data = _from_gguf(p)
+    else:
+        try:
+            raw = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise InputError.single(file, f"cannot read model file ({reason})", file) from None
+        if suffix == ".json":
+            try:
+                cfg = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InputError.single(file, "is not valid JSON", str(exc)) from None
+            data = _from_hf_config(cfg, file, p)
+        else:
+            import yaml
+
+            try:
+                data = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise InputError.single(
+                    file, "is not valid YAML", str(exc).splitlines()[0]
+                ) from None
+            if not isinstance(data, dict):
+                raise InputError.single(file, "must be a mapping of model fields", data)
+            data = {"name": p.stem, "source": f"model file {p.name}", **data}
+    return _config(data, file)
+
+
+def _config(data: dict, where: str) -> Any:
+    from hwmodel import ModelConfig
+
+    c = IssueCollector()
+    allowed = ("name", "source", *_INT_KEYS, "ffn_kind")
+    c.check_keys(data, where, allowed=allowed, required=_INT_KEYS)
+    for key in _INT_KEYS:
+        if key in data:
+            v = data[key]
+            ok = isinstance(v, int) and not isinstance(v, bool) and v >= 1
+            c.check(ok, f"{where}: {key}", "must be an int >= 1", v)
+    kind = data.get("ffn_kind", "gated")
+    c.check(kind in ("gated", "plain"), f"{where}: ffn_kind", "must be gated or plain", kind)
+    c.raise_if_any()
+    c.check(
+        data["heads"] % data["kv_heads"] == 0,
+        f"{where}: kv_heads",
+        f"must divide heads ({data['heads']}) for grouped-query attention",
+        data["kv_heads"],
+    )
+    c.raise_if_any()
+    return ModelConfig(
+        name=str(data.get("name") or Path(where).stem),
+        source=str(data.get("source", "")),
+        ffn_kind=kind,
+        **{k: int(data[k]) for k in _INT_KEYS},
+    )
+
+
+def _first(cfg: dict, *keys: str) -> Any:
+    for k in keys:
+        if k in cfg:
+            return cfg[k]
+    return None
+
+
+def _from_hf_config(cfg: Any, file: str, p: Path) -> dict:
+    if not isinstance(cfg, dict):
+        raise InputError.single(file, "must be a JSON object (a Hugging Face config.json)", cfg)
+    cfg = {**cfg, **(cfg.get("text_config") or {})}
+    archs = [str(a).lower() for a in cfg.get("architectures") or []]
+    model_type = str(cfg.get("model_type", archs[0] if archs else "")).lower()
+    if "encoder" in model_type or cfg.get("is_encoder_decoder"):
+        raise InputError.single(
+            f"{file}: model_type", "must be a decoder-only transformer", model_type
+        )
+    heads = _first(cfg, "num_attention_heads", "n_head", "num_heads")
+    hidden = _first(cfg, "hidden_size", "n_embd", "d_model")
+    data: dict[str, Any] = {
+        "name": str(cfg.get("_name_or_path") or p.parent.name or p.stem).rsplit("/", 1)[-1],
+        "source": f"config.json ({model_type or 'unknown type'})",
+        "layers": _first(cfg, "num_hidden_layers", "n_layer", "num_layers"),
+        "hidden": hidden,
+        "heads": heads,
+        "kv_heads": _first(cfg, "num_key_value_heads", "multi_query_group_num") or heads,
+        "ffn": _first(cfg, "intermediate_size", "ffn_dim", "n_inner"),
+        "vocab": cfg.get("vocab_size"),
+        "ffn_kind": "plain" if model_type.startswith(_PLAIN_ARCHS) else "gated",
+    }
+    head_dim = cfg.get("head_dim")
+    if head_dim is None and isinstance(hidden, int) and isinstance(heads, int) and heads:
+        head_dim = hidden // heads
+    data["head_dim"] = head_dim
+    if data["ffn"] is None and isinstance(hidden, int):
+        data["ffn"] = 4 * hidden  # GPT-2 leaves n_inner null: 4 x hidden
+    missing = [k for k in _INT_KEYS if data.get(k) is None]
+    if missing:
+        raise InputError.single(
+            file, "lacks the fields of a decoder-only transformer config", ", ".join(missing)
+        )
+    return data
+
+
+def _from_gguf(p: Path) -> dict:
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(p))
+    except Exception as exc:  # corrupt or not a GGUF: bad input, not a bug
+        raise InputError.single(
+            str(p), "must be a readable GGUF file", f"{type(exc).__name__}: {exc}"
+        ) from None
+
+    def field(key: str) -> Any:
+        f = reader.fields.get(key)
+        return None if f is None else f.contents()
+
+    arch = field("general.architecture")
+    if not isinstance(arch, str) or field(f"{arch}.block_count") is None:
+        raise InputError.single(
+            f"{p}: general.architecture",
+            "must be a decoder-only transformer with <arch>.block_count metadata",
+            arch,
+        )
+    heads = field(f"{arch}.attention.head_count")
+    hidden = field(f"{arch}.embedding_length")
+    head_dim = field(f"{arch}.attention.key_length")
+    if head_dim is None and heads:
+        head_dim = int(hidden) // int(heads)
+    vocab = field(f"{arch}.vocab_size")
+    if vocab is None:
+        tokens = field("tokenizer.ggml.tokens")
+        vocab = len(tokens) if tokens is not None else None
+    data = {
+        "name": str(field("general.name") or p.stem),
+        "source": f"GGUF metadata of {p.name} ({arch})",
+        "layers": field(f"{arch}.block_count"),
+        "hidden": hidden,
+        "heads": heads,
+        "kv_heads": field(f"{arch}.attention.head_count_kv") or heads,
+        "head_dim": head_dim,
+        "ffn": field(f"{arch}.feed_forward_length"),
+        "vocab": vocab,
+        "ffn_kind": "plain" if arch.startswith(_PLAIN_ARCHS) else "gated",
+    }
+    return {
+        k: int(v) if isinstance(v, int | float) and k in _INT_KEYS else v for k, v in data.items()
+    }
