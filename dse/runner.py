@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import warnings
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
+from dse.interrupts import Interrupted, StopRequest
 from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
@@ -70,9 +72,11 @@ class RunSummary:
         out_dir: output folder.
         n_complete: COMPLETE trials in the study after the run.
         n_fail: FAIL trials in the study after the run.
-        n_run: trials this call started (all processes).
+        n_run: trials this call ran (its own worker processes included, other runs on the
+            same study not).
         elapsed_s: wall time of the optimisation in seconds.
-        interrupted: stopped by Ctrl-C.
+        interrupted: stopped by Ctrl-C or SIGTERM (at a safe point, see :mod:`dse.interrupts`).
+        signum: the signal that stopped the run (0 when not interrupted).
         results: paths of results.csv and results.parquet.
         report: path of report.html, or None.
     """
@@ -87,6 +91,7 @@ class RunSummary:
     interrupted: bool
     results: tuple[Path, ...]
     report: Path | None
+    signum: int = 0
 
 
 def _quiet_optuna() -> None:
@@ -178,6 +183,7 @@ def _worker_process(
     budget: int,
     seed: int,
     policy: RecoveryPolicy,
+    ran: Any = None,
 ) -> None:
     _quiet_optuna()
     spec = parse_spec(spec_data)
@@ -197,6 +203,10 @@ def _worker_process(
         driver.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        if ran is not None:
+            with ran.get_lock():
+                ran.value += driver.started
 
 
 _SHOWN_FAILURES = 5
@@ -321,16 +331,18 @@ def run_study(
     write_text_atomic(out / SPEC_FILE, yaml.safe_dump(saved, sort_keys=False))
     total = n_trials if n_trials is not None else spec.n_trials
     recover(study, heartbeat=has_heartbeat(storage), policy=policy)
-    done_before, failed_before = _count(study)
+    done_before, _ = _count(study)
     budget = max(0, total - done_before)
     evaluator = evaluator or Evaluator(spec, cache_dir=out / CACHE_DIR)
     bar = _Progress(study, total, progress)
     procs: list[multiprocessing.process.BaseProcess] = []
-    interrupted = False
+    ctx = multiprocessing.get_context("spawn")
+    ran = ctx.Value("i", 0)  # trials run by this call's worker processes
+    loop: WorkerLoop | None = None
+    signum = 0
     start = time.perf_counter()
     try:
         if budget and jobs > 1:
-            ctx = multiprocessing.get_context("spawn")
             n_start = len(study.get_trials(deepcopy=False))
             share = -(-budget // jobs)
             for i in range(1, jobs):
@@ -344,6 +356,7 @@ def run_study(
                         share,
                         spec.seed + n_start + i,
                         policy,
+                        ran,
                     ),
                     daemon=True,
                 )
@@ -351,7 +364,7 @@ def run_study(
                 procs.append(p)
             budget = share
         if budget:
-            WorkerLoop(
+            loop = WorkerLoop(
                 study,
                 make_objective(evaluator),
                 total=total,
@@ -360,31 +373,50 @@ def run_study(
                 policy=policy,
                 callbacks=[bar],
                 drain=True,
-            ).run()
-        for proc in procs:
-            proc.join()
-    except KeyboardInterrupt:
-        interrupted = True
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
+            )
+            loop.run()
+        with StopRequest() as stop:  # a signal while waiting for the workers: stop them
+            for proc in procs:
+                while proc.is_alive() and not stop.requested:
+                    proc.join(0.2)
+        if stop.signum is not None:
+            raise Interrupted(stop.signum)
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        _stop_workers(procs, policy)
     elapsed = time.perf_counter() - start
     bar.close(study)
-    paths, report_path = write_outputs(study, spec, out, report=report)
+    with StopRequest() as late:  # the results are written even if a signal arrives meanwhile
+        paths, report_path = write_outputs(study, spec, out, report=report)
+    signum = signum or (late.signum or 0)
     done, failed = _count(study)
+    n_run = (loop.started if loop is not None else 0) + int(ran.value)
     return RunSummary(
         study_name=spec.name,
         storage_url=url,
         out_dir=out,
         n_complete=done,
         n_fail=failed,
-        n_run=(done + failed) - (done_before + failed_before),
+        n_run=n_run,
         elapsed_s=elapsed,
-        interrupted=interrupted,
+        interrupted=signum != 0,
         results=paths,
         report=report_path,
+        signum=int(signum),
     )
+
+
+def _stop_workers(procs: list[multiprocessing.process.BaseProcess], policy: RecoveryPolicy) -> None:
+    """SIGTERM to each worker (they stop at a safe point), SIGKILL to one that does not."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + max(5.0, 2 * policy.poll_s)
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
 
 def run_worker(

@@ -156,8 +156,14 @@ def _run(args: argparse.Namespace) -> int:
     if summary.report is not None:
         print(f"report:  {summary.report}")
     if summary.interrupted:
-        print("interrupted: every completed trial is kept; run again to resume", file=sys.stderr)
-        return 130
+        from dse.interrupts import exit_status, signal_name
+
+        print(
+            f"interrupted by {signal_name(summary.signum)}: every completed trial is kept, the "
+            "running one is failed and runs again on resume; run the same command to resume",
+            file=sys.stderr,
+        )
+        return exit_status(summary.signum)
     return 0
 
 
