@@ -29,6 +29,7 @@ from dse.design import Design
 from dse.hardware import HardwareModel, precision_of
 from dse.objective import Evaluator, trial_record
 from dse.spec import parse_spec, spec_to_dict
+from mant.atomic_write import write_text_atomic
 from mant.errors import InputError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ DESIGN_FILE = "design.yaml"
 
 
 def _dump(path: Path, data: Any) -> None:
-    path.write_text(yaml.safe_dump(data, sort_keys=False, width=99), encoding="utf-8")
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, width=99))
 
 
 def export_design(
@@ -63,7 +64,7 @@ def export_design(
     ev = evaluator or Evaluator(spec)
     wcfg, kvcfg, _ = ev.configs(design)
     acc = ev.hardware.accelerator(design)
-    (out / ACCELERATOR_FILE).write_text(acc.to_yaml(), encoding="utf-8")
+    write_text_atomic(out / ACCELERATOR_FILE, acc.to_yaml())
     _dump(out / WEIGHTS_FILE, wcfg.to_dict())
     if kvcfg is not None:
         _dump(out / KV_FILE, kvcfg.to_dict())

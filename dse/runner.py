@@ -406,7 +406,9 @@ def run_study(
     )
 
 
-def _stop_workers(procs: list[multiprocessing.process.BaseProcess], policy: RecoveryPolicy) -> None:
+def _stop_workers(
+    procs: list[multiprocessing.process.BaseProcess], policy: RecoveryPolicy
+) -> None:
     """SIGTERM to each worker (they stop at a safe point), SIGKILL to one that does not."""
     for proc in procs:
         if proc.is_alive():

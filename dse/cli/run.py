@@ -171,7 +171,7 @@ def _sweep(spec, out: Path) -> int:
     from tqdm.auto import tqdm
 
     from dse.objective import Evaluator
-    from dse.results import RESULTS_PARQUET, load_frame
+    from dse.results import RESULTS_PARQUET, load_frame, write_frame_atomic
     from dse.runner import CACHE_DIR
     from dse.sweep import hypervolume_ratio_curve, sweep
 
@@ -184,8 +184,8 @@ def _sweep(spec, out: Path) -> int:
 
     df = sweep(spec, evaluator=Evaluator(spec, cache_dir=out / CACHE_DIR), on_group=tick)
     bar.close()
-    df.to_csv(out / "sweep.csv", index=False)
-    df.to_parquet(out / "sweep.parquet", index=False)
+    write_frame_atomic(df, out / "sweep.csv")
+    write_frame_atomic(df, out / "sweep.parquet")
     print(f"sweep: {len(df)} designs, {int(df['pareto'].sum())} on the true front")
     print(f"results: {out / 'sweep.parquet'}")
     if (out / RESULTS_PARQUET).exists():
