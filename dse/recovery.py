@@ -12,7 +12,8 @@ Three ways a trial can be left behind, and what happens to each:
   ``stale_after_s`` ago, is marked FAIL and queued again by :func:`recover`.
 - **Killed between Optuna creating a trial and the runner claiming it** (journal): the RUNNING
   trial has no owner; it is failed and queued again once older than ``unowned_after_s``.
-- **Ctrl-C / SIGTERM** (handled at a safe point, :mod:`dse.interrupts`): the trial is marked FAIL with :data:`INTERRUPTED_ATTR`; ``mant-dse worker`` queues it
+- **Ctrl-C / SIGTERM** (handled at a safe point, :mod:`dse.interrupts`): the trial is marked
+  FAIL with :data:`INTERRUPTED_ATTR`; ``mant-dse worker`` queues it
   again at once, ``mant-dse run`` when it resumes.
 
 A retry is a new trial number carrying Optuna's ``failed_trial`` / ``retry_history`` system
