@@ -137,10 +137,9 @@ def export_trials(
 
 
 def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError.single(str(path), f"cannot read ({exc.strerror})", str(path)) from None
+    from mant.yaml_input import load_yaml_file
+
+    return load_yaml_file(path, what="exported file")
 
 
 def evaluate_exported(folder: str | Path) -> dict[str, float]:

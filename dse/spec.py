@@ -19,11 +19,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dse.metrics import METRICS, Direction
 from dse.space import PARAMS, Categorical, IntRange, Param, SearchSpace, parse_param
-from mant.errors import InputError, IssueCollector
+from mant.errors import IssueCollector
+from mant.yaml_input import load_yaml_file
 
 __all__ = [
     "SPEC_VERSION",
@@ -436,19 +435,7 @@ def load_spec(path: str | Path) -> StudySpec:
     Raises:
         InputError: unreadable file, bad YAML, or any spec problem (all at once).
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError.single(
-            str(path), f"cannot read study file ({exc.strerror})", str(path)
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError.single(where, "is not valid YAML", str(exc).splitlines()[0]) from None
+    data = load_yaml_file(path, what="study file")
     return parse_spec(data)
 
 
