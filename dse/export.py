@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from dse.hardware import HardwareModel, precision_of
 from dse.objective import Evaluator, trial_record
 from dse.spec import parse_spec, spec_to_dict
 from mant.atomic_write import write_text_atomic
-from mant.errors import InputError
+from mant.errors import InputError, Issue, IssueCollector
 
 if TYPE_CHECKING:
     import optuna
@@ -142,6 +142,26 @@ def _load_yaml(path: Path) -> Any:
     return load_yaml_file(path, what="exported file")
 
 
+_DESIGN_KEYS = ("study", "design", "workload", "accuracy", "objectives", "constraints")
+
+
+def _in_file(exc: InputError, where: str) -> InputError:
+    return InputError(Issue(f"{where}: {i.path}", i.rule, i.value) for i in exc.issues)
+
+
+def _from_file(path: Path, build: Callable[[Any], Any]) -> Any:
+    """``build(data)`` of a YAML file; a malformed mapping is bad input, not a crash."""
+    data = _load_yaml(path)
+    if not isinstance(data, dict):
+        raise InputError.single(str(path), "must be a mapping", data)
+    try:
+        return build(data)
+    except InputError as exc:
+        raise _in_file(exc, str(path)) from None
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise InputError.single(str(path), f"is not a valid exported file ({exc})", data) from None
+
+
 def evaluate_exported(folder: str | Path) -> dict[str, float]:
     """Re-evaluates an exported design from its files alone; returns every metric.
 
@@ -153,24 +173,31 @@ def evaluate_exported(folder: str | Path) -> dict[str, float]:
     from mant.quantize import QuantConfig
 
     folder = Path(folder)
+    where = str(folder / DESIGN_FILE)
     meta = _load_yaml(folder / DESIGN_FILE)
-    spec = parse_spec(
-        {
-            "version": 1,
-            "name": meta["study"],
-            "workload": meta["workload"],
-            "accuracy": meta["accuracy"],
-            "objectives": meta["objectives"],
-            "constraints": meta["constraints"],
-        }
-    )
-    design = Design.from_dict(meta["design"])
-    wcfg = QuantConfig.from_dict(_load_yaml(folder / WEIGHTS_FILE))
+    c = IssueCollector()
+    c.check_keys(meta, where, allowed=("trial", "recorded"), required=_DESIGN_KEYS)
+    c.raise_if_any()
+    try:
+        spec = parse_spec(
+            {
+                "version": 1,
+                "name": meta["study"],
+                "workload": meta["workload"],
+                "accuracy": meta["accuracy"],
+                "objectives": meta["objectives"],
+                "constraints": meta["constraints"],
+            }
+        )
+    except InputError as exc:
+        raise _in_file(exc, where) from None
+    design = Design.parse(meta["design"], f"{where}: design")
+    wcfg = _from_file(folder / WEIGHTS_FILE, QuantConfig.from_dict)
     kvcfg = None
     if (folder / KV_FILE).exists():
         from mant.kv import KVQuantConfig
 
-        kvcfg = KVQuantConfig.from_dict(_load_yaml(folder / KV_FILE))
+        kvcfg = _from_file(folder / KV_FILE, KVQuantConfig.from_dict)
     acc = load_accelerator(folder / ACCELERATOR_FILE)
     precision = precision_of(design, wcfg, kvcfg)
     metrics = dict(make_accuracy_source(spec.accuracy).metrics(wcfg, kvcfg, QuantCache(None)))
