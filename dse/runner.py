@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import time
@@ -35,7 +36,7 @@ from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
 from dse.spec import SamplerName, StudySpec, parse_spec, spec_to_dict
-from dse.storage import create_storage, default_storage_url, has_heartbeat
+from dse.storage import JOURNAL_FILE, create_storage, default_storage_url, has_heartbeat
 from mant.atomic_write import write_text_atomic
 from mant.errors import InputError
 
@@ -321,10 +322,16 @@ def run_study(
     _quiet_optuna()
     policy = policy or RecoveryPolicy()
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url or spec.storage or default_storage_url(out)
-    storage = create_storage(url, out_dir=out, policy=policy)
-    study = open_study(spec, storage)
+    try:
+        storage = create_storage(url, out_dir=out, policy=policy)
+        study = open_study(spec, storage)
+    except InputError:  # rejected: leave no empty output folder behind
+        if created and not any(p.name != JOURNAL_FILE for p in out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     # the copy in the folder remembers a --storage URL, so plot/export --out find the study
     spec_data = spec_to_dict(spec)
     saved = {**spec_data, "storage": storage_url or spec.storage}

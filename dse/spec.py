@@ -409,6 +409,10 @@ def parse_spec(data: Any) -> StudySpec:
         constraints=_constraints(c, d.get("constraints")),
     )
     _check_metric_sources(c, spec)
+    if not c.issues:  # the checks of what a trial would do assume valid fields
+        from dse.spec_checks import check_study
+
+        check_study(c, spec)
     c.raise_if_any()
     return spec
 

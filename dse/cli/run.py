@@ -126,11 +126,13 @@ def _out_dir(args: argparse.Namespace, name: str) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dse.cli._paths import check_output_dir
     from dse.spec import load_spec
 
     spec = load_spec(args.study)
     out = _out_dir(args, spec.name)
     policy = _policy(args)
+    check_output_dir(out, "--out")
     if args.sweep:
         return _sweep(spec, out)
     from dse.runner import run_study
@@ -199,10 +201,13 @@ def _sweep(spec, out: Path) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from dse.cli._paths import check_output_dir
     from dse.runner import run_worker
     from dse.spec import load_spec
 
     spec = load_spec(args.study)
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
     if args.storage is None:
         raise InputError.single("--storage", "is required", None)
     n = run_worker(
