@@ -80,6 +80,10 @@ def load_tensor(path: str | os.PathLike[str], name: str | None = None) -> tuple[
             f"{key}:{label}", "must hold floating-point values", str(arr.dtype)
         )
     arr = np.asarray(arr)
+    if arr.ndim == 0 or arr.size == 0:
+        raise InputError.single(
+            f"{key}:{label}", "must be a tensor of at least one element and dimension", arr.shape
+        )
     if arr.dtype not in (np.float16, np.float32, np.float64):
         arr = arr.astype(np.float32)
     from mant.groups import check_finite
