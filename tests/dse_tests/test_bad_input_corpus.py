@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from dse.cli import main
+
 from .conftest import SMALL_SPEC
 
 ALIAS_BOMB = "a: &a [x, x, x]\n" + "".join(
