@@ -4,7 +4,8 @@ One output folder holds everything of a study: ``study.yaml`` (the validated spe
 ``study.journal`` (the default storage, opened by ``optuna-dashboard``), ``cache/`` (quantization
 results), ``results.csv`` / ``results.parquet`` and ``report.html``. Re-running resumes: completed
 trials count toward ``n_trials``. A trial whose objective raises is recorded FAIL with its
-parameters and the study goes on; Ctrl-C keeps every completed trial.
+parameters and the study goes on; Ctrl-C or SIGTERM stops at a safe point, keeps every completed
+trial and writes the results (:mod:`dse.interrupts`, ``docs/reliability.md``).
 
 Several processes can work on one study (``jobs > 1`` here, or ``mant-dse worker`` on other
 machines against a shared storage URL); the global budget counts COMPLETE trials of all of them
