@@ -2,7 +2,8 @@
 
 :func:`dse.spec.parse_spec` validates each field on its own; these checks look at what a trial
 would do with the values: a seed numpy cannot take, GEMM sizes no accelerator model can count, a
-model that is not shipped, a number format no trial can build, constraints that no design can
+model that is not shipped, a number format no trial can build (a calibration file that is not
+there), constraints that no design can
 meet together. Each becomes one ``path: rule, got value`` line before any output is created.
 
 Example:
@@ -16,6 +17,8 @@ Example:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mant.errors import InputError, IssueCollector
@@ -84,6 +87,11 @@ def _check_formats(
         return
     raw = getattr(param, "raw_choices", ())
     for i, choice in enumerate(raw):
+        calibration = choice.get("calibration") if isinstance(choice, Mapping) else None
+        if isinstance(calibration, str):  # data-derived family: building it is a k-means fit
+            if not Path(calibration).is_file():
+                c.add(f"space.{name}[{i}].calibration", "must be an existing file", calibration)
+            continue
         first: InputError | Exception | None = None
         for b in bits:
             try:

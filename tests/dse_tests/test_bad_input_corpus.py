@@ -62,6 +62,12 @@ SPEC_CASES = [
         "'nope'",
     ),
     (
+        "missing-calibration-file",
+        _spec(space__weight_format=[{"family": "quantiles", "calibration": "nope.npy"}]),
+        "space.weight_format[0].calibration",
+        "'nope.npy'",
+    ),
+    (
         "contradictory-constraints",
         _spec(
             constraints=[
