@@ -3,7 +3,7 @@
 A signal that arrives while a trial's objective computes aborts the computation (the trial is
 then recorded FAIL, marked interrupted and run again on resume); a signal that arrives anywhere
 else (Optuna creating or telling a trial, the runner counting trials) only asks the loop to stop
-after the current step. A second signal stops at once (the old behaviour), for a user who does
+after the current step. A second Ctrl-C stops at once (the old behaviour), for a user who does
 not want to wait; a trial left without an owner that way is recovered on the next run
 (:func:`dse.recovery.recover`).
 
@@ -66,7 +66,9 @@ class StopRequest:
         first = self.signum is None
         if first:
             self.signum = signum
-        if self.abortable or not first:
+        # a second Ctrl-C is a user who will not wait; a repeated SIGTERM (a parent stopping its
+        # workers after the terminal's Ctrl-C reached them too) still waits for the safe point
+        if self.abortable or (not first and signum == signal.SIGINT):
             self.abortable = False
             raise Interrupted(signum)
 

@@ -143,6 +143,29 @@ def test_signal_outside_the_objective_is_deferred_to_a_safe_point(
     assert (tmp_path / "results.parquet").exists()
 
 
+def test_stop_request_defers_aborts_and_forces_as_documented():
+    from dse.interrupts import Interrupted, StopRequest, exit_status
+
+    def deliver(sig):
+        os.kill(os.getpid(), sig)
+        time.sleep(0.05)  # the handler runs at the next bytecode of the main thread
+
+    with StopRequest() as stop:  # not abortable: only recorded
+        deliver(signal.SIGTERM)
+        assert stop.signum == signal.SIGTERM
+        deliver(signal.SIGTERM)  # a repeated SIGTERM still waits for the safe point
+        with pytest.raises(Interrupted) as info:
+            deliver(signal.SIGINT)  # a second Ctrl-C does not
+        assert info.value.signum == signal.SIGINT
+    with StopRequest() as stop:
+        stop.abortable = True  # inside an objective: the computation is aborted
+        with pytest.raises(Interrupted):
+            deliver(signal.SIGINT)
+        assert not stop.abortable
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert (exit_status(signal.SIGINT), exit_status(signal.SIGTERM)) == (130, 143)
+
+
 def test_trial_without_owner_is_recovered_not_waited_on(tmp_path, small_spec):
     """Killed between Optuna's create and the runner's claim: a RUNNING trial with no owner."""
     import optuna
