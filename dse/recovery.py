@@ -10,8 +10,9 @@ Three ways a trial can be left behind, and what happens to each:
   each trial records its owner ``host:pid:start`` (:data:`OWNER_ATTR`). A RUNNING trial whose owner
   process is gone from this host, or (owner unknown or on another host) that started more than
   ``stale_after_s`` ago, is marked FAIL and queued again by :func:`recover`.
-- **Killed between Optuna creating a trial and the runner claiming it** (journal): the RUNNING
-  trial has no owner; it is failed and queued again once older than ``unowned_after_s``.
+- **Killed between Optuna creating a trial and the runner claiming it**: the RUNNING trial has no
+  owner (and, on RDB storages, no heartbeat); it is failed and queued again once older than
+  ``unowned_after_s`` (RDB: and than ``grace_period_s``).
 - **Ctrl-C / SIGTERM** (handled at a safe point, :mod:`dse.interrupts`): the trial is marked
   FAIL with :data:`INTERRUPTED_ATTR`; ``mant-dse worker`` queues it
   again at once, ``mant-dse run`` when it resumes.
@@ -200,6 +201,13 @@ def _stale(trial: optuna.trial.FrozenTrial, policy: RecoveryPolicy) -> bool:
     return _age_s(trial) > policy.stale_after_s
 
 
+def _unclaimed(trial: optuna.trial.FrozenTrial, policy: RecoveryPolicy) -> bool:
+    """RDB: a RUNNING trial that never recorded its owner has no heartbeat either (Optuna starts
+    both right after creating it), so Optuna would never fail it."""
+    limit_s = max(policy.unowned_after_s, policy.grace_period_s)
+    return OWNER_ATTR not in trial.user_attrs and _age_s(trial) > limit_s
+
+
 def recover(study: optuna.Study, *, heartbeat: bool, policy: RecoveryPolicy) -> list[int]:
     """Fails trials whose worker is gone and queues their parameters again.
 
@@ -223,7 +231,9 @@ def recover(study: optuna.Study, *, heartbeat: bool, policy: RecoveryPolicy) -> 
     retried = _retried(trials)
     queued = []
     for t in trials:
-        if t.state == TrialState.RUNNING and not heartbeat and _stale(t, policy):
+        if t.state == TrialState.RUNNING and (
+            _unclaimed(t, policy) if heartbeat else _stale(t, policy)
+        ):
             try:  # only the process whose FAIL lands first queues the retry
                 study.tell(t.number, state=TrialState.FAIL)
             except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
@@ -274,7 +284,9 @@ class WorkerLoop:
         self.linger = linger
         self.drain = drain
         self.heartbeat = heartbeat
-        self.owner = None if self.heartbeat else worker_id()
+        # journal: the owner tells a dead trial apart; RDB (heartbeats do that): it tells a
+        # trial that was claimed from one whose process died before its first heartbeat
+        self.owner = worker_id()
         self.started = 0
         self.current: int | None = None
         self._budget_stop = False
@@ -283,8 +295,7 @@ class WorkerLoop:
 
     def _objective_with_owner(self, trial: optuna.Trial) -> list[float]:
         self.current = trial.number
-        if self.owner is not None:  # journal: no heartbeat, the owner tells a dead trial apart
-            trial.set_user_attr(OWNER_ATTR, self.owner)
+        trial.set_user_attr(OWNER_ATTR, self.owner)
         if self.stop.requested:
             return self._interrupted(trial)
         # a signal from here on aborts the computation (no storage write is in progress)

@@ -199,6 +199,29 @@ def _resume(spec_path: Path, out: Path, n_trials: int | None = None):
     )
 
 
+def test_unclaimed_trial_on_an_rdb_storage_is_recovered(tmp_path, small_spec):
+    """SQLite (heartbeat storage): Optuna never fails a trial that never sent a heartbeat."""
+    import optuna
+
+    from dse.recovery import RecoveryPolicy
+    from dse.runner import open_study, run_study
+    from dse.storage import create_storage
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    policy = RecoveryPolicy(
+        heartbeat_interval_s=1, grace_period_s=1, unowned_after_s=0.5, poll_s=0.1
+    )
+    kw = dict(out_dir=tmp_path, storage_url=url, progress=False, report=False, policy=policy)
+    run_study(small_spec, n_trials=2, **kw)
+    with pytest.warns(UserWarning, match="Heartbeat"):  # ask() outside optimize: on purpose
+        orphan = open_study(small_spec, create_storage(url, out_dir=None, policy=policy)).ask()
+    time.sleep(1.2)
+    s = run_study(small_spec, n_trials=3, **kw)
+    assert s.n_complete == 3
+    study = optuna.load_study(study_name=small_spec.name, storage=url)
+    assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
+
+
 def test_torn_journal_tail_is_repaired_and_said_so(tmp_path, small_spec_dict, caplog):
     spec = _spec_file(tmp_path, small_spec_dict, n_trials=2)
     out = tmp_path / "out"
