@@ -289,6 +289,7 @@ class WorkerLoop:
         self.owner = worker_id()
         self.started = 0
         self.current: int | None = None
+        self.interrupted_trial: int | None = None
         self._budget_stop = False
         self._objective = objective
         self.stop = StopRequest()
@@ -313,6 +314,7 @@ class WorkerLoop:
     def _interrupted(self, trial: optuna.Trial) -> list[float]:
         """Records the trial FAIL (through Optuna's ``catch``), marked to be run again."""
         trial.set_user_attr(INTERRUPTED_ATTR, True)
+        self.interrupted_trial = trial.number
         self.study.stop()
         raise TrialInterrupted(f"interrupted by {signal_name(self.stop.signum)}")
 
@@ -386,10 +388,11 @@ class WorkerLoop:
         """After Ctrl-C: queues the interrupted trial again (it is FAIL by now)."""
         from optuna.trial import TrialState
 
-        if self.current is None:
+        number = self.interrupted_trial if self.interrupted_trial is not None else self.current
+        if number is None:
             return False
         trials = self.study.get_trials(deepcopy=False)
-        trial = next((t for t in trials if t.number == self.current), None)
+        trial = next((t for t in trials if t.number == number), None)
         if trial is None or trial.state != TrialState.FAIL:
             return False
         return requeue(self.study, trial, max_retry=self.policy.max_retry)
