@@ -23,6 +23,7 @@ from dse.accuracy import AccuracySource, make_accuracy_source
 from dse.cache import QuantCache
 from dse.design import Design, design_from_values
 from dse.hardware import HardwareModel, precision_of
+from dse.interrupts import abortable
 
 if TYPE_CHECKING:
     import optuna
@@ -140,7 +141,9 @@ def make_objective(evaluator: Evaluator) -> Callable[[optuna.Trial], list[float]
     space = evaluator.spec.space
 
     def objective(trial: optuna.Trial) -> list[float]:
-        ev = evaluator.evaluate(space.suggest(trial))
+        params = space.suggest(trial)  # writes to the storage: a signal waits for it
+        with abortable():  # computes only: a signal aborts it (dse.interrupts)
+            ev = evaluator.evaluate(params)
         trial.set_user_attr(
             RECORD_ATTR,
             {"design": ev.design.to_dict(), "quant": dict(ev.quant), "metrics": dict(ev.metrics)},

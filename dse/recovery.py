@@ -299,17 +299,12 @@ class WorkerLoop:
         trial.set_user_attr(OWNER_ATTR, self.owner)
         if self.stop.requested:
             return self._interrupted(trial)
-        # a signal from here on aborts the computation (no storage write is in progress)
-        self.stop.abortable = True
-        try:
+        try:  # a signal aborts the objective's computation (dse.interrupts.abortable) only
             return self._objective(trial)
         except KeyboardInterrupt as exc:  # our handler, or Python's outside the main thread
-            self.stop.abortable = False
             if self.stop.signum is None:
                 self.stop.signum = int(getattr(exc, "signum", signal.SIGINT))
             return self._interrupted(trial)
-        finally:
-            self.stop.abortable = False
 
     def _interrupted(self, trial: optuna.Trial) -> list[float]:
         """Records the trial FAIL (through Optuna's ``catch``), marked to be run again."""
