@@ -194,7 +194,9 @@ class TensorSuite:
         cfg_dict = config.to_dict()
         rows = [
             cache.get_or_compute(
-                {"tensor": item.id, "kind": kind, "config": cfg_dict}, functools.partial(one, item)
+                {"tensor": item.id, "kind": kind, "config": cfg_dict},
+                functools.partial(one, item),
+                fields=("rel_mse", "sqnr_db"),
             )
             for item in items
         ]
@@ -349,7 +351,7 @@ class PerplexitySource:
             "weights": wcfg.to_dict(),
             "kv": None if kvcfg is None else kvcfg.to_dict(),
         }
-        return cache.get_or_compute(parts, compute)
+        return cache.get_or_compute(parts, compute, fields=("ppl",))
 
 
 _REGISTRY: dict[str, Callable[[AccuracySpec], AccuracySource]] = {

@@ -19,9 +19,12 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
+
+from mant.errors import IssueCollector
 
 if TYPE_CHECKING:
     from dse.space import SearchSpace
@@ -188,6 +191,45 @@ class Design:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Design:
         return cls(**dict(data))
+
+    @classmethod
+    def parse(cls, data: Any, path: str = "design") -> Design:
+        """A design read from a file (an export): every key and value checked.
+
+        Raises:
+            InputError: not a mapping, unknown or missing keys, a size that is not an int in
+                1..2**20, a name that is not a string.
+        """
+        c = IssueCollector()
+        names = [f.name for f in dataclasses.fields(cls)]
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        if not c.check_keys(data, path, allowed=names, required=required):
+            c.raise_if_any()
+        for key in ("group_size", "weight_bits", "kv_bits", "act_bits", "rows", "cols"):
+            if key in data:
+                _check_size(c, data[key], f"{path}.{key}", optional=False)
+        for key in ("weight_buffer_kib", "act_buffer_kib"):
+            if key in data:
+                _check_size(c, data[key], f"{path}.{key}", optional=True)
+        for key in ("pe_type", "dataflow", "kv_selection"):
+            if key in data:
+                c.check(isinstance(data[key], str), f"{path}.{key}", "must be a string", data[key])
+        c.raise_if_any()
+        return cls(**dict(data))
+
+
+_MAX_SIZE = 2**20
+
+
+def _check_size(c: IssueCollector, value: Any, path: str, *, optional: bool) -> None:
+    if optional and value is None:
+        return
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_SIZE
+    c.check(ok, path, f"must be an int in 1..{_MAX_SIZE}", value)
 
 
 def _freeze(value: Any) -> Any:

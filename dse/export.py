@@ -22,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from dse.objective import Evaluator, trial_record
 from dse.recipe_io import dump_recipe, load_recipe
 from dse.spec import parse_spec, spec_to_dict
 from mant.atomic_write import write_text_atomic
-from mant.errors import InputError
+from mant.errors import InputError, Issue, IssueCollector
 
 if TYPE_CHECKING:
     import optuna
@@ -151,10 +151,29 @@ def export_trials(
 
 
 def _load_yaml(path: Path) -> Any:
+    from mant.yaml_input import load_yaml_file
+
+    return load_yaml_file(path, what="exported file")
+
+
+_DESIGN_KEYS = ("study", "design", "workload", "accuracy", "objectives", "constraints")
+
+
+def _in_file(exc: InputError, where: str) -> InputError:
+    return InputError(Issue(f"{where}: {i.path}", i.rule, i.value) for i in exc.issues)
+
+
+def _from_file(path: Path, build: Callable[[Any], Any]) -> Any:
+    """``build(data)`` of a YAML file; a malformed mapping is bad input, not a crash."""
+    data = _load_yaml(path)
+    if not isinstance(data, dict):
+        raise InputError.single(str(path), "must be a mapping", data)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError.single(str(path), f"cannot read ({exc.strerror})", str(path)) from None
+        return build(data)
+    except InputError as exc:
+        raise _in_file(exc, str(path)) from None
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise InputError.single(str(path), f"is not a valid exported file ({exc})", data) from None
 
 
 def evaluate_exported(
@@ -179,30 +198,36 @@ def evaluate_exported(
     from mant.quantize import QuantConfig
 
     folder = Path(folder)
+    where = str(folder / DESIGN_FILE)
     meta = _load_yaml(folder / DESIGN_FILE)
-    if not isinstance(meta, Mapping) or "design" not in meta:
-        raise InputError.single(str(folder / DESIGN_FILE), "is not an exported design", meta)
+    c = IssueCollector()
+    c.check_keys(meta, where, allowed=("trial", "recorded"), required=_DESIGN_KEYS)
+    c.raise_if_any()
     wl = dict(meta["workload"])
     if workload:
         if "model" in workload:
             wl.pop("gemms", None)
         wl.update({k: v for k, v in workload.items() if v is not None})
-    spec = parse_spec(
-        {
-            "version": 1,
-            "name": meta["study"],
-            "workload": wl,
-            "accuracy": meta["accuracy"],
-            "objectives": meta["objectives"],
-            "constraints": meta["constraints"],
-        }
-    )
-    wcfg = QuantConfig.from_dict(_load_yaml(folder / WEIGHTS_FILE))
+    try:
+        spec = parse_spec(
+            {
+                "version": 1,
+                "name": meta["study"],
+                "workload": wl,
+                "accuracy": meta["accuracy"],
+                "objectives": meta["objectives"],
+                "constraints": meta["constraints"],
+            }
+        )
+    except InputError as exc:
+        raise _in_file(exc, where) from None
+    Design.parse(meta["design"], f"{where}: design")  # validates every key and size
+    wcfg = _from_file(folder / WEIGHTS_FILE, QuantConfig.from_dict)
     kvcfg = None
     if (folder / KV_FILE).exists():
         from mant.kv import KVQuantConfig
 
-        kvcfg = KVQuantConfig.from_dict(_load_yaml(folder / KV_FILE))
+        kvcfg = _from_file(folder / KV_FILE, KVQuantConfig.from_dict)
     acc = load_accelerator(folder / ACCELERATOR_FILE)
     precision = acc.default_precision
     if (folder / RECIPE_FILE).exists():

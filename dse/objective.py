@@ -24,6 +24,7 @@ from dse.cache import QuantCache
 from dse.design import Design, design_from_values, ignored_params
 from dse.failures import ADDED_ATTR, DUPLICATE_ATTR, FAIL_ATTR, TrialFailed
 from dse.hardware import HardwareModel, precision_of
+from dse.interrupts import abortable
 from mant.errors import InputError
 
 if TYPE_CHECKING:
@@ -194,10 +195,12 @@ def make_objective(
         values = space.suggest(trial, skip=skip, ignored=ignored)
         try:
             if solver is not None:
-                return _solved(trial, values, solver, seen)
+                with abortable():  # computes only: a signal aborts it (dse.interrupts)
+                    return _solved(trial, values, solver, seen)
             design = design_from_values(space, values)
             _check_duplicate(trial, seen, design.key)
-            ev = evaluator.evaluate_design(design)
+            with abortable():  # computes only: a signal aborts it (dse.interrupts)
+                ev = evaluator.evaluate_design(design)
         except InputError as exc:
             reason = "; ".join(str(i) for i in exc.issues) or str(exc)
             trial.set_user_attr(FAIL_ATTR, reason)

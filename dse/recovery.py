@@ -10,7 +10,11 @@ Three ways a trial can be left behind, and what happens to each:
   each trial records its owner ``host:pid:start`` (:data:`OWNER_ATTR`). A RUNNING trial whose owner
   process is gone from this host, or (owner unknown or on another host) that started more than
   ``stale_after_s`` ago, is marked FAIL and queued again by :func:`recover`.
-- **Ctrl-C**: the trial is marked FAIL with :data:`INTERRUPTED_ATTR`; ``mant-dse worker`` queues it
+- **Killed between Optuna creating a trial and the runner claiming it**: the RUNNING trial has no
+  owner (and, on RDB storages, no heartbeat); it is failed and queued again once older than
+  ``unowned_after_s`` (RDB: and than ``grace_period_s``).
+- **Ctrl-C / SIGTERM** (handled at a safe point, :mod:`dse.interrupts`): the trial is marked
+  FAIL with :data:`INTERRUPTED_ATTR`; ``mant-dse worker`` queues it
   again at once, ``mant-dse run`` when it resumes.
 
 A retry is a new trial number carrying Optuna's ``failed_trial`` / ``retry_history`` system
@@ -26,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 import warnings
@@ -35,11 +40,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dse.failures import INTERRUPTED_ATTR, TrialFailed, counts_as_done
+from dse.interrupts import Interrupted, StopRequest, signal_name
 
 if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "TrialInterrupted",
     "OWNER_ATTR",
     "INTERRUPTED_ATTR",
     "RecoveryPolicy",
@@ -54,6 +61,10 @@ __all__ = [
 OWNER_ATTR = "mant_dse_worker"
 
 
+class TrialInterrupted(Exception):
+    """Raised out of an objective stopped by a signal, so that Optuna records it FAIL."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecoveryPolicy:
     """How shared studies detect and retry trials whose worker is gone.
@@ -65,6 +76,9 @@ class RecoveryPolicy:
         stale_after_s: journal storages: a RUNNING trial whose owner cannot be checked (another
             host) is stale after this many seconds; None: never (only dead local owners are).
         poll_s: seconds between checks while a worker waits for the trials in flight.
+        unowned_after_s: journal storages: a RUNNING trial that never recorded its owner (its
+            process died between Optuna creating the trial and the runner claiming it) is stale
+            after this many seconds.
     """
 
     heartbeat_interval_s: int = 10
@@ -72,6 +86,7 @@ class RecoveryPolicy:
     max_retry: int = 3
     stale_after_s: float | None = None
     poll_s: float = 1.0
+    unowned_after_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,15 +184,29 @@ def _retried(trials: Iterable[optuna.trial.FrozenTrial]) -> set[int]:
     }
 
 
-def _stale(trial: optuna.trial.FrozenTrial, stale_after_s: float | None) -> bool:
+def _age_s(trial: optuna.trial.FrozenTrial) -> float:
+    if trial.datetime_start is None:
+        return 0.0
+    return (datetime.now(trial.datetime_start.tzinfo) - trial.datetime_start).total_seconds()
+
+
+def _stale(trial: optuna.trial.FrozenTrial, policy: RecoveryPolicy) -> bool:
     owner = trial.user_attrs.get(OWNER_ATTR)
+    if owner is None:  # created by Optuna, never claimed: its process died in between
+        return _age_s(trial) > policy.unowned_after_s
     alive = owner_alive(owner) if isinstance(owner, str) else None
     if alive is not None:
         return not alive
-    if stale_after_s is None or trial.datetime_start is None:
+    if policy.stale_after_s is None:
         return False
-    age_s = (datetime.now(trial.datetime_start.tzinfo) - trial.datetime_start).total_seconds()
-    return age_s > stale_after_s
+    return _age_s(trial) > policy.stale_after_s
+
+
+def _unclaimed(trial: optuna.trial.FrozenTrial, policy: RecoveryPolicy) -> bool:
+    """RDB: a RUNNING trial that never recorded its owner has no heartbeat either (Optuna starts
+    both right after creating it), so Optuna would never fail it."""
+    limit_s = max(policy.unowned_after_s, policy.grace_period_s)
+    return OWNER_ATTR not in trial.user_attrs and _age_s(trial) > limit_s
 
 
 def recover(study: optuna.Study, *, heartbeat: bool, policy: RecoveryPolicy) -> list[int]:
@@ -203,7 +232,9 @@ def recover(study: optuna.Study, *, heartbeat: bool, policy: RecoveryPolicy) -> 
     retried = _retried(trials)
     queued = []
     for t in trials:
-        if t.state == TrialState.RUNNING and not heartbeat and _stale(t, policy.stale_after_s):
+        if t.state == TrialState.RUNNING and (
+            _unclaimed(t, policy) if heartbeat else _stale(t, policy)
+        ):
             try:  # only the process whose FAIL lands first queues the retry
                 study.tell(t.number, state=TrialState.FAIL)
             except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
@@ -254,21 +285,34 @@ class WorkerLoop:
         self.linger = linger
         self.drain = drain
         self.heartbeat = heartbeat
-        self.owner = None if self.heartbeat else worker_id()
+        # journal: the owner tells a dead trial apart; RDB (heartbeats do that): it tells a
+        # trial that was claimed from one whose process died before its first heartbeat
+        self.owner = worker_id()
         self.started = 0
         self.current: int | None = None
+        self.interrupted_trial: int | None = None
         self._budget_stop = False
         self._objective = objective
+        self.stop = StopRequest()
 
     def _objective_with_owner(self, trial: optuna.Trial) -> list[float]:
         self.current = trial.number
-        if self.owner is not None:  # journal: no heartbeat, the owner tells a dead trial apart
-            trial.set_user_attr(OWNER_ATTR, self.owner)
-        try:
+        trial.set_user_attr(OWNER_ATTR, self.owner)
+        if self.stop.requested:
+            return self._interrupted(trial)
+        try:  # a signal aborts the objective's computation (dse.interrupts.abortable) only
             return self._objective(trial)
-        except KeyboardInterrupt:
-            trial.set_user_attr(INTERRUPTED_ATTR, True)
-            raise
+        except KeyboardInterrupt as exc:  # our handler, or Python's outside the main thread
+            if self.stop.signum is None:
+                self.stop.signum = int(getattr(exc, "signum", signal.SIGINT))
+            return self._interrupted(trial)
+
+    def _interrupted(self, trial: optuna.Trial) -> list[float]:
+        """Records the trial FAIL (through Optuna's ``catch``), marked to be run again."""
+        trial.set_user_attr(INTERRUPTED_ATTR, True)
+        self.interrupted_trial = trial.number
+        self.study.stop()
+        raise TrialInterrupted(f"interrupted by {signal_name(self.stop.signum)}")
 
     def _counts(self) -> Counts:
         from optuna.trial import TrialState
@@ -279,6 +323,9 @@ class WorkerLoop:
     def _after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.started += 1
         self.current = None
+        if self.stop.requested:
+            study.stop()
+            return
         if self.started < self.budget and trial.number + 1 < self.total:
             # fewer than `total` trials existed when this one started, so COMPLETE + RUNNING
             # could not reach the budget: skip the count (a query loading every trial)
@@ -289,8 +336,19 @@ class WorkerLoop:
             study.stop()
 
     def run(self) -> None:
-        """Works until the budget is reached (or this process's ``budget``), then drains."""
-        while self.started < self.budget:
+        """Works until the budget is reached (or this process's ``budget``), then drains.
+
+        Raises:
+            Interrupted: SIGINT or SIGTERM arrived; the loop stopped at a safe point (the
+                running trial, if any, is FAIL and marked interrupted).
+        """
+        with self.stop:
+            self._run()
+        if self.stop.signum is not None:
+            raise Interrupted(self.stop.signum)
+
+    def _run(self) -> None:
+        while self.started < self.budget and not self.stop.requested:
             recover(self.study, heartbeat=self.heartbeat, policy=self.policy)
             c = self._counts()
             if c.complete >= self.total:
@@ -309,14 +367,14 @@ class WorkerLoop:
             )
             if not self._budget_stop:  # the sampler stopped the study (e.g. grid exhausted)
                 break
-        if self.drain:
+        if self.drain and not self.stop.requested:
             self._drain()
 
     def _drain(self) -> None:
         """Waits (at most ``grace_period_s``) for trials still in flight in other processes, so
         that results written next show their final state."""
         deadline = time.monotonic() + self.policy.grace_period_s
-        while True:
+        while not self.stop.requested:
             recover(self.study, heartbeat=self.heartbeat, policy=self.policy)
             if self._counts().in_flight == 0 or time.monotonic() > deadline:
                 return
@@ -326,10 +384,11 @@ class WorkerLoop:
         """After Ctrl-C: queues the interrupted trial again (it is FAIL by now)."""
         from optuna.trial import TrialState
 
-        if self.current is None:
+        number = self.interrupted_trial if self.interrupted_trial is not None else self.current
+        if number is None:
             return False
         trials = self.study.get_trials(deepcopy=False)
-        trial = next((t for t in trials if t.number == self.current), None)
+        trial = next((t for t in trials if t.number == number), None)
         if trial is None or trial.state != TrialState.FAIL:
             return False
         return requeue(self.study, trial, max_retry=self.policy.max_retry)

@@ -25,6 +25,7 @@ from dse.report_info import (
     ReportInfo,
     report_info,
 )
+from mant.atomic_write import write_text_atomic
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -288,8 +289,7 @@ def render_report(info: ReportInfo) -> str:
 
 
 def write_report(df: pd.DataFrame, spec: StudySpec, path: str | Path) -> Path:
-    """Writes the report for a results frame; returns its path."""
+    """Writes the report for a results frame (atomically); returns its path."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_report(report_info(df, spec)), encoding="utf-8")
+    write_text_atomic(p, render_report(report_info(df, spec)))
     return p

@@ -179,13 +179,24 @@ def frame_from_study(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
 
 
 def save_frame(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
-    """Writes ``results.csv`` and ``results.parquet`` into ``out_dir``; returns both paths."""
+    """Writes ``results.csv`` and ``results.parquet`` into ``out_dir`` (each atomically);
+    returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv, parquet = out / RESULTS_CSV, out / RESULTS_PARQUET
-    df.to_csv(csv, index=False)
-    df.to_parquet(parquet, index=False)
+    write_frame_atomic(df, csv)
+    write_frame_atomic(df, parquet)
     return csv, parquet
+
+
+def write_frame_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Writes a frame as CSV or Parquet (by suffix) atomically: never a half-written file."""
+    from mant.atomic_write import write_bytes_atomic, write_text_atomic
+
+    if path.suffix == ".parquet":
+        write_bytes_atomic(path, df.to_parquet(None, index=False))
+    else:
+        write_text_atomic(path, df.to_csv(index=False))
 
 
 def load_frame(out_dir: str | Path) -> pd.DataFrame:

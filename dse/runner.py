@@ -6,7 +6,8 @@ results), ``results.csv`` / ``results.parquet`` and ``report.html``. Re-running 
 trials count toward ``n_trials``. A design that cannot be evaluated (an
 InputError: a width no PE mode runs, a format the PE cannot use) is recorded FAIL with its
 parameters and its reason (:mod:`dse.failures`) and the study goes on; any other exception is a
-bug and stops the run with its traceback; Ctrl-C keeps every completed trial.
+bug and stops the run with its traceback; Ctrl-C or SIGTERM stops at a safe point, keeps every
+completed trial and writes the results (:mod:`dse.interrupts`, ``docs/reliability.md``).
 
 Several processes can work on one study (``jobs > 1`` here, or ``mant-dse worker`` on other
 machines against a shared storage URL); the global budget counts COMPLETE trials of all of them
@@ -22,6 +23,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
+import signal
 import sys
 import time
 import warnings
@@ -39,11 +42,12 @@ from dse.failures import (
     is_sampler_trial,
     summarize_failures,
 )
+from dse.interrupts import Interrupted, StopRequest
 from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
 from dse.spec import SamplerName, StudySpec, parse_spec, spec_to_dict
-from dse.storage import create_storage, default_storage_url, has_heartbeat
+from dse.storage import JOURNAL_FILE, create_storage, default_storage_url, has_heartbeat
 from mant.atomic_write import write_text_atomic
 from mant.errors import InputError
 
@@ -81,12 +85,14 @@ class RunSummary:
         n_complete: COMPLETE sampler trials in the study after the run; with ``n_duplicate``
             they make up the ``n_trials`` budget.
         n_fail: FAIL trials in the study after the run.
-        n_run: sampler trials this call started (all processes), duplicates included.
+        n_run: trials this call ran (its own worker processes included, other runs on the
+            same study not).
         n_duplicate: sampler trials PRUNED as duplicates of an evaluated design (the study).
         n_designs: distinct designs the study holds (COMPLETE trials, hardware-solve designs
             included).
         elapsed_s: wall time of the optimisation in seconds.
-        interrupted: stopped by Ctrl-C.
+        interrupted: stopped by Ctrl-C or SIGTERM (at a safe point, see :mod:`dse.interrupts`).
+        signum: the signal that stopped the run (0 when not interrupted).
         results: paths of results.csv and results.parquet.
         report: path of report.html, or None.
         failures: reasons of the trials that failed in this run, with their counts (most
@@ -106,6 +112,7 @@ class RunSummary:
     results: tuple[Path, ...]
     report: Path | None
     failures: tuple[tuple[str, int], ...] = ()
+    signum: int = 0
 
 
 def _quiet_optuna() -> None:
@@ -214,6 +221,7 @@ def _worker_process(
     budget: int,
     seed: int,
     policy: RecoveryPolicy,
+    ran: Any = None,
 ) -> None:
     _quiet_optuna()
     spec = parse_spec(spec_data)
@@ -233,6 +241,10 @@ def _worker_process(
         driver.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        if ran is not None:
+            with ran.get_lock():
+                ran.value += driver.started
 
 
 _SHOWN_FAILURES = 5
@@ -350,10 +362,16 @@ def run_study(
     _quiet_optuna()
     policy = policy or RecoveryPolicy()
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url or spec.storage or default_storage_url(out)
-    storage = create_storage(url, out_dir=out, policy=policy)
-    study = open_study(spec, storage)
+    try:
+        storage = create_storage(url, out_dir=out, policy=policy)
+        study = open_study(spec, storage)
+    except InputError:  # rejected: leave no empty output folder behind
+        if created and not any(p.name != JOURNAL_FILE for p in out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     # the copy in the folder remembers a --storage URL, so plot/export --out find the study
     spec_data = spec_to_dict(spec)
     saved = {**spec_data, "storage": storage_url or spec.storage}
@@ -368,11 +386,13 @@ def run_study(
         fetch_source_assets(spec.accuracy, log=_stderr if progress else None)
     bar = _Progress(study, total, progress)
     procs: list[multiprocessing.process.BaseProcess] = []
-    interrupted = False
+    ctx = multiprocessing.get_context("spawn")
+    ran = ctx.Value("i", 0)  # trials run by this call's worker processes
+    loop: WorkerLoop | None = None
+    signum = 0
     start = time.perf_counter()
     try:
         if budget and jobs > 1:
-            ctx = multiprocessing.get_context("spawn")
             n_start = len(study.get_trials(deepcopy=False))
             share = -(-budget // jobs)
             for i in range(1, jobs):
@@ -386,6 +406,7 @@ def run_study(
                         share,
                         spec.seed + n_start + i,
                         policy,
+                        ran,
                     ),
                     daemon=True,
                 )
@@ -393,7 +414,7 @@ def run_study(
                 procs.append(p)
             budget = share
         if budget:
-            WorkerLoop(
+            loop = WorkerLoop(
                 study,
                 make_objective(evaluator),
                 total=total,
@@ -402,18 +423,22 @@ def run_study(
                 policy=policy,
                 callbacks=[bar],
                 drain=True,
-            ).run()
-        for proc in procs:
-            proc.join()
-    except KeyboardInterrupt:
-        interrupted = True
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
+            )
+            loop.run()
+        with StopRequest() as stop:  # a signal while waiting for the workers: stop them
+            for proc in procs:
+                while proc.is_alive() and not stop.requested:
+                    proc.join(0.2)
+        if stop.signum is not None:
+            raise Interrupted(stop.signum)
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        _stop_workers(procs, policy)
     elapsed = time.perf_counter() - start
     bar.close(study)
-    paths, report_path = write_outputs(study, spec, out, report=report)
+    with StopRequest() as late:  # the results are written even if a signal arrives meanwhile
+        paths, report_path = write_outputs(study, spec, out, report=report)
+    signum = signum or (late.signum or 0)
     done, failed = _count(study)
     from optuna.trial import TrialState
 
@@ -422,21 +447,38 @@ def run_study(
     failures = summarize_failures(failure_reason(t) for t in new if t.state == TrialState.FAIL)
     n_dup = sum(t.state == TrialState.PRUNED and DUPLICATE_ATTR in t.user_attrs for t in trials)
     n_complete = sum(t.state == TrialState.COMPLETE and is_sampler_trial(t) for t in trials)
+    n_run = (loop.started if loop is not None else 0) + int(ran.value)
     return RunSummary(
         study_name=spec.name,
         storage_url=url,
         out_dir=out,
         n_complete=n_complete,
         n_fail=failed,
-        n_run=(done + failed) - (done_before + failed_before),
+        n_run=n_run,
         n_duplicate=n_dup,
         n_designs=sum(t.state == TrialState.COMPLETE for t in trials),
         elapsed_s=elapsed,
-        interrupted=interrupted,
+        interrupted=signum != 0,
         results=paths,
         report=report_path,
         failures=tuple(failures),
+        signum=int(signum),
     )
+
+
+def _stop_workers(
+    procs: list[multiprocessing.process.BaseProcess], policy: RecoveryPolicy
+) -> None:
+    """SIGTERM to each worker (they stop at a safe point), SIGKILL to one that does not."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + max(5.0, 2 * policy.poll_s)
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
 
 def run_worker(

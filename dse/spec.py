@@ -19,12 +19,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dse.metrics import METRICS, Direction
 from dse.space import PARAMS, Categorical, Param, SearchSpace, parse_param
 from dse.spec_dict import spec_to_dict
-from mant.errors import InputError, IssueCollector
+from mant.errors import IssueCollector
+from mant.yaml_input import load_yaml_file
 
 __all__ = [
     "SPEC_VERSION",
@@ -458,6 +457,10 @@ def parse_spec(data: Any) -> StudySpec:
 
     spec = check_inputs(c, spec, space_given="pe_type" in (d.get("space") or {}))
     _check_metric_sources(c, spec)
+    if not c.issues:  # the checks of what a trial would do assume valid fields
+        from dse.spec_checks import check_study
+
+        check_study(c, spec)
     c.raise_if_any()
     return spec
 
@@ -487,18 +490,7 @@ def load_spec(path: str | Path) -> StudySpec:
         InputError: unreadable file, bad YAML, or any spec problem (all at once).
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError.single(
-            str(path), f"cannot read study file ({exc.strerror})", str(path)
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError.single(where, "is not valid YAML", str(exc).splitlines()[0]) from None
+    data = load_yaml_file(path, what="study file")
     from dse.spec_inputs import resolve_paths
 
     return parse_spec(resolve_paths(data, p.resolve().parent))

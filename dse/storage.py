@@ -7,7 +7,9 @@ several worker processes on one machine can share. A URL selects another storage
 
 RDB storages get Optuna's heartbeat (``heartbeat_interval``, ``grace_period``) and
 ``RetryHeartbeatStaleTrialCallback``, so that a trial whose worker was killed becomes FAIL and is
-run again by another worker (see :mod:`dse.recovery`, which also covers journal files).
+run again by another worker (see :mod:`dse.recovery`, which also covers journal files). A journal
+file is checked before it is opened: a torn last record is repaired, a corrupt one reported
+(:mod:`dse.journal_check`).
 
 Example:
     >>> s = create_storage(None, out_dir=None)  # in-memory, for tests and sweeps
@@ -78,6 +80,9 @@ def create_storage(
         path = Path(url.removeprefix("journal:///"))
         from optuna.storages.journal import JournalFileBackend
 
+        from dse.journal_check import check_journal
+
+        check_journal(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             backend = JournalFileBackend(str(path))

@@ -333,7 +333,9 @@ def load_accelerator(name_or_path: str | Path) -> Accelerator:
         path = Path(ref)
         if not path.is_file():
             raise InputError.single("accelerator", "file not found", ref)
-        text = path.read_text()
+        from mant.yaml_input import load_yaml_file
+
+        return accelerator_from_dict(load_yaml_file(path, what="accelerator file"))
     elif ref in list_presets():
         text = (resources.files("hwmodel") / "presets" / f"{ref}.yaml").read_text()
     else:

@@ -232,7 +232,9 @@ def _load_pe_cached(name_or_path: str) -> PEType:
             raise InputError.single(
                 "pe", "must be a shipped PE name or an existing YAML file", name_or_path
             )
-        text = path.read_text()
+        from mant.yaml_input import load_yaml_file
+
+        return pe_from_dict(load_yaml_file(path, what="PE file"), path="pe")
     else:
         if name_or_path not in list_pes():
             raise InputError.single(

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,9 +37,18 @@ class Issue:
         return f"{self.path}: {self.rule}, got {_show(self.value)}"
 
 
+# a message shows at most this much of a value; reprlib never renders more than a few items of a
+# container, so a huge (or self-referencing, or alias-expanded) value costs no time either
+_MAX_SHOWN = 80
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 8, 8, 8
+_REPR.maxstring = _REPR.maxother = _MAX_SHOWN
+_REPR.maxlong = 40
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    text = _REPR.repr(value) if isinstance(value, list | tuple | dict | set | str) else repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
 class InputError(MantDseError, ValueError):

@@ -230,6 +230,10 @@ def _checked(arr: np.ndarray, label: str, key: str, stored: str) -> LoadedTensor
             f"{key}:{label}", "must hold floating-point values", str(arr.dtype)
         )
     arr = np.asarray(arr)
+    if arr.ndim == 0 or arr.size == 0:
+        raise InputError.single(
+            f"{key}:{label}", "must be a tensor of at least one element and dimension", arr.shape
+        )
     if arr.dtype not in (np.float16, np.float32, np.float64):
         arr = arr.astype(np.float32)
     from mant.groups import check_finite

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -75,9 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MantDseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: everything completed so far is kept", file=sys.stderr)
-        return 130
+    except OSError as exc:  # a full disk, a folder that vanished: say what, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        name = signal.Signals(signum).name
+        print(f"interrupted by {name}: everything completed so far is kept", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -165,6 +165,12 @@ def run_gemm(args: argparse.Namespace) -> int:
     _check_array_flags(c, args)
     c.raise_if_any()
     acc = _accelerator(args)
+    from dse.spec_checks import MAX_GEMM_DIM
+    from mant.errors import InputError
+
+    for flag, value in (("--m", args.m), ("--n", args.n), ("--k", args.k)):
+        if not 1 <= value <= MAX_GEMM_DIM:
+            raise InputError.single(flag, f"must be an int in 1..{MAX_GEMM_DIM}", value)
     gemm = Gemm(m=args.m, n=args.n, k=args.k, operand=args.operand)
     cost = evaluate(acc, gemm)
     _print(cost, acc, args.json, {"m": args.m, "n": args.n, "k": args.k})

@@ -21,10 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from dse.cli._paths import check_output_file
     from dse.report import write_report
     from dse.results import frame_from_study, save_frame
     from dse.runner import REPORT_FILE, load_study_spec
 
+    if args.to is not None:
+        check_output_file(args.to, "--to")
     study = open_existing_study(args)
     spec = load_study_spec(study)
     df = frame_from_study(study, spec)

@@ -128,11 +128,13 @@ def _out_dir(args: argparse.Namespace, name: str) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dse.cli._paths import check_output_dir
     from dse.spec import load_spec
 
     spec = load_spec(args.study)
     out = _out_dir(args, spec.name)
     policy = _policy(args)
+    check_output_dir(out, "--out")
     if args.sweep:
         return _sweep(spec, out)
     _suggest_sweep(spec, args.n_trials or spec.n_trials)
@@ -166,8 +168,14 @@ def _run(args: argparse.Namespace) -> int:
     for line in format_failures(reasons):
         print(line, file=sys.stderr)
     if summary.interrupted:
-        print("interrupted: every completed trial is kept; run again to resume", file=sys.stderr)
-        return 130
+        from dse.interrupts import exit_status, signal_name
+
+        print(
+            f"interrupted by {signal_name(summary.signum)}: every completed trial is kept, the "
+            "running one is failed and runs again on resume; run the same command to resume",
+            file=sys.stderr,
+        )
+        return exit_status(summary.signum)
     if summary.n_complete == 0:
         print(f"error: no trial of {summary.study_name} completed", file=sys.stderr)
         return 1
@@ -198,7 +206,7 @@ def _sweep(spec, out: Path) -> int:
     from tqdm.auto import tqdm
 
     from dse.objective import Evaluator
-    from dse.results import RESULTS_PARQUET, load_frame
+    from dse.results import RESULTS_PARQUET, load_frame, write_frame_atomic
     from dse.runner import CACHE_DIR
     from dse.sweep import hypervolume_ratio_curve, sweep
 
@@ -211,8 +219,8 @@ def _sweep(spec, out: Path) -> int:
 
     df = sweep(spec, evaluator=Evaluator(spec, cache_dir=out / CACHE_DIR), on_group=tick)
     bar.close()
-    df.to_csv(out / "sweep.csv", index=False)
-    df.to_parquet(out / "sweep.parquet", index=False)
+    write_frame_atomic(df, out / "sweep.csv")
+    write_frame_atomic(df, out / "sweep.parquet")
     print(f"sweep: {len(df)} designs, {int(df['pareto'].sum())} on the true front")
     print(f"results: {out / 'sweep.parquet'}")
     if (out / RESULTS_PARQUET).exists():
@@ -245,10 +253,13 @@ def _sampler_trials(spec, out: Path) -> list[int] | None:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from dse.cli._paths import check_output_dir
     from dse.runner import run_worker
     from dse.spec import load_spec
 
     spec = load_spec(args.study)
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
     if args.storage is None:
         raise InputError.single("--storage", "is required", None)
     n = run_worker(

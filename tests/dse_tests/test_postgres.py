@@ -444,7 +444,7 @@ def test_concurrent_cache_writers_never_corrupt_entries(tmp_path):
     files = sorted(tmp_path.rglob("*"))
     entries = [f for f in files if f.is_file()]
     assert len(entries) == 40 and not [f for f in entries if f.suffix == ".tmp"]
-    values = sorted(json.loads(f.read_text())["m0"] for f in entries)
+    values = sorted(json.loads(f.read_text())["value"]["m0"] for f in entries)
     assert values == [i * 1000.0 for i in range(40)]
 
 

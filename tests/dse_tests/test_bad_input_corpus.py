@@ -1,0 +1,248 @@
+"""A corpus of malformed inputs, one per entry point and failure kind.
+
+Every case goes through the real command line (``dse.cli.main``) and must end with exit status 2,
+one ``error: path: rule, got value`` line naming the field and the value, no traceback (an
+exception escaping ``main`` fails the test) and nothing created: no output folder, no study.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dse.cli import main
+
+from .conftest import SMALL_SPEC
+
+ALIAS_BOMB = "a: &a [x, x, x]\n" + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*{p}' for p in ['a' if i == 0 else f'l{i - 1}'] * 9])}]\n"
+    for i in range(12)
+)
+
+
+def _spec(**changes) -> dict:
+    s = copy.deepcopy(SMALL_SPEC)
+    for dotted, value in changes.items():
+        node = s
+        *parents, last = dotted.split("__")
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        node[last] = value
+    return s
+
+
+def _write_spec(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+# (case id, spec file text or spec dict, field named in the message, value shown in it)
+SPEC_CASES = [
+    ("non-utf8", b"name: caf\xe9\n", "study.yaml:1", "xe9"),
+    ("duplicate-key", "version: 1\nname: a\nname: b\n", "study.yaml:3", "'name'"),
+    ("alias-bomb", ALIAS_BOMB, "study.yaml", "aliases"),
+    ("bad-yaml", "name: [unclosed\n", "study.yaml", "valid YAML"),
+    ("seed-beyond-2**32", _spec(seed=2**40), "seed", str(2**40)),
+    ("accuracy-seed", _spec(accuracy__seed=2**33), "accuracy.seed", str(2**33)),
+    ("unknown-model", _spec(workload={"model": "nope-7b"}), "workload.model", "'nope-7b'"),
+    (
+        "unknown-format",
+        _spec(space__weight_format=["nope-format"]),
+        "space.weight_format[0]",
+        "'nope-format'",
+    ),
+    (
+        "unknown-family",
+        _spec(space__weight_format=[{"family": "nope"}]),
+        "space.weight_format[0]",
+        "'nope'",
+    ),
+    (
+        "missing-calibration-file",
+        _spec(space__weight_format=[{"family": "quantiles", "calibration": "nope.npy"}]),
+        "space.weight_format[0].calibration",
+        "'nope.npy'",
+    ),
+    (
+        "contradictory-constraints",
+        _spec(
+            constraints=[
+                {"metric": "weight_bits_per_element", "max": 3.0},
+                {"metric": "weight_bits_per_element", "min": 5.0},
+            ]
+        ),
+        "constraints[0]",
+        "'min': 5.0",
+    ),
+    ("absurd-gemm", _spec(workload__gemms__0__m=10**20), "workload.gemms[0].m", str(10**20)),
+    ("unknown-key", _spec(colour="red"), "colour", "'colour'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"), [c[1:] for c in SPEC_CASES], ids=[c[0] for c in SPEC_CASES]
+)
+def test_bad_spec_is_one_clear_error_and_leaves_nothing(tmp_path, capsys, text, field, value):
+    path = tmp_path / "study.yaml"
+    if isinstance(text, dict):
+        _write_spec(tmp_path, text)
+    elif isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert lines, err
+    assert any(field in line and value in line for line in lines), err
+    assert "Traceback" not in err
+    assert all(len(line) < 400 for line in lines), "a message renders a huge value"
+    assert not out.exists()
+
+
+def test_out_that_is_a_file_or_under_a_file(tmp_path, capsys):
+    spec = _write_spec(tmp_path, _spec())
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, rule in ((afile, "is a file"), (afile / "sub", "lies under a file")):
+        assert main(["run", str(spec), "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"--out: must be a folder, but it {rule}" in err or rule in err
+        assert str(out.name) in err
+    assert afile.read_text() == "x"
+
+
+def test_bad_storage_url_leaves_no_output_folder(tmp_path, capsys):
+    spec = _write_spec(tmp_path, _spec())
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--storage", "bogus://x"]) == 2
+    assert "storage: must be a journal" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One tiny finished study to point plot/export at."""
+    root = tmp_path_factory.mktemp("run")
+    spec = _write_spec(root, _spec(n_trials=2))
+    assert (
+        main(["run", str(spec), "--out", str(root / "out"), "--no-progress", "--no-report"]) == 0
+    )
+    return root / "out"
+
+
+def test_plot_and_export_to_a_wrong_place(finished_run, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        (["plot", "--out", str(finished_run), "--to", str(tmp_path)], "--to: must be a file path"),
+        (["plot", "--out", str(finished_run), "--to", str(afile / "r.html")], "--to:"),
+        (["export", "--out", str(finished_run), "--to", str(afile), "--pareto"], "--to:"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err
+    assert afile.read_text() == "x"
+
+
+def test_journal_with_a_garbage_line_in_the_middle(finished_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(finished_run, out)
+    journal = out / "study.journal"
+    lines = journal.read_bytes().split(b"\n")
+    lines[2] = b"\x00garbage"
+    journal.write_bytes(b"\n".join(lines))
+    before = journal.read_bytes()
+    for argv in (
+        ["plot", "--out", str(out)],
+        ["run", str(out / "study.yaml"), "--out", str(out), "--no-progress"],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{journal}:3: is not a journal record" in err and "garbage" in err
+    assert journal.read_bytes() == before  # never "repaired" by guessing
+
+
+@pytest.fixture(scope="module")
+def exported(finished_run, tmp_path_factory):
+    to = tmp_path_factory.mktemp("exported")
+    assert main(["export", "--out", str(finished_run), "--to", str(to), "--trial", "0"]) == 0
+    return to / "trial-00000"
+
+
+EXPORT_CASES = [
+    ("design.yaml", lambda d: d["design"].update(rows="many"), "design.rows", "'many'"),
+    ("design.yaml", lambda d: d["design"].update(rows=0), "design.rows", "0"),
+    ("design.yaml", lambda d: d["design"].pop("cols"), "design.cols", "is required"),
+    ("design.yaml", lambda d: d["design"].update(colour=1), "design.colour", "'colour'"),
+    ("design.yaml", lambda d: d.pop("workload"), "workload", "is required"),
+    ("design.yaml", lambda d: d.update(design=[1, 2]), "design", "must be a mapping"),
+    ("design.yaml", lambda d: d["workload"].update(seq_len=-1), "seq_len", "-1"),
+    ("weights.yaml", lambda d: d.update(group_size="x"), "weights.yaml", "'x'"),
+    ("weights.yaml", lambda d: [1, 2], "weights.yaml", "must be a mapping"),
+    ("accelerator.yaml", lambda d: d.update(clock_hz="fast"), "accelerator", "'fast'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "field", "value"),
+    EXPORT_CASES,
+    ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(EXPORT_CASES)],
+)
+def test_corrupt_exported_file_is_bad_input(exported, tmp_path, name, edit, field, value):
+    import shutil
+
+    from dse.export import evaluate_exported
+    from mant.errors import InputError
+
+    folder = tmp_path / "x"
+    shutil.copytree(exported, folder)
+    path = folder / name
+    data = yaml.safe_load(path.read_text())
+    result = edit(data)
+    path.write_text(yaml.safe_dump(result if isinstance(result, list) else data))
+    with pytest.raises(InputError) as info:
+        evaluate_exported(folder)
+    text = str(info.value)
+    assert field in text and value in text, text
+
+
+def test_corrupt_exported_file_bytes(exported, tmp_path):
+    import shutil
+
+    from dse.export import evaluate_exported
+    from mant.errors import InputError
+
+    for raw, needle in ((b"study: caf\xe9\n", "UTF-8"), (b"a: 1\na: 2\n", "duplicate key")):
+        folder = tmp_path / f"x{len(raw)}"
+        shutil.copytree(exported, folder)
+        (folder / "design.yaml").write_bytes(raw)
+        with pytest.raises(InputError, match=needle):
+            evaluate_exported(folder)
+
+
+def test_zero_d_tensor_and_huge_gemm_flags(tmp_path, capsys):
+    import numpy as np
+
+    np.save(tmp_path / "t0.npy", np.float32(3.0))
+    assert main(["quantize", str(tmp_path / "t0.npy"), "--format", "int4"]) == 2
+    assert "t0.npy:t0: must be a tensor of at least one element" in capsys.readouterr().err
+    argv = ["hw", "gemm", "--m", str(10**20), "--n", "4", "--k", "4", "--accelerator", "mant"]
+    assert main(argv) == 2
+    assert f"--m: must be an int in 1..16777216, got {10**20}" in capsys.readouterr().err
+
+
+def test_non_utf8_accelerator_file(tmp_path, capsys):
+    bad = tmp_path / "acc.yaml"
+    bad.write_bytes(b"name: \xff\n")
+    argv = ["hw", "gemm", "--m", "4", "--n", "4", "--k", "4", "--accelerator", str(bad)]
+    assert main(argv) == 2
+    assert "acc.yaml:1: accelerator file must be UTF-8 text" in capsys.readouterr().err
