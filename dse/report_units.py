@@ -91,8 +91,13 @@ def _number(v: float) -> str:
     return f"{v:.3g}" if a < 100 else f"{v:.0f}"
 
 
-def format_value(metric: str, value: float, unit: DisplayUnit | None = None) -> str:
-    """One value with its unit (the unit picked from the value itself unless given)."""
+def format_value(
+    metric: str, value: float, unit: DisplayUnit | None = None, *, suffix: bool = True
+) -> str:
+    """One value in a display unit (picked from the value itself unless given), 3 digits.
+
+    ``suffix=False`` leaves the unit out (for a column whose header names it).
+    """
     u = unit or display_unit(metric, [value])
     text = _number(float(u.scale(value)))
-    return f"{text} {u.label}" if u.label and text != "–" else text
+    return f"{text} {u.label}" if suffix and u.label and text != "–" else text

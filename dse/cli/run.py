@@ -155,10 +155,22 @@ def _run(args: argparse.Namespace) -> int:
         print(f"results: {path}")
     if summary.report is not None:
         print(f"report:  {summary.report}")
+    if summary.results:
+        _print_pick(spec, out)
     if summary.interrupted:
         print("interrupted: every completed trial is kept; run again to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def _print_pick(spec, out: Path) -> None:
+    """The report's pick section as a short table (knee and best per objective)."""
+    from dse.report_pick import pick_info
+    from dse.report_terminal import pick_table
+    from dse.results import load_frame
+
+    print()
+    print(pick_table(pick_info(load_frame(out), spec), spec.metric_names))
 
 
 def _sweep(spec, out: Path) -> int:

@@ -27,7 +27,7 @@ def _frame(spec, points, feasible=None):
                     "pe_type": "mant",
                     "group_size": 64,
                     "weight_format": "int{bits}",
-                    "rows": 8,
+                    "rows": 8 * (i + 1),  # a distinct design per point
                     "cols": 8,
                 },
                 metrics={
