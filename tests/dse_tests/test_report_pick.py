@@ -144,3 +144,15 @@ def test_drilldown_reproduces_the_recorded_costs(small_spec, tmp_path):
             pick.values["energy_pj"], rel=1e-9
         )
         assert set(d.time_by_layer_s) == {"proj", "mlp"}
+
+
+def test_reference_falls_back_to_the_first_pe_type_with_a_feasible_design(small_spec):
+    recs = [
+        _rec(0, "int8", "int{bits}", 8, 0.01, 4.0, 1.0, ok=False),
+        _rec(1, "mant", "mant-unicore16", 8, 0.02, 2.0, 1.5),
+        _rec(2, "mant", "int{bits}", 16, 0.05, 1.0, 3.0),
+    ]
+    info = pick_info(build_frame(recs, small_spec), small_spec)
+    assert info.reference is not None and info.reference.pe_type == "mant"
+    assert info.reference.label == "reference (mant PE)"
+    assert pick_info(build_frame(recs, small_spec), small_spec, reference_pe="ant").reference
