@@ -158,8 +158,8 @@ def _projection(p: ProjectionInfo) -> go.Figure:
                 hoverinfo="skip",
             )
         )
-    _limit_shapes(fig, p.x_name, tuple(ux.scale(v) for v in p.x_limits), "x")
-    _limit_shapes(fig, p.y_name, tuple(uy.scale(v) for v in p.y_limits), "y")
+    _limit_shapes(fig, p.x_name, tuple(ux.scale_one(v) for v in p.x_limits), "x")
+    _limit_shapes(fig, p.y_name, tuple(uy.scale_one(v) for v in p.y_limits), "y")
     fig.update_layout(
         title=f"{metric_label(p.y_name)} vs {metric_label(p.x_name)}",
         height=440,
@@ -211,7 +211,7 @@ def _parallel(p: ParallelInfo) -> go.Figure:
 
     dims = []
     for label, values, ticks in zip(p.labels, p.values, p.tick_text, strict=True):
-        dim = {"label": label, "values": values}
+        dim: dict[str, Any] = {"label": label, "values": values}
         if label in METRICS and ticks is None:  # an objective: display unit, no SI letters
             unit = _unit(label, values)
             dim = {"label": _axis(label, unit), "values": unit.scale(values), "tickformat": ".3~r"}

@@ -224,6 +224,18 @@ def _ratios(values: dict[str, float], ref: dict[str, float], acc: str | None) ->
     return out
 
 
+def _accuracy_metric(df: pd.DataFrame, spec: StudySpec) -> str | None:
+    """The accuracy objective of the study, else the first accuracy metric the frame holds."""
+    for m in spec.metric_names:
+        if m in ACCURACY_METRICS:
+            return m
+    ok = df[df["feasible"]]
+    return next(
+        (m for m in ACCURACY_METRICS if f"metric.{m}" in ok and ok[f"metric.{m}"].notna().any()),
+        None,
+    )
+
+
 def _values(row: Mapping[str, Any], spec: StudySpec, acc: str | None) -> dict[str, float]:
     names = dict.fromkeys([*spec.metric_names, *COMPARED_METRICS, *((acc,) if acc else ())])
     out = {}
@@ -238,18 +250,7 @@ def pick_info(df: pd.DataFrame, spec: StudySpec, *, reference_pe: str = "int8") 
     """The knee, the best design per objective and per PE type, and the reference design."""
     feas = df[(df["state"] == "COMPLETE") & df["feasible"]]
     feas = distinct_designs(feas, spec) if len(feas) else feas
-    acc = (
-        next(
-            (
-                m
-                for m in ACCURACY_METRICS
-                if f"metric.{m}" in df and feas[f"metric.{m}"].notna().any()
-            ),
-            None,
-        )
-        if len(feas)
-        else None
-    )
+    acc = _accuracy_metric(df, spec)
     if feas.empty:
         return PickInfo(picks=(), reference=None, accuracy_metric=acc, knee_rule=KNEE_RULE)
     vals = to_minimization(

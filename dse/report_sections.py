@@ -191,7 +191,7 @@ def drill_figure(drills: list[DrillDown]) -> go.Figure:
         fig.add_trace(
             go.Bar(
                 y=labels,
-                x=[eu.scale(d.energy_by_component_pj.get(k, 0.0)) for d in drills],
+                x=[eu.scale_one(d.energy_by_component_pj.get(k, 0.0)) for d in drills],
                 name=k,
                 orientation="h",
                 legendgroup="energy",
@@ -205,7 +205,7 @@ def drill_figure(drills: list[DrillDown]) -> go.Figure:
         fig.add_trace(
             go.Bar(
                 y=labels,
-                x=[tu.scale(d.time_by_layer_s.get(k, 0.0)) for d in drills],
+                x=[tu.scale_one(d.time_by_layer_s.get(k, 0.0)) for d in drills],
                 name=k,
                 orientation="h",
                 legendgroup="time",

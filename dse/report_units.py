@@ -6,7 +6,7 @@ axes and tables show "3.4 ms" and "12 mJ" instead of "0.0034" or "1.2e10" (or pl
 
 Example:
     >>> u = display_unit("energy_pj", [2.0e9, 5.0e9])
-    >>> u.label, u.scale(5.0e9)
+    >>> u.label, u.scale_one(5.0e9)
     ('mJ', 5.0)
     >>> format_value("area_um2", 3.5e6)
     '3.5 mm²'
@@ -50,11 +50,13 @@ class DisplayUnit:
     label: str
     size: float
 
-    def scale(self, values: float | Iterable[float] | np.ndarray) -> np.ndarray | float:
+    def scale(self, values: Iterable[float] | np.ndarray) -> np.ndarray:
         """Values in base units converted to this unit."""
-        if np.isscalar(values):
-            return float(values) / self.size  # type: ignore[arg-type]
         return np.asarray(values, dtype=float) / self.size
+
+    def scale_one(self, value: float) -> float:
+        """One value in base units converted to this unit."""
+        return float(value) / self.size
 
 
 def display_unit(metric: str, values: Iterable[float] | np.ndarray | float) -> DisplayUnit:
@@ -99,5 +101,5 @@ def format_value(
     ``suffix=False`` leaves the unit out (for a column whose header names it).
     """
     u = unit or display_unit(metric, [value])
-    text = _number(float(u.scale(value)))
+    text = _number(u.scale_one(value))
     return f"{text} {u.label}" if suffix and u.label and text != "–" else text

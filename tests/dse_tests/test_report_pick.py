@@ -156,3 +156,21 @@ def test_reference_falls_back_to_the_first_pe_type_with_a_feasible_design(small_
     assert info.reference is not None and info.reference.pe_type == "mant"
     assert info.reference.label == "reference (mant PE)"
     assert pick_info(build_frame(recs, small_spec), small_spec, reference_pe="ant").reference
+
+
+def test_run_ends_with_the_pick_table(small_spec_dict, tmp_path, capsys):
+    import yaml
+
+    from dse.cli import main
+
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_spec_dict))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-progress", "--no-report"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(printed) if line.startswith("pick (knee"))
+    header = printed[start + 2]
+    assert header.split()[:3] == ["pick", "PE", "trial"] and "latency [µs]" in header
+    assert printed[start + 3].startswith("knee")
+    assert "accuracy (weight_rel_mse) ×" in header  # the accuracy objective of the study
+    assert any(line.startswith("  knee") and " PE, " in line for line in printed[start:])
