@@ -268,10 +268,11 @@ def pick_info(df: pd.DataFrame, spec: StudySpec, *, reference_pe: str = "int8") 
     for j, name in enumerate(spec.metric_names):
         best = np.flatnonzero(vals[:, j] == vals[:, j].min())
         choose(int(best[knee_index(vals[best], ideal, nadir)]), f"best {name}")
+    fixed_pe = str(spec.space.fixed_values().get("pe_type", ""))
     pe_col = "param.pe_type" if "param.pe_type" in feas else None
-    pe_types = feas[pe_col].astype(str).to_numpy() if pe_col else np.array([])
+    pe_types = feas[pe_col].astype(str).to_numpy() if pe_col else np.full(len(feas), fixed_pe)
     per_pe: dict[str, int] = {}
-    order = [str(c) for c in spec.space.get("pe_type").values()] if pe_col else []
+    order = [str(c) for c in spec.space.get("pe_type").values()]
     for pe in order:
         idx = np.flatnonzero(pe_types == pe)
         if idx.size:
@@ -290,7 +291,7 @@ def pick_info(df: pd.DataFrame, spec: StudySpec, *, reference_pe: str = "int8") 
         return PickRow(
             roles=tuple(roles),
             trial=int(r["trial"]),
-            pe_type=str(r.get("param.pe_type", spec.space.fixed_values().get("pe_type", ""))),
+            pe_type=str(pe_types[i]),
             design=design_of_row(spec, r),
             params={p.name: r[f"p.{p.name}"] for p in spec.space.searched},
             values=values,

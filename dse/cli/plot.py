@@ -13,7 +13,7 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "plot",
-        help="write the HTML report (Pareto projections, 3-D front, history, Pareto table)",
+        help="write the HTML report (what was studied, the design to pick, Pareto plots, designs)",
     )
     add_study_source(p)
     p.add_argument("--to", type=Path, help="report path (default: <out>/report.html)")

@@ -174,3 +174,17 @@ def test_run_ends_with_the_pick_table(small_spec_dict, tmp_path, capsys):
     assert printed[start + 3].startswith("knee")
     assert "accuracy (weight_rel_mse) ×" in header  # the accuracy objective of the study
     assert any(line.startswith("  knee") and " PE, " in line for line in printed[start:])
+
+
+def test_a_fixed_pe_type_is_its_own_reference(small_spec_dict):
+    from dse.spec import parse_spec
+
+    small_spec_dict["space"]["pe_type"] = ["mant"]
+    spec = parse_spec(small_spec_dict)
+    df = build_frame(RECORDS[2:5], spec)
+    assert "param.pe_type" not in df
+    info = pick_info(df, spec)
+    assert info.reference is not None and info.reference.label == "reference (mant PE)"
+    assert {p.pe_type for p in info.picks} == {"mant"}
+    assert not any(r.endswith(" PE") for p in info.picks for r in p.roles)  # one PE: no per-PE
+    assert all(v == pytest.approx(1.0) for v in info.reference.vs_reference.values())
