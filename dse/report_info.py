@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from dse.pareto import hypervolume_history, normalization_bounds, normalize, pareto_mask
-from dse.report_pick import PickInfo, design_identity, design_of_row, distinct_designs, pick_info
+from dse.report_pick import (
+    PickInfo,
+    design_identity,
+    design_of_row,
+    distinct_designs,
+    param_texts,
+    pick_info,
+)
 from dse.report_units import format_value
 from dse.results import objective_matrix
 
@@ -168,10 +175,17 @@ def hover_texts(df: pd.DataFrame, spec: StudySpec) -> tuple[str, ...]:
     from dse.report_units import display_unit
 
     units = {m: display_unit(m, df[f"obj.{m}"]) for m in spec.metric_names}
-    names = [p.name for p in spec.space.searched if p.name != "pe_type"]
     out = []
+    cols = [f"param.{p.name}" for p in spec.space.searched]
+    seen: dict[tuple[Any, ...], str] = {}  # one parameter text per distinct parameter set
     for r, pe in zip(df.to_dict("records"), pe_types(df, spec), strict=True):
-        params = ", ".join(f"{n}={r[f'param.{n}']}" for n in names)
+        key = tuple(str(r[c]) for c in cols)
+        if key not in seen:
+            texts = param_texts(spec, r, design_of_row(spec, r))
+            seen[key] = ", ".join(
+                f"{n}={v}" for n, v in texts.items() if n != "pe_type" and v != "–"
+            )
+        params = seen[key]
         objs = "<br>".join(
             f"{m}: {format_value(m, r[f'obj.{m}'], units[m])}" for m in spec.metric_names
         )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +43,7 @@ __all__ = [
     "design_of_row",
     "design_identity",
     "ignored_params",
+    "param_texts",
     "distinct_designs",
     "knee_index",
     "pick_info",
@@ -82,19 +82,34 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-@lru_cache(maxsize=4096)
+_IDENTITIES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_IGNORED: dict[tuple[Any, ...], frozenset[str]] = {}
+
+
 def design_identity(design: Design) -> tuple[Any, ...]:
     """What the numbers and the hardware of a design depend on (equal: the same design)."""
-    from dse import numerics
+    key = design.key
+    hit = _IDENTITIES.get(key)
+    if hit is None:
+        from dse import numerics
 
-    wcfg = numerics.weight_config(design)
-    kvcfg = numerics.kv_config(design)
-    kv = None if kvcfg is None else _freeze(kvcfg.to_dict())
-    return (_freeze(wcfg.to_dict()), kv, design.act_bits, design.hardware_key)
+        wcfg = numerics.weight_config(design)
+        kvcfg = numerics.kv_config(design)
+        kv = None if kvcfg is None else _freeze(kvcfg.to_dict())
+        hit = (_freeze(wcfg.to_dict()), kv, design.act_bits, design.hardware_key)
+        if len(_IDENTITIES) > 100_000:
+            _IDENTITIES.clear()
+        _IDENTITIES[key] = hit
+    return hit
 
 
 def ignored_params(spec: StudySpec, design: Design) -> frozenset[str]:
     """Searched parameters that this design's PE ignores (another choice: the same design)."""
+    choices = tuple((p.name, tuple(map(str, p.values()))) for p in spec.space.searched)
+    memo_key = (choices, design.key)
+    hit = _IGNORED.get(memo_key)
+    if hit is not None:
+        return hit
     ident = design_identity(design)
     out = set()
     for p in spec.space.searched:
@@ -107,10 +122,13 @@ def ignored_params(spec: StudySpec, design: Design) -> frozenset[str]:
         ]
         if others and all(design_identity(d) == ident for d in others):
             out.add(p.name)
-    return frozenset(out)
+    _IGNORED[memo_key] = frozenset(out)
+    return _IGNORED[memo_key]
 
 
-def _param_text(spec: StudySpec, row: Mapping[str, Any], design: Design) -> dict[str, str]:
+def param_texts(spec: StudySpec, row: Mapping[str, Any], design: Design) -> dict[str, str]:
+    """Each searched parameter as text: ``–`` where the PE ignores it, ``<format> (PE)`` for a
+    baseline PE's own weight format."""
     ignored = ignored_params(spec, design)
     out = {}
     for p in spec.space.searched:
@@ -139,7 +157,7 @@ def distinct_designs(df: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
         key = design_identity(design)
         if key not in groups:
             groups[key], first[key] = [], i
-            texts[key] = _param_text(spec, row, design)
+            texts[key] = param_texts(spec, row, design)
         groups[key].append(int(row["trial"]))
     ordered = df.sort_values("trial", kind="stable").reset_index(drop=True)
     out = ordered.iloc[[first[k] for k in groups]].copy()

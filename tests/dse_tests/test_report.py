@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import zlib
@@ -231,6 +232,15 @@ def test_report_renders_in_headless_chromium(small_spec_dict, tmp_path):
     assert "reference (int8 PE)" in pick and "energy by component" in pick
     for pe in ("mant", "int8"):  # legend entries of the PE-type traces, drawn as SVG text
         assert f">{pe} PE</text>" in dom, pe
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", dom)  # every SVG label: ticks, legends
+    assert len(texts) > 100
+    si = [t for t in texts if re.fullmatch(r"[−-]?[\d.]+[kMGTPB]", t.strip())]
+    assert not si, si  # no "800B" / "15M" tick labels
+    assert any(t.endswith("[µs]") or t.endswith("[ms]") for t in texts)  # a readable unit
+    hover = re.search(
+        r"· trial \d+\\u003cbr\\u003egroup_size=\d+, weight_format=int8 \(PE\)", text
+    )
+    assert hover, "hover text carries the design's parameters"
     check = json.loads(dom.split('<pre id="layout-check">')[-1].split("</pre>")[0])
     assert not check["page_overflow"]  # nothing sticks out of the 1400 px page
     assert check["table_fits"] or check["scrollable"]  # every column visible or scrolled to
