@@ -390,9 +390,15 @@ def render_report(info: ReportInfo) -> str:
     return "\n".join(parts)
 
 
-def write_report(df: pd.DataFrame, spec: StudySpec, path: str | Path) -> Path:
-    """Writes the report for a results frame; returns its path."""
+def write_report(
+    df: pd.DataFrame, spec: StudySpec, path: str | Path, *, reference_pe: str = "int8"
+) -> Path:
+    """Writes the report for a results frame; returns its path.
+
+    ``reference_pe``: the PE type whose best design the picks are compared with (falls back to
+    the first PE type of the space with a feasible design).
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_report(report_info(df, spec)), encoding="utf-8")
+    p.write_text(render_report(report_info(df, spec, reference_pe=reference_pe)), encoding="utf-8")
     return p

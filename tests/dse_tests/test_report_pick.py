@@ -188,3 +188,24 @@ def test_a_fixed_pe_type_is_its_own_reference(small_spec_dict):
     assert {p.pe_type for p in info.picks} == {"mant"}
     assert not any(r.endswith(" PE") for p in info.picks for r in p.roles)  # one PE: no per-PE
     assert all(v == pytest.approx(1.0) for v in info.reference.vs_reference.values())
+
+
+def test_plot_reference_option(small_spec_dict, tmp_path, capsys):
+    import yaml
+
+    from dse.cli import main
+
+    path = tmp_path / "small.yaml"
+    small_spec_dict["constraints"] = []  # int8 feasible too
+    path.write_text(yaml.safe_dump(small_spec_dict))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-progress", "--no-report"]) == 0
+    html_path = tmp_path / "r.html"
+    args = ["plot", "--out", str(out), "--to", str(html_path)]
+    assert main([*args, "--reference", "mant"]) == 0
+    assert "reference (mant PE)" in html_path.read_text()
+    assert main(args) == 0
+    assert "reference (int8 PE)" in html_path.read_text()
+    capsys.readouterr()
+    assert main([*args, "--reference", "fp32"]) == 2
+    assert "error: --reference: must be one of mant, int8" in capsys.readouterr().err
