@@ -346,7 +346,8 @@ def render_report(info: ReportInfo) -> str:
         parts += [
             f"<p class='note'><b>Knee</b>: {html.escape(pick.knee_rule)} "
             + (
-                f"<b>Reference</b>: {html.escape(ref.label)} (trial {ref.trial}); ratios are "
+                f"<b>Reference</b>: the best {html.escape(ref.pe_type)} PE design (trial "
+                f"{ref.trial}, {html.escape(ref.label)}); ratios are "
                 "reference / pick for latency (speedup), energy, area and the accuracy error, so "
                 "above 1× is better than the reference.</p>"
                 if ref is not None

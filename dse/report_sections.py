@@ -142,7 +142,7 @@ def pick_bars(pick: PickInfo) -> go.Figure:
     import plotly.graph_objects as go
 
     ratios = list(dict.fromkeys(k for r in pick.picks for k in r.vs_reference))
-    labels = [f"{r.label}<br>({r.pe_type} PE)" for r in pick.picks]
+    labels = ["<br>".join([*r.roles, f"<i>{r.pe_type} · trial {r.trial}</i>"]) for r in pick.picks]
     fig = go.Figure()
     palette = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756"]
     for j, k in enumerate(ratios):
@@ -160,14 +160,15 @@ def pick_bars(pick: PickInfo) -> go.Figure:
     ref = pick.reference
     title = "Each pick against the reference"
     if ref is not None:
-        title += f": {ref.label}, trial {ref.trial} (= 1×; higher is better)"
+        title += f": the best {ref.pe_type} PE design, trial {ref.trial} (= 1×; higher is better)"
     fig.update_layout(
         title=title,
         barmode="group",
-        height=430,
-        margin={"t": 60, "b": 90},
+        height=470,
+        margin={"t": 60, "b": 110},
+        xaxis={"tickangle": 0},
         yaxis={"title": "× reference (reference / pick)", "rangemode": "tozero"},
-        legend={"orientation": "h", "y": -0.3},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"},
     )
     return fig
 

@@ -58,7 +58,9 @@ def pick_table(pick: PickInfo, metrics: Sequence[str]) -> str:
     ref = pick.reference
     title = "pick (knee: nearest the ideal point, each objective scaled to [0, 1] over the front)"
     if ref is not None:
-        title += f"\n× = {ref.label} (trial {ref.trial}) / pick: above 1 is better"
+        title += (
+            f"\n× = the best {ref.pe_type} PE design (trial {ref.trial}) / pick: above 1 is better"
+        )
     lines = [title, fmt(head), *(fmt(b) for b in body)]
     for role, r in zip(roles, rows, strict=True):
         params = ", ".join(f"{k}={v}" for k, v in r.params.items() if k != "pe_type" and v != "–")
