@@ -1,6 +1,9 @@
-"""The HTML report: a thin plotly rendering of :mod:`dse.report_info`.
+"""The HTML report: a thin plotly rendering of :mod:`dse.report_info` and :mod:`dse.report_pick`.
 
-The file is self-contained (plotly.js embedded once), so it opens offline.
+The file is self-contained (plotly.js and the table script embedded once), so it opens offline.
+It leads with the answer: ``#context`` (what was studied), ``#pick`` (knee, best per objective
+and per PE type against a reference, drill-down), then the plots (coloured by PE type, in
+display units from :mod:`dse.report_units`) and ``#designs`` (distinct Pareto designs).
 
 Example:
     >>> # write_report(load_frame("runs/quickstart"), spec, "runs/quickstart/report.html")
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 
     from dse.spec import StudySpec
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["PE_COLORS", "pe_color", "render_report", "write_report"]
 
 _COLORS = {"pareto": "#d62728", "feasible": "#1f77b4", "infeasible": "#b0b0b0"}
 # One colour per PE type (plots, pick bars, table); MANT red as in the paper's figures.
@@ -47,6 +50,7 @@ _INFEASIBLE = "#c7c7c7"
 
 
 def pe_color(pe: str) -> str:
+    """The colour of a PE type in every plot and table (grey for an unknown one)."""
     return PE_COLORS.get(pe, "#7f7f7f")
 
 
