@@ -12,12 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from dse.pareto import hypervolume_history, normalization_bounds, normalize, pareto_mask
+from dse.report_pick import (
+    PickInfo,
+    design_identity,
+    design_of_row,
+    distinct_designs,
+    param_texts,
+    pick_info,
+)
+from dse.report_units import format_value
 from dse.results import objective_matrix
 
 if TYPE_CHECKING:
@@ -25,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PointClass",
+    "ContextInfo",
     "ProjectionInfo",
     "Front3DInfo",
     "ParallelInfo",
@@ -39,6 +49,7 @@ __all__ = [
     "history",
     "hypervolume_over_trials",
     "pareto_table",
+    "context_info",
     "report_info",
 ]
 
@@ -57,6 +68,11 @@ class ProjectionInfo:
     classes: tuple[PointClass, ...]
     front_x: list[float]
     front_y: list[float]
+    pe_type: tuple[str, ...] = ()
+    hover: tuple[str, ...] = ()
+    x_limits: tuple[float, ...] = ()
+    y_limits: tuple[float, ...] = ()
+    n_pareto_off_front: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +83,8 @@ class Front3DInfo:
     z: np.ndarray
     trial: np.ndarray
     classes: tuple[PointClass, ...]
+    pe_type: tuple[str, ...] = ()
+    hover: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,9 +116,19 @@ class HypervolumeInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ContextInfo:
+    """What was studied, as label -> text lines (workload, accuracy source, objectives, ...)."""
+
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReportInfo:
+    spec: StudySpec
     title: str
     counts: dict[str, int]
+    context: ContextInfo
+    pick: PickInfo
     projections: tuple[ProjectionInfo, ...]
     front3d: Front3DInfo | None
     parallel: ParallelInfo
@@ -135,18 +163,67 @@ def _minimised(df: pd.DataFrame, spec: StudySpec, names: list[str]) -> np.ndarra
     return np.column_stack([df[f"obj.{n}"].to_numpy(float) * sign[n] for n in names])
 
 
+def pe_types(df: pd.DataFrame, spec: StudySpec) -> tuple[str, ...]:
+    """The PE type of each row (the fixed one when ``pe_type`` is not searched)."""
+    if "param.pe_type" in df:
+        return tuple(str(v) for v in df["param.pe_type"])
+    return (str(spec.space.fixed_values().get("pe_type", "")),) * len(df)
+
+
+def hover_texts(df: pd.DataFrame, spec: StudySpec) -> tuple[str, ...]:
+    """Per row: the design's parameters and its objective values in display units."""
+    from dse.report_units import display_unit
+
+    units = {m: display_unit(m, df[f"obj.{m}"]) for m in spec.metric_names}
+    out = []
+    cols = [f"param.{p.name}" for p in spec.space.searched]
+    seen: dict[tuple[Any, ...], str] = {}  # one parameter text per distinct parameter set
+    for r, pe in zip(df.to_dict("records"), pe_types(df, spec), strict=True):
+        key = tuple(str(r[c]) for c in cols)
+        if key not in seen:
+            texts = param_texts(spec, r, design_of_row(spec, r))
+            seen[key] = ", ".join(
+                f"{n}={v}" for n, v in texts.items() if n != "pe_type" and v != "–"
+            )
+        params = seen[key]
+        objs = "<br>".join(
+            f"{m}: {format_value(m, r[f'obj.{m}'], units[m])}" for m in spec.metric_names
+        )
+        out.append(f"<b>{pe} PE</b> · trial {r['trial']}<br>{params}<br>{objs}")
+    return tuple(out)
+
+
+def _limits(spec: StudySpec, metric: str) -> tuple[float, ...]:
+    return tuple(
+        float(v)
+        for c in spec.constraints
+        if c.metric == metric
+        for v in (c.max, c.min)
+        if v is not None
+    )
+
+
 def projections(df: pd.DataFrame, spec: StudySpec) -> tuple[ProjectionInfo, ...]:
-    """Every pair of objectives; the staircase is the feasible 2-D front (in plot units)."""
+    """Every pair of objectives; the staircase is the feasible 2-D front (in metric units)."""
     done = _complete(df)
     names = spec.metric_names
     feas = done[done["feasible"]]
+    hover, pes = hover_texts(done, spec), pe_types(done, spec)
     out = []
     for a, b in combinations(names, 2):
         mv = _minimised(feas, spec, [a, b])
         fx, fy = staircase(mv[:, 0], mv[:, 1]) if len(feas) else ([], [])
         sign = _minimised(pd.DataFrame({f"obj.{a}": [1.0], f"obj.{b}": [1.0]}), spec, [a, b])[0]
+        on_2d = set(zip(fx, fy, strict=True))
+        par = {(float(x), float(y)) for x, y in _minimised(done[done["pareto"]], spec, [a, b])}
+        off = len(par - on_2d)  # distinct points, Pareto in every objective, off this 2-D front
         out.append(
             ProjectionInfo(
+                pe_type=pes,
+                hover=hover,
+                x_limits=_limits(spec, a),
+                y_limits=_limits(spec, b),
+                n_pareto_off_front=off,
                 x_name=a,
                 y_name=b,
                 x=done[f"obj.{a}"].to_numpy(float),
@@ -174,6 +251,8 @@ def front3d(df: pd.DataFrame, spec: StudySpec) -> Front3DInfo | None:
         z=done[f"obj.{c}"].to_numpy(float),
         trial=done["trial"].to_numpy(),
         classes=point_classes(done),
+        pe_type=pe_types(done, spec),
+        hover=hover_texts(done, spec),
     )
 
 
@@ -246,14 +325,77 @@ def hypervolume_over_trials(df: pd.DataFrame, spec: StudySpec) -> HypervolumeInf
 
 
 def pareto_table(df: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """The feasible Pareto designs: trial, searched parameters, objectives (by first objective)."""
-    cols = ["trial", *(f"param.{p.name}" for p in spec.space.searched)]
-    cols += [f"obj.{m}" for m in spec.metric_names]
-    front = df[df["pareto"]][cols]
-    return front.sort_values(cols[-len(spec.objectives)], kind="stable").reset_index(drop=True)
+    """One row per distinct feasible Pareto design (see :func:`dse.report_pick.distinct_designs`).
+
+    Columns: ``trial`` (first), ``trials``, ``n_trials``, ``p.<param>`` (text, ``–`` where
+    the PE ignores it), ``obj.<m>`` and every ``metric.<m>``; ordered by the first objective.
+    """
+    front = df[df["pareto"]]
+    if front.empty:
+        cols = ["trial", "trials", "n_trials", *(f"p.{p.name}" for p in spec.space.searched)]
+        return pd.DataFrame(columns=cols + [f"obj.{m}" for m in spec.metric_names])
+    return distinct_designs(front, spec)
 
 
-def report_info(df: pd.DataFrame, spec: StudySpec) -> ReportInfo:
+def _workload_text(spec: StudySpec) -> str:
+    w = spec.workload
+    if w.gemms:
+        gemms = ", ".join(
+            f"{g.name} {g.m}x{g.k}x{g.n}" + (f" x{g.count}" if g.count > 1 else "")
+            for g in w.gemms
+        )
+        return f"{len(w.gemms)} GEMMs (m x k x n): {gemms}"
+    return f"{w.model}, {w.phase}, sequence length {w.seq_len}, batch {w.batch}"
+
+
+def _accuracy_text(spec: StudySpec) -> str:
+    a = spec.accuracy
+    if a.source == "synthetic":
+        return (
+            f"synthetic tensors ({a.n_tensors} per kind, {a.tensor_rows} x {a.tensor_cols}, "
+            f"seed {a.seed})"
+        )
+    if a.source == "perplexity":
+        return f"perplexity of the real model ({a.ppl_windows} windows of 512 tokens)"
+    return f"{a.source}: {a.n_tensors} real tensors per kind (weights, K, V)"
+
+
+def _constraint_text(c: Any) -> str:
+    if c.max is not None:
+        return f"{c.metric} ≤ {format_value(c.metric, c.max)}"
+    return f"{c.metric} ≥ {format_value(c.metric, c.min)}"
+
+
+def context_info(df: pd.DataFrame, spec: StudySpec) -> ContextInfo:
+    """What was studied: workload, accuracy source, objectives, constraints, space, trials."""
+    done = _complete(df)
+    distinct = {design_identity(design_of_row(spec, r)) for r in done.to_dict("records")}
+    front = distinct_designs(df[df["pareto"]], spec) if df["pareto"].any() else df.iloc[:0]
+    searched = "; ".join(
+        f"{p.name} ∈ {{{', '.join(map(str, p.values()))}}}" for p in spec.space.searched
+    )
+    objectives = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)
+    items = [
+        ("workload", _workload_text(spec)),
+        ("accuracy", _accuracy_text(spec)),
+        ("objectives", objectives),
+        ("constraints", ", ".join(map(_constraint_text, spec.constraints)) or "none"),
+        ("design space", f"{spec.space.size:,} designs: {searched or 'one design'}"),
+        (
+            "trials",
+            f"{len(df)} run ({len(done)} complete, {int(df['feasible'].sum())} feasible, "
+            f"sampler {spec.sampler.name}, seed {spec.seed})",
+        ),
+        (
+            "distinct designs",
+            f"{len(distinct)} evaluated, {len(front)} on the Pareto front "
+            f"({int(df['pareto'].sum())} Pareto trials)",
+        ),
+    ]
+    return ContextInfo(items=tuple(items))
+
+
+def report_info(df: pd.DataFrame, spec: StudySpec, *, reference_pe: str = "int8") -> ReportInfo:
     """Everything the report shows."""
     states = df["state"].value_counts()
     counts = {
@@ -264,8 +406,11 @@ def report_info(df: pd.DataFrame, spec: StudySpec) -> ReportInfo:
         "pareto": int(df["pareto"].sum()),
     }
     return ReportInfo(
+        spec=spec,
         title=spec.name,
         counts=counts,
+        context=context_info(df, spec),
+        pick=pick_info(df, spec, reference_pe=reference_pe),
         projections=projections(df, spec),
         front3d=front3d(df, spec),
         parallel=parallel(df, spec),

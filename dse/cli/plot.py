@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dse.cli._study_args import add_study_source, open_existing_study
+from mant.errors import InputError
 
 __all__ = ["register"]
 
@@ -13,10 +14,16 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "plot",
-        help="write the HTML report (Pareto projections, 3-D front, history, Pareto table)",
+        help="write the HTML report (what was studied, the design to pick, Pareto plots, designs)",
     )
     add_study_source(p)
     p.add_argument("--to", type=Path, help="report path (default: <out>/report.html)")
+    p.add_argument(
+        "--reference",
+        default="int8",
+        metavar="PE",
+        help="PE type whose best design the picks are compared with (default int8)",
+    )
     p.set_defaults(func=_plot)
 
 
@@ -25,9 +32,14 @@ def _plot(args: argparse.Namespace) -> int:
     from dse.report import write_report
     from dse.results import frame_from_study, save_frame
     from dse.runner import REPORT_FILE, load_study_spec
+    from dse.space import PE_TYPES
 
     if args.to is not None:
         check_output_file(args.to, "--to")
+    if args.reference not in PE_TYPES:
+        raise InputError.single(
+            "--reference", f"must be one of {', '.join(PE_TYPES)}", args.reference
+        )
     study = open_existing_study(args)
     spec = load_study_spec(study)
     df = frame_from_study(study, spec)
@@ -37,6 +49,6 @@ def _plot(args: argparse.Namespace) -> int:
         folder = args.out or Path("runs") / spec.name
         save_frame(df, folder)
         target = folder / REPORT_FILE
-    path = write_report(df, spec, target)
+    path = write_report(df, spec, target, reference_pe=args.reference)
     print(f"report: {path}")
     return 0

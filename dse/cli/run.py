@@ -167,6 +167,8 @@ def _run(args: argparse.Namespace) -> int:
     reasons = [reason for reason, n in summary.failures for _ in range(n)]
     for line in format_failures(reasons):
         print(line, file=sys.stderr)
+    if summary.results:
+        _print_pick(spec, out)
     if summary.interrupted:
         from dse.interrupts import exit_status, signal_name
 
@@ -200,6 +202,16 @@ def _suggest_sweep(spec, n_trials: int) -> None:
             f"{settings:,} trials",
             file=sys.stderr,
         )
+
+
+def _print_pick(spec, out: Path) -> None:
+    """The report's pick section as a short table (knee and best per objective)."""
+    from dse.report_pick import pick_info
+    from dse.report_terminal import pick_table
+    from dse.results import load_frame
+
+    print()
+    print(pick_table(pick_info(load_frame(out), spec), spec.metric_names))
 
 
 def _sweep(spec, out: Path) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import zlib
@@ -27,7 +28,7 @@ def _frame(spec, points, feasible=None):
                     "pe_type": "mant",
                     "group_size": 64,
                     "weight_format": "int{bits}",
-                    "rows": 8,
+                    "rows": 8 * (i + 1),  # a distinct design per point
                     "cols": 8,
                 },
                 metrics={
@@ -108,8 +109,8 @@ def _unfilter(raw: np.ndarray, height: int, stride: int, ch: int) -> np.ndarray:
     return run(raw, height, stride, ch)
 
 
-def _png_stats(path: Path) -> tuple[int, float]:
-    """(distinct colours, pixel std) of an 8-bit RGB(A) PNG, decoded without an image library."""
+def _png_rgb(path: Path) -> np.ndarray:
+    """(height, width, 3) pixels of an 8-bit RGB(A) PNG, decoded without an image library."""
     data = path.read_bytes()
     pos, chunks, header = 8, [], b""
     while pos < len(data):
@@ -126,9 +127,20 @@ def _png_stats(path: Path) -> tuple[int, float]:
     ch = 3 if colour_type == 2 else 4
     raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).astype(np.int64)
     img = _unfilter(raw, height, width * ch, ch)
-    rgb = img.reshape(height, width, ch)[:, :, :3]
+    return img.reshape(height, width, ch)[:, :, :3]
+
+
+def _png_stats(path: Path) -> tuple[int, float]:
+    """(distinct colours, pixel std) of a PNG."""
+    rgb = _png_rgb(path)
     colours = len(np.unique(rgb.reshape(-1, 3), axis=0))
     return colours, float(rgb.std())
+
+
+def _pixels_of(rgb: np.ndarray, hex_colour: str, tol: int = 8) -> int:
+    """How many pixels are within ``tol`` of a colour in every channel."""
+    target = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
+    return int(np.all(np.abs(rgb - target) <= tol, axis=2).sum())
 
 
 def _chromium() -> str:
@@ -156,17 +168,92 @@ def _browser(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+# Appended to a copy of the report: measures the designs table at the window's width, drives
+# its filter and sort, and writes what it saw into the DOM (read back with --dump-dom).
+_LAYOUT_CHECK = """<script>
+window.addEventListener('load', () => setTimeout(() => {
+  const out = {};
+  const box = document.querySelector('#designs .scroll');
+  const table = document.getElementById('designs-table');
+  const b = box.getBoundingClientRect(), t = table.getBoundingClientRect();
+  out.page_overflow = document.documentElement.scrollWidth > window.innerWidth;
+  out.table_fits = t.right <= b.right + 1;
+  out.scrollable = ['auto', 'scroll'].includes(getComputedStyle(box).overflowX);
+  const heads = Array.from(table.tHead.rows[0].cells);
+  out.headers = heads.map(h => h.textContent);
+  out.rows = table.tBodies[0].rows.length;
+  const inp = document.querySelector('#designs input.filter');
+  inp.value = 'int8'; mdseFilter(inp);
+  const shown = Array.from(table.tBodies[0].rows).filter(r => r.style.display !== 'none');
+  out.int8_shown = shown.length;
+  out.count_text = document.getElementById('designs-table-count').textContent;
+  inp.value = ''; mdseFilter(inp);
+  const lat = heads.findIndex(h => h.textContent.startsWith('latency'));
+  mdseSort(heads[lat]); mdseSort(heads[lat]);
+  out.latency_sorted = Array.from(table.tBodies[0].rows).map(r => +r.cells[lat].dataset.v);
+  document.body.insertAdjacentHTML('beforeend',
+    '<pre id="layout-check">' + JSON.stringify(out) + '</pre>');
+}, 0));
+</script>"""
+
+
+def _section(dom: str, section_id: str) -> str:
+    start = dom.index(f'<section id="{section_id}">')
+    return dom[start : dom.index("</section>", start)]
+
+
 @pytest.mark.browser
-def test_report_renders_in_headless_chromium(small_spec, tmp_path):
+def test_report_renders_in_headless_chromium(small_spec_dict, tmp_path):
+    import json
+
+    from dse.report import PE_COLORS
+    from dse.report_info import pareto_table
+    from dse.results import load_frame
+    from dse.spec import parse_spec
+
+    small_spec_dict["constraints"] = [{"metric": "weight_bits_per_element", "max": 9.0}]
+    small_spec = parse_spec(small_spec_dict)  # int8 weights (8.25 bits) are feasible
+
     s = run_study(small_spec, out_dir=tmp_path / "run", progress=False, report=True)
     report = s.report
     text = report.read_text()
     assert "<script src=" not in text and len(text) > 1_000_000  # plotly.js inside: offline
-    dom = _browser(tmp_path, "--dump-dom", report.as_uri())
-    # 3 projections + 3-D + parallel coordinates + history: at least 6 plotly roots drawn
-    assert dom.stdout.count('class="main-svg"') >= 6, dom.stderr[-2000:]
-    assert "Pareto designs" in dom.stdout
+    table = pareto_table(load_frame(tmp_path / "run"), small_spec)
+    checked = tmp_path / "checked.html"
+    checked.write_text(text.replace("</body>", _LAYOUT_CHECK + "</body>"), encoding="utf-8")
+    dom = _browser(tmp_path, "--window-size=1400,1000", "--dump-dom", checked.as_uri()).stdout
+    # pick bars, drill-down, 3 projections, 3-D, parallel coordinates, history: >= 8 plots drawn
+    assert dom.count('class="main-svg"') >= 8, dom[-2000:]
+    context = _section(dom, "context")
+    assert "2 GEMMs" in context and "synthetic tensors" in context and "32 designs" in context
+    assert "weight_bits_per_element ≤ 9 bit" in context
+    pick = _section(dom, "pick")
+    assert "<b>knee" in pick and "best latency_s" in pick and "speedup" in pick
+    assert "reference (int8 PE)" in pick and "energy by component" in pick
+    for pe in ("mant", "int8"):  # legend entries of the PE-type traces, drawn as SVG text
+        assert f">{pe} PE</text>" in dom, pe
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", dom)  # every SVG label: ticks, legends
+    assert len(texts) > 100
+    si = [t for t in texts if re.fullmatch(r"[−-]?[\d.]+[kMGTPB]", t.strip())]
+    assert not si, si  # no "800B" / "15M" tick labels
+    assert any(t.endswith("[µs]") or t.endswith("[ms]") for t in texts)  # a readable unit
+    hover = re.search(
+        r"· trial \d+\\u003cbr\\u003egroup_size=\d+, weight_format=int8 \(PE\)", text
+    )
+    assert hover, "hover text carries the design's parameters"
+    check = json.loads(dom.split('<pre id="layout-check">')[-1].split("</pre>")[0])
+    assert not check["page_overflow"]  # nothing sticks out of the 1400 px page
+    assert check["table_fits"] or check["scrollable"]  # every column visible or scrolled to
+    assert check["headers"][-1] == "trials" and check["rows"] == len(table)
+    n_int8 = int((table["p.pe_type"] == "int8").sum())
+    assert check["int8_shown"] == n_int8 and check["count_text"] == str(n_int8)
+    lat = check["latency_sorted"]
+    assert lat == sorted(lat, reverse=True) and len(lat) == len(table)
+
     shot = tmp_path / "shot.png"
-    _browser(tmp_path, f"--screenshot={shot}", "--window-size=1000,900", report.as_uri())
+    _browser(tmp_path, f"--screenshot={shot}", "--window-size=1400,2600", report.as_uri())
     colours, std = _png_stats(shot)
     assert colours >= 8 and std > 10.0, (colours, std)
+    rgb = _png_rgb(shot)
+    for pe in ("mant", "int8"):  # markers, legend symbols and table swatches in the PE colour
+        assert _pixels_of(rgb, PE_COLORS[pe]) >= 100, pe
