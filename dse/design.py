@@ -1,9 +1,10 @@
 """A design: one point of the search space, turned into mant and hwmodel objects.
 
-A :class:`Design` holds the parameter values with format labels already resolved. It builds the
-weight :class:`mant.QuantConfig`, the :class:`mant.kv.KVQuantConfig` (none at 16-bit KV), the
-:class:`hwmodel.Precision` and the accelerator. Baseline PE types (``int8``, ``ant``, ``olive``,
-``tender``) quantize weights with their own number format (:data:`PE_WEIGHT_FORMATS`); only the
+A :class:`Design` holds the parameter values with format labels already resolved. It builds one
+:class:`mant.recipe.Recipe` (:attr:`Design.recipe`): every quantization config of the design and
+the :class:`hwmodel.Precision` (``Precision.from_recipe``) come from it. Baseline PE types
+(``int8``, ``ant``, ``olive``, ``tender``) quantize weights with the formats of their native recipe
+(:data:`PE_RECIPES`, one table that the studies and ``mant-dse reproduce`` share); only the
 ``mant`` PE uses the ``weight_format`` parameter, so MANT competes with them in one study.
 
 Example:
@@ -12,6 +13,8 @@ Example:
     ...            dataflow="ws")
     >>> d.weight_candidates
     'int4'
+    >>> d.recipe.summary(), pe_recipe("ant").name
+    ('W4A8 KV16', 'ant-w4a4')
 """
 
 from __future__ import annotations
@@ -22,21 +25,55 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dse.space import SearchSpace
+    from mant.recipe import Recipe
 
-__all__ = ["PE_WEIGHT_FORMATS", "FP_KV_BITS", "Design", "design_from_values", "resolve_bits"]
+__all__ = [
+    "PE_RECIPES",
+    "FP_KV_BITS",
+    "Design",
+    "design_from_values",
+    "pe_recipe",
+    "resolve_bits",
+]
 
-# Weight number format each baseline PE runs (mant.candidates names; "{bits}" = weight_bits).
-# INT8: plain int8; ANT: its int/flint/PoT per-tensor-type set; OliVe: its outlier-victim set;
-# Tender: integer groups (its power-of-two rescaling is a hardware detail, mant.md §9).
-PE_WEIGHT_FORMATS: dict[str, str] = {
-    "int8": "int8",
-    "ant": "ant",
-    "olive": "olive",
-    "tender": "int{bits}",
+# PE type -> the named recipe (mant.recipes, `mant-dse recipes`) of the number formats the PE
+# runs natively. The one table of baseline formats: studies take the weights of a baseline PE from
+# it, `mant-dse reproduce` takes the whole recipe. ANT: int/flint/PoT type per output channel;
+# OliVe: outlier-victim pairs per output channel; Tender: INT4 per channel (its power-of-two
+# rescaling is a hardware detail, mant.md §9); INT8: plain INT8 groups of 64; M-ANT: the authors'
+# W4A8 KV4 (mant_authors.md §1-2).
+PE_RECIPES: dict[str, str] = {
+    "mant": "mant-hpca25",
+    "int8": "int8-g64",
+    "ant": "ant-w4a4",
+    "olive": "olive-w4a4",
+    "tender": "tender-w4a4",
+    "fp16": "fp16",
 }
+
+# PE types whose weights take the design's weight_format / weight_bits (the others: PE_RECIPES).
+FORMAT_PES = ("mant",)
 
 # KV bit width meaning "kept in fp16, not quantized".
 FP_KV_BITS = 16
+
+
+def pe_recipe(pe_type: str) -> Recipe:
+    """The native :class:`mant.recipe.Recipe` of a PE type (:data:`PE_RECIPES`).
+
+    Raises:
+        InputError: a PE type without a native recipe.
+    """
+    from mant.errors import InputError
+    from mant.recipes import named_recipe
+
+    if pe_type not in PE_RECIPES:
+        raise InputError.single(
+            "pe_type",
+            "must be a PE type with a native recipe (" + ", ".join(PE_RECIPES) + ")",
+            pe_type,
+        )
+    return named_recipe(PE_RECIPES[pe_type])
 
 
 def resolve_bits(spec: Any, bits: int) -> Any:
@@ -85,8 +122,23 @@ class Design:
     @property
     def weight_candidates(self) -> Any:
         """The weight candidate spec actually used (PE-native for baseline PEs)."""
-        spec = PE_WEIGHT_FORMATS.get(self.pe_type, self.weight_format)
-        return resolve_bits(spec, self.weight_bits)
+        if self.pe_type in FORMAT_PES or self.pe_type not in PE_RECIPES:
+            return resolve_bits(self.weight_format, self.weight_bits)
+        t = pe_recipe(self.pe_type).weight("q")
+        return None if t is None else t.format_spec
+
+    @property
+    def recipe(self) -> Recipe:
+        """The design's :class:`mant.recipe.Recipe` (memoised): the one source of its configs.
+
+        Weights: ``weight_format`` at ``weight_bits`` in groups of ``group_size`` on format PEs,
+        the native recipe's weights on baseline PEs; activations INT``act_bits`` per group of
+        ``group_size`` (fp at 16 bits); K and V ``kv_format`` at ``kv_bits`` (fp at 16 bits) in
+        the layout of :func:`dse.recipe_design.kv_layout`.
+        """
+        from dse.recipe_design import design_recipe
+
+        return design_recipe(self)
 
     @property
     def kv_candidates(self) -> Any | None:

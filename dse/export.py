@@ -172,7 +172,7 @@ def evaluate_exported(folder: str | Path) -> dict[str, float]:
 
         kvcfg = KVQuantConfig.from_dict(_load_yaml(folder / KV_FILE))
     acc = load_accelerator(folder / ACCELERATOR_FILE)
-    precision = precision_of(design, wcfg, kvcfg)
+    precision = precision_of(design)
     metrics = dict(make_accuracy_source(spec.accuracy).metrics(wcfg, kvcfg, QuantCache(None)))
     metrics["weight_bits_per_element"] = float(precision.weight_bits_per_element)
     metrics["kv_bits_per_element"] = float(precision.kv_bits_per_element)

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.design import FP_KV_BITS
-
 if TYPE_CHECKING:
     from dse.design import Design
     from dse.spec import WorkloadSpec
@@ -35,23 +33,11 @@ HARDWARE_METRICS = (
 )
 
 
-def precision_of(design: Design, weight_cfg: Any, kv_cfg: Any | None) -> Any:
-    """The :class:`hwmodel.Precision` of a design, bits per element from the quant configs."""
-    from dse.numerics import element_bits
+def precision_of(design: Design) -> Any:
+    """The :class:`hwmodel.Precision` of a design: ``Precision.from_recipe(design.recipe)``."""
     from hwmodel import Precision
 
-    if kv_cfg is None:
-        kv_bits, kv_bpe = FP_KV_BITS, float(FP_KV_BITS)
-    else:
-        kv_bits, kv_bpe = element_bits(kv_cfg), float(kv_cfg.bits_per_element)
-    return Precision(
-        weight_bits=element_bits(weight_cfg),
-        weight_bits_per_element=float(weight_cfg.bits_per_element),
-        act_bits=design.act_bits,
-        kv_bits=kv_bits,
-        kv_bits_per_element=kv_bpe,
-        group_size=design.group_size,
-    )
+    return Precision.from_recipe(design.recipe)
 
 
 def _precision_key(precision: Any) -> tuple[Any, ...]:

@@ -37,38 +37,41 @@ MAX_SQNR_DB = 200.0
 
 
 def weight_config(design: Design) -> Any:
-    """The weight :class:`mant.QuantConfig` (groups along the reduction axis, fp16 scales)."""
-    from mant.quantize import QuantConfig
-    from mant.scales import ScaleFormat
+    """The weight :class:`mant.QuantConfig` of the design's recipe (reduction axis)."""
+    from mant.tensor_recipe import Kind
 
-    return QuantConfig(
-        candidates=design.weight_candidates,
-        group_size=design.group_size,
-        axis=-1,
-        scale_format=ScaleFormat.FP16,
-    )
+    t = design.recipe.weight(Kind.Q)
+    assert t is not None  # design recipes quantize every projection
+    return t.quant_config(axis=-1)
 
 
 def kv_config(design: Design) -> Any | None:
-    """The :class:`mant.kv.KVQuantConfig`, or None when the KV cache stays in fp16.
+    """The :class:`mant.kv.KVQuantConfig` of the design's recipe, or None (fp16 KV cache).
 
-    A one-format set needs no type choice (real-time and oracle give the same result), so it
-    is recorded as ``oracle``: designs that differ only in ``kv_selection`` then share one
-    cache entry. Multi-format sets use ``design.kv_selection``; a real-time set with no
-    shipped LUT gets one from the accuracy source (:func:`calibrated_kv_config`).
+    A one-format set needs no type choice (real-time and oracle give the same result), so the
+    recipe records it as ``oracle``: designs that differ only in ``kv_selection`` then share one
+    cache entry. A real-time set with no shipped LUT gets one from the accuracy source
+    (:func:`calibrated_kv_config`).
     """
-    candidates = design.kv_candidates
-    if candidates is None:
-        return None
-    from mant.candidates import candidate_set
+    return kv_config_of(design.recipe)
+
+
+def kv_config_of(recipe: Any) -> Any | None:
+    """The :class:`mant.kv.KVQuantConfig` of a recipe's key and value kinds (None: fp16)."""
+    from mant.tensor_recipe import Selection
+
+    k, v = recipe.key, recipe.value
+    if k is None or v is None or k.selection is Selection.VARIANCE:
+        return recipe.kv_config()
     from mant.kv import KVQuantConfig
 
-    single = len(candidate_set(candidates).formats) == 1
     return KVQuantConfig(
-        candidates=candidates,
-        group_size=design.group_size,
-        selection="oracle" if single else design.kv_selection,
-        scale_format="fp16",
+        candidates=k.format_spec,
+        group_size=k.group_size,
+        k_grouping=k.grouping,
+        v_grouping=v.grouping,
+        selection="realtime" if k.selection is Selection.LUT else "oracle",
+        scale_format=str(k.scale_format),
     )
 
 

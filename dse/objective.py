@@ -99,7 +99,7 @@ class Evaluator:
         if hit is None:
             wcfg = numerics.weight_config(design)
             kvcfg = numerics.kv_config(design)
-            hit = (wcfg, kvcfg, precision_of(design, wcfg, kvcfg))
+            hit = (wcfg, kvcfg, precision_of(design))
             self._configs[key] = hit
         return hit
 

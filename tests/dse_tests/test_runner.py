@@ -32,7 +32,10 @@ def test_run_records_the_full_configuration(small_spec, tmp_path):
     rec = trial_record(t)
     assert set(rec) == {"design", "metrics", "quant"}
     assert rec["design"]["rows"] == t.params["rows"]
-    assert rec["quant"]["weights"]["group_size"] == t.params["group_size"]
+    design = design_from_values(small_spec.space, t.params)
+    assert rec["quant"]["weights"] == design.recipe.weight("q").quant_config().to_dict()
+    if t.params["pe_type"] == "mant":  # baseline PEs keep their native recipe's groups
+        assert rec["quant"]["weights"]["group_size"] == t.params["group_size"]
     assert set(t.constraints) == {"weight_bits_per_element_max"}
     expected = rec["metrics"]["weight_bits_per_element"] - 6.0
     assert t.constraints["weight_bits_per_element_max"] == pytest.approx(expected)
@@ -84,7 +87,9 @@ def test_failing_objective_is_recorded_fail_with_params_and_the_study_goes_on(
     # this call starts at most n_trials trials; failures use budget but do not count as done
     assert failed and s.n_run == 8 and s.n_fail == len(failed) and s.n_complete == 8 - len(failed)
     assert all(t.params["group_size"] == 32 and "rows" in t.params for t in failed)
-    assert all(t.params["group_size"] == 64 for t in trials if t.state.name == "COMPLETE")
+    assert all(t.params["pe_type"] == "mant" for t in failed)  # int8 weights: groups of 64
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert all(t.params["group_size"] == 64 or t.params["pe_type"] == "int8" for t in done)
     df = load_frame(tmp_path)
     assert set(df.loc[df["state"] == "FAIL", "param.group_size"]) == {32}
 

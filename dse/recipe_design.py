@@ -1,0 +1,102 @@
+"""A design's :class:`mant.recipe.Recipe`: how a study point quantizes every tensor kind.
+
+Studies describe quantization with a few searchable parameters (``weight_format``,
+``weight_bits``, ``group_size``, ``act_bits``, ``kv_format``, ``kv_bits``, ``kv_selection``);
+:func:`design_recipe` turns them into the one frozen recipe that everything downstream reads
+(weight and KV configs in :mod:`dse.numerics`, ``hwmodel.Precision.from_recipe`` in
+:mod:`dse.hardware`, the ``recipe.yaml`` of an export).
+
+Example:
+    >>> from dse.design import Design
+    >>> d = Design(pe_type="tender", group_size=32, weight_bits=4, weight_format="mant-unicore16",
+    ...            kv_bits=4, kv_format="int{bits}", act_bits=8, rows=8, cols=8, dataflow="ws")
+    >>> r = design_recipe(d)
+    >>> str(r.weight("q")), str(r.activations), str(r.key)
+    ('int4:channel', 'int8:g32', 'int4:g32:oracle:grouping=channel')
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from dse.design import FORMAT_PES, FP_KV_BITS, PE_RECIPES, pe_recipe, resolve_bits
+
+if TYPE_CHECKING:
+    from dse.design import Design
+    from mant.recipe import Recipe
+
+__all__ = ["FP_ACT_BITS", "KV_LAYOUT", "design_recipe"]
+
+# Activation bit width meaning "kept in fp16, not quantized".
+FP_ACT_BITS = 16
+
+# K/V grouping of study designs: K per channel (groups along tokens), V per token (KIVI's
+# layout, ICML 2024), the layout the shipped real-time threshold tables are calibrated for.
+KV_LAYOUT = {"key": "channel", "value": "token"}
+
+_MEMO: dict[tuple[Any, ...], Recipe] = {}
+
+
+def design_recipe(design: Design) -> Recipe:
+    """The recipe of a design (memoised on everything but the array shape)."""
+    key = replace(design, rows=0, cols=0).key
+    hit = _MEMO.get(key)
+    if hit is None:
+        hit = _build(design)
+        _MEMO[key] = hit
+    return hit
+
+
+def _build(design: Design) -> Recipe:
+    from mant.recipe import Recipe
+    from mant.tensor_recipe import WEIGHT_KINDS, Kind, TensorRecipe
+
+    g = design.group_size
+    if design.pe_type in FORMAT_PES or design.pe_type not in PE_RECIPES:
+        w = TensorRecipe.from_value(
+            {
+                "format": resolve_bits(design.weight_format, design.weight_bits),
+                "group_size": g,
+                "scale_format": "fp16",
+            },
+            "weight_format",
+            kind=Kind.Q,
+        )
+        weights = tuple((k, w) for k in WEIGHT_KINDS)
+    else:
+        weights = pe_recipe(design.pe_type).weights
+    acts = None
+    if design.act_bits < FP_ACT_BITS:
+        acts = TensorRecipe.from_value(
+            {"format": f"int{design.act_bits}", "group_size": g},
+            "act_bits",
+            kind=Kind.ACTIVATIONS,
+        )
+    kv: dict[str, Any] = {}
+    if design.kv_bits < FP_KV_BITS:
+        fmt = resolve_bits(design.kv_format, design.kv_bits)
+        from mant.candidates import candidate_set
+
+        # one format needs no type choice: real-time and oracle agree (one cache entry)
+        single = len(candidate_set(fmt).formats) == 1
+        rule = "oracle" if single or design.kv_selection == "oracle" else "lut"
+        for name, kind in (("key", Kind.KEY), ("value", Kind.VALUE)):
+            kv[name] = TensorRecipe.from_value(
+                {
+                    "format": fmt,
+                    "group_size": g,
+                    "scale_format": "fp16",
+                    "selection": rule,
+                    "grouping": KV_LAYOUT[name],
+                },
+                "kv_format",
+                kind=kind,
+            )
+    return Recipe(
+        name=f"design-{design.pe_type}",
+        weights=weights,
+        activations=acts,
+        key=kv.get("key"),
+        value=kv.get("value"),
+    )
