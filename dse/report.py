@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from dse.spec import StudySpec
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["REPORT_CSS", "render_report", "table_html", "write_report"]
 
 _COLORS = {"pareto": "#d62728", "feasible": "#1f77b4", "infeasible": "#b0b0b0"}
 
@@ -230,7 +230,7 @@ def _history(histories: tuple[HistoryInfo, ...], hv: HypervolumeInfo) -> go.Figu
     return fig
 
 
-def _table_html(table: pd.DataFrame) -> str:
+def table_html(table: pd.DataFrame) -> str:
     if table.empty:
         return "<p>No feasible design yet.</p>"
     return table.to_html(
@@ -238,7 +238,7 @@ def _table_html(table: pd.DataFrame) -> str:
     )
 
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 h1{margin-bottom:4px} .counts span{margin-right:18px}
 table.pareto{border-collapse:collapse;font-size:13px} table.pareto td,table.pareto th{
@@ -266,7 +266,7 @@ def render_report(info: ReportInfo) -> str:
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(info.title)} - mant-dse report</title>",
-        f"<style>{_CSS}</style><script type='text/javascript'>{get_plotlyjs()}</script>",
+        f"<style>{REPORT_CSS}</style><script type='text/javascript'>{get_plotlyjs()}</script>",
         "</head><body>",
         f"<h1>{html.escape(info.title)}</h1><p class='counts'>{counts}</p>",
         "<h2>Pareto projections</h2><div class='grid'>",
@@ -281,7 +281,7 @@ def render_report(info: ReportInfo) -> str:
         "<h2>History</h2>",
         div(_history(info.histories, info.hypervolume)),
         f"<h2>Pareto designs ({len(info.table)})</h2>",
-        _table_html(info.table),
+        table_html(info.table),
         "</body></html>",
     ]
     return "\n".join(parts)

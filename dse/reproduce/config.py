@@ -152,9 +152,16 @@ class ReproduceConfig:
 
 
 def design_recipe(raw: Mapping[str, Any], path: str) -> tuple[Recipe, str]:
-    """The recipe of a design entry (``recipe`` with optional ``acts`` / ``kv`` replaced)."""
-    recipe = load_recipe(raw["recipe"], f"{path}.recipe")
-    label = str(raw["recipe"])
+    """The recipe of a design entry: ``recipe`` (default: its PE's native recipe,
+    ``dse.design.PE_RECIPES``) with the optional ``acts`` / ``kv`` parts replaced."""
+    from dse.design import pe_recipe
+    from hwmodel import load_accelerator
+
+    if "recipe" in raw:
+        recipe = load_recipe(raw["recipe"], f"{path}.recipe")
+    else:
+        recipe = pe_recipe(load_accelerator(raw["preset"]).pe.name)
+    label = recipe.name
     changes = {k: raw[k] for k in ("acts", "kv") if k in raw}
     if changes:
         recipe = recipe.with_overrides(**changes)
@@ -176,9 +183,11 @@ def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | N
     from hwmodel import list_presets
 
     if not c.check_keys(raw, path, allowed=("preset", "keep", "recipe", "acts", "kv"),
-                        required=("preset", "keep", "recipe")):
+                        required=("preset", "keep")):
         return None
-    c.check(raw["preset"] in list_presets(), f"{path}.preset", "unknown preset", raw["preset"])
+    if not c.check(raw["preset"] in list_presets(), f"{path}.preset", "unknown preset",
+                   raw["preset"]):
+        return None
     c.check(raw["keep"] in ("rows", "cols"), f"{path}.keep", "must be rows or cols", raw["keep"])
     try:
         recipe, label = design_recipe(raw, path)
