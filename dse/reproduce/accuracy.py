@@ -150,8 +150,12 @@ def run_accuracy(cfg: ReproduceConfig, windows: int | None = None) -> AccuracyRe
             )
         )
     result = tuple(rows)
-    missing = "" if whole else (
-        "llmrun.perplexity does not take a recipe yet: the W4A4 rows run their weights (and KV) "
-        "only, so their activation error is missing"
+    missing = (
+        ""
+        if whole
+        else (
+            "llmrun.perplexity does not take a recipe yet: the W4A4 rows run their weights "
+            "(and KV) only, so their activation error is missing"
+        )
     )
     return AccuracyResult(windows=n, rows=result, same_order=_same_order(result), missing=missing)

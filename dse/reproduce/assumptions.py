@@ -245,8 +245,12 @@ def _scope_rows(cfg: ReproduceConfig) -> list[Assumption]:
                 f"sequence {', '.join(map(str, sc.seq_lens))}; batch "
                 f"{', '.join(map(str, sc.batches))}; over {', '.join(sc.baselines)}",
                 unit="",
-                source=sc.title + (" (the paper's scope, mant_authors.md §4 [sum])"
-                                   if sc.paper else " (our own grid)"),
+                source=sc.title
+                + (
+                    " (the paper's scope, mant_authors.md §4 [sum])"
+                    if sc.paper
+                    else " (our own grid)"
+                ),
                 drives="both",
             )
         )

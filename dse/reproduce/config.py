@@ -182,11 +182,13 @@ def _list(c: IssueCollector, value: Any, path: str, kind: type, known: Any = Non
 def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | None:
     from hwmodel import list_presets
 
-    if not c.check_keys(raw, path, allowed=("preset", "keep", "recipe", "acts", "kv"),
-                        required=("preset", "keep")):
+    if not c.check_keys(
+        raw, path, allowed=("preset", "keep", "recipe", "acts", "kv"), required=("preset", "keep")
+    ):
         return None
-    if not c.check(raw["preset"] in list_presets(), f"{path}.preset", "unknown preset",
-                   raw["preset"]):
+    if not c.check(
+        raw["preset"] in list_presets(), f"{path}.preset", "unknown preset", raw["preset"]
+    ):
         return None
     c.check(raw["keep"] in ("rows", "cols"), f"{path}.keep", "must be rows or cols", raw["keep"])
     try:
@@ -194,8 +196,9 @@ def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | N
     except InputError as exc:
         c.extend(exc)
         return None
-    return DesignSpec(name=name, preset=raw["preset"], keep=raw["keep"], recipe=recipe,
-                      recipe_name=label)
+    return DesignSpec(
+        name=name, preset=raw["preset"], keep=raw["keep"], recipe=recipe, recipe_name=label
+    )
 
 
 def _scope(c: IssueCollector, name: str, raw: Any, path: str, designs: tuple) -> Scope | None:
@@ -205,11 +208,16 @@ def _scope(c: IssueCollector, name: str, raw: Any, path: str, designs: tuple) ->
     if not c.check_keys(raw, path, allowed=keys, required=keys):
         return None
     baselines = _list(c, raw["baselines"], f"{path}.baselines", str, designs)
-    c.check(raw["layers"] in ("linear", "all"), f"{path}.layers", "must be linear or all",
-            raw["layers"])
+    c.check(
+        raw["layers"] in ("linear", "all"),
+        f"{path}.layers",
+        "must be linear or all",
+        raw["layers"],
+    )
     paper: dict[str, dict[str, float]] = {}
-    if c.check(isinstance(raw["paper"], Mapping), f"{path}.paper", "must be a mapping",
-               raw["paper"]):
+    if c.check(
+        isinstance(raw["paper"], Mapping), f"{path}.paper", "must be a mapping", raw["paper"]
+    ):
         for b, figs in raw["paper"].items():
             p = f"{path}.paper.{b}"
             c.check(b in baselines, p, "must be one of the scope's baselines", b)
@@ -231,8 +239,12 @@ def _scope(c: IssueCollector, name: str, raw: Any, path: str, designs: tuple) ->
 
 
 def _alternative(c: IssueCollector, raw: Any, path: str, designs: tuple) -> Alternative | None:
-    if not c.check_keys(raw, path, allowed=("name", "description", "source", "set"),
-                        required=("name", "description", "source", "set")):
+    if not c.check_keys(
+        raw,
+        path,
+        allowed=("name", "description", "source", "set"),
+        required=("name", "description", "source", "set"),
+    ):
         return None
     settings: dict[str, Any] = {}
     per_design: dict[str, dict[str, Any]] = {}
@@ -256,8 +268,13 @@ def _alternative(c: IssueCollector, raw: Any, path: str, designs: tuple) -> Alte
             fields, p, allowed=_DESIGN_SET_KEYS
         ):
             per_design[str(d)] = dict(fields)
-    return Alternative(name=str(raw["name"]), description=str(raw["description"]),
-                       source=str(raw["source"]), settings=settings, designs=per_design)
+    return Alternative(
+        name=str(raw["name"]),
+        description=str(raw["description"]),
+        source=str(raw["source"]),
+        settings=settings,
+        designs=per_design,
+    )
 
 
 def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
@@ -267,15 +284,33 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
         InputError: one issue per unknown or missing key, unknown name and bad value, at once.
     """
     c = IssueCollector()
-    top = ("version", "name", "subject", "area_budget_um2", "iso_area_tolerance", "mean",
-           "designs", "scopes", "alternatives", "accuracy")
+    top = (
+        "version",
+        "name",
+        "subject",
+        "area_budget_um2",
+        "iso_area_tolerance",
+        "mean",
+        "designs",
+        "scopes",
+        "alternatives",
+        "accuracy",
+    )
     if not c.check_keys(data, path, allowed=top, required=top):
         c.raise_if_any()
-    c.check(data["version"] == CONFIG_VERSION, f"{path}.version", f"must be {CONFIG_VERSION}",
-            data["version"])
+    c.check(
+        data["version"] == CONFIG_VERSION,
+        f"{path}.version",
+        f"must be {CONFIG_VERSION}",
+        data["version"],
+    )
     designs: list[DesignSpec] = []
-    if c.check(isinstance(data["designs"], Mapping) and bool(data["designs"]),
-               f"{path}.designs", "must be a mapping of design name -> design", data["designs"]):
+    if c.check(
+        isinstance(data["designs"], Mapping) and bool(data["designs"]),
+        f"{path}.designs",
+        "must be a mapping of design name -> design",
+        data["designs"],
+    ):
         for name, raw in data["designs"].items():
             d = _design(c, str(name), raw, f"{path}.designs.{name}")
             if d is not None:
@@ -284,35 +319,64 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
     subject = data["subject"]
     c.check(subject in names, f"{path}.subject", "must name a design", subject)
     budget, tol = data["area_budget_um2"], data["iso_area_tolerance"]
-    c.check(isinstance(budget, int | float) and budget > 0, f"{path}.area_budget_um2",
-            "must be a number > 0", budget)
-    c.check(isinstance(tol, int | float) and 0 <= tol < 1, f"{path}.iso_area_tolerance",
-            "must be a number in [0, 1)", tol)
-    c.check(data["mean"] in ("geometric", "arithmetic"), f"{path}.mean",
-            "must be geometric or arithmetic", data["mean"])
+    c.check(
+        isinstance(budget, int | float) and budget > 0,
+        f"{path}.area_budget_um2",
+        "must be a number > 0",
+        budget,
+    )
+    c.check(
+        isinstance(tol, int | float) and 0 <= tol < 1,
+        f"{path}.iso_area_tolerance",
+        "must be a number in [0, 1)",
+        tol,
+    )
+    c.check(
+        data["mean"] in ("geometric", "arithmetic"),
+        f"{path}.mean",
+        "must be geometric or arithmetic",
+        data["mean"],
+    )
     scopes: list[Scope] = []
-    if c.check(isinstance(data["scopes"], Mapping), f"{path}.scopes", "must be a mapping",
-               data["scopes"]):
+    if c.check(
+        isinstance(data["scopes"], Mapping), f"{path}.scopes", "must be a mapping", data["scopes"]
+    ):
         for name, raw in data["scopes"].items():
             s = _scope(c, str(name), raw, f"{path}.scopes.{name}", names)
             if s is not None:
-                c.check(subject not in s.baselines, f"{path}.scopes.{name}.baselines",
-                        "must not contain the subject", subject)
+                c.check(
+                    subject not in s.baselines,
+                    f"{path}.scopes.{name}.baselines",
+                    "must not contain the subject",
+                    subject,
+                )
                 scopes.append(s)
     alts: list[Alternative] = []
-    if c.check(isinstance(data["alternatives"], list), f"{path}.alternatives",
-               "must be a list", data["alternatives"]):
+    if c.check(
+        isinstance(data["alternatives"], list),
+        f"{path}.alternatives",
+        "must be a list",
+        data["alternatives"],
+    ):
         for i, raw in enumerate(data["alternatives"]):
             a = _alternative(c, raw, f"{path}.alternatives[{i}]", names)
             if a is not None:
                 alts.append(a)
     acc = data["accuracy"]
     windows, recipes, paper = 0, (), {}
-    if c.check_keys(acc, f"{path}.accuracy", allowed=("windows", "recipes", "paper"),
-                    required=("windows", "recipes", "paper")):
+    if c.check_keys(
+        acc,
+        f"{path}.accuracy",
+        allowed=("windows", "recipes", "paper"),
+        required=("windows", "recipes", "paper"),
+    ):
         windows = acc["windows"]
-        c.check(isinstance(windows, int) and windows >= 0, f"{path}.accuracy.windows",
-                "must be an int >= 0", windows)
+        c.check(
+            isinstance(windows, int) and windows >= 0,
+            f"{path}.accuracy.windows",
+            "must be an int >= 0",
+            windows,
+        )
         recipes = _list(c, acc["recipes"], f"{path}.accuracy.recipes", str)
         for i, r in enumerate(recipes):
             try:

@@ -140,15 +140,11 @@ def _cases_table(sr: ScopeResult) -> pd.DataFrame:
 
 def _alternatives_table(res: ReproduceResult) -> pd.DataFrame:
     figs = res.alternatives.figures
+    alt = res.alternatives
     rows = [{"alternative": "(default)"} | {_fig_label(f): f"{f.ours:.2f}" for f in figs}]
     for a in res.config.alternatives:
-        rows.append(
-            {"alternative": a.name}
-            | {
-                _fig_label(f): f"{res.alternatives.value(a.name, f.scope, f.baseline, f.figure):.2f}"
-                for f in figs
-            }
-        )
+        values = {_fig_label(f): alt.value(a.name, f.scope, f.baseline, f.figure) for f in figs}
+        rows.append({"alternative": a.name} | {k: f"{v:.2f}" for k, v in values.items()})
     rows.append({"alternative": "(paper)"} | {_fig_label(f): f"{f.paper:.2f}" for f in figs})
     return pd.DataFrame(rows)
 
@@ -230,7 +226,11 @@ def write_report(res: ReproduceResult, out_dir: str | Path) -> tuple[Path, Path,
     body = ["<h1>M-ANT reproduction</h1>"]
     for head, sentence, df in tables:
         md += [f"## {head}", "", sentence, "", _markdown(df), ""]
-        body += [f"<h2>{html.escape(head)}</h2>", f"<p>{html.escape(sentence)}</p>", table_html(df)]
+        body += [
+            f"<h2>{html.escape(head)}</h2>",
+            f"<p>{html.escape(sentence)}</p>",
+            table_html(df),
+        ]
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>M-ANT reproduction</title>"
         f"<style>{REPORT_CSS}</style></head><body>" + "\n".join(body) + "</body></html>"

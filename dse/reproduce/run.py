@@ -21,6 +21,7 @@ from dse.reproduce.assumptions import Assumption, assumptions_table
 from dse.reproduce.compute import ScopeResult, build_accelerators, run_scope
 from dse.reproduce.config import ReproduceConfig
 from hwmodel import Accelerator
+from hwmodel.accelerator import pe_area_um2
 
 __all__ = ["IsoAreaRow", "ReproduceResult", "run_reproduce"]
 
@@ -35,7 +36,10 @@ class IsoAreaRow:
         pe_area_um2: PE array plus epilogues, um^2.
         budget_fraction: ``pe_area_um2`` / budget.
         pe_um2_per_mac: PE area per MAC/cycle in the design's weight mode, um^2.
-        within_rule: ``1 - tolerance <= budget_fraction <= 1``.
+        tight: One more row (or column, for a design that keeps its rows) would exceed the
+            budget: the iso-area rule of ``hwmodel.iso_area``.
+        within_rule: Fits the budget, tight, and ``budget_fraction >= 1 - tolerance`` (the
+            tolerance holds at the default budget; a smaller budget makes one step coarser).
     """
 
     design: str
@@ -44,6 +48,7 @@ class IsoAreaRow:
     pe_area_um2: float
     budget_fraction: float
     pe_um2_per_mac: float
+    tight: bool
     within_rule: bool
 
 
@@ -73,13 +78,17 @@ class ReproduceResult:
 def iso_area_rows(
     cfg: ReproduceConfig, accs: Mapping[str, Accelerator], area_scale: float = 1.0
 ) -> tuple[IsoAreaRow, ...]:
-    """Each design's area against the budget (times ``area_scale``) and the tolerance."""
+    """Each design's area against the budget (times ``area_scale``) and the iso-area rule."""
     budget = cfg.area_budget_um2 * area_scale
     rows = []
     for name, acc in accs.items():
         p = acc.default_precision
         mode = acc.pe.mode_for(p.weight_bits, p.act_bits)
         frac = acc.pe_area_um2 / budget
+        r, c = acc.array.rows, acc.array.cols
+        grown = (r + 1, c) if cfg.design(name).keep == "cols" else (r, c + 1)
+        tight = pe_area_um2(acc.pe, *grown) > budget
+        floor = 1.0 - cfg.iso_area_tolerance if area_scale == 1.0 else 0.0
         rows.append(
             IsoAreaRow(
                 design=name,
@@ -88,15 +97,14 @@ def iso_area_rows(
                 pe_area_um2=acc.pe_area_um2,
                 budget_fraction=frac,
                 pe_um2_per_mac=acc.pe.area_um2 / mode.macs_per_cycle,
-                within_rule=1.0 - cfg.iso_area_tolerance <= frac <= 1.0,
+                tight=tight,
+                within_rule=tight and floor <= frac <= 1.0,
             )
         )
     return tuple(rows)
 
 
-def run_reproduce(
-    cfg: ReproduceConfig, *, accuracy_windows: int | None = None
-) -> ReproduceResult:
+def run_reproduce(cfg: ReproduceConfig, *, accuracy_windows: int | None = None) -> ReproduceResult:
     """The whole reproduction (``accuracy_windows=0`` skips the perplexity side)."""
     accs = build_accelerators(cfg)
     alts = run_alternatives(cfg, PAPER_SCOPES)
