@@ -19,7 +19,7 @@ import yaml
 from hwmodel._validate import check_keys, reprefix, require_int, require_number
 from hwmodel.pe import PEType, load_pe
 from hwmodel.precision import Precision
-from hwmodel.systolic import Dataflow, Preload
+from hwmodel.systolic import Dataflow, GemvPath, Preload
 from mant.errors import InputError, IssueCollector
 
 __all__ = [
@@ -53,7 +53,7 @@ class Overlap(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArrayConfig:
-    """The PE array.
+    """The PE array. Validates itself: every bad field is one ``array.<field>`` issue.
 
     Attributes:
         rows: PE rows R (the reduction dimension under WS / IS).
@@ -62,17 +62,59 @@ class ArrayConfig:
         preload: How WS / IS load each fold's stationary operand: ``serial`` (SCALE-Sim v3,
             the default) or ``overlapped`` (double-buffered stationary registers; only the
             first fold's load is exposed). Ignored under OS.
+        gemv_path: How a GEMM with at most ``gemv_max_m`` rows of A (decode: one token per
+            sequence) runs on a WS / IS array (:class:`~hwmodel.systolic.GemvPath`):
+            ``scalesim`` (the fold rule above, default), ``double_buffered``, ``memory_width``
+            or ``vector``. Every other GEMM keeps the SCALE-Sim rule.
+        gemv_max_m: Largest M that takes ``gemv_path``.
+
+    Example:
+        >>> ArrayConfig(rows=64, cols=32, dataflow="ws").dataflow is Dataflow.WS
+        True
     """
 
     rows: int
     cols: int
     dataflow: Dataflow = Dataflow.WS
     preload: Preload = Preload.SERIAL
+    gemv_path: GemvPath = GemvPath.SCALESIM
+    gemv_max_m: int = 1
+
+    def __post_init__(self) -> None:
+        c = IssueCollector()
+        require_int(c, self.rows, "array.rows")
+        require_int(c, self.cols, "array.cols")
+        require_int(c, self.gemv_max_m, "array.gemv_max_m")
+        for name, enum in (
+            ("dataflow", Dataflow),
+            ("preload", Preload),
+            ("gemv_path", GemvPath),
+        ):
+            value = getattr(self, name)
+            if c.check(
+                value in tuple(enum),
+                f"array.{name}",
+                f"must be one of {', '.join(enum)}",
+                value,
+            ):
+                object.__setattr__(self, name, enum(value))
+        c.raise_if_any()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type mapping; ``ArrayConfig(**a.to_dict()) == a``."""
+        return {
+            "rows": self.rows,
+            "cols": self.cols,
+            "dataflow": str(self.dataflow),
+            "preload": str(self.preload),
+            "gemv_path": str(self.gemv_path),
+            "gemv_max_m": self.gemv_max_m,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BufferConfig:
-    """On-chip SRAM buffers (one per operand).
+    """On-chip SRAM buffers (one per operand). Validates itself (``buffers.<field>`` issues).
 
     Attributes:
         weight_bytes: B-operand (weights / KV) buffer, bytes.
@@ -92,6 +134,16 @@ class BufferConfig:
     write_pj_per_bit: float = 0.0
     area_um2_per_kib: float = 0.0
 
+    def __post_init__(self) -> None:
+        c = IssueCollector()
+        for key in ("weight_bytes", "act_bytes", "out_bytes"):
+            require_int(c, getattr(self, key), f"buffers.{key}")
+        dbl = self.double_buffered
+        c.check(isinstance(dbl, bool), "buffers.double_buffered", "must be a bool", dbl)
+        for key in ("read_pj_per_bit", "write_pj_per_bit", "area_um2_per_kib"):
+            require_number(c, getattr(self, key), f"buffers.{key}", allow_zero=True)
+        c.raise_if_any()
+
     def active_bytes(self, size_bytes: int) -> float:
         """Capacity usable by the current tile, bytes."""
         return size_bytes / 2 if self.double_buffered else float(size_bytes)
@@ -103,7 +155,7 @@ class BufferConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DramConfig:
-    """Off-chip memory interface.
+    """Off-chip memory interface. Validates itself (``dram.<field>`` issues).
 
     Attributes:
         bw_bytes_per_cycle: Sustained bandwidth, bytes per accelerator cycle.
@@ -114,6 +166,13 @@ class DramConfig:
     bw_bytes_per_cycle: float
     read_pj_per_bit: float = 0.0
     write_pj_per_bit: float = 0.0
+
+    def __post_init__(self) -> None:
+        c = IssueCollector()
+        require_number(c, self.bw_bytes_per_cycle, "dram.bw_bytes_per_cycle")
+        for key in ("read_pj_per_bit", "write_pj_per_bit"):
+            require_number(c, getattr(self, key), f"dram.{key}", allow_zero=True)
+        c.raise_if_any()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,13 +232,20 @@ class Accelerator:
         cols: int | None = None,
         dataflow: str | None = None,
         preload: str | None = None,
+        gemv_path: str | None = None,
+        gemv_max_m: int | None = None,
     ) -> Accelerator:
-        """A copy with another array shape, dataflow or stationary preload (validated)."""
+        """A copy with another array shape, dataflow, preload or GEMV path (validated)."""
+        given = {
+            "rows": rows,
+            "cols": cols,
+            "dataflow": dataflow,
+            "preload": preload,
+            "gemv_path": gemv_path,
+            "gemv_max_m": gemv_max_m,
+        }
         array = {
-            "rows": self.array.rows if rows is None else rows,
-            "cols": self.array.cols if cols is None else cols,
-            "dataflow": str(self.array.dataflow if dataflow is None else dataflow),
-            "preload": str(self.array.preload if preload is None else preload),
+            k: (v if given[k] is None else given[k]) for k, v in self.array.to_dict().items()
         }
         return accelerator_from_dict({**self.to_dict(), "array": array}, pe=self.pe)
 
@@ -209,12 +275,7 @@ class Accelerator:
             "source": self.source,
             "pe": self.pe_ref,
             "clock_hz": self.clock_hz,
-            "array": {
-                "rows": self.array.rows,
-                "cols": self.array.cols,
-                "dataflow": str(self.array.dataflow),
-                "preload": str(self.array.preload),
-            },
+            "array": self.array.to_dict(),
             "buffers": {f.name: getattr(self.buffers, f.name) for f in _fields(BufferConfig)},
             "dram": {f.name: getattr(self.dram, f.name) for f in _fields(DramConfig)},
             "overlap": str(self.overlap),
@@ -273,8 +334,25 @@ _TOP_KEYS = (
     "overlap",
     "default_precision",
 )
+_ARRAY_KEYS = tuple(f.name for f in dataclasses.fields(ArrayConfig))
 _BUFFER_KEYS = tuple(f.name for f in dataclasses.fields(BufferConfig))
 _DRAM_KEYS = tuple(f.name for f in dataclasses.fields(DramConfig))
+
+
+def _section(
+    c: IssueCollector, data: Any, key: str, cls: Any, keys: tuple[str, ...], n_req: int, path: str
+) -> Any:
+    """One validated sub-config (``array``, ``buffers``, ``dram``), or None with its issues."""
+    if key not in data:
+        return None
+    raw = data[key]
+    if not check_keys(raw, f"{path}.{key}", required=keys[:n_req], optional=keys, collector=c):
+        return None
+    try:
+        return cls(**raw)
+    except InputError as exc:
+        c.extend(exc, prefix=path)
+        return None
 
 
 def accelerator_from_dict(
@@ -309,68 +387,12 @@ def accelerator_from_dict(
                 c.extend(reprefix(exc, "pe", "pe"), prefix=path)
     require_number(c, data.get("clock_hz"), f"{path}.clock_hz")
 
-    array = None
-    raw = data.get("array")
-    if "array" in data and check_keys(
-        raw,
-        f"{path}.array",
-        required=("rows", "cols", "dataflow"),
-        optional=("preload",),
-        collector=c,
-    ):
-        ok = require_int(c, raw.get("rows"), f"{path}.array.rows")
-        ok &= require_int(c, raw.get("cols"), f"{path}.array.cols")
-        df = raw.get("dataflow")
-        if df not in tuple(Dataflow):
-            c.add(f"{path}.array.dataflow", "must be one of os, ws, is", df)
-            ok = False
-        preload = raw.get("preload", str(Preload.SERIAL))
-        ok &= c.check(
-            preload in tuple(Preload),
-            f"{path}.array.preload",
-            "must be one of serial, overlapped",
-            preload,
-        )
-        if ok:
-            array = ArrayConfig(
-                rows=raw["rows"],
-                cols=raw["cols"],
-                dataflow=Dataflow(df),
-                preload=Preload(preload),
-            )
-
-    buffers = None
-    raw = data.get("buffers")
-    if "buffers" in data and check_keys(
-        raw, f"{path}.buffers", required=_BUFFER_KEYS[:3], optional=_BUFFER_KEYS, collector=c
-    ):
-        ok = True
-        for key in _BUFFER_KEYS[:3]:
-            ok &= require_int(c, raw.get(key), f"{path}.buffers.{key}")
-        dbl = raw.get("double_buffered", True)
-        ok &= c.check(
-            isinstance(dbl, bool), f"{path}.buffers.double_buffered", "must be a bool", dbl
-        )
-        for key in _BUFFER_KEYS[4:]:
-            if key in raw:
-                ok &= require_number(c, raw[key], f"{path}.buffers.{key}", allow_zero=True)
-        if ok:
-            buffers = BufferConfig(**raw)
-
-    dram = None
-    raw = data.get("dram")
-    if "dram" in data and check_keys(
-        raw, f"{path}.dram", required=_DRAM_KEYS[:1], optional=_DRAM_KEYS, collector=c
-    ):
-        ok = require_number(c, raw.get("bw_bytes_per_cycle"), f"{path}.dram.bw_bytes_per_cycle")
-        for key in _DRAM_KEYS[1:]:
-            if key in raw:
-                ok &= require_number(c, raw[key], f"{path}.dram.{key}", allow_zero=True)
-        if ok:
-            dram = DramConfig(**raw)
+    array = _section(c, data, "array", ArrayConfig, _ARRAY_KEYS, 3, path)
+    buffers = _section(c, data, "buffers", BufferConfig, _BUFFER_KEYS, 3, path)
+    dram = _section(c, data, "dram", DramConfig, _DRAM_KEYS, 1, path)
 
     overlap = data.get("overlap", "max")
-    c.check(overlap in tuple(Overlap), f"{path}.overlap", "must be max or sum", overlap)
+    c.check(overlap in tuple(Overlap), f"{path}.overlap", "must be one of max, sum", overlap)
 
     precision = None
     raw = data.get("default_precision")
@@ -419,7 +441,7 @@ def list_presets() -> list[str]:
 
     Example:
         >>> list_presets()
-        ['ant', 'fp16', 'int8', 'mant', 'olive', 'tender']
+        ['ant', 'bitfusion', 'fp16', 'int8', 'mant', 'olive', 'tender']
     """
     folder = resources.files("hwmodel") / "presets"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))

@@ -40,7 +40,13 @@ import numpy as np
 from hwmodel.accelerator import PSUM_BITS, Accelerator, min_tile_issues, pe_area_um2
 from hwmodel.cost import ENERGY_COMPONENTS, Cost
 from hwmodel.precision import Precision
-from hwmodel.systolic import cdiv, systolic_terms
+from hwmodel.systolic import (
+    cdiv,
+    gemv_cycles,
+    mapping,
+    stationary_load_cycles,
+    systolic_terms,
+)
 from hwmodel.workload import Gemm, Workload
 from mant.errors import IssueCollector
 
@@ -59,6 +65,7 @@ def _terms(
     df: str,
     vec: bool,
     preload: str = "serial",
+    gemv_path: str = "scalesim",
 ) -> tuple[Any, ...]:
     """Per-instance cost terms of one GEMM (ints/floats, or arrays when ``vec``)."""
     mx, mn, gcd, ceil, floor = _VECTOR if vec else _SCALAR
@@ -75,6 +82,11 @@ def _terms(
     folds, sys_cycles, map_eff, ifmap, filt, ofmap = systolic_terms(
         m, n, k, rows, cols, df, k_arr, preload
     )
+    if gemv_path != "scalesim" and df != "os" and m <= acc.array.gemv_max_m:
+        t = mapping(m, n, k_arr, df)[2]
+        st_bpe = b_bpe if df == "ws" else prec.act_bits_per_element
+        load = stationary_load_cycles(rows, cols, st_bpe, acc.dram.bw_bytes_per_cycle, gemv_path)
+        sys_cycles = gemv_cycles(folds, rows, cols, t, gemv_path, load)
 
     epi = pe.epilogue
     if epi is None:
@@ -190,7 +202,10 @@ def evaluate_gemm(acc: Accelerator, gemm: Gemm, precision: Precision | None = No
 def _gemm_cost(acc: Accelerator, gemm: Gemm, prec: Precision) -> Cost:
     rows, cols = acc.array.rows, acc.array.cols
     arr = acc.array
-    t = _terms(acc, gemm, prec, rows, cols, arr.dataflow.value, False, arr.preload.value)
+    t = _terms(
+        acc, gemm, prec, rows, cols, arr.dataflow.value, False, arr.preload.value,
+        arr.gemv_path.value,
+    )
     cycles, compute, memory, peak, mapped, epi_ops, energy, rd, wr, sram = t
     cnt = gemm.count
     return Cost(
@@ -293,7 +308,7 @@ def evaluate_many(
     energy = {k: zero.copy() for k in ENERGY_COMPONENTS}
     macs = 0
     for g in gemms:
-        t = _terms(acc, g, prec, r, c, df, True, pl)
+        t = _terms(acc, g, prec, r, c, df, True, pl, str(acc.array.gemv_path))
         cycles, compute, memory, peak, mapped, _, e, rd, wr, _ = t
         cnt = g.count
         acc_t["cycles"] += cycles * cnt

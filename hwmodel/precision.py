@@ -1,7 +1,8 @@
 """Bit widths of the operands a layer runs at: weights, activations and the KV cache.
 
 The bits *per element* include the group metadata (scale and type selector) that travels with
-the values; ``mant.bits_per_element`` computes them (``mant.md`` §4).
+the values; ``mant.bits_per_element`` computes them (``mant.md`` §4), and this module only calls
+it (no second copy of the formula).
 """
 
 from __future__ import annotations
@@ -9,35 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mant import bits_per_element
 from mant.errors import IssueCollector
 
-__all__ = ["Precision", "metadata_bits_per_element"]
-
-
-def metadata_bits_per_element(
-    element_bits: int, group_size: int, scale_bits: int, selector_bits: int
-) -> float:
-    """Bits per element of a group-quantized tensor, metadata included.
-
-    Uses ``mant.bits_per_element`` when the installed ``mant`` provides it, otherwise the same
-    formula ``k + (scale_bits + selector_bits) / g`` (``mant.md`` §4).
-
-    Example:
-        >>> metadata_bits_per_element(4, 64, 16, 4)
-        4.3125
-    """
-    try:
-        from mant import bits_per_element
-    except ImportError:
-        return element_bits + (scale_bits + selector_bits) / group_size
-    return float(
-        bits_per_element(
-            element_bits=element_bits,
-            group_size=group_size,
-            scale_bits=scale_bits,
-            selector_bits=selector_bits,
-        )
-    )
+__all__ = ["Precision"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,14 +90,12 @@ class Precision:
         """
         return cls(
             weight_bits=weight_bits,
-            weight_bits_per_element=metadata_bits_per_element(
+            weight_bits_per_element=bits_per_element(
                 weight_bits, group_size, scale_bits, weight_selector_bits
             ),
             act_bits=act_bits,
             kv_bits=kv_bits,
-            kv_bits_per_element=metadata_bits_per_element(
-                kv_bits, group_size, scale_bits, kv_selector_bits
-            ),
+            kv_bits_per_element=bits_per_element(kv_bits, group_size, scale_bits, kv_selector_bits),
             group_size=group_size,
         )
 

@@ -31,6 +31,7 @@ Stationary-operand preload (WS and IS only; OS has no stationary operand to load
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -40,10 +41,13 @@ import numpy as np
 __all__ = [
     "Dataflow",
     "Preload",
+    "GemvPath",
     "SystolicResult",
     "cdiv",
     "mapping",
     "fold_cycles",
+    "gemv_cycles",
+    "stationary_load_cycles",
     "systolic_terms",
     "systolic_gemm",
 ]
@@ -67,6 +71,23 @@ class Preload(StrEnum):
 
     SERIAL = "serial"
     OVERLAPPED = "overlapped"
+
+
+class GemvPath(StrEnum):
+    """How a WS / IS array runs a GEMM with few rows of A (a decode GEMV, ``docs/hwmodel.md``).
+
+    ``scalesim``: the SCALE-Sim fold rule with the array's ``preload`` (exact, the default).
+    ``double_buffered``: shadow stationary registers, one row per cycle (``overlapped``).
+    ``memory_width``: the stationary tile enters through a path as wide as the DRAM interface,
+    double-buffered, and consecutive folds pipeline (one fill and drain per GEMM).
+    ``vector``: a GEMV mode that reads a fresh B tile from SRAM every cycle (load = 1 cycle),
+    folds pipelined: the array acts as R x C MAC lanes.
+    """
+
+    SCALESIM = "scalesim"
+    DOUBLE_BUFFERED = "double_buffered"
+    MEMORY_WIDTH = "memory_width"
+    VECTOR = "vector"
 
 
 def cdiv(a: Any, b: Any) -> Any:
@@ -107,6 +128,48 @@ def fold_cycles(
         # (started with the previous fold); with T, C >= 1 the drain is always the longer.
         return rows + folds * _max(rows, compute)
     raise ValueError(f"unknown preload {preload!r}")
+
+
+def stationary_load_cycles(
+    rows: Any, cols: Any, bits_per_element: float, bw_bytes_per_cycle: float, path: str
+) -> Any:
+    """Cycles to bring one R x C stationary tile into the array on a GEMV path.
+
+    ``memory_width``: ceil(R C bits / (8 bw)), the tile through a path of ``bw`` bytes per
+    cycle. ``vector``: 1 (a tile is read from SRAM every cycle). ``scalesim`` and
+    ``double_buffered``: R (one row per cycle down the column shift chains).
+
+    Example:
+        >>> stationary_load_cycles(64, 47, 4.3125, 256.0, "memory_width")  # 1621.5 B / 256
+        7
+    """
+    if path == "memory_width":
+        need = rows * cols * bits_per_element / (8 * bw_bytes_per_cycle)
+        return np.ceil(need).astype(np.int64) if isinstance(need, np.ndarray) else math.ceil(need)
+    if path == "vector":
+        return rows * 0 + 1
+    return rows
+
+
+def gemv_cycles(folds: Any, rows: Any, cols: Any, t: Any, path: str, load: Any) -> Any:
+    """Cycles of a WS / IS GEMM on a GEMV path (``load`` from :func:`stationary_load_cycles`).
+
+    ``scalesim``: F (2R + C + T - 2). ``double_buffered``: R + F (R + C + T - 2).
+    ``memory_width`` and ``vector``: load + F max(T, load) + R + C - 2: the first tile's load
+    is exposed, every later load hides behind the previous fold (double-buffered), folds follow
+    each other every max(T, load) cycles, and the skew and drain (R + C - 2) are paid once.
+
+    Example:
+        >>> gemv_cycles(4, 32, 32, 1, "memory_width", 2), gemv_cycles(4, 32, 32, 1, "vector", 1)
+        (72, 67)
+    """
+    if path == "scalesim":
+        return fold_cycles(folds, rows, cols, t, "ws", "serial")
+    if path == "double_buffered":
+        return fold_cycles(folds, rows, cols, t, "ws", "overlapped")
+    if path in ("memory_width", "vector"):
+        return load + folds * _max(t, load) + rows + cols - 2
+    raise ValueError(f"unknown gemv path {path!r}")
 
 
 def _max(a: Any, b: Any) -> Any:

@@ -12,14 +12,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from hwmodel._validate import check_keys, require_int
 from mant.errors import InputError, IssueCollector
 
-__all__ = ["Gemm", "Workload", "ModelConfig", "Phase", "llm_workload", "list_models", "load_model"]
+__all__ = [
+    "Gemm",
+    "Workload",
+    "ModelConfig",
+    "Phase",
+    "Operand",
+    "FfnKind",
+    "Scope",
+    "llm_workload",
+    "list_models",
+    "load_model",
+]
 
 
 class Phase(StrEnum):
@@ -27,6 +38,31 @@ class Phase(StrEnum):
 
     PREFILL = "prefill"
     DECODE = "decode"
+
+
+class Operand(StrEnum):
+    """What the B operand of a GEMM is: a weight matrix or the KV cache (attention)."""
+
+    WEIGHT = "weight"
+    KV = "kv"
+
+
+class FfnKind(StrEnum):
+    """Feed-forward block: SwiGLU (gate, up, down) or plain (fc1, fc2)."""
+
+    GATED = "gated"
+    PLAIN = "plain"
+
+
+class Scope(StrEnum):
+    """Which GEMMs of a model a figure counts (the M-ANT paper's two scopes).
+
+    ``linear_layers``: the weight GEMMs only (projections, FFN, LM head if built).
+    ``whole_model``: also attention, QK^T and PV against the KV cache.
+    """
+
+    LINEAR_LAYERS = "linear_layers"
+    WHOLE_MODEL = "whole_model"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,17 +86,23 @@ class Gemm:
     n: int
     k: int
     name: str = "gemm"
-    operand: Literal["weight", "kv"] = "weight"
+    operand: Operand = Operand.WEIGHT
     count: int = 1
 
     def __post_init__(self) -> None:
         c = IssueCollector()
         for key in ("m", "n", "k", "count"):
             require_int(c, getattr(self, key), f"gemm.{key}")
-        c.check(
-            self.operand in ("weight", "kv"), "gemm.operand", "must be weight or kv", self.operand
-        )
+        if c.check(
+            self.operand in tuple(Operand), "gemm.operand", "must be weight or kv", self.operand
+        ):
+            object.__setattr__(self, "operand", Operand(self.operand))
         c.raise_if_any()
+
+    @property
+    def is_attention(self) -> bool:
+        """Whether B is the KV cache (QK^T or PV), i.e. outside the linear-layer scope."""
+        return self.operand is Operand.KV
 
     @property
     def macs(self) -> int:
@@ -100,6 +142,41 @@ class Workload:
         """Total multiply-accumulates, counts included."""
         return sum(g.macs * g.count for g in self.gemms)
 
+    def scope(self, scope: str) -> Workload:
+        """The GEMMs a figure of that :class:`Scope` counts.
+
+        ``linear_layers`` keeps the weight GEMMs; ``whole_model`` keeps everything (attention
+        included).
+
+        Raises:
+            InputError: unknown scope.
+
+        Example:
+            >>> wl = llm_workload("llama-7b", phase="decode", seq_len=2048)
+            >>> [g.name for g in wl.scope("linear_layers")][:4]
+            ['q_proj', 'k_proj', 'v_proj', 'o_proj']
+        """
+        if scope not in tuple(Scope):
+            raise InputError.single(
+                "scope", f"must be one of {', '.join(Scope)}", scope
+            )
+        keep = self.gemms
+        if scope == Scope.LINEAR_LAYERS:
+            keep = tuple(g for g in self.gemms if not g.is_attention)
+        return Workload(
+            gemms=keep, model=self.model, phase=self.phase, seq_len=self.seq_len, batch=self.batch
+        )
+
+    def attention(self) -> Workload:
+        """Only the attention GEMMs (QK^T and PV against the KV cache)."""
+        return Workload(
+            gemms=tuple(g for g in self.gemms if g.is_attention),
+            model=self.model,
+            phase=self.phase,
+            seq_len=self.seq_len,
+            batch=self.batch,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelConfig:
@@ -121,7 +198,7 @@ class ModelConfig:
     head_dim: int
     ffn: int
     vocab: int
-    ffn_kind: Literal["gated", "plain"] = "gated"
+    ffn_kind: FfnKind = FfnKind.GATED
 
 
 _MODEL_KEYS = ModelConfig.__dataclass_fields__.keys()
@@ -157,13 +234,13 @@ def load_model(name: str) -> ModelConfig:
     for key in ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab"):
         require_int(c, data[key], f"model.{name}.{key}")
     c.check(
-        data["ffn_kind"] in ("gated", "plain"),
+        data["ffn_kind"] in tuple(FfnKind),
         f"model.{name}.ffn_kind",
         "must be gated or plain",
         data["ffn_kind"],
     )
     c.raise_if_any()
-    return ModelConfig(**data)
+    return ModelConfig(**{**data, "ffn_kind": FfnKind(data["ffn_kind"])})
 
 
 def llm_workload(
@@ -198,7 +275,7 @@ def llm_workload(
         ['q_proj', 'k_proj', 'v_proj']
     """
     c = IssueCollector()
-    c.check(phase in ("prefill", "decode"), "phase", "must be prefill or decode", phase)
+    c.check(phase in tuple(Phase), "phase", "must be prefill or decode", phase)
     require_int(c, seq_len, "seq_len")
     require_int(c, batch, "batch")
     c.raise_if_any()
@@ -219,7 +296,7 @@ def llm_workload(
             n=ctx,
             k=hd,
             name="qk",
-            operand="kv",
+            operand=Operand.KV,
             count=layers * batch * cfg.kv_heads,
         ),
         Gemm(
@@ -227,12 +304,12 @@ def llm_workload(
             n=hd,
             k=ctx,
             name="pv",
-            operand="kv",
+            operand=Operand.KV,
             count=layers * batch * cfg.kv_heads,
         ),
         Gemm(m=tokens, n=h, k=cfg.heads * hd, name="o_proj", count=layers),
     ]
-    if cfg.ffn_kind == "gated":
+    if cfg.ffn_kind == FfnKind.GATED:
         gemms += [
             Gemm(m=tokens, n=cfg.ffn, k=h, name="gate_proj", count=layers),
             Gemm(m=tokens, n=cfg.ffn, k=h, name="up_proj", count=layers),
