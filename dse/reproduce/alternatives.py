@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from dse.reproduce.compute import ScopeResult, build_accelerators, run_scope
 from dse.reproduce.config import ReproduceConfig
 
-__all__ = ["FigureComparison", "AlternativesResult", "run_alternatives", "PAPER_SCOPES"]
+__all__ = [
+    "FigureComparison",
+    "AlternativesResult",
+    "PAPER_SCOPES",
+    "gemv_path_needs",
+    "run_alternatives",
+]
 
 PAPER_SCOPES = ("linear_layers", "whole_model")
 """Scopes that carry published figures (the grid is our own)."""
@@ -122,3 +128,26 @@ def run_alternatives(
         for fig, value in figs.items()
     )
     return AlternativesResult(base=base, runs=runs, figures=figures)
+
+
+def gemv_path_needs(
+    res: AlternativesResult, scope: str = "whole_model"
+) -> list[dict[str, object]]:
+    """For each published figure of ``scope``: its value under every decode load path
+    (``scalesim`` = the default, then each ``gemv.*`` alternative) and the path closest to the
+    paper's value (log scale)."""
+    rows: list[dict[str, object]] = []
+    paths = [n for n in res.runs if n.startswith("gemv.")]
+    for f in res.figures:
+        if f.scope != scope:
+            continue
+        values = {"scalesim": f.ours} | {
+            p.removeprefix("gemv."): res.value(p, f.scope, f.baseline, f.figure) for p in paths
+        }
+        closest = min(values, key=lambda k: abs(math.log(f.paper / values[k])))
+        rows.append(
+            {"baseline": f.baseline, "figure": f.figure, "paper": f.paper}
+            | values
+            | {"closest": closest}
+        )
+    return rows

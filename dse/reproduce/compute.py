@@ -120,7 +120,8 @@ def design_accelerator(
     """One design's preset with its recipe's precision, resized to the area budget.
 
     ``alt`` (a named alternative) may replace the recipe, its activation or KV part, the PE area,
-    the array's dataflow or preload, DRAM bandwidth or energy, buffer sizes and the budget.
+    the PE's energy, the array's dataflow, preload or GEMV path, DRAM bandwidth or energy, buffer
+    sizes and the budget.
     """
     s: Mapping[str, Any] = alt.settings if alt else {}
     own: Mapping[str, Any] = alt.designs.get(d.name, {}) if alt else {}
@@ -129,10 +130,17 @@ def design_accelerator(
     if changes:
         recipe = recipe.with_overrides(**changes)
     acc = load_accelerator(d.preset).with_precision(Precision.from_recipe(recipe))
-    if "pe_area_um2" in own:
-        ratio = float(own["pe_area_um2"]) / acc.pe.area_um2
+    if "pe_area_um2" in own or "pe_energy_scale" in own:
+        area = float(own.get("pe_area_um2", acc.pe.area_um2))
+        k = float(own.get("pe_energy_scale", 1.0))
+        modes = tuple(
+            dataclasses.replace(m, energy_pj_per_mac=m.energy_pj_per_mac * k) for m in acc.pe.modes
+        )
         pe = dataclasses.replace(
-            acc.pe, area_um2=float(own["pe_area_um2"]), leakage_uw=acc.pe.leakage_uw * ratio
+            acc.pe,
+            area_um2=area,
+            leakage_uw=acc.pe.leakage_uw * area / acc.pe.area_um2,
+            modes=modes,
         )
         acc = dataclasses.replace(acc, pe=pe)
     if "dram_bw_bytes_per_cycle" in s:
@@ -146,8 +154,10 @@ def design_accelerator(
     if "buffer_kib" in s:
         size = int(float(s["buffer_kib"]) * 1024)
         acc = acc.with_buffers(weight_bytes=size, act_bytes=size, out_bytes=size)
-    if "dataflow" in s or "preload" in s:
-        acc = acc.with_array(dataflow=s.get("dataflow"), preload=s.get("preload"))
+    if {"dataflow", "preload", "gemv_path"} & set(s):
+        acc = acc.with_array(
+            dataflow=s.get("dataflow"), preload=s.get("preload"), gemv_path=s.get("gemv_path")
+        )
     budget = cfg.area_budget_um2 * float(s.get("area_scale", 1.0))
     return iso_area(acc, budget, keep=d.keep)
 
@@ -160,12 +170,11 @@ def build_accelerators(
 
 
 def scope_workload(scope: Scope, model: str, phase: str, seq_len: int, batch: int) -> Workload:
-    """One case's workload: every layer, or only the linear projections (``layers: linear``)."""
-    wl = llm_workload(model, phase=phase, seq_len=seq_len, batch=batch)
-    if scope.layers == "all":
-        return wl
-    gemms = tuple(g for g in wl.gemms if g.operand != "kv" and g.name != "lm_head")
-    return dataclasses.replace(wl, gemms=gemms)
+    """One case's workload: every layer, or (``layers: linear``) the projections of the blocks
+    only (``hwmodel`` scope ``linear_layers``, built without the LM head)."""
+    whole = scope.layers == "all"
+    wl = llm_workload(model, phase=phase, seq_len=seq_len, batch=batch, lm_head=whole)
+    return wl if whole else wl.scope("linear_layers")
 
 
 def _summary(baseline: str, kind: str, cases: tuple[CaseRatio, ...]) -> BaselineSummary:

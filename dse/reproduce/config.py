@@ -41,12 +41,13 @@ __all__ = [
 CONFIG_VERSION = 2
 METRICS = ("speedup", "energy_reduction")
 _PAPER_KEYS = tuple(f"{m}_{s}" for m in METRICS for s in ("avg", "max", "min"))
-_DESIGN_SET_KEYS = ("recipe", "acts", "kv", "pe_area_um2")
+_DESIGN_SET_KEYS = ("recipe", "acts", "kv", "pe_area_um2", "pe_energy_scale")
 _GLOBAL_SET_KEYS = {
     "acts": str,
     "kv": str,
     "preload": ("serial", "overlapped"),
     "dataflow": ("ws", "os", "is"),
+    "gemv_path": ("scalesim", "double_buffered", "memory_width", "vector"),
     "phase": ("prefill", "decode"),
     "area_scale": float,
     "dram_energy_scale": float,
@@ -108,7 +109,8 @@ class Alternative:
         description: What changes.
         source: Why the alternative is plausible.
         settings: Global settings (``preload`` ...), as plain values.
-        designs: Design name -> changed fields (``recipe``, ``acts``, ``kv``, ``pe_area_um2``).
+        designs: Design name -> changed fields (``recipe``, ``acts``, ``kv``, ``pe_area_um2``,
+            ``pe_energy_scale``).
     """
 
     name: str

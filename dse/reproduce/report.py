@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from dse.report import REPORT_CSS, table_html
-from dse.reproduce.alternatives import FigureComparison
+from dse.reproduce.alternatives import FigureComparison, gemv_path_needs
 from dse.reproduce.compute import ScopeResult
 from dse.reproduce.run import ReproduceResult
 from mant.atomic_write import write_text_atomic
@@ -78,6 +78,7 @@ def summary_json(res: ReproduceResult) -> dict[str, Any]:
         }
         for a in cfg.alternatives
     }
+    out["gemv_paths"] = gemv_path_needs(res.alternatives)
     out["iso_area"] = {r.design: dataclasses.asdict(r) for r in res.iso_area}
     out["paper_pe_um2_per_mac"] = 148.0
     out["assumptions"] = [a.name for a in res.assumptions]
@@ -177,6 +178,16 @@ def report_tables(res: ReproduceResult) -> list[tuple[str, str, pd.DataFrame]]:
             _alternatives_table(res),
         )
     )
+    needs = gemv_path_needs(res.alternatives)
+    if needs:
+        out.append(
+            (
+                "Which decode load path each whole-model figure needs",
+                "Our value under each GEMV path of hwmodel (scalesim is the default) and the "
+                "path closest to the paper's value.",
+                pd.DataFrame(needs).round(2),
+            )
+        )
     out.append(
         (
             "Iso-area designs",
