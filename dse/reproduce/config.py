@@ -171,7 +171,9 @@ def design_recipe(raw: Mapping[str, Any], path: str) -> tuple[Recipe, str]:
     return recipe, label
 
 
-def _list(c: IssueCollector, value: Any, path: str, kind: type, known: Any = None) -> tuple:
+def _list(
+    c: IssueCollector, value: Any, path: str, kind: type, known: Any = None
+) -> tuple[Any, ...]:
     ok = isinstance(value, list) and bool(value) and all(isinstance(v, kind) for v in value)
     if not c.check(ok, path, f"must be a non-empty list of {kind.__name__}", value):
         return ()
@@ -365,7 +367,8 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
             if a is not None:
                 alts.append(a)
     acc = data["accuracy"]
-    windows, recipes, paper = 0, (), {}
+    windows, paper = 0, {}
+    recipes: tuple[str, ...] = ()
     if c.check_keys(
         acc,
         f"{path}.accuracy",
