@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.reproduce.accuracy import AccuracyRow, _same_order
+from dse.reproduce.accuracy import AccuracyRow, _same_order, run_accuracy
 from dse.reproduce.compute import build_accelerators, mean, scope_workload
 from dse.reproduce.config import load_config, parse_config, shipped_config_text
 from dse.reproduce.report import summary_json, write_report
@@ -194,3 +194,18 @@ def test_bad_config_reports_every_issue_and_exits_2(tmp_path, capsys):
     assert main(["reproduce", "--config", str(bad), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") >= 3 and "Traceback" not in err
+
+
+def test_accuracy_side_runs_recipes_on_smollm2():
+    data = yaml.safe_load(shipped_config_text())
+    data["accuracy"] = {
+        "windows": 1,
+        "recipes": ["fp16", "int4-g64"],
+        "paper": {"fp16": 5.68, "int4-g64": 6.0},
+    }
+    res = run_accuracy(parse_config(data))
+    fp, w4 = res.rows
+    assert fp.applied == "none" and w4.applied in ("weights", "all")
+    assert fp.ours is not None and w4.ours is not None
+    assert 10 < fp.ours < w4.ours  # SmolLM2 unquantized ~16 on the first window
+    assert res.same_order is True
