@@ -24,6 +24,7 @@ from mant.errors import InputError, IssueCollector
 
 __all__ = [
     "Overlap",
+    "Keep",
     "ArrayConfig",
     "BufferConfig",
     "DramConfig",
@@ -38,6 +39,13 @@ __all__ = [
 
 PSUM_BITS = 32
 """Width of a partial sum held in the output buffer, bits."""
+
+
+class Keep(StrEnum):
+    """Which array side :func:`iso_area` keeps (the other is sized to the area budget)."""
+
+    COLS = "cols"
+    ROWS = "rows"
 
 
 class Overlap(StrEnum):
@@ -244,9 +252,7 @@ class Accelerator:
             "gemv_path": gemv_path,
             "gemv_max_m": gemv_max_m,
         }
-        array = {
-            k: (v if given[k] is None else given[k]) for k, v in self.array.to_dict().items()
-        }
+        array = {k: (v if given[k] is None else given[k]) for k, v in self.array.to_dict().items()}
         return accelerator_from_dict({**self.to_dict(), "array": array}, pe=self.pe)
 
     def with_buffers(self, **sizes: Any) -> Accelerator:
@@ -483,7 +489,7 @@ def dump_accelerator(acc: Accelerator, path: str | Path) -> None:
     Path(path).write_text(acc.to_yaml())
 
 
-def iso_area(acc: Accelerator, area_um2: float, *, keep: str = "cols") -> Accelerator:
+def iso_area(acc: Accelerator, area_um2: float, *, keep: Keep | str = Keep.COLS) -> Accelerator:
     """The accelerator resized to spend a PE-area budget, one array side kept.
 
     The iso-area rule: with C kept, rows = floor((A - C * epilogue area) / (C * PE area));
@@ -504,10 +510,10 @@ def iso_area(acc: Accelerator, area_um2: float, *, keep: str = "cols") -> Accele
         >>> iso_area(load_accelerator("ant"), budget).array.rows  # UniCore's ANT array: 78 x 64
         78
     """
-    if keep not in ("cols", "rows"):
+    if keep not in tuple(Keep):
         raise InputError.single("iso_area.keep", "must be cols or rows", keep)
     epi = acc.pe.epilogue.area_um2_per_column if acc.pe.epilogue is not None else 0.0
-    if keep == "cols":
+    if keep == Keep.COLS:
         cols = acc.array.cols
         rows = int((area_um2 - cols * epi) // (cols * acc.pe.area_um2))
     else:

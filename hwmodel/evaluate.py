@@ -85,7 +85,8 @@ def _terms(
     if gemv_path != "scalesim" and df != "os" and m <= acc.array.gemv_max_m:
         t = mapping(m, n, k_arr, df)[2]
         st_bpe = b_bpe if df == "ws" else prec.act_bits_per_element
-        load = stationary_load_cycles(rows, cols, st_bpe, acc.dram.bw_bytes_per_cycle, gemv_path)
+        bw = acc.dram.bw_bytes_per_cycle
+        load = stationary_load_cycles(rows, cols, st_bpe, bw, gemv_path, p)
         sys_cycles = gemv_cycles(folds, rows, cols, t, gemv_path, load)
 
     epi = pe.epilogue
@@ -203,7 +204,14 @@ def _gemm_cost(acc: Accelerator, gemm: Gemm, prec: Precision) -> Cost:
     rows, cols = acc.array.rows, acc.array.cols
     arr = acc.array
     t = _terms(
-        acc, gemm, prec, rows, cols, arr.dataflow.value, False, arr.preload.value,
+        acc,
+        gemm,
+        prec,
+        rows,
+        cols,
+        arr.dataflow.value,
+        False,
+        arr.preload.value,
         arr.gemv_path.value,
     )
     cycles, compute, memory, peak, mapped, epi_ops, energy, rd, wr, sram = t
@@ -262,10 +270,12 @@ def evaluate_many(
     cols: Any,
     dataflow: str | None = None,
     preload: str | None = None,
+    gemv_path: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Vectorised cost of a workload over many array shapes (broadcast ``rows`` x ``cols``).
 
-    ``dataflow`` and ``preload`` override the accelerator's (``acc.array``) when given.
+    ``dataflow``, ``preload`` and ``gemv_path`` override the accelerator's (``acc.array``) when
+    given.
 
     Returns arrays for ``cycles``, ``compute_cycles``, ``memory_cycles``, ``energy_pj``,
     ``energy_<component>_pj``, ``utilization``, ``mapping_efficiency``, ``dram_bytes``,
@@ -294,6 +304,13 @@ def evaluate_many(
     issues.check(
         pl in ("serial", "overlapped"), "preload", "must be one of serial, overlapped", preload
     )
+    gp = str(acc.array.gemv_path if gemv_path is None else gemv_path)
+    issues.check(
+        gp in ("scalesim", "double_buffered", "memory_width", "vector"),
+        "gemv_path",
+        "must be one of scalesim, double_buffered, memory_width, vector",
+        gemv_path,
+    )
     issues.raise_if_any()
     gemms = (workload,) if isinstance(workload, Gemm) else tuple(workload)
     zero = np.zeros(r.shape, dtype=np.float64)
@@ -308,7 +325,7 @@ def evaluate_many(
     energy = {k: zero.copy() for k in ENERGY_COMPONENTS}
     macs = 0
     for g in gemms:
-        t = _terms(acc, g, prec, r, c, df, True, pl, str(acc.array.gemv_path))
+        t = _terms(acc, g, prec, r, c, df, True, pl, gp)
         cycles, compute, memory, peak, mapped, _, e, rd, wr, _ = t
         cnt = g.count
         acc_t["cycles"] += cycles * cnt

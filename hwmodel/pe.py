@@ -97,6 +97,15 @@ class PEType:
         """
         return _select_mode(self, weight_bits, act_bits)
 
+    def area_per_mac_um2(self, weight_bits: int, act_bits: int) -> float:
+        """PE area per MAC per cycle in the mode that runs ``weight_bits`` x ``act_bits``, um^2.
+
+        Example:
+            >>> round(load_pe("ant").area_per_mac_um2(4, 8), 1)  # two W4A4 units per W4A8 MAC
+            515.2
+        """
+        return self.area_um2 / self.mode_for(weight_bits, act_bits).macs_per_cycle
+
     def supports(self, weight_bits: int, act_bits: int) -> bool:
         """Whether some mode covers ``weight_bits`` x ``act_bits``."""
         return any(m.weight_bits >= weight_bits and m.act_bits >= act_bits for m in self.modes)

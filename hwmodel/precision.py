@@ -95,7 +95,9 @@ class Precision:
             ),
             act_bits=act_bits,
             kv_bits=kv_bits,
-            kv_bits_per_element=bits_per_element(kv_bits, group_size, scale_bits, kv_selector_bits),
+            kv_bits_per_element=bits_per_element(
+                kv_bits, group_size, scale_bits, kv_selector_bits
+            ),
             group_size=group_size,
         )
 

@@ -131,20 +131,27 @@ def fold_cycles(
 
 
 def stationary_load_cycles(
-    rows: Any, cols: Any, bits_per_element: float, bw_bytes_per_cycle: float, path: str
+    rows: Any,
+    cols: Any,
+    bits_per_element: float,
+    bw_bytes_per_cycle: float,
+    path: str,
+    elements_per_pe: float = 1.0,
 ) -> Any:
     """Cycles to bring one R x C stationary tile into the array on a GEMV path.
 
-    ``memory_width``: ceil(R C bits / (8 bw)), the tile through a path of ``bw`` bytes per
-    cycle. ``vector``: 1 (a tile is read from SRAM every cycle). ``scalesim`` and
-    ``double_buffered``: R (one row per cycle down the column shift chains).
+    ``memory_width``: ceil(R C e bits / (8 bw)), the tile through a path of ``bw`` bytes per
+    cycle, where a PE holds e = ``elements_per_pe`` stationary elements (the PE mode's MACs per
+    cycle: 4 for a BitFusion W4A4 unit, 1/4 when four Tender units fuse for one W4A8 MAC).
+    ``vector``: 1 (a tile is read from SRAM every cycle). ``scalesim`` and ``double_buffered``:
+    R (one row per cycle down the column shift chains).
 
     Example:
         >>> stationary_load_cycles(64, 47, 4.3125, 256.0, "memory_width")  # 1621.5 B / 256
         7
     """
     if path == "memory_width":
-        need = rows * cols * bits_per_element / (8 * bw_bytes_per_cycle)
+        need = rows * cols * elements_per_pe * bits_per_element / (8 * bw_bytes_per_cycle)
         return np.ceil(need).astype(np.int64) if isinstance(need, np.ndarray) else math.ceil(need)
     if path == "vector":
         return rows * 0 + 1

@@ -157,9 +157,7 @@ class Workload:
             ['q_proj', 'k_proj', 'v_proj', 'o_proj']
         """
         if scope not in tuple(Scope):
-            raise InputError.single(
-                "scope", f"must be one of {', '.join(Scope)}", scope
-            )
+            raise InputError.single("scope", f"must be one of {', '.join(Scope)}", scope)
         keep = self.gemms
         if scope == Scope.LINEAR_LAYERS:
             keep = tuple(g for g in self.gemms if not g.is_attention)

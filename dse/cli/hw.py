@@ -5,6 +5,7 @@ Examples::
     mant-dse hw gemm --accelerator mant --m 512 --n 4096 --k 4096 --json
     mant-dse hw llm --accelerator int8 --model llama-2-7b --phase decode --seq-len 2048 --batch 1
     mant-dse hw llm --accelerator mant --model llama-2-7b --phase decode --preload overlapped
+    mant-dse hw llm --accelerator mant --model llama-7b --phase decode --gemv-path memory_width
 """
 
 from __future__ import annotations
@@ -65,21 +66,30 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="override how WS/IS load each fold's stationary operand: serial (SCALE-Sim) or "
         "overlapped (double-buffered, only the first load exposed)",
     )
+    p.add_argument(
+        "--gemv-path",
+        choices=("scalesim", "double_buffered", "memory_width", "vector"),
+        help="override how GEMMs with M <= --gemv-max-m (decode) run on WS/IS arrays "
+        "(docs/hwmodel.md, 'Decode GEMVs')",
+    )
+    p.add_argument("--gemv-max-m", type=int, help="largest M that takes --gemv-path")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _check_array_flags(c: Any, args: argparse.Namespace) -> None:
-    for flag in ("rows", "cols"):
+    for flag in ("rows", "cols", "gemv_max_m"):
         value = getattr(args, flag)
         if value is not None:
-            c.check(value >= 1, f"--{flag}", "must be an int >= 1", value)
+            name = "--" + flag.replace("_", "-")
+            c.check(value >= 1, name, "must be an int >= 1", value)
 
 
 def _accelerator(args: argparse.Namespace) -> Any:
     from hwmodel import load_accelerator
 
     acc = load_accelerator(args.accelerator)
-    overrides = {k: getattr(args, k) for k in ("rows", "cols", "dataflow", "preload")}
+    keys = ("rows", "cols", "dataflow", "preload", "gemv_path", "gemv_max_m")
+    overrides = {k: getattr(args, k) for k in keys}
     if any(v is not None for v in overrides.values()):
         acc = acc.with_array(**overrides)
     return acc
@@ -102,6 +112,8 @@ def _print(
                 "cols": acc.array.cols,
                 "dataflow": str(acc.array.dataflow),
                 "preload": str(acc.array.preload),
+                "gemv_path": str(acc.array.gemv_path),
+                "gemv_max_m": acc.array.gemv_max_m,
                 **extra,
             }
         )
@@ -111,7 +123,10 @@ def _print(
             ]
         print(json.dumps(out))
         return
-    arr = f"{acc.array.rows}x{acc.array.cols} {acc.array.dataflow}, {acc.array.preload} preload"
+    arr = (
+        f"{acc.array.rows}x{acc.array.cols} {acc.array.dataflow}, {acc.array.preload} preload, "
+        f"{acc.array.gemv_path} GEMV path"
+    )
     print(f"accelerator {acc.name} ({acc.pe.name} PE, {arr}, {acc.clock_hz / 1e9:g} GHz)")
     for key, value in extra.items():
         print(f"  {key:<20}{value}")

@@ -163,3 +163,15 @@ def test_bad_flag_exits_2(capsys):
         )
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_gemv_path_flag_reaches_the_model(capsys):
+    argv = ["hw", "llm", "--accelerator", "mant", "--model", "llama-7b", "--phase", "decode"]
+    assert main([*argv, "--json"]) == 0
+    serial = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--gemv-path", "vector", "--json"]) == 0
+    vector = json.loads(capsys.readouterr().out)
+    assert (serial["gemv_path"], vector["gemv_path"]) == ("scalesim", "vector")
+    assert vector["bound"] == "memory" and vector["cycles"] < serial["cycles"] / 10
+    assert main([*argv, "--gemv-max-m", "0"]) == 2
+    assert "error: --gemv-max-m: must be an int >= 1, got 0" in capsys.readouterr().err

@@ -74,3 +74,86 @@ def test_bad_workload_inputs():
     with pytest.raises(InputError) as err:
         Gemm(m=0, n=-1, k=4, operand="bias")
     assert {i.path for i in err.value.issues} == {"gemm.m", "gemm.n", "gemm.operand"}
+
+
+@pytest.mark.parametrize(
+    ("name", "d", "heads", "layers", "ffn", "params"),
+    [
+        # Touvron et al. 2023 Table 2 (d, heads, layers; 13.0B / 32.5B / 65.2B parameters);
+        # FFN widths from the released checkpoints.
+        ("llama-13b", 5120, 40, 40, 13824, 13.0e9),
+        ("llama-30b", 6656, 52, 60, 17920, 32.5e9),
+        ("llama-65b", 8192, 64, 80, 22016, 65.2e9),
+    ],
+)
+def test_llama1_presets_match_the_paper(name, d, heads, layers, ffn, params):
+    cfg = load_model(name)
+    assert (cfg.hidden, cfg.heads, cfg.kv_heads, cfg.layers, cfg.ffn, cfg.vocab) == (
+        d,
+        heads,
+        heads,
+        layers,
+        ffn,
+        32000,
+    )
+    assert cfg.head_dim * cfg.heads == d
+    # linear weights (LM head included) + input embedding + 2 norms per layer + final norm
+    total = _weight_macs_per_token(name) + 32000 * d + (2 * layers + 1) * d
+    assert total == pytest.approx(params, rel=0.005)
+
+
+def test_scopes_split_linear_layers_from_attention():
+    wl = llm_workload("llama-7b", phase="prefill", seq_len=2048)
+    linear = wl.scope("linear_layers")
+    whole = wl.scope("whole_model")
+    attn = wl.attention()
+    assert [g.name for g in attn] == ["qk", "pv"]
+    assert {g.name for g in linear} == {g.name for g in wl} - {"qk", "pv"}
+    assert whole.gemms == wl.gemms
+    assert linear.macs + attn.macs == wl.macs
+    assert (linear.model, linear.phase, linear.seq_len) == ("llama-7b", "prefill", 2048)
+    with pytest.raises(InputError, match="scope: must be one of linear_layers, whole_model"):
+        wl.scope("attention_only")
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_long_context_workloads_are_exact_and_small(phase):
+    """128K tokens: the workload is the same 10 GEMM objects; MACs and KV traffic are exact."""
+    from hwmodel import evaluate, evaluate_many, load_accelerator
+
+    ctx = 131072
+    wl = llm_workload("llama-7b", phase=phase, seq_len=ctx)
+    assert len(wl) == len(llm_workload("llama-7b", phase=phase, seq_len=2048))
+    attn = wl.attention()
+    queries = ctx if phase == "prefill" else 1
+    # dense attention: QK^T and PV each do queries x ctx x 128 MACs per head and layer
+    assert attn.macs == 2 * 32 * 32 * queries * ctx * 128
+    acc = load_accelerator("mant")
+    cost = evaluate(acc, attn)
+    out = evaluate_many(acc, attn, rows=[acc.array.rows], cols=[acc.array.cols])
+    assert out["cycles"][0] == pytest.approx(cost.cycles, rel=1e-12)
+    assert cost.macs == attn.macs  # Python ints: no overflow at 2.3e15 MACs
+    if phase == "decode":
+        # every K and V element of the 128K cache is read once: 2 x 32 layers x 32 heads x
+        # 128 x 131072 elements at 4.25 bits, plus INT8 Q (128 B, read by QK^T) and
+        # probabilities (131072 B, read by PV); scores and outputs are written
+        kv_bytes = 2 * 32 * 32 * 128 * ctx * 4.25 / 8
+        assert cost.dram_read_bytes == kv_bytes + 32 * 32 * (128 + ctx)
+        assert cost.dram_write_bytes == 32 * 32 * (ctx + 128)
+
+
+def test_long_context_vectorised_over_tiny_and_large_arrays_matches_scalar():
+    """128K prefill on 1 x 1 .. 256 x 256 arrays: the int64 path equals the Python-int path."""
+    import numpy as np
+
+    from hwmodel import evaluate, evaluate_many, load_accelerator
+
+    acc = load_accelerator("int8")
+    wl = llm_workload("llama-65b", phase="prefill", seq_len=131072)
+    rows, cols = np.array([1, 7, 256]), np.array([1, 300, 256])
+    out = evaluate_many(acc, wl, rows=rows, cols=cols)
+    for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        one = evaluate(acc.with_array(rows=int(r), cols=int(c)), wl)
+        assert out["cycles"][i] == pytest.approx(one.cycles, rel=1e-12)
+        assert out["energy_pj"][i] == pytest.approx(one.energy_pj, rel=1e-9)
+        assert 0 < out["utilization"][i] <= 1
