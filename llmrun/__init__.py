@@ -4,7 +4,7 @@ See ``docs/perplexity.md``. Loading reads the asset cache of :mod:`llmrun.assets
 demand).
 """
 
-from llmrun.forward import KVHook, PreparedModel, forward_hidden, window_nll
+from llmrun.forward import ActHooks, KVHook, PreparedModel, forward_hidden, window_nll
 from llmrun.hooks import (
     WeightErrors,
     mant_kv_hook,
@@ -12,14 +12,20 @@ from llmrun.hooks import (
     reference_int_kv_hook,
 )
 from llmrun.model import LayerWeights, LlamaConfig, LlamaModel, ModelName, load_model
-from llmrun.perplexity import PerplexityResult, kv_dump, perplexity, prepared_model
-from llmrun.specs import KVSpec, WeightSpec, parse_kv_spec, parse_weight_spec
+from llmrun.perplexity import (
+    PerplexityResult,
+    kv_dump,
+    perplexity,
+    prepared_model,
+    resolve_quantization,
+)
+from llmrun.quantizers import act_hooks, kv_hook, kv_hook_for_config
 from llmrun.text import Corpus, build_tokenizer, corpus_text, corpus_tokens
 
 __all__ = [
+    "ActHooks",
     "Corpus",
     "KVHook",
-    "KVSpec",
     "LayerWeights",
     "LlamaConfig",
     "LlamaModel",
@@ -27,19 +33,20 @@ __all__ = [
     "PerplexityResult",
     "PreparedModel",
     "WeightErrors",
-    "WeightSpec",
+    "act_hooks",
     "build_tokenizer",
     "corpus_text",
     "corpus_tokens",
     "forward_hidden",
     "kv_dump",
+    "kv_hook",
+    "kv_hook_for_config",
     "load_model",
     "mant_kv_hook",
-    "parse_kv_spec",
-    "parse_weight_spec",
     "perplexity",
     "prepared_model",
     "quantize_model_weights",
     "reference_int_kv_hook",
+    "resolve_quantization",
     "window_nll",
 ]

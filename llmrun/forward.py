@@ -5,6 +5,14 @@ Per block (``real_models.md`` §4.1): RMSNorm -> fused q/k/v projection -> RoPE 
 GQA -> output projection + residual -> RMSNorm -> SwiGLU FFN + residual. Then the final RMSNorm and
 the tied output head.
 
+Activation quantization (:class:`ActHooks`, the M-ANT authors' places in ``llama_mant.py``): the
+input of every linear layer, Q after RoPE, the softmax output and the attention output (per head,
+before the output projection), each ``x -> x_hat`` on the last axis, per token. A KV hook may
+return V as a :class:`mant.kv_decode.ValueCache`: query t then reads tokens
+``[0, complete_len[t])`` from ``complete`` and the rest from ``staged``, i.e. exactly the cache
+it would see in token-by-token decoding, computed as ``P @ staged + (P * M) @ (complete -
+staged)`` with the causal completion mask M (no loop over tokens).
+
 Everything runs in the dtype of the prepared weights (float32 for speed; float64 for reference
 checks).
 
@@ -21,11 +29,39 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmrun.model import LlamaConfig, LlamaModel
+from mant.kv_decode import ValueCache
 
-__all__ = ["KVHook", "PreparedModel", "forward_hidden", "window_nll"]
+__all__ = ["ActHooks", "KVHook", "PreparedModel", "forward_hidden", "window_nll"]
 
-KVHook = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""``(layer, k, v) -> (k, v)`` on post-RoPE K, V of shape (batch, kv_heads, tokens, head_dim)."""
+KVHook = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, "np.ndarray | ValueCache"]]
+"""``(layer, k, v) -> (k, v)`` on post-RoPE K, V of shape (batch, kv_heads, tokens, head_dim);
+V may come back as a :class:`~mant.kv_decode.ValueCache` (decode-time semantics)."""
+
+ActFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActHooks:
+    """Activation quantizers of the forward pass (None: that tensor stays as computed).
+
+    Attributes:
+        linear: input of every linear layer, (B, T, in_features).
+        query: post-RoPE Q, (B, H, T, head_dim).
+        attn_probs: softmax output, (..., T_query, T_key): groups along the key axis.
+        attn_out: attention output per head, (B, H, T, head_dim), before the output projection.
+    """
+
+    linear: ActFn | None = None
+    query: ActFn | None = None
+    attn_probs: ActFn | None = None
+    attn_out: ActFn | None = None
+
+
+_NO_ACTS = ActHooks()
+
+
+def _apply(fn: ActFn | None, x: np.ndarray) -> np.ndarray:
+    return x if fn is None else fn(x).astype(x.dtype, copy=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +133,13 @@ def _rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape)
 
 
-def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, config: LlamaConfig) -> np.ndarray:
+def _attention(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray | ValueCache,
+    config: LlamaConfig,
+    acts: ActHooks = _NO_ACTS,
+) -> np.ndarray:
     """Causal GQA attention; q (B, H, T, hd), k/v (B, Hkv, T, hd) -> (B, T, H * hd)."""
     b, _, n, hd = q.shape
     rep = config.group_size_gqa
@@ -108,12 +150,23 @@ def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, config: LlamaConfig)
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
-    out = scores @ v[:, :, None]  # (B, Hkv, rep, T, hd)
-    return out.reshape(b, config.n_heads, n, hd).transpose(0, 2, 1, 3).reshape(b, n, -1)
+    scores = _apply(acts.attn_probs, scores)
+    if isinstance(v, ValueCache):
+        staged = v.staged.astype(q.dtype, copy=False)
+        delta = v.complete.astype(q.dtype, copy=False) - staged
+        done = np.arange(n)[None, :] < v.complete_len[:, None]  # (T_query, T_key)
+        out = scores @ staged[:, :, None] + (scores * done) @ delta[:, :, None]
+    else:
+        out = scores @ v[:, :, None]  # (B, Hkv, rep, T, hd)
+    out = _apply(acts.attn_out, out.reshape(b, config.n_heads, n, hd))
+    return out.transpose(0, 2, 1, 3).reshape(b, n, -1)
 
 
 def forward_hidden(
-    net: PreparedModel, tokens: np.ndarray, kv_hook: KVHook | None = None
+    net: PreparedModel,
+    tokens: np.ndarray,
+    kv_hook: KVHook | None = None,
+    acts: ActHooks | None = None,
 ) -> np.ndarray:
     """Final-norm hidden states (B, T, d_model) of a batch of independent windows.
 
@@ -121,44 +174,53 @@ def forward_hidden(
         net: prepared weights.
         tokens: int array (B, T) of token ids; each row is a window starting at position 0.
         kv_hook: optional ``(layer, k, v) -> (k, v)`` applied to post-RoPE K and V before
-        attention.
+            attention (V may come back as a :class:`~mant.kv_decode.ValueCache`).
+        acts: activation quantizers (:class:`ActHooks`); None quantizes none.
     """
     cfg = net.config
+    a = _NO_ACTS if acts is None else acts
     b, n = tokens.shape
     hd, h, hkv = cfg.head_dim, cfg.n_heads, cfg.n_kv_heads
     cos, sin = _rope_tables(cfg, n, net.dtype)
     x = net.tok_embd[tokens]  # (B, T, d)
     for i, blk in enumerate(net.blocks):
-        qkv = _rms_norm(x, blk.attn_norm, cfg.rms_eps) @ blk.w_qkv_t  # (B, T, (H + 2 Hkv) hd)
+        normed = _apply(a.linear, _rms_norm(x, blk.attn_norm, cfg.rms_eps))
+        qkv = normed @ blk.w_qkv_t  # (B, T, (H + 2 Hkv) hd)
         qkv = qkv.reshape(b, n, h + 2 * hkv, hd).transpose(0, 2, 1, 3)  # (B, heads, T, hd)
-        q = _rope(qkv[:, :h], cos, sin)
+        q = _apply(a.query, _rope(qkv[:, :h], cos, sin))
         k = _rope(qkv[:, h : h + hkv], cos, sin)
-        v = np.ascontiguousarray(qkv[:, h + hkv :])
+        v: np.ndarray | ValueCache = np.ascontiguousarray(qkv[:, h + hkv :])
         if kv_hook is not None:
             k, v = kv_hook(i, k, v)
-            k, v = k.astype(net.dtype, copy=False), v.astype(net.dtype, copy=False)
-        x = x + _attention(q, k, v, cfg) @ blk.wo_t
-        gate_up = _rms_norm(x, blk.ffn_norm, cfg.rms_eps) @ blk.w_gate_up_t
+            k = k.astype(net.dtype, copy=False)
+            if not isinstance(v, ValueCache):
+                v = v.astype(net.dtype, copy=False)
+        x = x + _apply(a.linear, _attention(q, k, v, cfg, a)) @ blk.wo_t
+        gate_up = _apply(a.linear, _rms_norm(x, blk.ffn_norm, cfg.rms_eps)) @ blk.w_gate_up_t
         gate, up = gate_up[..., : cfg.d_ffn], gate_up[..., cfg.d_ffn :]
         with np.errstate(over="ignore"):  # exp(-gate) = inf gives SiLU = -0, as it should
             act = gate / (1.0 + np.exp(-gate)) * up  # SiLU(gate) * up
-        x = x + act @ blk.w_down_t
+        x = x + _apply(a.linear, act) @ blk.w_down_t
     return _rms_norm(x, net.output_norm, cfg.rms_eps)
 
 
 def window_nll(
-    net: PreparedModel, tokens: np.ndarray, kv_hook: KVHook | None = None
+    net: PreparedModel,
+    tokens: np.ndarray,
+    kv_hook: KVHook | None = None,
+    acts: ActHooks | None = None,
 ) -> tuple[float, int]:
     """Summed negative log-likelihood (nats) of every token but each window's first, and its count.
 
     Args:
         net: prepared weights.
         tokens: int array (B, T); each row is scored independently (no carried context).
+        kv_hook, acts: as :func:`forward_hidden`.
 
     Returns:
         (total NLL in nats, number of scored tokens = B * (T - 1)).
     """
-    hidden = forward_hidden(net, tokens, kv_hook)
+    hidden = forward_hidden(net, tokens, kv_hook, acts)
     total = 0.0
     for row in range(tokens.shape[0]):  # one window's logits at a time: (T, vocab) float
         logits = hidden[row, :-1] @ net.tok_embd.T

@@ -7,12 +7,11 @@
   ``real_models.md`` §7), so any weight result on this model measures re-quantization of a 4-bit
   grid, not of continuous weights.
 * KV: a ``(layer, k, v) -> (k, v)`` callable applied to post-RoPE K and V of each layer before
-  attention, shape (batch, kv_heads, tokens, head_dim). ``mant.kv.quantize_kv`` does the real work;
-  the small per-token INT quantizer here reproduces the reference demo of ``real_models.md`` §6.
-
-Prefill-only caveat: a whole window is quantized at once, so a K group along tokens is quantized
-with statistics of tokens that follow the query (KIVI-style evaluations make the same
-simplification).
+  attention, shape (batch, kv_heads, tokens, head_dim). :mod:`llmrun.quantizers` builds the
+  recipe's (the authors' decode-time cache); the small per-token INT quantizer here reproduces
+  the reference demo of ``real_models.md`` §6. :func:`mant_kv_hook` quantizes a whole window at
+  once with ``mant.kv.quantize_kv`` (prefill semantics: a channel group is quantized with
+  statistics of tokens that follow the query, and V's last ``tokens mod g`` tokens stay fp).
 
 Example:
     >>> hook = reference_int_kv_hook(bits=4, group_size=64, symmetric=False)

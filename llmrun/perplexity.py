@@ -20,27 +20,34 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from llmrun.assets import derived_dir
-from llmrun.forward import KVHook, PreparedModel, forward_hidden, window_nll
-from llmrun.hooks import (
-    WeightErrors,
-    mant_kv_hook,
-    quantize_model_weights,
-    reference_int_kv_hook,
-)
+from llmrun.calibration import quantize_weights
+from llmrun.forward import ActHooks, KVHook, PreparedModel, forward_hidden, window_nll
+from llmrun.hooks import quantize_model_weights, reference_int_kv_hook
 from llmrun.model import ModelName, load_model
-from llmrun.specs import KVSpec, WeightSpec, parse_kv_spec, parse_weight_spec
+from llmrun.quantizers import act_hooks, kv_hook, kv_hook_for_config
 from llmrun.text import Corpus, corpus_tokens
 from mant.errors import InputError, IssueCollector
+from mant.recipe import Recipe
+from mant.recipes import parse_recipe_arg
+from mant.tensor_recipe import Kind, TensorRecipe
 
-__all__ = ["PerplexityResult", "kv_dump", "perplexity", "prepared_model"]
+__all__ = [
+    "PerplexityResult",
+    "kv_dump",
+    "perplexity",
+    "prepared_model",
+    "resolve_quantization",
+]
 
 _BATCH_WINDOWS = 4  # windows per forward call: bounds memory (~40 MB of scores at 512 tokens)
 _FULL_TEXT_CHARS = 10**9  # "the whole corpus" for corpus_tokens
@@ -58,7 +65,12 @@ class PerplexityResult:
         weight_seconds: wall time spent quantizing weights in this call in seconds (0 when cached).
         weight_rel_mse: summed relative squared error of the quantized linear weights (None: fp).
         model, corpus, windows, window_len: the protocol.
-        weights, kv: the quantization settings as text (``"fp32"`` when none).
+        weights, kv, acts: the quantization settings as text (``"fp32"`` when none).
+        recipe: the recipe's name (with ``+weights`` etc. for overridden parts).
+        prefill_tokens: the ``prefill_tokens`` argument (None: the default, the KV group size).
+        weight_bits_per_element, act_bits_per_element, kv_bits_per_element: the recipe's
+            storage bits per element, metadata included (16.0: unquantized; a legacy
+            ``QuantConfig`` / ``KVQuantConfig`` argument is not counted).
     """
 
     ppl: float
@@ -73,6 +85,12 @@ class PerplexityResult:
     window_len: int = 0
     weights: str = "fp32"
     kv: str = "fp32"
+    acts: str = "fp32"
+    recipe: str = "fp16"
+    prefill_tokens: int | None = None
+    weight_bits_per_element: float = 16.0
+    act_bits_per_element: float = 16.0
+    kv_bits_per_element: float = 16.0
 
     @property
     def seconds_per_window(self) -> float:
@@ -84,12 +102,14 @@ class PerplexityResult:
         }
 
 
-_PREPARED: dict[tuple[str, str], tuple[PreparedModel, WeightErrors | None]] = {}
+_PREPARED: dict[tuple[str, str], tuple[PreparedModel, Any]] = {}
 
 
 def _config_key(config: Any) -> str:
     if config is None:
         return "fp32"
+    if isinstance(config, Recipe):
+        return json.dumps({k.value: str(t) for k, t in config.weights}, sort_keys=True)
     to_dict = getattr(config, "to_dict", None)
     if callable(to_dict):
         return json.dumps(to_dict(), sort_keys=True, default=str)
@@ -98,22 +118,29 @@ def _config_key(config: Any) -> str:
 
 def prepared_model(
     model: str = ModelName.SMOLLM2_135M.value, weights: Any = None
-) -> tuple[PreparedModel, WeightErrors | None, float]:
-    """The forward-ready weights for ``model`` with ``weights`` (a QuantConfig or None) applied.
+) -> tuple[PreparedModel, Any, float]:
+    """The forward-ready weights for ``model`` with ``weights`` applied.
 
-    Keeps the unquantized and the most recent quantized set in-process.
+    ``weights`` is None, a :class:`~mant.recipe.Recipe` (its weight part, through
+    :func:`llmrun.calibration.quantize_weights`: output-MSE kinds calibrate on Emma) or a
+    ``QuantConfig`` for every linear weight. Keeps the unquantized and the most recent quantized
+    set in-process.
 
     Returns:
-        (prepared model, weight errors or None, seconds spent quantizing in this call).
+        (prepared model, weight statistics (``rel_mse``) or None, seconds spent quantizing).
     """
+    if isinstance(weights, Recipe) and not any(t is not None for _, t in weights.weights):
+        weights = None
     key = (model, _config_key(weights))
     if key in _PREPARED:
         net, errors = _PREPARED[key]
         return net, errors, 0.0
     base = load_model(model)
     start = time.perf_counter()
-    errors = None
-    if weights is not None:
+    errors: Any = None
+    if isinstance(weights, Recipe):
+        base, errors = quantize_weights(base, weights)
+    elif weights is not None:
         base, errors = quantize_model_weights(base, weights)
     net = PreparedModel.build(base)
     seconds = time.perf_counter() - start if weights is not None else 0.0
@@ -123,27 +150,105 @@ def prepared_model(
     return net, errors, seconds
 
 
-def _resolve_weights(weights: Any) -> tuple[Any, str]:
-    if weights is None or isinstance(weights, str | WeightSpec):
-        spec = parse_weight_spec(weights) if not isinstance(weights, WeightSpec) else weights
-        return (None, "fp32") if spec is None else (spec.to_config(), str(spec))
-    return weights, _config_key(weights)
+_REF_INT = re.compile(r"^(int\d+(?:_asym)?)((?::g\d+)?):ref$")
 
 
-def _resolve_kv(kv: Any) -> tuple[KVHook | None, str]:
-    if kv is None or isinstance(kv, str | KVSpec):
-        spec = parse_kv_spec(kv) if not isinstance(kv, KVSpec) else kv
-        if spec is None:
-            return None, "fp32"
-        if spec.reference:
-            hook = reference_int_kv_hook(
-                bits=spec.ref_bits, group_size=spec.group_size or 64, symmetric=spec.ref_symmetric
-            )
-            return hook, str(spec)
-        return mant_kv_hook(spec.to_config()), str(spec)
-    if callable(kv) and not hasattr(kv, "to_dict"):
-        return kv, getattr(kv, "__name__", "custom")
-    return mant_kv_hook(kv), _config_key(kv)
+def _reference_hook(text: str) -> KVHook | None:
+    """``intK[_asym][:gN]:ref``: the per-token INT demo quantizer of ``real_models.md`` §6."""
+    m = _REF_INT.match(text.strip().lower())
+    if m is None:
+        if text.strip().lower().endswith(":ref"):
+            raise InputError.single("kv", "a 'ref' spec is intK[_asym][:gN]:ref", text)
+        return None
+    name, group = m.group(1), m.group(2)
+    g = int(group[2:]) if group else 64
+    return reference_int_kv_hook(
+        bits=int(name[3:].split("_")[0]), group_size=g, symmetric=not name.endswith("_asym")
+    )
+
+
+def _kv_override(recipe: Recipe, text: str) -> Recipe:
+    """``--kv`` text: a tensor recipe for K and V; ``k=``/``v=channel|token`` (the older
+    spelling) set one grouping each."""
+    fields = [f.strip() for f in text.split(":")]
+    groupings = {f[0]: f[2:] for f in fields[1:] if re.fullmatch(r"[kv]=(channel|token)", f)}
+    rest = ":".join(f for f in fields if not re.fullmatch(r"[kv]=(channel|token)", f))
+    if not groupings:
+        return recipe.with_overrides(kv=rest)
+    c = IssueCollector()
+    parts: dict[str, Any] = {}
+    for kind, letter in ((Kind.KEY, "k"), (Kind.VALUE, "v")):
+        extra = f":grouping={groupings[letter]}" if letter in groupings else ""
+        try:
+            parts[kind.value] = TensorRecipe.parse(rest + extra, kind=kind, path="kv")
+        except InputError as exc:
+            c.extend(exc)
+    c.raise_if_any()
+    return replace(recipe, name=recipe.name + "+kv", **parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Resolved:
+    weights: Any  # Recipe, QuantConfig or None
+    kv_hook: KVHook | None
+    acts: ActHooks | None
+    recipe: Recipe
+    weights_text: str
+    kv_text: str
+    acts_text: str
+
+
+def _text(ts: list[TensorRecipe | None]) -> str:
+    texts = sorted({"fp32" if t is None else str(t) for t in ts})
+    return texts[0] if len(texts) == 1 else "mixed: " + ", ".join(texts)
+
+
+def resolve_quantization(
+    recipe: Any = None,
+    *,
+    weights: Any = None,
+    acts: Any = None,
+    kv: Any = None,
+    prefill_tokens: int | None = None,
+) -> _Resolved:
+    """Recipe plus overrides -> what the forward runs (see :func:`perplexity`)."""
+    r = parse_recipe_arg("fp16" if recipe is None else recipe)
+    c = IssueCollector()
+    legacy_w = weights is not None and not isinstance(weights, str | Mapping | TensorRecipe)
+    legacy_kv = kv is not None and not isinstance(kv, str | Mapping | TensorRecipe)
+    ref_hook = None
+    try:
+        if weights is not None and not legacy_w:
+            r = r.with_overrides(weights=weights)
+        if acts is not None:
+            r = r.with_overrides(acts=acts)
+        if isinstance(kv, str):
+            ref_hook = _reference_hook(kv)
+            if ref_hook is None:
+                r = _kv_override(r, kv)
+        elif kv is not None and not legacy_kv:
+            r = r.with_overrides(kv=kv)
+    except InputError as exc:
+        c.extend(exc)
+    c.raise_if_any()
+    if legacy_kv and callable(kv) and not hasattr(kv, "to_dict"):
+        hook, kv_text = kv, getattr(kv, "__name__", "custom")
+    elif legacy_kv:
+        hook, kv_text = kv_hook_for_config(kv, prefill_tokens=prefill_tokens), _config_key(kv)
+    elif ref_hook is not None:
+        hook, kv_text = ref_hook, str(kv).strip().lower()
+    else:
+        hook = kv_hook(r, prefill_tokens=prefill_tokens)
+        kv_text = "fp32" if r.key is None else f"K {r.key} / V {r.value}"
+    return _Resolved(
+        weights=weights if legacy_w else r,
+        kv_hook=hook,
+        acts=act_hooks(r),
+        recipe=r,
+        weights_text=_config_key(weights) if legacy_w else _text([t for _, t in r.weights]),
+        kv_text=kv_text,
+        acts_text=_text([r.activations, r.query, r.attn_probs, r.attn_out]),
+    )
 
 
 def _check_protocol(c: IssueCollector, windows: Any, window_len: Any) -> None:
@@ -172,6 +277,9 @@ def perplexity(
     weights: Any = None,
     kv: Any = None,
     *,
+    recipe: Any = None,
+    acts: Any = None,
+    prefill_tokens: int | None = None,
     corpus: str = Corpus.AUSTEN_PRIDE.value,
     windows: int = 4,
     window_len: int = 512,
@@ -179,54 +287,78 @@ def perplexity(
 ) -> PerplexityResult:
     """Perplexity of ``model`` on the first ``windows`` windows of ``corpus``.
 
+    The quantization is ``recipe`` (a :class:`~mant.recipe.Recipe` or a named recipe; default
+    ``fp16``, nothing quantized) with ``weights``, ``acts`` and ``kv`` replacing its parts when
+    given (:meth:`Recipe.with_overrides`; ``"fp"`` leaves a part unquantized).
+
     Args:
-        weights: None, a weight spec string (``"mant-unicore16:g64"``) or a ``QuantConfig``.
-        kv: None, a KV spec string (``"int4_asym:g64"``), a ``KVQuantConfig`` or a hook
-            ``(layer, k, v) -> (k, v)`` on post-RoPE K/V of shape (batch, kv_heads, tokens,
-            head_dim).
+        weights: None (the recipe's), a tensor-recipe string (``"mant-unicore16:g64"``) for every
+            projection, or a ``QuantConfig`` for every linear weight.
+        kv: None (the recipe's), a tensor-recipe string for K and V (``"mant-kv3:g64"``;
+            ``k=``/``v=channel|token`` set one grouping; ``intK[_asym][:gN]:ref`` is the
+            per-token INT demo quantizer), a ``KVQuantConfig`` or a hook ``(layer, k, v) ->
+            (k, v)`` on post-RoPE K/V of shape (batch, kv_heads, tokens, head_dim).
+        recipe: the recipe (name or value).
+        acts: None (the recipe's) or a tensor-recipe string for every activation quantizer
+            (linear inputs, Q, attention probabilities and outputs).
+        prefill_tokens: V per channel only: the prompt length P that fixes the INT8 staging
+            scale; later tokens are decoded (:mod:`llmrun.quantizers`; default: the KV group
+            size; P >= window_len is the authors' one-pass evaluation).
         corpus: a :class:`~llmrun.text.Corpus` value.
         windows: number of consecutive non-overlapping windows.
         window_len: tokens per window (each window scores ``window_len - 1``).
         model: a :class:`~llmrun.model.ModelName` value.
 
     Raises:
-        InputError: unknown model / corpus / spec, or more windows than the corpus holds.
+        InputError: unknown model / corpus / recipe / format, or more windows than the corpus
+            holds.
     """
     c = IssueCollector()
-    resolved: dict[str, tuple[Any, str]] = {}
-    for path, fn, value in (("weights", _resolve_weights, weights), ("kv", _resolve_kv, kv)):
-        try:
-            resolved[path] = fn(value)
-        except InputError as exc:
-            c.extend(exc, "" if exc.issues[0].path.startswith(path) else path)
+    res: _Resolved | None = None
+    try:
+        res = resolve_quantization(
+            recipe, weights=weights, acts=acts, kv=kv, prefill_tokens=prefill_tokens
+        )
+    except InputError as exc:
+        c.extend(exc)
     if model not in {m.value for m in ModelName}:
         c.add("model", f"must be one of {[m.value for m in ModelName]}", model)
     if corpus not in {x.value for x in Corpus}:
         c.add("corpus", f"must be one of {[x.value for x in Corpus]}", corpus)
     _check_protocol(c, windows, window_len)
+    if prefill_tokens is not None:
+        ok = isinstance(prefill_tokens, int) and not isinstance(prefill_tokens, bool)
+        c.check(ok and prefill_tokens >= 1, "prefill", "must be an int >= 1", prefill_tokens)
     c.raise_if_any()
-    weight_config, weight_text = resolved["weights"]
-    hook, kv_text = resolved["kv"]
+    assert res is not None
     tokens = _windows(model, corpus, windows, window_len)
-    net, errors, weight_seconds = prepared_model(model, weight_config)
+    net, errors, weight_seconds = prepared_model(model, res.weights)
     start = time.perf_counter()
     nll, n = 0.0, 0
     for lo in range(0, windows, _BATCH_WINDOWS):
-        part_nll, part_n = window_nll(net, tokens[lo : lo + _BATCH_WINDOWS], hook)
+        batch = tokens[lo : lo + _BATCH_WINDOWS]
+        part_nll, part_n = window_nll(net, batch, res.kv_hook, res.acts)
         nll, n = nll + part_nll, n + part_n
+    r = res.recipe
     return PerplexityResult(
         ppl=float(np.exp(nll / n)),
         nll=nll,
         tokens=n,
         seconds=time.perf_counter() - start,
         weight_seconds=weight_seconds,
-        weight_rel_mse=None if errors is None else errors.rel_mse,
+        weight_rel_mse=None if errors is None else float(errors.rel_mse),
         model=model,
         corpus=corpus,
         windows=windows,
         window_len=window_len,
-        weights=weight_text,
-        kv=kv_text,
+        weights=res.weights_text,
+        kv=res.kv_text,
+        acts=res.acts_text,
+        recipe=r.name,
+        prefill_tokens=prefill_tokens,
+        weight_bits_per_element=r.weight_bits_per_element,
+        act_bits_per_element=r.act_bits_per_element,
+        kv_bits_per_element=r.kv_bits_per_element,
     )
 
 

@@ -1,29 +1,39 @@
-"""Real-time KV-cache quantization: the per-group MANT type chosen by a threshold LUT.
+"""Real-time KV-cache quantization: the authors' layout and rule, KIVI's layout, LUTs, oracle.
 
-The KV cache is written during inference, so the per-group type cannot come from a search.
-The real-time quantization unit (RQU) computes the group's absmax and one cheap statistic of
-the group (RMS/absmax by default) in one pass and looks the statistic up in a short sorted
-threshold table calibrated offline (``mant.md`` §7; which statistic M-ANT uses is unknown,
-[U]). The oracle search (exact argmin-MSE over the candidates) stays available to compare.
+The KV cache is written during inference, so the per-group type cannot come from a search. Three
+selection rules (:class:`Selection`):
 
-Grouping follows KIVI (``mant.md`` §7, [U] for M-ANT): K per channel (groups of g run along
-tokens; the newest ``T mod g`` tokens wait in a full-precision residual buffer until their
-group fills) and V per token (groups run along head_dim). Either tensor may use either. A token
-group longer than head_dim runs along the token's concatenated heads, as the token's vector sits
-in memory (kv_heads x head_dim values), zero-padding the last group (:func:`kv_groups`).
+* ``variance`` (the default): the M-ANT authors' rule (``mant_authors.md`` §2, their
+  ``pseudo_quantize_mant``): unbiased var(x / absmax) of the group; < 0.05 -> MANT4 a = 0,
+  0.05..0.25 -> a = 25, > 0.25 -> INT4 (candidate set ``mant-kv3``; :func:`select_variance`).
+* ``lut`` (alias ``realtime``): a calibrated threshold table on a one-pass statistic
+  (RMS/absmax by default) over any candidate set (:mod:`mant.kv_select`).
+* ``oracle``: the exhaustive least-MSE search, to compare against.
 
-The selection machinery (statistics, threshold LUTs) lives in :mod:`mant.kv_select`, the
-calibration in :mod:`mant.kv_calibrate` and the synthetic mixture in :mod:`mant.kv_synthetic`;
-their public names are re-exported here.
+Layouts (:class:`Grouping`), default the authors' (``llama_mant.py`` of commit 75fb156): K per
+token along head_dim (after RoPE); V per channel in groups of g = 64 tokens. A token whose V group
+is not complete yet waits in INT8 (``v_staging_bits``) with a per-channel scale fixed at prefill
+(absmax / 127 over the prefill tokens); the group becomes MANT4 when its g-th token arrives. In a
+prefill (:func:`quantize_kv`: a whole (..., tokens, head_dim) tensor at once) the authors' code
+leaves the last ``tokens mod g`` V tokens unquantized, and so does this module; the decode-time
+cache (staging included) is :func:`mant.kv_decode.decode_value_cache`. KIVI's layout (K per
+channel with the newest ``tokens mod g`` tokens in full precision, V per token) is the named
+alternative (``k_grouping="channel", v_grouping="token"``). A token group longer than head_dim
+runs along the token's concatenated heads (kv_heads x head_dim values), zero-padding the last
+group (:func:`kv_groups`).
+
+The selection machinery (statistics, threshold LUTs, the variance rule) lives in
+:mod:`mant.kv_select`, the calibration in :mod:`mant.kv_calibrate` and the synthetic mixture in
+:mod:`mant.kv_synthetic`; their public names are re-exported here.
 
 Example:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> k = rng.standard_normal((3, 100, 64)).astype(np.float32)  # (kv_heads, tokens, dim)
     >>> v = rng.standard_normal((3, 100, 64)).astype(np.float32)
-    >>> res = quantize_kv(k, v, KVQuantConfig(), compare_oracle=True)
-    >>> res.k.residual_tokens, res.k.n_groups, res.v.n_groups
-    (36, 192, 300)
+    >>> res = quantize_kv(k, v, KVQuantConfig(), compare_oracle=True)  # the authors' setting
+    >>> res.k.n_groups, res.v.n_groups, res.v.residual_tokens
+    (300, 192, 36)
     >>> bool(res.oracle_ratio < 1.25)
     True
 """
@@ -55,7 +65,10 @@ from mant.kv_select import (
     _statistic,
     default_thresholds,
     group_statistic,
+    normalized_variance,
     select_realtime,
+    select_variance,
+    variance_positions,
 )
 from mant.kv_synthetic import synthetic_groups
 from mant.quantize import quantize_groups
@@ -76,7 +89,9 @@ __all__ = [
     "group_statistic",
     "kv_groups",
     "quantize_kv",
+    "normalized_variance",
     "select_realtime",
+    "select_variance",
     "synthetic_groups",
     "thresholds_for",
 ]
@@ -92,46 +107,70 @@ class Grouping(StrEnum):
 
 
 class Selection(StrEnum):
-    REALTIME = "realtime"  # threshold LUT on the statistic
+    """How a KV group picks its type (see the module doc)."""
+
+    VARIANCE = "variance"  # the authors' var(x / absmax) rule over a0 / a25 / INT4
+    LUT = "lut"  # calibrated threshold table on the statistic (alias "realtime")
     ORACLE = "oracle"  # exhaustive argmin-MSE search
+
+
+_SELECTION_ALIASES = {"realtime": Selection.LUT}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KVQuantConfig:
     """How a KV cache is quantized.
 
+    The defaults are the M-ANT authors' setting (``mant_authors.md`` §2): ``mant-kv3`` chosen
+    by the variance rule, g = 64, K per token, V per channel with INT8 staging.
+
     Attributes:
-        candidates: candidate set name (e.g. ``"mant-unicore16"``: 15 MANT4 a-values + INT4).
+        candidates: candidate set name (``"mant-kv3"``: MANT4 a = 0, a = 25 and INT4;
+            ``"mant-unicore16"``: 15 MANT4 a-values + INT4).
         group_size: values per group g.
-        k_grouping: grouping of K (default per channel, groups along tokens).
-        v_grouping: grouping of V (default per token, groups along head_dim).
-        selection: ``realtime`` (threshold LUT) or ``oracle`` (argmin-MSE search).
+        k_grouping: grouping of K (default per token, groups along head_dim; KIVI: channel).
+        v_grouping: grouping of V (default per channel, groups along tokens; KIVI: token).
+        selection: ``variance`` (the authors' rule; needs a0, a25 and INT4 in the set), ``lut``
+            (threshold table; ``realtime`` is accepted) or ``oracle`` (argmin-MSE search).
+            ``none`` is accepted for a one-candidate set (it means ``oracle``: nothing to pick).
         statistic: the statistic the LUT reads.
         thresholds: the LUT; None takes the shipped one for (candidates, statistic, g), or the
-            trivial one-entry table of a one-candidate set (realtime == oracle there). Sets
+            trivial one-entry table of a one-candidate set (lut == oracle there). Sets
             without a shipped table need one: :meth:`calibrated` or
             :func:`mant.kv_calibrate.thresholds_for` makes it from calibration K/V.
         scale_format: group scale format (``fp32``, ``fp16``, ``bf16``, ``e8m0``, ``int8``).
+        v_staging_bits: V grouped per channel only: the INT width a decoded token waits in until
+            its group is complete (per-channel scale fixed at prefill); None keeps it in full
+            precision (KIVI's residual). Ignored for V grouped per token.
 
     Example:
-        >>> cfg = KVQuantConfig(group_size=64, scale_format="fp16")
-        >>> cfg.bits_per_element  # 4 + (16 scale + 4 selector bits) / 64
-        4.3125
+        >>> cfg = KVQuantConfig()
+        >>> cfg.bits_per_element  # 4 + (16 scale + 2 selector bits) / 64
+        4.28125
         >>> KVQuantConfig.from_dict(cfg.to_dict()) == cfg
         True
+        >>> KVQuantConfig(selection="realtime", candidates="mant-unicore16").selection.value
+        'lut'
     """
 
-    candidates: str = "mant-unicore16"
+    candidates: str = "mant-kv3"
     group_size: int = 64
-    k_grouping: Grouping = Grouping.CHANNEL
-    v_grouping: Grouping = Grouping.TOKEN
-    selection: Selection | str = Selection.REALTIME  # a str is coerced in __post_init__
+    k_grouping: Grouping = Grouping.TOKEN
+    v_grouping: Grouping = Grouping.CHANNEL
+    selection: Selection | str = Selection.VARIANCE  # a str is coerced in __post_init__
     statistic: Statistic = Statistic.RMS_ABSMAX
     thresholds: Thresholds | None = None
     scale_format: str = "fp16"
+    v_staging_bits: int | None = 8
 
     def __post_init__(self) -> None:
         c = IssueCollector()
+        sel = self.selection
+        if isinstance(sel, str) and not isinstance(sel, Selection):
+            text = sel.strip().lower()
+            if text == "none":
+                text = "oracle"  # one candidate: nothing to select (checked below)
+            object.__setattr__(self, "selection", _SELECTION_ALIASES.get(text, text))
         for name, kind in (
             ("k_grouping", Grouping),
             ("v_grouping", Grouping),
@@ -156,11 +195,26 @@ class KVQuantConfig:
             )
         except InputError as exc:
             c.extend(exc)
+        sb = self.v_staging_bits
+        c.check(
+            sb is None or (isinstance(sb, int) and not isinstance(sb, bool) and 2 <= sb <= 16),
+            "kv.v_staging_bits",
+            "must be an int in 2..16 or null",
+            sb,
+        )
         try:
             cs = candidate_set(self.candidates)
         except InputError as exc:
             c.extend(exc, "kv")
             cs = None
+        if cs is not None and self.selection is Selection.VARIANCE and len(cs.formats) > 1:
+            c.check(
+                variance_positions(self.candidates) is not None,
+                "kv.selection",
+                "variance needs candidates holding mant4_a0, mant4_a25 and int4 (use lut or "
+                "oracle for " + cs.name + ")",
+                "variance",
+            )
         t = self.thresholds
         if isinstance(t, Mapping):
             try:
@@ -212,8 +266,8 @@ class KVQuantConfig:
 
     @property
     def needs_calibration(self) -> bool:
-        """Real-time selection with no LUT given, shipped or trivial (see :meth:`calibrated`)."""
-        if self.selection is not Selection.REALTIME or self.thresholds is not None:
+        """LUT selection with no LUT given, shipped or trivial (see :meth:`calibrated`)."""
+        if self.selection is not Selection.LUT or self.thresholds is not None:
             return False
         try:
             default_thresholds(self.candidates, self.statistic, self.group_size)
@@ -241,7 +295,7 @@ class KVQuantConfig:
             >>> rng = np.random.default_rng(1)
             >>> k, v = rng.standard_normal((2, 2, 256, 64)).astype(np.float32)
             >>> fam = {"family": "geometric", "n": 6, "a_min": 1, "a_max": 120}
-            >>> cfg = KVQuantConfig(candidates=fam).calibrated(k, v)
+            >>> cfg = KVQuantConfig(candidates=fam, selection="lut").calibrated(k, v)
             >>> cfg.needs_calibration, cfg.thresholds.candidate_set
             (False, 'geometric6_a1-120')
         """
@@ -424,7 +478,8 @@ class KVTensorResult:
         dequantized: same shape as the input; residual tokens unchanged.
         choice: (n_groups,) candidate index per group.
         group_error: (n_groups,) squared error per group.
-        statistic: (n_groups,) the LUT statistic per group.
+        statistic: (n_groups,) the selection statistic per group (var(x/absmax) for the
+            variance rule).
         oracle_group_error: (n_groups,) squared error under the oracle search, when compared.
         candidate_names: names of the candidate set members.
         grouping: the grouping used.
@@ -529,6 +584,36 @@ def _quantize_groups(
     return q.dequantized, q.choice.astype(np.int64), q.group_error * n
 
 
+def _select(
+    groups: np.ndarray, lengths: np.ndarray | None, cfg: KVQuantConfig, lut: Thresholds | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(statistic per group, chosen candidate per group or None for the oracle search)."""
+    n_formats = len(candidate_set(cfg.candidates).formats)
+    if cfg.selection is Selection.VARIANCE:
+        stat = normalized_variance(groups, lengths)
+        if n_formats == 1:
+            return stat, np.zeros(groups.shape[0], np.int64)
+        return stat, select_variance(groups, cfg.candidates, lengths)
+    if lengths is None:
+        stat = _statistic(groups, cfg.statistic)  # the tensor was checked by quantize_kv
+    else:
+        stat = _padded_statistic(groups, lengths, cfg.statistic)
+    return stat, None if lut is None else _lookup(stat, lut)
+
+
+def _lut_of(cfg: KVQuantConfig) -> Thresholds | None:
+    return cfg.resolved_thresholds() if cfg.selection is Selection.LUT else None
+
+
+def quantize_grouped(x: np.ndarray, kind: Grouping | str, cfg: KVQuantConfig) -> np.ndarray:
+    """``x`` (..., tokens, head_dim) fake-quantized in ``kind`` groups under ``cfg``'s rule.
+
+    No input checks (callers check); channel groups leave the last ``tokens mod g`` tokens as
+    they are. Used by the decode-time cache (:mod:`mant.kv_decode`) and the runtime.
+    """
+    return _quantize_tensor(x, Grouping(kind), cfg, _lut_of(cfg), False).dequantized
+
+
 def _quantize_tensor(
     x: np.ndarray,
     kind: Grouping,
@@ -538,17 +623,13 @@ def _quantize_tensor(
 ) -> KVTensorResult:
     cs = candidate_set(cfg.candidates)
     groups, residual, lengths = _group(x, kind, cfg.group_size)
-    if lengths is None:
-        stat = _statistic(groups, cfg.statistic)  # the tensor was checked by quantize_kv
-    else:
-        stat = _padded_statistic(groups, lengths, cfg.statistic)
-    choice = None if lut is None else _lookup(stat, lut)
+    stat, choice = _select(groups, lengths, cfg, lut)
     deq, picked, err = _quantize_groups(groups, cs, choice, cfg.scale_format, lengths)
     oracle_err = None
     if compare_oracle:
         oracle_err = (
             err
-            if lut is None
+            if choice is None
             else _quantize_groups(groups, cs, None, cfg.scale_format, lengths)[2]
         )
     return KVTensorResult(
@@ -603,7 +684,7 @@ def quantize_kv(k: Any, v: Any, cfg: KVQuantConfig, *, compare_oracle: bool = Fa
         except InputError as exc:
             c.extend(exc)
     c.raise_if_any()
-    lut = cfg.resolved_thresholds() if cfg.selection is Selection.REALTIME else None
+    lut = _lut_of(cfg)
     return KVResult(
         k=_quantize_tensor(kx, cfg.k_grouping, cfg, lut, compare_oracle),
         v=_quantize_tensor(vx, cfg.v_grouping, cfg, lut, compare_oracle),

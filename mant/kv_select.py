@@ -42,7 +42,11 @@ __all__ = [
     "default_thresholds",
     "group_statistic",
     "select_realtime",
-    "thresholds_for",  # noqa: F822  (from mant.kv_calibrate, see __getattr__)
+    "select_variance",
+    "thresholds_for",
+    "VARIANCE_EDGES",
+    "VARIANCE_TYPES",
+    "normalized_variance",  # noqa: F822  (from mant.kv_calibrate, see __getattr__)
 ]
 
 _DATA_FILE = "kv_thresholds.json"
@@ -337,6 +341,86 @@ def default_thresholds(
         f"KVQuantConfig.calibrated(k, v) calibrates them; shipped: {shipped}",
         (cs.name, str(stat), group_size),
     )
+
+
+# --------------------------------------------------------------------------- variance rule
+
+VARIANCE_TYPES = ("mant4_a0", "mant4_a25", "int4")
+"""The three types of the M-ANT authors' real-time KV rule (``mant_authors.md`` §2)."""
+
+VARIANCE_EDGES = (0.05, 0.25)
+"""var(x / absmax) < 0.05 -> a = 0; 0.05..0.25 (both ends included) -> a = 25; > 0.25 -> INT4."""
+
+
+def normalized_variance(groups: Any, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Unbiased variance (divisor n - 1) of ``x / absmax`` per group, as the authors' RQU rule.
+
+    Args:
+        groups: (n_groups, group_size) values.
+        lengths: valid values per group (zero-padded groups), or None (all valid).
+
+    Returns:
+        (n_groups,) float64; all-zero groups and one-value groups give 0.
+
+    Example:
+        >>> float(normalized_variance([[1.0, -1.0, 1.0, -1.0]])[0])  # 4 / 3
+        1.3333333333333333
+    """
+    x = _check_groups(groups).astype(np.float64)
+    n_all = x.shape[1]
+    n = np.full(x.shape[0], n_all) if lengths is None else np.asarray(lengths)
+    valid = np.arange(n_all)[None, :] < n[:, None]
+    absmax = np.max(np.abs(x) * valid, axis=1)
+    live = (absmax > 0) & (n > 1)
+    y = x / np.where(live, absmax, 1.0)[:, None] * valid
+    mean = y.sum(axis=1) / np.maximum(n, 1)
+    ss = np.sum(np.square((y - mean[:, None]) * valid), axis=1)
+    return np.where(live, ss / np.maximum(n - 1, 1), 0.0)
+
+
+def variance_positions(candidates: Any) -> tuple[int, int, int] | None:
+    """Indices of :data:`VARIANCE_TYPES` in a candidate set, or None when one is missing."""
+    names = [f.name for f in candidate_set(candidates).formats]
+    if not all(t in names for t in VARIANCE_TYPES):
+        return None
+    a0, a25, i4 = (names.index(t) for t in VARIANCE_TYPES)
+    return a0, a25, i4
+
+
+def select_variance(
+    groups: Any, candidates: Any = "mant-kv3", lengths: np.ndarray | None = None
+) -> np.ndarray:
+    """The M-ANT authors' real-time rule: a = 0 / a = 25 / INT4 by var(x / absmax).
+
+    Source: ``pseudo_quantize_mant`` in the authors' ``mant/quantize/quant_func.py`` (commit
+    75fb156): ``torch.var`` (unbiased) of the group divided by its absmax; < 0.05 picks the
+    a = 0 grid, 0.05..0.25 the a = 25 grid, > 0.25 INT4.
+
+    Args:
+        groups: (n_groups, group_size) values.
+        candidates: a candidate set holding ``mant4_a0``, ``mant4_a25`` and ``int4``.
+        lengths: valid values per group, or None.
+
+    Returns:
+        (n_groups,) int64 indices into the candidate set.
+
+    Example:
+        >>> flat = [[1.0, -1.0] * 32]  # var(x/absmax) ~ 1: INT4
+        >>> spike = [[1.0] + [0.01] * 63]  # var ~ 0.015: a = 0
+        >>> select_variance(flat + spike).tolist()
+        [2, 0]
+    """
+    pos = variance_positions(candidates)
+    if pos is None:
+        raise InputError.single(
+            "kv.candidates",
+            "the variance rule needs a set holding " + ", ".join(VARIANCE_TYPES),
+            candidate_set(candidates).name,
+        )
+    var = normalized_variance(groups, lengths)
+    lo, hi = VARIANCE_EDGES
+    pick = np.where(var < lo, pos[0], np.where(var <= hi, pos[1], pos[2]))
+    return pick.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- re-exports

@@ -8,6 +8,10 @@ candidate with the least MSE; an exact MSE tie goes to the earlier candidate. Wi
 search, mant.md §9.1) and the best (candidate, p) pair wins (earlier candidate, then smaller p,
 on ties).
 
+With ``selection="output_mse"`` the group instead keeps the candidate with the least error of the
+layer's output over calibration activations (``quantize(w, cfg, calibration=X)``; ties go to the
+later candidate, as the M-ANT authors' search): see :mod:`mant.output_select`.
+
 Special members:
 
 * ``int{k}_asym``: per-group ``scale = (max - min) / (2^k - 1)`` (rounded to the scale format)
@@ -48,9 +52,21 @@ from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
+from mant.output_select import check_calibration, gram_matrices, output_errors, pick_last_min
 from mant.scales import SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
+from mant.tensor_recipe import Selection
 
-__all__ = ["QuantConfig", "QuantResult", "GroupQuant", "quantize", "quantize_groups"]
+__all__ = [
+    "QuantConfig",
+    "QuantResult",
+    "GroupQuant",
+    "Selection",
+    "quantize",
+    "quantize_groups",
+    "quantize_with_choice",
+]
+
+_CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
 
 CLIP_RATIOS = np.round(np.arange(75, 151) / 100.0, 2)
 
@@ -69,6 +85,9 @@ class QuantConfig:
         scale_format: ``fp32``, ``fp16``, ``bf16``, ``e8m0`` or ``int8`` (block formats use
             their own and accept only the default or their own).
         clip_search: search the clip ratio 0.75 .. 1.50 per group and candidate.
+        selection: ``weight_mse`` (least weight error, earlier candidate on ties) or
+            ``output_mse`` (least output error over calibration activations, later candidate on
+            ties; needs ``quantize(..., calibration=X)``, group granularity, no clip search).
 
     Example:
         >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64, scale_format="fp16")
@@ -84,6 +103,7 @@ class QuantConfig:
     granularity: Granularity = Granularity.GROUP
     scale_format: ScaleFormat = ScaleFormat.FP32
     clip_search: bool = False
+    selection: Selection = Selection.WEIGHT_MSE
     _set: CandidateSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +146,28 @@ class QuantConfig:
         c.check(
             isinstance(self.clip_search, bool), "clip_search", "must be a bool", self.clip_search
         )
+        sel = _parse_selection(self.selection)
+        if sel is None:
+            c.add(
+                "selection",
+                "must be one of " + ", ".join(s.value for s in _CONFIG_SELECTIONS),
+                self.selection,
+            )
+        else:
+            object.__setattr__(self, "selection", sel)
+            if sel is Selection.OUTPUT_MSE:
+                c.check(
+                    gran is None or gran is Granularity.GROUP,
+                    "granularity",
+                    "must be group with selection output_mse",
+                    getattr(gran, "value", gran),
+                )
+                c.check(
+                    self.clip_search is not True,
+                    "clip_search",
+                    "must be false with selection output_mse",
+                    self.clip_search,
+                )
         g = self.group_size
         block = (
             cs.formats[0] if cs is not None and isinstance(cs.formats[0], BlockFormat) else None
@@ -196,14 +238,34 @@ class QuantConfig:
             "granularity": str(self.granularity),
             "scale_format": str(self.scale_format),
             "clip_search": bool(self.clip_search),
+            "selection": str(self.selection),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
-        valid = ("candidates", "group_size", "axis", "granularity", "scale_format", "clip_search")
+        valid = (
+            "candidates",
+            "group_size",
+            "axis",
+            "granularity",
+            "scale_format",
+            "clip_search",
+            "selection",
+        )
         reject_unknown_keys(data, "quant", valid)
         return cls(**dict(data))
+
+
+def _parse_selection(value: Any) -> Selection | None:
+    if isinstance(value, Selection):
+        return value if value in _CONFIG_SELECTIONS else None
+    if isinstance(value, str):
+        text = value.strip().lower().replace("-", "_")
+        for s in _CONFIG_SELECTIONS:
+            if text == s.value:
+                return s
+    return None
 
 
 def _meta_bits(cs: CandidateSet, scale_format: ScaleFormat) -> int:
@@ -482,19 +544,28 @@ def _check_choice(choice: Any, n_groups: int, n_cand: int) -> np.ndarray:
     return ch.astype(np.int64)
 
 
-def quantize(x: np.ndarray, cfg: QuantConfig | Any = None, **overrides: Any) -> QuantResult:
+def quantize(
+    x: np.ndarray,
+    cfg: QuantConfig | Any = None,
+    *,
+    calibration: np.ndarray | None = None,
+    **overrides: Any,
+) -> QuantResult:
     """Fake-quantize a tensor.
 
     Args:
         x: real tensor (any shape, finite; converted to float32).
         cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
             A :class:`mant.tender.TenderConfig` runs Tender's activation scheme instead.
+        calibration: for ``selection="output_mse"`` only: activations (tokens, in_features)
+            that multiply ``x`` (out_features, in_features), grouped along its last axis.
 
     Returns:
         :class:`QuantResult`.
 
     Raises:
-        InputError: NaN/Inf, empty tensor, bad axis or group size, unknown candidates.
+        InputError: NaN/Inf, empty tensor, bad axis or group size, unknown candidates; for
+            output-MSE, missing or mismatched calibration activations.
 
     Example:
         >>> r = quantize(np.linspace(-1, 1, 128, dtype=np.float32), candidates="int4")
@@ -511,17 +582,97 @@ def quantize(x: np.ndarray, cfg: QuantConfig | Any = None, **overrides: Any) -> 
         cfg = QuantConfig(**overrides)
     elif overrides:
         cfg = QuantConfig(**{**cfg.to_dict(), **overrides})
+    if cfg.selection is Selection.OUTPUT_MSE and calibration is None:
+        raise InputError.single(
+            "calibration", "is required with selection output_mse", "no activations"
+        )
+    if cfg.selection is not Selection.OUTPUT_MSE and calibration is not None:
+        raise InputError.single(
+            "calibration", "is only used with selection output_mse", str(cfg.selection)
+        )
+    groups, lengths, layout = make_groups(
+        x, axis=cfg.axis, group_size=cfg.group_size, granularity=cfg.granularity
+    )
+    if cfg.selection is Selection.OUTPUT_MSE:
+        gq = _output_mse_groups(groups, lengths, layout, cfg, calibration)
+    else:
+        gq = quantize_groups(
+            groups,
+            cfg.candidate_set,
+            scale_format=cfg.scale_format,
+            clip_search=cfg.clip_search,
+            lengths=lengths,
+        )
+    return _result(gq, layout, cfg, x, lengths)
+
+
+def quantize_with_choice(x: np.ndarray, cfg: QuantConfig, choice: np.ndarray) -> QuantResult:
+    """Fake-quantize ``x`` with a given candidate per group (no search).
+
+    ``choice`` is ``QuantResult.choice`` of an earlier run with the same config and tensor; the
+    result is then identical to that run's.
+    """
     groups, lengths, layout = make_groups(
         x, axis=cfg.axis, group_size=cfg.group_size, granularity=cfg.granularity
     )
     gq = quantize_groups(
         groups,
         cfg.candidate_set,
+        choice=np.asarray(choice).astype(np.int64, copy=False),
         scale_format=cfg.scale_format,
-        clip_search=cfg.clip_search,
         lengths=lengths,
     )
     return _result(gq, layout, cfg, x, lengths)
+
+
+def _output_mse_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    layout: GroupLayout,
+    cfg: QuantConfig,
+    calibration: Any,
+) -> GroupQuant:
+    """Every candidate on every group, then the least output error (mant.output_select)."""
+    if layout.axis != max(len(layout.shape), 1) - 1:
+        raise InputError.single(
+            "axis", "must be the last axis with selection output_mse", cfg.axis
+        )
+    acts = check_calibration(calibration, layout.n_cols)
+    gram = gram_matrices(acts, group_size=layout.group_size)
+    n_cand = len(cfg.candidate_set.formats)
+    n = groups.shape[0]
+    per = [
+        quantize_groups(
+            groups,
+            cfg.candidate_set,
+            choice=np.full(n, c, dtype=np.int64),
+            scale_format=cfg.scale_format,
+            lengths=lengths,
+        )
+        for c in range(n_cand)
+    ]
+    if n_cand == 1:
+        return per[0]
+    deq = np.stack([p.dequantized for p in per])
+    err, tol = output_errors(groups, deq, gram, tokens=acts.shape[0])
+    pick = pick_last_min(err, tol)
+    rows = np.arange(n)
+
+    def gather(name: str) -> Any:
+        parts = [getattr(p, name) for p in per]
+        if parts[0] is None:
+            return None
+        return np.stack(parts)[pick, rows]
+
+    return GroupQuant(
+        dequantized=deq[pick, rows],
+        codes=gather("codes"),
+        scales=gather("scales"),
+        choice=pick.astype(np.int16),
+        group_error=gather("group_error"),
+        energy=per[0].energy,
+        zero_points=gather("zero_points"),
+    )
 
 
 def _result(

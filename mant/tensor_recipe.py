@@ -327,6 +327,7 @@ class TensorRecipe:
         kwargs = dict(data)
         if kind in KV_KINDS:
             kwargs.setdefault("grouping", _DEFAULT_GROUPING[kind])
+            _default_kv_selection(kwargs)
         try:
             out = cls(**kwargs)
         except InputError as exc:
@@ -351,7 +352,7 @@ class TensorRecipe:
         if raw.lower() in FP_WORDS:
             return None
         name, *fields_ = raw.split(":")
-        kwargs: dict[str, Any] = {"format": name.strip()}
+        kwargs: dict[str, Any] = {"format": name.strip().lower()}
         c = IssueCollector()
         for f in fields_:
             f = f.strip().lower()
@@ -381,6 +382,7 @@ class TensorRecipe:
         c.raise_if_any()
         if kind in KV_KINDS:
             kwargs.setdefault("grouping", _DEFAULT_GROUPING[kind])
+            _default_kv_selection(kwargs)
             if kwargs["grouping"] == Grouping.CHANNEL and kind is Kind.VALUE:
                 kwargs.setdefault("staging_bits", 8)
         try:
@@ -421,6 +423,21 @@ _TENSOR_KEYS = (
     "clip_search",
 )
 _DEFAULT_GROUPING = {Kind.KEY: Grouping.TOKEN, Kind.VALUE: Grouping.CHANNEL}
+
+
+def _default_kv_selection(kwargs: dict[str, Any]) -> None:
+    """A KV candidate set without a rule takes the authors' variance rule when it holds their
+    three types (a = 0, a = 25, INT4), else the calibrated LUT."""
+    if "selection" in kwargs or not isinstance(kwargs.get("format"), str):
+        return
+    from mant.kv_select import variance_positions
+
+    try:
+        cs = candidate_set(kwargs["format"])
+    except InputError:
+        return  # reported when the recipe is built
+    if len(cs.formats) > 1:
+        kwargs["selection"] = "variance" if variance_positions(cs.name) else "lut"
 
 
 def _int(text: str) -> Any:

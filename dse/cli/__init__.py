@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "plot",
     "export",
     "ppl",
+    "kv",
     "assets",
     "reproduce",
     "recipes",

@@ -29,8 +29,10 @@ from mant.kv import (
     default_thresholds,
     group_statistic,
     kv_groups,
+    normalized_variance,
     quantize_kv,
     select_realtime,
+    select_variance,
     synthetic_groups,
     thresholds_for,
 )
@@ -185,9 +187,15 @@ def test_v_token_groups_run_along_head_dim() -> None:
     np.testing.assert_array_equal(groups[3], v[0, 1, 32:64])
 
 
+def _kivi(**kwargs) -> KVQuantConfig:
+    """KIVI's layout with the calibrated LUT over mant-unicore16 (the former default)."""
+    base = {"candidates": UNICORE, "k_grouping": "channel", "v_grouping": "token"}
+    return KVQuantConfig(**{**base, "selection": "lut", **kwargs})
+
+
 def test_quantize_kv_keeps_residual_tokens_exact_and_matches_groupwise() -> None:
     k, v = _kv(tokens=100)
-    cfg = KVQuantConfig(group_size=32, scale_format="fp32")
+    cfg = _kivi(group_size=32, scale_format="fp32")
     res = quantize_kv(k, v, cfg, compare_oracle=True)
     assert res.k.residual_tokens == 4
     np.testing.assert_array_equal(res.k.dequantized[:, 96:], k[:, 96:])
@@ -206,7 +214,7 @@ def test_quantize_kv_keeps_residual_tokens_exact_and_matches_groupwise() -> None
 
 def test_oracle_selection_has_ratio_one_and_matches_the_search() -> None:
     k, v = _kv(seed=2)
-    res = quantize_kv(k, v, KVQuantConfig(selection="oracle"), compare_oracle=True)
+    res = quantize_kv(k, v, _kivi(selection="oracle"), compare_oracle=True)
     assert res.oracle_ratio == pytest.approx(1.0)
     groups, _ = kv_groups(v, "token", 64)
     assert (
@@ -215,9 +223,9 @@ def test_oracle_selection_has_ratio_one_and_matches_the_search() -> None:
     )
 
 
-def test_other_groupings_and_short_caches() -> None:
+def test_authors_layout_is_the_default_and_short_caches() -> None:
     k, v = _kv(tokens=20)
-    res = quantize_kv(k, v, KVQuantConfig(k_grouping="token", v_grouping="channel"))
+    res = quantize_kv(k, v, KVQuantConfig())
     assert res.k.grouping is Grouping.TOKEN and res.k.n_groups == 3 * 20
     # 20 tokens < g = 64: every V channel group is still in the residual buffer
     assert res.v.n_groups == 0 and res.v.residual_tokens == 20
@@ -225,11 +233,41 @@ def test_other_groupings_and_short_caches() -> None:
     assert res.v.rel_mse == 0.0
 
 
+def _authors_pick(groups: np.ndarray) -> np.ndarray:
+    """pseudo_quantize_mant's masks, written out (var with ddof=1 of x / absmax)."""
+    var = np.var(groups / np.abs(groups).max(axis=1, keepdims=True), axis=1, ddof=1)
+    return np.where(var < 0.05, 0, np.where(var <= 0.25, 1, 2))
+
+
+def test_variance_rule_is_the_authors_and_their_layout_the_default() -> None:
+    k, v = _kv(seed=11, tokens=128)
+    k[0, :, 5] *= 30.0  # an outlier channel: spiky K token groups, a = 0
+    v[1] = np.sign(v[1])  # flat groups, var(x / absmax) ~ 1: INT4
+    res = quantize_kv(k, v, KVQuantConfig(), compare_oracle=True)
+    assert res.k.candidate_names == ("mant4_a0", "mant4_a25", "int4")
+    kg, _ = kv_groups(k, "token", 64)
+    vg, vres = kv_groups(v, "channel", 64)
+    assert vres == 0 and res.v.residual_tokens == 0
+    np.testing.assert_array_equal(res.k.choice, _authors_pick(kg))
+    np.testing.assert_array_equal(res.v.choice, _authors_pick(vg))
+    assert set(res.k.choice_histogram()) >= {"mant4_a0", "mant4_a25"}
+    assert set(res.v.choice_histogram()) >= {"mant4_a25", "int4"}
+    q = quantize_groups(kg, "mant-kv3", choice=res.k.choice, scale_format="fp16")
+    np.testing.assert_array_equal(kv_groups(res.k.dequantized, "token", 64)[0], q.dequantized)
+    assert 1.0 <= res.oracle_ratio < 1.5
+    # boundaries: 0.05 and 0.25 themselves pick a = 25
+    assert select_variance(np.array([[1.0, -1.0] * 2]), "mant-kv3").tolist() == [2]
+    both = np.array([[1.0, 0.0, 0.0, 0.0], [1.0, 0.5, 0.0, 0.0]])
+    var = normalized_variance(both)
+    np.testing.assert_allclose(var, [0.25, np.var([1, 0.5, 0, 0], ddof=1)])
+    assert select_variance(both, "mant-kv3").tolist() == [1, 1]
+
+
 def test_all_zero_groups_give_zeros_not_nan() -> None:
     k, v = _kv()
     k[1] = 0.0
     v[:] = 0.0
-    res = quantize_kv(k, v, KVQuantConfig(), compare_oracle=True)
+    res = quantize_kv(k, v, _kivi(), compare_oracle=True)
     assert np.all(np.isfinite(res.k.dequantized)) and np.all(np.isfinite(res.v.dequantized))
     np.testing.assert_array_equal(res.k.dequantized[1], 0.0)
     np.testing.assert_array_equal(res.v.dequantized, 0.0)
@@ -239,13 +277,16 @@ def test_all_zero_groups_give_zeros_not_nan() -> None:
 
 def test_config_round_trip_and_bits_per_element() -> None:
     # mant.md §4 table: FP16 scale + 4-bit index at g = 64 -> 4.3125; 8-bit scale -> 4.1875
-    assert KVQuantConfig().bits_per_element == 4.3125
-    assert KVQuantConfig(scale_format="e8m0").bits_per_element == 4.1875
+    assert _kivi().bits_per_element == 4.3125
+    assert _kivi(scale_format="e8m0").bits_per_element == 4.1875
+    assert KVQuantConfig().bits_per_element == 4 + 18 / 64  # mant-kv3: 2 selector bits
     th = default_thresholds(UNICORE, "kurtosis", 64)
-    cfg = KVQuantConfig(statistic="kurtosis", thresholds=th, selection="realtime")
+    cfg = KVQuantConfig(
+        candidates=UNICORE, statistic="kurtosis", thresholds=th, selection="realtime"
+    )
     data = json.loads(json.dumps(cfg.to_dict()))
     assert KVQuantConfig.from_dict(data) == cfg
-    assert cfg.selection is Selection.REALTIME and cfg.statistic is Statistic.KURTOSIS
+    assert cfg.selection is Selection.LUT and cfg.statistic is Statistic.KURTOSIS
 
 
 def test_shipped_thresholds_load_with_provenance() -> None:
@@ -286,8 +327,11 @@ def test_bad_config_collects_every_issue() -> None:
     with pytest.raises(InputError, match="valid keys"):
         KVQuantConfig.from_dict({"group_size": 64, "grup": 1})
     with pytest.raises(InputError) as exc:
-        KVQuantConfig(statistic="crest", thresholds=default_thresholds(UNICORE, "rms_absmax"))
+        _kivi(statistic="crest", thresholds=default_thresholds(UNICORE, "rms_absmax"))
     assert _paths(exc) == {"kv.thresholds.statistic"}
+    with pytest.raises(InputError) as exc:
+        KVQuantConfig(candidates=UNICORE, v_staging_bits=1)  # no a = 25 in unicore16
+    assert _paths(exc) == {"kv.selection", "kv.v_staging_bits"}
 
 
 def test_bad_thresholds() -> None:
@@ -305,7 +349,7 @@ def test_bad_thresholds() -> None:
 
 def test_bad_tensors() -> None:
     k, v = _kv()
-    cfg = KVQuantConfig()
+    cfg = _kivi()
     bad = k.copy()
     bad[0, 3, 7] = np.nan
     with pytest.raises(InputError, match=r"k: must be finite .*nan at index \(0, 3, 7\)"):
@@ -335,8 +379,8 @@ SHIPPED_SETS = (UNICORE, "mant-dense", "ant", "olive")
 @pytest.mark.parametrize("fmt", ["int4", "int4_asym", "mant4_a17", "int8"])
 def test_one_format_realtime_needs_no_table_and_equals_oracle(fmt: str) -> None:
     k, v = _kv(seed=3)
-    realtime = KVQuantConfig(candidates=fmt)  # selection defaults to realtime
-    assert realtime.selection is Selection.REALTIME and not realtime.needs_calibration
+    realtime = KVQuantConfig(candidates=fmt, selection="realtime")
+    assert realtime.selection is Selection.LUT and not realtime.needs_calibration
     lut = realtime.resolved_thresholds()
     assert lut.choices == (0,) and lut.edges == () and lut.candidates == (fmt,)
     got = quantize_kv(k, v, realtime, compare_oracle=True)
@@ -348,11 +392,12 @@ def test_one_format_realtime_needs_no_table_and_equals_oracle(fmt: str) -> None:
     assert KVQuantConfig.from_dict(realtime.to_dict()) == realtime
 
 
-def test_one_format_kv_spec_keeps_the_default_selection() -> None:
-    from llmrun.specs import parse_kv_spec
+def test_one_format_kv_recipe_needs_no_selection() -> None:
+    from mant.recipe import Recipe
 
-    cfg = parse_kv_spec("int4_asym:g64").to_config()
-    assert cfg.selection is Selection.REALTIME  # no workaround to oracle any more
+    cfg = Recipe.from_dict({"name": "x", "key": "int4_asym:g64", "value": "int4_asym:g64"})
+    cfg = cfg.kv_config()
+    assert cfg.selection is Selection.ORACLE  # one format: nothing to select
     k, v = _kv(seed=4)
     assert quantize_kv(k, v, cfg, compare_oracle=True).oracle_ratio == 1.0
 
@@ -372,7 +417,7 @@ def test_every_shipped_set_has_tables_with_provenance_and_held_out_ratio(name: s
         assert th.heldout_mse_ratio is not None and 1.0 <= th.heldout_mse_ratio <= 1.25
         # a shipped LUT names real members of its set, at their indices
         assert th.candidates == tuple(candidate_set(name).names[j] for j in th.choices)
-        KVQuantConfig(candidates=name, group_size=g, statistic=stat, thresholds=th)
+        KVQuantConfig(candidates=name, group_size=g, statistic=stat, thresholds=th, selection="lut")
     entries = [e for e in _shipped_doc()["evaluation"] if e["candidate_set"] == name]
     assert len(entries) == 3 * len(Statistic)
 
@@ -478,7 +523,7 @@ def test_thresholds_for_prefers_tables_that_need_no_data(tmp_path) -> None:
 
 
 def test_family_config_calibrates_on_other_kv_then_quantizes_and_round_trips(tmp_path) -> None:
-    cfg = KVQuantConfig(candidates=_family(), group_size=32)
+    cfg = KVQuantConfig(candidates=_family(), group_size=32, selection="lut")
     assert cfg.needs_calibration
     with pytest.raises(InputError, match="no shipped thresholds"):
         quantize_kv(*_kv(seed=5), cfg)
@@ -491,7 +536,7 @@ def test_family_config_calibrates_on_other_kv_then_quantizes_and_round_trips(tmp
     assert KVQuantConfig.from_dict(json.loads(json.dumps(ready.to_dict()))) == ready
     # a LUT of another set is refused, even with the same statistic and g
     with pytest.raises(InputError, match="same members"):
-        KVQuantConfig(candidates=UNICORE, group_size=32, thresholds=ready.thresholds)
+        _kivi(group_size=32, thresholds=ready.thresholds)
 
 
 # ---------------------------------------------------------------------- token groups > head_dim
@@ -520,7 +565,7 @@ def test_token_groups_that_divide_head_dim_are_unchanged(g: int) -> None:
         edges=(0.2, 0.3, 0.4, 0.5),
         group_size=g,
     )
-    cfg = KVQuantConfig(group_size=g, k_grouping="token", thresholds=None if g >= 32 else lut)
+    cfg = _kivi(group_size=g, k_grouping="token", thresholds=None if g >= 32 else lut)
     res = quantize_kv(k, v, cfg)
     for x, got in ((k, res.k), (v, res.v)):
         saved = _old_token_path(x, cfg)
@@ -538,8 +583,8 @@ def test_v_token_groups_of_128_span_the_tokens_heads_with_padding() -> None:
     np.testing.assert_array_equal(groups[2 * 7 + 1, :64], v[2, 7])
     np.testing.assert_array_equal(groups[1::2, 64:], 0.0)
 
-    res128 = quantize_kv(k, v, KVQuantConfig(group_size=128), compare_oracle=True)
-    res64 = quantize_kv(k, v, KVQuantConfig(group_size=64), compare_oracle=True)
+    res128 = quantize_kv(k, v, _kivi(group_size=128), compare_oracle=True)
+    res64 = quantize_kv(k, v, _kivi(group_size=64), compare_oracle=True)
     assert res128.v.dequantized.shape == v.shape and res128.k.dequantized.shape == k.shape
     assert res128.v.n_groups == 600 and res128.v.residual_tokens == 0
     assert np.all(np.isfinite(res128.v.dequantized))
@@ -550,8 +595,8 @@ def test_v_token_groups_of_128_span_the_tokens_heads_with_padding() -> None:
     assert res128.bits_per_element == 4 + 20 / 128
     # the padding rule: the padded group is head 2 alone, exactly as a group of 64 would be
     oracle = {"selection": "oracle", "scale_format": "fp32"}
-    alone = quantize_kv(k, v, KVQuantConfig(group_size=64, **oracle)).v.dequantized
-    spans = quantize_kv(k, v, KVQuantConfig(group_size=128, **oracle)).v
+    alone = quantize_kv(k, v, _kivi(group_size=64, **oracle)).v.dequantized
+    spans = quantize_kv(k, v, _kivi(group_size=128, **oracle)).v
     np.testing.assert_array_equal(spans.dequantized[2], alone[2])
     np.testing.assert_allclose(
         spans.group_error[1::2],
@@ -565,8 +610,8 @@ def test_v_token_groups_of_128_span_the_tokens_heads_with_padding() -> None:
 def test_groups_must_divide_head_dim_or_be_whole_heads() -> None:
     k, v = _kv(tokens=10)
     with pytest.raises(InputError, match="v.head_dim: must be a multiple of group_size=96"):
-        quantize_kv(k, v, KVQuantConfig(group_size=96))
-    cfg = KVQuantConfig(group_size=256, k_grouping="token", selection="oracle")
+        quantize_kv(k, v, _kivi(group_size=96))
+    cfg = _kivi(group_size=256, k_grouping="token", selection="oracle")
     res = quantize_kv(k, v, cfg)  # 192 values a token: one group, 64 padded slots
     assert res.k.n_groups == res.v.n_groups == 10
     np.testing.assert_array_equal(res.v.dequantized.shape, v.shape)
@@ -600,7 +645,7 @@ def test_token_groups_round_trip_any_shape(
     if x.ndim >= 3 and per > 1:  # a token's groups are its heads, concatenated in order
         row = np.concatenate([x[(0,) * (x.ndim - 3)][h, 0] for h in range(heads)])
         np.testing.assert_array_equal(groups[:per_token].reshape(-1)[:width], row)
-    cfg = KVQuantConfig(group_size=g, k_grouping="token", selection="oracle")
+    cfg = _kivi(group_size=g, k_grouping="token", selection="oracle")
     v = quantize_kv(x, x, cfg)
     assert v.v.dequantized.shape == x.shape and np.all(np.isfinite(v.v.dequantized))
     np.testing.assert_array_equal(v.k.dequantized, v.v.dequantized)
@@ -609,7 +654,7 @@ def test_token_groups_round_trip_any_shape(
 
 
 def test_family_calibrates_on_full_groups_when_v_groups_span_heads(tmp_path) -> None:
-    cfg = KVQuantConfig(candidates=_family(), group_size=128)
+    cfg = _kivi(candidates=_family(), group_size=128)
     ready = cfg.calibrated(*_kv(seed=8, tokens=512), cache_dir=tmp_path)
     res = quantize_kv(*_kv(seed=9), ready, compare_oracle=True)
     assert res.v.n_groups == 200 and 1.0 <= res.oracle_ratio <= 1.25
