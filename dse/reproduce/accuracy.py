@@ -1,12 +1,9 @@
 """The accuracy side: SmolLM2-135M perplexity of each recipe beside the paper's LLaMA-7B table.
 
-Each recipe of ``accuracy.recipes`` runs through ``llmrun.perplexity`` on the first
-``accuracy.windows`` 512-token windows. When the runtime takes a whole recipe
-(``perplexity(recipe=...)``: weights, activations and KV), that is what runs; otherwise the
-weights and KV parts run and the row says the activations stayed unquantized. A weight recipe
-that selects by output error runs by weight error when the quantizer has no output-error rule;
-the row says that too. The paper's ordering is compared by rank, not by value: SmolLM2-135M
-ships Q4_1 weights and is not LLaMA-7B.
+Each recipe of ``accuracy.recipes`` runs whole (weights, activations, KV:
+``llmrun.perplexity(recipe=...)``) on the first ``accuracy.windows`` 512-token windows. The
+paper's ordering is compared by rank, not by value: SmolLM2-135M ships Q4_1 weights and is not
+LLaMA-7B.
 
 Example:
     >>> # run_accuracy(load_config())  # needs the SmolLM2 assets (mant-dse assets fetch)
@@ -15,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +36,7 @@ class AccuracyRow:
         ours: SmolLM2-135M perplexity (None if not measured).
         paper: The paper's LLaMA-7B WikiText-2 perplexity (None if it gives none).
         applied: What of the recipe ran (``weights, activations, kv`` or a subset).
-        note: What differs from the recipe, or why nothing ran.
+        note: Why nothing ran ("" if measured).
     """
 
     recipe: str
@@ -60,7 +56,7 @@ class AccuracyResult:
         rows: One per recipe, config order.
         same_order: Whether our perplexities rank the recipes as the paper's do (None if not
             every recipe with a paper value was measured).
-        missing: What the run could not apply, one sentence ("" if nothing).
+        missing: Why nothing was measured, one sentence ("" if the run worked).
     """
 
     windows: int
@@ -77,40 +73,20 @@ class AccuracyResult:
         }
 
 
-def _takes_recipe() -> bool:
+def _measure(recipe: Recipe, windows: int) -> tuple[float, str]:
+    """Perplexity under the whole recipe and which parts of it quantize something."""
     from llmrun import perplexity
 
-    return "recipe" in inspect.signature(perplexity).parameters
-
-
-def _weight_config(recipe: Recipe) -> tuple[Any, str]:
-    """The recipe's weight quantizer (None if unquantized) and what had to change."""
-    from mant.tensor_recipe import Selection
-
-    w = recipe.weight("q")
-    if w is None:
-        return None, ""
-    try:
-        return w.quant_config(), ""
-    except TypeError:
-        # mant.quantize has no output-error rule yet: least weight error instead
-        plain = dataclasses.replace(w, selection=Selection.WEIGHT_MSE)
-        return plain.quant_config(), "weights chosen by weight error, not output error"
-
-
-def _measure(recipe: Recipe, windows: int, whole: bool) -> tuple[float, str, str]:
-    from llmrun import perplexity
-
-    if whole:
-        return float(perplexity(recipe=recipe, windows=windows).ppl), "all", ""  # type: ignore[call-arg]
-    weights, note = _weight_config(recipe)
-    kv = recipe.kv_config()
-    parts = [p for p, on in (("weights", weights is not None), ("kv", kv is not None)) if on]
-    notes = [note] if note else []
-    if recipe.activations is not None:
-        notes.append("activations unquantized (llmrun has no activation quantization yet)")
-    ppl = perplexity(weights=weights, kv=kv, windows=windows).ppl
-    return float(ppl), ", ".join(parts) or "none", "; ".join(notes)
+    parts = [
+        name
+        for name, on in (
+            ("weights", recipe.weight_bits < 16),
+            ("activations", recipe.act_bits < 16),
+            ("kv", recipe.kv_bits < 16),
+        )
+        if on
+    ]
+    return float(perplexity(recipe=recipe, windows=windows).ppl), ", ".join(parts) or "none"
 
 
 def _same_order(rows: tuple[AccuracyRow, ...]) -> bool | None:
@@ -126,19 +102,18 @@ def run_accuracy(cfg: ReproduceConfig, windows: int | None = None) -> AccuracyRe
     """Perplexity of every accuracy recipe (skipped when ``windows`` is 0 or assets missing)."""
     n = cfg.accuracy_windows if windows is None else windows
     paper: Mapping[str, float] = cfg.accuracy_paper
-    whole = _takes_recipe()
     rows: list[AccuracyRow] = []
     reason = ""
     for name in cfg.accuracy_recipes:
         recipe = load_recipe(name)
-        ours, applied, note = None, "none", ""
+        ours, applied = None, "none"
         if n and not reason:
             try:
-                ours, applied, note = _measure(recipe, n, whole)
+                ours, applied = _measure(recipe, n)
             except (FileNotFoundError, OSError) as exc:
                 reason = f"SmolLM2 assets not available ({exc}); run `mant-dse assets fetch`"
                 _log.warning(reason)
-        note = note or reason or ("" if n else "skipped (windows = 0)")
+        note = reason or ("" if n else "skipped (windows = 0)")
         rows.append(
             AccuracyRow(
                 recipe=name,
@@ -150,12 +125,4 @@ def run_accuracy(cfg: ReproduceConfig, windows: int | None = None) -> AccuracyRe
             )
         )
     result = tuple(rows)
-    missing = (
-        ""
-        if whole
-        else (
-            "llmrun.perplexity does not take a recipe yet: the W4A4 rows run their weights "
-            "(and KV) only, so their activation error is missing"
-        )
-    )
-    return AccuracyResult(windows=n, rows=result, same_order=_same_order(result), missing=missing)
+    return AccuracyResult(windows=n, rows=result, same_order=_same_order(result), missing=reason)
