@@ -56,6 +56,7 @@ class AccuracyResult:
         rows: One per recipe, config order.
         same_order: Whether our perplexities rank the recipes as the paper's do (None if not
             every recipe with a paper value was measured).
+        pairs_in_order: Pairs of recipes ordered as in the paper, and all pairs compared.
         missing: Why nothing was measured, one sentence ("" if the run worked).
     """
 
@@ -63,11 +64,13 @@ class AccuracyResult:
     rows: tuple[AccuracyRow, ...]
     same_order: bool | None
     missing: str
+    pairs_in_order: tuple[int, int] = (0, 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "windows": self.windows,
             "same_order_as_paper": self.same_order,
+            "pairs_in_paper_order": list(self.pairs_in_order),
             "missing": self.missing,
             "rows": [dataclasses.asdict(r) for r in self.rows],
         }
@@ -98,6 +101,13 @@ def _same_order(rows: tuple[AccuracyRow, ...]) -> bool | None:
     return by_paper == by_ours
 
 
+def _pairs(rows: tuple[AccuracyRow, ...]) -> tuple[int, int]:
+    both = [(r.ours, r.paper) for r in rows if r.ours is not None and r.paper is not None]
+    pairs = [(a, b) for i, a in enumerate(both) for b in both[i + 1 :]]
+    agree = sum((a[0] - b[0]) * (a[1] - b[1]) > 0 for a, b in pairs)
+    return agree, len(pairs)
+
+
 def run_accuracy(cfg: ReproduceConfig, windows: int | None = None) -> AccuracyResult:
     """Perplexity of every accuracy recipe (skipped when ``windows`` is 0 or assets missing)."""
     n = cfg.accuracy_windows if windows is None else windows
@@ -125,4 +135,10 @@ def run_accuracy(cfg: ReproduceConfig, windows: int | None = None) -> AccuracyRe
             )
         )
     result = tuple(rows)
-    return AccuracyResult(windows=n, rows=result, same_order=_same_order(result), missing=reason)
+    return AccuracyResult(
+        windows=n,
+        rows=result,
+        same_order=_same_order(result),
+        missing=reason,
+        pairs_in_order=_pairs(result),
+    )

@@ -202,7 +202,9 @@ def report_tables(res: ReproduceResult) -> list[tuple[str, str, pd.DataFrame]]:
             (
                 "Accuracy: perplexity per recipe",
                 f"SmolLM2-135M, {acc.windows} x 512 tokens, beside the paper's LLaMA-7B "
-                f"WikiText-2. Same order as the paper: {acc.same_order}. {acc.missing}",
+                f"WikiText-2. Same order as the paper: {acc.same_order} "
+                f"({acc.pairs_in_order[0]} of {acc.pairs_in_order[1]} pairs in its order). "
+                f"{acc.missing}",
                 pd.DataFrame([dataclasses.asdict(r) for r in acc.rows]),
             )
         )

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.reproduce.accuracy import AccuracyRow, _same_order, run_accuracy
+from dse.reproduce.accuracy import AccuracyRow, _pairs, _same_order, run_accuracy
 from dse.reproduce.compute import build_accelerators, mean, scope_workload
 from dse.reproduce.config import load_config, parse_config, shipped_config_text
 from dse.reproduce.report import summary_json, write_report
@@ -168,6 +168,8 @@ def test_same_order_compares_ranks_not_values():
     assert _same_order((row("a", 20.0, 5.7), row("b", 45.0, 23.9)))
     assert not _same_order((row("a", 50.0, 5.7), row("b", 45.0, 23.9)))
     assert _same_order((row("a", None, 5.7), row("b", 45.0, 23.9))) is None
+    three = (row("a", 20.0, 5.7), row("b", 90.0, 23.9), row("c", 45.0, 32.0))
+    assert _pairs(three) == (2, 3)
 
 
 def test_cli_prints_json_and_writes_the_reports(tmp_path, capsys):
@@ -208,4 +210,4 @@ def test_accuracy_side_runs_recipes_on_smollm2():
     assert (fp.applied, w4.applied) == ("none", "weights")
     assert fp.ours is not None and w4.ours is not None
     assert 10 < fp.ours < w4.ours  # SmolLM2 unquantized ~16 on the first window
-    assert res.same_order is True
+    assert res.same_order is True and res.pairs_in_order == (1, 1)
