@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from dse.spec import StudySpec
 
-__all__ = ["PE_COLORS", "pe_color", "render_report", "write_report"]
+__all__ = ["PE_COLORS", "REPORT_CSS", "pe_color", "render_report", "table_html", "write_report"]
 
 _COLORS = {"pareto": "#d62728", "feasible": "#1f77b4", "infeasible": "#b0b0b0"}
 # One colour per PE type (plots, pick bars, table); MANT red as in the paper's figures.
@@ -299,6 +299,23 @@ def _history(histories: tuple[HistoryInfo, ...], hv: HypervolumeInfo) -> go.Figu
         title="Objectives and hypervolume over trials", height=220 * n, margin={"t": 70}
     )
     return fig
+
+
+def table_html(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "<p>No feasible design yet.</p>"
+    return table.to_html(
+        index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="pareto"
+    )
+
+
+REPORT_CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222}
+h1{margin-bottom:4px} .counts span{margin-right:18px}
+table.pareto{border-collapse:collapse;font-size:13px} table.pareto td,table.pareto th{
+padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}
+.grid{display:flex;flex-wrap:wrap;gap:8px}
+"""
 
 
 def render_report(info: ReportInfo) -> str:

@@ -6,7 +6,7 @@ cannot drift from the model. The rest are the reproduction's own choices (the ar
 averages are taken, the cycle-model semantics) and are stated here with their reasons.
 
 Example:
-    >>> from dse.reproduce.cases import load_config
+    >>> from dse.reproduce.config import load_config
     >>> from dse.reproduce.compute import build_accelerators
     >>> cfg = load_config()
     >>> table = assumptions_table(cfg, build_accelerators(cfg))
@@ -16,9 +16,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dse.reproduce.cases import ReproduceConfig
+from dse.reproduce.config import ReproduceConfig
 from hwmodel import Accelerator
 
 __all__ = ["Assumption", "assumptions_table", "GLOBAL_ASSUMPTIONS"]
@@ -64,23 +65,18 @@ GLOBAL_ASSUMPTIONS: tuple[Assumption, ...] = (
     ),
     Assumption(
         name="model.attention",
-        value="dense QK^T and PV (no causal skipping); softmax, norms, RQU not costed",
+        value="dense QK^T and PV against the KV cache at the KV precision; softmax and norms "
+        "not costed",
         unit="",
-        source="hwmodel limitation (docs/hwmodel.md, Known limits)",
-        drives="both",
-    ),
-    Assumption(
-        name="model.lm_head",
-        value="last token of each sequence only",
-        unit="",
-        source="hwmodel llm_workload",
+        source="hwmodel llm_workload (docs/hwmodel.md, Known limits)",
         drives="both",
     ),
     Assumption(
         name="model.clock",
         value="1",
         unit="GHz",
-        source="28 nm, 1 GHz for every PE (UniCore configuration.py, hardware.md §5 [T])",
+        source="28 nm, 1 GHz for every PE (UniCore configuration.py, hardware.md §5 [T]); "
+        "M-ANT's clock is not known (mant_authors.md §3)",
         drives="speedup",
     ),
     Assumption(
@@ -91,24 +87,31 @@ GLOBAL_ASSUMPTIONS: tuple[Assumption, ...] = (
         drives="energy",
     ),
     Assumption(
-        name="baselines.olive_outliers",
-        value="OliVe weights with outlier-victim pairs: `olive-ovp` per output channel (int4 or "
-        "flint4 normals, abfloat outliers, victim zeroed, clip search over 0.75..2.49)",
+        name="mant.rqu_overhead",
+        value="0.3% exposed (not added by default; alternative rqu.exposed adds it to M-ANT's "
+        "cycles); its area and energy are not known and not costed",
         unit="",
-        source="mant.olive, the rules of the OliVe artifact clevercool/ANT-Quantization "
-        "quant_modules.py (mant.md §9.2 [C]; docs/numerics.md); OliVe's KV cache stays FP16",
-        drives="accuracy",
+        source="the paper's real-time quantization unit overhead on a representative GEMM "
+        "(mant_authors.md §2 [sum])",
+        drives="speedup",
     ),
     Assumption(
-        name="baselines.tender_decomposition",
-        value="Tender weights INT4 per output channel (max|w|/7); Tender K/V (the activations the "
-        "accuracy side quantizes) by mant.quantize_tender: INT4, 256-token chunks, channel bias, "
-        "8 power-of-two channel groups, per layer and head",
+        name="baselines.kv_precision",
+        value="Tender, OliVe and ANT keep an FP16 KV cache (their recipes quantize no K/V); "
+        "alternative tender_kv.unicore_int4 gives Tender UniCore's 4-bit KV",
         unit="",
-        source="Tender artifact snu-comparch/Tender (mant.md §9.3 [C]); 4-bit KV as in UniCore's "
-        "comparison (mant.md §9.3 [T]); statistics from the tensor itself stand in for the "
-        "artifact's calibration pass [U]; the hardware side keeps 4.0 KV bits/element",
-        drives="accuracy",
+        source="the M-ANT paper's evaluation per the summary (mant_authors.md §3 [sum]); "
+        "UniCore configuration.py kv_prec (hardware.md §5 [T])",
+        drives="both",
+    ),
+    Assumption(
+        name="baselines.activations",
+        value="INT8 activations for every design (M-ANT's PE has no W4A4 mode); alternative "
+        "activations.a4 runs all at 4 bits",
+        unit="",
+        source="M-ANT PE is MANT4 x INT8 (mant_authors.md §3 [sum]); UniCore compares at W4A8 "
+        "(hardware.md §5 [T])",
+        drives="both",
     ),
 )
 """Assumptions of the model itself, shared by every design."""
@@ -138,7 +141,7 @@ def _design_rows(name: str, acc: Accelerator) -> list[Assumption]:
             value=f"W{p.weight_bits} ({p.weight_bits_per_element:g} b/elem) A{p.act_bits} "
             f"KV{p.kv_bits} ({p.kv_bits_per_element:g} b/elem), g={p.group_size}",
             unit="bits",
-            source=f"the design's paper setting, preset default_precision ({acc.description})",
+            source=f"Precision.from_recipe of the design's recipe ({acc.description})",
             drives="both",
         ),
     ]
@@ -178,7 +181,7 @@ def _design_rows(name: str, acc: Accelerator) -> list[Assumption]:
     return rows
 
 
-def _preload_row(accelerators: dict[str, Accelerator]) -> Assumption:
+def _preload_row(accelerators: Mapping[str, Accelerator]) -> Assumption:
     """How the evaluated arrays load each fold's stationary operand (read back from them)."""
     modes = sorted({str(a.array.preload) for a in accelerators.values()})
     return Assumption(
@@ -190,7 +193,7 @@ def _preload_row(accelerators: dict[str, Accelerator]) -> Assumption:
         source="serial = SCALE-Sim v3 (hardware.md §2.2 [D], 21 golden runs); overlapped = "
         "TPU-style weight double buffering, derived and checked against a cycle-by-cycle "
         "simulation (docs/hwmodel.md [D]); which one M-ANT's simulator used is not known [U]; "
-        "the sensitivity axis `preload` shows both",
+        "alternative preload.overlapped shows the other",
         drives="speedup",
     )
 
@@ -231,10 +234,48 @@ def _memory_rows(acc: Accelerator, prefix: str = "memory") -> list[Assumption]:
     ]
 
 
+def _scope_rows(cfg: ReproduceConfig) -> list[Assumption]:
+    rows = []
+    for sc in cfg.scopes:
+        layers = "linear projections only" if sc.layers == "linear" else "every layer"
+        rows.append(
+            Assumption(
+                name=f"scope.{sc.name}",
+                value=f"{layers}; models {', '.join(sc.models)}; phases {', '.join(sc.phases)}; "
+                f"sequence {', '.join(map(str, sc.seq_lens))}; batch "
+                f"{', '.join(map(str, sc.batches))}; over {', '.join(sc.baselines)}",
+                unit="",
+                source=sc.title
+                + (
+                    " (the paper's scope, mant_authors.md §4 [sum])"
+                    if sc.paper
+                    else " (our own grid)"
+                ),
+                drives="both",
+            )
+        )
+    return rows
+
+
+def _pe_area_row(cfg: ReproduceConfig, acc: Accelerator) -> Assumption:
+    mode = acc.pe.mode_for(acc.default_precision.weight_bits, acc.default_precision.act_bits)
+    per_mac = acc.pe.area_um2 / mode.macs_per_cycle
+    return Assumption(
+        name=f"{cfg.subject}.pe_area_vs_paper",
+        value=f"{per_mac:.1f} um^2/MAC (W{mode.weight_bits}A{mode.act_bits}) against the "
+        f"paper's 148 um^2/MAC: {per_mac / 148.0 - 1:+.0%} (alternative mant_pe.paper_148um2)",
+        unit="",
+        source="UniCore's M-ANT PE constant (hardware.md §5 [T]) vs HBQ Table IX note d quoting "
+        "M-ANT's 28 nm synthesis (mant_authors.md §3 [cite])",
+        drives="speedup",
+    )
+
+
 def assumptions_table(
-    cfg: ReproduceConfig, accelerators: dict[str, Accelerator]
+    cfg: ReproduceConfig, accelerators: Mapping[str, Accelerator]
 ) -> tuple[Assumption, ...]:
-    """Every assumption: the reproduction's own, the model's, each design's, the memory's.
+    """Every assumption: the reproduction's own, the model's, each design's, the memory's, and
+    every named alternative.
 
     Args:
         cfg: The configuration.
@@ -246,7 +287,8 @@ def assumptions_table(
             value=f"{cfg.area_budget_um2:,.0f}",
             unit="um^2 of PE array (epilogues included)",
             source="UniCore's M-ANT array 104 x 32 x 785929/2024 um^2 (hardware.md §5 [T]); every "
-            "design is re-sized with hwmodel.iso_area",
+            "design is re-sized with hwmodel.iso_area (the paper sets PE counts at equal area, "
+            "mant_authors.md §3 [sum])",
             drives="speedup",
         ),
         Assumption(
@@ -259,37 +301,46 @@ def assumptions_table(
         ),
         Assumption(
             name="reproduce.average",
-            value=f"{cfg.mean} mean of per-case ratios over {', '.join(cfg.baselines)} x models x "
-            "phases x sequence lengths x batches",
+            value=f"{cfg.mean} mean of per-case ratios per baseline (both means reported)",
             unit="",
-            source="[U] the paper's averaging is not known (hardware.md §1); its baselines are "
-            "believed to be ANT, OliVe and Tender at comparable area",
+            source="the paper's averaging is not stated (mant_authors.md §4)",
             drives="both",
         ),
         Assumption(
-            name="reproduce.references",
-            value=", ".join(cfg.references) or "none",
+            name="reproduce.same_memory",
+            value="every design has the same clock, buffers and DRAM (its preset's common setup)",
             unit="",
-            source="reported per design but not in the headline average",
-            drives="both",
-        ),
-        Assumption(
-            name="reproduce.cases",
-            value=f"models {', '.join(cfg.models)}; phases {', '.join(cfg.phases)}; sequence "
-            f"lengths {', '.join(map(str, cfg.seq_lens))}; batches "
-            f"{', '.join(map(str, cfg.batches))}",
-            unit="",
-            source="[U] the paper's models and lengths are not known; LLaMA and OPT as in Amove "
-            "Table 9 and PLENA Table V (accuracy.md §1-2 [T])",
+            source="the paper's setup (mant_authors.md §3 [sum])",
             drives="both",
         ),
     ]
-    rows = own + list(GLOBAL_ASSUMPTIONS) + [_preload_row(accelerators)]
-    for name, acc in accelerators.items():
-        rows.extend(_design_rows(name, acc))
+    rows = own + _scope_rows(cfg) + list(GLOBAL_ASSUMPTIONS) + [_preload_row(accelerators)]
+    rows.append(_pe_area_row(cfg, accelerators[cfg.subject]))
+    for d in cfg.designs:
+        acc = accelerators[d.name]
+        rows.append(
+            Assumption(
+                name=f"{d.name}.recipe",
+                value=f"{d.recipe_name} ({d.recipe.summary()})",
+                unit="",
+                source=d.recipe.source or d.recipe.description,
+                drives="both",
+            )
+        )
+        rows.extend(_design_rows(d.name, acc))
     subject = accelerators[cfg.subject]
     rows.extend(_memory_rows(subject))  # shared by every design unless listed below
     for name, acc in accelerators.items():
         if (acc.buffers, acc.dram) != (subject.buffers, subject.dram):
             rows.extend(_memory_rows(acc, f"{name}.memory"))
+    for alt in cfg.alternatives:
+        rows.append(
+            Assumption(
+                name=f"alternative.{alt.name}",
+                value=alt.description,
+                unit="",
+                source=alt.source,
+                drives="both",
+            )
+        )
     return tuple(rows)

@@ -1,151 +1,103 @@
-"""The hardware side: every design at iso-area on every case, and the ratios M-ANT achieves.
+"""The hardware side: every design at iso-area on every case of a scope, and M-ANT's ratios.
 
-Definitions (stated in the report):
-
-- speedup of the subject over a baseline on a case = baseline cycles / subject cycles (all
-  designs run at the same clock, so this is the latency ratio);
-- energy reduction = baseline energy / subject energy;
-- an *average* is the config's mean (geometric by default) over every case of the designs it
-  covers; a *maximum* is the largest per-case ratio. The headline average covers the
-  ``baselines`` (ANT, OliVe, Tender); ``references`` (INT8) are reported but not averaged.
+Per case, speedup = baseline cycles / M-ANT cycles (one clock for all, so the latency ratio)
+and energy reduction = baseline energy / M-ANT energy. Per baseline, the average is the
+config's mean (geometric by default; both means are always kept) over the scope's cases.
 
 Example:
-    >>> from dse.reproduce.cases import parse_config, reduce_config, DEFAULT_CONFIG
-    >>> cfg = parse_config(reduce_config(DEFAULT_CONFIG, models=["llama-2-7b"], seq_lens=[2048],
-    ...                                  batches=[1]))
-    >>> hw = run_hardware(cfg)
-    >>> round(hw.headline.speedup_avg, 2) > 1
-    True
+    >>> from dse.reproduce.config import load_config
+    >>> cfg = load_config()
+    >>> accs = build_accelerators(cfg)
+    >>> s = run_scope(cfg, cfg.scope("whole_model"), accs)
+    >>> s.per_baseline["tender"].cases[-1].seq_len
+    131072
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from dse.reproduce.cases import Case, ReproduceConfig
-from hwmodel import Accelerator, Cost, evaluate, iso_area, llm_workload, load_accelerator
+from dse.recipe_io import load_recipe
+from dse.reproduce.config import Alternative, DesignSpec, ReproduceConfig, Scope
+from hwmodel import Accelerator, Precision, evaluate, iso_area, llm_workload, load_accelerator
+from hwmodel.workload import Workload
 
 __all__ = [
-    "CaseCost",
-    "Ratio",
-    "Summary",
-    "HardwareResult",
+    "CaseRatio",
+    "BaselineSummary",
+    "ScopeResult",
     "build_accelerators",
-    "evaluate_cases",
-    "case_ratios",
-    "summarize",
+    "design_accelerator",
     "mean",
-    "run_hardware",
+    "run_scope",
+    "scope_workload",
 ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CaseCost:
-    """One design on one case.
+class CaseRatio:
+    """M-ANT against one baseline on one case.
 
     Attributes:
-        design: Design name.
-        case: The workload point.
-        cycles: Latency, cycles.
-        latency_s: Latency, s.
-        energy_pj: Total energy, pJ.
-        energy_breakdown_pj: Energy per component (``hwmodel.cost.ENERGY_COMPONENTS``), pJ.
-        bound: ``compute`` or ``memory``.
-        utilization: Useful MACs / peak MAC slots (0..1).
-        compute_cycles: Array time incl. epilogue stalls, cycles.
-        memory_cycles: DRAM transfer time, cycles.
-        dram_bytes: DRAM traffic, bytes.
+        model, phase, seq_len, batch: The case.
+        speedup: Baseline cycles / M-ANT cycles.
+        energy_reduction: Baseline energy / M-ANT energy.
+        subject_cycles, baseline_cycles: Latency, cycles.
+        subject_energy_pj, baseline_energy_pj: Energy, pJ.
+        subject_bound, baseline_bound: ``compute`` or ``memory``.
     """
 
-    design: str
-    case: Case
-    cycles: int
-    latency_s: float
-    energy_pj: float
-    energy_breakdown_pj: dict[str, float]
-    bound: str
-    utilization: float
-    compute_cycles: int = 0
-    memory_cycles: int = 0
-    dram_bytes: float = 0.0
+    model: str
+    phase: str
+    seq_len: int
+    batch: int
+    speedup: float
+    energy_reduction: float
+    subject_cycles: float
+    baseline_cycles: float
+    subject_energy_pj: float
+    baseline_energy_pj: float
+    subject_bound: str
+    baseline_bound: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.phase} L={self.seq_len} B={self.batch}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Ratio:
-    """The subject against one baseline on one case.
+class BaselineSummary:
+    """M-ANT over one baseline across a scope's cases.
 
     Attributes:
-        baseline: Baseline design name.
-        case: The workload point.
-        speedup: Baseline cycles / subject cycles.
-        energy_reduction: Baseline energy / subject energy.
+        baseline: Design name.
+        mean_kind: Which mean ``*_avg`` is (``geometric`` or ``arithmetic``).
+        figures: ``speedup_avg``, ``_max``, ``_min``, ``_geomean``, ``_arith_mean`` and the
+            same for ``energy_reduction``.
+        cases: Per-case ratios.
     """
 
     baseline: str
-    case: Case
-    speedup: float
-    energy_reduction: float
+    mean_kind: str
+    figures: Mapping[str, float]
+    cases: tuple[CaseRatio, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Summary:
-    """Average and maximum of a set of ratios.
+class ScopeResult:
+    """One scope evaluated.
 
     Attributes:
-        speedup_avg, speedup_max: Mean (see ``mean``) and maximum speedup.
-        energy_reduction_avg, energy_reduction_max: Same for energy reduction.
-        speedup_arith: Arithmetic mean speedup (shown next to a geometric mean).
-        energy_reduction_arith: Arithmetic mean energy reduction.
-        n: Number of ratios covered.
-        argmax_speedup: Label of the case with the largest speedup.
-        argmax_energy: Label of the case with the largest energy reduction.
+        scope: The scope.
+        per_baseline: Baseline -> summary.
     """
 
-    speedup_avg: float
-    speedup_max: float
-    energy_reduction_avg: float
-    energy_reduction_max: float
-    speedup_arith: float
-    energy_reduction_arith: float
-    n: int
-    argmax_speedup: str
-    argmax_energy: str
-
-    def to_dict(self) -> dict[str, float | int | str]:
-        return {
-            "speedup_avg": self.speedup_avg,
-            "speedup_max": self.speedup_max,
-            "energy_reduction_avg": self.energy_reduction_avg,
-            "energy_reduction_max": self.energy_reduction_max,
-            "speedup_arith_mean": self.speedup_arith,
-            "energy_reduction_arith_mean": self.energy_reduction_arith,
-            "n_cases": self.n,
-            "speedup_max_case": self.argmax_speedup,
-            "energy_reduction_max_case": self.argmax_energy,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HardwareResult:
-    """The hardware side of the reproduction.
-
-    Attributes:
-        accelerators: Design name -> the iso-area accelerator evaluated.
-        costs: Every (design, case) cost.
-        ratios: Subject over every baseline and reference, per case.
-        headline: Summary over the headline baselines.
-        per_design: Design name -> summary of the subject against it (baselines and references).
-        per_model_phase: (design, model, phase) -> summary over sequence lengths and batches.
-    """
-
-    accelerators: dict[str, Accelerator]
-    costs: tuple[CaseCost, ...]
-    ratios: tuple[Ratio, ...]
-    headline: Summary
-    per_design: dict[str, Summary]
-    per_model_phase: dict[tuple[str, str, str], Summary]
+    scope: Scope
+    per_baseline: Mapping[str, BaselineSummary]
 
 
 def mean(values: Sequence[float], kind: str = "geometric") -> float:
@@ -162,149 +114,120 @@ def mean(values: Sequence[float], kind: str = "geometric") -> float:
     return sum(values) / len(values)
 
 
-def build_accelerators(
-    cfg: ReproduceConfig,
-    *,
-    area_scale: float = 1.0,
-    dram_bw_bytes_per_cycle: float | None = None,
-    buffer_kib: float | None = None,
-    act_bits: int | None = None,
-    dataflow: str | None = None,
-    preload: str | None = None,
-    dram_energy_scale: float = 1.0,
-) -> dict[str, Accelerator]:
-    """Each design's preset, resized to the PE-area budget (times ``area_scale``).
+def design_accelerator(
+    cfg: ReproduceConfig, d: DesignSpec, alt: Alternative | None = None
+) -> Accelerator:
+    """One design's preset with its recipe's precision, resized to the area budget.
 
-    Args:
-        cfg: The configuration.
-        area_scale: Multiplies the area budget (the array-size knob).
-        dram_bw_bytes_per_cycle: Replaces every design's DRAM bandwidth, bytes/cycle.
-        buffer_kib: Replaces every design's weight, activation and output buffer size, KiB.
-        act_bits: Replaces every design's activation width, bits (PE mode and traffic).
-        dataflow: Replaces every design's dataflow (``ws``, ``os`` or ``is``).
-        preload: Replaces every design's stationary-operand preload (``serial`` or
-            ``overlapped``; ``hwmodel.systolic``).
-        dram_energy_scale: Multiplies every design's DRAM read and write energy per bit.
+    ``alt`` (a named alternative) may replace the recipe, its activation or KV part, the PE area,
+    the PE's energy, the array's dataflow, preload or GEMV path, DRAM bandwidth or energy, buffer
+    sizes and the budget.
     """
-    from hwmodel import Precision
-
-    out: dict[str, Accelerator] = {}
-    for d in cfg.designs:
-        acc = load_accelerator(d.preset)
-        if dram_bw_bytes_per_cycle is not None:
-            acc = acc.with_dram(bw_bytes_per_cycle=float(dram_bw_bytes_per_cycle))
-        if dram_energy_scale != 1.0:
-            acc = acc.with_dram(
-                read_pj_per_bit=acc.dram.read_pj_per_bit * dram_energy_scale,
-                write_pj_per_bit=acc.dram.write_pj_per_bit * dram_energy_scale,
-            )
-        if buffer_kib is not None:
-            size = int(buffer_kib * 1024)
-            acc = acc.with_buffers(weight_bytes=size, act_bytes=size, out_bytes=size)
-        if act_bits is not None:
-            p = acc.default_precision
-            acc = acc.with_precision(
-                Precision(
-                    weight_bits=p.weight_bits,
-                    weight_bits_per_element=p.weight_bits_per_element,
-                    act_bits=int(act_bits),
-                    kv_bits=p.kv_bits,
-                    kv_bits_per_element=p.kv_bits_per_element,
-                    group_size=p.group_size,
-                    act_bits_per_element=float(act_bits),
-                )
-            )
-        if dataflow is not None or preload is not None:
-            acc = acc.with_array(dataflow=dataflow, preload=preload)
-        out[d.name] = iso_area(acc, cfg.area_budget_um2 * area_scale, keep=d.keep)
-    return out
-
-
-def evaluate_cases(
-    accelerators: dict[str, Accelerator], cases: Iterable[Case]
-) -> tuple[CaseCost, ...]:
-    """Every accelerator on every case, each at its own default precision."""
-    out: list[CaseCost] = []
-    for case in cases:
-        wl = llm_workload(case.model, phase=case.phase, seq_len=case.seq_len, batch=case.batch)
-        for name, acc in accelerators.items():
-            c: Cost = evaluate(acc, wl)
-            out.append(
-                CaseCost(
-                    design=name,
-                    case=case,
-                    cycles=int(c.cycles),
-                    latency_s=float(c.latency_s),
-                    energy_pj=float(c.energy_pj),
-                    energy_breakdown_pj={k: float(v) for k, v in c.energy_breakdown_pj.items()},
-                    bound=c.bound,
-                    utilization=float(c.utilization),
-                    compute_cycles=int(c.compute_cycles),
-                    memory_cycles=int(c.memory_cycles),
-                    dram_bytes=float(c.dram_bytes),
-                )
-            )
-    return tuple(out)
-
-
-def case_ratios(
-    costs: Iterable[CaseCost], subject: str, others: Sequence[str]
-) -> tuple[Ratio, ...]:
-    """The subject's speedup and energy reduction over each of ``others``, per case."""
-    by_key = {(c.design, c.case): c for c in costs}
-    cases = [c.case for c in by_key.values() if c.design == subject]
-    return tuple(
-        Ratio(
-            baseline=b,
-            case=case,
-            speedup=by_key[(b, case)].cycles / by_key[(subject, case)].cycles,
-            energy_reduction=by_key[(b, case)].energy_pj / by_key[(subject, case)].energy_pj,
+    s: Mapping[str, Any] = alt.settings if alt else {}
+    own: Mapping[str, Any] = alt.designs.get(d.name, {}) if alt else {}
+    recipe = load_recipe(own["recipe"]) if "recipe" in own else d.recipe
+    changes = {k: own.get(k, s.get(k)) for k in ("acts", "kv") if own.get(k, s.get(k))}
+    if changes:
+        recipe = recipe.with_overrides(**changes)
+    acc = load_accelerator(d.preset).with_precision(Precision.from_recipe(recipe))
+    if "pe_area_um2" in own or "pe_energy_scale" in own:
+        area = float(own.get("pe_area_um2", acc.pe.area_um2))
+        k = float(own.get("pe_energy_scale", 1.0))
+        modes = tuple(
+            dataclasses.replace(m, energy_pj_per_mac=m.energy_pj_per_mac * k) for m in acc.pe.modes
         )
-        for b in others
-        for case in cases
-    )
-
-
-def summarize(ratios: Sequence[Ratio], kind: str = "geometric") -> Summary:
-    """Average (``kind`` mean) and maximum of the ratios."""
-    sp = [r.speedup for r in ratios]
-    en = [r.energy_reduction for r in ratios]
-    best_sp = max(ratios, key=lambda r: r.speedup)
-    best_en = max(ratios, key=lambda r: r.energy_reduction)
-    return Summary(
-        speedup_avg=mean(sp, kind),
-        speedup_max=max(sp),
-        energy_reduction_avg=mean(en, kind),
-        energy_reduction_max=max(en),
-        speedup_arith=mean(sp, "arithmetic"),
-        energy_reduction_arith=mean(en, "arithmetic"),
-        n=len(ratios),
-        argmax_speedup=f"{best_sp.baseline}: {best_sp.case.label}",
-        argmax_energy=f"{best_en.baseline}: {best_en.case.label}",
-    )
-
-
-def run_hardware(cfg: ReproduceConfig) -> HardwareResult:
-    """Evaluate every design on every case of ``cfg`` and summarize the subject's gains."""
-    accs = build_accelerators(cfg)
-    costs = evaluate_cases(accs, cfg.cases)
-    others = cfg.baselines + cfg.references
-    ratios = case_ratios(costs, cfg.subject, others)
-    headline = summarize([r for r in ratios if r.baseline in cfg.baselines], cfg.mean)
-    per_design = {b: summarize([r for r in ratios if r.baseline == b], cfg.mean) for b in others}
-    per_mp = {
-        (b, m, p): summarize(
-            [r for r in ratios if (r.baseline, r.case.model, r.case.phase) == (b, m, p)], cfg.mean
+        pe = dataclasses.replace(
+            acc.pe,
+            area_um2=area,
+            leakage_uw=acc.pe.leakage_uw * area / acc.pe.area_um2,
+            modes=modes,
         )
-        for b in others
-        for m in cfg.models
-        for p in cfg.phases
-    }
-    return HardwareResult(
-        accelerators=accs,
-        costs=costs,
-        ratios=ratios,
-        headline=headline,
-        per_design=per_design,
-        per_model_phase=per_mp,
+        acc = dataclasses.replace(acc, pe=pe)
+    if "dram_bw_bytes_per_cycle" in s:
+        acc = acc.with_dram(bw_bytes_per_cycle=float(s["dram_bw_bytes_per_cycle"]))
+    if "dram_energy_scale" in s:
+        k = float(s["dram_energy_scale"])
+        acc = acc.with_dram(
+            read_pj_per_bit=acc.dram.read_pj_per_bit * k,
+            write_pj_per_bit=acc.dram.write_pj_per_bit * k,
+        )
+    if "buffer_kib" in s:
+        size = int(float(s["buffer_kib"]) * 1024)
+        acc = acc.with_buffers(weight_bytes=size, act_bytes=size, out_bytes=size)
+    if {"dataflow", "preload", "gemv_path"} & set(s):
+        acc = acc.with_array(
+            dataflow=s.get("dataflow"), preload=s.get("preload"), gemv_path=s.get("gemv_path")
+        )
+    budget = cfg.area_budget_um2 * float(s.get("area_scale", 1.0))
+    return iso_area(acc, budget, keep=d.keep)
+
+
+def build_accelerators(
+    cfg: ReproduceConfig, alt: Alternative | None = None
+) -> dict[str, Accelerator]:
+    """Every design of ``cfg`` (under ``alt`` if given), by name."""
+    return {d.name: design_accelerator(cfg, d, alt) for d in cfg.designs}
+
+
+def scope_workload(scope: Scope, model: str, phase: str, seq_len: int, batch: int) -> Workload:
+    """One case's workload: every layer, or (``layers: linear``) the projections of the blocks
+    only (``hwmodel`` scope ``linear_layers``, built without the LM head)."""
+    whole = scope.layers == "all"
+    wl = llm_workload(model, phase=phase, seq_len=seq_len, batch=batch, lm_head=whole)
+    return wl if whole else wl.scope("linear_layers")
+
+
+def _summary(baseline: str, kind: str, cases: tuple[CaseRatio, ...]) -> BaselineSummary:
+    figures: dict[str, float] = {}
+    for metric in ("speedup", "energy_reduction"):
+        values = [getattr(c, metric) for c in cases]
+        figures[f"{metric}_avg"] = mean(values, kind)
+        figures[f"{metric}_max"] = max(values)
+        figures[f"{metric}_min"] = min(values)
+        figures[f"{metric}_geomean"] = mean(values, "geometric")
+        figures[f"{metric}_arith_mean"] = mean(values, "arithmetic")
+    return BaselineSummary(baseline=baseline, mean_kind=kind, figures=figures, cases=cases)
+
+
+def run_scope(
+    cfg: ReproduceConfig,
+    scope: Scope,
+    accs: Mapping[str, Accelerator],
+    alt: Alternative | None = None,
+) -> ScopeResult:
+    """Evaluate M-ANT and the scope's baselines on every case of the scope."""
+    settings: Mapping[str, Any] = alt.settings if alt else {}
+    phases = (settings["phase"],) if "phase" in settings else scope.phases
+    cycle_scale = float(settings.get("subject_cycle_scale", 1.0))
+    names = (cfg.subject, *scope.baselines)
+    per: dict[str, list[CaseRatio]] = {b: [] for b in scope.baselines}
+    for model in scope.models:
+        for phase in phases:
+            for seq_len in scope.seq_lens:
+                for batch in scope.batches:
+                    wl = scope_workload(scope, model, phase, seq_len, batch)
+                    costs = {n: evaluate(accs[n], wl) for n in names}
+                    sub = costs[cfg.subject]
+                    sub_cycles = sub.cycles * cycle_scale
+                    for b in scope.baselines:
+                        c = costs[b]
+                        per[b].append(
+                            CaseRatio(
+                                model=model,
+                                phase=phase,
+                                seq_len=seq_len,
+                                batch=batch,
+                                speedup=c.cycles / sub_cycles,
+                                energy_reduction=c.energy_pj / sub.energy_pj,
+                                subject_cycles=float(sub_cycles),
+                                baseline_cycles=float(c.cycles),
+                                subject_energy_pj=float(sub.energy_pj),
+                                baseline_energy_pj=float(c.energy_pj),
+                                subject_bound=str(sub.bound),
+                                baseline_bound=str(c.bound),
+                            )
+                        )
+    return ScopeResult(
+        scope=scope,
+        per_baseline={b: _summary(b, cfg.mean, tuple(per[b])) for b in scope.baselines},
     )

@@ -1,0 +1,431 @@
+"""The reproduce configuration: designs (preset + recipe), scopes, named alternatives, accuracy.
+
+One YAML file, ``dse/reproduce/paper.yaml``, ships as package data; :func:`load_config` reads it
+(or an edited copy) once into the frozen :class:`ReproduceConfig`. A design's precision is its
+recipe's (``dse.recipe_io.load_recipe``, optionally with the activation or KV part replaced).
+
+Example:
+    >>> cfg = load_config()
+    >>> cfg.subject, cfg.scope("linear_layers").baselines
+    ('mant', ('tender', 'olive', 'ant', 'bitfusion'))
+    >>> cfg.scope("whole_model").seq_lens[-1]
+    131072
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dse.recipe_io import load_recipe
+from mant.errors import InputError, IssueCollector
+from mant.recipe import Recipe
+
+__all__ = [
+    "CONFIG_VERSION",
+    "METRICS",
+    "Alternative",
+    "DesignSpec",
+    "ReproduceConfig",
+    "Scope",
+    "load_config",
+    "parse_config",
+    "shipped_config_text",
+]
+
+CONFIG_VERSION = 2
+METRICS = ("speedup", "energy_reduction")
+_PAPER_KEYS = tuple(f"{m}_{s}" for m in METRICS for s in ("avg", "max", "min"))
+_DESIGN_SET_KEYS = ("recipe", "acts", "kv", "pe_area_um2", "pe_energy_scale")
+_GLOBAL_SET_KEYS = {
+    "acts": str,
+    "kv": str,
+    "preload": ("serial", "overlapped"),
+    "dataflow": ("ws", "os", "is"),
+    "gemv_path": ("scalesim", "double_buffered", "memory_width", "vector"),
+    "phase": ("prefill", "decode"),
+    "area_scale": float,
+    "dram_energy_scale": float,
+    "dram_bw_bytes_per_cycle": float,
+    "buffer_kib": float,
+    "subject_cycle_scale": float,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesignSpec:
+    """One accelerator: its hwmodel preset, the array side the iso-area rule keeps, its recipe.
+
+    Attributes:
+        name: Label (``mant``, ``tender`` ...).
+        preset: hwmodel preset (PE, array, buffers, DRAM, clock).
+        keep: ``rows`` or ``cols``.
+        recipe: The quantization recipe (sets the PE mode and the traffic).
+        recipe_name: The recipe as written in the config (with its overrides).
+    """
+
+    name: str
+    preset: str
+    keep: str
+    recipe: Recipe
+    recipe_name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scope:
+    """One table: a case grid, the baselines compared and the paper's figures for each.
+
+    Attributes:
+        name: ``linear_layers``, ``whole_model`` or ``grid``.
+        title: One line for the report.
+        models, phases, seq_lens, batches: The case grid.
+        layers: ``linear`` (projections only) or ``all`` (attention and LM head too).
+        baselines: Designs M-ANT is compared with.
+        paper: Baseline -> published figure name (``speedup_avg`` ...) -> value.
+    """
+
+    name: str
+    title: str
+    models: tuple[str, ...]
+    phases: tuple[str, ...]
+    seq_lens: tuple[int, ...]
+    batches: tuple[int, ...]
+    layers: str
+    baselines: tuple[str, ...]
+    paper: Mapping[str, Mapping[str, float]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alternative:
+    """A named alternative to the default assumptions.
+
+    Attributes:
+        name: Dotted name (``tender_kv.unicore_int4``).
+        description: What changes.
+        source: Why the alternative is plausible.
+        settings: Global settings (``preload`` ...), as plain values.
+        designs: Design name -> changed fields (``recipe``, ``acts``, ``kv``, ``pe_area_um2``,
+            ``pe_energy_scale``).
+    """
+
+    name: str
+    description: str
+    source: str
+    settings: Mapping[str, Any]
+    designs: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReproduceConfig:
+    """A validated reproduce configuration (see ``paper.yaml`` for every key).
+
+    Attributes:
+        name, subject, area_budget_um2, iso_area_tolerance, mean: As in the YAML.
+        designs: Every design, subject first.
+        scopes: The tables, in file order.
+        alternatives: The named alternatives.
+        accuracy_windows: SmolLM2 perplexity windows per recipe (0 skips).
+        accuracy_recipes: Recipe names of the accuracy table.
+        accuracy_paper: Recipe name -> the paper's LLaMA-7B perplexity.
+    """
+
+    name: str
+    subject: str
+    area_budget_um2: float
+    iso_area_tolerance: float
+    mean: str
+    designs: tuple[DesignSpec, ...]
+    scopes: tuple[Scope, ...]
+    alternatives: tuple[Alternative, ...]
+    accuracy_windows: int
+    accuracy_recipes: tuple[str, ...]
+    accuracy_paper: Mapping[str, float]
+
+    def design(self, name: str) -> DesignSpec:
+        return next(d for d in self.designs if d.name == name)
+
+    def scope(self, name: str) -> Scope:
+        return next(s for s in self.scopes if s.name == name)
+
+
+def design_recipe(raw: Mapping[str, Any], path: str) -> tuple[Recipe, str]:
+    """The recipe of a design entry: ``recipe`` (default: its PE's native recipe,
+    ``dse.design.PE_RECIPES``) with the optional ``acts`` / ``kv`` parts replaced."""
+    from dse.design import pe_recipe
+    from hwmodel import load_accelerator
+
+    if "recipe" in raw:
+        recipe = load_recipe(raw["recipe"], f"{path}.recipe")
+    else:
+        recipe = pe_recipe(load_accelerator(raw["preset"]).pe.name)
+    label = recipe.name
+    changes = {k: raw[k] for k in ("acts", "kv") if k in raw}
+    if changes:
+        recipe = recipe.with_overrides(**changes)
+        label += "".join(f" {k}={v}" for k, v in changes.items())
+    return recipe, label
+
+
+def _list(
+    c: IssueCollector, value: Any, path: str, kind: type, known: Any = None
+) -> tuple[Any, ...]:
+    ok = isinstance(value, list) and bool(value) and all(isinstance(v, kind) for v in value)
+    if not c.check(ok, path, f"must be a non-empty list of {kind.__name__}", value):
+        return ()
+    for i, v in enumerate(value):
+        if known is not None:
+            c.check(v in known, f"{path}[{i}]", "unknown name", v)
+    return tuple(value)
+
+
+def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | None:
+    from hwmodel import list_presets
+
+    if not c.check_keys(
+        raw, path, allowed=("preset", "keep", "recipe", "acts", "kv"), required=("preset", "keep")
+    ):
+        return None
+    if not c.check(
+        raw["preset"] in list_presets(), f"{path}.preset", "unknown preset", raw["preset"]
+    ):
+        return None
+    c.check(raw["keep"] in ("rows", "cols"), f"{path}.keep", "must be rows or cols", raw["keep"])
+    try:
+        recipe, label = design_recipe(raw, path)
+    except InputError as exc:
+        c.extend(exc)
+        return None
+    return DesignSpec(
+        name=name, preset=raw["preset"], keep=raw["keep"], recipe=recipe, recipe_name=label
+    )
+
+
+def _scope(c: IssueCollector, name: str, raw: Any, path: str, designs: tuple) -> Scope | None:
+    from hwmodel import list_models
+
+    keys = ("title", "models", "phases", "seq_lens", "batches", "layers", "baselines", "paper")
+    if not c.check_keys(raw, path, allowed=keys, required=keys):
+        return None
+    baselines = _list(c, raw["baselines"], f"{path}.baselines", str, designs)
+    c.check(
+        raw["layers"] in ("linear", "all"),
+        f"{path}.layers",
+        "must be linear or all",
+        raw["layers"],
+    )
+    paper: dict[str, dict[str, float]] = {}
+    if c.check(
+        isinstance(raw["paper"], Mapping), f"{path}.paper", "must be a mapping", raw["paper"]
+    ):
+        for b, figs in raw["paper"].items():
+            p = f"{path}.paper.{b}"
+            c.check(b in baselines, p, "must be one of the scope's baselines", b)
+            if c.check_keys(figs, p, allowed=_PAPER_KEYS):
+                for k, v in figs.items():
+                    c.check(isinstance(v, int | float) and v > 0, f"{p}.{k}", "must be > 0", v)
+                paper[str(b)] = {k: float(v) for k, v in figs.items()}
+    return Scope(
+        name=name,
+        title=str(raw["title"]),
+        models=_list(c, raw["models"], f"{path}.models", str, list_models()),
+        phases=_list(c, raw["phases"], f"{path}.phases", str, ("prefill", "decode")),
+        seq_lens=_list(c, raw["seq_lens"], f"{path}.seq_lens", int),
+        batches=_list(c, raw["batches"], f"{path}.batches", int),
+        layers=str(raw["layers"]),
+        baselines=baselines,
+        paper=paper,
+    )
+
+
+def _alternative(c: IssueCollector, raw: Any, path: str, designs: tuple) -> Alternative | None:
+    if not c.check_keys(
+        raw,
+        path,
+        allowed=("name", "description", "source", "set"),
+        required=("name", "description", "source", "set"),
+    ):
+        return None
+    settings: dict[str, Any] = {}
+    per_design: dict[str, dict[str, Any]] = {}
+    s = raw["set"]
+    if not c.check_keys(s, f"{path}.set", allowed=("designs", *_GLOBAL_SET_KEYS)):
+        return None
+    for key, rule in _GLOBAL_SET_KEYS.items():
+        if key not in s:
+            continue
+        v = s[key]
+        if isinstance(rule, tuple):
+            c.check(v in rule, f"{path}.set.{key}", f"must be one of {', '.join(rule)}", v)
+        elif rule is float:
+            c.check(isinstance(v, int | float) and v > 0, f"{path}.set.{key}", "must be > 0", v)
+        else:
+            c.check(isinstance(v, str), f"{path}.set.{key}", "must be a string", v)
+        settings[key] = v
+    for d, fields in (s.get("designs") or {}).items():
+        p = f"{path}.set.designs.{d}"
+        if c.check(d in designs, p, "unknown design", d) and c.check_keys(
+            fields, p, allowed=_DESIGN_SET_KEYS
+        ):
+            per_design[str(d)] = dict(fields)
+    return Alternative(
+        name=str(raw["name"]),
+        description=str(raw["description"]),
+        source=str(raw["source"]),
+        settings=settings,
+        designs=per_design,
+    )
+
+
+def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
+    """Validate a mapping (as read from YAML) into a :class:`ReproduceConfig`.
+
+    Raises:
+        InputError: one issue per unknown or missing key, unknown name and bad value, at once.
+    """
+    c = IssueCollector()
+    top = (
+        "version",
+        "name",
+        "subject",
+        "area_budget_um2",
+        "iso_area_tolerance",
+        "mean",
+        "designs",
+        "scopes",
+        "alternatives",
+        "accuracy",
+    )
+    if not c.check_keys(data, path, allowed=top, required=top):
+        c.raise_if_any()
+    c.check(
+        data["version"] == CONFIG_VERSION,
+        f"{path}.version",
+        f"must be {CONFIG_VERSION}",
+        data["version"],
+    )
+    designs: list[DesignSpec] = []
+    if c.check(
+        isinstance(data["designs"], Mapping) and bool(data["designs"]),
+        f"{path}.designs",
+        "must be a mapping of design name -> design",
+        data["designs"],
+    ):
+        for name, raw in data["designs"].items():
+            d = _design(c, str(name), raw, f"{path}.designs.{name}")
+            if d is not None:
+                designs.append(d)
+    names = tuple(str(n) for n in data["designs"]) if isinstance(data["designs"], Mapping) else ()
+    subject = data["subject"]
+    c.check(subject in names, f"{path}.subject", "must name a design", subject)
+    budget, tol = data["area_budget_um2"], data["iso_area_tolerance"]
+    c.check(
+        isinstance(budget, int | float) and budget > 0,
+        f"{path}.area_budget_um2",
+        "must be a number > 0",
+        budget,
+    )
+    c.check(
+        isinstance(tol, int | float) and 0 <= tol < 1,
+        f"{path}.iso_area_tolerance",
+        "must be a number in [0, 1)",
+        tol,
+    )
+    c.check(
+        data["mean"] in ("geometric", "arithmetic"),
+        f"{path}.mean",
+        "must be geometric or arithmetic",
+        data["mean"],
+    )
+    scopes: list[Scope] = []
+    if c.check(
+        isinstance(data["scopes"], Mapping), f"{path}.scopes", "must be a mapping", data["scopes"]
+    ):
+        for name, raw in data["scopes"].items():
+            s = _scope(c, str(name), raw, f"{path}.scopes.{name}", names)
+            if s is not None:
+                c.check(
+                    subject not in s.baselines,
+                    f"{path}.scopes.{name}.baselines",
+                    "must not contain the subject",
+                    subject,
+                )
+                scopes.append(s)
+    alts: list[Alternative] = []
+    if c.check(
+        isinstance(data["alternatives"], list),
+        f"{path}.alternatives",
+        "must be a list",
+        data["alternatives"],
+    ):
+        for i, raw in enumerate(data["alternatives"]):
+            a = _alternative(c, raw, f"{path}.alternatives[{i}]", names)
+            if a is not None:
+                alts.append(a)
+    acc = data["accuracy"]
+    windows, paper = 0, {}
+    recipes: tuple[str, ...] = ()
+    if c.check_keys(
+        acc,
+        f"{path}.accuracy",
+        allowed=("windows", "recipes", "paper"),
+        required=("windows", "recipes", "paper"),
+    ):
+        windows = acc["windows"]
+        c.check(
+            isinstance(windows, int) and windows >= 0,
+            f"{path}.accuracy.windows",
+            "must be an int >= 0",
+            windows,
+        )
+        recipes = _list(c, acc["recipes"], f"{path}.accuracy.recipes", str)
+        for i, r in enumerate(recipes):
+            try:
+                load_recipe(r, f"{path}.accuracy.recipes[{i}]")
+            except InputError as exc:
+                c.extend(exc)
+        paper = dict(acc["paper"] or {})
+    c.raise_if_any()
+    designs.sort(key=lambda d: d.name != subject)
+    return ReproduceConfig(
+        name=str(data["name"]),
+        subject=subject,
+        area_budget_um2=float(budget),
+        iso_area_tolerance=float(tol),
+        mean=data["mean"],
+        designs=tuple(designs),
+        scopes=tuple(scopes),
+        alternatives=tuple(alts),
+        accuracy_windows=int(windows),
+        accuracy_recipes=tuple(recipes),
+        accuracy_paper={str(k): float(v) for k, v in paper.items()},
+    )
+
+
+def shipped_config_text() -> str:
+    """The text of the shipped ``paper.yaml``."""
+    return resources.files("dse.reproduce").joinpath("paper.yaml").read_text(encoding="utf-8")
+
+
+def load_config(path: str | Path | None = None) -> ReproduceConfig:
+    """Load a reproduce config from a YAML file, or the shipped one when ``path`` is None.
+
+    Raises:
+        InputError: missing file, invalid YAML or invalid content.
+    """
+    if path is None:
+        text, where = shipped_config_text(), "paper.yaml"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError.single("config", "file not found", str(path))
+        text, where = p.read_text(encoding="utf-8"), str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError.single("config", f"is not valid YAML ({exc})", where) from None
+    return parse_config(data)
