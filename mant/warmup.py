@@ -32,5 +32,6 @@ def warm_kernels() -> float:
         x, QuantConfig(candidates="olive4_int", granularity=Granularity.CHANNEL)
     )  # OliVe kernels
     kv = x.reshape(1, 4, 64)
-    quantize_kv(kv, kv, KVQuantConfig(candidates="mant-unicore16"))  # real-time selection
+    quantize_kv(kv, kv, KVQuantConfig(candidates="mant-unicore16", selection="lut"))  # LUT rule
+    quantize_kv(kv, kv, KVQuantConfig())  # the authors' variance rule
     return time.perf_counter() - start
