@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.accuracy import NamedTensor, TensorSuite, content_id
+from dse.tensor_suite import NamedTensor, TensorSuite, content_id
 from mant.errors import InputError
 
 if TYPE_CHECKING:

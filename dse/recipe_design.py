@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from dse.design import FORMAT_PES, FP_KV_BITS, PE_RECIPES, pe_recipe, resolve_bits
+from dse.pe_recipes import FORMAT_PES, FP_KV_BITS, PE_RECIPES, pe_recipe, resolve_bits
 
 if TYPE_CHECKING:
     from dse.design import Design

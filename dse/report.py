@@ -28,7 +28,7 @@ from dse.report_info import (
     ReportInfo,
     report_info,
 )
-from dse.report_units import DisplayUnit, display_unit, metric_label
+from dse.report_units import PE_COLORS, DisplayUnit, display_unit, metric_label, pe_color
 from mant.atomic_write import write_text_atomic
 
 if TYPE_CHECKING:
@@ -38,21 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PE_COLORS", "REPORT_CSS", "pe_color", "render_report", "table_html", "write_report"]
 
-_COLORS = {"pareto": "#d62728", "feasible": "#1f77b4", "infeasible": "#b0b0b0"}
-# One colour per PE type (plots, pick bars, table); MANT red as in the paper's figures.
-PE_COLORS = {
-    "mant": "#d62728",
-    "int8": "#1f77b4",
-    "ant": "#2ca02c",
-    "olive": "#9467bd",
-    "tender": "#ff7f0e",
-}
 _INFEASIBLE = "#c7c7c7"
-
-
-def pe_color(pe: str) -> str:
-    """The colour of a PE type in every plot and table (grey for an unknown one)."""
-    return PE_COLORS.get(pe, "#7f7f7f")
+_COLORS = {"pareto": "#d62728", "feasible": "#1f77b4", "infeasible": "#b0b0b0"}
 
 
 def _unit(name: str, values: Any) -> DisplayUnit:

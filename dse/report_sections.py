@@ -74,7 +74,7 @@ document.getElementById(inp.dataset.table+'-count').textContent=n}
 
 
 def _swatch(pe: str) -> str:
-    from dse.report import pe_color
+    from dse.report_units import pe_color
 
     return f"<span class='pe' style='background:{pe_color(pe)}'></span>"
 

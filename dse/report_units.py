@@ -21,7 +21,7 @@ import numpy as np
 
 from dse.metrics import METRICS
 
-__all__ = ["DisplayUnit", "display_unit", "format_value", "metric_label"]
+__all__ = ["PE_COLORS", "pe_color", "DisplayUnit", "display_unit", "format_value", "metric_label"]
 
 # (label, size of one unit in the metric's base unit), smallest first.
 _LADDERS: dict[str, tuple[tuple[str, float], ...]] = {
@@ -103,3 +103,18 @@ def format_value(
     u = unit or display_unit(metric, [value])
     text = _number(u.scale_one(value))
     return f"{text} {u.label}" if suffix and u.label and text != "–" else text
+
+
+# One colour per PE type (plots, pick bars, table); MANT red as in the paper's figures.
+PE_COLORS = {
+    "mant": "#d62728",
+    "int8": "#1f77b4",
+    "ant": "#2ca02c",
+    "olive": "#9467bd",
+    "tender": "#ff7f0e",
+}
+
+
+def pe_color(pe: str) -> str:
+    """The colour of a PE type in every plot and table (grey for an unknown one)."""
+    return PE_COLORS.get(pe, "#7f7f7f")

@@ -7,7 +7,7 @@ which statistic M-ANT uses is unknown ([U]). This module holds the statistics
 and the shipped :func:`default_thresholds`). A one-candidate set needs no selection: its LUT is
 the trivial one-entry table. The calibration (:func:`calibrate_thresholds`,
 :func:`thresholds_for`, :func:`candidate_errors`) lives in :mod:`mant.kv_calibrate` and is
-re-exported here. :mod:`mant.kv` applies the selected candidates.
+re-exported by :mod:`mant.kv`, which applies the selected candidates.
 
 Example:
     >>> import numpy as np
@@ -37,14 +37,11 @@ __all__ = [
     "Statistic",
     "ThresholdRule",
     "Thresholds",
-    "calibrate_thresholds",  # noqa: F822  (from mant.kv_calibrate, see __getattr__)
-    "candidate_errors",  # noqa: F822  (from mant.kv_calibrate, see __getattr__)
     "default_thresholds",
     "group_statistic",
     "normalized_variance",
     "select_realtime",
     "select_variance",
-    "thresholds_for",  # noqa: F822  (from mant.kv_calibrate, see __getattr__)
     "variance_positions",
     "VARIANCE_EDGES",
     "VARIANCE_TYPES",
@@ -431,20 +428,3 @@ def select_variance(
     lo, hi = VARIANCE_EDGES
     pick = np.where(var < lo, pos[0], np.where(var <= hi, pos[1], pos[2]))
     return pick.astype(np.int64)
-
-
-# --------------------------------------------------------------------------- re-exports
-
-# The calibration lives in mant.kv_calibrate, which imports this module; its names are
-# resolved on first access so that neither module imports the other at load time.
-_CALIBRATION_NAMES = frozenset(
-    {"calibrate_thresholds", "candidate_errors", "thresholds_for", "_min_mse_partition"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CALIBRATION_NAMES:
-        from mant import kv_calibrate
-
-        return getattr(kv_calibrate, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,8 +54,8 @@ from mant.olive import OliveFormat, olive_quantize_groups
 from mant.output_select import GramCalibration, check_calibration, output_errors, pick_last_min
 from mant.result import GroupQuant, QuantResult
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
+from mant.selection import Selection
 from mant.tender import TenderConfig, quantize_tender
-from mant.tensor_recipe import Selection
 
 __all__ = [
     "QuantConfig",

@@ -28,6 +28,8 @@ from mant.errors import InputError, IssueCollector
 from mant.formats import BlockFormat
 from mant.groups import Granularity
 from mant.scales import SCALE_BITS, ScaleFormat, bits_per_element, parse_scale_format
+from mant.selection import SELECTION_ALIASES as _SELECTION_ALIASES
+from mant.selection import Selection
 
 __all__ = [
     "ACT_KINDS",
@@ -78,25 +80,6 @@ KV_KINDS: tuple[Kind, ...] = (Kind.KEY, Kind.VALUE)
 ACT_KINDS: tuple[Kind, ...] = (Kind.ACTIVATIONS, Kind.QUERY, Kind.ATTN_PROBS, Kind.ATTN_OUT)
 
 
-class Selection(StrEnum):
-    """How a group picks its type among the candidates.
-
-    ``weight_mse`` and ``output_mse`` are offline rules for weights (least weight error, or least
-    output error over calibration activations as the M-ANT authors do); ``variance`` (the
-    authors' real-time KV rule on var(x / absmax)), ``lut`` (a calibrated threshold table on a
-    one-pass statistic) and ``oracle`` (exhaustive least-MSE search) are KV rules; ``none`` is
-    for a single format. Activations use least error among their candidates (``weight_mse``).
-    """
-
-    NONE = "none"
-    WEIGHT_MSE = "weight_mse"
-    OUTPUT_MSE = "output_mse"
-    VARIANCE = "variance"
-    LUT = "lut"
-    ORACLE = "oracle"
-
-
-_SELECTION_ALIASES = {"realtime": Selection.LUT}
 _KV_SELECTIONS = (Selection.VARIANCE, Selection.LUT, Selection.ORACLE, Selection.NONE)
 _WEIGHT_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE, Selection.NONE)
 

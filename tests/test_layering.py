@@ -19,3 +19,83 @@ def test_mant_does_not_import_hwmodel_dse_or_llmrun():
     code = "import sys, mant; print([m for m in ('hwmodel', 'dse', 'llmrun') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _import_graph():
+    """Module -> first-party modules it imports (function-level imports included,
+    ``if TYPE_CHECKING:`` blocks left out: they never run)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    packages = ("mant", "hwmodel", "dse", "llmrun")
+    modules = {}
+    for package in packages:
+        for path in (root / package).rglob("*.py"):
+            name = ".".join(path.relative_to(root).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+
+    def owner(name):
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    edges = {m: set() for m in modules}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skipped = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skipped.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for target in targets:
+                dep = owner(target) if target.split(".")[0] in packages else None
+                if dep and dep != module and dep not in packages:  # a package __init__ is lazy
+                    edges[module].add(dep)
+    return edges
+
+
+def test_no_import_cycles_even_through_lazy_imports():
+    edges = _import_graph()
+    state = {}
+    cycles = []
+
+    def visit(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for dep in sorted(edges[node]):
+            if state.get(dep) == "open":
+                cycles.append(stack[stack.index(dep) :] + [dep])
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_packages_depend_one_way():
+    edges = _import_graph()
+    allowed = {
+        "mant": set(),
+        "hwmodel": {"mant"},
+        "llmrun": {"mant"},
+        "dse": {"mant", "hwmodel", "llmrun"},
+    }
+    found = {p: set() for p in allowed}
+    for module, deps in edges.items():
+        top = module.split(".")[0]
+        found[top] |= {d.split(".")[0] for d in deps} - {top}
+    for package, deps in found.items():
+        assert deps <= allowed[package], f"{package} imports {sorted(deps - allowed[package])}"
