@@ -49,6 +49,7 @@ def design_recipe(design: Design) -> Recipe:
 
 
 def _build(design: Design) -> Recipe:
+    from dse.numerics import resolve_candidates
     from mant.recipe import Recipe
     from mant.tensor_recipe import WEIGHT_KINDS, Kind, TensorRecipe
 
@@ -56,7 +57,9 @@ def _build(design: Design) -> Recipe:
     if design.pe_type in FORMAT_PES or design.pe_type not in PE_RECIPES:
         w = TensorRecipe.from_value(
             {
-                "format": resolve_bits(design.weight_format, design.weight_bits),
+                "format": resolve_candidates(
+                    resolve_bits(design.weight_format, design.weight_bits)
+                ),
                 "group_size": g,
                 "scale_format": "fp16",
             },

@@ -158,7 +158,8 @@ class KVQuantConfig:
     group_size: int = 64
     k_grouping: Grouping = Grouping.TOKEN
     v_grouping: Grouping = Grouping.CHANNEL
-    selection: Selection | str = Selection.VARIANCE  # a str is coerced in __post_init__
+    # None: the authors' ``variance`` rule when the set holds its three types, else ``lut``
+    selection: Selection | str | None = None  # a str is coerced in __post_init__
     statistic: Statistic = Statistic.RMS_ABSMAX
     thresholds: Thresholds | None = None
     scale_format: str = DEFAULT_SCALE.value
@@ -167,6 +168,13 @@ class KVQuantConfig:
     def __post_init__(self) -> None:
         c = IssueCollector()
         sel = self.selection
+        if sel is None:
+            try:
+                authors = variance_positions(self.candidates) is not None
+            except InputError:  # an unknown set: reported with its path below
+                authors = False
+            sel = Selection.VARIANCE if authors else Selection.LUT
+            object.__setattr__(self, "selection", sel)
         if isinstance(sel, str) and not isinstance(sel, Selection):
             text = sel.strip().lower()
             if text == "none":
