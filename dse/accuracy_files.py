@@ -102,7 +102,7 @@ def load_named(path: str, name: str) -> np.ndarray:
     else:
         from mant.tensor_io import load_tensor
 
-        arr = load_tensor(p, name)[1].astype(np.float32, copy=False)
+        arr = load_tensor(p, name).array.astype(np.float32, copy=False)
     return np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
 
 

@@ -362,7 +362,8 @@ class WorkerLoop:
             self.study.optimize(
                 self._objective_with_owner,
                 n_trials=self.budget - self.started,
-                catch=(TrialFailed,),  # expected per-design errors only; a bug stops the run
+                # expected per-design errors and an interrupted trial only; a bug stops the run
+                catch=(TrialFailed, TrialInterrupted),
                 callbacks=[self._after_trial, *self.callbacks],
             )
             if not self._budget_stop:  # the sampler stopped the study (e.g. grid exhausted)

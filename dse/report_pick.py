@@ -342,14 +342,12 @@ class DrillDown:
 
 def drilldown(spec: StudySpec, pick: PickRow) -> DrillDown:
     """Re-evaluates a chosen design from its recorded parameters (no accuracy source needed)."""
-    from dse import numerics
     from dse.hardware import HardwareModel, precision_of
     from hwmodel import evaluate
 
     design = pick.design
-    wcfg, kvcfg = numerics.weight_config(design), numerics.kv_config(design)
-    hw = HardwareModel(spec.workload)
-    cost = evaluate(hw.accelerator(design), hw.workload, precision_of(design, wcfg, kvcfg))
+    hw = HardwareModel(spec.workload, spec.accelerator)
+    cost = evaluate(hw.accelerator(design), hw.workload, precision_of(design))
     layers: dict[str, float] = {}
     for layer in cost.layers or (cost,):
         layers[layer.name] = layers.get(layer.name, 0.0) + layer.latency_s

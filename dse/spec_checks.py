@@ -63,7 +63,10 @@ def _check_workload(c: IssueCollector, spec: StudySpec) -> None:
             c.check(value <= MAX_GEMM_DIM, f"workload.gemms[{i}].{key}", rule, value)
     c.check(w.seq_len <= MAX_GEMM_DIM, "workload.seq_len", rule, w.seq_len)
     c.check(w.batch <= MAX_GEMM_DIM, "workload.batch", rule, w.batch)
-    if w.model is not None and w.model not in list_models():
+    model_file = w.model is not None and (
+        "/" in w.model or w.model.endswith((".yaml", ".yml", ".json", ".gguf"))
+    )  # a model file: checked when the spec's inputs are read (dse.spec_inputs)
+    if w.model is not None and not model_file and w.model not in list_models():
         c.add(
             "workload.model",
             f"unknown model; known models are {', '.join(list_models())}",
