@@ -75,4 +75,5 @@ def test_precision_bits_come_from_mant_only():
             weight_selector_bits=sel,
         )
         assert p.weight_bits_per_element == mant.bits_per_element(4, g, scale, sel)
-        assert p.kv_bits_per_element == mant.bits_per_element(4, g, scale, 0)
+        # the KV cache counts its 4-bit type selector too (the default of Precision.grouped)
+        assert p.kv_bits_per_element == mant.bits_per_element(4, g, scale, 4)

@@ -330,8 +330,10 @@ def test_bad_config_collects_every_issue() -> None:
         _kivi(statistic="crest", thresholds=default_thresholds(UNICORE, "rms_absmax"))
     assert _paths(exc) == {"kv.thresholds.statistic"}
     with pytest.raises(InputError) as exc:
-        KVQuantConfig(candidates=UNICORE, v_staging_bits=1)  # no a = 25 in unicore16
+        KVQuantConfig(candidates=UNICORE, selection="variance", v_staging_bits=1)  # no a = 25
     assert _paths(exc) == {"kv.selection", "kv.v_staging_bits"}
+    # left unset, the selection is the LUT for a set without the authors' three types
+    assert KVQuantConfig(candidates=UNICORE).selection.value == "lut"
 
 
 def test_bad_thresholds() -> None:
