@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from mant.candidates import _DATA_FAMILIES, CandidateSet, MantFormat, candidate_set
+from mant.candidates import _DATA_FAMILIES, CandidateSet, candidate_set
 from mant.errors import InputError
+from mant.formats import MantFormat
 from mant.groups import make_groups
 from mant.quantize import quantize_groups
 
