@@ -83,26 +83,7 @@ def kv_config(design: Design) -> Any | None:
     cache entry. A real-time set with no shipped LUT gets one from the accuracy source
     (:func:`calibrated_kv_config`).
     """
-    return kv_config_of(design.recipe)
-
-
-def kv_config_of(recipe: Any) -> Any | None:
-    """The :class:`mant.kv.KVQuantConfig` of a recipe's key and value kinds (None: fp16)."""
-    from mant.tensor_recipe import Selection
-
-    k, v = recipe.key, recipe.value
-    if k is None or v is None or k.selection is Selection.VARIANCE:
-        return recipe.kv_config()
-    from mant.kv import KVQuantConfig
-
-    return KVQuantConfig(
-        candidates=k.format_spec,
-        group_size=k.group_size,
-        k_grouping=k.grouping,
-        v_grouping=v.grouping,
-        selection="realtime" if k.selection is Selection.LUT else "oracle",
-        scale_format=str(k.scale_format),
-    )
+    return design.recipe.kv_config()
 
 
 def element_bits(config: Any) -> int:

@@ -27,7 +27,7 @@ from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector
 from mant.formats import BlockFormat
 from mant.groups import Granularity
-from mant.scales import SCALE_BITS, ScaleFormat, bits_per_element, parse_scale_format
+from mant.scales import ScaleFormat, parse_scale_format
 from mant.selection import SELECTION_ALIASES as _SELECTION_ALIASES
 from mant.selection import Selection
 
@@ -234,25 +234,23 @@ class TensorRecipe:
 
     @property
     def bits_per_element(self) -> float:
-        """Storage bits per element with group metadata (scale and selector), without data.
-
-        Block formats count their 8-bit block scale; ``channel``/``tensor`` granularity and
-        Tender count the element bits only (their per-row metadata is negligible).
-        """
-        cs = self._set
-        if cs is None or self.granularity is not Granularity.GROUP:
+        """Storage bits per element with group metadata (scale, selector, zero point), without
+        data: ``QuantConfig.bits_per_element`` of this kind's grouping (Tender counts its
+        element bits only)."""
+        if self._set is None:
             return float(self.element_bits)
-        fmt = cs.formats[0]
-        if isinstance(fmt, BlockFormat):
-            return fmt.bits + 8 / fmt.block
-        assert self.group_size is not None and self.scale_format is not None
-        extra = self.element_bits if fmt.name.endswith("_asym") else 0  # zero point
-        return bits_per_element(
-            element_bits=self.element_bits,
-            group_size=int(self.group_size),
-            scale_bits=SCALE_BITS[self.scale_format] + extra,
-            selector_bits=self.selector_bits,
-        )
+        from mant.quantize import QuantConfig
+
+        return float(QuantConfig(**self._grouping_kwargs()).bits_per_element)
+
+    def _grouping_kwargs(self) -> dict[str, Any]:
+        """``QuantConfig`` arguments fixing the candidates and their grouping."""
+        assert self._set is not None
+        kwargs: dict[str, Any] = {"candidates": self.format_spec, "granularity": self.granularity}
+        if not isinstance(self._set.formats[0], BlockFormat):
+            kwargs["scale_format"] = self.scale_format
+            kwargs["group_size"] = self.group_size
+        return kwargs
 
     def quant_config(self, *, axis: int = -1) -> Any:
         """The ``mant.quantize.QuantConfig`` (or ``TenderConfig``) of this kind."""
@@ -262,16 +260,9 @@ class TensorRecipe:
             return TenderConfig()
         from mant.quantize import QuantConfig
 
-        kwargs: dict[str, Any] = {
-            "candidates": self.format_spec,
-            "axis": axis,
-            "granularity": self.granularity,
-            "clip_search": self.clip_search,
-        }
-        fmt = self._set.formats[0]
-        if not isinstance(fmt, BlockFormat):
-            kwargs["scale_format"] = self.scale_format
-            kwargs["group_size"] = self.group_size
+        kwargs = self._grouping_kwargs()
+        kwargs["axis"] = axis
+        kwargs["clip_search"] = self.clip_search
         if self.selection is Selection.OUTPUT_MSE:
             kwargs["selection"] = "output_mse"
         return QuantConfig(**kwargs)
