@@ -187,34 +187,24 @@ def drill_figure(drills: list[DrillDown]) -> go.Figure:
         horizontal_spacing=0.2,
         subplot_titles=[f"energy by component [{eu.label}]", f"time by layer [{tu.label}]"],
     )
-    comps = list(dict.fromkeys(k for d in drills for k in d.energy_by_component_pj))
-    for k in comps:
-        fig.add_trace(
-            go.Bar(
-                y=labels,
-                x=[eu.scale_one(d.energy_by_component_pj.get(k, 0.0)) for d in drills],
-                name=k,
-                orientation="h",
-                legendgroup="energy",
-                legendgrouptitle_text="energy",
-            ),
-            row=1,
-            col=1,
-        )
-    layers = list(dict.fromkeys(k for d in drills for k in d.time_by_layer_s))
-    for k in layers:
-        fig.add_trace(
-            go.Bar(
-                y=labels,
-                x=[tu.scale_one(d.time_by_layer_s.get(k, 0.0)) for d in drills],
-                name=k,
-                orientation="h",
-                legendgroup="time",
-                legendgrouptitle_text="time",
-            ),
-            row=1,
-            col=2,
-        )
+    parts = (
+        ("energy", eu, [d.energy_by_component_pj for d in drills], 1),
+        ("time", tu, [d.time_by_layer_s for d in drills], 2),
+    )
+    for group, unit, values, col in parts:
+        for k in dict.fromkeys(k for v in values for k in v):
+            fig.add_trace(
+                go.Bar(
+                    y=labels,
+                    x=[unit.scale_one(v.get(k, 0.0)) for v in values],
+                    name=k,
+                    orientation="h",
+                    legendgroup=group,
+                    legendgrouptitle_text=group,
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_layout(barmode="stack", height=120 + 44 * len(drills), margin={"t": 50, "l": 10})
     fig.update_xaxes(exponentformat="power")
     fig.update_yaxes(autorange="reversed", automargin=True)
