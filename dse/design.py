@@ -53,6 +53,9 @@ class Design:
         group_size: quantization group size in elements (weights and KV).
         weight_bits: weight element width in bits (MANT and Tender PEs).
         weight_format: weight candidate spec of the MANT PE (name, list or family mapping).
+        weight_selection: how a weight group picks its type: ``weight_mse`` (least weight
+            error) or ``output_mse`` (least output error over calibration activations, the
+            M-ANT authors' rule; the accuracy source supplies the activations).
         kv_bits: KV element width in bits; 16 keeps the KV cache in fp16.
         kv_format: KV candidate set or format name.
         kv_selection: ``realtime`` (threshold LUT) or ``oracle`` per-group type choice.
@@ -65,6 +68,9 @@ class Design:
         clock_mhz: clock in MHz, or None for the base accelerator's.
         dram_bw_bytes_per_cycle: DRAM bandwidth in bytes per cycle, or None for the base's.
         dram_energy_scale: factor on the DRAM read and write energy per bit (None: 1).
+        per_kind: per-tensor-kind values that override the fields above for one kind, keyed
+            like the space parameters (``{"weight_bits.down": 8, "kv_format.value": "int4"}``;
+            :data:`dse.space.PER_KIND_BASES`); None when every kind takes the base values.
     """
 
     pe_type: str
@@ -78,19 +84,65 @@ class Design:
     cols: int
     dataflow: str
     kv_selection: str = "realtime"
+    weight_selection: str = "weight_mse"
     weight_buffer_kib: int | None = None
     act_buffer_kib: int | None = None
     clock_mhz: int | None = None
     dram_bw_bytes_per_cycle: float | None = None
     dram_energy_scale: float | None = None
+    per_kind: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_params(cls, values: Mapping[str, Any]) -> Design:
+        """A design from resolved parameter values by name (``weight_bits.q`` into
+        :attr:`per_kind`)."""
+        base = {k: v for k, v in values.items() if "." not in k}
+        per_kind = {k: v for k, v in values.items() if "." in k}
+        return cls(**base, per_kind=per_kind or None)
+
+    def param(self, name: str) -> Any:
+        """The value of one space parameter (a field, or a per-kind entry)."""
+        if "." in name:
+            return (self.per_kind or {}).get(name)
+        return getattr(self, name)
+
+    def with_param(self, name: str, value: Any) -> Design:
+        """This design with one space parameter changed."""
+        if "." in name:
+            return dataclasses.replace(self, per_kind={**(self.per_kind or {}), name: value})
+        return dataclasses.replace(self, **{name: value})
+
+    def value_for(self, base: str, kind: str) -> Any:
+        """``base`` (``weight_bits``, ``weight_format``, ``kv_bits``, ``kv_format``) for one
+        tensor kind: its per-kind override, else the base field."""
+        pk = self.per_kind or {}
+        return pk.get(f"{base}.{kind}", getattr(self, base))
+
+    @property
+    def uses_weight_format(self) -> bool:
+        """Whether the design's PE quantizes weights with the space's formats (not its own)."""
+        return self.pe_type in FORMAT_PES or self.pe_type not in PE_RECIPES
+
+    def weight_candidates_of(self, kind: str) -> Any:
+        """The weight candidate spec of one projection kind (PE-native for baseline PEs)."""
+        if self.uses_weight_format:
+            return resolve_bits(
+                self.value_for("weight_format", kind), self.value_for("weight_bits", kind)
+            )
+        t = pe_recipe(self.pe_type).weight(kind)
+        return None if t is None else t.format_spec
+
+    def kv_candidates_of(self, side: str) -> Any | None:
+        """The candidate spec of ``key`` or ``value``, or None when that side stays in fp16."""
+        bits = self.value_for("kv_bits", side)
+        if bits >= FP_KV_BITS:
+            return None
+        return resolve_bits(self.value_for("kv_format", side), bits)
 
     @property
     def weight_candidates(self) -> Any:
-        """The weight candidate spec actually used (PE-native for baseline PEs)."""
-        if self.pe_type in FORMAT_PES or self.pe_type not in PE_RECIPES:
-            return resolve_bits(self.weight_format, self.weight_bits)
-        t = pe_recipe(self.pe_type).weight("q")
-        return None if t is None else t.format_spec
+        """The weight candidate spec actually used for ``q`` (PE-native for baseline PEs)."""
+        return self.weight_candidates_of("q")
 
     @property
     def recipe(self) -> Recipe:
@@ -107,10 +159,8 @@ class Design:
 
     @property
     def kv_candidates(self) -> Any | None:
-        """The KV candidate spec, or None when the KV cache stays in fp16."""
-        if self.kv_bits >= FP_KV_BITS:
-            return None
-        return resolve_bits(self.kv_format, self.kv_bits)
+        """The key's candidate spec, or None when it stays in fp16."""
+        return self.kv_candidates_of("key")
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -139,12 +189,20 @@ class Design:
         return hash(self.key)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain YAML/JSON types only (recorded on each trial)."""
-        return asdict(self)
+        """Plain YAML/JSON types only (recorded on each trial); ``per_kind`` only when set."""
+        out = asdict(self)
+        if not self.per_kind:
+            out.pop("per_kind")
+        else:
+            out["per_kind"] = dict(sorted(dict(self.per_kind).items()))
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Design:
-        return cls(**dict(data))
+        out = dict(data)
+        if not out.get("per_kind"):
+            out.pop("per_kind", None)
+        return cls(**out)
 
     @classmethod
     def parse(cls, data: Any, path: str = "design") -> Design:
@@ -169,11 +227,12 @@ class Design:
         for key in ("weight_buffer_kib", "act_buffer_kib"):
             if key in data:
                 _check_size(c, data[key], f"{path}.{key}", optional=True)
-        for key in ("pe_type", "dataflow", "kv_selection"):
+        for key in ("pe_type", "dataflow", "kv_selection", "weight_selection"):
             if key in data:
                 c.check(isinstance(data[key], str), f"{path}.{key}", "must be a string", data[key])
+        _check_per_kind(c, data.get("per_kind"), f"{path}.per_kind")
         c.raise_if_any()
-        return cls(**dict(data))
+        return cls.from_dict(data)
 
 
 _MAX_SIZE = 2**20
@@ -184,6 +243,23 @@ def _check_size(c: IssueCollector, value: Any, path: str, *, optional: bool) -> 
         return
     ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_SIZE
     c.check(ok, path, f"must be an int in 1..{_MAX_SIZE}", value)
+
+
+def _check_per_kind(c: IssueCollector, value: Any, path: str) -> None:
+    from dse.space import PARAMS
+
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        c.add(path, "must be a mapping of per-kind parameters (weight_bits.q: 8)", value)
+        return
+    for key, v in value.items():
+        info = PARAMS.get(key) if isinstance(key, str) else None
+        if info is None or not info.per_kind_of:
+            known = [k for k, i in PARAMS.items() if i.per_kind_of]
+            c.add(f"{path}.{key}", f"unknown key; valid: {', '.join(known)}", key)
+        elif info.kind == "int":
+            _check_size(c, v, f"{path}.{key}", optional=False)
 
 
 def _freeze(value: Any) -> Any:
@@ -197,47 +273,117 @@ def _freeze(value: Any) -> Any:
 def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) -> set[str]:
     """Parameters a design with these values does not use (they change nothing).
 
-    Baseline PEs take their weights from :data:`PE_RECIPES` (``weight_format`` and
-    ``weight_bits`` unused); a weight format without ``{bits}`` (a named set, a family with its
-    own ``k``) uses no ``weight_bits``; an fp16 KV cache uses no ``kv_format`` nor
-    ``kv_selection``; a single-format KV set needs no ``kv_selection``.
+    Baseline PEs take their weights from :data:`PE_RECIPES` (every weight format and width
+    unused); a weight format without ``{bits}`` (a named set, a family with its own ``k``) uses
+    no width; an fp16 KV side uses no format; a KV cache whose quantized sides are one-format
+    sets needs no ``kv_selection``. A base parameter (``weight_bits``) is unused when every kind
+    has its own (``weight_bits.q`` ... ``weight_bits.down``) or no kind that takes it uses it.
     """
-    out: set[str] = set()
+    from dse.space import KV_SIDE_NAMES, PER_KIND_BASES, WEIGHT_KIND_NAMES
+
+    names = set(values) if space is None else {p.name for p in space.params} | set(values)
+    per_kind = {n for n in names if "." in n}
+    used: set[str] = set()
+
+    def source(base: str, kind: str) -> str:
+        own = f"{base}.{kind}"
+        return own if own in per_kind else base
+
+    def resolved(name: str) -> Any:
+        value = values.get(name)
+        if space is None or value is None:
+            return value
+        try:
+            return space.get(name).resolve(value)
+        except (KeyError, ValueError):
+            return value
+
     pe = values.get("pe_type")
-    if pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES:
-        out |= {"weight_format", "weight_bits"}
-    elif space is not None and "weight_format" in values:
-        fmt = space.get("weight_format").resolve(values["weight_format"])
-        fixed = "{bits}" not in fmt if isinstance(fmt, str) else "k" in fmt
-        if fixed:  # a named set or a family with its own k: weight_bits changes nothing
-            out.add("weight_bits")
-    kv_bits = values.get("kv_bits")
-    if isinstance(kv_bits, int) and kv_bits >= FP_KV_BITS:
-        out |= {"kv_format", "kv_selection"}
-    elif space is not None and "kv_format" in values and isinstance(kv_bits, int):
+    baseline = pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES
+    if not baseline:
+        for kind in WEIGHT_KIND_NAMES:
+            fmt_name = source("weight_format", kind)
+            used.add(fmt_name)
+            fmt = resolved(fmt_name)
+            fixed = fmt is not None and (
+                "{bits}" not in fmt if isinstance(fmt, str) else "k" in fmt
+            )
+            if not fixed:  # a named set or a family with its own k uses no width
+                used.add(source("weight_bits", kind))
+            if "weight_selection" not in used and _has_choice(
+                fmt, values.get(source("weight_bits", kind))
+            ):
+                used.add("weight_selection")  # a one-format set has no type to pick
+    kv_quantized = []
+    for side in KV_SIDE_NAMES:
+        bits_name = source("kv_bits", side)
+        used.add(bits_name)
+        bits = values.get(bits_name)
+        if isinstance(bits, int) and bits >= FP_KV_BITS:
+            continue
+        fmt_name = source("kv_format", side)
+        used.add(fmt_name)
+        kv_quantized.append((fmt_name, bits))
+    if kv_quantized and space is not None:
         from mant.candidates import candidate_set
 
-        try:
-            spec = resolve_bits(space.get("kv_format").resolve(values["kv_format"]), kv_bits)
-            if len(candidate_set(spec).formats) == 1:
-                out.add("kv_selection")
-        except Exception:  # an invalid format fails later, with its reason
-            pass
-    return out
+        for fmt_name, bits in kv_quantized:
+            if fmt_name not in values or not isinstance(bits, int):
+                used.add("kv_selection")
+                continue
+            try:
+                if len(candidate_set(resolve_bits(resolved(fmt_name), bits)).formats) > 1:
+                    used.add("kv_selection")
+            except Exception:  # an invalid format fails later, with its reason
+                used.add("kv_selection")
+    elif kv_quantized:
+        used.add("kv_selection")
+    quant = {"kv_selection", "weight_selection", *PER_KIND_BASES, *per_kind}
+    return {n for n in names if n in quant and n not in used}
+
+
+def _has_choice(fmt: Any, bits: Any) -> bool:
+    """Whether a weight format at ``bits`` is a set of more than one format (unknown: True)."""
+    if fmt is None or (isinstance(fmt, str) and "{bits}" in fmt and not isinstance(bits, int)):
+        return True
+    from mant.candidates import candidate_set
+
+    try:
+        return (
+            len(candidate_set(resolve_bits(fmt, bits if isinstance(bits, int) else 4)).formats) > 1
+        )
+    except Exception:  # an invalid format fails later, with its reason
+        return True
+
+
+def _own_width(fmt: Any) -> bool:
+    """A KV format with its own width (no ``{bits}``): every quantized width is one design."""
+    return "{bits}" not in fmt if isinstance(fmt, str) else "k" in fmt
 
 
 def canonical_values(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with every ignored parameter at its first choice, and a quantized ``kv_bits``
-    at the smallest one when the KV format has its own width (one value per design)."""
+    """``values`` with every ignored parameter at its first choice, and a quantized KV width
+    at the smallest one when that side's KV format has its own width (one value per design)."""
+    from dse.space import KV_SIDE_NAMES
+
     full = {**space.fixed_values(), **values}
     for name in ignored_params(full, space):  # also fills ignored parameters left out
         full[name] = space.get(name).first
-    kv_bits = full.get("kv_bits")
-    if isinstance(kv_bits, int) and kv_bits < FP_KV_BITS and "kv_format" in full:
-        fmt = space.get("kv_format").resolve(full["kv_format"])
-        if "{bits}" not in fmt if isinstance(fmt, str) else "k" in fmt:
-            # a KV set with its own width: every quantized kv_bits is the same design
-            full["kv_bits"] = min(b for b in space.get("kv_bits").values() if b < FP_KV_BITS)
+    names = {p.name for p in space.params}
+    takers: dict[str, list[bool]] = {}  # kv_bits parameter -> own-width flag of each side
+    for side in KV_SIDE_NAMES:
+        bits_name = f"kv_bits.{side}" if f"kv_bits.{side}" in names else "kv_bits"
+        fmt_name = f"kv_format.{side}" if f"kv_format.{side}" in names else "kv_format"
+        bits = full.get(bits_name)
+        if isinstance(bits, int) and bits < FP_KV_BITS and fmt_name in full:
+            own = _own_width(space.get(fmt_name).resolve(full[fmt_name]))
+            takers.setdefault(bits_name, []).append(own)
+        elif bits_name in full:
+            takers.setdefault(bits_name, []).append(False)
+    for bits_name, flags in takers.items():
+        if flags and all(flags):
+            quantized = [b for b in space.get(bits_name).values() if b < FP_KV_BITS]
+            full[bits_name] = min(quantized)
     return full
 
 
@@ -249,4 +395,4 @@ def design_from_values(space: SearchSpace, values: Mapping[str, Any]) -> Design:
     """
     full = canonical_values(space, values)
     resolved = {p.name: p.resolve(full[p.name]) for p in space.params}
-    return Design(**resolved)
+    return Design.from_params(resolved)

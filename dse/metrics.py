@@ -40,6 +40,12 @@ METRICS: dict[str, MetricInfo] = {
     "weight_sqnr_db": MetricInfo(
         direction=_MAX, unit="dB", description="weight signal-to-quantization-noise ratio"
     ),
+    "output_rel_mse": MetricInfo(
+        direction=_MIN,
+        unit="1",
+        description="linear-layer output error ||X(W-Ŵ)ᵀ||² / ||XWᵀ||² on real activations "
+        "(suite mean; tensors and files sources)",
+    ),
     "kv_rel_mse": MetricInfo(
         direction=_MIN, unit="1", description="K/V quantization error / K/V power (0 at 16 bits)"
     ),

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from dse.design import Design
 
@@ -30,6 +32,9 @@ __all__ = [
     "element_bits",
     "weight_error",
     "kv_error",
+    "kv_side_configs",
+    "kv_sides_error",
+    "sqnr_db",
 ]
 
 # SQNR reported for an unquantized (fp16) tensor, to keep objective values finite.
@@ -93,8 +98,50 @@ def element_bits(config: Any) -> int:
     return int(candidate_set(config.candidates).bits)
 
 
-def _sqnr_db(rel_mse: float) -> float:
+def sqnr_db(rel_mse: float) -> float:
+    """SQNR in dB of a relative MSE, capped at :data:`MAX_SQNR_DB`."""
     return MAX_SQNR_DB if rel_mse <= 0 else min(MAX_SQNR_DB, -10.0 * math.log10(rel_mse))
+
+
+def kv_side_configs(recipe: Any) -> tuple[Any | None, Any | None]:
+    """The ``mant.kv.KVQuantConfig`` that quantizes K and the one that quantizes V.
+
+    One config for both when the recipe's key and value share format, group size, scale format
+    and selection rule (:meth:`mant.recipe.Recipe.kv_config`); else each side's own (a side
+    left in fp is None).
+    """
+    from mant.errors import InputError
+    from mant.recipe import Recipe
+
+    if recipe.key is None and recipe.value is None:
+        return None, None
+    try:
+        cfg = recipe.kv_config()
+        return cfg, cfg
+    except InputError:
+        pass
+    sides = []
+    for t in (recipe.key, recipe.value):
+        sides.append(None if t is None else Recipe(name="side", key=t, value=t).kv_config())
+    return sides[0], sides[1]
+
+
+def kv_sides_error(k: Any, v: Any, k_config: Any | None, v_config: Any | None) -> dict[str, float]:
+    """Pooled relative MSE and SQNR of K under ``k_config`` and V under ``v_config`` (None: fp,
+    no error): errors and powers summed over both, as :func:`kv_error` pools them."""
+    from mant.kv import quantize_kv
+
+    err = 0.0
+    k_res = None if k_config is None else quantize_kv(k, v, k_config).k
+    v_res = None if v_config is None else quantize_kv(k, v, v_config).v
+    energy = float(np.sum(np.square(np.asarray(k, dtype=np.float64)))) + float(
+        np.sum(np.square(np.asarray(v, dtype=np.float64)))
+    )
+    for res in (k_res, v_res):
+        if res is not None:
+            err += float(res.squared_error)
+    rel = err / energy if energy > 0 else 0.0
+    return {"rel_mse": rel, "sqnr_db": sqnr_db(rel)}
 
 
 def weight_error(x: Any, config: Any) -> dict[str, float]:
@@ -103,7 +150,7 @@ def weight_error(x: Any, config: Any) -> dict[str, float]:
 
     res = quantize(x, config)
     rel = float(res.rel_mse)
-    return {"rel_mse": rel, "sqnr_db": _sqnr_db(rel)}
+    return {"rel_mse": rel, "sqnr_db": sqnr_db(rel)}
 
 
 def kv_error(k: Any, v: Any, config: Any) -> dict[str, float]:
@@ -111,7 +158,7 @@ def kv_error(k: Any, v: Any, config: Any) -> dict[str, float]:
     from mant.kv import quantize_kv
 
     rel = float(quantize_kv(k, v, config).rel_mse)
-    return {"rel_mse": rel, "sqnr_db": _sqnr_db(rel)}
+    return {"rel_mse": rel, "sqnr_db": sqnr_db(rel)}
 
 
 def calibrated_kv_config(

@@ -101,7 +101,7 @@ class Evaluator:
         hit = self._configs.get(key)
         if hit is None:
             wcfg = numerics.weight_config(design)
-            kvcfg = numerics.kv_config(design)
+            kvcfg = numerics.kv_side_configs(design.recipe)[0]
             hit = (wcfg, kvcfg, precision_of(design))
             self._configs[key] = hit
         return hit
@@ -109,7 +109,12 @@ class Evaluator:
     def numeric_metrics(self, design: Design) -> dict[str, float]:
         """Accuracy and bits-per-element metrics (independent of the array)."""
         wcfg, kvcfg, precision = self.configs(design)
-        out = dict(self.accuracy.metrics(wcfg, kvcfg, self.cache))
+        source = self.accuracy
+        if hasattr(source, "recipe_metrics"):  # per-kind formats, K and V apart
+            out = dict(source.recipe_metrics(design.recipe, self.cache))
+        else:  # a plug-in scoring one weight config and one KV config
+            _check_uniform(design)
+            out = dict(source.metrics(wcfg, kvcfg, self.cache))
         out["weight_bits_per_element"] = float(precision.weight_bits_per_element)
         out["kv_bits_per_element"] = float(precision.kv_bits_per_element)
         return out
@@ -123,7 +128,11 @@ class Evaluator:
             metrics=metrics,
             constraints=constraints,
             objectives=tuple(metrics[name] for name in self.objective_names),
-            quant={"weights": wcfg.to_dict(), "kv": None if kvcfg is None else kvcfg.to_dict()},
+            quant={
+                "weights": wcfg.to_dict(),
+                "kv": None if kvcfg is None else kvcfg.to_dict(),
+                **({"per_kind": design.recipe.to_dict()} if design.per_kind else {}),
+            },
         )
 
     def evaluate_design(self, design: Design) -> Evaluation:
@@ -137,6 +146,23 @@ class Evaluator:
     def evaluate(self, values: Mapping[str, Any]) -> Evaluation:
         """Evaluates Optuna-facing parameter values (format labels allowed)."""
         return self.evaluate_design(design_from_values(self.spec.space, values))
+
+
+def _check_uniform(design: Design) -> None:
+    """Raises when a design quantizes weight kinds, or K and V, differently (a plug-in source
+    with only ``metrics(weight_config, kv_config, cache)`` cannot score it)."""
+    from mant.tensor_recipe import WEIGHT_KINDS
+
+    recipe = design.recipe
+    weights = {repr(recipe.weight(k)) for k in WEIGHT_KINDS}
+    k_cfg, v_cfg = numerics.kv_side_configs(recipe)
+    if len(weights) > 1 or k_cfg != v_cfg:
+        raise InputError.single(
+            "accuracy.source",
+            "scores one weight config and one KV config; per-kind formats need a source with "
+            "recipe_metrics(recipe, cache) (docs/inputs.md)",
+            "plug-in",
+        )
 
 
 def make_objective(

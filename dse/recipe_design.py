@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from dse.pe_recipes import FORMAT_PES, FP_KV_BITS, PE_RECIPES, pe_recipe, resolve_bits
+from dse.pe_recipes import pe_recipe
 
 if TYPE_CHECKING:
     from dse.design import Design
@@ -54,19 +54,28 @@ def _build(design: Design) -> Recipe:
     from mant.tensor_recipe import WEIGHT_KINDS, Kind, TensorRecipe
 
     g = design.group_size
-    if design.pe_type in FORMAT_PES or design.pe_type not in PE_RECIPES:
-        w = TensorRecipe.from_value(
-            {
-                "format": resolve_candidates(
-                    resolve_bits(design.weight_format, design.weight_bits)
-                ),
-                "group_size": g,
-                "scale_format": "fp16",
-            },
-            "weight_format",
-            kind=Kind.Q,
-        )
-        weights = tuple((k, w) for k in WEIGHT_KINDS)
+    if design.uses_weight_format:
+        built: dict[Any, TensorRecipe] = {}  # kinds with one spec share one recipe
+        weights = []
+        for kind in WEIGHT_KINDS:
+            spec = design.weight_candidates_of(kind.value)
+            key = repr(spec)
+            if key not in built:
+                path = (
+                    f"weight_format.{kind.value}"
+                    if f"weight_format.{kind.value}" in (design.per_kind or {})
+                    else "weight_format"
+                )
+                entry = {
+                    "format": resolve_candidates(spec),
+                    "group_size": g,
+                    "scale_format": "fp16",
+                }
+                if design.weight_selection == "output_mse":
+                    entry["selection"] = "output_mse"
+                built[key] = TensorRecipe.from_value(entry, path, kind=Kind.Q)
+            weights.append((kind, built[key]))
+        weights = tuple(weights)
     else:
         weights = pe_recipe(design.pe_type).weights
     acts = None
@@ -77,25 +86,26 @@ def _build(design: Design) -> Recipe:
             kind=Kind.ACTIVATIONS,
         )
     kv: dict[str, Any] = {}
-    if design.kv_bits < FP_KV_BITS:
-        fmt = resolve_bits(design.kv_format, design.kv_bits)
-        from mant.candidates import candidate_set
+    from mant.candidates import candidate_set
 
+    for name, kind in (("key", Kind.KEY), ("value", Kind.VALUE)):
+        fmt = design.kv_candidates_of(name)
+        if fmt is None:
+            continue
         # one format needs no type choice: real-time and oracle agree (one cache entry)
         single = len(candidate_set(fmt).formats) == 1
         rule = "oracle" if single or design.kv_selection == "oracle" else "lut"
-        for name, kind in (("key", Kind.KEY), ("value", Kind.VALUE)):
-            kv[name] = TensorRecipe.from_value(
-                {
-                    "format": fmt,
-                    "group_size": g,
-                    "scale_format": "fp16",
-                    "selection": rule,
-                    "grouping": KV_LAYOUT[name],
-                },
-                "kv_format",
-                kind=kind,
-            )
+        kv[name] = TensorRecipe.from_value(
+            {
+                "format": fmt,
+                "group_size": g,
+                "scale_format": "fp16",
+                "selection": rule,
+                "grouping": KV_LAYOUT[name],
+            },
+            f"kv_format.{name}" if f"kv_format.{name}" in (design.per_kind or {}) else "kv_format",
+            kind=kind,
+        )
     return Recipe(
         name=f"design-{design.pe_type}",
         weights=weights,

@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -116,9 +116,9 @@ def ignored_params(spec: StudySpec, design: Design) -> frozenset[str]:
         if p.name in ("pe_type", "rows", "cols", "dataflow"):
             continue
         others = [
-            replace(design, **{p.name: p.resolve(v)})
+            design.with_param(p.name, p.resolve(v))
             for v in p.values()
-            if p.resolve(v) != getattr(design, p.name)
+            if p.resolve(v) != design.param(p.name)
         ]
         if others and all(design_identity(d) == ident for d in others):
             out.add(p.name)
@@ -133,8 +133,13 @@ def param_texts(spec: StudySpec, row: Mapping[str, Any], design: Design) -> dict
     out = {}
     for p in spec.space.searched:
         value = _plain(row[f"param.{p.name}"])
-        if p.name == "weight_format" and p.name in ignored:
-            out[p.name] = f"{design.weight_candidates} (PE)"  # the PE's own format
+        if (
+            p.name.split(".")[0] == "weight_format"
+            and p.name in ignored
+            and (not design.uses_weight_format)
+        ):
+            kind = p.name.split(".")[1] if "." in p.name else "q"
+            out[p.name] = f"{design.weight_candidates_of(kind)} (PE)"  # the PE's own format
         else:
             out[p.name] = "–" if p.name in ignored else str(value)
     return out

@@ -19,13 +19,17 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mant.errors import IssueCollector
 
 __all__ = [
     "HARDWARE_PARAMS",
+    "KV_SIDE_NAMES",
+    "PER_KIND_BASES",
+    "WEIGHT_KIND_NAMES",
+    "kind_param",
     "PE_FILE_SUFFIXES",
     "PE_TYPES",
     "DATAFLOWS",
@@ -63,13 +67,28 @@ class ParamInfo:
     high: int = 1 << 20
     allowed: tuple[str, ...] = ()
     unit: str = ""
+    per_kind_of: str = ""
 
+
+# Per-tensor-kind parameters: ``<base>.<kind>`` overrides ``<base>`` for that kind only (weights
+# of one projection, or one side of the KV cache); absent from a spec, the kind takes the base.
+WEIGHT_KIND_NAMES = ("q", "k", "v", "o", "gate", "up", "down")
+KV_SIDE_NAMES = ("key", "value")
+PER_KIND_BASES = {
+    "weight_bits": WEIGHT_KIND_NAMES,
+    "weight_format": WEIGHT_KIND_NAMES,
+    "kv_bits": KV_SIDE_NAMES,
+    "kv_format": KV_SIDE_NAMES,
+}
 
 PARAMS: dict[str, ParamInfo] = {
     "pe_type": ParamInfo(kind="choice", default="mant", allowed=PE_TYPES),
     "group_size": ParamInfo(kind="int", default=64, low=1, high=4096, unit="element"),
     "weight_bits": ParamInfo(kind="int", default=4, low=2, high=8, unit="bit"),
     "weight_format": ParamInfo(kind="format", default="mant-unicore16"),
+    "weight_selection": ParamInfo(
+        kind="choice", default="weight_mse", allowed=("weight_mse", "output_mse")
+    ),
     "kv_bits": ParamInfo(kind="int", default=4, low=2, high=16, unit="bit"),
     "kv_format": ParamInfo(kind="format", default="mant-unicore16"),
     "kv_selection": ParamInfo(kind="choice", default="realtime", allowed=("realtime", "oracle")),
@@ -83,6 +102,24 @@ PARAMS: dict[str, ParamInfo] = {
     "dram_bw_bytes_per_cycle": ParamInfo(kind="number", default=None, unit="byte/cycle"),
     "dram_energy_scale": ParamInfo(kind="number", default=None, unit="1"),
 }
+# each base followed by its per-kind parameters (values sampled before they are read)
+PARAMS = {
+    name: info
+    for base, info0 in PARAMS.items()
+    for name, info in (
+        (base, info0),
+        *(
+            (f"{base}.{kind}", replace(info0, per_kind_of=base))
+            for kind in PER_KIND_BASES.get(base, ())
+        ),
+    )
+}
+
+
+def kind_param(base: str, kind: str) -> str:
+    """The name of ``base``'s parameter for one tensor kind (``weight_bits.q``)."""
+    return f"{base}.{kind}"
+
 
 # Parameters the vectorised hardware model can solve exactly for one quantization setting
 HARDWARE_PARAMS = (

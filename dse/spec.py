@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,12 @@ class AccuracySpec:
         ppl_windows: 512-token windows of Pride and Prejudice scored by the perplexity source.
         paths: ``files`` source: tensor files (.npy, .npz, .safetensors, .gguf).
         tensors: ``files`` source: tensor names to use (empty: every 2-D tensor of the files).
+        calibration: ``files`` source: the activations that feed each weight, as
+            ``(weight tensor name, file, tensor name or None)``; they drive output-MSE selection
+            (``space.weight_selection: output_mse``) and the ``output_rel_mse`` metric.
+        by_kind: score each weight tensor with its projection kind's format (kinds read from
+            the tensor names) and average per kind; on by default when the space varies a
+            weight parameter per kind (``weight_bits.q`` ...).
     """
 
     source: str = "synthetic"
@@ -122,6 +128,9 @@ class AccuracySpec:
     ppl_windows: int = 2
     paths: tuple[str, ...] = ()
     tensors: tuple[str, ...] = ()
+    calibration: tuple[tuple[str, str, str | None], ...] = ()
+    by_kind: bool = False
+    output_error: bool = False  # set when an objective or constraint names output_rel_mse
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,6 +319,8 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
         "ppl_windows",
         "paths",
         "tensors",
+        "calibration",
+        "by_kind",
     )
     d = _keys(c, data, "accuracy", fields)
     lists: dict[str, tuple[str, ...]] = {}
@@ -333,7 +344,43 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
         ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1),
         paths=lists["paths"],
         tensors=lists["tensors"],
+        calibration=_calibration(c, d.get("calibration")),
+        by_kind=_bool(c, d, "by_kind", "accuracy"),
     )
+
+
+def _calibration(c: IssueCollector, data: Any) -> tuple[tuple[str, str, str | None], ...]:
+    """``{weight name: FILE | {path: FILE, tensor: NAME}}`` -> (weight, file, tensor) triples."""
+    if data is None:
+        return ()
+    if not isinstance(data, Mapping):
+        c.add(
+            "accuracy.calibration",
+            "must map weight tensor names to activation files ({path, tensor} or a path)",
+            data,
+        )
+        return ()
+    out = []
+    for name, entry in data.items():
+        p = f"accuracy.calibration.{name}"
+        if isinstance(entry, str) and entry:
+            out.append((str(name), entry, None))
+            continue
+        d = _keys(c, entry, p, ("path", "tensor"))
+        path, tensor = d.get("path"), d.get("tensor")
+        ok = isinstance(path, str) and bool(path)
+        c.check(ok, f"{p}.path", "must be a tensor file path", path)
+        t_ok = tensor is None or (isinstance(tensor, str) and bool(tensor))
+        c.check(t_ok, f"{p}.tensor", "must be a tensor name", tensor)
+        if ok and t_ok:
+            out.append((str(name), path, tensor))
+    return tuple(out)
+
+
+def _bool(c: IssueCollector, d: Mapping, key: str, path: str) -> bool:
+    value = d.get(key, False)
+    c.check(isinstance(value, bool), f"{path}.{key}", "must be true or false", value)
+    return value is True
 
 
 def _space(c: IssueCollector, data: Any) -> SearchSpace:
@@ -342,6 +389,8 @@ def _space(c: IssueCollector, data: Any) -> SearchSpace:
     for name in PARAMS:
         if name in d:
             param = parse_param(c, name, d[name], f"space.{name}")
+        elif PARAMS[name].per_kind_of:
+            continue  # a per-kind parameter exists only where the spec gives it
         else:
             param = Categorical(name=name, choices=(PARAMS[name].default,))
         if param is not None:
@@ -453,6 +502,15 @@ def parse_spec(data: Any) -> StudySpec:
         constraints=_constraints(c, d.get("constraints")),
         accelerator=_str(c, d, "accelerator", "", None),
     )
+    acc_data = d.get("accuracy")
+    by_kind_given = isinstance(acc_data, Mapping) and "by_kind" in acc_data
+    if not by_kind_given and any(
+        p.name.startswith("weight_") and "." in p.name for p in spec.space.params
+    ):  # a space that varies weights per kind scores each kind with its own format
+        spec = replace(spec, accuracy=replace(spec.accuracy, by_kind=True))
+    named = {o.metric for o in spec.objectives} | {k.metric for k in spec.constraints}
+    if "output_rel_mse" in named:
+        spec = replace(spec, accuracy=replace(spec.accuracy, output_error=True))
     from dse.spec_inputs import check_inputs
 
     spec = check_inputs(c, spec, space_given="pe_type" in (d.get("space") or {}))
@@ -473,9 +531,13 @@ def _check_metric_sources(c: IssueCollector, spec: StudySpec) -> None:
     source = spec.accuracy.source
     if source not in ("synthetic", "tensors", "perplexity", "files"):
         return  # a registered plug-in source: checked when it runs
-    missing: tuple[str, ...] = _TENSOR_METRICS if source == "perplexity" else ("ppl",)
+    missing: tuple[str, ...] = (
+        (*_TENSOR_METRICS, "output_rel_mse") if source == "perplexity" else ("ppl",)
+    )
     if source == "files":  # weights only
         missing = ("ppl", "kv_rel_mse", "kv_sqnr_db", "rel_mse")
+        if not spec.accuracy.calibration:
+            missing += ("output_rel_mse",)
     named = [(f"objectives[{i}].metric", o.metric) for i, o in enumerate(spec.objectives)]
     named += [(f"constraints[{i}].metric", k.metric) for i, k in enumerate(spec.constraints)]
     for path, metric in named:

@@ -60,6 +60,17 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
             "ppl_windows": a.ppl_windows,
             **({"paths": list(a.paths)} if a.paths else {}),
             **({"tensors": list(a.tensors)} if a.tensors else {}),
+            **(
+                {
+                    "calibration": {
+                        w: path if tensor is None else {"path": path, "tensor": tensor}
+                        for w, path, tensor in a.calibration
+                    }
+                }
+                if a.calibration
+                else {}
+            ),
+            **({"by_kind": True} if a.by_kind else {}),
         },
         "space": space,
         "objectives": [

@@ -67,6 +67,17 @@ def resolve_paths(data: Any, base: Path) -> Any:
             if isinstance(paths, list)
             else [_resolve(paths, base)]
         )
+    if isinstance(acc, dict) and isinstance(acc.get("calibration"), dict):
+        acc["calibration"] = {
+            w: (
+                _resolve(e, base)
+                if isinstance(e, str)
+                else {**e, "path": _resolve(e["path"], base)}
+                if isinstance(e, dict) and isinstance(e.get("path"), str)
+                else e
+            )
+            for w, e in acc["calibration"].items()
+        }
     return out
 
 

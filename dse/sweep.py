@@ -82,7 +82,7 @@ def sweep(
     for gi, (combo, ignored) in enumerate(combos):
         values: dict[str, Any] = dict(zip((p.name for p in others), combo, strict=True))
         resolved = {p.name: p.resolve(values[p.name]) for p in others}
-        design = Design(rows=int(rr[0]), cols=int(cc[0]), **resolved)
+        design = Design.from_params({**resolved, "rows": int(rr[0]), "cols": int(cc[0])})
         try:
             _, _, precision = ev.configs(design)
             ev.hardware.check_modes(design, precision)

@@ -37,13 +37,13 @@ def test_missing_assets_are_fetched_once_before_the_first_trial(
 
     def recording_source(spec):
         source = inner(spec)
-        real = source.metrics
+        real = source.recipe_metrics
 
-        def metrics(*args, **kwargs):
+        def recipe_metrics(*args, **kwargs):
             events.append("trial")
             return real(*args, **kwargs)
 
-        source.metrics = metrics
+        source.recipe_metrics = recipe_metrics
         return source
 
     monkeypatch.setitem(accuracy._REGISTRY, "synthetic", recording_source)
