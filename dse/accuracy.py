@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from dse.tensor_suite import KVCalibrator, NamedKV, NamedTensor, TensorSuite, content_id
+from dse.tensor_suite import (
+    Activations,
+    KVCalibrator,
+    NamedKV,
+    NamedTensor,
+    TensorSuite,
+    content_id,
+)
 from mant.errors import InputError
 
 if TYPE_CHECKING:
@@ -81,10 +88,14 @@ def synthetic_suite(spec: AccuracySpec) -> TensorSuite:
     """A seeded synthetic suite: ``n_tensors`` weights and K/V layers.
 
     Weights (``tensor_rows`` x ``tensor_cols``) cycle through Gaussian, Laplace and Student-t
-    (3 degrees of freedom) entries; K (2 heads x ``tensor_rows`` tokens x 128) has log-normal
-    per-channel scales (outlier channels), V is Gaussian. KV LUT calibration (when needed) uses
-    ``n_tensors`` more K/V layers drawn with seed ``seed + 1``.
+    (3 degrees of freedom) entries; with ``by_kind``, ``n_tensors`` per projection kind. K (2
+    heads x ``tensor_rows`` tokens x 128) has log-normal per-channel scales (outlier channels),
+    V is Gaussian. KV LUT calibration (when needed) uses ``n_tensors`` more K/V layers drawn with
+    seed ``seed + 1``; activations (output-MSE selection, ``output_rel_mse``) are Gaussian with
+    log-normal channel scales, 256 tokens each for calibration and evaluation, seed ``seed + 2``.
     """
+    from mant.tensor_recipe import WEIGHT_KINDS
+
     rng = np.random.default_rng(spec.seed)
     shape = (spec.tensor_rows, spec.tensor_cols)
     makers = (
@@ -92,10 +103,15 @@ def synthetic_suite(spec: AccuracySpec) -> TensorSuite:
         lambda: rng.laplace(size=shape),
         lambda: rng.standard_t(3, size=shape),
     )
+    kinds: list[str | None] = (
+        [k.value for k in WEIGHT_KINDS for _ in range(spec.n_tensors)]
+        if spec.by_kind
+        else [None] * spec.n_tensors
+    )
     weights = []
-    for i in range(spec.n_tensors):
+    for i, kind in enumerate(kinds):
         x = (0.02 * makers[i % 3]()).astype(np.float32)
-        weights.append(NamedTensor(id=content_id(f"synthetic.w{i}", x), data=x))
+        weights.append(NamedTensor(id=content_id(f"synthetic.w{i}", x), data=x, kind=kind))
     kv = []
     for i in range(spec.n_tensors):
         k, v = _synthetic_kv(rng, spec.tensor_rows)
@@ -106,11 +122,28 @@ def synthetic_suite(spec: AccuracySpec) -> TensorSuite:
         pairs = [_synthetic_kv(cal, spec.tensor_rows) for _ in range(spec.n_tensors)]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
+    def activations() -> dict[str, Activations]:
+        act = np.random.default_rng(spec.seed + 2)
+        scales = np.exp(act.normal(0.0, 1.0, size=spec.tensor_cols))
+        out = {}
+        for t in weights:
+            cal, ev = (
+                (act.standard_normal((256, spec.tensor_cols)) * scales).astype(np.float32)
+                for _ in range(2)
+            )
+            out[t.id] = Activations(
+                id=content_id(f"synthetic.x.{t.id}", cal, ev), calibration=cal, evaluation=ev
+            )
+        return out
+
     return TensorSuite(
         tuple(weights),
         tuple(kv),
         kv_calibration=calibration,
         calibration_source=f"synthetic K/V, seed {spec.seed + 1}",
+        activations=activations,
+        by_kind=spec.by_kind,
+        output_error=spec.output_error,
     )
 
 
@@ -119,20 +152,40 @@ def _spread(n_items: int, n: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n_items - 1, min(n, n_items))})
 
 
-def real_suite(spec: AccuracySpec) -> TensorSuite:
-    """Real tensors: ``n_tensors`` fp32 MiniLM weight matrices and SmolLM2 K/V layers.
+# MiniLM (BERT) has no gate projection: per-kind suites score gate formats on its up
+# projection (intermediate.dense, the same hidden -> FFN shape)
+_MINILM_PROXY = {"gate": "up"}
 
-    Both are picked evenly across the model's depth (sorted weight names; layer indices). K/V
-    come from text window 0; KV LUT calibration (when needed) uses every layer of window 1.
+
+def real_suite(spec: AccuracySpec) -> TensorSuite:
+    """Real tensors: fp32 MiniLM weight matrices and SmolLM2 K/V layers.
+
+    Weights: ``n_tensors`` spread across the sorted weight names, or with ``by_kind``
+    ``n_tensors`` per projection kind spread across the 6 layers (gate on MiniLM's up
+    projections: BERT has no gate). K/V: ``n_tensors`` layers spread across depth, text window 0;
+    KV LUT calibration (when needed) uses every layer of window 1. Activations (output-MSE
+    selection, ``output_rel_mse``): the weights' real inputs, calibration on 16 x 256 tokens of
+    Emma and evaluation on 8 x 256 tokens of Pride and Prejudice (``llmrun.minilm``).
     """
+    from dse.tensor_kinds import projection_kind
     from llmrun import kv_dump
     from llmrun.assets import minilm_weights
+    from mant.tensor_recipe import WEIGHT_KINDS
 
     all_w = minilm_weights()
     names = sorted(n for n, a in all_w.items() if a.ndim == 2 and n.startswith("encoder."))
+    chosen: list[tuple[str, str | None]] = []
+    if spec.by_kind:
+        for kind in WEIGHT_KINDS:
+            want = _MINILM_PROXY.get(kind.value, kind.value)
+            of_kind = [n for n in names if projection_kind(n) == want]
+            of_kind.sort(key=lambda n: int(n.split(".")[2]))  # by layer
+            chosen += [(of_kind[i], kind.value) for i in _spread(len(of_kind), spec.n_tensors)]
+    else:
+        chosen = [(names[i], None) for i in _spread(len(names), spec.n_tensors)]
     weights = tuple(
-        NamedTensor(id=content_id(f"minilm.{names[i]}", all_w[names[i]]), data=all_w[names[i]])
-        for i in _spread(len(names), spec.n_tensors)
+        NamedTensor(id=content_id(f"minilm.{name}", all_w[name]), data=all_w[name], kind=kind)
+        for name, kind in chosen
     )
     dump = kv_dump()
     kv = tuple(
@@ -143,11 +196,29 @@ def real_suite(spec: AccuracySpec) -> TensorSuite:
         )
         for i in _spread(dump["k"].shape[0], spec.n_tensors)
     )
+
+    def activations() -> dict[str, Activations]:
+        from llmrun.minilm import minilm_activations
+
+        cal = minilm_activations("austen-emma", windows=16, window_len=256)
+        ev = minilm_activations("austen-pride", windows=8, window_len=256)
+        return {
+            t.id: Activations(
+                id=content_id(f"minilm.x.emma16x256.pride8x256.{name}", cal[name], ev[name]),
+                calibration=cal[name],
+                evaluation=ev[name],
+            )
+            for t, (name, _) in zip(weights, chosen, strict=True)
+        }
+
     return TensorSuite(
         weights,
         kv,
         kv_calibration=lambda: _kv_window(1),
         calibration_source=_window_text(1),
+        activations=activations,
+        by_kind=spec.by_kind,
+        output_error=spec.output_error,
     )
 
 

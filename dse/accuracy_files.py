@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.tensor_suite import NamedTensor, TensorSuite, content_id
+from dse.tensor_suite import Activations, NamedTensor, TensorSuite, content_id
 from mant.errors import InputError
 
 if TYPE_CHECKING:
@@ -129,15 +129,88 @@ def _selection(spec: AccuracySpec) -> list[tuple[str, str]]:
     return pairs
 
 
+def _calibration_entries(spec: AccuracySpec) -> dict[str, tuple[str, str]]:
+    """Weight name -> (activation file, activation tensor name), every entry checked."""
+    weights = {name for _, name in _selection(spec)}
+    out = {}
+    for weight, path, tensor in spec.calibration:
+        where = f"accuracy.calibration.{weight}"
+        if weight not in weights:
+            raise InputError.single(
+                where, "must name a weight tensor the source uses", sorted(weights)[:10]
+            )
+        names = tensor_names(path)
+        if tensor is None:
+            if weight in names:
+                tensor = weight
+            elif len(names) == 1:
+                tensor = names[0]
+            else:
+                raise InputError.single(
+                    f"{where}.tensor",
+                    "must be given: the file holds several tensors and none is named "
+                    "like the weight",
+                    names[:10],
+                )
+        elif tensor not in names:
+            raise InputError.single(
+                f"{where}.tensor", f"must name a 2-D+ float tensor of {path}", tensor
+            )
+        out[weight] = (path, tensor)
+    return out
+
+
 def check_files(spec: AccuracySpec) -> None:
-    """Raises when a file is missing or unreadable or a named tensor does not exist."""
+    """Raises when a file is missing or unreadable, a named tensor does not exist, or a
+    calibration entry names an unknown weight or tensor."""
     _selection(spec)
+    _calibration_entries(spec)
 
 
 def files_suite(spec: AccuracySpec) -> TensorSuite:
-    """A :class:`dse.accuracy.TensorSuite` over the user's tensors (no K/V)."""
+    """A :class:`dse.accuracy.TensorSuite` over the user's tensors (no K/V).
+
+    Each tensor's projection kind comes from its name (:mod:`dse.tensor_kinds`); activations
+    from ``accuracy.calibration`` (used for both output-MSE selection and ``output_rel_mse``).
+    """
+    from dse.tensor_kinds import projection_kind
+
     weights = []
     for path, name in _selection(spec):
         arr = load_named(path, name)
-        weights.append(NamedTensor(id=content_id(f"file.{Path(path).name}:{name}", arr), data=arr))
-    return TensorSuite(tuple(weights), ())
+        weights.append(
+            NamedTensor(
+                id=content_id(f"file.{Path(path).name}:{name}", arr),
+                data=arr,
+                kind=projection_kind(name),
+            )
+        )
+    entries = _calibration_entries(spec)
+    by_name = dict(zip((n for _, n in _selection(spec)), weights, strict=True))
+
+    def activations() -> dict[str, Activations]:
+        from mant.output_select import check_calibration
+
+        out = {}
+        for weight, (path, tensor) in entries.items():
+            t = by_name[weight]
+            x = load_named(path, tensor)
+            try:
+                x = check_calibration(x, t.data.shape[1])
+            except InputError as exc:
+                rule = exc.issues[0].rule if exc.issues else str(exc)
+                raise InputError.single(
+                    f"accuracy.calibration.{weight}", rule, exc.issues[0].value
+                ) from None
+            out[t.id] = Activations(
+                id=content_id(f"file.{Path(path).name}:{tensor}", x), calibration=x
+            )
+        return out
+
+    return TensorSuite(
+        tuple(weights),
+        (),
+        activations=activations if entries else None,
+        by_kind=spec.by_kind,
+        output_error=spec.output_error,
+    )

@@ -7,8 +7,10 @@ Per design, ``<to>/trial-<NNNNN>/`` (the trial number, five digits) holds:
   design itself;
 - ``recipe.yaml``: the design's :class:`mant.recipe.Recipe` (``dse.recipe_io.load_recipe``,
   ``--recipe path`` on the CLI); the accelerator's precision is ``Precision.from_recipe`` of it;
-- ``weights.yaml``: a ``mant.QuantConfig.from_dict`` mapping (the recipe's weights);
-- ``kv.yaml``: a ``mant.kv.KVQuantConfig.from_dict`` mapping (absent when the KV cache is fp16);
+- ``weights.yaml``: a ``mant.QuantConfig.from_dict`` mapping (the recipe's ``q`` weights; the
+  other projections are in ``recipe.yaml`` when a study varies formats per kind);
+- ``kv.yaml``: a ``mant.kv.KVQuantConfig.from_dict`` mapping (absent when the KV cache is fp16,
+  or when K and V are quantized differently: ``recipe.yaml`` holds both);
 - ``design.yaml``: the study name, trial number, design parameters, workload, accuracy
   settings and every metric the study recorded.
 
@@ -32,6 +34,7 @@ from dse.accuracy import make_accuracy_source
 from dse.cache import QuantCache
 from dse.design import Design
 from dse.hardware import HardwareModel
+from dse.numerics import kv_side_configs
 from dse.objective import Evaluator, trial_record
 from dse.recipe_io import dump_recipe, load_recipe
 from dse.spec import parse_spec, spec_to_dict
@@ -75,11 +78,13 @@ def export_design(
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     ev = evaluator or Evaluator(spec)
-    wcfg, kvcfg, precision = ev.configs(design)
+    wcfg, _, precision = ev.configs(design)
     acc = ev.hardware.accelerator(design).with_precision(precision)
     write_text_atomic(out / ACCELERATOR_FILE, acc.to_yaml())
     dump_recipe(design.recipe, out / RECIPE_FILE)
     _dump(out / WEIGHTS_FILE, wcfg.to_dict())
+    k_cfg, v_cfg = kv_side_configs(design.recipe)
+    kvcfg = k_cfg if k_cfg == v_cfg else None  # K and V apart: recipe.yaml alone says how
     if kvcfg is not None:
         _dump(out / KV_FILE, kvcfg.to_dict())
     else:
@@ -230,8 +235,10 @@ def evaluate_exported(
         kvcfg = _from_file(folder / KV_FILE, KVQuantConfig.from_dict)
     acc = load_accelerator(folder / ACCELERATOR_FILE)
     precision = acc.default_precision
+    recipe = None
     if (folder / RECIPE_FILE).exists():
-        from_recipe = Precision.from_recipe(load_recipe(str(folder / RECIPE_FILE)))
+        recipe = load_recipe(str(folder / RECIPE_FILE))
+        from_recipe = Precision.from_recipe(recipe)
         if from_recipe != precision:
             raise InputError.single(
                 str(folder / ACCELERATOR_FILE),
@@ -239,7 +246,11 @@ def evaluate_exported(
                 f"({from_recipe.to_dict()})",
                 precision.to_dict(),
             )
-    metrics = dict(make_accuracy_source(spec.accuracy).metrics(wcfg, kvcfg, QuantCache(None)))
+    source = make_accuracy_source(spec.accuracy)
+    if recipe is not None and hasattr(source, "recipe_metrics"):
+        metrics = dict(source.recipe_metrics(recipe, QuantCache(None)))
+    else:
+        metrics = dict(source.metrics(wcfg, kvcfg, QuantCache(None)))
     metrics["weight_bits_per_element"] = float(precision.weight_bits_per_element)
     metrics["kv_bits_per_element"] = float(precision.kv_bits_per_element)
     metrics.update(HardwareModel(spec.workload).cost_metrics(acc, precision))

@@ -46,6 +46,12 @@ METRICS: dict[str, MetricInfo] = {
         description="linear-layer output error ||X(W-Ŵ)ᵀ||² / ||XWᵀ||² on real activations "
         "(suite mean; tensors and files sources)",
     ),
+    "output_and_kv_rel_mse": MetricInfo(
+        direction=_MIN,
+        unit="1",
+        description="mean of output_rel_mse and kv_rel_mse (rel_mse with the weights' output "
+        "error in place of their weight error)",
+    ),
     "kv_rel_mse": MetricInfo(
         direction=_MIN, unit="1", description="K/V quantization error / K/V power (0 at 16 bits)"
     ),

@@ -52,7 +52,15 @@ __all__ = [
 ]
 
 # Accuracy metrics, in the order in which one is chosen for the "accuracy ×" comparison.
-ACCURACY_METRICS = ("ppl", "rel_mse", "weight_rel_mse", "kv_rel_mse", "weight_sqnr_db")
+ACCURACY_METRICS = (
+    "ppl",
+    "output_and_kv_rel_mse",
+    "output_rel_mse",
+    "rel_mse",
+    "weight_rel_mse",
+    "kv_rel_mse",
+    "weight_sqnr_db",
+)
 # Cost metrics every pick is compared on (always measured by a study).
 COMPARED_METRICS = ("latency_s", "energy_pj", "area_um2")
 _RATIO_LABEL = {"latency_s": "speedup", "energy_pj": "energy", "area_um2": "area"}
@@ -91,12 +99,9 @@ def design_identity(design: Design) -> tuple[Any, ...]:
     key = design.key
     hit = _IDENTITIES.get(key)
     if hit is None:
-        from dse import numerics
-
-        wcfg = numerics.weight_config(design)
-        kvcfg = numerics.kv_config(design)
-        kv = None if kvcfg is None else _freeze(kvcfg.to_dict())
-        hit = (_freeze(wcfg.to_dict()), kv, design.act_bits, design.hardware_key)
+        recipe = design.recipe.to_dict()
+        recipe.pop("name", None)
+        hit = (_freeze(recipe), design.hardware_key)
         if len(_IDENTITIES) > 100_000:
             _IDENTITIES.clear()
         _IDENTITIES[key] = hit

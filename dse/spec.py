@@ -509,7 +509,7 @@ def parse_spec(data: Any) -> StudySpec:
     ):  # a space that varies weights per kind scores each kind with its own format
         spec = replace(spec, accuracy=replace(spec.accuracy, by_kind=True))
     named = {o.metric for o in spec.objectives} | {k.metric for k in spec.constraints}
-    if "output_rel_mse" in named:
+    if named & {"output_rel_mse", "output_and_kv_rel_mse"}:
         spec = replace(spec, accuracy=replace(spec.accuracy, output_error=True))
     from dse.spec_inputs import check_inputs
 
@@ -531,11 +531,10 @@ def _check_metric_sources(c: IssueCollector, spec: StudySpec) -> None:
     source = spec.accuracy.source
     if source not in ("synthetic", "tensors", "perplexity", "files"):
         return  # a registered plug-in source: checked when it runs
-    missing: tuple[str, ...] = (
-        (*_TENSOR_METRICS, "output_rel_mse") if source == "perplexity" else ("ppl",)
-    )
+    output = ("output_rel_mse", "output_and_kv_rel_mse")
+    missing: tuple[str, ...] = (*_TENSOR_METRICS, *output) if source == "perplexity" else ("ppl",)
     if source == "files":  # weights only
-        missing = ("ppl", "kv_rel_mse", "kv_sqnr_db", "rel_mse")
+        missing = ("ppl", "kv_rel_mse", "kv_sqnr_db", "rel_mse", "output_and_kv_rel_mse")
         if not spec.accuracy.calibration:
             missing += ("output_rel_mse",)
     named = [(f"objectives[{i}].metric", o.metric) for i, o in enumerate(spec.objectives)]

@@ -131,8 +131,9 @@ class TensorSuite:
     ``by_kind``, means over projection kinds of the means over each kind's tensors),
     ``kv_rel_mse``, ``kv_sqnr_db`` (means over K/V layers; 0 and
     :data:`dse.numerics.MAX_SQNR_DB` at fp16 KV), ``rel_mse`` (mean of the two relative MSEs),
-    and with activations ``output_rel_mse`` (``||X (W - Ŵ)ᵀ||² / ||X Wᵀ||²`` on the evaluation
-    activations, averaged like the weight metrics).
+    and with ``output_error`` ``output_rel_mse`` (``||X (W - Ŵ)ᵀ||² / ||X Wᵀ||²`` on the
+    evaluation activations, averaged like the weight metrics) and ``output_and_kv_rel_mse``
+    (mean of ``output_rel_mse`` and ``kv_rel_mse``).
 
     Args:
         weights: the weight tensors.
@@ -336,6 +337,7 @@ class TensorSuite:
         }
         if "output_rel_mse" in w:
             out["output_rel_mse"] = w["output_rel_mse"]
+            out["output_and_kv_rel_mse"] = 0.5 * (w["output_rel_mse"] + kv["rel_mse"])
         return out
 
     def metrics(
