@@ -318,6 +318,14 @@ class KVQuantConfig:
             if _grouping_issue(x.shape, kind, g) is None:
                 groups, _, lengths = _group(x, kind, g)
                 parts.append(groups if lengths is None else groups[lengths == g])
+        if sum(len(p) for p in parts) == 0:
+            raise InputError.single(
+                "group_size",
+                "leaves no complete group of the calibration K/V to calibrate a real-time LUT "
+                f"on (tokens of {kx.shape[-3] if kx.ndim >= 3 else 1} x {kx.shape[-1]} values "
+                "are padded to g); use oracle selection or a smaller group",
+                g,
+            )
         table = thresholds_for(
             self.candidates,
             self.statistic,
