@@ -106,7 +106,7 @@ def sweep(
         for i in range(len(rr)):
             metrics = dict(numeric)
             metrics.update({k: float(v[i]) for k, v in hw.items()})
-            d = Design(**{**resolved, "rows": int(rr[i]), "cols": int(cc[i])})
+            d = Design.from_params({**resolved, "rows": int(rr[i]), "cols": int(cc[i])})
             e = ev.finish(d, metrics)
             params = {**values, "rows": int(rr[i]), "cols": int(cc[i])}
             records.append(
