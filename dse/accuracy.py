@@ -267,6 +267,43 @@ class PerplexitySource:
         }
         return cache.get_or_compute(parts, compute, fields=("ppl",))
 
+    def recipe_metrics(self, recipe: Any, cache: QuantCache) -> dict[str, float]:
+        """Perplexity with the recipe's weights (per projection kind) and KV cache.
+
+        Activations stay unquantized, as in :meth:`metrics` (the hardware model still runs the
+        design's activation width). A recipe whose weight kinds all agree takes :meth:`metrics`
+        (same cache entries); K and V must share their quantizer here (``llmrun`` runs one KV
+        config), else the trial fails with that reason.
+        """
+        from dataclasses import replace
+
+        from dse.numerics import kv_side_configs
+        from mant.tensor_recipe import WEIGHT_KINDS
+
+        k_cfg, v_cfg = kv_side_configs(recipe)
+        configs = {repr(recipe.weight(k)) for k in WEIGHT_KINDS}
+        if len(configs) == 1 and k_cfg == v_cfg and recipe.weight("q") is not None:
+            return self.metrics(recipe.weight("q").quant_config(axis=-1), k_cfg, cache)
+        weights_only = replace(
+            recipe, activations=None, query=None, attn_probs=None, attn_out=None
+        )
+        kvcfg = self.calibrate_kv(recipe.kv_config(), cache)
+
+        def compute() -> dict[str, float]:
+            from llmrun import perplexity
+
+            return {
+                "ppl": float(perplexity(recipe=weights_only, kv=kvcfg, windows=self.windows).ppl)
+            }
+
+        parts = {
+            "tensor": f"smollm2-135m.austen-pride.w{self.windows}x512",
+            "kind": "ppl-recipe",
+            "recipe": weights_only.to_dict(),
+            "kv": None if kvcfg is None else kvcfg.to_dict(),
+        }
+        return cache.get_or_compute(parts, compute, fields=("ppl",))
+
 
 _REGISTRY: dict[str, Callable[[AccuracySpec], AccuracySource]] = {
     "synthetic": synthetic_suite,

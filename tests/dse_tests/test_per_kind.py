@@ -241,3 +241,24 @@ def test_bad_calibration_entries_are_one_clear_message(tmp_path, capsys, change,
     assert main(["run", str(study), "--out", str(tmp_path / "o"), "--no-report"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_perplexity_source_runs_weights_per_kind(small_spec_dict):
+    d = _spec(small_spec_dict, weight_format=["int{bits}"], weight_bits=[4])
+    d["accuracy"] = {"source": "perplexity", "ppl_windows": 1}
+    d["objectives"] = ["ppl", "latency_s"]
+    d["constraints"] = []
+    uniform = parse_spec(d)
+    source = make_accuracy_source(uniform.accuracy)
+    cache = QuantCache(None)
+    recipe = design_from_values(uniform.space, {}).recipe
+    same = source.recipe_metrics(recipe, cache)
+    # a uniform recipe is the one-config path, cache entry included
+    assert cache.stats.misses == 1
+    kv = kv_side_configs(recipe)[0]
+    assert same == source.metrics(recipe.weight("q").quant_config(axis=-1), kv, cache)
+    assert cache.stats.misses == 1
+    per_kind = parse_spec({**d, "space": {**d["space"], "weight_bits.down": [8]}})
+    down8 = source.recipe_metrics(design_from_values(per_kind.space, {}).recipe, cache)
+    assert cache.stats.misses == 2
+    assert down8["ppl"] < same["ppl"]  # down at 8 bits re-quantizes the stored weights less
