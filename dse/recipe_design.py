@@ -55,8 +55,8 @@ def _build(design: Design) -> Recipe:
 
     g = design.group_size
     if design.uses_weight_format:
-        built: dict[Any, TensorRecipe] = {}  # kinds with one spec share one recipe
-        weights = []
+        built: dict[Any, TensorRecipe | None] = {}  # kinds with one spec share one recipe
+        chosen: list[tuple[Kind, TensorRecipe | None]] = []
         for kind in WEIGHT_KINDS:
             spec = design.weight_candidates_of(kind.value)
             key = repr(spec)
@@ -74,8 +74,8 @@ def _build(design: Design) -> Recipe:
                 if design.weight_selection == "output_mse":
                     entry["selection"] = "output_mse"
                 built[key] = TensorRecipe.from_value(entry, path, kind=Kind.Q)
-            weights.append((kind, built[key]))
-        weights = tuple(weights)
+            chosen.append((kind, built[key]))
+        weights = tuple(chosen)
     else:
         weights = pe_recipe(design.pe_type).weights
     acts = None

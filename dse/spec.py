@@ -360,7 +360,7 @@ def _calibration(c: IssueCollector, data: Any) -> tuple[tuple[str, str, str | No
             data,
         )
         return ()
-    out = []
+    out: list[tuple[str, str, str | None]] = []
     for name, entry in data.items():
         p = f"accuracy.calibration.{name}"
         if isinstance(entry, str) and entry:
@@ -373,7 +373,7 @@ def _calibration(c: IssueCollector, data: Any) -> tuple[tuple[str, str, str | No
         t_ok = tensor is None or (isinstance(tensor, str) and bool(tensor))
         c.check(t_ok, f"{p}.tensor", "must be a tensor name", tensor)
         if ok and t_ok:
-            out.append((str(name), path, tensor))
+            out.append((str(name), str(path), None if tensor is None else str(tensor)))
     return tuple(out)
 
 

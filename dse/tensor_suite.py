@@ -367,13 +367,13 @@ def _tensor_configs(
     from mant.tensor_recipe import WEIGHT_KINDS
 
     configs = {}
-    for kind in WEIGHT_KINDS:
-        t = recipe.weight(kind)
-        if t is None:
+    for k in WEIGHT_KINDS:
+        tr = recipe.weight(k)
+        if tr is None:
             raise InputError.single(
-                f"recipe.weights.{kind}", "must be quantized in a tensor-suite study", "fp"
+                f"recipe.weights.{k.value}", "must be quantized in a tensor-suite study", "fp"
             )
-        configs[kind.value] = t.quant_config(axis=-1)
+        configs[k.value] = tr.quant_config(axis=-1)
     uniform = len({_cfg_json(c) for c in configs.values()}) == 1
     out = []
     for t in weights:
@@ -384,6 +384,5 @@ def _tensor_configs(
                 "attention.self.query, ...); this one has none",
                 t.id.split("@")[0],
             )
-        kind = t.kind if by_kind and t.kind is not None else "q"
-        out.append((t, configs[kind]))
+        out.append((t, configs[t.kind if by_kind and t.kind is not None else "q"]))
     return out
