@@ -40,6 +40,7 @@ class OperandKind(StrEnum):
 
 
 _KV_KINDS = (OperandKind.KEY, OperandKind.VALUE)
+_UNKNOWN_KIND = "unknown kind; kinds are " + ", ".join(OperandKind)
 
 GEMM_KINDS: dict[str, OperandKind] = {
     "q_proj": OperandKind.Q,
@@ -101,7 +102,7 @@ class KindPrecision:
         if c.check(
             self.kind in tuple(OperandKind),
             "precision.per_kind",
-            "unknown kind; kinds are " + ", ".join(OperandKind),
+            _UNKNOWN_KIND,
             self.kind,
         ):
             object.__setattr__(self, "kind", OperandKind(self.kind))
@@ -276,9 +277,11 @@ class Precision:
         c = IssueCollector()
         new: list[KindPrecision] = []
         for kind, value in kinds.items():
+            if not c.check(kind in _KIND_NAMES, "precision.per_kind", _UNKNOWN_KIND, kind):
+                continue
             try:
                 bits, bpe = value
-                new.append(KindPrecision(kind=kind, bits=bits, bits_per_element=bpe))
+                new.append(KindPrecision(kind=OperandKind(kind), bits=bits, bits_per_element=bpe))
             except (TypeError, ValueError) as exc:
                 if isinstance(exc, InputError):
                     c.extend(exc)

@@ -13,6 +13,7 @@ from dse.cli import main
 from hwmodel import (
     Gemm,
     KindPrecision,
+    Operand,
     OperandKind,
     Precision,
     Workload,
@@ -68,7 +69,7 @@ def test_gemm_names_map_to_kinds():
     assert [gemm_kind(g) for g in plain][-2:] == [OperandKind.UP, OperandKind.DOWN]
     # a name counts only with its operand: a weight GEMM called "qk" is a user GEMM
     assert gemm_kind(Gemm(m=1, n=2, k=2, name="qk")) is None
-    assert gemm_kind(Gemm(m=1, n=2, k=2, name="q_proj", operand="kv")) is None
+    assert gemm_kind(Gemm(m=1, n=2, k=2, name="q_proj", operand=Operand.KV)) is None
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -331,9 +332,9 @@ def test_constructor_and_with_kinds_validate():
     with pytest.raises(InputError, match=r"precision\.per_kind: unknown kind; kinds are q, k"):
         base.with_kinds({"lm_head": (8, 8.0)})
     with pytest.raises(InputError, match=r"precision\.per_kind\.q: must be \(bits, bits_"):
-        base.with_kinds({"q": 8})
-    one = KindPrecision(kind="q", bits=8, bits_per_element=8.0)
+        base.with_kinds({"q": 8})  # type: ignore[dict-item]
+    one = KindPrecision(kind=OperandKind.Q, bits=8, bits_per_element=8.0)
     with pytest.raises(InputError, match=r"precision\.per_kind: must name each kind once"):
         dataclasses.replace(base, per_kind=(one, one))
     with pytest.raises(InputError, match=r"precision\.per_kind: must be a tuple of KindPrecision"):
-        dataclasses.replace(base, per_kind=(("q", 8, 8.0),))
+        dataclasses.replace(base, per_kind=(("q", 8, 8.0),))  # type: ignore[arg-type]
