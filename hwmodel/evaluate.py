@@ -154,17 +154,19 @@ def _mode(acc: Accelerator, gemm: Gemm, prec: Precision, b_bits: int) -> Any:
             the kind, the GEMM and the widths (headline widths keep ``PEType.mode_for``'s).
     """
     pe = acc.pe
-    kind = gemm_kind(gemm)
-    if kind is not None and not pe.supports(b_bits, prec.act_bits):
-        if any(o.kind is kind for o in prec.per_kind):
-            offered = ", ".join(f"W{m.weight_bits}A{m.act_bits}" for m in pe.modes)
-            widths = f"W{b_bits}A{prec.act_bits}"
-            raise InputError.single(
-                f"precision.per_kind.{kind}",
-                f"no mode of PE {pe.name} runs {widths} (GEMM {gemm.name}; modes {offered})",
-                widths,
-            )
-    return pe.mode_for(b_bits, prec.act_bits)
+    try:
+        return pe.mode_for(b_bits, prec.act_bits)
+    except InputError:
+        kind = gemm_kind(gemm)
+        if kind is None or not any(o.kind is kind for o in prec.per_kind):
+            raise
+    offered = ", ".join(f"W{m.weight_bits}A{m.act_bits}" for m in pe.modes)
+    widths = f"W{b_bits}A{prec.act_bits}"
+    raise InputError.single(
+        f"precision.per_kind.{kind}",
+        f"no mode of PE {pe.name} runs {widths} (GEMM {gemm.name}; modes {offered})",
+        widths,
+    )
 
 
 def _streamed_reads(

@@ -240,7 +240,7 @@ class Precision:
             >>> p.operand(Gemm(m=1, n=8, k=8, name="lm_head"))
             (4, 4.3125)
         """
-        kind = gemm_kind(gemm)
+        kind = gemm_kind(gemm) if self.per_kind else None
         if kind is None:
             return self._headline(None, kv=str(gemm.operand) == "kv")
         return self.of_kind(kind)
