@@ -173,10 +173,11 @@ def min_tile_issues(
 ) -> None:
     """Record an issue for each buffer whose active part cannot hold one array tile.
 
-    One tile is R x C elements of the B operand (weights or KV at their bits per element),
+    One tile is R x C elements of the B operand (at the widest bits per element of weights, KV
+    and every per-kind override of ``precision``),
     R x C activations, and R x C partial sums of ``PSUM_BITS`` in the output buffer.
     """
-    b_bits = max(precision.weight_bits_per_element, precision.kv_bits_per_element)
+    b_bits = precision.widest_b_bits_per_element
     needs = (
         ("weight_bytes", rows * cols * b_bits / 8),
         ("act_bytes", rows * cols * precision.act_bits_per_element / 8),
@@ -277,10 +278,7 @@ def accelerator_from_dict(
         except TypeError as exc:  # pragma: no cover - check_keys catches bad keys first
             c.add(f"{path}.default_precision", str(exc), raw)
     if pe_type is not None and precision is not None:
-        for operand, bits in (
-            ("weight_bits", precision.weight_bits),
-            ("kv_bits", precision.kv_bits),
-        ):
+        for operand, bits in precision.b_bits:
             if not pe_type.supports(bits, precision.act_bits):
                 c.add(
                     f"{path}.default_precision.{operand}",

@@ -1,6 +1,8 @@
 """Evaluate a GEMM or a workload on an accelerator: the analytical cost model.
 
-Per GEMM (A = m x k activations, B = k x n weights or KV cache):
+Per GEMM (A = m x k activations, B = k x n weights or KV cache). B runs at the width of its own
+kind (``Precision.operand``: a per-kind override such as ``q`` for ``q_proj`` or ``value`` for
+``pv``, else the headline weight / KV width); A runs at ``act_bits`` for every GEMM.
 
 1. **PE mode.** The PE runs (B bits, activation bits) in its fastest covering mode, completing
    p MACs per PE-cycle. The array then sees a reduction of ceil(k / p): p > 1 packs p products
@@ -39,7 +41,7 @@ import numpy as np
 
 from hwmodel.accelerator import PSUM_BITS, Accelerator, min_tile_issues, pe_area_um2
 from hwmodel.cost import ENERGY_COMPONENTS, Cost
-from hwmodel.precision import Precision
+from hwmodel.precision import Precision, gemm_kind
 from hwmodel.systolic import (
     cdiv,
     gemv_cycles,
@@ -48,7 +50,7 @@ from hwmodel.systolic import (
     systolic_terms,
 )
 from hwmodel.workload import Gemm, Workload
-from mant.errors import IssueCollector
+from mant.errors import InputError, IssueCollector
 
 __all__ = ["evaluate", "evaluate_gemm", "evaluate_many", "tile_overflow_bytes"]
 
@@ -70,12 +72,9 @@ def _terms(
     """Per-instance cost terms of one GEMM (ints/floats, or arrays when ``vec``)."""
     mx, mn, gcd, ceil, floor = _VECTOR if vec else _SCALAR
     pe = acc.pe
-    if gemm.operand == "kv":
-        b_bits, b_bpe = prec.kv_bits, prec.kv_bits_per_element
-    else:
-        b_bits, b_bpe = prec.weight_bits, prec.weight_bits_per_element
+    b_bits, b_bpe = prec.operand(gemm)
     a_bpe = prec.act_bits_per_element
-    mode = pe.mode_for(b_bits, prec.act_bits)
+    mode = _mode(acc, gemm, prec, b_bits)
     p = mode.macs_per_cycle
     m, n, k = gemm.m, gemm.n, gemm.k
     k_arr = math.ceil(k / p)
@@ -147,6 +146,29 @@ def _terms(
     )
 
 
+def _mode(acc: Accelerator, gemm: Gemm, prec: Precision, b_bits: int) -> Any:
+    """The PE mode that runs the GEMM's B width against ``act_bits``.
+
+    Raises:
+        InputError: no mode covers it; for a width from a per-kind override the message names
+            the kind, the GEMM and the widths (headline widths keep ``PEType.mode_for``'s).
+    """
+    pe = acc.pe
+    try:
+        return pe.mode_for(b_bits, prec.act_bits)
+    except InputError:
+        kind = gemm_kind(gemm)
+        if kind is None or not any(o.kind is kind for o in prec.per_kind):
+            raise
+    offered = ", ".join(f"W{m.weight_bits}A{m.act_bits}" for m in pe.modes)
+    widths = f"W{b_bits}A{prec.act_bits}"
+    raise InputError.single(
+        f"precision.per_kind.{kind}",
+        f"no mode of PE {pe.name} runs {widths} (GEMM {gemm.name}; modes {offered})",
+        widths,
+    )
+
+
 def _streamed_reads(
     m: int,
     n: int,
@@ -194,8 +216,9 @@ def tile_overflow_bytes(acc: Accelerator, precision: Precision, rows: Any, cols:
     """Bytes by which the worst buffer misses one array tile (<= 0: every tile fits).
 
     The same rule as the tile check of :func:`evaluate` (``min_tile_issues``): the active part
-    of each buffer holds R x C elements of its operand (B at the wider of weight and KV bits per
-    element, activations, ``PSUM_BITS`` partial sums). Broadcasts over ``rows`` and ``cols``.
+    of each buffer holds R x C elements of its operand (B at the widest bits per element over
+    weights, KV and every per-kind override, activations, ``PSUM_BITS`` partial sums).
+    Broadcasts over ``rows`` and ``cols``.
 
     Example:
         >>> from hwmodel import load_accelerator
@@ -205,7 +228,7 @@ def tile_overflow_bytes(acc: Accelerator, precision: Precision, rows: Any, cols:
     """
     buf = acc.buffers
     pes = np.asarray(rows, dtype=np.float64) * np.asarray(cols, dtype=np.float64)
-    b_bits = max(precision.weight_bits_per_element, precision.kv_bits_per_element)
+    b_bits = precision.widest_b_bits_per_element
     need_have = (
         (pes * b_bits / 8, buf.active_bytes(buf.weight_bytes)),
         (pes * precision.act_bits_per_element / 8, buf.active_bytes(buf.act_bytes)),

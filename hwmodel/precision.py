@@ -3,22 +3,138 @@
 The bits *per element* include the group metadata (scale and type selector) that travels with
 the values; ``mant.bits_per_element`` computes them (``mant.md`` §4), and this module only calls
 it (no second copy of the formula).
+
+A :class:`Precision` has headline widths (one for weights, one for the KV cache) and optional
+per-kind overrides of the B operand: each projection kind (``q k v o gate up down``) and the
+two halves of the KV cache (``key``, ``value``) may run at their own width
+(:class:`KindPrecision`). :meth:`Precision.operand` gives the width a GEMM's B operand runs at
+(:func:`gemm_kind` maps the GEMM to its kind); the A operand (activations) is ``act_bits`` for
+every GEMM.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from mant import bits_per_element
-from mant.errors import IssueCollector
+from mant.errors import InputError, IssueCollector
 
-__all__ = ["Precision"]
+__all__ = ["Precision", "KindPrecision", "OperandKind", "gemm_kind", "GEMM_KINDS"]
+
+
+class OperandKind(StrEnum):
+    """The tensor kind a GEMM's B operand is: a projection's weights, or the K or V cache."""
+
+    Q = "q"
+    K = "k"
+    V = "v"
+    O = "o"  # noqa: E741  (the projection's conventional name)
+    GATE = "gate"
+    UP = "up"
+    DOWN = "down"
+    KEY = "key"
+    VALUE = "value"
+
+
+_KV_KINDS = (OperandKind.KEY, OperandKind.VALUE)
+_UNKNOWN_KIND = "unknown kind; kinds are " + ", ".join(OperandKind)
+
+GEMM_KINDS: dict[str, OperandKind] = {
+    "q_proj": OperandKind.Q,
+    "k_proj": OperandKind.K,
+    "v_proj": OperandKind.V,
+    "o_proj": OperandKind.O,
+    "gate_proj": OperandKind.GATE,
+    "up_proj": OperandKind.UP,
+    "down_proj": OperandKind.DOWN,
+    "fc1": OperandKind.UP,
+    "fc2": OperandKind.DOWN,
+    "qk": OperandKind.KEY,
+    "pv": OperandKind.VALUE,
+}
+"""GEMM name (as :func:`hwmodel.llm_workload` names them) -> the kind of its B operand.
+
+A plain FFN's ``fc1`` / ``fc2`` count as ``up`` / ``down``; ``qk`` multiplies by K, ``pv`` by V.
+"""
+
+
+def gemm_kind(gemm: Any) -> OperandKind | None:
+    """The kind of a GEMM's B operand, or None (``lm_head``, a user GEMM: headline widths).
+
+    A name counts only with the matching operand: a projection name with weights, ``qk`` /
+    ``pv`` with the KV cache.
+
+    Example:
+        >>> from hwmodel.workload import Gemm
+        >>> gemm_kind(Gemm(m=1, n=8, k=8, name="fc2")), gemm_kind(Gemm(m=1, n=8, k=8))
+        (<OperandKind.DOWN: 'down'>, None)
+    """
+    kind = GEMM_KINDS.get(gemm.name)
+    if kind is None or (kind in _KV_KINDS) != (str(gemm.operand) == "kv"):
+        return None
+    return kind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KindPrecision:
+    """The B-operand precision of one tensor kind (an override of the headline widths).
+
+    Attributes:
+        kind: An :class:`OperandKind` (``q k v o gate up down key value``).
+        bits: Element width in bits (selects the PE mode).
+        bits_per_element: Storage/traffic bits per element incl. group metadata (>= ``bits``).
+
+    Example:
+        >>> KindPrecision(kind="down", bits=8, bits_per_element=8.3125).kind
+        <OperandKind.DOWN: 'down'>
+    """
+
+    kind: OperandKind
+    bits: int
+    bits_per_element: float
+
+    def __post_init__(self) -> None:
+        c = IssueCollector()
+        path = f"precision.per_kind.{self.kind}"
+        if c.check(
+            self.kind in tuple(OperandKind),
+            "precision.per_kind",
+            _UNKNOWN_KIND,
+            self.kind,
+        ):
+            object.__setattr__(self, "kind", OperandKind(self.kind))
+        bits_ok = c.check(
+            isinstance(self.bits, int) and not isinstance(self.bits, bool) and self.bits >= 1,
+            f"{path}.bits",
+            "must be an int >= 1",
+            self.bits,
+        )
+        bpe = self.bits_per_element
+        ok = isinstance(bpe, int | float) and not isinstance(bpe, bool)
+        c.check(
+            ok and (not bits_ok or bpe >= self.bits),
+            f"{path}.bits_per_element",
+            "must be a number >= bits",
+            bpe,
+        )
+        c.raise_if_any()
+        object.__setattr__(self, "bits_per_element", float(bpe))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"bits": ..., "bits_per_element": ...}`` (the kind is the key it sits under)."""
+        return {"bits": self.bits, "bits_per_element": self.bits_per_element}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Precision:
     """Operand precisions of a layer.
+
+    A GEMM multiplies activations A (always ``act_bits``) by a B operand: weights or the KV
+    cache. B runs at the headline widths (``weight_bits`` / ``kv_bits``) unless ``per_kind``
+    holds an override for its kind (:meth:`operand`).
 
     Attributes:
         weight_bits: Element width of weights in bits (selects the PE mode).
@@ -28,6 +144,9 @@ class Precision:
         kv_bits_per_element: KV storage/traffic bits per element incl. metadata.
         group_size: Elements per quantization group along the reduction dimension.
         act_bits_per_element: Activation traffic bits per element; defaults to ``act_bits``.
+        per_kind: B-operand overrides, at most one per :class:`OperandKind`. Stored in kind
+            order and without entries equal to the headline widths of their operand, so equal
+            precisions compare (and hash) equal however they were built.
 
     Example:
         >>> Precision(weight_bits=4, weight_bits_per_element=4.3125, act_bits=8, kv_bits=4,
@@ -42,6 +161,7 @@ class Precision:
     kv_bits_per_element: float
     group_size: int = 64
     act_bits_per_element: float = field(default=-1.0)
+    per_kind: tuple[KindPrecision, ...] = ()
 
     def __post_init__(self) -> None:
         c = IssueCollector()
@@ -65,9 +185,112 @@ class Precision:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             ok = ok and isinstance(base, int) and value >= base
             c.check(ok, f"precision.{name}", f"must be a number >= {bits}", value)
+        overrides = self.per_kind
+        if c.check(
+            isinstance(overrides, tuple | list)
+            and all(isinstance(o, KindPrecision) for o in overrides),
+            "precision.per_kind",
+            "must be a tuple of KindPrecision",
+            overrides,
+        ):
+            kinds = [o.kind for o in overrides]
+            dup = sorted({str(k) for k in kinds if kinds.count(k) > 1})
+            c.check(not dup, "precision.per_kind", "must name each kind once", dup)
         c.raise_if_any()
         for name in ("weight_bits_per_element", "kv_bits_per_element", "act_bits_per_element"):
             object.__setattr__(self, name, float(getattr(self, name)))
+        order = tuple(OperandKind)
+        kept = sorted(
+            (o for o in overrides if (o.bits, o.bits_per_element) != self._headline(o.kind)),
+            key=lambda o: order.index(o.kind),
+        )
+        object.__setattr__(self, "per_kind", tuple(kept))
+
+    def _headline(self, kind: OperandKind | None, kv: bool = False) -> tuple[int, float]:
+        if kind in _KV_KINDS or (kind is None and kv):
+            return self.kv_bits, self.kv_bits_per_element
+        return self.weight_bits, self.weight_bits_per_element
+
+    def of_kind(self, kind: OperandKind | str) -> tuple[int, float]:
+        """(element bits, bits per element) of one kind's B operand (override or headline).
+
+        Example:
+            >>> p = Precision.grouped(weight_bits=4, act_bits=8, kv_bits=4)
+            >>> p.with_kinds({"q": (8, 8.3125)}).of_kind("q"), p.of_kind("value")
+            ((8, 8.3125), (4, 4.3125))
+        """
+        kind = OperandKind(kind)
+        for o in self.per_kind:
+            if o.kind is kind:
+                return o.bits, o.bits_per_element
+        return self._headline(kind)
+
+    def operand(self, gemm: Any) -> tuple[int, float]:
+        """(element bits, bits per element incl. metadata) of ``gemm``'s B operand.
+
+        The kind's override if ``per_kind`` has one (:func:`gemm_kind` maps the GEMM name),
+        else the headline weight or KV widths. The A operand is ``act_bits`` for every GEMM.
+
+        Example:
+            >>> from hwmodel.workload import Gemm
+            >>> p = Precision.grouped(weight_bits=4, act_bits=8, kv_bits=4).with_kinds(
+            ...     {"down": (8, 8.3125)})
+            >>> p.operand(Gemm(m=1, n=8, k=8, name="down_proj"))
+            (8, 8.3125)
+            >>> p.operand(Gemm(m=1, n=8, k=8, name="lm_head"))
+            (4, 4.3125)
+        """
+        kind = gemm_kind(gemm) if self.per_kind else None
+        if kind is None:
+            return self._headline(None, kv=str(gemm.operand) == "kv")
+        return self.of_kind(kind)
+
+    @property
+    def widest_b_bits_per_element(self) -> float:
+        """Bits per element of the widest B operand over every kind (what a buffer tile holds)."""
+        return max(
+            self.weight_bits_per_element,
+            self.kv_bits_per_element,
+            *(o.bits_per_element for o in self.per_kind),
+        )
+
+    @property
+    def b_bits(self) -> tuple[tuple[str, int], ...]:
+        """Every distinct B element width with where it comes from (for PE mode checks).
+
+        Example:
+            >>> Precision.grouped(weight_bits=4, act_bits=8, kv_bits=16).b_bits
+            (('weight_bits', 4), ('kv_bits', 16))
+        """
+        return (
+            ("weight_bits", self.weight_bits),
+            ("kv_bits", self.kv_bits),
+            *((f"per_kind.{o.kind}", o.bits) for o in self.per_kind),
+        )
+
+    def with_kinds(self, kinds: Mapping[str, tuple[int, float]]) -> Precision:
+        """A copy with the overrides of some kinds set to ``(bits, bits_per_element)``.
+
+        Raises:
+            InputError: an unknown kind, bits not an int >= 1, or bits per element < bits.
+        """
+        c = IssueCollector()
+        new: list[KindPrecision] = []
+        for kind, value in kinds.items():
+            if not c.check(kind in _KIND_NAMES, "precision.per_kind", _UNKNOWN_KIND, kind):
+                continue
+            try:
+                bits, bpe = value
+                new.append(KindPrecision(kind=OperandKind(kind), bits=bits, bits_per_element=bpe))
+            except (TypeError, ValueError) as exc:
+                if isinstance(exc, InputError):
+                    c.extend(exc)
+                else:
+                    c.add(f"precision.per_kind.{kind}", "must be (bits, bits_per_element)", value)
+        c.raise_if_any()
+        given = {o.kind for o in new}
+        kept = [o for o in self.per_kind if o.kind not in given]
+        return replace(self, per_kind=(*kept, *new))
 
     @classmethod
     def grouped(
@@ -110,14 +333,24 @@ class Precision:
         """The precision a :class:`mant.recipe.Recipe` asks of the hardware.
 
         Element bits pick the PE mode; bits per element (metadata included) set the traffic and
-        storage. Weights take the widest projection kind; unquantized kinds count 16 bits.
+        storage. The headline widths are the recipe's: weights at the widest quantized
+        projection kind, the KV cache at the wider of key and value (16 bits when none is
+        quantized). Every kind that differs from its headline gets an override in ``per_kind``
+        (an unquantized kind counts 16 bits), so a uniform recipe has none.
 
         Example:
             >>> from mant.recipes import named_recipe
             >>> p = Precision.from_recipe(named_recipe("mant-hpca25"))
             >>> p.weight_bits, p.weight_bits_per_element, p.act_bits, p.kv_bits_per_element
             (4, 4.3125, 8, 4.28125)
+            >>> p.per_kind
+            ()
         """
+        overrides = []
+        for kind in OperandKind:
+            t = recipe.tensor(kind.value)
+            bits, bpe = (16, 16.0) if t is None else (t.element_bits, t.bits_per_element)
+            overrides.append(KindPrecision(kind=kind, bits=bits, bits_per_element=bpe))
         return cls(
             weight_bits=recipe.weight_bits,
             weight_bits_per_element=recipe.weight_bits_per_element,
@@ -126,19 +359,65 @@ class Precision:
             kv_bits=recipe.kv_bits,
             kv_bits_per_element=recipe.kv_bits_per_element,
             group_size=recipe.group_size,
+            per_kind=tuple(overrides),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-type mapping (YAML/JSON); ``Precision.from_dict(p.to_dict()) == p``."""
-        return {name: getattr(self, name) for name in _FIELDS}
+        """Plain-type mapping (YAML/JSON); ``Precision.from_dict(p.to_dict()) == p``.
+
+        ``per_kind`` (kind -> ``{bits, bits_per_element}``) is written only when not empty.
+        """
+        out: dict[str, Any] = {name: getattr(self, name) for name in _FIELDS}
+        if self.per_kind:
+            out["per_kind"] = {str(o.kind): o.to_dict() for o in self.per_kind}
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "precision") -> Precision:
-        """Validate a mapping into a Precision; unknown keys are input errors."""
+        """Validate a mapping into a Precision, reporting every issue at once.
+
+        Raises:
+            InputError: unknown or missing keys, an unknown kind under ``per_kind``, bits not an
+                int >= 1, or bits per element below the bits.
+        """
         from hwmodel._validate import check_keys
 
-        check_keys(data, path, required=_REQUIRED, optional=_FIELDS)
-        return cls(**data)
+        c = IssueCollector()
+        if not check_keys(
+            data, path, required=_REQUIRED, optional=(*_FIELDS, "per_kind"), collector=c
+        ):
+            c.raise_if_any()
+        overrides: list[KindPrecision] = []
+        raw = data.get("per_kind", {})
+        if check_keys(raw, f"{path}.per_kind", required=(), optional=_KIND_NAMES, collector=c):
+            for kind, entry in raw.items():
+                where = f"{path}.per_kind.{kind}"
+                if kind not in _KIND_NAMES or not check_keys(
+                    entry, where, required=_KIND_KEYS, collector=c
+                ):
+                    continue
+                if set(entry) != set(_KIND_KEYS):  # check_keys recorded what is wrong
+                    continue
+                try:
+                    overrides.append(KindPrecision(kind=kind, **entry))
+                except InputError as exc:
+                    c.extend(_reprefix(exc, path))
+        head = {k: v for k, v in data.items() if k != "per_kind"}
+        out = None
+        if set(head) <= set(_FIELDS) and all(k in head for k in _REQUIRED):
+            try:
+                out = cls(**head, per_kind=tuple(overrides))
+            except InputError as exc:
+                c.extend(_reprefix(exc, path))
+        c.raise_if_any()
+        assert out is not None  # every way to a None adds an issue
+        return out
+
+
+def _reprefix(error: InputError, path: str) -> InputError:
+    from hwmodel._validate import reprefix
+
+    return reprefix(error, "precision", path) if path != "precision" else error
 
 
 _FIELDS = (
@@ -151,3 +430,5 @@ _FIELDS = (
     "act_bits_per_element",
 )
 _REQUIRED = _FIELDS[:5]
+_KIND_NAMES = tuple(k.value for k in OperandKind)
+_KIND_KEYS = ("bits", "bits_per_element")
