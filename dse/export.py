@@ -251,9 +251,10 @@ def evaluate_exported(
         metrics = dict(source.recipe_metrics(recipe, QuantCache(None)))
     else:
         metrics = dict(source.metrics(wcfg, kvcfg, QuantCache(None)))
-    metrics["weight_bits_per_element"] = float(precision.weight_bits_per_element)
-    metrics["kv_bits_per_element"] = float(precision.kv_bits_per_element)
-    metrics.update(HardwareModel(spec.workload).cost_metrics(acc, precision))
+    hardware = HardwareModel(spec.workload)
+    metrics["weight_bits_per_element"] = hardware.weight_bits_per_element(precision)
+    metrics["kv_bits_per_element"] = hardware.kv_bits_per_element(precision)
+    metrics.update(hardware.cost_metrics(acc, precision))
     return metrics
 
 

@@ -166,9 +166,10 @@ class HardwareModel:
         from mant.errors import InputError
 
         pe = self.base_accelerator(design).pe
-        w, a, kv = precision.weight_bits, precision.act_bits, precision.kv_bits
+        a = precision.act_bits
         offered = ", ".join(f"W{m.weight_bits}A{m.act_bits}" for m in pe.modes)
         uses_kv = any(g.operand == "kv" for g in self.workload)
+        w, kv = precision.weight_bits, precision.kv_bits
         label = f"W{w}A{a}" + (f" KV{kv}" if uses_kv else "")
         if not any(m.act_bits == a for m in pe.modes):
             raise InputError.single(
@@ -177,14 +178,42 @@ class HardwareModel:
                 "infeasible on it",
                 a,
             )
-        for bits, what in ((w, "weights"), (kv, "KV cache")):
-            if (what == "weights" or uses_kv) and not pe.supports(bits, a):
+        for gemm in self.workload:  # every GEMM at its own kind's width
+            bits, _ = precision.operand(gemm)
+            if not pe.supports(bits, a):
+                from hwmodel.precision import gemm_kind
+
+                kind = gemm_kind(gemm)
+                what = "KV cache" if gemm.operand == "kv" else "weights"
+                where = f"{what} of {gemm.name}" + (f", kind {kind}" if kind else "")
                 raise InputError.single(
                     "pe_type",
-                    f"PE {pe.name!r} has no mode for W{bits}A{a} ({what}; modes {offered}): "
+                    f"PE {pe.name!r} has no mode for W{bits}A{a} ({where}; modes {offered}): "
                     f"a {label} design is infeasible on it",
                     design.pe_type,
                 )
+
+    def weight_bits_per_element(self, precision: Any) -> float:
+        """Weight storage bits per element of the workload: the weight GEMMs' bits per element
+        (each at its kind's width) weighted by their weight counts (the headline when the
+        workload has no weight GEMM)."""
+        if not precision.per_kind:
+            return float(precision.weight_bits_per_element)
+        num = den = 0.0
+        for gemm in self.workload:
+            if gemm.operand == "kv":
+                continue
+            n = float(gemm.n) * float(gemm.k) * gemm.count
+            num += n * precision.operand(gemm)[1]
+            den += n
+        return num / den if den else float(precision.weight_bits_per_element)
+
+    @staticmethod
+    def kv_bits_per_element(precision: Any) -> float:
+        """KV storage bits per element: the mean of K's and V's (caches of one size)."""
+        if not precision.per_kind:
+            return float(precision.kv_bits_per_element)
+        return 0.5 * (precision.of_kind("key")[1] + precision.of_kind("value")[1])
 
     def metrics(self, design: Design, precision: Any) -> dict[str, float]:
         """Cost metrics (see :data:`HARDWARE_METRICS`) of one design.

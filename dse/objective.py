@@ -115,8 +115,8 @@ class Evaluator:
         else:  # a plug-in scoring one weight config and one KV config
             _check_uniform(design)
             out = dict(source.metrics(wcfg, kvcfg, self.cache))
-        out["weight_bits_per_element"] = float(precision.weight_bits_per_element)
-        out["kv_bits_per_element"] = float(precision.kv_bits_per_element)
+        out["weight_bits_per_element"] = self.hardware.weight_bits_per_element(precision)
+        out["kv_bits_per_element"] = self.hardware.kv_bits_per_element(precision)
         return out
 
     def finish(self, design: Design, metrics: dict[str, float]) -> Evaluation:

@@ -227,6 +227,11 @@ def _section(
         return None
 
 
+# an accelerator file may carry a KV width its PE has no mode for (an fp16 KV cache on a
+# weights-only workload); evaluating a KV GEMM then fails with the PE's modes (``mode_for``)
+_KV_OPERANDS = ("kv_bits", "per_kind.key", "per_kind.value")
+
+
 def accelerator_from_dict(
     data: Any, path: str = "accelerator", *, pe: PEType | None = None
 ) -> Accelerator:
@@ -279,6 +284,8 @@ def accelerator_from_dict(
             c.add(f"{path}.default_precision", str(exc), raw)
     if pe_type is not None and precision is not None:
         for operand, bits in precision.b_bits:
+            if operand in _KV_OPERANDS:
+                continue  # KV widths are checked where a workload multiplies by the KV cache
             if not pe_type.supports(bits, precision.act_bits):
                 c.add(
                     f"{path}.default_precision.{operand}",

@@ -108,7 +108,9 @@ def test_k_and_v_apart_pool_like_one_config():
     k8 = KVQuantConfig(candidates="int8", selection="oracle")
     got = kv_sides_error(k, v, k8, cfg)["rel_mse"]
     err = quantize_kv(k, v, k8).k.squared_error + quantize_kv(k, v, cfg).v.squared_error
-    assert got == pytest.approx(err / (np.sum(k.astype(float) ** 2) + np.sum(v.astype(float) ** 2)))
+    assert got == pytest.approx(
+        err / (np.sum(k.astype(float) ** 2) + np.sum(v.astype(float) ** 2))
+    )
     assert kv_sides_error(k, v, k8, None)["rel_mse"] < got  # an fp value cache adds no error
 
 
@@ -262,3 +264,41 @@ def test_perplexity_source_runs_weights_per_kind(small_spec_dict):
     down8 = source.recipe_metrics(design_from_values(per_kind.space, {}).recipe, cache)
     assert cache.stats.misses == 2
     assert down8["ppl"] < same["ppl"]  # down at 8 bits re-quantizes the stored weights less
+
+
+def test_the_hardware_costs_each_projection_at_its_own_width(small_spec_dict):
+    d = _spec(small_spec_dict, weight_format=["int{bits}"], weight_bits=[4])
+    d["workload"] = {"model": "llama-2-7b", "phase": "decode", "seq_len": 256, "batch": 1}
+    d["space"]["kv_bits"] = [8]
+    d["space"]["kv_format"] = ["int{bits}"]
+    uniform = Evaluator(parse_spec(d)).evaluate({})
+    spec8 = parse_spec({**d, "space": {**d["space"], "weight_bits.down": [8]}})
+    ev = Evaluator(spec8)
+    down8 = ev.evaluate({})
+    assert down8.metrics["energy_pj"] > uniform.metrics["energy_pj"]
+    # weight bits per element: down's share of the weights at int8's, the other projections at
+    # int4's; lm_head (outside the recipe) at the headline width, the widest kind's
+    gemms = [g for g in ev.hardware.workload if g.operand != "kv"]
+    total = sum(g.n * g.k * g.count for g in gemms)
+    down = sum(g.n * g.k * g.count for g in gemms if g.name in ("down_proj", "lm_head"))
+    w4, w8 = uniform.metrics["weight_bits_per_element"], 8 + 16 / 64
+    want = (down * w8 + (total - down) * w4) / total
+    assert down8.metrics["weight_bits_per_element"] == pytest.approx(want, rel=1e-12)
+    assert w4 < want < w8
+
+
+def test_a_pe_without_a_mode_for_one_kind_names_that_projection(small_spec_dict, tmp_path):
+    pe = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "hwmodel/data/pes/mant.yaml").read_text()
+    )
+    pe["name"] = "w4-only"
+    pe["modes"] = [m for m in pe["modes"] if m["weight_bits"] <= 4]
+    (tmp_path / "w4.yaml").write_text(yaml.safe_dump(pe))
+    d = _spec(small_spec_dict, weight_format=["int{bits}"], weight_bits=[4])
+    d["space"]["pe_type"] = [str(tmp_path / "w4.yaml")]
+    d["space"]["kv_bits"] = [4]
+    d["space"]["kv_format"] = ["int{bits}"]
+    d["workload"] = {"model": "llama-2-7b", "phase": "decode", "seq_len": 256, "batch": 1}
+    ev = Evaluator(parse_spec({**d, "space": {**d["space"], "weight_bits.down": [8]}}))
+    with pytest.raises(InputError, match=r"no mode for W8A8 \(weights of down_proj, kind down"):
+        ev.evaluate({})
