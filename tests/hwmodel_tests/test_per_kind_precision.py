@@ -79,6 +79,15 @@ def test_uniform_named_recipes_have_no_overrides(name):
     assert "per_kind" not in p.to_dict()
 
 
+def test_kinds_spelled_out_at_the_common_width_cost_what_the_uniform_recipe_costs(decode7b):
+    acc = load_accelerator("mant")
+    spelled = _recipe({"default": INT4, "q": INT4, "down": INT4}, key=INT4, value=INT4)
+    uniform = _recipe(INT4, key=INT4, value=INT4)
+    p = Precision.from_recipe(spelled)
+    assert p == Precision.from_recipe(uniform) and p.per_kind == ()
+    assert evaluate(acc, decode7b, p) == evaluate(acc, decode7b, _headline_only(p))
+
+
 def test_from_recipe_overrides_only_the_kinds_that_differ():
     p = Precision.from_recipe(_recipe({"default": INT4, "q": INT8}, key=INT8, value=INT4))
     four, eight = (4, 4.25), (8, 8.25)
