@@ -41,8 +41,13 @@ def check_study(c: IssueCollector, spec: StudySpec) -> None:
     _check_seed(c, spec.seed, "seed")
     _check_seed(c, spec.accuracy.seed, "accuracy.seed")
     _check_workload(c, spec)
-    _check_formats(c, spec, "weight_format", "weight_bits", ())
-    _check_formats(c, spec, "kv_format", "kv_bits", (16,))
+    names = {p.name for p in spec.space.params}
+    checks = (("weight_format", "weight_bits", ()), ("kv_format", "kv_bits", (16,)))
+    for base, bits, skip in checks:
+        _check_formats(c, spec, base, bits, skip)
+        for name in sorted(n for n in names if n.startswith(base + ".")):
+            own_bits = bits + name[len(base) :]
+            _check_formats(c, spec, name, own_bits if own_bits in names else bits, skip)
     _check_constraints(c, spec)
 
 

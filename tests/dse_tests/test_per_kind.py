@@ -302,3 +302,28 @@ def test_a_pe_without_a_mode_for_one_kind_names_that_projection(small_spec_dict,
     ev = Evaluator(parse_spec({**d, "space": {**d["space"], "weight_bits.down": [8]}}))
     with pytest.raises(InputError, match=r"no mode for W8A8 \(weights of down_proj, kind down"):
         ev.evaluate({})
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        (
+            {"weight_format.q": ["nonsense{bits}"]},
+            "space.weight_format.q[0]: no trial can use it",
+        ),
+        ({"weight_bits.x": [4]}, "space.weight_bits.x: unknown key"),
+        ({"kv_bits.value": [1]}, "space.kv_bits.value[0]: must be an int in [2, 16]"),
+    ],
+)
+def test_bad_per_kind_parameters_are_one_clear_message(tmp_path, capsys, space, message):
+    study = {
+        "version": 1,
+        "name": "bad",
+        "objectives": ["latency_s"],
+        "space": space,
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(study))
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
