@@ -28,6 +28,7 @@ from dse.report_pick import (
 )
 from dse.report_units import format_value
 from dse.results import objective_matrix
+from dse.space import IntRange
 
 if TYPE_CHECKING:
     from dse.spec import StudySpec
@@ -366,14 +367,20 @@ def _constraint_text(c: Any) -> str:
     return f"{c.metric} ≥ {format_value(c.metric, c.min)}"
 
 
+def _choices_text(param: Any) -> str:
+    """``{a, b, c}``, or ``16..128`` for an integer range (``16..128 step 16``, ``log``)."""
+    if isinstance(param, IntRange):
+        step = f" step {param.step}" if param.step != 1 else ""
+        return f"{param.low}..{param.high}{step}" + (" (log)" if param.log else "")
+    return "{" + ", ".join(map(str, param.values())) + "}"
+
+
 def context_info(df: pd.DataFrame, spec: StudySpec) -> ContextInfo:
     """What was studied: workload, accuracy source, objectives, constraints, space, trials."""
     done = _complete(df)
     distinct = {design_identity(design_of_row(spec, r)) for r in done.to_dict("records")}
     front = distinct_designs(df[df["pareto"]], spec) if df["pareto"].any() else df.iloc[:0]
-    searched = "; ".join(
-        f"{p.name} ∈ {{{', '.join(map(str, p.values()))}}}" for p in spec.space.searched
-    )
+    searched = "; ".join(f"{p.name} ∈ {_choices_text(p)}" for p in spec.space.searched)
     objectives = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)
     items = [
         ("workload", _workload_text(spec)),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dse.report_pick import COMPARED_METRICS, PickInfo, PickRow
-from dse.report_units import display_unit, format_value, metric_label
+from dse.report_units import display_unit, format_value, metric_label, ratio_text
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -95,7 +95,7 @@ def _ratio_cell(v: float | None) -> str:
     if v is None or not np.isfinite(v):
         return "<td>–</td>"
     cls = "better" if v > 1.005 else ("worse" if v < 0.995 else "")
-    return f"<td class='{cls}' data-v='{v:.6g}'>{v:.2f}×</td>"
+    return f"<td class='{cls}' data-v='{v:.6g}'>{ratio_text(v)}×</td>"
 
 
 def pick_table_html(pick: PickInfo, spec: StudySpec) -> str:
@@ -152,7 +152,7 @@ def pick_bars(pick: PickInfo) -> go.Figure:
                 y=[r.vs_reference.get(k, np.nan) for r in pick.picks],
                 name=f"{k} ×",
                 marker={"color": palette[j % len(palette)]},
-                text=[f"{r.vs_reference.get(k, np.nan):.2f}×" for r in pick.picks],
+                text=[f"{ratio_text(r.vs_reference.get(k, np.nan))}×" for r in pick.picks],
                 textposition="outside",
             )
         )

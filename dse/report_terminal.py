@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dse.report_pick import PickInfo, PickRow
-from dse.report_units import display_unit, format_value, metric_label
+from dse.report_units import display_unit, format_value, metric_label, ratio_text
 
 __all__ = ["pick_table"]
 
@@ -43,7 +43,7 @@ def pick_table(pick: PickInfo, metrics: Sequence[str]) -> str:
             r.pe_type,
             str(r.trial),
             *(format_value(m, r.values.get(m, np.nan), units[m], suffix=False) for m in metrics),
-            *(f"{r.vs_reference[k]:.2f}" if k in r.vs_reference else "–" for k in ratios),
+            *(ratio_text(r.vs_reference[k]) if k in r.vs_reference else "–" for k in ratios),
         ]
         for role, r in zip(roles, rows, strict=True)
     ]

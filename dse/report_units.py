@@ -21,7 +21,15 @@ import numpy as np
 
 from dse.metrics import METRICS
 
-__all__ = ["PE_COLORS", "pe_color", "DisplayUnit", "display_unit", "format_value", "metric_label"]
+__all__ = [
+    "PE_COLORS",
+    "pe_color",
+    "DisplayUnit",
+    "display_unit",
+    "format_value",
+    "metric_label",
+    "ratio_text",
+]
 
 # (label, size of one unit in the metric's base unit), smallest first.
 _LADDERS: dict[str, tuple[tuple[str, float], ...]] = {
@@ -118,3 +126,9 @@ PE_COLORS = {
 def pe_color(pe: str) -> str:
     """The colour of a PE type in every plot and table (grey for an unknown one)."""
     return PE_COLORS.get(pe, "#7f7f7f")
+
+
+def ratio_text(value: float) -> str:
+    """A ratio to the reference as text: two decimals, or two significant digits below 0.1
+    (``0.0015``, not ``0.00``)."""
+    return f"{value:.2f}" if abs(value) >= 0.1 or value == 0 else f"{value:.2g}"

@@ -257,3 +257,14 @@ def test_report_renders_in_headless_chromium(small_spec_dict, tmp_path):
     rgb = _png_rgb(shot)
     for pe in ("mant", "int8"):  # markers, legend symbols and table swatches in the PE colour
         assert _pixels_of(rgb, PE_COLORS[pe]) >= 100, pe
+
+
+def test_small_ratios_and_integer_ranges_read_in_the_report():
+    from dse.report_info import _choices_text
+    from dse.report_units import ratio_text
+    from dse.space import Categorical, IntRange
+
+    assert [ratio_text(v) for v in (1.234, 0.1, 0.0015, 0.0)] == ["1.23", "0.10", "0.0015", "0.00"]
+    assert _choices_text(IntRange(name="rows", low=16, high=128)) == "16..128"
+    assert _choices_text(IntRange(name="rows", low=16, high=64, step=16)) == "16..64 step 16"
+    assert _choices_text(Categorical(name="dataflow", choices=("ws", "os"))) == "{ws, os}"
