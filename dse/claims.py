@@ -19,8 +19,9 @@ those rare cases two workers may still evaluate one design; :func:`dse.results.f
 then lists it once (its first trial).
 
 Example:
-    >>> claim_token(("setting", ("pe_type", "int8"))) == claim_token(("setting", ("pe_type", "int8")))
-    True
+    >>> key = ("setting", ("pe_type", "int8"))
+    >>> claim_token(key) == claim_token(tuple(key)) and len(claim_token(key))
+    24
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def test_two_workers_on_postgres_list_each_design_once(small_spec_dict, tmp_path
 def test_the_frame_lists_a_design_recorded_twice_once(small_spec):
     """Read-time safety net: a design stored by two trials (e.g. by a version without claims)
     is listed once, by its first trial."""
-    from dse.objective import Evaluator, RECORD_ATTR
+    from dse.objective import RECORD_ATTR, Evaluator
     from dse.results import frame_from_study
 
     ev = Evaluator(small_spec)
