@@ -92,14 +92,9 @@ def _load_file(file: str, path: str) -> Any:
                 raise InputError.single(file, "is not valid JSON", str(exc)) from None
             data = _from_hf_config(cfg, file, p)
         else:
-            import yaml
+            from mant.yaml_input import load_yaml_text
 
-            try:
-                data = yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                raise InputError.single(
-                    file, "is not valid YAML", str(exc).splitlines()[0]
-                ) from None
+            data = load_yaml_text(raw, where=file)
             if not isinstance(data, dict):
                 raise InputError.single(file, "must be a mapping of model fields", data)
             data = {"name": p.stem, "source": f"model file {p.name}", **data}

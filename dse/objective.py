@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from dse import numerics
 from dse.accuracy import AccuracySource, make_accuracy_source
 from dse.cache import QuantCache
+from dse.claims import ClaimBook
 from dse.design import Design, design_from_values, ignored_params
-from dse.failures import ADDED_ATTR, DUPLICATE_ATTR, FAIL_ATTR, TrialFailed
+from dse.failures import ADDED_ATTR, FAIL_ATTR, TrialFailed
 from dse.hardware import HardwareModel, precision_of
 from dse.interrupts import abortable
 from mant.errors import InputError
@@ -173,7 +174,8 @@ def make_objective(
     Parameters a design ignores are not sampled (:func:`dse.design.ignored_params`). With
     ``sampler.solve_hardware`` the trial samples the quantization setting only and keeps the
     setting's whole hardware front (:mod:`dse.solve`). A design, or a solved setting, drawn
-    again is PRUNED as a duplicate (:data:`dse.failures.DUPLICATE_ATTR`), not evaluated again.
+    again is PRUNED as a duplicate (:data:`dse.failures.DUPLICATE_ATTR`), not evaluated again,
+    also when another worker drew it (a claim in the storage, :mod:`dse.claims`).
 
     An expected per-design error (:class:`mant.errors.InputError`, e.g. a precision the PE has
     no mode for) is stored on the trial (:data:`dse.failures.FAIL_ATTR`) and raised as
@@ -208,6 +210,7 @@ def make_objective(
 
         solver = HardwareSolver(evaluator)
     seen: dict[tuple[Any, ...], int] = {}
+    book = ClaimBook(seen)  # the storage is asked too: other workers' claims
     loaded: list[bool] = []
 
     def ignored(values: Mapping[str, Any]) -> set[str]:
@@ -222,9 +225,9 @@ def make_objective(
         try:
             if solver is not None:
                 with abortable():  # computes only: a signal aborts it (dse.interrupts)
-                    return _solved(trial, values, solver, seen)
+                    return _solved(trial, values, solver, book)
             design = design_from_values(space, values)
-            _check_duplicate(trial, seen, design.key)
+            book.check(trial, design.key)
             with abortable():  # computes only: a signal aborts it (dse.interrupts)
                 ev = evaluator.evaluate_design(design)
         except InputError as exc:
@@ -247,14 +250,6 @@ def _record(trial: Any, ev: Evaluation) -> None:
         trial.set_constraint(name, value)
 
 
-def _check_duplicate(trial: Any, seen: Mapping[tuple[Any, ...], int], key: tuple) -> None:
-    import optuna
-
-    if key in seen:
-        trial.set_user_attr(DUPLICATE_ATTR, seen[key])
-        raise optuna.TrialPruned(f"duplicate of trial {seen[key]}")
-
-
 def _seen_designs(study: Any, solved: bool) -> dict[tuple[Any, ...], int]:
     """Design keys (and solved quantization settings) of the study's COMPLETE trials."""
     from optuna.trial import TrialState
@@ -273,7 +268,7 @@ def _seen_designs(study: Any, solved: bool) -> dict[tuple[Any, ...], int]:
     return out
 
 
-def _solved(trial: Any, values: dict[str, Any], solver: Any, seen: dict) -> list[float]:
+def _solved(trial: Any, values: dict[str, Any], solver: Any, book: ClaimBook) -> list[float]:
     """Solves the hardware of the drawn setting; records its front (see :mod:`dse.solve`)."""
     import optuna
 
@@ -283,7 +278,8 @@ def _solved(trial: Any, values: dict[str, Any], solver: Any, seen: dict) -> list
     space = solver.space
     first = {p.name: p.first for p in space.params if p.name in HARDWARE_PARAMS}
     setting = ("setting", *quant_key(design_from_values(space, {**values, **first})))
-    _check_duplicate(trial, seen, setting)
+    book.check(trial, setting)
+    seen = book.seen
     front = solver.solve(values)
     seen[setting] = trial.number
     rep = front[0][1]

@@ -50,13 +50,9 @@ def load_recipe(value: Any, path: str = "recipe") -> Recipe:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InputError.single(path, f"cannot read recipe file ({reason})", text) from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{text}:{mark.line + 1}" if mark else text
-        raise InputError.single(where, "is not valid YAML", str(exc).splitlines()[0]) from None
-    return Recipe.from_dict(data, text)
+    from mant.yaml_input import load_yaml_text
+
+    return Recipe.from_dict(load_yaml_text(raw, where=text), text)
 
 
 def recipe_yaml(recipe: Recipe) -> str:

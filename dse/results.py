@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ __all__ = [
     "columns_for",
     "build_frame",
     "frame_from_study",
+    "listed_trials",
     "save_frame",
     "load_frame",
     "objective_matrix",
@@ -170,12 +172,32 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     )
 
 
-def frame_from_study(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
-    """The results frame of an Optuna study run by :mod:`dse.runner`."""
+def listed_trials(trials: Iterable[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The trials the results frame lists: not those PRUNED as duplicates, and of COMPLETE trials
+    that recorded the same design (two workers that both evaluated it, see :mod:`dse.claims`)
+    only the first, by trial number."""
     from dse.failures import DUPLICATE_ATTR
+    from dse.objective import trial_record
 
-    trials = study.get_trials(deepcopy=False)
-    return build_frame((_record(t) for t in trials if DUPLICATE_ATTR not in t.user_attrs), spec)
+    out = []
+    designs: set[str] = set()
+    for t in sorted(trials, key=lambda t: t.number):
+        if DUPLICATE_ATTR in t.user_attrs:
+            continue
+        design = trial_record(t).get("design")
+        if t.state.name == "COMPLETE" and design:
+            key = json.dumps(design, sort_keys=True, default=str)
+            if key in designs:
+                continue
+            designs.add(key)
+        out.append(t)
+    return out
+
+
+def frame_from_study(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
+    """The results frame of an Optuna study run by :mod:`dse.runner`: every trial of
+    :func:`listed_trials`, so a design is listed once whatever the number of workers."""
+    return build_frame(map(_record, listed_trials(study.get_trials(deepcopy=False))), spec)
 
 
 def save_frame(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:

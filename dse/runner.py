@@ -89,7 +89,7 @@ class RunSummary:
             same study not).
         n_duplicate: sampler trials PRUNED as duplicates of an evaluated design (the study).
         n_designs: distinct designs the study holds (COMPLETE trials, hardware-solve designs
-            included).
+            included; a design two workers both recorded counts once, as in the results).
         elapsed_s: wall time of the optimisation in seconds.
         interrupted: stopped by Ctrl-C or SIGTERM (at a safe point, see :mod:`dse.interrupts`).
         signum: the signal that stopped the run (0 when not interrupted).
@@ -442,6 +442,8 @@ def run_study(
     done, failed = _count(study)
     from optuna.trial import TrialState
 
+    from dse.results import listed_trials
+
     trials = study.get_trials(deepcopy=False)
     new = [t for t in trials if t.number >= first_number and is_sampler_trial(t)]
     failures = summarize_failures(failure_reason(t) for t in new if t.state == TrialState.FAIL)
@@ -456,7 +458,7 @@ def run_study(
         n_fail=failed,
         n_run=n_run,
         n_duplicate=n_dup,
-        n_designs=sum(t.state == TrialState.COMPLETE for t in trials),
+        n_designs=sum(t.state == TrialState.COMPLETE for t in listed_trials(trials)),
         elapsed_s=elapsed,
         interrupted=signum != 0,
         results=paths,

@@ -12,7 +12,8 @@ trials marked :data:`dse.failures.ADDED_ATTR`, visible in the storage, the dashb
 results frame but not counted toward ``n_trials``. The union of the per-setting fronts holds the
 global front, so a study that has drawn every setting has the exact front.
 
-A trial that draws a setting (or, without solving, a design) evaluated before is PRUNED with
+A trial that draws a setting (or, without solving, a design) evaluated before, or claimed by a
+running trial of another worker (:mod:`dse.claims`), is PRUNED with
 :data:`dse.failures.DUPLICATE_ATTR`: nothing is evaluated or listed twice.
 
 Example:

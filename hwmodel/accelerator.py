@@ -21,6 +21,7 @@ from hwmodel.parts import ArrayConfig, BufferConfig, DramConfig, Overlap
 from hwmodel.pe import PEType, load_pe
 from hwmodel.precision import Precision
 from mant.errors import InputError, IssueCollector
+from mant.yaml_input import load_yaml_file, load_yaml_text
 
 __all__ = [
     "Overlap",
@@ -338,22 +339,16 @@ def load_accelerator(name_or_path: str | Path) -> Accelerator:
         path = Path(ref)
         if not path.is_file():
             raise InputError.single("accelerator", "file not found", ref)
-        from mant.yaml_input import load_yaml_file
-
         return accelerator_from_dict(load_yaml_file(path, what="accelerator file"))
     elif ref in list_presets():
-        text = (resources.files("hwmodel") / "presets" / f"{ref}.yaml").read_text()
+        text = (resources.files("hwmodel") / "presets" / f"{ref}.yaml").read_text("utf-8")
     else:
         raise InputError.single(
             "accelerator",
             f"unknown preset; known presets are {', '.join(list_presets())} (or give a YAML path)",
             ref,
         )
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError.single("accelerator", f"is not valid YAML ({exc})", ref) from exc
-    return accelerator_from_dict(data)
+    return accelerator_from_dict(load_yaml_text(text, where=f"hwmodel/presets/{ref}.yaml"))
 
 
 def dump_accelerator(acc: Accelerator, path: str | Path) -> None:

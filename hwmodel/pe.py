@@ -14,10 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hwmodel._validate import check_keys, require_int, require_number
 from mant.errors import InputError, IssueCollector
+from mant.yaml_input import load_yaml_file, load_yaml_text
 
 __all__ = ["PrecisionMode", "GroupEpilogue", "PEType", "load_pe", "list_pes"]
 
@@ -232,17 +231,13 @@ def _load_pe_cached(name_or_path: str) -> PEType:
             raise InputError.single(
                 "pe", "must be a shipped PE name or an existing YAML file", name_or_path
             )
-        from mant.yaml_input import load_yaml_file
-
         return pe_from_dict(load_yaml_file(path, what="PE file"), path="pe")
     else:
         if name_or_path not in list_pes():
             raise InputError.single(
                 "pe", f"unknown PE; known PEs are {', '.join(list_pes())}", name_or_path
             )
-        text = (resources.files("hwmodel") / "data" / "pes" / f"{name_or_path}.yaml").read_text()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError.single("pe", f"is not valid YAML ({exc})", name_or_path) from exc
+        packaged = resources.files("hwmodel") / "data" / "pes" / f"{name_or_path}.yaml"
+        text = packaged.read_text("utf-8")
+    data = load_yaml_text(text, where=f"hwmodel/data/pes/{name_or_path}.yaml")
     return pe_from_dict(data, path="pe")

@@ -14,10 +14,9 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from hwmodel._validate import check_keys, require_int
 from mant.errors import InputError, IssueCollector
+from mant.yaml_input import load_yaml_text
 
 __all__ = [
     "Gemm",
@@ -224,8 +223,9 @@ def load_model(name: str) -> ModelConfig:
         raise InputError.single(
             "model", f"unknown model; known models are {', '.join(list_models())}", name
         )
-    data: Any = yaml.safe_load(
-        (resources.files("hwmodel") / "data" / "models" / f"{name}.yaml").read_text()
+    data: Any = load_yaml_text(
+        (resources.files("hwmodel") / "data" / "models" / f"{name}.yaml").read_text("utf-8"),
+        where=f"hwmodel/data/models/{name}.yaml",
     )
     check_keys(data, f"model.{name}", required=_MODEL_KEYS)
     c = IssueCollector()

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from mant.errors import InputError
 
 __all__ = ["register"]
@@ -254,9 +252,14 @@ def _sampler_trials(spec, out: Path) -> list[int] | None:
     from dse.failures import counts_as_done
     from dse.runner import SPEC_FILE
     from dse.storage import create_storage, default_storage_url
+    from mant.yaml_input import load_yaml_file
 
+    if not (out / SPEC_FILE).is_file():
+        return None
+    saved = load_yaml_file(out / SPEC_FILE, what="saved study file")  # bad: exit 2
+    if not isinstance(saved, dict):
+        raise InputError.single(str(out / SPEC_FILE), "must be a mapping (a study)", saved)
     try:
-        saved = yaml.safe_load((out / SPEC_FILE).read_text(encoding="utf-8")) or {}
         url = saved.get("storage") or default_storage_url(out)
         study = optuna.load_study(study_name=spec.name, storage=create_storage(url, out_dir=out))
     except (OSError, KeyError, InputError):

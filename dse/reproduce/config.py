@@ -20,8 +20,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dse.recipe_io import load_recipe
 from mant.errors import InputError, IssueCollector
 from mant.recipe import Recipe
@@ -417,15 +415,13 @@ def load_config(path: str | Path | None = None) -> ReproduceConfig:
     Raises:
         InputError: missing file, invalid YAML or invalid content.
     """
+    from mant.yaml_input import load_yaml_file, load_yaml_text
+
     if path is None:
-        text, where = shipped_config_text(), "paper.yaml"
+        data = load_yaml_text(shipped_config_text(), where="paper.yaml")
     else:
         p = Path(path)
         if not p.is_file():
             raise InputError.single("config", "file not found", str(path))
-        text, where = p.read_text(encoding="utf-8"), str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError.single("config", f"is not valid YAML ({exc})", where) from None
+        data = load_yaml_file(p, what="reproduce config")
     return parse_config(data)

@@ -246,3 +246,92 @@ def test_non_utf8_accelerator_file(tmp_path, capsys):
     argv = ["hw", "gemm", "--m", "4", "--n", "4", "--k", "4", "--accelerator", str(bad)]
     assert main(argv) == 2
     assert "acc.yaml:1: accelerator file must be UTF-8 text" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# every YAML file a user hands in is read strictly (mant.yaml_input): a duplicate key in a PE,
+# accelerator, model, reproduce-config or recipe file is one error naming the file and the key
+
+
+def _with_duplicate_key(text: str) -> tuple[str, str]:
+    """A valid file of its kind with its first top-level key given a second time (at the end)."""
+    import json
+
+    data = yaml.safe_load(text)
+    key = next(iter(data))
+    return text.rstrip("\n") + f"\n{key}: {json.dumps(data[key])}\n", key
+
+
+def _shipped(kind: str) -> str:
+    from importlib import resources
+
+    if kind == "pe":
+        return (resources.files("hwmodel") / "data" / "pes" / "mant.yaml").read_text("utf-8")
+    if kind == "accelerator":
+        return (resources.files("hwmodel") / "presets" / "mant.yaml").read_text("utf-8")
+    if kind == "model":
+        return (resources.files("hwmodel") / "data" / "models" / "llama-2-7b.yaml").read_text(
+            "utf-8"
+        )
+    if kind == "reproduce":
+        from dse.reproduce.config import shipped_config_text
+
+        return shipped_config_text()
+    from dse.recipe_io import recipe_yaml
+    from mant.recipes import named_recipe
+
+    return recipe_yaml(named_recipe("mant-w4a8", "recipe"))
+
+
+def _argv(kind: str, path: Path, tmp_path: Path) -> list[str]:
+    if kind == "pe":  # a PE file as a competing PE type of a study
+        spec = _write_spec(tmp_path, _spec(space__pe_type=["int8", str(path)]))
+        return ["run", str(spec), "--out", str(tmp_path / "out"), "--no-progress"]
+    gemm = ["hw", "gemm", "--m", "4", "--n", "4", "--k", "4"]
+    if kind == "accelerator":
+        return [*gemm, "--accelerator", str(path)]
+    if kind == "model":
+        return ["hw", "llm", "--model", str(path), "--accelerator", "mant"]
+    if kind == "reproduce":
+        return ["reproduce", "--config", str(path), "--out", str(tmp_path / "out")]
+    return ["recipes", str(path)]
+
+
+@pytest.mark.parametrize("kind", ["pe", "accelerator", "model", "reproduce", "recipe"])
+def test_duplicate_key_in_a_user_yaml_file(tmp_path, capsys, kind):
+    text, key = _with_duplicate_key(_shipped(kind))
+    path = tmp_path / f"my-{kind}.yaml"
+    path.write_text(text, encoding="utf-8")
+    line = len(text.rstrip("\n").splitlines())
+    assert main(_argv(kind, path, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    expected = f"my-{kind}.yaml:{line}: duplicate key (YAML keeps only the last one), got {key!r}"
+    assert err.startswith("error: ") and f"{path}:{line}: " in err and expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["pe", "accelerator", "model", "reproduce", "recipe"])
+def test_non_utf8_user_yaml_file(tmp_path, capsys, kind):
+    path = tmp_path / f"my-{kind}.yaml"
+    path.write_bytes(_shipped(kind).encode("utf-8") + b"# caf\xe9\n")
+    assert main(_argv(kind, path, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"my-{kind}.yaml" in err, err
+    assert "UTF-8" in err, err
+
+
+def test_saved_study_file_with_a_duplicate_key_is_bad_input(finished_run, tmp_path, capsys):
+    import shutil
+
+    from dse.runner import SPEC_FILE
+
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    saved = folder / SPEC_FILE
+    text, key = _with_duplicate_key(saved.read_text(encoding="utf-8"))
+    saved.write_text(text, encoding="utf-8")
+    spec = _write_spec(tmp_path, _spec())
+    assert main(["run", str(spec), "--out", str(folder), "--sweep"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{SPEC_FILE}:" in err and f"got {key!r}" in err, err
