@@ -66,7 +66,7 @@ def factor_grams(gram: np.ndarray) -> GramFactor:
         except np.linalg.LinAlgError:  # singular (few tokens, silent or padded channels)
             lam, vec = np.linalg.eigh(gram[j])
             m = vec * np.sqrt(np.clip(lam, 0.0, None))  # H ≈ M Mᵀ = Rᵀ R with Mᵀ = Q R
-            lower[j] = np.linalg.qr(m.T, mode="r").T
+            lower[j] = np.linalg.qr(m.T).R.T
     fro2 = np.einsum("jik,jik->j", lower, lower)
     resid = np.linalg.norm(gram - np.matmul(lower, lower.transpose(0, 2, 1)), axis=(1, 2))
     bounds = np.empty((n_gpr, 4))
