@@ -48,8 +48,10 @@ _CHUNK = 64  # groups per parallel task
 _TOKENS = 1024  # calibration tokens per Gram update (a float64 copy that stays in cache)
 
 
-def check_calibration(calibration: Any, in_features: int) -> np.ndarray:
+def check_calibration(calibration: Any, in_features: int, *, values: bool = True) -> np.ndarray:
     """Validate calibration activations for a weight with ``in_features`` columns.
+
+    ``values=False`` skips the NaN/Inf scan (a caller that checks its Gram matrices instead).
 
     Returns:
         The activations as a 2-d float array (tokens, in_features).
@@ -68,7 +70,8 @@ def check_calibration(calibration: Any, in_features: int) -> np.ndarray:
         raise InputError.single(
             "calibration", f"must have in_features={in_features} columns", arr.shape[1]
         )
-    check_finite(arr, "calibration")
+    if values:
+        check_finite(arr, "calibration")
     return arr
 
 
@@ -96,8 +99,12 @@ class GramCalibration:
         """Validate ``x`` (tokens, in_features) and compute its Gram matrices."""
         arr = np.asarray(x)
         width = arr.shape[1] if arr.ndim == 2 else -1
-        arr = check_calibration(arr, width)
+        arr = check_calibration(arr, width, values=False)
         gram = gram_matrices(arr, group_size=group_size)
+        # a NaN or Inf in X makes its channel's diagonal entry of H NaN or Inf (finite float32
+        # values cannot overflow a float64 sum of squares): scan X only then, for the message
+        if not np.isfinite(np.diagonal(gram, axis1=1, axis2=2)).all():
+            check_finite(arr, "calibration")
         return cls(
             gram=gram,
             factor=factor_grams(gram),

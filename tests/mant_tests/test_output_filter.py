@@ -70,12 +70,24 @@ def test_singular_grams_are_factored():
     x[:, 3] = 0.0
     cal = GramCalibration.from_activations(x, group_size=64)
     f = factor_grams(cal.gram)
-    low = f.lower.astype(np.float64)
+    low = f.lower.astype(np.float64) * f.bounds[:, 4, None, None]  # R / p, p a power of two
     assert (np.triu(low, 1) == 0).all()
     recon = np.matmul(low, low.transpose(0, 2, 1))
     scale = np.abs(cal.gram).max()
     assert np.abs(recon - cal.gram).max() <= 1e-5 * scale
     assert (f.bounds[:, 0] >= 0).all() and (f.bounds[:, 0] <= 1e-9 * scale).all()
+
+
+@pytest.mark.parametrize("magnitude", [1e-25, 1e-12, 1e12, 1e17])
+def test_tiny_and_huge_activations_choose_as_float64(magnitude):
+    rng = np.random.default_rng(10)
+    w = rng.standard_normal((40, 128)).astype(np.float32)
+    x = rng.standard_normal((200, 128)) * np.exp(rng.uniform(-2, 2, 128)) * magnitude
+    args = _setup(w, x.astype(np.float32))
+    _, _, q, beta = filter_choice(*args[:4], args[4].factor)
+    ref, err64 = _float64_rule(*args)
+    assert (np.abs(q - err64) <= beta).all()
+    np.testing.assert_array_equal(select_output_mse(*args)[0], ref)
 
 
 def test_quantize_output_mse_equals_the_float64_rule_with_many_rows():
