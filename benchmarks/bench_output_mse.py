@@ -6,8 +6,10 @@ selections are timed on its seven projections with mant-unicore16 at g = 64, fp1
 the same process and run:
 
 * weight-MSE: ``quantize(w, cfg)``;
-* output-MSE: the Gram matrices of the block's four distinct inputs
-  (``GramCalibration.from_activations``) plus ``quantize(w, cfg_out, calibration=gram)``.
+* output-MSE: the Gram matrices (and their triangular factors) of the block's four distinct
+  inputs (``GramCalibration.from_activations``) plus ``quantize(w, cfg_out, calibration=gram)``:
+  a float32 filter with a proven rounding bound (``mant.output_filter``), float64 for the groups
+  it cannot settle (about 0.2%), so the choice is exactly the float64 Gram-form rule's.
 
 Prints the median over ``--runs`` of the summed time of each, and their ratio (goal: at most
 2x). For scale it also times the direct way, the authors': X_j·Ŵ_jᵀ over all tokens per group

@@ -8,8 +8,11 @@ matrix ``H_j = X_jᵀ X_j`` (float64) this is ``eᵀ H_j e / tokens``: the Gram 
 once per input (:class:`GramCalibration`; q, k and v share one, as do gate and up), and the
 search costs about ``g / 2`` multiply-adds per weight and candidate (H is symmetric) instead of
 one ``X·Ŵᵀ`` product per candidate over all tokens, as the M-ANT authors'
-``pseudo_quant_output_mse`` (commit 75fb156) computes it. One compiled kernel over all groups
-rounds each candidate and evaluates its quadratic form without writing ``e`` to memory.
+``pseudo_quant_output_mse`` (commit 75fb156) computes it. The rule is defined by the float64
+form (:func:`output_errors`, one compiled kernel, and :func:`pick_last_min`);
+:func:`select_output_mse` gets exactly its choice faster: a float32 triangular-factor filter
+with a proven rounding bound (:mod:`mant.output_filter`) settles almost every group, the float64
+kernel the rest.
 
 The least error wins; ties go to the **later** candidate, as the authors' sequential
 ``mse <= min_mse`` update does. Each candidate quantizes a group exactly as weight-MSE selection
