@@ -156,7 +156,7 @@ def _round_block(  # pragma: no cover - compiled
 def _select_block(  # pragma: no cover - compiled
     y, e2, bound, gamma, tol_unit, col, n_gpr, r0, q_out, beta_out, choice, flag
 ):
-    """``q̂``, ``β``, the least candidate and the flag of every row of one block."""
+    """``q̂``, ``β`` (per block row), the least candidate and the flag of every row of a block."""
     n_rows, n_cand = e2.shape
     g = y.shape[1]
     resid, fro2, trace, shift = bound[0], bound[1], bound[2], bound[4]
@@ -183,15 +183,15 @@ def _select_block(  # pragma: no cover - compiled
             tiny = (2 * g + 4) * step + step * np.sqrt(g * e2[k, c])
             beta += 1.01 * p2 * (2.0 * tiny * np.sqrt(g * qs) + 2.0 * g * tiny * tiny + g * step)
             finite = finite and np.isfinite(q) and np.isfinite(beta)
-            q_out[gi, c] = q
-            beta_out[gi, c] = beta
-            if q < q_out[gi, best]:
+            q_out[k, c] = q
+            beta_out[k, c] = beta
+            if q < q_out[k, best]:
                 best = c
             e2max = max(e2max, e2[k, c])
-        limit = q_out[gi, best] + beta_out[gi, best] + tol_unit * e2max
+        limit = q_out[k, best] + beta_out[k, best] + tol_unit * e2max
         near = not (finite and np.isfinite(limit))  # overflow: let float64 decide
         for c in range(n_cand):
-            if c != best and q_out[gi, c] - beta_out[gi, c] <= limit:
+            if c != best and q_out[k, c] - beta_out[k, c] <= limit:
                 near = True
         choice[gi] = best
         flag[gi] = near
@@ -203,13 +203,16 @@ def filter_choice(
     scales: np.ndarray,
     tables: tuple[np.ndarray, ...],
     factor: GramFactor,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    *,
+    keep_errors: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Float32 output errors of every (group, candidate) and which groups are settled.
 
     Args:
         groups: (rows * G, g) float32, row-major (a row's G groups consecutive); lengths,
             scales and tables as :func:`mant.output_select.output_errors` takes them.
         factor: :func:`factor_grams` of the G Gram matrices.
+        keep_errors: also return every ``q̂`` and ``β`` (else ``None``: they are not stored).
 
     Returns:
         ``(choice, flagged, q̂, β)``: per group the least ``q̂`` and whether it must be
@@ -224,8 +227,10 @@ def filter_choice(
     block = min(rows, _ROWS)
     e_buf = np.empty((block * n_cand, g), dtype=np.float32)
     e2_buf = np.empty((block, n_cand))
-    q = np.empty((n_groups, n_cand))
-    beta = np.empty((n_groups, n_cand))
+    q_blk = np.empty((block, n_cand))
+    beta_blk = np.empty((block, n_cand))
+    q = np.empty((n_groups, n_cand)) if keep_errors else None
+    beta = np.empty((n_groups, n_cand)) if keep_errors else None
     choice = np.empty(n_groups, dtype=np.int64)
     flag = np.empty(n_groups, dtype=np.bool_)
     gamma = (g + 4) * _U32
@@ -252,9 +257,12 @@ def filter_choice(
                 j,
                 n_gpr,
                 r0,
-                q,
-                beta,
+                q_blk,
+                beta_blk,
                 choice,
                 flag,
             )
+            if q is not None and beta is not None:
+                at = (r0 + np.arange(nr)) * n_gpr + j
+                q[at], beta[at] = q_blk[:nr], beta_blk[:nr]
     return choice, flag, q, beta
