@@ -67,6 +67,9 @@ def factor_grams(gram: np.ndarray) -> GramFactor:
     n_gpr, g, _ = gram.shape
     lower = np.empty_like(gram)
     for j in range(n_gpr):
+        if not np.isfinite(gram[j]).all():  # float64 overflow: the residual is not finite,
+            lower[j] = 0.0  # so every group of column j is flagged for the float64 kernel
+            continue
         try:
             lower[j] = np.linalg.cholesky(gram[j])
         except np.linalg.LinAlgError:  # singular (few tokens, silent or padded channels)
