@@ -8,8 +8,11 @@ matrix ``H_j = X_jᵀ X_j`` (float64) this is ``eᵀ H_j e / tokens``: the Gram 
 once per input (:class:`GramCalibration`; q, k and v share one, as do gate and up), and the
 search costs about ``g / 2`` multiply-adds per weight and candidate (H is symmetric) instead of
 one ``X·Ŵᵀ`` product per candidate over all tokens, as the M-ANT authors'
-``pseudo_quant_output_mse`` (commit 75fb156) computes it. One compiled kernel over all groups
-rounds each candidate and evaluates its quadratic form without writing ``e`` to memory.
+``pseudo_quant_output_mse`` (commit 75fb156) computes it. The rule is defined by the float64
+form (:func:`output_errors`, one compiled kernel, and :func:`pick_last_min`);
+:func:`select_output_mse` gets exactly its choice faster: a float32 triangular-factor filter
+with a proven rounding bound (:mod:`mant.output_filter`) settles almost every group, the float64
+kernel the rest.
 
 The least error wins; ties go to the **later** candidate, as the authors' sequential
 ``mse <= min_mse`` update does. Each candidate quantizes a group exactly as weight-MSE selection
@@ -33,6 +36,7 @@ from numba import njit, prange
 
 from mant.errors import InputError
 from mant.groups import check_finite
+from mant.output_filter import GramFactor, factor_grams, filter_choice
 
 __all__ = [
     "GramCalibration",
@@ -40,13 +44,17 @@ __all__ = [
     "gram_matrices",
     "output_errors",
     "pick_last_min",
+    "select_output_mse",
 ]
 
 _CHUNK = 64  # groups per parallel task
+_TOKENS = 1024  # calibration tokens per Gram update (a float64 copy that stays in cache)
 
 
-def check_calibration(calibration: Any, in_features: int) -> np.ndarray:
+def check_calibration(calibration: Any, in_features: int, *, values: bool = True) -> np.ndarray:
     """Validate calibration activations for a weight with ``in_features`` columns.
+
+    ``values=False`` skips the NaN/Inf scan (a caller that checks its Gram matrices instead).
 
     Returns:
         The activations as a 2-d float array (tokens, in_features).
@@ -65,7 +73,8 @@ def check_calibration(calibration: Any, in_features: int) -> np.ndarray:
         raise InputError.single(
             "calibration", f"must have in_features={in_features} columns", arr.shape[1]
         )
-    check_finite(arr, "calibration")
+    if values:
+        check_finite(arr, "calibration")
     return arr
 
 
@@ -78,21 +87,30 @@ class GramCalibration:
         tokens: calibration tokens (rows of X).
         in_features: columns of X (the weight's in_features).
         group_size: input channels per group (g).
+        factor: triangular factors of ``gram`` for the float32 filter
+            (:func:`mant.output_filter.factor_grams`).
     """
 
     gram: np.ndarray
     tokens: int
     in_features: int
     group_size: int
+    factor: GramFactor
 
     @classmethod
     def from_activations(cls, x: Any, *, group_size: int) -> GramCalibration:
         """Validate ``x`` (tokens, in_features) and compute its Gram matrices."""
         arr = np.asarray(x)
         width = arr.shape[1] if arr.ndim == 2 else -1
-        arr = check_calibration(arr, width)
+        arr = check_calibration(arr, width, values=False)
+        gram = gram_matrices(arr, group_size=group_size)
+        # a NaN or Inf in X makes its channel's diagonal entry of H NaN or Inf (finite float32
+        # values cannot overflow a float64 sum of squares): scan X only then, for the message
+        if not np.isfinite(np.diagonal(gram, axis1=1, axis2=2)).all():
+            check_finite(arr, "calibration")
         return cls(
-            gram=gram_matrices(arr, group_size=group_size),
+            gram=gram,
+            factor=factor_grams(gram),
             tokens=int(arr.shape[0]),
             in_features=int(width),
             group_size=int(group_size),
@@ -108,22 +126,24 @@ def gram_matrices(x: np.ndarray, *, group_size: int) -> np.ndarray:
         group_size: input channels per group.
     """
     tokens, width = x.shape
-    n_groups = -(-width // group_size)
-    # (G, T, g) float64 in one pass (conversion and transpose together), so that each X_jᵀ X_j
-    # is one BLAS call; a padded last group's missing columns are 0
-    xg = np.zeros((n_groups, tokens, group_size), dtype=np.float64)
-    full = width // group_size
-    xg[:full] = (
-        np.asarray(x)[:, : full * group_size].reshape(tokens, full, group_size).transpose(1, 0, 2)
-    )
-    if full < n_groups:
-        xg[full, :, : width - full * group_size] = np.asarray(x)[:, full * group_size :]
-    return np.matmul(xg.transpose(0, 2, 1), xg)
+    g = group_size
+    n_groups = -(-width // g)
+    gram = np.zeros((n_groups, g, g))
+    # per group, blocks of tokens converted to float64 into one small buffer (zero padded
+    # columns stay 0); ``b.T @ b`` is one BLAS syrk, accumulated in float64
+    buf = np.zeros((min(tokens, _TOKENS), g))
+    for j in range(n_groups):
+        w = min(g, width - j * g)
+        for t0 in range(0, tokens, _TOKENS):
+            b = buf[: min(tokens, t0 + _TOKENS) - t0]
+            b[:, :w] = x[t0 : t0 + len(b), j * g : j * g + w]
+            gram[j] += b.T @ b
+    return gram
 
 
 @njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
 def _errors_kernel(  # pragma: no cover - compiled
-    groups, lengths, scales, mids, n_mids, mags, gram, err, e2max
+    groups, cols, lengths, scales, mids, n_mids, mags, gram, err, e2max
 ):
     """``eᵀ H_j e`` for every group and candidate, ``e = x - ŵ_c`` (float64), fused.
 
@@ -133,7 +153,6 @@ def _errors_kernel(  # pragma: no cover - compiled
     ``H_ik`` is loaded once for four. Also writes ``max_c ||e_c||^2`` per group in ``e2max``.
     """
     n_groups, g = groups.shape
-    gpr = gram.shape[0]
     n_cand = scales.shape[1]
     n_lev = mags.shape[1]
     n_chunks = (n_groups + _CHUNK - 1) // _CHUNK
@@ -143,7 +162,7 @@ def _errors_kernel(  # pragma: no cover - compiled
         lev = np.empty(n_lev)
         ax = np.empty(g)
         for gi in range(ch * _CHUNK, min(n_groups, (ch + 1) * _CHUNK)):
-            j = gi % gpr
+            j = cols[gi]
             n = lengths[gi]
             for e in range(n):
                 ax[e] = abs(np.float64(groups[gi, e]))
@@ -202,6 +221,7 @@ def output_errors(
     gram: np.ndarray,
     *,
     tokens: int,
+    cols: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean output error over tokens of every (group, candidate), and a rounding bound per group.
 
@@ -216,6 +236,8 @@ def output_errors(
         tables: ``(mids, mags, n_mids)`` of the candidates (``mant.quantize``'s tables).
         gram: (G, g, g) Gram matrices of the calibration activations.
         tokens: calibration tokens (the divisor of the mean).
+        cols: input-channel group of every row of ``groups`` (default: row-major whole rows,
+            ``arange(n_groups) % G``), to evaluate any subset of groups.
 
     Returns:
         ``(errors (n_groups, C), tolerance (n_groups,))`` in units of output squared.
@@ -223,10 +245,12 @@ def output_errors(
     mids, mags, n_mids = tables
     n_groups, g = groups.shape
     n_gpr = gram.shape[0]
+    col = np.arange(n_groups) % n_gpr if cols is None else np.asarray(cols, dtype=np.int64)
     err = np.empty((n_groups, scales.shape[1]), dtype=np.float64)
     e2max = np.empty(n_groups, dtype=np.float64)
     _errors_kernel(
         np.ascontiguousarray(groups, dtype=np.float32),
+        np.ascontiguousarray(col),
         np.ascontiguousarray(lengths, dtype=np.int64),
         np.ascontiguousarray(scales, dtype=np.float64),
         mids,
@@ -237,8 +261,44 @@ def output_errors(
         e2max,
     )
     hmax = np.abs(gram).reshape(n_gpr, -1).max(axis=1)
-    tol = 16.0 * g * np.finfo(np.float64).eps * e2max * np.tile(hmax, n_groups // n_gpr)
+    tol = 16.0 * g * np.finfo(np.float64).eps * e2max * hmax[col]
     return err / tokens, tol / tokens
+
+
+def select_output_mse(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    scales: np.ndarray,
+    tables: tuple[np.ndarray, ...],
+    cal: GramCalibration,
+) -> tuple[np.ndarray, int]:
+    """The candidate of least output error per group, later candidate on ties.
+
+    Exactly the choice of :func:`output_errors` then :func:`pick_last_min` (the float64 rule),
+    computed by the float32 filter (:mod:`mant.output_filter`) and the float64 kernel on the
+    groups the filter cannot settle only.
+
+    Args:
+        groups, lengths, scales, tables: as :func:`output_errors` takes them (whole rows).
+        cal: the calibration activations' Gram matrices and their factors.
+
+    Returns:
+        ``(choice (n_groups,), groups recomputed in float64)``.
+    """
+    choice, flagged, _, _ = filter_choice(groups, lengths, scales, tables, cal.factor)
+    redo = np.flatnonzero(flagged)
+    if redo.size:
+        err, tol = output_errors(
+            groups[redo],
+            lengths[redo],
+            scales[redo],
+            tables,
+            cal.gram,
+            tokens=cal.tokens,
+            cols=redo % cal.gram.shape[0],
+        )
+        choice[redo] = pick_last_min(err, tol)
+    return choice, int(redo.size)
 
 
 def pick_last_min(err: np.ndarray, tol: np.ndarray | float = 0.0) -> np.ndarray:

@@ -51,7 +51,7 @@ from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
-from mant.output_select import GramCalibration, check_calibration, output_errors, pick_last_min
+from mant.output_select import GramCalibration, check_calibration, select_output_mse
 from mant.result import GroupQuant, QuantResult
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 from mant.selection import Selection
@@ -579,19 +579,26 @@ def _output_mse_groups(
     else:
         acts = check_calibration(calibration, layout.n_cols)
     cs = cfg.candidate_set
+    mids, mags, n_mids, n_grid, max_abs = _tables(cs)
+    # plain symmetric grids only (QuantConfig checks): the search's scales are the stored ones
+    scales = round_scales(_absmax(groups)[:, None] / max_abs[None, :], cfg.scale_format)
     if len(cs.formats) > 1:
         if cal is None:
             cal = GramCalibration.from_activations(acts, group_size=layout.group_size)
-        mids, mags, n_mids, _, max_abs = _tables(cs)
-        scales = round_scales(_absmax(groups)[:, None] / max_abs[None, :], cfg.scale_format)
-        err, tol = output_errors(
-            groups, lengths, scales, (mids, mags, n_mids), cal.gram, tokens=cal.tokens
-        )
-        choice = pick_last_min(err, tol)
+        choice, _ = select_output_mse(groups, lengths, scales, (mids, mags, n_mids), cal)
     else:
         choice = np.zeros(groups.shape[0], dtype=np.int64)
-    return quantize_groups(
-        groups, cs, choice=choice, scale_format=cfg.scale_format, lengths=lengths
+    sel_scale = np.ascontiguousarray(np.take_along_axis(scales, choice[:, None], axis=1)[:, 0])
+    codes, deq, gerr, energy = _kernels.apply_choice(
+        groups, lengths, sel_scale, choice, mids, n_mids, mags, n_grid
+    )
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=sel_scale,
+        choice=choice.astype(np.int16),
+        group_error=gerr,
+        energy=energy,
     )
 
 
