@@ -34,6 +34,8 @@ import numpy as np
 from numba import njit, prange
 from scipy.linalg.blas import strmm
 
+from mant._blas import one_blas_thread
+
 __all__ = ["GramFactor", "factor_grams", "filter_choice"]
 
 _ROWS = 512  # weight rows per block: E (rows * candidates, g) float32 stays in L2
@@ -241,6 +243,33 @@ def filter_choice(
     groups = np.ascontiguousarray(groups, dtype=np.float32)
     lengths = np.ascontiguousarray(lengths, dtype=np.int64)
     scales = np.ascontiguousarray(scales, dtype=np.float64)
+    # one BLAS thread: the small strmm calls alternate with numba's parallel kernels (mant._blas)
+    with one_blas_thread():
+        _filter_loop(
+            groups,
+            lengths,
+            scales,
+            (mids, n_mids, mags),
+            factor,
+            block,
+            n_cand,
+            (e_buf, e2_buf, q_blk, beta_blk),
+            gamma,
+            tol_units,
+            (choice, flag, q, beta),
+        )
+    return choice, flag, q, beta
+
+
+def _filter_loop(
+    groups, lengths, scales, tables, factor, block, n_cand, bufs, gamma, tol_units, out
+) -> None:
+    """The per-column, per-row-block loop of :func:`filter_choice` (writes into ``out``)."""
+    mids, n_mids, mags = tables
+    e_buf, e2_buf, q_blk, beta_blk = bufs
+    choice, flag, q, beta = out
+    n_gpr = factor.lower.shape[0]
+    rows = groups.shape[0] // n_gpr
     for j in range(n_gpr):
         r_upper = factor.lower[j].T  # Fortran-ordered R
         for r0 in range(0, rows, block):
@@ -268,4 +297,3 @@ def filter_choice(
             if q is not None and beta is not None:
                 at = (r0 + np.arange(nr)) * n_gpr + j
                 q[at], beta[at] = q_blk[:nr], beta_blk[:nr]
-    return choice, flag, q, beta

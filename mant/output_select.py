@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from mant._blas import one_blas_thread
 from mant.errors import InputError
 from mant.groups import check_finite
 from mant.output_filter import GramFactor, factor_grams, filter_choice
@@ -132,12 +133,15 @@ def gram_matrices(x: np.ndarray, *, group_size: int) -> np.ndarray:
     # per group, blocks of tokens converted to float64 into one small buffer (zero padded
     # columns stay 0); ``b.T @ b`` is one BLAS syrk, accumulated in float64
     buf = np.zeros((min(tokens, _TOKENS), g))
-    for j in range(n_groups):
-        w = min(g, width - j * g)
-        for t0 in range(0, tokens, _TOKENS):
-            b = buf[: min(tokens, t0 + _TOKENS) - t0]
-            b[:, :w] = x[t0 : t0 + len(b), j * g : j * g + w]
-            gram[j] += b.T @ b
+    # small products gain nothing from a threaded BLAS, and its workers would be left spinning
+    # against numba's threads (mant._blas)
+    with one_blas_thread():
+        for j in range(n_groups):
+            w = min(g, width - j * g)
+            for t0 in range(0, tokens, _TOKENS):
+                b = buf[: min(tokens, t0 + _TOKENS) - t0]
+                b[:, :w] = x[t0 : t0 + len(b), j * g : j * g + w]
+                gram[j] += b.T @ b
     return gram
 
 

@@ -102,3 +102,16 @@ def test_quantize_output_mse_equals_the_float64_rule_with_many_rows():
     r = quantize(w, cfg, calibration=x)
     ref, _ = _float64_rule(*_setup(w, x))
     np.testing.assert_array_equal(r.choice, ref)
+
+
+def test_one_blas_thread_limits_every_blas_library_and_restores_it():
+    from threadpoolctl import threadpool_info
+
+    from mant._blas import one_blas_thread
+
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    with one_blas_thread():
+        inside = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert inside and set(inside) == {1}
+    assert after == before
