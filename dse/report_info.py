@@ -358,7 +358,23 @@ def _accuracy_text(spec: StudySpec) -> str:
         )
     if a.source == "perplexity":
         return f"perplexity of the real model ({a.ppl_windows} windows of 512 tokens)"
-    return f"{a.source}: {a.n_tensors} real tensors per kind (weights, K, V)"
+    if a.source == "files":
+        named = f"{len(a.tensors)} named tensors" if a.tensors else "every tensor"
+        cal = f", activations for {len(a.calibration)}" if a.calibration else ""
+        return f"your files: {named} of {len(a.paths)} file(s){cal}" + _extras(a)
+    weights = "of every projection kind" if a.by_kind else "of weights"
+    return f"{a.source}: {a.n_tensors} real tensors {weights}, {a.n_tensors} K/V layers" + _extras(
+        a
+    )
+
+
+def _extras(a: Any) -> str:
+    parts = []
+    if a.by_kind:
+        parts.append("each tensor at its kind's format")
+    if a.output_error:
+        parts.append("output error on real activations")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _constraint_text(c: Any) -> str:
