@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from mant import _kernels
+from mant._blas import one_blas_thread
 from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector, reject_unknown_keys
@@ -518,20 +519,21 @@ def quantize(
         raise InputError.single(
             "calibration", "is only used with selection output_mse", str(cfg.selection)
         )
-    groups, lengths, layout = make_groups(
-        x, axis=cfg.axis, group_size=cfg.group_size, granularity=cfg.granularity
-    )
-    if cfg.selection is Selection.OUTPUT_MSE:
-        gq = _output_mse_groups(groups, lengths, layout, cfg, calibration)
-    else:
-        gq = quantize_groups(
-            groups,
-            cfg.candidate_set,
-            scale_format=cfg.scale_format,
-            clip_search=cfg.clip_search,
-            lengths=lengths,
+    with one_blas_thread():  # numba's parallel kernels get the cores (mant._blas)
+        groups, lengths, layout = make_groups(
+            x, axis=cfg.axis, group_size=cfg.group_size, granularity=cfg.granularity
         )
-    return _result(gq, layout, cfg, x, lengths)
+        if cfg.selection is Selection.OUTPUT_MSE:
+            gq = _output_mse_groups(groups, lengths, layout, cfg, calibration)
+        else:
+            gq = quantize_groups(
+                groups,
+                cfg.candidate_set,
+                scale_format=cfg.scale_format,
+                clip_search=cfg.clip_search,
+                lengths=lengths,
+            )
+        return _result(gq, layout, cfg, x, lengths)
 
 
 def quantize_with_choice(x: np.ndarray, cfg: QuantConfig, choice: np.ndarray) -> QuantResult:

@@ -167,3 +167,25 @@ def test_bad_calibration():
         quantize(w, cfg_w, calibration=np.ones((8, 128), np.float32))
     with pytest.raises(InputError, match="axis: must be the last axis"):
         quantize(w, QuantConfig(**{**cfg_o.to_dict(), "axis": 0}), calibration=np.ones((8, 4)))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gram_matrices_equal_each_group_product_on_any_thread_count(threads):
+    import numba
+
+    from mant.output_select import gram_matrices
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((1500, 200)) * np.exp(rng.normal(size=200))).astype(np.float32)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        gram = gram_matrices(x, group_size=64)
+    finally:
+        numba.set_num_threads(before)
+    x64 = x.astype(np.float64)
+    for j in range(4):  # the last group (200 = 3 x 64 + 8) is zero-padded
+        cols = x64[:, j * 64 : (j + 1) * 64]
+        want = np.zeros((64, 64))
+        want[: cols.shape[1], : cols.shape[1]] = cols.T @ cols
+        np.testing.assert_allclose(gram[j], want, rtol=1e-12, atol=1e-9)
