@@ -252,20 +252,9 @@ class PerplexitySource:
     def metrics(
         self, weight_config: Any, kv_config: Any | None, cache: QuantCache
     ) -> dict[str, float]:
-        wcfg, kvcfg = weight_config, self.calibrate_kv(kv_config, cache)
-
-        def compute() -> dict[str, float]:
-            from llmrun import perplexity
-
-            return {"ppl": float(perplexity(weights=wcfg, kv=kvcfg, windows=self.windows).ppl)}
-
-        parts = {
-            "tensor": f"smollm2-135m.austen-pride.w{self.windows}x512",
-            "kind": "ppl",
-            "weights": wcfg.to_dict(),
-            "kv": None if kvcfg is None else kvcfg.to_dict(),
-        }
-        return cache.get_or_compute(parts, compute, fields=("ppl",))
+        kvcfg = self.calibrate_kv(kv_config, cache)
+        parts = {"kind": "ppl", "weights": weight_config.to_dict()}
+        return self._ppl(parts, {"weights": weight_config}, kvcfg, cache)
 
     def recipe_metrics(self, recipe: Any, cache: QuantCache) -> dict[str, float]:
         """Perplexity with the recipe's weights (per projection kind) and KV cache.
@@ -277,32 +266,36 @@ class PerplexitySource:
         """
         from dataclasses import replace
 
-        from dse.numerics import kv_side_configs
-        from mant.tensor_recipe import WEIGHT_KINDS
+        from dse.numerics import uniform_configs
 
-        k_cfg, v_cfg = kv_side_configs(recipe)
-        configs = {repr(recipe.weight(k)) for k in WEIGHT_KINDS}
-        if len(configs) == 1 and k_cfg == v_cfg and recipe.weight("q") is not None:
-            return self.metrics(recipe.weight("q").quant_config(axis=-1), k_cfg, cache)
+        uniform = uniform_configs(recipe)
+        if uniform is not None:
+            return self.metrics(*uniform, cache)
         weights_only = replace(
             recipe, activations=None, query=None, attn_probs=None, attn_out=None
         )
         kvcfg = self.calibrate_kv(recipe.kv_config(), cache)
+        parts = {"kind": "ppl-recipe", "recipe": weights_only.to_dict()}
+        return self._ppl(parts, {"recipe": weights_only}, kvcfg, cache)
+
+    def _ppl(
+        self, parts: dict[str, Any], quant: dict[str, Any], kvcfg: Any, cache: QuantCache
+    ) -> dict[str, float]:
+        """Perplexity over the scored windows with ``quant`` (``weights=`` or ``recipe=``) and
+        ``kvcfg``, through the cache (key: the text, ``parts`` and the KV config)."""
 
         def compute() -> dict[str, float]:
             from llmrun import perplexity
 
-            return {
-                "ppl": float(perplexity(recipe=weights_only, kv=kvcfg, windows=self.windows).ppl)
-            }
+            result = perplexity(**quant, kv=kvcfg, windows=self.windows)
+            return {"ppl": float(result.ppl)}
 
-        parts = {
+        key = {
             "tensor": f"smollm2-135m.austen-pride.w{self.windows}x512",
-            "kind": "ppl-recipe",
-            "recipe": weights_only.to_dict(),
+            **parts,
             "kv": None if kvcfg is None else kvcfg.to_dict(),
         }
-        return cache.get_or_compute(parts, compute, fields=("ppl",))
+        return cache.get_or_compute(key, compute, fields=("ppl",))
 
 
 _REGISTRY: dict[str, Callable[[AccuracySpec], AccuracySource]] = {

@@ -38,6 +38,7 @@ __all__ = [
     "Design",
     "canonical_values",
     "design_from_values",
+    "freeze",
     "ignored_params",
     "pe_recipe",
     "resolve_bits",
@@ -165,7 +166,7 @@ class Design:
     @property
     def key(self) -> tuple[Any, ...]:
         """A hashable identity of the design (format mappings frozen)."""
-        return tuple(_freeze(getattr(self, f.name)) for f in fields(self))
+        return tuple(freeze(getattr(self, f.name)) for f in fields(self))
 
     @property
     def hardware_key(self) -> tuple[Any, ...]:
@@ -262,11 +263,12 @@ def _check_per_kind(c: IssueCollector, value: Any, path: str) -> None:
             _check_size(c, v, f"{path}.{key}", optional=False)
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
+    """A hashable copy of a YAML value (mappings as sorted pairs, lists as tuples)."""
     if isinstance(value, Mapping):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze(v) for v in value)
     return value
 
 

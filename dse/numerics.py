@@ -34,6 +34,7 @@ __all__ = [
     "kv_error",
     "kv_side_configs",
     "kv_sides_error",
+    "uniform_configs",
     "sqnr_db",
 ]
 
@@ -124,6 +125,19 @@ def kv_side_configs(recipe: Any) -> tuple[Any | None, Any | None]:
     for t in (recipe.key, recipe.value):
         sides.append(None if t is None else Recipe(name="side", key=t, value=t).kv_config())
     return sides[0], sides[1]
+
+
+def uniform_configs(recipe: Any) -> tuple[Any, Any | None] | None:
+    """``(weight config, KV config or None)`` when the recipe quantizes every weight kind alike
+    and K and V alike (what a one-config accuracy source can score), else None."""
+    from mant.tensor_recipe import WEIGHT_KINDS
+
+    weights = {repr(recipe.weight(k)) for k in WEIGHT_KINDS}
+    k_cfg, v_cfg = kv_side_configs(recipe)
+    q = recipe.weight("q")
+    if len(weights) > 1 or k_cfg != v_cfg or q is None:
+        return None
+    return q.quant_config(axis=-1), k_cfg
 
 
 def kv_sides_error(k: Any, v: Any, k_config: Any | None, v_config: Any | None) -> dict[str, float]:

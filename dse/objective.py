@@ -152,12 +152,7 @@ class Evaluator:
 def _check_uniform(design: Design) -> None:
     """Raises when a design quantizes weight kinds, or K and V, differently (a plug-in source
     with only ``metrics(weight_config, kv_config, cache)`` cannot score it)."""
-    from mant.tensor_recipe import WEIGHT_KINDS
-
-    recipe = design.recipe
-    weights = {repr(recipe.weight(k)) for k in WEIGHT_KINDS}
-    k_cfg, v_cfg = numerics.kv_side_configs(recipe)
-    if len(weights) > 1 or k_cfg != v_cfg:
+    if numerics.uniform_configs(design.recipe) is None:
         raise InputError.single(
             "accuracy.source",
             "scores one weight config and one KV config; per-kind formats need a source with "

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dse.design import Design, design_from_values
+from dse.design import Design, design_from_values, freeze
 from dse.pareto import pareto_mask, to_minimization
 
 if TYPE_CHECKING:
@@ -82,14 +82,6 @@ def design_of_row(spec: StudySpec, row: Mapping[str, Any]) -> Design:
     return design_from_values(spec.space, values)
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
 _IDENTITIES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _IGNORED: dict[tuple[Any, ...], frozenset[str]] = {}
 
@@ -101,7 +93,7 @@ def design_identity(design: Design) -> tuple[Any, ...]:
     if hit is None:
         recipe = design.recipe.to_dict()
         recipe.pop("name", None)
-        hit = (_freeze(recipe), design.hardware_key)
+        hit = (freeze(recipe), design.hardware_key)
         if len(_IDENTITIES) > 100_000:
             _IDENTITIES.clear()
         _IDENTITIES[key] = hit
