@@ -3,11 +3,17 @@
 An accelerator is a YAML file (presets under ``hwmodel/presets/``) that loads into a frozen
 :class:`Accelerator`, validating every field and reporting all issues at once, and dumps back
 unchanged (``load_accelerator(dump) == acc``; dumping a loaded dump reproduces the text).
+
+Its precision is its PE's native recipe (``Precision.from_recipe`` of the recipe the PE file
+names), so a preset and a study design on the same PE and recipe cost the same; a file states
+``default_precision`` only to run something else. ``pe_constants`` names the PE's constant set
+(``unicore``, the default, or ``paper``; ``hwmodel.pe.CONSTANT_SETS``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -18,7 +24,7 @@ import yaml
 
 from hwmodel._validate import check_keys, reprefix, require_number
 from hwmodel.parts import ArrayConfig, BufferConfig, DramConfig, Overlap
-from hwmodel.pe import PEType, load_pe
+from hwmodel.pe import CONSTANT_SETS, DEFAULT_CONSTANTS, OWN_CONSTANTS, PEType, load_pe
 from hwmodel.precision import Precision
 from mant.errors import InputError, IssueCollector
 from mant.yaml_input import load_yaml_file, load_yaml_text
@@ -35,6 +41,7 @@ __all__ = [
     "accelerator_from_dict",
     "list_presets",
     "iso_area",
+    "native_precision",
     "PSUM_BITS",
 ]
 
@@ -64,7 +71,9 @@ class Accelerator:
         buffers: On-chip buffers.
         dram: DRAM interface.
         overlap: Compute / memory overlap model.
-        default_precision: The precision the design's paper uses.
+        default_precision: The precision it runs: ``Precision.from_recipe`` of the PE's native
+            recipe unless the file states one.
+        pe_constants: The PE constant set (``hwmodel.pe.CONSTANT_SETS``).
 
     Example:
         >>> acc = load_accelerator("mant").with_array(rows=64, cols=32, dataflow="ws")
@@ -83,6 +92,7 @@ class Accelerator:
     dram: DramConfig
     overlap: Overlap
     default_precision: Precision
+    pe_constants: str = DEFAULT_CONSTANTS
 
     @property
     def pe_area_um2(self) -> float:
@@ -139,20 +149,36 @@ class Accelerator:
             {**self.to_dict(), "default_precision": precision.to_dict()}, pe=self.pe
         )
 
+    def with_pe_constants(self, constants: str) -> Accelerator:
+        """A copy whose PE takes another constant set (``unicore`` or ``paper``)."""
+        return accelerator_from_dict({**self.to_dict(), "pe_constants": constants})
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain-type mapping in file order; ``accelerator_from_dict(acc.to_dict()) == acc``."""
-        return {
+        """Plain-type mapping in file order; ``accelerator_from_dict(acc.to_dict()) == acc``.
+
+        ``pe_constants`` is written when not the default set, ``default_precision`` when it is
+        not the PE's native recipe's (so a preset's precision is never stated twice).
+        """
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "source": self.source,
             "pe": self.pe_ref,
-            "clock_hz": self.clock_hz,
-            "array": self.array.to_dict(),
-            "buffers": {f.name: getattr(self.buffers, f.name) for f in _fields(BufferConfig)},
-            "dram": {f.name: getattr(self.dram, f.name) for f in _fields(DramConfig)},
-            "overlap": str(self.overlap),
-            "default_precision": self.default_precision.to_dict(),
         }
+        if self.pe_constants != DEFAULT_CONSTANTS:
+            out["pe_constants"] = self.pe_constants
+        out.update(
+            {
+                "clock_hz": self.clock_hz,
+                "array": self.array.to_dict(),
+                "buffers": {f.name: getattr(self.buffers, f.name) for f in _fields(BufferConfig)},
+                "dram": {f.name: getattr(self.dram, f.name) for f in _fields(DramConfig)},
+                "overlap": str(self.overlap),
+            }
+        )
+        if self.default_precision != native_precision(self.pe):
+            out["default_precision"] = self.default_precision.to_dict()
+        return out
 
     def to_yaml(self) -> str:
         """The accelerator as YAML text (what :func:`dump_accelerator` writes)."""
@@ -161,6 +187,25 @@ class Accelerator:
 
 def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(cls)
+
+
+def native_precision(pe: PEType) -> Precision | None:
+    """``Precision.from_recipe`` of the PE's native recipe (None: the PE names none).
+
+    Example:
+        >>> native_precision(load_pe("ant")).act_bits  # ant-w4a4
+        4
+    """
+    if pe.native_recipe is None:
+        return None
+    return _recipe_precision(pe.native_recipe)
+
+
+@functools.lru_cache(maxsize=64)
+def _recipe_precision(name: str) -> Precision:
+    from mant.recipes import named_recipe
+
+    return Precision.from_recipe(named_recipe(name, "pe.native_recipe"))
 
 
 def pe_area_um2(pe: PEType, rows: Any, cols: Any) -> Any:
@@ -206,6 +251,7 @@ _TOP_KEYS = (
     "dram",
     "overlap",
     "default_precision",
+    "pe_constants",
 )
 _ARRAY_KEYS = tuple(f.name for f in dataclasses.fields(ArrayConfig))
 _BUFFER_KEYS = tuple(f.name for f in dataclasses.fields(BufferConfig))
@@ -248,19 +294,27 @@ def accelerator_from_dict(
             and buffer too small for one tile.
     """
     c = IssueCollector()
-    if not check_keys(data, path, required=_TOP_KEYS[3:9], optional=_TOP_KEYS, collector=c):
+    if not check_keys(data, path, required=_TOP_KEYS[3:8], optional=_TOP_KEYS, collector=c):
         c.raise_if_any()
+    constants = data.get("pe_constants", DEFAULT_CONSTANTS)
+    if not c.check(
+        constants in CONSTANT_SETS,
+        f"{path}.pe_constants",
+        f"must be one of {', '.join(CONSTANT_SETS)}",
+        constants,
+    ):
+        constants = DEFAULT_CONSTANTS
     for key in ("name", "description", "source"):
         if key in data:
             c.check(isinstance(data[key], str), f"{path}.{key}", "must be a string", data[key])
-    pe_type = pe
+    pe_type = pe if pe is None or pe.constants in (constants, OWN_CONSTANTS) else None
     pe_ref = data.get("pe")
     if pe_type is None and "pe" in data:
         if not isinstance(pe_ref, str):
             c.add(f"{path}.pe", "must be a PE name or a path to a PE YAML file", pe_ref)
         else:
             try:
-                pe_type = load_pe(pe_ref)
+                pe_type = load_pe(pe_ref, constants)
             except InputError as exc:
                 c.extend(reprefix(exc, "pe", "pe"), prefix=path)
     require_number(c, data.get("clock_hz"), f"{path}.clock_hz")
@@ -274,9 +328,18 @@ def accelerator_from_dict(
 
     precision = None
     raw = data.get("default_precision")
-    if raw is None:
-        c.add(f"{path}.default_precision", "is required", None)
-    else:
+    if raw is None and pe_type is not None:
+        try:
+            precision = native_precision(pe_type)
+        except InputError as exc:
+            c.extend(exc, prefix=path)
+        if precision is None and not c.issues:
+            c.add(
+                f"{path}.default_precision",
+                f"is required: PE {pe_type.name} names no native_recipe",
+                None,
+            )
+    elif raw is not None:
         try:
             precision = Precision.from_dict(raw)
         except InputError as exc:
@@ -310,6 +373,7 @@ def accelerator_from_dict(
         dram=dram,
         overlap=Overlap(overlap),
         default_precision=precision,
+        pe_constants=constants,
     )
 
 

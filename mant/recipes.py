@@ -102,6 +102,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "weights": {"default": _INT8_G64},
         "activations": _INT8_G64,
     },
+    "bitfusion-w8a8": {
+        "name": "bitfusion-w8a8",
+        "description": "Bit Fusion: INT8 weights and activations per group of 64 (W8A8)",
+        "source": "Bit Fusion (ISCA 2018) runs plain signed INT operands of 2/4/8 bits; the "
+        "M-ANT paper does not say at which width it ran BitFusion, 8-bit is Bit Fusion's "
+        "accuracy-safe integer setting and the ANT paper's BitFusion baseline [U]; KV in fp16 "
+        "like the other baselines",
+        "weights": {"default": _INT8_G64},
+        "activations": _INT8_G64,
+    },
     "kv4-int4": {
         "name": "kv4-int4",
         "description": "INT4 KV cache only (K per token, V per channel, INT8 staging)",
