@@ -93,7 +93,7 @@ def _terms(
         epi_ops: Any = 0
         compute = sys_cycles
     else:
-        g = prec.group_size
+        g = prec.group_of(gemm)  # this GEMM's own operand grouping
         groups = cdiv(k, g)
         if df == "os":
             segs: Any = groups

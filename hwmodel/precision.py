@@ -7,7 +7,9 @@ it (no second copy of the formula).
 A :class:`Precision` has headline widths (one for weights, one for the KV cache) and optional
 per-kind overrides of the B operand: each projection kind (``q k v o gate up down``) and the
 two halves of the KV cache (``key``, ``value``) may run at their own width
-(:class:`KindPrecision`). :meth:`Precision.operand` gives the width a GEMM's B operand runs at
+(:class:`KindPrecision`), including its own quantization group size (the group epilogue's
+segments and the scale / selector traffic of that GEMM). :meth:`Precision.operand` gives the
+width a GEMM's B operand runs at and :meth:`Precision.group_of` its group size
 (:func:`gemm_kind` maps the GEMM to its kind); the A operand (activations) is ``act_bits`` for
 every GEMM.
 """
@@ -86,6 +88,8 @@ class KindPrecision:
         kind: An :class:`OperandKind` (``q k v o gate up down key value``).
         bits: Element width in bits (selects the PE mode).
         bits_per_element: Storage/traffic bits per element incl. group metadata (>= ``bits``).
+        group_size: Elements per quantization group along the reduction dimension, or None
+            for the headline ``Precision.group_size``.
 
     Example:
         >>> KindPrecision(kind="down", bits=8, bits_per_element=8.3125).kind
@@ -95,6 +99,7 @@ class KindPrecision:
     kind: OperandKind
     bits: int
     bits_per_element: float
+    group_size: int | None = None
 
     def __post_init__(self) -> None:
         c = IssueCollector()
@@ -120,12 +125,23 @@ class KindPrecision:
             "must be a number >= bits",
             bpe,
         )
+        g = self.group_size
+        c.check(
+            g is None or (isinstance(g, int) and not isinstance(g, bool) and g >= 1),
+            f"{path}.group_size",
+            "must be an int >= 1 or null",
+            g,
+        )
         c.raise_if_any()
         object.__setattr__(self, "bits_per_element", float(bpe))
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"bits": ..., "bits_per_element": ...}`` (the kind is the key it sits under)."""
-        return {"bits": self.bits, "bits_per_element": self.bits_per_element}
+        """``{"bits": ..., "bits_per_element": ...}`` plus ``group_size`` when set (the kind is
+        the key it sits under)."""
+        out: dict[str, Any] = {"bits": self.bits, "bits_per_element": self.bits_per_element}
+        if self.group_size is not None:
+            out["group_size"] = self.group_size
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +158,8 @@ class Precision:
         act_bits: Activation element width in bits (selects the PE mode).
         kv_bits: KV-cache element width in bits (the B operand of attention GEMMs).
         kv_bits_per_element: KV storage/traffic bits per element incl. metadata.
-        group_size: Elements per quantization group along the reduction dimension.
+        group_size: Elements per quantization group along the reduction dimension (every kind
+            without its own in ``per_kind``).
         act_bits_per_element: Activation traffic bits per element; defaults to ``act_bits``.
         per_kind: B-operand overrides, at most one per :class:`OperandKind`. Stored in kind
             order and without entries equal to the headline widths of their operand, so equal
@@ -200,8 +217,14 @@ class Precision:
         for name in ("weight_bits_per_element", "kv_bits_per_element", "act_bits_per_element"):
             object.__setattr__(self, name, float(getattr(self, name)))
         order = tuple(OperandKind)
+        g0 = self.group_size
         kept = sorted(
-            (o for o in overrides if (o.bits, o.bits_per_element) != self._headline(o.kind)),
+            (
+                o if o.group_size != g0 else replace(o, group_size=None)
+                for o in overrides
+                if (o.bits, o.bits_per_element) != self._headline(o.kind)
+                or o.group_size not in (None, g0)
+            ),
             key=lambda o: order.index(o.kind),
         )
         object.__setattr__(self, "per_kind", tuple(kept))
@@ -245,6 +268,23 @@ class Precision:
             return self._headline(None, kv=str(gemm.operand) == "kv")
         return self.of_kind(kind)
 
+    def group_of(self, gemm: Any) -> int:
+        """Group size of ``gemm``'s B operand: its kind's own, else the headline ``group_size``.
+
+        Example:
+            >>> from hwmodel.workload import Gemm
+            >>> p = Precision.grouped(weight_bits=4, act_bits=8, kv_bits=4)
+            >>> p = p.with_kinds({"key": (4, 4.5625, 32)})
+            >>> p.group_of(Gemm(m=1, n=8, k=8, name="qk", operand="kv")), p.group_size
+            (32, 64)
+        """
+        if self.per_kind:
+            kind = gemm_kind(gemm)
+            for o in self.per_kind:
+                if o.kind is kind and o.group_size is not None:
+                    return o.group_size
+        return self.group_size
+
     @property
     def widest_b_bits_per_element(self) -> float:
         """Bits per element of the widest B operand over every kind (what a buffer tile holds)."""
@@ -268,8 +308,9 @@ class Precision:
             *((f"per_kind.{o.kind}", o.bits) for o in self.per_kind),
         )
 
-    def with_kinds(self, kinds: Mapping[str, tuple[int, float]]) -> Precision:
-        """A copy with the overrides of some kinds set to ``(bits, bits_per_element)``.
+    def with_kinds(self, kinds: Mapping[str, tuple[Any, ...]]) -> Precision:
+        """A copy with the overrides of some kinds set to ``(bits, bits_per_element)`` or
+        ``(bits, bits_per_element, group_size)``.
 
         Raises:
             InputError: an unknown kind, bits not an int >= 1, or bits per element < bits.
@@ -280,8 +321,17 @@ class Precision:
             if not c.check(kind in _KIND_NAMES, "precision.per_kind", _UNKNOWN_KIND, kind):
                 continue
             try:
-                bits, bpe = value
-                new.append(KindPrecision(kind=OperandKind(kind), bits=bits, bits_per_element=bpe))
+                bits, bpe, *rest = value
+                if len(rest) > 1:
+                    raise ValueError(value)
+                new.append(
+                    KindPrecision(
+                        kind=OperandKind(kind),
+                        bits=bits,
+                        bits_per_element=bpe,
+                        group_size=rest[0] if rest else None,
+                    )
+                )
             except (TypeError, ValueError) as exc:
                 if isinstance(exc, InputError):
                     c.extend(exc)
@@ -336,7 +386,9 @@ class Precision:
         storage. The headline widths are the recipe's: weights at the widest quantized
         projection kind, the KV cache at the wider of key and value (16 bits when none is
         quantized). Every kind that differs from its headline gets an override in ``per_kind``
-        (an unquantized kind counts 16 bits), so a uniform recipe has none.
+        (an unquantized kind counts 16 bits), so a uniform recipe has none. Each kind keeps its
+        own group size (the recipe entry's ``group_size``; the headline for a per-channel or
+        per-tensor entry), so the epilogue of each GEMM counts its own operand's groups.
 
         Example:
             >>> from mant.recipes import named_recipe
@@ -350,7 +402,10 @@ class Precision:
         for kind in OperandKind:
             t = recipe.tensor(kind.value)
             bits, bpe = (16, 16.0) if t is None else (t.element_bits, t.bits_per_element)
-            overrides.append(KindPrecision(kind=kind, bits=bits, bits_per_element=bpe))
+            g = None if t is None or not t.group_size else int(t.group_size)
+            overrides.append(
+                KindPrecision(kind=kind, bits=bits, bits_per_element=bpe, group_size=g)
+            )
         return cls(
             weight_bits=recipe.weight_bits,
             weight_bits_per_element=recipe.weight_bits_per_element,
@@ -393,11 +448,11 @@ class Precision:
             for kind, entry in raw.items():
                 where = f"{path}.per_kind.{kind}"
                 if kind not in _KIND_NAMES or not check_keys(
-                    entry, where, required=_KIND_KEYS, collector=c
+                    entry, where, required=_KIND_KEYS, optional=_KIND_OPTIONAL, collector=c
                 ):
                     continue
-                if set(entry) != set(_KIND_KEYS):  # check_keys recorded what is wrong
-                    continue
+                if not set(_KIND_KEYS) <= set(entry) <= {*_KIND_KEYS, "group_size"}:
+                    continue  # check_keys recorded what is wrong
                 try:
                     overrides.append(KindPrecision(kind=kind, **entry))
                 except InputError as exc:
@@ -432,3 +487,4 @@ _FIELDS = (
 _REQUIRED = _FIELDS[:5]
 _KIND_NAMES = tuple(k.value for k in OperandKind)
 _KIND_KEYS = ("bits", "bits_per_element")
+_KIND_OPTIONAL = (*_KIND_KEYS, "group_size")

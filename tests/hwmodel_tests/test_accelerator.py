@@ -36,13 +36,13 @@ def test_preset_dump_loads_back_equal_and_text_is_stable(name, tmp_path):
 
 
 def test_paper_bit_widths_of_the_presets():
-    # hardware.md §5 (UniCore kv_prec): ANT and OliVe keep a 16-bit KV cache,
-    # Tender and M-ANT use 4 bits
+    # each preset runs its PE's native recipe: the baselines as the M-ANT paper ran them
+    # (16-bit KV cache, mant_authors.md §3), M-ANT with its 4-bit KV cache
     kv = {
         n: load_accelerator(n).default_precision.kv_bits
         for n in ("ant", "olive", "tender", "mant")
     }
-    assert kv == {"ant": 16, "olive": 16, "tender": 4, "mant": 4}
+    assert kv == {"ant": 16, "olive": 16, "tender": 16, "mant": 4}
     # mant.md §4: 4 + (16-bit scale + 4-bit selector) / 64 = 4.3125
     assert load_accelerator("mant").default_precision.weight_bits_per_element == 4.3125
 
@@ -132,6 +132,11 @@ def test_unknown_preset_and_missing_file(tmp_path):
 
 
 def test_mant_preset_bits_follow_mant_accounting():
-    # mant.md §4: MANT4 weights and KV with an FP16 scale and a 4-bit selector per group of 64
+    # the native recipe mant-hpca25: MANT4 weights with an FP16 scale and a 4-bit selector per
+    # group of 64 (mant.md §4: 4.3125 bits); the KV cache picks one of 3 types (2-bit selector:
+    # 4 + 18/64 = 4.28125); INT8 activations with an FP16 scale per group of 64 (8.25)
+    prec = load_accelerator("mant").default_precision
     expected = Precision.grouped(weight_bits=4, act_bits=8, kv_bits=4, group_size=64)
-    assert load_accelerator("mant").default_precision == expected
+    assert prec.weight_bits_per_element == expected.weight_bits_per_element == 4.3125
+    assert (prec.kv_bits, prec.kv_bits_per_element) == (4, 4.28125)
+    assert prec.act_bits_per_element == 8.25

@@ -166,7 +166,9 @@ def test_metadata_bits_travel_with_the_weights():
     acc = load_accelerator("mant")
     m, n, k = 1, 256, 512
     for bpe in (4.0, 4.25, 4.3125, 4.5):
-        prec = dataclasses.replace(acc.default_precision, weight_bits_per_element=bpe)
+        prec = dataclasses.replace(
+            acc.default_precision, weight_bits_per_element=bpe, act_bits_per_element=8.0
+        )
         cost = evaluate(acc, Gemm(m=m, n=n, k=k), prec)
         assert cost.dram_bytes == pytest.approx((m * k * 8 + k * n * bpe + m * n * 8) / 8)
 
@@ -182,11 +184,15 @@ def test_decode_is_memory_bound_at_low_bandwidth_and_overlap_models_differ():
 
 def test_buffer_reuse_cuts_dram_traffic():
     gemm = Gemm(m=2048, n=4096, k=4096)
+    w8a8 = Precision(weight_bits=8, weight_bits_per_element=8, act_bits=8, kv_bits=8,
+                     kv_bits_per_element=8)  # fmt: skip
     small = evaluate(
-        load_accelerator("int8").with_buffers(weight_bytes=131072, act_bytes=131072), gemm
+        load_accelerator("int8").with_buffers(weight_bytes=131072, act_bytes=131072), gemm, w8a8
     )
     big = evaluate(
-        load_accelerator("int8").with_buffers(weight_bytes=64 << 20, act_bytes=64 << 20), gemm
+        load_accelerator("int8").with_buffers(weight_bytes=64 << 20, act_bytes=64 << 20),
+        gemm,
+        w8a8,
     )
     # with B resident, each operand is read exactly once
     assert big.dram_read_bytes == 2048 * 4096 + 4096 * 4096

@@ -5,14 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwmodel import Gemm, GemvPath, evaluate, evaluate_many, llm_workload, load_accelerator
+from hwmodel import (
+    Gemm,
+    GemvPath,
+    Precision,
+    evaluate,
+    evaluate_many,
+    llm_workload,
+    load_accelerator,
+)
 from hwmodel.systolic import gemv_cycles, stationary_load_cycles
 from mant.errors import InputError
 
 
 def _int8(**array):
-    # int8 PE: W8A8 at 1 MAC per PE-cycle, no epilogue; DRAM 64 bytes per cycle
+    # int8 PE: W8A8 at 1 MAC per PE-cycle, no epilogue; DRAM 64 bytes per cycle; plain 8-bit
+    # operands (no group scales) for the hand figures
     acc = load_accelerator("int8").with_dram(bw_bytes_per_cycle=64.0)
+    acc = acc.with_precision(
+        Precision(weight_bits=8, weight_bits_per_element=8, act_bits=8, kv_bits=8,
+                  kv_bits_per_element=8)  # fmt: skip
+    )
     return acc.with_array(rows=32, cols=32, dataflow="ws", **array)
 
 
@@ -83,9 +96,9 @@ def test_gemv_paths_let_kv_bytes_set_decode_time():
     vector: memory-bound, time ratio = byte ratio. memory_width: the tile load follows the
     bytes. scalesim: fold-bound, the KV bytes do not move time at all.
     """
-    mant = load_accelerator("mant")
+    mant = load_accelerator("mant").with_array(cols=47)  # the 64 x 47 array of the hand figures
     base = mant.default_precision  # pinned at 4.25 bits per KV element for the hand figures
-    kv4 = type(base)(**{**base.to_dict(), "kv_bits_per_element": 4.25})
+    kv4 = type(base)(**{**base.to_dict(), "kv_bits_per_element": 4.25, "act_bits_per_element": 8})
     wide = type(kv4)(**{**kv4.to_dict(), "kv_bits_per_element": 8.5})
     wl = llm_workload("llama-7b", phase="decode", seq_len=131072).attention()
 

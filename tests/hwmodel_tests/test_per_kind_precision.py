@@ -279,6 +279,7 @@ def test_accelerator_yaml_carries_overrides_and_reevaluates(tmp_path, capsys):
 
 def test_accelerator_file_rejects_a_kind_the_pe_cannot_run():
     data = load_accelerator("mant").to_dict()
+    data["default_precision"] = load_accelerator("mant").default_precision.to_dict()
     data["default_precision"]["per_kind"] = {"down": {"bits": 16, "bits_per_element": 16.0}}
     with pytest.raises(InputError) as err:
         accelerator_from_dict(data)
@@ -322,6 +323,7 @@ def test_bad_overrides_are_reported(per_kind, message):
 
 def test_bad_overrides_in_an_accelerator_file_name_the_field(tmp_path):
     data = load_accelerator("mant").to_dict()
+    data["default_precision"] = load_accelerator("mant").default_precision.to_dict()
     data["default_precision"]["kv_bits"] = 0
     data["default_precision"]["per_kind"] = {"up": {"bits": 4, "bits_per_element": 1}}
     path = tmp_path / "bad.yaml"

@@ -130,7 +130,7 @@ def test_long_context_workloads_are_exact_and_small(phase):
     assert attn.macs == 2 * 32 * 32 * queries * ctx * 128
     acc = load_accelerator("mant")
     base = acc.default_precision  # pinned at 4.25 bits per KV element for the hand figures
-    prec = type(base)(**{**base.to_dict(), "kv_bits_per_element": 4.25})
+    prec = type(base)(**{**base.to_dict(), "kv_bits_per_element": 4.25, "act_bits_per_element": 8})
     cost = evaluate(acc, attn, prec)
     out = evaluate_many(acc, attn, prec, rows=[acc.array.rows], cols=[acc.array.cols])
     assert out["cycles"][0] == pytest.approx(cost.cycles, rel=1e-12)
