@@ -72,6 +72,9 @@ class Design:
         per_kind: per-tensor-kind values that override the fields above for one kind, keyed
             like the space parameters (``{"weight_bits.down": 8, "kv_format.value": "int4"}``;
             :data:`dse.space.PER_KIND_BASES`); None when every kind takes the base values.
+        quantization: ``space`` (the recipe is built from the fields above) or ``native``
+            (the recipe is the PE's native recipe, :func:`pe_recipe`; the fields above are
+            unused). A study whose space names no quantization parameter is ``native``.
     """
 
     pe_type: str
@@ -92,6 +95,7 @@ class Design:
     dram_bw_bytes_per_cycle: float | None = None
     dram_energy_scale: float | None = None
     per_kind: Mapping[str, Any] | None = None
+    quantization: str = "space"
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> Design:
@@ -190,8 +194,11 @@ class Design:
         return hash(self.key)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain YAML/JSON types only (recorded on each trial); ``per_kind`` only when set."""
+        """Plain YAML/JSON types only (recorded on each trial); ``per_kind`` only when set,
+        ``quantization`` only when ``native``."""
         out = asdict(self)
+        if self.quantization == "space":
+            out.pop("quantization")
         if not self.per_kind:
             out.pop("per_kind")
         else:
@@ -228,7 +235,7 @@ class Design:
         for key in ("weight_buffer_kib", "act_buffer_kib"):
             if key in data:
                 _check_size(c, data[key], f"{path}.{key}", optional=True)
-        for key in ("pe_type", "dataflow", "kv_selection", "weight_selection"):
+        for key in ("pe_type", "dataflow", "kv_selection", "weight_selection", "quantization"):
             if key in data:
                 c.check(isinstance(data[key], str), f"{path}.{key}", "must be a string", data[key])
         _check_per_kind(c, data.get("per_kind"), f"{path}.per_kind")
@@ -301,6 +308,10 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
             return value
 
     pe = values.get("pe_type")
+    if values.get("quantization") == "native":  # the PE's native recipe: every knob unused
+        quant = {"group_size", "act_bits", "kv_selection", "weight_selection"}
+        quant |= {*PER_KIND_BASES, *per_kind}
+        return {n for n in names if n in quant}
     baseline = pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES
     if not baseline:
         for kind in WEIGHT_KIND_NAMES:

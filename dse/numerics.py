@@ -43,12 +43,12 @@ MAX_SQNR_DB = 200.0
 
 
 def weight_config(design: Design) -> Any:
-    """The weight :class:`mant.QuantConfig` of the design's recipe (reduction axis)."""
+    """The weight :class:`mant.QuantConfig` of the design's recipe (reduction axis), or None
+    when its weights stay unquantized (the ``fp16`` PE's native recipe)."""
     from mant.tensor_recipe import Kind
 
     t = design.recipe.weight(Kind.Q)
-    assert t is not None  # design recipes quantize every projection
-    return t.quant_config(axis=-1)
+    return None if t is None else t.quant_config(axis=-1)
 
 
 def resolve_candidates(spec: Any) -> Any:

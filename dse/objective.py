@@ -130,7 +130,7 @@ class Evaluator:
             constraints=constraints,
             objectives=tuple(metrics[name] for name in self.objective_names),
             quant={
-                "weights": wcfg.to_dict(),
+                "weights": None if wcfg is None else wcfg.to_dict(),
                 "kv": None if kvcfg is None else kvcfg.to_dict(),
                 **({"per_kind": design.recipe.to_dict()} if design.per_kind else {}),
             },

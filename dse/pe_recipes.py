@@ -1,42 +1,123 @@
-"""The one table of PE type -> native recipe, and the small helpers built on it.
+"""PE type -> native recipe, read from the PE files (``hwmodel/data/pes/*.yaml``).
 
-Studies take a baseline PE's weights from it; ``mant-dse reproduce`` takes the whole recipe.
+Each PE file names the recipe (``mant.recipes``, ``mant-dse recipes``) of the number formats
+the PE runs natively (``native_recipe``) and whether studies search its weight formats
+(``searched_weights``). Studies take a baseline PE's weights from it, a design that names no
+quantization parameter its whole recipe, and ``mant-dse reproduce`` its whole recipe. Adding a PE
+file adds a row: :data:`PE_RECIPES` and :data:`FORMAT_PES` are views of the PE files, not tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mant.recipe import Recipe
 
-__all__ = ["FORMAT_PES", "FP_KV_BITS", "PE_RECIPES", "pe_recipe", "resolve_bits"]
+__all__ = [
+    "FORMAT_PES",
+    "FP_KV_BITS",
+    "PE_RECIPES",
+    "native_pe_of",
+    "pe_recipe",
+    "pe_types",
+    "resolve_bits",
+]
 
-# PE type -> the named recipe (mant.recipes, `mant-dse recipes`) of the number formats the PE
-# runs natively. The one table of baseline formats: studies take the weights of a baseline PE from
-# it, `mant-dse reproduce` takes the whole recipe. ANT: int/flint/PoT type per output channel;
-# OliVe: outlier-victim pairs per output channel; Tender: INT4 per channel (its power-of-two
-# rescaling is a hardware detail, mant.md §9); INT8: plain INT8 groups of 64; M-ANT: the authors'
-# W4A8 KV4 (mant_authors.md §1-2).
-PE_RECIPES: dict[str, str] = {
-    "mant": "mant-hpca25",
-    "int8": "int8-g64",
-    "ant": "ant-w4a4",
-    "olive": "olive-w4a4",
-    "tender": "tender-w4a4",
-    "bitfusion": "int8-g64",  # Bit Fusion runs plain INT operands (2/4/8 bits)
-    "fp16": "fp16",
-}
 
-# PE types whose weights take the design's weight_format / weight_bits (the others: PE_RECIPES).
-FORMAT_PES = ("mant",)
+def pe_types() -> tuple[str, ...]:
+    """Every PE type: the shipped PE files and those on ``MANT_DSE_PE_PATH``, ``mant`` first.
+
+    Example:
+        >>> pe_types()[0], "bitfusion" in pe_types(), "fp16" in pe_types()
+        ('mant', True, True)
+    """
+    from hwmodel import list_pes
+
+    names = list_pes()
+    return tuple(sorted(names, key=lambda n: (n != "mant", n)))
+
+
+def _pe(name: str) -> Any:
+    from hwmodel import load_pe
+
+    return load_pe(name)
+
+
+class _NativeRecipes(Mapping[str, str]):
+    """PE type -> native recipe name, for every PE file that names one (read on access)."""
+
+    def _table(self) -> dict[str, str]:
+        out = {}
+        for name in pe_types():
+            recipe = _pe(name).native_recipe
+            if recipe is not None:
+                out[name] = recipe
+        return out
+
+    def __getitem__(self, key: str) -> str:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return f"PE_RECIPES({self._table()!r})"
+
+
+class _FormatPes(Sequence[str]):
+    """PE types whose weights take the design's ``weight_format`` / ``weight_bits``."""
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(n for n in pe_types() if _pe(n).searched_weights)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+PE_RECIPES: Mapping[str, str] = _NativeRecipes()
+"""PE type -> the named recipe of the formats it runs natively (from each PE file's
+``native_recipe``). ANT: int/flint/PoT type per output channel; OliVe: outlier-victim pairs per
+output channel; Tender: INT4 per channel (its power-of-two rescaling is a hardware detail,
+mant.md §9); INT8: plain INT8 groups of 64; BitFusion: INT8 W8A8 (``bitfusion-w8a8``); M-ANT: the
+authors' W4A8 KV4 (mant_authors.md §1-2); FP16: nothing quantized."""
+
+FORMAT_PES: Sequence[str] = _FormatPes()
+"""PE types whose weights take the design's weight_format / weight_bits (``searched_weights:
+true`` in the PE file; the others: :data:`PE_RECIPES`)."""
 
 # KV bit width meaning "kept in fp16, not quantized".
 FP_KV_BITS = 16
 
 
+def native_pe_of(recipe_name: str) -> str | None:
+    """The PE whose native recipe ``recipe_name`` is, or None.
+
+    Example:
+        >>> native_pe_of("mant-hpca25"), native_pe_of("int4-g64")
+        ('mant', None)
+    """
+    for pe, name in PE_RECIPES.items():
+        if name == recipe_name:
+            return pe
+    return None
+
+
 def pe_recipe(pe_type: str) -> Recipe:
-    """The native :class:`mant.recipe.Recipe` of a PE type (:data:`PE_RECIPES`).
+    """The native :class:`mant.recipe.Recipe` of a PE type or PE file (its ``native_recipe``).
 
     Raises:
         InputError: a PE type without a native recipe.
@@ -44,13 +125,16 @@ def pe_recipe(pe_type: str) -> Recipe:
     from mant.errors import InputError
     from mant.recipes import named_recipe
 
-    if pe_type not in PE_RECIPES:
+    name = PE_RECIPES.get(pe_type)
+    if name is None and pe_type.endswith((".yaml", ".yml")):
+        name = _pe(pe_type).native_recipe
+    if name is None:
         raise InputError.single(
             "pe_type",
             "must be a PE type with a native recipe (" + ", ".join(PE_RECIPES) + ")",
             pe_type,
         )
-    return named_recipe(PE_RECIPES[pe_type])
+    return named_recipe(name)
 
 
 def resolve_bits(spec: Any, bits: int) -> Any:

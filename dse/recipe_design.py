@@ -49,6 +49,8 @@ def design_recipe(design: Design) -> Recipe:
 
 
 def _build(design: Design) -> Recipe:
+    if design.quantization == "native":
+        return pe_recipe(design.pe_type)
     from dse.numerics import resolve_candidates
     from mant.recipe import Recipe
     from mant.tensor_recipe import WEIGHT_KINDS, Kind, TensorRecipe

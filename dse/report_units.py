@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,19 +113,53 @@ def format_value(
     return f"{text} {u.label}" if suffix and u.label and text != "–" else text
 
 
-# One colour per PE type (plots, pick bars, table); MANT red as in the paper's figures.
-PE_COLORS = {
-    "mant": "#d62728",
-    "int8": "#1f77b4",
-    "ant": "#2ca02c",
-    "olive": "#9467bd",
-    "tender": "#ff7f0e",
-}
+_UNKNOWN_COLOR = "#7f7f7f"
+
+
+class _PeColors(Mapping[str, str]):
+    """PE type -> display colour, read from each PE file's ``color`` (MANT red as in the paper's
+    figures); PEs whose file names no colour are left out (they plot grey)."""
+
+    def _table(self) -> dict[str, str]:
+        from dse.pe_recipes import pe_types
+        from hwmodel import load_pe
+
+        out = {}
+        for name in pe_types():
+            color = load_pe(name).color
+            if color is not None:
+                out[name] = color
+        return out
+
+    def __getitem__(self, key: str) -> str:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return f"PE_COLORS({self._table()!r})"
+
+
+# One colour per PE type (plots, pick bars, table), from the PE files.
+PE_COLORS: Mapping[str, str] = _PeColors()
 
 
 def pe_color(pe: str) -> str:
-    """The colour of a PE type in every plot and table (grey for an unknown one)."""
-    return PE_COLORS.get(pe, "#7f7f7f")
+    """The colour of a PE type (or PE file) in every plot and table (grey for one without)."""
+    color = PE_COLORS.get(pe)
+    if color is None and pe.endswith((".yaml", ".yml")):
+        from hwmodel import load_pe
+        from mant.errors import InputError
+
+        try:
+            color = load_pe(pe).color
+        except InputError:
+            color = None
+    return color or _UNKNOWN_COLOR
 
 
 def ratio_text(value: float) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +32,8 @@ __all__ = [
     "kind_param",
     "PE_FILE_SUFFIXES",
     "PE_TYPES",
+    "QUANT_PARAMS",
+    "QUANTIZATION_CHOICES",
     "DATAFLOWS",
     "ParamInfo",
     "PARAMS",
@@ -43,7 +45,30 @@ __all__ = [
     "format_label",
 ]
 
-PE_TYPES = ("mant", "int8", "ant", "olive", "tender")
+
+class _PeTypes(Sequence[str]):
+    """Every PE type, read from the PE files on access (``dse.pe_recipes.pe_types``): adding a
+    PE file adds a ``pe_type`` choice."""
+
+    def _names(self) -> tuple[str, ...]:
+        from dse.pe_recipes import pe_types
+
+        return pe_types()
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+PE_TYPES: Sequence[str] = _PeTypes()
 DATAFLOWS = ("os", "ws", "is")
 
 
@@ -65,7 +90,7 @@ class ParamInfo:
     default: Any
     low: int = 1
     high: int = 1 << 20
-    allowed: tuple[str, ...] = ()
+    allowed: Sequence[str] = ()
     unit: str = ""
     per_kind_of: str = ""
 
@@ -81,8 +106,14 @@ PER_KIND_BASES = {
     "kv_format": KV_SIDE_NAMES,
 }
 
+# How a design quantizes: ``space`` builds its recipe from the quantization parameters below,
+# ``native`` takes its PE's native recipe whole (dse.pe_recipes). A space that names no
+# quantization parameter (QUANT_PARAMS) is ``native`` unless it says otherwise.
+QUANTIZATION_CHOICES = ("space", "native")
+
 PARAMS: dict[str, ParamInfo] = {
     "pe_type": ParamInfo(kind="choice", default="mant", allowed=PE_TYPES),
+    "quantization": ParamInfo(kind="choice", default="space", allowed=QUANTIZATION_CHOICES),
     "group_size": ParamInfo(kind="int", default=64, low=1, high=4096, unit="element"),
     "weight_bits": ParamInfo(kind="int", default=4, low=2, high=8, unit="bit"),
     "weight_format": ParamInfo(kind="format", default="mant-unicore16"),
@@ -114,6 +145,24 @@ PARAMS = {
         ),
     )
 }
+
+
+# Parameters that say how a design quantizes (the space side of its recipe).
+QUANT_PARAMS = tuple(
+    name
+    for name, info in PARAMS.items()
+    if (info.per_kind_of or name)
+    in (
+        "group_size",
+        "weight_bits",
+        "weight_format",
+        "weight_selection",
+        "kv_bits",
+        "kv_format",
+        "kv_selection",
+        "act_bits",
+    )
+)
 
 
 def kind_param(base: str, kind: str) -> str:

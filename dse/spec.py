@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.metrics import METRICS, Direction
-from dse.space import PARAMS, Categorical, Param, SearchSpace, parse_param
+from dse.space import PARAMS, QUANT_PARAMS, Categorical, Param, SearchSpace, parse_param
 from dse.spec_dict import spec_to_dict
 from mant.errors import IssueCollector
 from mant.yaml_input import load_yaml_file
@@ -391,6 +391,9 @@ def _space(c: IssueCollector, data: Any) -> SearchSpace:
             param = parse_param(c, name, d[name], f"space.{name}")
         elif PARAMS[name].per_kind_of:
             continue  # a per-kind parameter exists only where the spec gives it
+        elif name == "quantization":  # native when no quantization parameter is named
+            native = not any(q in d for q in QUANT_PARAMS)
+            param = Categorical(name=name, choices=("native" if native else "space",))
         else:
             param = Categorical(name=name, choices=(PARAMS[name].default,))
         if param is not None:

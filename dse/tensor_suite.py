@@ -76,6 +76,8 @@ class NamedKV:
 
 
 def _cfg_json(config: Any) -> str:
+    if config is None:  # an unquantized (fp16) kind
+        return "null"
     return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -248,10 +250,13 @@ class TensorSuite:
         if hit is not None:
             return hit
         fields = ("rel_mse", "sqnr_db", *(("output_rel_mse",) if self.output_error else ()))
+        exact = {"rel_mse": 0.0, "sqnr_db": numerics.MAX_SQNR_DB, "output_rel_mse": 0.0}
         rows = [
             (
                 t.kind if self.by_kind else None,
-                cache.get_or_compute(
+                exact  # an unquantized (fp16) kind has no error
+                if c is None
+                else cache.get_or_compute(
                     self._weight_parts(t, c),
                     functools.partial(self._weight_row, t, c),
                     fields=fields,
@@ -368,12 +373,8 @@ def _tensor_configs(
 
     configs = {}
     for k in WEIGHT_KINDS:
-        tr = recipe.weight(k)
-        if tr is None:
-            raise InputError.single(
-                f"recipe.weights.{k.value}", "must be quantized in a tensor-suite study", "fp"
-            )
-        configs[k.value] = tr.quant_config(axis=-1)
+        tr = recipe.weight(k)  # None: unquantized, scored as exact
+        configs[k.value] = None if tr is None else tr.quant_config(axis=-1)
     uniform = len({_cfg_json(c) for c in configs.values()}) == 1
     out = []
     for t in weights:

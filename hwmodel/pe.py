@@ -267,7 +267,9 @@ def pe_from_dict(data: Any, path: str = "pe", *, constants: str = DEFAULT_CONSTA
         ok = ok and all(ch in "0123456789abcdefABCDEF" for ch in color[1:])
         c.check(ok, f"{path}.color", "must be a colour #rrggbb", color)
     searched = data.get("searched_weights", False)
-    c.check(isinstance(searched, bool), f"{path}.searched_weights", "must be true or false", searched)
+    c.check(
+        isinstance(searched, bool), f"{path}.searched_weights", "must be true or false", searched
+    )
     for key in ("technology_nm", "clock_hz"):
         require_number(c, data.get(key), f"{path}.{key}")
     if with_sets:
@@ -343,6 +345,12 @@ def _pe_folders() -> list[Path]:
 
 
 def _pe_files() -> dict[str, Path]:
+    return dict(_pe_files_cached(os.environ.get(PE_PATH_ENV, "")))
+
+
+@functools.lru_cache(maxsize=16)
+def _pe_files_cached(env: str) -> tuple[tuple[str, Path], ...]:
+    """PE name -> file, per value of :data:`PE_PATH_ENV` (the folders are read once)."""
     out: dict[str, Path] = {}
     for folder in _pe_folders():
         if not folder.is_dir():
@@ -350,7 +358,7 @@ def _pe_files() -> dict[str, Path]:
         for p in sorted(folder.iterdir()):
             if p.name.endswith(".yaml") and p.name[:-5] not in out:
                 out[p.name[:-5]] = p
-    return out
+    return tuple(out.items())
 
 
 def list_pes() -> list[str]:
@@ -371,7 +379,9 @@ def pe_file(name: str) -> Path:
     """
     files = _pe_files()
     if name not in files:
-        raise InputError.single("pe", f"unknown PE; known PEs are {', '.join(sorted(files))}", name)
+        raise InputError.single(
+            "pe", f"unknown PE; known PEs are {', '.join(sorted(files))}", name
+        )
     return files[name]
 
 
@@ -402,9 +412,7 @@ def _load_pe_cached(name_or_path: str, constants: str) -> PEType:
             raise InputError.single(
                 "pe", "must be a shipped PE name or an existing YAML file", name_or_path
             )
-        return pe_from_dict(
-            load_yaml_file(path, what="PE file"), path="pe", constants=constants
-        )
+        return pe_from_dict(load_yaml_file(path, what="PE file"), path="pe", constants=constants)
     file = pe_file(name_or_path)
     data = load_yaml_text(file.read_text("utf-8"), where=str(file))
     return pe_from_dict(data, path="pe", constants=constants)

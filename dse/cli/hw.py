@@ -6,6 +6,7 @@ Examples::
     mant-dse hw llm --accelerator int8 --model llama-2-7b --phase decode --seq-len 2048 --batch 1
     mant-dse hw llm --accelerator mant --model llama-2-7b --phase decode --preload overlapped
     mant-dse hw llm --accelerator mant --model llama-7b --phase decode --gemv-path memory_width
+    mant-dse hw llm --accelerator mant --recipe my-recipe.yaml --model llama-2-7b --phase decode
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ def _common(p: argparse.ArgumentParser) -> None:
         "(docs/hwmodel.md, 'Decode GEMVs')",
     )
     p.add_argument("--gemv-max-m", type=int, help="largest M that takes --gemv-path")
+    p.add_argument(
+        "--recipe",
+        metavar="NAME|FILE",
+        help="run this recipe (mant-dse recipes) instead of the PE's native one",
+    )
+    p.add_argument(
+        "--pe-constants",
+        choices=("unicore", "paper"),
+        help="the PE's constant set (docs/hwmodel.md, 'PE files'; default: the accelerator's)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -96,6 +107,13 @@ def _accelerator(args: argparse.Namespace) -> Any:
     overrides = {k: getattr(args, k) for k in keys}
     if any(v is not None for v in overrides.values()):
         acc = acc.with_array(**overrides)
+    if args.pe_constants is not None:
+        acc = acc.with_pe_constants(args.pe_constants)
+    if args.recipe is not None:
+        from dse.recipe_io import load_recipe
+        from hwmodel import Precision
+
+        acc = acc.with_precision(Precision.from_recipe(load_recipe(args.recipe, "--recipe")))
     return acc
 
 

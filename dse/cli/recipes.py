@@ -20,8 +20,11 @@ def register(subparsers: Any) -> None:
 
 
 def _row(recipe: Any) -> dict[str, Any]:
+    from dse.pe_recipes import native_pe_of
+
     return {
         "name": recipe.name,
+        "native_pe": native_pe_of(recipe.name),
         "summary": recipe.summary(),
         "weight_bits_per_element": recipe.weight_bits_per_element,
         "act_bits_per_element": recipe.act_bits_per_element,
@@ -48,12 +51,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     print(
-        f"{'recipe':<15} {'kind':<12} {'W bits/el':>9} {'A bits/el':>9} {'KV bits/el':>10}  about"
+        f"{'recipe':<15} {'kind':<12} {'W bits/el':>9} {'A bits/el':>9} {'KV bits/el':>10} "
+        f"{'native PE':<10} about"
     )
     for r in rows:
         print(
             f"{r['name']:<15} {r['summary']:<12} {r['weight_bits_per_element']:>9.4g} "
-            f"{r['act_bits_per_element']:>9.4g} {r['kv_bits_per_element']:>10.4g}  "
-            f"{r['description']}"
+            f"{r['act_bits_per_element']:>9.4g} {r['kv_bits_per_element']:>10.4g} "
+            f"{r['native_pe'] or '-':<10} {r['description']}"
         )
     return 0

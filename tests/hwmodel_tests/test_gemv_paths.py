@@ -23,8 +23,9 @@ def _int8(**array):
     # operands (no group scales) for the hand figures
     acc = load_accelerator("int8").with_dram(bw_bytes_per_cycle=64.0)
     acc = acc.with_precision(
-        Precision(weight_bits=8, weight_bits_per_element=8, act_bits=8, kv_bits=8,
-                  kv_bits_per_element=8)  # fmt: skip
+        Precision(
+            weight_bits=8, weight_bits_per_element=8, act_bits=8, kv_bits=8, kv_bits_per_element=8
+        )  # fmt: skip
     )
     return acc.with_array(rows=32, cols=32, dataflow="ws", **array)
 

@@ -105,6 +105,8 @@ def test_bitfusion_unicore_constants_are_unicore_ant_w8a8():
     assert bf.mode_for(8, 8).energy_pj_per_mac == ant.mode_for(8, 8).energy_pj_per_mac == 1.074
     # one W8A8 Fusion Unit costs what four ANT W4A4 units cost (area and energy)
     assert bf.area_um2 == pytest.approx(4 * ant.area_um2, rel=1e-5)
-    assert bf.mode_for(4, 4).energy_pj_per_mac == pytest.approx(ant.mode_for(4, 4).energy_pj_per_mac, rel=2e-3)
+    assert bf.mode_for(4, 4).energy_pj_per_mac == pytest.approx(
+        ant.mode_for(4, 4).energy_pj_per_mac, rel=2e-3
+    )
     # no more the same W8A8 MAC cost as M-ANT's W4A8 MAC (issue 24): UniCore's W8A8 range
     assert 0.86 <= bf.mode_for(8, 8).energy_pj_per_mac <= 1.155
