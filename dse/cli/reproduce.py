@@ -21,7 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "SmolLM2. Writes report.md, report.html and summary.json."
         ),
     )
-    parser.add_argument("--config", default=None, help="reproduce config YAML (default shipped)")
+    parser.add_argument(
+        "--assumptions",
+        choices=("physical", "paper"),
+        default="physical",
+        help="named assumption set: physical (the default hardware model) or paper (all the "
+        "M-ANT paper's assumptions together: its 148 um^2/MAC PE, baselines at W4A4, whole model "
+        "compute-bound); docs/reproduce.md",
+    )
+    parser.add_argument(
+        "--config", default=None, help="reproduce config YAML (default: the shipped set's)"
+    )
     parser.add_argument(
         "--out", default="runs/reproduce", help="report folder (default runs/reproduce)"
     )
@@ -46,14 +56,17 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.perplexity_windows is not None and args.perplexity_windows < 0:
         raise InputError.single("--perplexity-windows", "must be >= 0", args.perplexity_windows)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.assumptions)
     windows = 0 if args.no_accuracy else args.perplexity_windows
     res = run_reproduce(cfg, accuracy_windows=windows)
     md_path, html_path, json_path = write_report(res, args.out)
     if args.json:
         print(json.dumps(summary_json(res), indent=1))
         return 0
-    print(f"M-ANT over each baseline ({cfg.mean} mean; arithmetic in brackets)")
+    print(
+        f"M-ANT over each baseline, assumptions {cfg.assumptions} (PE constants "
+        f"{cfg.pe_constants}; {cfg.mean} mean; arithmetic in brackets)"
+    )
     for f in res.alternatives.figures:
         s = res.scopes[f.scope].per_baseline[f.baseline].figures
         arith = s.get(f.figure.replace("_avg", "_arith_mean"), f.ours)

@@ -263,12 +263,35 @@ def _pe_area_row(cfg: ReproduceConfig, acc: Accelerator) -> Assumption:
     return Assumption(
         name=f"{cfg.subject}.pe_area_vs_paper",
         value=f"{per_mac:.1f} um^2/MAC (W{mode.weight_bits}A{mode.act_bits}) against the "
-        f"paper's 148 um^2/MAC: {per_mac / 148.0 - 1:+.0%} (alternative mant_pe.paper_148um2)",
+        f"paper's 148 um^2/MAC: {per_mac / 148.0 - 1:+.0%} (constant set "
+        f"{acc.pe.constants}; `--assumptions paper` takes the paper's set)",
         unit="",
-        source="UniCore's M-ANT PE constant (hardware.md §5 [T]) vs HBQ Table IX note d quoting "
-        "M-ANT's 28 nm synthesis (mant_authors.md §3 [cite])",
+        source=f"PE constant set {acc.pe.constants} (hwmodel/data/pes/{acc.pe.name}.yaml) vs "
+        "HBQ Table IX note d quoting M-ANT's 28 nm synthesis (mant_authors.md §3 [cite])",
         drives="speedup",
     )
+
+
+def _set_rows(cfg: ReproduceConfig) -> list[Assumption]:
+    """The named assumption set and the one PE constant set every design takes."""
+    return [
+        Assumption(
+            name="reproduce.assumption_set",
+            value=cfg.assumptions,
+            unit="",
+            source="mant-dse reproduce --assumptions (docs/reproduce.md): physical = the default "
+            "hardware model; paper = all the M-ANT paper's assumptions together",
+            drives="both",
+        ),
+        Assumption(
+            name="reproduce.pe_constants",
+            value=cfg.pe_constants,
+            unit="",
+            source="every design's PE takes this constant set of its PE file "
+            "(hwmodel/data/pes/*.yaml `constants`); one comparison never mixes sets",
+            drives="both",
+        ),
+    ]
 
 
 def assumptions_table(
@@ -314,7 +337,12 @@ def assumptions_table(
             drives="both",
         ),
     ]
-    rows = own + _scope_rows(cfg) + list(GLOBAL_ASSUMPTIONS) + [_preload_row(accelerators)]
+    shared = [
+        a
+        for a in GLOBAL_ASSUMPTIONS
+        if not (cfg.assumptions == "paper" and a.name == "baselines.activations")
+    ]
+    rows = own + _set_rows(cfg) + _scope_rows(cfg) + shared + [_preload_row(accelerators)]
     rows.append(_pe_area_row(cfg, accelerators[cfg.subject]))
     for d in cfg.designs:
         acc = accelerators[d.name]

@@ -129,7 +129,10 @@ def design_accelerator(
     changes = {k: own.get(k, s.get(k)) for k in ("acts", "kv") if own.get(k, s.get(k))}
     if changes:
         recipe = recipe.with_overrides(**changes)
-    acc = load_accelerator(d.preset).with_precision(Precision.from_recipe(recipe))
+    acc = load_accelerator(d.preset)
+    if acc.pe_constants != cfg.pe_constants:  # every design of a comparison takes one set
+        acc = acc.with_pe_constants(cfg.pe_constants)
+    acc = acc.with_precision(Precision.from_recipe(recipe))
     if "pe_area_um2" in own or "pe_energy_scale" in own:
         area = float(own.get("pe_area_um2", acc.pe.area_um2))
         k = float(own.get("pe_energy_scale", 1.0))

@@ -1,7 +1,10 @@
 """The reproduce configuration: designs (preset + recipe), scopes, named alternatives, accuracy.
 
-One YAML file, ``dse/reproduce/paper.yaml``, ships as package data; :func:`load_config` reads it
-(or an edited copy) once into the frozen :class:`ReproduceConfig`. A design's precision is its
+Two YAML files ship as package data, one per named assumption set (:data:`ASSUMPTION_SETS`):
+``physical.yaml`` (the default hardware model) and ``paper.yaml`` (all the M-ANT paper's
+assumptions together); :func:`load_config` reads one (or an edited copy) once into the frozen
+:class:`ReproduceConfig`. A config names its set (``assumptions``) and the PE constant set every
+design takes (``pe_constants``, ``hwmodel.pe.CONSTANT_SETS``): one comparison never mixes sets. A design's precision is its
 recipe's (``dse.recipe_io.load_recipe``, optionally with the activation or KV part replaced).
 
 Example:
@@ -25,6 +28,7 @@ from mant.errors import InputError, IssueCollector
 from mant.recipe import Recipe
 
 __all__ = [
+    "ASSUMPTION_SETS",
     "CONFIG_VERSION",
     "METRICS",
     "Alternative",
@@ -37,6 +41,8 @@ __all__ = [
 ]
 
 CONFIG_VERSION = 2
+ASSUMPTION_SETS = {"physical": "physical.yaml", "paper": "paper.yaml"}
+"""Named assumption set -> its shipped config file."""
 METRICS = ("speedup", "energy_reduction")
 _PAPER_KEYS = tuple(f"{m}_{s}" for m in METRICS for s in ("avg", "max", "min"))
 _DESIGN_SET_KEYS = ("recipe", "acts", "kv", "pe_area_um2", "pe_energy_scale")
@@ -130,6 +136,8 @@ class ReproduceConfig:
         accuracy_windows: SmolLM2 perplexity windows per recipe (0 skips).
         accuracy_recipes: Recipe names of the accuracy table.
         accuracy_paper: Recipe name -> the paper's LLaMA-7B perplexity.
+        assumptions: The named assumption set (``physical``, ``paper`` or a file's own name).
+        pe_constants: The PE constant set every design takes (``unicore`` or ``paper``).
     """
 
     name: str
@@ -143,6 +151,8 @@ class ReproduceConfig:
     accuracy_windows: int
     accuracy_recipes: tuple[str, ...]
     accuracy_paper: Mapping[str, float]
+    assumptions: str = "physical"
+    pe_constants: str = "unicore"
 
     def design(self, name: str) -> DesignSpec:
         return next(d for d in self.designs if d.name == name)
@@ -298,8 +308,19 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
         "alternatives",
         "accuracy",
     )
-    if not c.check_keys(data, path, allowed=top, required=top):
+    if not c.check_keys(data, path, allowed=(*top, "assumptions", "pe_constants"), required=top):
         c.raise_if_any()
+    from hwmodel.pe import CONSTANT_SETS
+
+    assumptions = data.get("assumptions", "physical")
+    c.check(isinstance(assumptions, str), f"{path}.assumptions", "must be a name", assumptions)
+    constants = data.get("pe_constants", "unicore")
+    c.check(
+        constants in CONSTANT_SETS,
+        f"{path}.pe_constants",
+        f"must be one of {', '.join(CONSTANT_SETS)}",
+        constants,
+    )
     c.check(
         data["version"] == CONFIG_VERSION,
         f"{path}.version",
@@ -401,24 +422,33 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
         accuracy_windows=int(windows),
         accuracy_recipes=tuple(recipes),
         accuracy_paper={str(k): float(v) for k, v in paper.items()},
+        assumptions=str(assumptions),
+        pe_constants=str(constants),
     )
 
 
-def shipped_config_text() -> str:
-    """The text of the shipped ``paper.yaml``."""
-    return resources.files("dse.reproduce").joinpath("paper.yaml").read_text(encoding="utf-8")
+def shipped_config_text(assumptions: str = "physical") -> str:
+    """The text of the shipped config of a named assumption set (:data:`ASSUMPTION_SETS`)."""
+    if assumptions not in ASSUMPTION_SETS:
+        raise InputError.single(
+            "--assumptions", f"must be one of {', '.join(ASSUMPTION_SETS)}", assumptions
+        )
+    name = ASSUMPTION_SETS[assumptions]
+    return resources.files("dse.reproduce").joinpath(name).read_text(encoding="utf-8")
 
 
-def load_config(path: str | Path | None = None) -> ReproduceConfig:
-    """Load a reproduce config from a YAML file, or the shipped one when ``path`` is None.
+def load_config(path: str | Path | None = None, assumptions: str = "physical") -> ReproduceConfig:
+    """Load a reproduce config from a YAML file, or the shipped one of a named assumption set
+    (``physical``, the default, or ``paper``) when ``path`` is None.
 
     Raises:
-        InputError: missing file, invalid YAML or invalid content.
+        InputError: missing file, invalid YAML or invalid content, unknown assumption set.
     """
     from mant.yaml_input import load_yaml_file, load_yaml_text
 
     if path is None:
-        data = load_yaml_text(shipped_config_text(), where="paper.yaml")
+        text = shipped_config_text(assumptions)
+        data = load_yaml_text(text, where=ASSUMPTION_SETS[assumptions])
     else:
         p = Path(path)
         if not p.is_file():

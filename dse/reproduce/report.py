@@ -4,7 +4,8 @@
 entry per baseline with ``speedup_avg``, ``speedup_max``, ``speedup_min``, ``speedup_geomean``,
 ``speedup_arith_mean`` (and the same for ``energy_reduction``), ``mean``, ``paper``,
 ``comparison`` (each published figure: ours, paper, difference, the explaining alternative) and
-``cases``; then ``scopes``, ``alternatives``, ``iso_area``, ``assumptions`` and ``accuracy``.
+``cases``; then ``scopes``, ``alternatives``, ``iso_area``, ``assumptions`` (the named
+assumption set, ``physical`` or ``paper``), ``pe_constants``, ``assumption_names`` and ``accuracy``.
 
 Example:
     >>> from dse.reproduce.config import load_config
@@ -81,7 +82,9 @@ def summary_json(res: ReproduceResult) -> dict[str, Any]:
     out["gemv_paths"] = gemv_path_needs(res.alternatives)
     out["iso_area"] = {r.design: dataclasses.asdict(r) for r in res.iso_area}
     out["paper_pe_um2_per_mac"] = 148.0
-    out["assumptions"] = [a.name for a in res.assumptions]
+    out["assumptions"] = res.config.assumptions  # the named assumption set
+    out["pe_constants"] = res.config.pe_constants
+    out["assumption_names"] = [a.name for a in res.assumptions]
     out["accuracy"] = None if res.accuracy is None else res.accuracy.to_dict()
     return out
 
