@@ -4,8 +4,9 @@ Two YAML files ship as package data, one per named assumption set (:data:`ASSUMP
 ``physical.yaml`` (the default hardware model) and ``paper.yaml`` (all the M-ANT paper's
 assumptions together); :func:`load_config` reads one (or an edited copy) once into the frozen
 :class:`ReproduceConfig`. A config names its set (``assumptions``) and the PE constant set every
-design takes (``pe_constants``, ``hwmodel.pe.CONSTANT_SETS``): one comparison never mixes sets. A design's precision is its
-recipe's (``dse.recipe_io.load_recipe``, optionally with the activation or KV part replaced).
+design takes (``pe_constants``, ``hwmodel.pe.CONSTANT_SETS``): one comparison never mixes sets.
+A design's precision is its recipe's (``dse.recipe_io.load_recipe``, optionally with the
+activation or KV part replaced).
 
 Example:
     >>> cfg = load_config()

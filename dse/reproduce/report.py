@@ -5,7 +5,8 @@ entry per baseline with ``speedup_avg``, ``speedup_max``, ``speedup_min``, ``spe
 ``speedup_arith_mean`` (and the same for ``energy_reduction``), ``mean``, ``paper``,
 ``comparison`` (each published figure: ours, paper, difference, the explaining alternative) and
 ``cases``; then ``scopes``, ``alternatives``, ``iso_area``, ``assumptions`` (the named
-assumption set, ``physical`` or ``paper``), ``pe_constants``, ``assumption_names`` and ``accuracy``.
+assumption set, ``physical`` or ``paper``), ``pe_constants``, ``assumption_names`` and
+``accuracy``.
 
 Example:
     >>> from dse.reproduce.config import load_config
