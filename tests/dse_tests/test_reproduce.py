@@ -100,7 +100,9 @@ def test_every_assumption_and_alternative_is_listed(cfg, res, tmp_path):
     text_md, text_html = md.read_text(), html.read_text()
     for n in names:
         assert n in text_md and n in text_html
-    assert json.loads(js.read_text())["assumptions"] == names
+    summary = json.loads(js.read_text())
+    assert summary["assumption_names"] == names
+    assert summary["assumptions"] == "physical" and summary["pe_constants"] == "unicore"
 
 
 def test_each_published_figure_names_the_closest_alternative(cfg, res):
@@ -211,3 +213,55 @@ def test_accuracy_side_runs_recipes_on_smollm2():
     assert fp.ours is not None and w4.ours is not None
     assert 10 < fp.ours < w4.ours  # SmolLM2 unquantized ~16 on the first window
     assert res.same_order is True and res.pairs_in_order == (1, 1)
+
+
+# --- named assumption sets (--assumptions physical | paper) ------------------------------------
+
+# the M-ANT paper's linear-layer speedups over Tender / OliVe / ANT / BitFusion (mant_authors.md §4)
+PAPER_LINEAR = {"tender": 1.83, "olive": 1.96, "ant": 2.00, "bitfusion": 4.93}
+
+
+@pytest.fixture(scope="module")
+def paper_res():
+    return run_reproduce(load_config(assumptions="paper"), accuracy_windows=0)
+
+
+def test_a_comparison_never_mixes_constant_sets(cfg, res, paper_res):
+    for r, expected in ((res, "unicore"), (paper_res, "paper")):
+        assert r.config.pe_constants == expected
+        assert {a.pe.constants for a in r.accelerators.values()} == {expected}
+        for alt in r.config.alternatives:  # every alternative keeps the set of its comparison
+            accs = build_accelerators(r.config, alt)
+            assert {a.pe.constants for a in accs.values()} == {expected}, alt.name
+
+
+def test_paper_assumptions_put_every_linear_speedup_within_20_percent(paper_res):
+    """Nothing fitted: M-ANT 148 um^2/MAC, baselines W4A4 (UniCore's units), BitFusion's own
+    synthesis scaled to 28 nm (hardware_audit.md computes 1.49 / 2.02 / 1.70 / 4.30)."""
+    lin = paper_res.scopes["linear_layers"].per_baseline
+    for b, published in PAPER_LINEAR.items():
+        ours = lin[b].figures["speedup_avg"]
+        assert abs(ours / published - 1) <= 0.20, (b, ours, published)
+    audit = {"tender": 1.49, "olive": 2.02, "ant": 1.70, "bitfusion": 4.30}
+    for b, v in audit.items():
+        assert lin[b].figures["speedup_avg"] == pytest.approx(v, abs=0.01), b
+    cfg = paper_res.config
+    assert cfg.assumptions == "paper" and cfg.scope("whole_model").phases == ("prefill",)
+    assert paper_res.accelerators["mant"].pe.area_um2 == 148.0
+    assert paper_res.accelerators["tender"].default_precision.act_bits == 4
+
+
+def test_cli_assumptions_json_has_todays_shape_plus_the_set(capsys, tmp_path):
+    shapes = {}
+    for name in ("paper", "physical"):
+        argv = ["reproduce", "--assumptions", name, "--no-accuracy", "--json"]
+        assert main([*argv, "--out", str(tmp_path / name)]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["assumptions"] == name
+        for scope, baselines in (("linear_layers", PAPER_LINEAR), ("whole_model", ("tender",))):
+            for b in baselines:
+                keys = ("speedup_avg", "speedup_max", "energy_reduction_avg",
+                        "energy_reduction_max", "paper", "cases")  # fmt: skip
+                assert all(k in out[scope][b] for k in keys), (name, scope, b)
+        shapes[name] = sorted(out)
+    assert shapes["paper"] == shapes["physical"]

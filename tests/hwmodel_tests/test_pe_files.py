@@ -1,0 +1,117 @@
+"""One file per PE: native recipe, colour and named constant sets; presets derive their precision."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+import yaml
+
+from hwmodel import Precision, list_pes, list_presets, load_accelerator, load_pe
+from hwmodel.accelerator import native_precision
+from hwmodel.pe import CONSTANT_SETS
+from mant.errors import InputError
+from mant.recipes import named_recipe, recipe_names
+
+
+@pytest.mark.parametrize("name", list_pes())
+def test_every_pe_file_names_its_recipe_colour_and_both_constant_sets(name):
+    pe = load_pe(name)
+    assert pe.native_recipe in recipe_names()
+    assert pe.color is not None and pe.color.startswith("#")
+    assert set(pe.constant_sets) == set(CONSTANT_SETS)
+    for s in CONSTANT_SETS:
+        assert load_pe(name, s).constants == s
+        assert load_pe(name, s).source  # every set names its source
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_a_preset_takes_its_precision_from_its_pes_native_recipe(name):
+    raw = yaml.safe_load((resources.files("hwmodel") / "presets" / f"{name}.yaml").read_text())
+    assert "default_precision" not in raw  # never stated twice
+    acc = load_accelerator(name)
+    expected = Precision.from_recipe(named_recipe(acc.pe.native_recipe))
+    assert acc.default_precision == expected == native_precision(acc.pe)
+    assert "default_precision" not in acc.to_dict()
+
+
+def test_no_two_pes_share_a_native_recipe():
+    recipes = [load_pe(n).native_recipe for n in list_pes()]
+    assert len(set(recipes)) == len(recipes)
+
+
+def test_the_accelerator_picks_the_constant_set():
+    acc = load_accelerator("mant")
+    assert acc.pe_constants == "unicore" and acc.pe.constants == "unicore"
+    paper = acc.with_pe_constants("paper")
+    assert paper.pe.area_um2 == 148.0 and paper.pe.constants == "paper"
+    assert paper.to_dict()["pe_constants"] == "paper"
+    assert load_accelerator("mant").to_dict().get("pe_constants") is None
+    with pytest.raises(InputError, match="accelerator.pe_constants: must be one of"):
+        acc.with_pe_constants("guess")
+
+
+def test_the_epilogue_is_inside_unicores_mant_area():
+    """UniCore's M-ANT GEMM area is the whole array: 64 x 52 PEs spend its 104 x 32 budget."""
+    acc = load_accelerator("mant")
+    assert acc.pe.epilogue is not None and acc.pe.epilogue.area_um2_per_column == 0.0
+    assert (acc.array.rows, acc.array.cols) == (64, 52)
+    assert acc.array.rows * acc.array.cols == 104 * 32
+    assert acc.pe_area_um2 == pytest.approx(785929 / 2024 * 104 * 32, rel=1e-9)
+
+
+def test_leakage_is_one_28nm_density_for_every_pe_of_a_set():
+    # Bit Fusion's 45 nm synthesis (64.314 uW over 1733.13 um^2) scaled like its area and energy
+    density = 64.314 / 1733.13 * 45 / 28
+    for name in list_pes():
+        for s in CONSTANT_SETS:
+            pe = load_pe(name, s)
+            assert pe.leakage_uw == pytest.approx(density * pe.area_um2, rel=2e-3), (name, s)
+
+
+def test_a_set_the_pe_lacks_and_a_bad_colour_are_reported(tmp_path):
+    text = (resources.files("hwmodel") / "data" / "pes" / "int8.yaml").read_text()
+    data = yaml.safe_load(text)
+    del data["constants"]["paper"]
+    data["color"] = "red"
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(InputError) as err:
+        load_pe(str(path), "paper")
+    text = str(err.value)
+    assert "pe.color: must be a colour #rrggbb, got 'red'" in text
+    assert "pe.constants: has no set 'paper'; this PE offers unicore" in text
+
+
+def test_a_pe_file_on_the_search_path_is_a_pe(tmp_path, monkeypatch):
+    data = yaml.safe_load((resources.files("hwmodel") / "data" / "pes" / "int8.yaml").read_text())
+    data["name"] = "npu9"
+    (tmp_path / "npu9.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("MANT_DSE_PE_PATH", str(tmp_path))
+    assert "npu9" in list_pes()
+    assert load_pe("npu9").native_recipe == "int8-g64"
+
+
+def test_per_kind_group_size_sets_each_gemms_epilogue():
+    """Halving only the KV groups doubles the epilogue work of QK^T and PV and nothing else."""
+    from hwmodel import evaluate, llm_workload
+
+    acc = load_accelerator("mant")
+    base = acc.default_precision
+    wl = llm_workload("llama-2-7b", phase="decode", seq_len=2048)
+    kv32 = base.with_kinds(
+        {
+            "key": (4, base.of_kind("key")[1], 32),
+            "value": (4, base.of_kind("value")[1], 32),
+        }
+    )
+    assert kv32.group_size == 64 and [o.group_size for o in kv32.per_kind] == [32, 32]
+    a, b = evaluate(acc, wl, base), evaluate(acc, wl, kv32)
+    ops = {lc.name: lc.epilogue_ops for lc in a.layers}
+    ops32 = {lc.name: lc.epilogue_ops for lc in b.layers}
+    for name in ops:
+        factor = 2 if name in ("qk", "pv") else 1
+        assert ops32[name] == factor * ops[name], name
+    assert b.energy_pj > a.energy_pj
+    # round trip through YAML keeps the group size
+    assert Precision.from_dict(kv32.to_dict()) == kv32
