@@ -217,7 +217,7 @@ def test_accuracy_side_runs_recipes_on_smollm2():
 
 # --- named assumption sets (--assumptions physical | paper) ------------------------------------
 
-# the M-ANT paper's linear-layer speedups over Tender / OliVe / ANT / BitFusion (mant_authors.md §4)
+# the paper's linear-layer speedups over Tender / OliVe / ANT / BitFusion (mant_authors.md §4)
 PAPER_LINEAR = {"tender": 1.83, "olive": 1.96, "ant": 2.00, "bitfusion": 4.93}
 
 

@@ -1,4 +1,4 @@
-"""One file per PE: native recipe, colour and named constant sets; presets derive their precision."""
+"""One file per PE: native recipe, colour, named constant sets; presets derive their precision."""
 
 from __future__ import annotations
 
