@@ -70,6 +70,8 @@ def test_mant_unicore16_g64_counts_the_same_everywhere(tmp_path, capsys, small_s
         "study weights": study.weight_bits_per_element,
         "study kv": study.kv_bits_per_element,
         "preset weights": preset.weight_bits_per_element,
-        "preset kv": preset.kv_bits_per_element,
     }
     assert counts == dict.fromkeys(counts, EXPECTED)
+    # the preset runs its PE's native recipe, mant-hpca25, whose KV cache picks one of 3 types
+    # (mant-kv3: a 2-bit selector): 4 + (16 + 2) / 64
+    assert preset.kv_bits_per_element == 4 + (16 + 2) / 64
