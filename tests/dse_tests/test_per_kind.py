@@ -292,7 +292,10 @@ def test_a_pe_without_a_mode_for_one_kind_names_that_projection(small_spec_dict,
         (Path(__file__).resolve().parents[2] / "hwmodel/data/pes/mant.yaml").read_text()
     )
     pe["name"] = "w4-only"
-    pe["modes"] = [m for m in pe["modes"] if m["weight_bits"] <= 4]
+    unicore = pe["constants"]["unicore"]
+    pe["constants"] = {
+        "unicore": {**unicore, "modes": [m for m in unicore["modes"] if m["weight_bits"] <= 4]}
+    }
     (tmp_path / "w4.yaml").write_text(yaml.safe_dump(pe))
     d = _spec(small_spec_dict, weight_format=["int{bits}"], weight_bits=[4])
     d["space"]["pe_type"] = [str(tmp_path / "w4.yaml")]
