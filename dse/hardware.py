@@ -90,21 +90,27 @@ class HardwareModel:
         """The accelerator a PE type starts from, as a plain mapping.
 
         With a base accelerator (study ``accelerator:``), that one, its PE replaced when
-        ``pe_type`` names another; else the preset of that name, or for a PE YAML file the
-        ``mant`` preset (the presets share one technology and memory setup) with that PE.
+        ``pe_type`` names another; else the preset of that name, or for another PE (a PE
+        file, or a PE without a preset) the ``mant`` preset (the presets share one technology and
+        memory setup) with that PE. A replaced PE brings its native recipe's precision; one
+        without a native recipe keeps the starting accelerator's.
         """
-        from hwmodel import list_presets, load_accelerator
+        from hwmodel import list_presets, load_accelerator, load_pe
 
         if self.base is not None:
             from dse.spec_inputs import base_pe
 
-            data = load_accelerator(self.base).to_dict()
-            if pe_type != base_pe(self.base):
-                data["pe"] = pe_type
-            return data
-        if pe_type in list_presets():
+            if pe_type == base_pe(self.base):
+                return load_accelerator(self.base).to_dict()
+            start, name = load_accelerator(self.base), None
+        elif pe_type in list_presets():
             return load_accelerator(pe_type).to_dict()
-        return {**load_accelerator("mant").to_dict(), "pe": pe_type, "name": Path(pe_type).stem}
+        else:
+            start, name = load_accelerator("mant"), Path(pe_type).stem
+        data = {**start.to_dict(), "pe": pe_type, **({"name": name} if name else {})}
+        if load_pe(pe_type).native_recipe is None:
+            data["default_precision"] = start.default_precision.to_dict()
+        return data
 
     def base_accelerator(self, design: Design) -> Any:
         """The design's accelerator with a 1x1 array (rows and cols applied later)."""

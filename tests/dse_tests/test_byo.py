@@ -40,7 +40,9 @@ def _inputs(tmp: Path) -> Path:
     }
     (tmp / "model.yaml").write_text(yaml.safe_dump(model))
     pe = yaml.safe_load((_DATA / "data" / "pes" / "int8.yaml").read_text())
+    pe.update(pe.pop("constants")["unicore"])  # one constant set, written at top level
     pe["name"] = "my-int4"
+    del pe["native_recipe"]  # a user PE without a native recipe
     pe["modes"] = [
         {"weight_bits": 4, "act_bits": 8, "macs_per_cycle": 1.0, "energy_pj_per_mac": 0.3},
         {"weight_bits": 8, "act_bits": 8, "macs_per_cycle": 0.5, "energy_pj_per_mac": 0.6},
