@@ -195,7 +195,12 @@ _EPI_KEYS = (
 
 def _parse_set(c: IssueCollector, data: dict[str, Any], path: str) -> dict[str, Any]:
     """The validated numbers of one constant set (``source`` ... ``epilogue``)."""
-    c.check(isinstance(data.get("source"), str), f"{path}.source", "must be a string", None)
+    c.check(
+        isinstance(data.get("source"), str),
+        f"{path}.source",
+        "must be a string",
+        data.get("source"),
+    )
     if "notes" in data:
         c.check(isinstance(data["notes"], str), f"{path}.notes", "must be a string", data["notes"])
     require_number(c, data.get("area_um2"), f"{path}.area_um2")

@@ -208,4 +208,5 @@ def test_plot_reference_option(small_spec_dict, tmp_path, capsys):
     assert "reference (int8 PE)" in html_path.read_text()
     capsys.readouterr()
     assert main([*args, "--reference", "fp32"]) == 2
-    assert "error: --reference: must be one of mant, int8" in capsys.readouterr().err
+    # every PE file is a reference choice, mant first (dse.pe_recipes.pe_types)
+    assert "error: --reference: must be one of mant, ant, bitfusion" in capsys.readouterr().err
