@@ -258,7 +258,7 @@ def pe_from_dict(data: Any, path: str = "pe", *, constants: str = DEFAULT_CONSTA
     c = IssueCollector()
     with_sets = isinstance(data, dict) and "constants" in data
     keys = (*_SHARED_KEYS, "constants") if with_sets else (*_SHARED_KEYS, *_SET_KEYS)
-    required = ("name", "description", "technology_nm", "clock_hz")
+    required: tuple[str, ...] = ("name", "description", "technology_nm", "clock_hz")
     if not with_sets:
         required = (*required, "source", "area_um2", "leakage_uw", "modes")
     if not check_keys(data, path, required=required, optional=keys, collector=c):
