@@ -82,7 +82,10 @@ def export_design(
     acc = ev.hardware.accelerator(design).with_precision(precision)
     write_text_atomic(out / ACCELERATOR_FILE, acc.to_yaml())
     dump_recipe(design.recipe, out / RECIPE_FILE)
-    _dump(out / WEIGHTS_FILE, wcfg.to_dict())
+    if wcfg is not None:
+        _dump(out / WEIGHTS_FILE, wcfg.to_dict())
+    else:  # unquantized weights (the fp16 PE's native recipe): recipe.yaml says so
+        (out / WEIGHTS_FILE).unlink(missing_ok=True)
     k_cfg, v_cfg = kv_side_configs(design.recipe)
     kvcfg = k_cfg if k_cfg == v_cfg else None  # K and V apart: recipe.yaml alone says how
     if kvcfg is not None:
@@ -227,7 +230,9 @@ def evaluate_exported(
     except InputError as exc:
         raise _in_file(exc, where) from None
     Design.parse(meta["design"], f"{where}: design")  # validates every key and size
-    wcfg = _from_file(folder / WEIGHTS_FILE, QuantConfig.from_dict)
+    wcfg = None
+    if (folder / WEIGHTS_FILE).exists():
+        wcfg = _from_file(folder / WEIGHTS_FILE, QuantConfig.from_dict)
     kvcfg = None
     if (folder / KV_FILE).exists():
         from mant.kv import KVQuantConfig
