@@ -135,3 +135,18 @@ def test_a_study_of_pe_types_alone_has_a_complete_trial_per_pe(tmp_path):
     df = pd.read_csv(tmp_path / "results.csv")
     assert sorted(df["param.pe_type"]) == SHIPPED
     assert set(df["state"]) == {"COMPLETE"}
+
+
+def test_hw_gemm_takes_a_recipe_and_a_constant_set(capsys):
+    argv = ["hw", "gemm", "--accelerator", "ant", "--m", "16", "--n", "256", "--k", "512",
+            "--json"]  # fmt: skip
+    preset = _json(capsys, argv)
+    native = _json(capsys, [*argv, "--recipe", "ant-w4a4"])
+    w8a8 = _json(capsys, [*argv, "--recipe", "int8-g64"])  # ANT's fused W8A8 mode: 1/4 MAC
+    assert native == preset
+    assert w8a8["compute_cycles"] > preset["compute_cycles"]
+    mant = ["hw", "llm", "--accelerator", "mant", "--model", "llama-2-7b", "--json"]
+    unicore, paper = _json(capsys, mant), _json(capsys, [*mant, "--pe-constants", "paper"])
+    assert paper["area_um2"] < unicore["area_um2"]  # 148 against 388.3 um^2 per PE
+    assert main([*mant, "--recipe", "no-such-recipe"]) == 2
+    assert "--recipe: must be a named recipe" in capsys.readouterr().err
