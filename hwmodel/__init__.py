@@ -24,11 +24,15 @@ if TYPE_CHECKING:
         Cost,
     )
     from hwmodel.evaluate import (
+        capacity_issue,
         evaluate,
         evaluate_gemm,
         evaluate_many,
+        footprint_bytes,
+        peak_macs_per_cycle,
         tile_overflow_bytes,
     )
+    from hwmodel.parts import DRAM_TYPES, DramType
     from hwmodel.pe import (
         GroupEpilogue,
         PEType,
@@ -74,6 +78,11 @@ _EXPORTS = {
     "ArrayConfig": "hwmodel.accelerator",
     "BufferConfig": "hwmodel.accelerator",
     "Cost": "hwmodel.cost",
+    "capacity_issue": "hwmodel.evaluate",
+    "footprint_bytes": "hwmodel.evaluate",
+    "peak_macs_per_cycle": "hwmodel.evaluate",
+    "DRAM_TYPES": "hwmodel.parts",
+    "DramType": "hwmodel.parts",
     "Dataflow": "hwmodel.systolic",
     "DramConfig": "hwmodel.accelerator",
     "FfnKind": "hwmodel.workload",
@@ -122,6 +131,11 @@ __all__ = [
     "ArrayConfig",
     "BufferConfig",
     "Cost",
+    "DRAM_TYPES",
+    "DramType",
+    "capacity_issue",
+    "footprint_bytes",
+    "peak_macs_per_cycle",
     "Dataflow",
     "DramConfig",
     "FfnKind",

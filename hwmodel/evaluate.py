@@ -45,6 +45,7 @@ from hwmodel.precision import Precision, gemm_kind
 from hwmodel.systolic import (
     cdiv,
     gemv_cycles,
+    load_path_cycles,
     mapping,
     stationary_load_cycles,
     systolic_terms,
@@ -52,7 +53,15 @@ from hwmodel.systolic import (
 from hwmodel.workload import Gemm, Workload
 from mant.errors import InputError, IssueCollector
 
-__all__ = ["evaluate", "evaluate_gemm", "evaluate_many", "tile_overflow_bytes"]
+__all__ = [
+    "evaluate",
+    "evaluate_gemm",
+    "evaluate_many",
+    "tile_overflow_bytes",
+    "footprint_bytes",
+    "capacity_issue",
+    "peak_macs_per_cycle",
+]
 
 _SCALAR = (max, min, math.gcd, math.ceil, math.floor)
 _VECTOR = (np.maximum, np.minimum, np.gcd, np.ceil, np.floor)
@@ -67,7 +76,7 @@ def _terms(
     df: str,
     vec: bool,
     preload: str = "serial",
-    gemv_path: str = "scalesim",
+    gemv_path: str = "load_path",
 ) -> tuple[Any, ...]:
     """Per-instance cost terms of one GEMM (ints/floats, or arrays when ``vec``)."""
     mx, mn, gcd, ceil, floor = _VECTOR if vec else _SCALAR
@@ -81,7 +90,18 @@ def _terms(
     folds, sys_cycles, map_eff, ifmap, filt, ofmap = systolic_terms(
         m, n, k, rows, cols, df, k_arr, preload
     )
-    if gemv_path != "scalesim" and df != "os" and m <= acc.array.gemv_max_m:
+    e_load: Any = 0.0
+    if gemv_path == "load_path":
+        if df == "ws":
+            st_bytes: Any = k * n * b_bpe / 8
+        elif df == "is":
+            st_bytes = m * k * a_bpe / 8
+        else:
+            st_bytes = 0.0  # OS: both operands stream from the array edges
+        width = acc.array.load_bytes_per_cycle
+        sys_cycles = load_path_cycles(m, n, k, rows, cols, df, st_bytes, width, k_arr)
+        e_load = 8 * st_bytes * acc.array.load_pj_per_bit
+    elif gemv_path != "scalesim" and df != "os" and m <= acc.array.gemv_max_m:
         t = mapping(m, n, k_arr, df)[2]
         st_bpe = b_bpe if df == "ws" else prec.act_bits_per_element
         bw = acc.dram.bw_bytes_per_cycle
@@ -128,10 +148,12 @@ def _terms(
     sram_wr_bits = ofmap * PSUM_BITS + dram_rd * 8
     e_pe = gemm.macs * mode.energy_pj_per_mac
     e_epi = epi_ops * epi.energy_pj_per_op if epi is not None else 0.0
-    e_sram = sram_rd_bits * buf.read_pj_per_bit + sram_wr_bits * buf.write_pj_per_bit
+    e_sram = sram_rd_bits * buf.read_pj_per_bit + sram_wr_bits * buf.write_pj_per_bit + e_load
     e_dram = 8 * (dram_rd * acc.dram.read_pj_per_bit + dram_wr * acc.dram.write_pj_per_bit)
+    e_dram = e_dram + acc.dram.background_pj_per_s * cycles / acc.clock_hz
     e_static = pe.leakage_uw * rows * cols * cycles / acc.clock_hz * 1e6  # uW * s = 1e6 pJ
     peak = cycles * rows * cols * p
+    ideal = gemm.macs / (rows * cols * p)  # compute at the peak of the GEMM's mode
     return (
         cycles,
         compute,
@@ -143,6 +165,7 @@ def _terms(
         dram_rd,
         dram_wr,
         (sram_rd_bits + sram_wr_bits) / 8,
+        ideal,
     )
 
 
@@ -261,7 +284,7 @@ def _gemm_cost(acc: Accelerator, gemm: Gemm, prec: Precision) -> Cost:
         arr.preload.value,
         arr.gemv_path.value,
     )
-    cycles, compute, memory, peak, mapped, epi_ops, energy, rd, wr, sram = t
+    cycles, compute, memory, peak, mapped, epi_ops, energy, rd, wr, sram, ideal = t
     cnt = gemm.count
     return Cost(
         name=gemm.name,
@@ -278,6 +301,8 @@ def _gemm_cost(acc: Accelerator, gemm: Gemm, prec: Precision) -> Cost:
         sram_bytes=sram * cnt,
         area_um2=acc.area_um2,
         clock_hz=acc.clock_hz,
+        peak_compute_cycles=ideal * cnt,
+        dram_bw_bytes_per_cycle=acc.dram.bw_bytes_per_cycle,
     )
 
 
@@ -355,9 +380,9 @@ def evaluate_many(
     )
     gp = str(acc.array.gemv_path if gemv_path is None else gemv_path)
     issues.check(
-        gp in ("scalesim", "double_buffered", "memory_width", "vector"),
+        gp in ("load_path", "scalesim", "double_buffered", "memory_width", "vector"),
         "gemv_path",
-        "must be one of scalesim, double_buffered, memory_width, vector",
+        "must be one of load_path, scalesim, double_buffered, memory_width, vector",
         gemv_path,
     )
     issues.raise_if_any()
@@ -375,7 +400,7 @@ def evaluate_many(
     macs = 0
     for g in gemms:
         t = _terms(acc, g, prec, r, c, df, True, pl, gp)
-        cycles, compute, memory, peak, mapped, _, e, rd, wr, _ = t
+        cycles, compute, memory, peak, mapped, _, e, rd, wr, _, _ = t
         cnt = g.count
         acc_t["cycles"] += cycles * cnt
         acc_t["compute_cycles"] += compute * cnt
@@ -398,9 +423,64 @@ def evaluate_many(
         "mapping_efficiency": acc_t["mapped"] / acc_t["compute_cycles"],
         "dram_bytes": acc_t["dram_bytes"],
         "pe_area_um2": pe_area,
-        "area_um2": pe_area + acc.sram_area_um2,
+        "area_um2": pe_area + acc.sram_area_um2 + acc.array.load_area_um2,
         "latency_s": acc_t["cycles"] / acc.clock_hz,
         "tile_overflow_bytes": overflow,
         "feasible": overflow <= 0,
     }
     return out
+
+
+def footprint_bytes(workload: Gemm | Workload | Iterable[Gemm], precision: Precision) -> float:
+    """DRAM bytes a workload needs resident: every B operand (weights, KV cache) once.
+
+    Each GEMM's B (k x n at its kind's bits per element) times its ``count``: the weights of
+    every layer and the LM head, and the K and V caches of every layer, KV head and sequence
+    (``llm_workload``'s QK^T and PV read the whole cache). Activations, the embedding table and
+    code are not counted.
+
+    Example:
+        >>> from hwmodel import Precision, llm_workload
+        >>> p = Precision(weight_bits=16, weight_bits_per_element=16, act_bits=16, kv_bits=16,
+        ...               kv_bits_per_element=16, group_size=64)
+        >>> wl = llm_workload("llama-2-7b", phase="decode", seq_len=2048)
+        >>> round(footprint_bytes(wl, p) / 1e9, 2)  # 13.21 GB of FP16 weights + 1.07 GB of KV
+        14.29
+    """
+    gemms = (workload,) if isinstance(workload, Gemm) else tuple(workload)
+    return float(sum(g.n * g.k * g.count * precision.operand(g)[1] / 8 for g in gemms))
+
+
+def capacity_issue(
+    acc: Accelerator, workload: Gemm | Workload | Iterable[Gemm], precision: Precision
+) -> str:
+    """Why weights + KV cache do not fit the DRAM, or "" when they fit.
+
+    Example:
+        >>> from hwmodel import load_accelerator, llm_workload
+        >>> acc = load_accelerator("fp16")
+        >>> capacity_issue(acc, llm_workload("llama-2-7b", phase="decode"), acc.default_precision)
+        'weights + KV cache need 14.29 GB (footprint_bytes 14286848000), more than the DRAM holds: 8.59 GB (dram.capacity_bytes 8589934592, 1 hbm2)'
+    """
+    need = footprint_bytes(workload, precision)
+    have = acc.dram.capacity_bytes
+    if need <= have:
+        return ""
+    return (
+        f"weights + KV cache need {need / 1e9:.2f} GB (footprint_bytes {need:.0f}), more than "
+        f"the DRAM holds: {have / 1e9:.2f} GB (dram.capacity_bytes {have}, {acc.dram.stacks} "
+        f"{acc.dram.type})"
+    )
+
+
+def peak_macs_per_cycle(acc: Accelerator, precision: Precision | None = None) -> float:
+    """MACs per cycle of the whole array in the mode of the headline weight width.
+
+    Example:
+        >>> from hwmodel import load_accelerator
+        >>> peak_macs_per_cycle(load_accelerator("mant"))  # 64 x 47, W4A8 at 1 MAC/PE-cycle
+        3008.0
+    """
+    prec = acc.default_precision if precision is None else precision
+    mode = acc.pe.mode_for(prec.weight_bits, prec.act_bits)
+    return float(acc.array.rows * acc.array.cols * mode.macs_per_cycle)
