@@ -107,6 +107,10 @@ def _terms(
         bw = acc.dram.bw_bytes_per_cycle
         load = stationary_load_cycles(rows, cols, st_bpe, bw, gemv_path, p)
         sys_cycles = gemv_cycles(folds, rows, cols, t, gemv_path, load)
+    elif preload == "serial":
+        # SCALE-Sim's rule: report its own count ("Total Cycles", the index of the last
+        # cycle), so cycles and utilisation equal what SCALE-Sim prints
+        sys_cycles = sys_cycles - 1
 
     epi = pe.epilogue
     if epi is None:
