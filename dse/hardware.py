@@ -116,6 +116,8 @@ class HardwareModel:
             data = self._template(design.pe_type)
             # a 1x1 array while the buffers change: the template's array need not fit them
             data["array"] = {**data["array"], "rows": 1, "cols": 1, "dataflow": design.dataflow}
+            if design.load_bytes_per_cycle is not None:
+                data["array"]["load_bytes_per_cycle"] = float(design.load_bytes_per_cycle)
             if design.weight_buffer_kib is not None:
                 data["buffers"] = {
                     **data["buffers"],
@@ -178,6 +180,7 @@ class HardwareModel:
                 "infeasible on it",
                 a,
             )
+        self.check_capacity(design, precision)
         for gemm in self.workload:  # every GEMM at its own kind's width
             bits, _ = precision.operand(gemm)
             if not pe.supports(bits, a):
@@ -192,6 +195,20 @@ class HardwareModel:
                     f"a {label} design is infeasible on it",
                     design.pe_type,
                 )
+
+    def check_capacity(self, design: Design, precision: Any) -> None:
+        """Raises when the workload's weights + KV cache do not fit the design's DRAM.
+
+        Raises:
+            InputError: the footprint and the capacity (``hwmodel.capacity_issue``); in a study
+                the trial fails with this reason.
+        """
+        from hwmodel import capacity_issue
+        from mant.errors import InputError
+
+        reason = capacity_issue(self.base_accelerator(design), self.workload, precision)
+        if reason:
+            raise InputError.single("dram.capacity_bytes", f"infeasible: {reason}", design.pe_type)
 
     def weight_bits_per_element(self, precision: Any) -> float:
         """Weight storage bits per element of the workload: the weight GEMMs' bits per element

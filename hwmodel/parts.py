@@ -207,8 +207,10 @@ class DramTypeSpec:
 
 
 _GIB = 1 << 30
-_ANT_BG = "background 485 mW [U]: the ANT artifact's DRAM static power (484.615 nJ per 500 cycles at "
-_ANT_BG += "500 MHz, clevercool/ANT-Quantization stats.py), its DRAM type not stated"
+_ANT_BG = (
+    "background 485 mW [U]: the ANT artifact's DRAM static power (484.615 nJ per 500 cycles "
+    "at 500 MHz, clevercool/ANT-Quantization stats.py), its DRAM type not stated"
+)
 
 DRAM_TYPES: dict[DramType, DramTypeSpec] = {
     DramType.HBM2: DramTypeSpec(

@@ -33,7 +33,10 @@ def test_array_config_checks_preload_gemv_path_and_bools():
         "array.preload",
         "array.gemv_path",
     ]
-    rule = "array.gemv_path: must be one of load_path, scalesim, double_buffered, memory_width, vector"
+    rule = (
+        "array.gemv_path: must be one of load_path, scalesim, double_buffered, memory_width, "
+        "vector"
+    )
     assert rule in str(err.value)
 
 
