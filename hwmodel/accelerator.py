@@ -17,7 +17,14 @@ from typing import Any
 import yaml
 
 from hwmodel._validate import check_keys, in_file, reprefix, require_number
-from hwmodel.parts import ArrayConfig, BufferConfig, DramConfig, Overlap, dram_fields
+from hwmodel.parts import (
+    ArrayConfig,
+    BufferConfig,
+    DramConfig,
+    DramType,
+    Overlap,
+    dram_fields,
+)
 from hwmodel.pe import PEType, load_pe
 from hwmodel.precision import Precision
 from mant.errors import InputError, IssueCollector
@@ -299,15 +306,23 @@ def accelerator_from_dict(
     buffers = _section(c, data, "buffers", BufferConfig, _BUFFER_KEYS, _BUFFER_REQUIRED, path)
     clock = data.get("clock_hz")
     clock_ok = isinstance(clock, int | float) and not isinstance(clock, bool) and clock > 0
-    dram = _section(
-        c,
-        data,
-        "dram",
-        DramConfig,
-        _DRAM_KEYS,
-        _DRAM_KEYS[2:],
-        path,
-        fill=lambda raw: dram_fields(raw, float(clock) if clock_ok else 1e9),
+    raw_dram = data.get("dram")
+    kind = raw_dram.get("type", "custom") if isinstance(raw_dram, dict) else "custom"
+    if kind not in tuple(DramType):  # one issue, not one per figure the type would give
+        c.add(f"{path}.dram.type", f"must be one of {', '.join(DramType)}", kind)
+    dram = (
+        None
+        if kind not in tuple(DramType)
+        else _section(
+            c,
+            data,
+            "dram",
+            DramConfig,
+            _DRAM_KEYS,
+            _DRAM_KEYS[2:],
+            path,
+            fill=lambda raw: dram_fields(raw, float(clock) if clock_ok else 1e9),
+        )
     )
 
     overlap = data.get("overlap", "max")
