@@ -32,6 +32,8 @@ HARDWARE_METRICS = (
     "area_um2",
     "utilization",
     "tile_overflow_bytes",
+    "roofline_s",
+    "memory_bound",
 )
 
 
@@ -143,9 +145,19 @@ class HardwareModel:
         return self.base_accelerator(design).with_array(rows=design.rows, cols=design.cols)
 
     def _metrics_from(
-        self, cycles, latency_s, energy_pj, area_um2, utilization, tile_overflow_bytes
+        self,
+        cycles,
+        latency_s,
+        energy_pj,
+        area_um2,
+        utilization,
+        tile_overflow_bytes,
+        roofline_s,
+        memory_bound,
     ) -> dict:
         return {
+            "roofline_s": roofline_s,
+            "memory_bound": memory_bound,
             "cycles": cycles,
             "latency_s": latency_s,
             "throughput_tok_s": self.tokens_per_pass / latency_s,
@@ -265,6 +277,8 @@ class HardwareModel:
                 cost.area_um2,
                 cost.utilization,
                 overflow,
+                cost.roofline_s,
+                float(cost.bound == "memory"),
             ).items()
         }
 
@@ -291,5 +305,7 @@ class HardwareModel:
                 r["area_um2"],
                 r["utilization"],
                 r["tile_overflow_bytes"],
+                r["roofline_s"],
+                r["memory_bound"],
             ).items()
         }

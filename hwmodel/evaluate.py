@@ -355,7 +355,8 @@ def evaluate_many(
 
     Returns arrays for ``cycles``, ``compute_cycles``, ``memory_cycles``, ``energy_pj``,
     ``energy_<component>_pj``, ``utilization``, ``mapping_efficiency``, ``dram_bytes``,
-    ``area_um2``, ``pe_area_um2``, ``latency_s``, ``tile_overflow_bytes``
+    ``area_um2``, ``pe_area_um2``, ``latency_s``, ``roofline_s`` and ``memory_bound``
+    (:attr:`Cost.roofline_s`, :attr:`Cost.bound` ``== "memory"``), ``tile_overflow_bytes``
     (:func:`tile_overflow_bytes`) and ``feasible`` (every buffer holds one tile: overflow <= 0);
     each entry equals what :func:`evaluate` gives for ``acc.with_array(rows=r, cols=c)``, which
     raises instead where ``feasible`` is False.
@@ -399,12 +400,13 @@ def evaluate_many(
         "peak": zero.copy(),
         "mapped": zero.copy(),
         "dram_bytes": zero.copy(),
+        "ideal": zero.copy(),
     }
     energy = {k: zero.copy() for k in ENERGY_COMPONENTS}
     macs = 0
     for g in gemms:
         t = _terms(acc, g, prec, r, c, df, True, pl, gp)
-        cycles, compute, memory, peak, mapped, _, e, rd, wr, _, _ = t
+        cycles, compute, memory, peak, mapped, _, e, rd, wr, _, ideal = t
         cnt = g.count
         acc_t["cycles"] += cycles * cnt
         acc_t["compute_cycles"] += compute * cnt
@@ -412,10 +414,12 @@ def evaluate_many(
         acc_t["peak"] += peak * cnt
         acc_t["mapped"] += mapped * cnt
         acc_t["dram_bytes"] += (rd + wr) * cnt
+        acc_t["ideal"] += ideal * cnt
         for key, val in zip(ENERGY_COMPONENTS, e, strict=True):
             energy[key] += val * cnt
         macs += g.macs * cnt
     overflow = tile_overflow_bytes(acc, prec, r, c)
+    dram_s = acc_t["dram_bytes"] / acc.dram.bw_bytes_per_cycle / acc.clock_hz
     pe_area = pe_area_um2(acc.pe, r, c).astype(np.float64)
     out = {
         "cycles": acc_t["cycles"],
@@ -429,6 +433,8 @@ def evaluate_many(
         "pe_area_um2": pe_area,
         "area_um2": pe_area + acc.sram_area_um2 + acc.array.load_area_um2,
         "latency_s": acc_t["cycles"] / acc.clock_hz,
+        "roofline_s": np.maximum(dram_s, acc_t["ideal"] / acc.clock_hz),
+        "memory_bound": dram_s >= acc_t["ideal"] / acc.clock_hz,
         "tile_overflow_bytes": overflow,
         "feasible": overflow <= 0,
     }

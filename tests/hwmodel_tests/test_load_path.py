@@ -131,6 +131,8 @@ def test_vectorised_matches_scalar(dataflow):
         assert out["cycles"][i] == one.cycles
         assert out["energy_pj"][i] == pytest.approx(one.energy_pj, rel=1e-12)
         assert out["area_um2"][i] == pytest.approx(one.area_um2, rel=1e-12)
+        assert out["roofline_s"][i] == pytest.approx(one.roofline_s, rel=1e-12)
+        assert bool(out["memory_bound"][i]) == (one.bound == "memory")
 
 
 def test_closed_form_directly():
