@@ -218,9 +218,12 @@ class HardwareModel:
         from hwmodel import capacity_issue
         from mant.errors import InputError
 
-        reason = capacity_issue(self.base_accelerator(design), self.workload, precision)
+        acc = self.base_accelerator(design)
+        reason = capacity_issue(acc, self.workload, precision)
         if reason:
-            raise InputError.single("dram.capacity_bytes", f"infeasible: {reason}", design.pe_type)
+            raise InputError.single(
+                "dram.capacity_bytes", f"infeasible: {reason}", acc.dram.capacity_bytes
+            )
 
     def weight_bits_per_element(self, precision: Any) -> float:
         """Weight storage bits per element of the workload: the weight GEMMs' bits per element
