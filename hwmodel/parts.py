@@ -330,7 +330,7 @@ class DramConfig:
         for key in ("read_pj_per_bit", "write_pj_per_bit"):
             require_number(c, getattr(self, key), f"dram.{key}")
         require_number(c, self.background_mw, "dram.background_mw", allow_zero=True)
-        cap = self.capacity_bytes
+        cap: Any = self.capacity_bytes  # YAML may write 8.0e9 for an int
         if isinstance(cap, float) and cap.is_integer():
             object.__setattr__(self, "capacity_bytes", int(cap))
         require_int(c, self.capacity_bytes, "dram.capacity_bytes")
