@@ -27,7 +27,7 @@ from hwmodel.parts import (
 )
 from hwmodel.pe import PEType, load_pe
 from hwmodel.precision import Precision
-from mant.errors import InputError, IssueCollector
+from mant.errors import InputError, Issue, IssueCollector
 from mant.yaml_input import load_yaml_file, load_yaml_text
 
 __all__ = [
@@ -257,6 +257,13 @@ def _section(
     if not check_keys(raw, f"{path}.{key}", required=required, optional=keys, collector=c):
         return None
     if len(c.issues) > before:  # an unknown or missing key: never build a half-read part
+        if key == "dram":  # the five figures can also come from a named type
+            named = ", ".join(t for t in DramType if t != DramType.CUSTOM)
+            hint = f"is required (or name a dram.type: {named})"
+            c.issues[before:] = [
+                Issue(i.path, hint, i.value) if i.rule == "is required" else i
+                for i in c.issues[before:]
+            ]
         return None
     try:
         return cls(**raw)

@@ -235,11 +235,12 @@ def run_llm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _capacity(acc: Any, workload: Any) -> dict[str, Any]:
-    """Peak MAC rate, footprint and whether weights + KV cache fit the DRAM (printed keys)."""
+def _capacity(acc: Any, workload: Any, precision: Any = None) -> dict[str, Any]:
+    """Peak MAC rate, footprint and whether weights + KV cache fit the DRAM (printed keys), at
+    ``precision`` (default: the accelerator's; pass the one ``evaluate`` ran with)."""
     from hwmodel import capacity_issue, footprint_bytes, peak_macs_per_cycle
 
-    prec = acc.default_precision
+    prec = acc.default_precision if precision is None else precision
     reason = capacity_issue(acc, workload, prec)
     out: dict[str, Any] = {
         "peak_macs_per_s": peak_macs_per_cycle(acc, prec) * acc.clock_hz,
