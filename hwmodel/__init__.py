@@ -20,16 +20,14 @@ if TYPE_CHECKING:
         list_presets,
         load_accelerator,
     )
+    from hwmodel.capacity import capacity_issue, footprint_bytes, peak_macs_per_cycle
     from hwmodel.cost import (
         Cost,
     )
     from hwmodel.evaluate import (
-        capacity_issue,
         evaluate,
         evaluate_gemm,
         evaluate_many,
-        footprint_bytes,
-        peak_macs_per_cycle,
         tile_overflow_bytes,
     )
     from hwmodel.parts import DRAM_TYPES, DramType
@@ -78,9 +76,9 @@ _EXPORTS = {
     "ArrayConfig": "hwmodel.accelerator",
     "BufferConfig": "hwmodel.accelerator",
     "Cost": "hwmodel.cost",
-    "capacity_issue": "hwmodel.evaluate",
-    "footprint_bytes": "hwmodel.evaluate",
-    "peak_macs_per_cycle": "hwmodel.evaluate",
+    "capacity_issue": "hwmodel.capacity",
+    "footprint_bytes": "hwmodel.capacity",
+    "peak_macs_per_cycle": "hwmodel.capacity",
     "DRAM_TYPES": "hwmodel.parts",
     "DramType": "hwmodel.parts",
     "Dataflow": "hwmodel.systolic",
