@@ -69,6 +69,8 @@ class Design:
         clock_mhz: clock in MHz, or None for the base accelerator's.
         dram_bw_bytes_per_cycle: DRAM bandwidth in bytes per cycle, or None for the base's.
         dram_energy_scale: factor on the DRAM read and write energy per bit (None: 1).
+        load_bytes_per_cycle: width of the stationary-operand load path in bytes per cycle, or
+            None for the base accelerator's (``array.load_bytes_per_cycle``).
         per_kind: per-tensor-kind values that override the fields above for one kind, keyed
             like the space parameters (``{"weight_bits.down": 8, "kv_format.value": "int4"}``;
             :data:`dse.space.PER_KIND_BASES`); None when every kind takes the base values.
@@ -94,6 +96,7 @@ class Design:
     clock_mhz: int | None = None
     dram_bw_bytes_per_cycle: float | None = None
     dram_energy_scale: float | None = None
+    load_bytes_per_cycle: float | None = None
     per_kind: Mapping[str, Any] | None = None
     quantization: str = "space"
 
@@ -185,6 +188,7 @@ class Design:
             self.clock_mhz,
             self.dram_bw_bytes_per_cycle,
             self.dram_energy_scale,
+            self.load_bytes_per_cycle,
         )
 
     def __eq__(self, other: object) -> bool:

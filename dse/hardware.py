@@ -32,6 +32,8 @@ HARDWARE_METRICS = (
     "area_um2",
     "utilization",
     "tile_overflow_bytes",
+    "roofline_s",
+    "memory_bound",
 )
 
 
@@ -122,6 +124,8 @@ class HardwareModel:
             data = self._template(design.pe_type)
             # a 1x1 array while the buffers change: the template's array need not fit them
             data["array"] = {**data["array"], "rows": 1, "cols": 1, "dataflow": design.dataflow}
+            if design.load_bytes_per_cycle is not None:
+                data["array"]["load_bytes_per_cycle"] = float(design.load_bytes_per_cycle)
             if design.weight_buffer_kib is not None:
                 data["buffers"] = {
                     **data["buffers"],
@@ -147,9 +151,19 @@ class HardwareModel:
         return self.base_accelerator(design).with_array(rows=design.rows, cols=design.cols)
 
     def _metrics_from(
-        self, cycles, latency_s, energy_pj, area_um2, utilization, tile_overflow_bytes
+        self,
+        cycles,
+        latency_s,
+        energy_pj,
+        area_um2,
+        utilization,
+        tile_overflow_bytes,
+        roofline_s,
+        memory_bound,
     ) -> dict:
         return {
+            "roofline_s": roofline_s,
+            "memory_bound": memory_bound,
             "cycles": cycles,
             "latency_s": latency_s,
             "throughput_tok_s": self.tokens_per_pass / latency_s,
@@ -184,6 +198,7 @@ class HardwareModel:
                 "infeasible on it",
                 a,
             )
+        self.check_capacity(design, precision)
         for gemm in self.workload:  # every GEMM at its own kind's width
             bits, _ = precision.operand(gemm)
             if not pe.supports(bits, a):
@@ -198,6 +213,23 @@ class HardwareModel:
                     f"a {label} design is infeasible on it",
                     design.pe_type,
                 )
+
+    def check_capacity(self, design: Design, precision: Any) -> None:
+        """Raises when the workload's weights + KV cache do not fit the design's DRAM.
+
+        Raises:
+            InputError: the footprint and the capacity (``hwmodel.capacity_issue``); in a study
+                the trial fails with this reason.
+        """
+        from hwmodel import capacity_issue
+        from mant.errors import InputError
+
+        acc = self.base_accelerator(design)
+        reason = capacity_issue(acc, self.workload, precision)
+        if reason:
+            raise InputError.single(
+                "dram.capacity_bytes", f"infeasible: {reason}", acc.dram.capacity_bytes
+            )
 
     def weight_bits_per_element(self, precision: Any) -> float:
         """Weight storage bits per element of the workload: the weight GEMMs' bits per element
@@ -254,6 +286,8 @@ class HardwareModel:
                 cost.area_um2,
                 cost.utilization,
                 overflow,
+                cost.roofline_s,
+                float(cost.bound == "memory"),
             ).items()
         }
 
@@ -280,5 +314,7 @@ class HardwareModel:
                 r["area_um2"],
                 r["utilization"],
                 r["tile_overflow_bytes"],
+                r["roofline_s"],
+                r["memory_bound"],
             ).items()
         }

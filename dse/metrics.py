@@ -68,6 +68,16 @@ METRICS: dict[str, MetricInfo] = {
     "energy_pj": MetricInfo(direction=_MIN, unit="pJ", description="one pass of the workload"),
     "area_um2": MetricInfo(direction=_MIN, unit="um^2", description="accelerator area"),
     "utilization": MetricInfo(direction=_MAX, unit="1", description="PE utilization"),
+    "roofline_s": MetricInfo(
+        direction=_MIN,
+        unit="s",
+        description="max(DRAM time, compute time at peak) of one pass: no mapping runs faster",
+    ),
+    "memory_bound": MetricInfo(
+        direction=_MIN,
+        unit="1",
+        description="1 when the design sits on the memory side of its roofline, 0 on compute",
+    ),
     "tile_overflow_bytes": MetricInfo(
         direction=_MIN,
         unit="byte",

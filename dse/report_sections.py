@@ -228,7 +228,9 @@ def designs_html(table: pd.DataFrame, spec: StudySpec) -> str:
     if table.empty:
         return head.format(n=0) + "<p>No feasible design yet.</p></section>"
     metrics = list(
-        dict.fromkeys([*spec.metric_names, *COMPARED_METRICS, "weight_bits_per_element"])
+        dict.fromkeys(
+            [*spec.metric_names, *COMPARED_METRICS, "weight_bits_per_element", "memory_bound"]
+        )
     )
     metrics = [m for m in metrics if f"metric.{m}" in table or f"obj.{m}" in table]
 

@@ -132,6 +132,7 @@ PARAMS: dict[str, ParamInfo] = {
     "clock_mhz": ParamInfo(kind="int", default=None, low=1, high=100_000, unit="MHz"),
     "dram_bw_bytes_per_cycle": ParamInfo(kind="number", default=None, unit="byte/cycle"),
     "dram_energy_scale": ParamInfo(kind="number", default=None, unit="1"),
+    "load_bytes_per_cycle": ParamInfo(kind="number", default=None, unit="byte/cycle"),
 }
 # each base followed by its per-kind parameters (values sampled before they are read)
 PARAMS = {
@@ -180,6 +181,7 @@ HARDWARE_PARAMS = (
     "clock_mhz",
     "dram_bw_bytes_per_cycle",
     "dram_energy_scale",
+    "load_bytes_per_cycle",
 )
 
 # pe_type entries may also be PE YAML files (schema of hwmodel/data/pes/*.yaml)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         list_presets,
         load_accelerator,
     )
+    from hwmodel.capacity import capacity_issue, footprint_bytes, peak_macs_per_cycle
     from hwmodel.cost import (
         Cost,
     )
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         evaluate_many,
         tile_overflow_bytes,
     )
+    from hwmodel.parts import DRAM_TYPES, DramType
     from hwmodel.pe import (
         GroupEpilogue,
         PEType,
@@ -74,6 +76,11 @@ _EXPORTS = {
     "ArrayConfig": "hwmodel.accelerator",
     "BufferConfig": "hwmodel.accelerator",
     "Cost": "hwmodel.cost",
+    "capacity_issue": "hwmodel.capacity",
+    "footprint_bytes": "hwmodel.capacity",
+    "peak_macs_per_cycle": "hwmodel.capacity",
+    "DRAM_TYPES": "hwmodel.parts",
+    "DramType": "hwmodel.parts",
     "Dataflow": "hwmodel.systolic",
     "DramConfig": "hwmodel.accelerator",
     "FfnKind": "hwmodel.workload",
@@ -122,6 +129,11 @@ __all__ = [
     "ArrayConfig",
     "BufferConfig",
     "Cost",
+    "DRAM_TYPES",
+    "DramType",
+    "capacity_issue",
+    "footprint_bytes",
+    "peak_macs_per_cycle",
     "Dataflow",
     "DramConfig",
     "FfnKind",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mant.errors import InputError, Issue, IssueCollector
 
-__all__ = ["check_keys", "require_int", "require_number", "reprefix"]
+__all__ = ["check_keys", "require_int", "require_number", "reprefix", "in_file"]
 
 
 def check_keys(
@@ -20,14 +21,44 @@ def check_keys(
 ) -> bool:
     """Check that ``data`` is a mapping with every required key and no unknown key.
 
+    An unknown key names the nearest valid key (``difflib``) and lists the valid ones:
+    ``array.colums: unknown key (did you mean 'cols'?); valid keys are rows, cols, ...``.
     Returns whether ``data`` is a mapping. Raises at once when no collector is given.
+
+    Example:
+        >>> c = IssueCollector()
+        >>> check_keys({"rows": 1, "colums": 2}, "array", required=("rows", "cols"), collector=c)
+        True
+        >>> str(c.issues[0])
+        "array.colums: unknown key (did you mean 'cols'?); valid keys are rows, cols, got 'colums'"
     """
     own = collector is None
     c = IssueCollector() if collector is None else collector
-    is_mapping = c.check_keys(data, path, allowed=optional, required=required)
+    required = tuple(required)
+    known = list(dict.fromkeys([*required, *optional]))
+    if not isinstance(data, Mapping):
+        c.add(path or "<root>", "must be a mapping", data)
+        is_mapping = False
+    else:
+        is_mapping = True
+        for key in data:
+            if key in known:
+                continue
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            where = f"{path}.{key}" if path else str(key)
+            c.add(where, f"unknown key{hint}; valid keys are {', '.join(known)}", key)
+        for key in required:
+            if key not in data:
+                c.add(f"{path}.{key}" if path else key, "is required", None)
     if own:
         c.raise_if_any()
     return is_mapping
+
+
+def in_file(error: InputError, file: str) -> InputError:
+    """The same issues with the file they come from in front of each path."""
+    return InputError(Issue(f"{file}: {i.path}", i.rule, i.value) for i in error.issues)
 
 
 def _is_int(value: Any) -> bool:

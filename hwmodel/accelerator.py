@@ -22,11 +22,18 @@ from typing import Any
 
 import yaml
 
-from hwmodel._validate import check_keys, reprefix, require_number
-from hwmodel.parts import ArrayConfig, BufferConfig, DramConfig, Overlap
+from hwmodel._validate import check_keys, in_file, reprefix, require_number
+from hwmodel.parts import (
+    ArrayConfig,
+    BufferConfig,
+    DramConfig,
+    DramType,
+    Overlap,
+    dram_fields,
+)
 from hwmodel.pe import CONSTANT_SETS, DEFAULT_CONSTANTS, OWN_CONSTANTS, PEType, load_pe
 from hwmodel.precision import Precision
-from mant.errors import InputError, IssueCollector
+from mant.errors import InputError, Issue, IssueCollector
 from mant.yaml_input import load_yaml_file, load_yaml_text
 
 __all__ = [
@@ -106,8 +113,8 @@ class Accelerator:
 
     @property
     def area_um2(self) -> float:
-        """PE array + epilogues + buffers, um^2."""
-        return self.pe_area_um2 + self.sram_area_um2
+        """PE array + epilogues + buffers + load path, um^2."""
+        return self.pe_area_um2 + self.sram_area_um2 + self.array.load_area_um2
 
     def with_array(
         self,
@@ -118,8 +125,10 @@ class Accelerator:
         preload: str | None = None,
         gemv_path: str | None = None,
         gemv_max_m: int | None = None,
+        load_bytes_per_cycle: float | None = None,
     ) -> Accelerator:
-        """A copy with another array shape, dataflow, preload or GEMV path (validated)."""
+        """A copy with another array shape, dataflow, preload, GEMV path or load-path width
+        (validated)."""
         given = {
             "rows": rows,
             "cols": cols,
@@ -127,8 +136,11 @@ class Accelerator:
             "preload": preload,
             "gemv_path": gemv_path,
             "gemv_max_m": gemv_max_m,
+            "load_bytes_per_cycle": load_bytes_per_cycle,
         }
-        array = {k: (v if given[k] is None else given[k]) for k, v in self.array.to_dict().items()}
+        array = {
+            k: (v if given.get(k) is None else given[k]) for k, v in self.array.to_dict().items()
+        }
         return accelerator_from_dict({**self.to_dict(), "array": array}, pe=self.pe)
 
     def with_buffers(self, **sizes: Any) -> Accelerator:
@@ -172,7 +184,7 @@ class Accelerator:
                 "clock_hz": self.clock_hz,
                 "array": self.array.to_dict(),
                 "buffers": {f.name: getattr(self.buffers, f.name) for f in _fields(BufferConfig)},
-                "dram": {f.name: getattr(self.dram, f.name) for f in _fields(DramConfig)},
+                "dram": self.dram.to_dict(),
                 "overlap": str(self.overlap),
             }
         )
@@ -255,17 +267,49 @@ _TOP_KEYS = (
 )
 _ARRAY_KEYS = tuple(f.name for f in dataclasses.fields(ArrayConfig))
 _BUFFER_KEYS = tuple(f.name for f in dataclasses.fields(BufferConfig))
-_DRAM_KEYS = tuple(f.name for f in dataclasses.fields(DramConfig))
+# buffers: sizes and every energy / area field are required (a missing one is never 0)
+_BUFFER_REQUIRED = tuple(k for k in _BUFFER_KEYS if k != "double_buffered")
+_DRAM_KEYS = (
+    "type",
+    "stacks",
+    "bw_bytes_per_cycle",
+    "read_pj_per_bit",
+    "write_pj_per_bit",
+    "background_mw",
+    "capacity_bytes",
+)
 
 
 def _section(
-    c: IssueCollector, data: Any, key: str, cls: Any, keys: tuple[str, ...], n_req: int, path: str
+    c: IssueCollector,
+    data: Any,
+    key: str,
+    cls: Any,
+    keys: tuple[str, ...],
+    required: tuple[str, ...],
+    path: str,
+    fill: Any = None,
 ) -> Any:
-    """One validated sub-config (``array``, ``buffers``, ``dram``), or None with its issues."""
+    """One validated sub-config (``array``, ``buffers``, ``dram``), or None with its issues.
+
+    ``fill`` completes the raw mapping before the required keys are checked (a DRAM type's
+    figures)."""
     if key not in data:
         return None
     raw = data[key]
-    if not check_keys(raw, f"{path}.{key}", required=keys[:n_req], optional=keys, collector=c):
+    if fill is not None and isinstance(raw, dict):
+        raw = fill(raw)
+    before = len(c.issues)
+    if not check_keys(raw, f"{path}.{key}", required=required, optional=keys, collector=c):
+        return None
+    if len(c.issues) > before:  # an unknown or missing key: never build a half-read part
+        if key == "dram":  # the five figures can also come from a named type
+            named = ", ".join(t for t in DramType if t != DramType.CUSTOM)
+            hint = f"is required (or name a dram.type: {named})"
+            c.issues[before:] = [
+                Issue(i.path, hint, i.value) if i.rule == "is required" else i
+                for i in c.issues[before:]
+            ]
         return None
     try:
         return cls(**raw)
@@ -319,9 +363,28 @@ def accelerator_from_dict(
                 c.extend(reprefix(exc, "pe", "pe"), prefix=path)
     require_number(c, data.get("clock_hz"), f"{path}.clock_hz")
 
-    array = _section(c, data, "array", ArrayConfig, _ARRAY_KEYS, 3, path)
-    buffers = _section(c, data, "buffers", BufferConfig, _BUFFER_KEYS, 3, path)
-    dram = _section(c, data, "dram", DramConfig, _DRAM_KEYS, 1, path)
+    array = _section(c, data, "array", ArrayConfig, _ARRAY_KEYS, _ARRAY_KEYS[:3], path)
+    buffers = _section(c, data, "buffers", BufferConfig, _BUFFER_KEYS, _BUFFER_REQUIRED, path)
+    clock = data.get("clock_hz")
+    clock_ok = isinstance(clock, int | float) and not isinstance(clock, bool) and clock > 0
+    raw_dram = data.get("dram")
+    kind = raw_dram.get("type", "custom") if isinstance(raw_dram, dict) else "custom"
+    if kind not in tuple(DramType):  # one issue, not one per figure the type would give
+        c.add(f"{path}.dram.type", f"must be one of {', '.join(DramType)}", kind)
+    dram = (
+        None
+        if kind not in tuple(DramType)
+        else _section(
+            c,
+            data,
+            "dram",
+            DramConfig,
+            _DRAM_KEYS,
+            _DRAM_KEYS[2:],
+            path,
+            fill=lambda raw: dram_fields(raw, float(clock) if clock_ok else 1e9),
+        )
+    )
 
     overlap = data.get("overlap", "max")
     c.check(overlap in tuple(Overlap), f"{path}.overlap", "must be one of max, sum", overlap)
@@ -403,7 +466,10 @@ def load_accelerator(name_or_path: str | Path) -> Accelerator:
         path = Path(ref)
         if not path.is_file():
             raise InputError.single("accelerator", "file not found", ref)
-        return accelerator_from_dict(load_yaml_file(path, what="accelerator file"))
+        try:
+            return accelerator_from_dict(load_yaml_file(path, what="accelerator file"))
+        except InputError as exc:
+            raise in_file(exc, str(path)) from None
     elif ref in list_presets():
         text = (resources.files("hwmodel") / "presets" / f"{ref}.yaml").read_text("utf-8")
     else:

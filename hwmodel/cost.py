@@ -36,6 +36,9 @@ class Cost:
         sram_bytes: Bytes read from and written to the on-chip buffers.
         area_um2: Accelerator area (PE array, epilogues, buffers), um^2.
         clock_hz: Clock, Hz.
+        peak_compute_cycles: MACs over the array's peak rate in each GEMM's mode (R C p),
+            cycles: the compute side of the roofline.
+        dram_bw_bytes_per_cycle: DRAM bandwidth, bytes per cycle (the memory side).
         layers: Per-layer costs of a sum (empty for a single layer).
     """
 
@@ -53,6 +56,8 @@ class Cost:
     sram_bytes: float = 0.0
     area_um2: float = 0.0
     clock_hz: float = 1e9
+    peak_compute_cycles: float = 0.0
+    dram_bw_bytes_per_cycle: float = 0.0
     layers: tuple[Cost, ...] = ()
 
     @property
@@ -81,9 +86,28 @@ class Cost:
         return self.cycles / self.clock_hz
 
     @property
+    def dram_time_s(self) -> float:
+        """DRAM traffic at the full bandwidth, s (the memory side of the roofline)."""
+        if not self.dram_bw_bytes_per_cycle:
+            return 0.0
+        return self.dram_bytes / self.dram_bw_bytes_per_cycle / self.clock_hz
+
+    @property
+    def peak_compute_s(self) -> float:
+        """MACs at the array's peak rate in each GEMM's mode, s (the compute side)."""
+        return self.peak_compute_cycles / self.clock_hz
+
+    @property
+    def roofline_s(self) -> float:
+        """max(DRAM time, compute time at peak), s: no mapping of this design runs faster."""
+        return max(self.dram_time_s, self.peak_compute_s)
+
+    @property
     def bound(self) -> str:
-        """``"compute"`` or ``"memory"``: which side sets the time."""
-        return "memory" if self.memory_cycles > self.compute_cycles else "compute"
+        """``"memory"`` or ``"compute"``: the side of the roofline the design sits on (DRAM
+        time >= compute time at peak: memory). ``latency_s / roofline_s`` says how close the
+        mapping gets to it."""
+        return "memory" if self.dram_time_s >= self.peak_compute_s else "compute"
 
     def __add__(self, other: Cost) -> Cost:
         if not isinstance(other, Cost):
@@ -120,6 +144,8 @@ class Cost:
             sram_bytes=sum(c.sram_bytes for c in items),
             area_um2=max(c.area_um2 for c in items),
             clock_hz=items[0].clock_hz,
+            peak_compute_cycles=sum(c.peak_compute_cycles for c in items),
+            dram_bw_bytes_per_cycle=items[0].dram_bw_bytes_per_cycle,
             layers=tuple(leaves),
         )
 
@@ -137,5 +163,6 @@ class Cost:
             "dram_bytes": float(self.dram_bytes),
             "macs": int(self.macs),
             "latency_s": float(self.latency_s),
+            "roofline_s": float(self.roofline_s),
             "bound": self.bound,
         }

@@ -45,6 +45,7 @@ from hwmodel.precision import Precision, gemm_kind
 from hwmodel.systolic import (
     cdiv,
     gemv_cycles,
+    load_path_cycles,
     mapping,
     stationary_load_cycles,
     systolic_terms,
@@ -67,7 +68,7 @@ def _terms(
     df: str,
     vec: bool,
     preload: str = "serial",
-    gemv_path: str = "scalesim",
+    gemv_path: str = "load_path",
 ) -> tuple[Any, ...]:
     """Per-instance cost terms of one GEMM (ints/floats, or arrays when ``vec``)."""
     mx, mn, gcd, ceil, floor = _VECTOR if vec else _SCALAR
@@ -81,12 +82,27 @@ def _terms(
     folds, sys_cycles, map_eff, ifmap, filt, ofmap = systolic_terms(
         m, n, k, rows, cols, df, k_arr, preload
     )
-    if gemv_path != "scalesim" and df != "os" and m <= acc.array.gemv_max_m:
+    e_load: Any = 0.0
+    if gemv_path == "load_path":
+        if df == "ws":
+            st_bytes: Any = k * n * b_bpe / 8
+        elif df == "is":
+            st_bytes = m * k * a_bpe / 8
+        else:
+            st_bytes = 0.0  # OS: both operands stream from the array edges
+        width = acc.array.load_bytes_per_cycle
+        sys_cycles = load_path_cycles(m, n, k, rows, cols, df, st_bytes, width, k_arr)
+        e_load = 8 * st_bytes * acc.array.load_pj_per_bit
+    elif gemv_path != "scalesim" and df != "os" and m <= acc.array.gemv_max_m:
         t = mapping(m, n, k_arr, df)[2]
         st_bpe = b_bpe if df == "ws" else prec.act_bits_per_element
         bw = acc.dram.bw_bytes_per_cycle
         load = stationary_load_cycles(rows, cols, st_bpe, bw, gemv_path, p)
         sys_cycles = gemv_cycles(folds, rows, cols, t, gemv_path, load)
+    elif preload == "serial":
+        # SCALE-Sim's rule: report its own count ("Total Cycles", the index of the last
+        # cycle), so cycles and utilisation equal what SCALE-Sim prints
+        sys_cycles = sys_cycles - 1
 
     epi = pe.epilogue
     if epi is None:
@@ -128,10 +144,12 @@ def _terms(
     sram_wr_bits = ofmap * PSUM_BITS + dram_rd * 8
     e_pe = gemm.macs * mode.energy_pj_per_mac
     e_epi = epi_ops * epi.energy_pj_per_op if epi is not None else 0.0
-    e_sram = sram_rd_bits * buf.read_pj_per_bit + sram_wr_bits * buf.write_pj_per_bit
+    e_sram = sram_rd_bits * buf.read_pj_per_bit + sram_wr_bits * buf.write_pj_per_bit + e_load
     e_dram = 8 * (dram_rd * acc.dram.read_pj_per_bit + dram_wr * acc.dram.write_pj_per_bit)
+    e_dram = e_dram + acc.dram.background_pj_per_s * cycles / acc.clock_hz
     e_static = pe.leakage_uw * rows * cols * cycles / acc.clock_hz * 1e6  # uW * s = 1e6 pJ
     peak = cycles * rows * cols * p
+    ideal = gemm.macs / (rows * cols * p)  # compute at the peak of the GEMM's mode
     return (
         cycles,
         compute,
@@ -143,6 +161,7 @@ def _terms(
         dram_rd,
         dram_wr,
         (sram_rd_bits + sram_wr_bits) / 8,
+        ideal,
     )
 
 
@@ -261,7 +280,7 @@ def _gemm_cost(acc: Accelerator, gemm: Gemm, prec: Precision) -> Cost:
         arr.preload.value,
         arr.gemv_path.value,
     )
-    cycles, compute, memory, peak, mapped, epi_ops, energy, rd, wr, sram = t
+    cycles, compute, memory, peak, mapped, epi_ops, energy, rd, wr, sram, ideal = t
     cnt = gemm.count
     return Cost(
         name=gemm.name,
@@ -278,6 +297,8 @@ def _gemm_cost(acc: Accelerator, gemm: Gemm, prec: Precision) -> Cost:
         sram_bytes=sram * cnt,
         area_um2=acc.area_um2,
         clock_hz=acc.clock_hz,
+        peak_compute_cycles=ideal * cnt,
+        dram_bw_bytes_per_cycle=acc.dram.bw_bytes_per_cycle,
     )
 
 
@@ -326,7 +347,8 @@ def evaluate_many(
 
     Returns arrays for ``cycles``, ``compute_cycles``, ``memory_cycles``, ``energy_pj``,
     ``energy_<component>_pj``, ``utilization``, ``mapping_efficiency``, ``dram_bytes``,
-    ``area_um2``, ``pe_area_um2``, ``latency_s``, ``tile_overflow_bytes``
+    ``area_um2``, ``pe_area_um2``, ``latency_s``, ``roofline_s`` and ``memory_bound``
+    (:attr:`Cost.roofline_s`, :attr:`Cost.bound` ``== "memory"``), ``tile_overflow_bytes``
     (:func:`tile_overflow_bytes`) and ``feasible`` (every buffer holds one tile: overflow <= 0);
     each entry equals what :func:`evaluate` gives for ``acc.with_array(rows=r, cols=c)``, which
     raises instead where ``feasible`` is False.
@@ -355,9 +377,9 @@ def evaluate_many(
     )
     gp = str(acc.array.gemv_path if gemv_path is None else gemv_path)
     issues.check(
-        gp in ("scalesim", "double_buffered", "memory_width", "vector"),
+        gp in ("load_path", "scalesim", "double_buffered", "memory_width", "vector"),
         "gemv_path",
-        "must be one of scalesim, double_buffered, memory_width, vector",
+        "must be one of load_path, scalesim, double_buffered, memory_width, vector",
         gemv_path,
     )
     issues.raise_if_any()
@@ -370,12 +392,13 @@ def evaluate_many(
         "peak": zero.copy(),
         "mapped": zero.copy(),
         "dram_bytes": zero.copy(),
+        "ideal": zero.copy(),
     }
     energy = {k: zero.copy() for k in ENERGY_COMPONENTS}
     macs = 0
     for g in gemms:
         t = _terms(acc, g, prec, r, c, df, True, pl, gp)
-        cycles, compute, memory, peak, mapped, _, e, rd, wr, _ = t
+        cycles, compute, memory, peak, mapped, _, e, rd, wr, _, ideal = t
         cnt = g.count
         acc_t["cycles"] += cycles * cnt
         acc_t["compute_cycles"] += compute * cnt
@@ -383,10 +406,12 @@ def evaluate_many(
         acc_t["peak"] += peak * cnt
         acc_t["mapped"] += mapped * cnt
         acc_t["dram_bytes"] += (rd + wr) * cnt
+        acc_t["ideal"] += ideal * cnt
         for key, val in zip(ENERGY_COMPONENTS, e, strict=True):
             energy[key] += val * cnt
         macs += g.macs * cnt
     overflow = tile_overflow_bytes(acc, prec, r, c)
+    dram_s = acc_t["dram_bytes"] / acc.dram.bw_bytes_per_cycle / acc.clock_hz
     pe_area = pe_area_um2(acc.pe, r, c).astype(np.float64)
     out = {
         "cycles": acc_t["cycles"],
@@ -398,8 +423,10 @@ def evaluate_many(
         "mapping_efficiency": acc_t["mapped"] / acc_t["compute_cycles"],
         "dram_bytes": acc_t["dram_bytes"],
         "pe_area_um2": pe_area,
-        "area_um2": pe_area + acc.sram_area_um2,
+        "area_um2": pe_area + acc.sram_area_um2 + acc.array.load_area_um2,
         "latency_s": acc_t["cycles"] / acc.clock_hz,
+        "roofline_s": np.maximum(dram_s, acc_t["ideal"] / acc.clock_hz),
+        "memory_bound": dram_s >= acc_t["ideal"] / acc.clock_hz,
         "tile_overflow_bytes": overflow,
         "feasible": overflow <= 0,
     }

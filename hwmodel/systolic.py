@@ -27,6 +27,12 @@ Stationary-operand preload (WS and IS only; OS has no stationary operand to load
   max(R, T + C + R - 2) = T + C + R - 2 cycles after the previous start, since T, C >= 1. Total
   R + F (T + C + R - 2) = serial - (F - 1) R; equal to serial for one fold. The skew and drain
   of each fold stay exposed (folds are not pipelined into each other), as in SCALE-Sim.
+
+The default GEMM model, ``load_path`` (:func:`load_path_cycles`), is the hardware these rules
+leave out: a stationary-operand load path of W bytes per cycle, double-buffered and fed from
+DRAM through the buffers, so each fold's load hides behind the previous fold's compute where
+the path allows, and folds pipeline (skew and drain paid once per GEMM). It applies to every
+GEMM and every dataflow; SCALE-Sim's rule stays the named alternative ``scalesim``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ __all__ = [
     "mapping",
     "fold_cycles",
     "gemv_cycles",
+    "load_path_cycles",
     "stationary_load_cycles",
     "systolic_terms",
     "systolic_gemm",
@@ -74,9 +81,15 @@ class Preload(StrEnum):
 
 
 class GemvPath(StrEnum):
-    """How a WS / IS array runs a GEMM with few rows of A (a decode GEMV, ``docs/hwmodel.md``).
+    """How the array runs GEMMs (``docs/hwmodel.md``, "The load path").
 
-    ``scalesim``: the SCALE-Sim fold rule with the array's ``preload`` (exact, the default).
+    ``load_path`` (default): every GEMM, every dataflow, through the accelerator's
+    double-buffered stationary-operand load path (``array.load_bytes_per_cycle``), folds
+    pipelined (:func:`load_path_cycles`).
+    ``scalesim``: the SCALE-Sim fold rule with the array's ``preload`` (exact for what SCALE-Sim
+    simulates) for every GEMM.
+    The three legacy GEMV paths below apply to WS / IS GEMMs with M <= ``gemv_max_m`` only
+    (every other GEMM keeps the SCALE-Sim rule):
     ``double_buffered``: shadow stationary registers, one row per cycle (``overlapped``).
     ``memory_width``: the stationary tile enters through a path as wide as the DRAM interface,
     double-buffered, and consecutive folds pipeline (one fill and drain per GEMM).
@@ -84,6 +97,7 @@ class GemvPath(StrEnum):
     folds pipelined: the array acts as R x C MAC lanes.
     """
 
+    LOAD_PATH = "load_path"
     SCALESIM = "scalesim"
     DOUBLE_BUFFERED = "double_buffered"
     MEMORY_WIDTH = "memory_width"
@@ -177,6 +191,58 @@ def gemv_cycles(folds: Any, rows: Any, cols: Any, t: Any, path: str, load: Any) 
     if path in ("memory_width", "vector"):
         return load + folds * _max(t, load) + rows + cols - 2
     raise ValueError(f"unknown gemv path {path!r}")
+
+
+def load_path_cycles(
+    m: Any,
+    n: Any,
+    k: Any,
+    rows: Any,
+    cols: Any,
+    dataflow: str,
+    stationary_bytes: Any,
+    load_bytes_per_cycle: float,
+    k_array: Any = None,
+) -> Any:
+    """Compute cycles of one GEMM on the ``load_path`` model (any dataflow, any M).
+
+    The stationary operand (WS: B, IS: A; OS has none, both operands stream from the edges)
+    enters through a load path of W = ``load_bytes_per_cycle`` bytes per cycle that is
+    double-buffered: fold f + 1 loads while fold f computes, and the path streams tiles back to
+    back. With (S_R, S_C, T) the mapping and F the folds, a fold needs L = S / (F W) cycles of
+    load on average (S = ``stationary_bytes`` of the GEMM, so edge tiles load only what they
+    hold) and T cycles of streaming; folds follow each other every max(T, L) cycles and the
+    skew and drain (R + C - 2) are paid once per GEMM, as is the first load:
+
+        cycles = ceil(L + F max(T, L)) + R + C - 2    (OS: L = 0)
+
+    At M = 1 this is one array row (OS: F = ceil(N / C) folds of T = K) or one column (IS:
+    T = N per fold) busy, and a WS GEMV is load-bound: F L = S / W, the DRAM time of the weights
+    when W equals the DRAM bandwidth. It is never below the compute roofline (F T >= MNK/(RC))
+    nor, for WS / IS, below S / W.
+
+    Args:
+        m, n, k: GEMM sizes; ints or integer arrays.
+        rows, cols: Array rows R and columns C.
+        dataflow: ``"os"``, ``"ws"`` or ``"is"``.
+        stationary_bytes: Bytes of the stationary operand of one GEMM instance.
+        load_bytes_per_cycle: Load-path width W, bytes per cycle.
+        k_array: Reduction length as seen by the array (defaults to ``k``).
+
+    Example:
+        >>> load_path_cycles(1, 4096, 4096, 64, 47, "ws", 4096 * 4096 * 4.3125 / 8, 256.0)
+        35444
+    """
+    kr = k if k_array is None else k_array
+    s_r, s_c, t = mapping(m, n, kr, dataflow)
+    folds = cdiv(s_r, rows) * cdiv(s_c, cols)
+    if dataflow == "os":
+        load: Any = folds * 0.0
+    else:
+        load = stationary_bytes / (folds * load_bytes_per_cycle)
+    need = load + folds * _max(t, load)
+    whole = np.ceil(need).astype(np.int64) if isinstance(need, np.ndarray) else math.ceil(need)
+    return whole + rows + cols - 2
 
 
 def _max(a: Any, b: Any) -> Any:

@@ -58,7 +58,7 @@ def main() -> None:
                 f"{cm.energy_pj / 1e9:,.1f} | {ct.energy_pj / cm.energy_pj:.2f}x |"
             )
     print()
-    print("| prefill (scalesim) | M-ANT s | Tender (KV16) s | speedup | energy reduction |")
+    print("| prefill (load_path) | M-ANT s | Tender (KV16) s | speedup | energy reduction |")
     print("|---|---|---|---|---|")
     speed, energy = means.setdefault("prefill", ([], []))
     for ctx in CONTEXTS:

@@ -5,7 +5,8 @@ Examples::
     mant-dse hw gemm --accelerator mant --m 512 --n 4096 --k 4096 --json
     mant-dse hw llm --accelerator int8 --model llama-2-7b --phase decode --seq-len 2048 --batch 1
     mant-dse hw llm --accelerator mant --model llama-2-7b --phase decode --preload overlapped
-    mant-dse hw llm --accelerator mant --model llama-7b --phase decode --gemv-path memory_width
+    mant-dse hw llm --accelerator mant --model llama-7b --phase decode --gemv-path scalesim
+    mant-dse hw llm --accelerator mant --model llama-2-7b --phase decode --load-bytes-per-cycle 64
     mant-dse hw llm --accelerator mant --recipe my-recipe.yaml --model llama-2-7b --phase decode
 """
 
@@ -73,11 +74,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--gemv-path",
-        choices=("scalesim", "double_buffered", "memory_width", "vector"),
-        help="override how GEMMs with M <= --gemv-max-m (decode) run on WS/IS arrays "
-        "(docs/hwmodel.md, 'Decode GEMVs')",
+        choices=("load_path", "scalesim", "double_buffered", "memory_width", "vector"),
+        help="override how GEMMs run: load_path (default: double-buffered load path, any "
+        "dataflow), scalesim (SCALE-Sim's fold rule), or a legacy GEMV path for WS/IS GEMMs "
+        "with M <= --gemv-max-m (docs/hwmodel.md, 'The load path')",
     )
-    p.add_argument("--gemv-max-m", type=int, help="largest M that takes --gemv-path")
+    p.add_argument("--gemv-max-m", type=int, help="largest M that takes a legacy GEMV path")
+    p.add_argument(
+        "--load-bytes-per-cycle",
+        type=float,
+        help="override the width of the stationary-operand load path, bytes per cycle",
+    )
     p.add_argument(
         "--recipe",
         metavar="NAME|FILE",
@@ -97,13 +104,24 @@ def _check_array_flags(c: Any, args: argparse.Namespace) -> None:
         if value is not None:
             name = "--" + flag.replace("_", "-")
             c.check(value >= 1, name, "must be an int >= 1", value)
+    width = getattr(args, "load_bytes_per_cycle", None)
+    if width is not None:
+        c.check(width > 0, "--load-bytes-per-cycle", "must be a number > 0", width)
 
 
 def _accelerator(args: argparse.Namespace) -> Any:
     from hwmodel import load_accelerator
 
     acc = load_accelerator(args.accelerator)
-    keys = ("rows", "cols", "dataflow", "preload", "gemv_path", "gemv_max_m")
+    keys = (
+        "rows",
+        "cols",
+        "dataflow",
+        "preload",
+        "gemv_path",
+        "gemv_max_m",
+        "load_bytes_per_cycle",
+    )
     overrides = {k: getattr(args, k) for k in keys}
     if any(v is not None for v in overrides.values()):
         acc = acc.with_array(**overrides)
@@ -128,7 +146,12 @@ def _print(
                 "energy_breakdown_pj": summary["energy_breakdown_pj"],
                 "macs": summary["macs"],
                 "latency_s": summary["latency_s"],
+                "roofline_s": summary["roofline_s"],
                 "bound": summary["bound"],
+                "dram_bw_bytes_per_s": acc.dram.bw_bytes_per_cycle * acc.clock_hz,
+                "dram_type": str(acc.dram.type),
+                "dram_capacity_bytes": acc.dram.capacity_bytes,
+                "load_bytes_per_cycle": acc.array.load_bytes_per_cycle,
                 "accelerator": acc.name,
                 "rows": acc.array.rows,
                 "cols": acc.array.cols,
@@ -152,16 +175,25 @@ def _print(
     print(f"accelerator {acc.name} ({acc.pe.name} PE, {arr}, {acc.clock_hz / 1e9:g} GHz)")
     for key, value in extra.items():
         print(f"  {key:<20}{value}")
-    print(f"  {'cycles':<20}{summary['cycles']:,} ({summary['bound']}-bound)")
+    print(f"  {'cycles':<20}{summary['cycles']:,}")
     print(f"  {'compute_cycles':<20}{summary['compute_cycles']:,}")
     print(f"  {'memory_cycles':<20}{summary['memory_cycles']:,}")
     print(f"  {'latency':<20}{summary['latency_s'] * 1e3:.4g} ms")
+    roof = summary["roofline_s"]
+    ratio = f" ({summary['latency_s'] / roof:.3f}x)" if roof else ""
+    print(f"  {'roofline':<20}{roof * 1e3:.4g} ms{ratio}, {summary['bound']}-bound")
     print(f"  {'utilization':<20}{summary['utilization']:.4f}")
     print(f"  {'mapping_efficiency':<20}{summary['mapping_efficiency']:.4f}")
     print(f"  {'energy':<20}{summary['energy_pj'] / 1e6:.6g} uJ")
     for k, v in summary["energy_breakdown_pj"].items():
         print(f"    {k:<18}{v / 1e6:.6g} uJ")
     print(f"  {'dram_bytes':<20}{summary['dram_bytes']:,.0f}")
+    dram = acc.dram
+    bw = dram.bw_bytes_per_cycle * acc.clock_hz / 1e9
+    print(
+        f"  {'dram':<20}{dram.stacks} x {dram.type}, {bw:.4g} GB/s, "
+        f"{dram.capacity_bytes / 1e9:.4g} GB; load path {acc.array.load_bytes_per_cycle:g} B/cycle"
+    )
     print(f"  {'area':<20}{summary['area_um2'] / 1e6:.4f} mm^2")
     if layers:
         print(f"  {'layer':<12}{'count':>8}{'cycles':>16}{'energy_uJ':>14}{'util':>8}")
@@ -191,7 +223,8 @@ def run_gemm(args: argparse.Namespace) -> int:
             raise InputError.single(flag, f"must be an int in 1..{MAX_GEMM_DIM}", value)
     gemm = Gemm(m=args.m, n=args.n, k=args.k, operand=args.operand)
     cost = evaluate(acc, gemm)
-    _print(cost, acc, args.json, {"m": args.m, "n": args.n, "k": args.k})
+    extra = {"m": args.m, "n": args.n, "k": args.k, **_capacity(acc, gemm)}
+    _print(cost, acc, args.json, extra)
     return 0
 
 
@@ -214,9 +247,27 @@ def run_llm(args: argparse.Namespace) -> int:
         "phase": args.phase,
         "seq_len": args.seq_len,
         "batch": args.batch,
+        **_capacity(acc, wl),
     }
     _print(cost, acc, args.json, extra, layers=args.layers)
     return 0
+
+
+def _capacity(acc: Any, workload: Any, precision: Any = None) -> dict[str, Any]:
+    """Peak MAC rate, footprint and whether weights + KV cache fit the DRAM (printed keys), at
+    ``precision`` (default: the accelerator's; pass the one ``evaluate`` ran with)."""
+    from hwmodel import capacity_issue, footprint_bytes, peak_macs_per_cycle
+
+    prec = acc.default_precision if precision is None else precision
+    reason = capacity_issue(acc, workload, prec)
+    out: dict[str, Any] = {
+        "peak_macs_per_s": peak_macs_per_cycle(acc, prec) * acc.clock_hz,
+        "footprint_bytes": footprint_bytes(workload, prec),
+        "fits": not reason,
+    }
+    if reason:
+        out["infeasible"] = reason
+    return out
 
 
 def run_presets(args: argparse.Namespace) -> int:

@@ -134,14 +134,14 @@ def gemv_path_needs(
     res: AlternativesResult, scope: str = "whole_model"
 ) -> list[dict[str, object]]:
     """For each published figure of ``scope``: its value under every decode load path
-    (``scalesim`` = the default, then each ``gemv.*`` alternative) and the path closest to the
+    (``load_path`` = the default, then each ``gemv.*`` alternative) and the path closest to the
     paper's value (log scale)."""
     rows: list[dict[str, object]] = []
     paths = [n for n in res.runs if n.startswith("gemv.")]
     for f in res.figures:
         if f.scope != scope:
             continue
-        values = {"scalesim": f.ours} | {
+        values = {"load_path": f.ours} | {
             p.removeprefix("gemv."): res.value(p, f.scope, f.baseline, f.figure) for p in paths
         }
         closest = min(values, key=lambda k: abs(math.log(f.paper / values[k])))

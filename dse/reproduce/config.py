@@ -52,7 +52,7 @@ _GLOBAL_SET_KEYS = {
     "kv": str,
     "preload": ("serial", "overlapped"),
     "dataflow": ("ws", "os", "is"),
-    "gemv_path": ("scalesim", "double_buffered", "memory_width", "vector"),
+    "gemv_path": ("load_path", "scalesim", "double_buffered", "memory_width", "vector"),
     "phase": ("prefill", "decode"),
     "area_scale": float,
     "dram_energy_scale": float,

@@ -187,7 +187,7 @@ def report_tables(res: ReproduceResult) -> list[tuple[str, str, pd.DataFrame]]:
         out.append(
             (
                 "Which decode load path each whole-model figure needs",
-                "Our value under each GEMV path of hwmodel (scalesim is the default) and the "
+                "Our value under each GEMV path of hwmodel (load_path is the default) and the "
                 "path closest to the paper's value.",
                 pd.DataFrame(needs).round(2),
             )

@@ -90,7 +90,9 @@ def test_bad_file_reports_every_issue_at_once(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(InputError) as err:
         load_accelerator(str(path))
-    paths = {i.path for i in err.value.issues}
+    # every issue names the file first (hwmodel._validate.in_file)
+    assert all(i.path.startswith(f"{path}: ") for i in err.value.issues)
+    paths = {i.path.split(": ", 1)[1] for i in err.value.issues}
     assert paths == {
         "accelerator.array.rows",
         "accelerator.array.dataflow",

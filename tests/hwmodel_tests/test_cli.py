@@ -168,10 +168,14 @@ def test_bad_flag_exits_2(capsys):
 def test_gemv_path_flag_reaches_the_model(capsys):
     argv = ["hw", "llm", "--accelerator", "mant", "--model", "llama-7b", "--phase", "decode"]
     assert main([*argv, "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--gemv-path", "scalesim", "--json"]) == 0
     serial = json.loads(capsys.readouterr().out)
     assert main([*argv, "--gemv-path", "vector", "--json"]) == 0
     vector = json.loads(capsys.readouterr().out)
-    assert (serial["gemv_path"], vector["gemv_path"]) == ("scalesim", "vector")
+    assert (default["gemv_path"], serial["gemv_path"]) == ("load_path", "scalesim")
+    assert vector["gemv_path"] == "vector"
     assert vector["bound"] == "memory" and vector["cycles"] < serial["cycles"] / 10
+    assert default["cycles"] < serial["cycles"] / 10
     assert main([*argv, "--gemv-max-m", "0"]) == 2
     assert "error: --gemv-max-m: must be an int >= 1, got 0" in capsys.readouterr().err

@@ -33,7 +33,10 @@ def test_array_config_checks_preload_gemv_path_and_bools():
         "array.preload",
         "array.gemv_path",
     ]
-    rule = "array.gemv_path: must be one of scalesim, double_buffered, memory_width, vector"
+    rule = (
+        "array.gemv_path: must be one of load_path, scalesim, double_buffered, memory_width, "
+        "vector"
+    )
     assert rule in str(err.value)
 
 
@@ -55,10 +58,21 @@ def test_buffer_and_dram_configs_validate_themselves():
         "buffers.double_buffered: must be a bool, got 'yes'",
     ]
     with pytest.raises(InputError) as err:
-        DramConfig(bw_bytes_per_cycle=-1.0, read_pj_per_bit=float("nan"))
+        DramConfig(
+            bw_bytes_per_cycle=-1.0,
+            read_pj_per_bit=float("nan"),
+            write_pj_per_bit=0.0,
+            background_mw=-1.0,
+            capacity_bytes=0,
+            type="sram",  # type: ignore[arg-type]
+        )
     assert [i.path for i in err.value.issues] == [
         "dram.bw_bytes_per_cycle",
         "dram.read_pj_per_bit",
+        "dram.write_pj_per_bit",
+        "dram.background_mw",
+        "dram.capacity_bytes",
+        "dram.type",
     ]
 
 

@@ -293,8 +293,8 @@ def test_accelerator_file_rejects_a_kind_the_pe_cannot_run():
     [
         (
             {"qq": {"bits": 4, "bits_per_element": 4.5}},
-            "precision.per_kind.qq: unknown key; valid keys are q, k, v, o, gate, up, down, "
-            "key, value, got 'qq'",
+            "precision.per_kind.qq: unknown key (did you mean 'q'?); valid keys are q, k, v, o, "
+            "gate, up, down, key, value, got 'qq'",
         ),
         (
             {"q": {"bits": 0, "bits_per_element": 4.5}},
@@ -331,9 +331,9 @@ def test_bad_overrides_in_an_accelerator_file_name_the_field(tmp_path):
     with pytest.raises(InputError) as err:
         load_accelerator(str(path))
     assert sorted(str(i) for i in err.value.issues) == [
-        "accelerator.default_precision.kv_bits: must be an int >= 1, got 0",
-        "accelerator.default_precision.per_kind.up.bits_per_element: must be a number >= bits, "
-        "got 1",
+        f"{path}: accelerator.default_precision.kv_bits: must be an int >= 1, got 0",
+        f"{path}: accelerator.default_precision.per_kind.up.bits_per_element: must be a number "
+        ">= bits, got 1",
     ]
     assert main(["hw", "llm", "--accelerator", str(path), "--model", "llama-2-7b"]) == 2
 

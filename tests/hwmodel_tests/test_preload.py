@@ -198,7 +198,8 @@ def test_evaluate_overlapped_never_slower_and_utilization_at_most_one(m, n, k, r
 
 
 def test_evaluate_many_matches_evaluate_with_overlapped_preload():
-    acc = load_accelerator("tender").with_array(preload="overlapped")
+    # preload is a rule of the SCALE-Sim path
+    acc = load_accelerator("tender").with_array(preload="overlapped", gemv_path="scalesim")
     wl = llm_workload("llama-2-7b", phase="decode", seq_len=512, batch=1)
     rows, cols = np.array([16, 64, 90]), np.array([64, 32, 64])
     out = evaluate_many(acc, wl, rows=rows, cols=cols)
@@ -245,13 +246,16 @@ def test_yaml_round_trip_default_and_errors(tmp_path):
 
 def test_cli_preload_flag(capsys):
     args = ["hw", "llm", "--accelerator", "mant", "--model", "llama-2-7b", "--phase", "decode"]
+    args += ["--gemv-path", "scalesim"]  # preload is a rule of the SCALE-Sim path
     assert main([*args, "--json"]) == 0
     serial = json.loads(capsys.readouterr().out)
     assert main([*args, "--preload", "overlapped", "--json"]) == 0
     over = json.loads(capsys.readouterr().out)
     assert (serial["preload"], over["preload"]) == ("serial", "overlapped")
     wl = llm_workload("llama-2-7b", phase="decode", seq_len=2048, batch=1)
-    want = evaluate(load_accelerator("mant").with_array(preload="overlapped"), wl)
+    want = evaluate(
+        load_accelerator("mant").with_array(preload="overlapped", gemv_path="scalesim"), wl
+    )
     assert over["cycles"] == want.cycles < serial["cycles"]
     with pytest.raises(SystemExit) as info:
         main([*args, "--preload", "double"])

@@ -44,17 +44,17 @@ def test_closed_form_matches_scalesim(row):
 
 @pytest.mark.parametrize("row", GOLDEN, ids=_ids)
 def test_evaluate_compute_cycles_match_scalesim(row):
-    """The full model on an INT8 array (1 MAC/PE-cycle, no epilogue) with DRAM out of the way."""
+    """Trust table, rows 1 and 4: the full model on an INT8 array (1 MAC/PE-cycle, no epilogue)
+    with DRAM out of the way and ``gemv_path: scalesim`` reports SCALE-Sim's own Total Cycles
+    and its Overall Util % (to the two decimals SCALE-Sim prints)."""
     m, n, k, r, c = (int(row[x]) for x in ("M", "N", "K", "rows", "cols"))
     acc = (
         load_accelerator("int8")
-        .with_array(rows=r, cols=c, dataflow=row["dataflow"])
+        .with_array(rows=r, cols=c, dataflow=row["dataflow"], gemv_path="scalesim")
         .with_dram(bw_bytes_per_cycle=1e12)
     )
     cost = evaluate(acc, Gemm(m=m, n=n, k=k))
-    assert cost.compute_cycles == int(row["total_cycles"]) + 1
+    assert cost.compute_cycles == int(row["total_cycles"])
     assert cost.cycles == cost.compute_cycles
     assert abs(100 * cost.mapping_efficiency - float(row["mapping_eff_pct"])) < PCT_TOL
-    # Cost.utilization divides by the counted cycles; SCALE-Sim by the last cycle index.
-    scalesim_util = 100 * cost.utilization * cost.compute_cycles / int(row["total_cycles"])
-    assert abs(scalesim_util - float(row["overall_util_pct"])) < PCT_TOL
+    assert abs(100 * cost.utilization - float(row["overall_util_pct"])) <= 0.005 + 1e-9
