@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from mant.errors import InputError
 
-__all__ = ["load_model_config", "model_label"]
+__all__ = ["load_model_config", "model_label", "warn_unmodelled"]
 
 _INT_KEYS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab")
 _PLAIN_ARCHS = ("opt", "gpt2", "gptj", "gpt_neox", "bloom", "falcon", "phi")
@@ -41,6 +42,12 @@ _PLAIN_ARCHS = ("opt", "gpt2", "gptj", "gpt_neox", "bloom", "falcon", "phi")
 def model_label(value: Any) -> str:
     """The name a workload is shown with (a preset name or the file's model name)."""
     return load_model_config(value).name
+
+
+def warn_unmodelled(model: Any) -> None:
+    """One warning per key of the model file that changes the compute and is not modelled."""
+    for message in model.unmodelled:
+        warnings.warn(f"model {model.name}: {message}", UserWarning, stacklevel=2)
 
 
 def load_model_config(value: Any, path: str = "model") -> Any:

@@ -41,7 +41,7 @@ def expected_experts(num_experts: int, top_k: int, tokens: int, skew: float = 0.
 
     Example:
         >>> expected_experts(8, 2, 1), round(expected_experts(8, 2, 8), 4)
-        (2.0, 7.1992)
+        (2.0, 7.1991)
     """
     e, k = num_experts, top_k
     if skew == 0.0:
@@ -51,28 +51,37 @@ def expected_experts(num_experts: int, top_k: int, tokens: int, skew: float = 0.
     return sum(1.0 - (1.0 - min(1.0, k * w / total)) ** tokens for w in weights)
 
 
-def causal_parts(queries: int, window: int | None) -> list[tuple[int, int]]:
+def causal_parts(queries: int, window: int | None, past: int = 0) -> list[tuple[int, int]]:
     """(query rows, keys) pairs whose products sum to the causal attention of ``queries`` tokens.
 
-    Query p (1-based) sees min(p, W) keys: a triangle over the first min(n, W) queries (folded
-    into one rectangle of exactly the same area) plus, under a window, n - W rows of W keys.
+    Query j (1-based) of a chunk that follows ``past`` cached tokens sees min(past + j, W) keys:
+    the queries still inside the window see the ``past`` keys (a rectangle) plus a triangle over
+    themselves (folded into one rectangle of exactly the same area: queries j and a + 1 - j
+    paired for an even count a, or a rows of (a + 1)/2 keys for an odd one); the rest see W keys.
 
     Example:
         >>> causal_parts(4, None), causal_parts(5, None), causal_parts(6, 2)
         ([(2, 5)], [(5, 3)], [(1, 3), (4, 2)])
+        >>> causal_parts(2, None, past=10)
+        [(1, 3), (2, 10)]
     """
-    wn = queries if window is None else min(queries, window)
-    tri = (wn // 2, wn + 1) if wn % 2 == 0 else (wn, (wn + 1) // 2)
-    parts = [tri]
-    if queries > wn:
-        parts.append((queries - wn, wn))
+    inside = queries if window is None else max(0, min(queries, window - past))
+    parts = []
+    if inside:
+        parts.append((inside // 2, inside + 1) if inside % 2 == 0 else (inside, (inside + 1) // 2))
+        if past:
+            parts.append((inside, past))
+    if queries > inside:
+        parts.append((queries - inside, window or 0))
     return parts
 
 
-def _attention_parts(cfg: ModelConfig, phase: str, seq_len: int) -> list[tuple[int, int]]:
+def _attention_parts(
+    cfg: ModelConfig, phase: str, seq_len: int, past: int
+) -> list[tuple[int, int]]:
     if phase == "decode":
         return [(1, cfg.cached_tokens(seq_len))]
-    return causal_parts(seq_len, cfg.sliding_window)
+    return causal_parts(seq_len, cfg.sliding_window, past)
 
 
 def _kv_gemms(
@@ -89,17 +98,20 @@ def _kv_gemms(
     return qk + pv
 
 
-def attention_gemms(cfg: ModelConfig, phase: str, seq_len: int, batch: int) -> list[Gemm]:
+def attention_gemms(
+    cfg: ModelConfig, phase: str, seq_len: int, batch: int, past: int = 0
+) -> list[Gemm]:
     """Projections, QK^T, PV and output projection of every layer (MHA/GQA/MQA or MLA).
 
     GQA/MQA: the g = heads / kv_heads query heads sharing a KV head are stacked into M. MLA
     ``naive``: per-head K (nope + rope) and V from ``kv_b_proj``; ``absorbed``: QK^T against the
     latent plus RoPE key and PV against the latent, all heads stacked into M, with
-    ``q_absorb`` (W_UK) and ``v_absorb`` (W_UV) per head.
+    ``q_absorb`` (W_UK) and ``v_absorb`` (W_UV) per head. ``past``: cached tokens before a
+    prefill chunk (chunked prefill, speculative verification).
     """
     layers, h = cfg.layers, cfg.hidden
     tokens = batch if phase == "decode" else batch * seq_len
-    parts = _attention_parts(cfg, phase, seq_len)
+    parts = _attention_parts(cfg, phase, seq_len, past)
     mla = cfg.mla
     if mla is None:
         hd = cfg.head_dim
@@ -107,9 +119,7 @@ def attention_gemms(cfg: ModelConfig, phase: str, seq_len: int, batch: int) -> l
             Gemm(m=tokens, n=cfg.heads * hd, k=h, name="q_proj", count=layers),
             Gemm(m=tokens, n=cfg.kv_heads * hd, k=h, name="k_proj", count=layers),
             Gemm(m=tokens, n=cfg.kv_heads * hd, k=h, name="v_proj", count=layers),
-            *_kv_gemms(
-                parts, cfg.heads // cfg.kv_heads, hd, hd, layers * batch * cfg.kv_heads
-            ),
+            *_kv_gemms(parts, cfg.heads // cfg.kv_heads, hd, hd, layers * batch * cfg.kv_heads),
             Gemm(m=tokens, n=h, k=cfg.heads * hd, name="o_proj", count=layers),
         ]
     heads = cfg.heads

@@ -170,6 +170,7 @@ def llm_workload(
     seq_len: int = 2048,
     batch: int = 1,
     lm_head: bool = True,
+    past_len: int = 0,
 ) -> Workload:
     """The GEMMs of one prefill pass or one decode step of a decoder-only LLM.
 
@@ -186,6 +187,9 @@ def llm_workload(
         seq_len: Prompt length (prefill) or context length (decode), tokens.
         batch: Sequences.
         lm_head: Include the vocabulary projection.
+        past_len: Prefill only: tokens already cached before these ``seq_len`` (a chunk of a
+            chunked prefill, or a speculative verification step); query j sees
+            min(past_len + j, W) keys.
 
     Raises:
         InputError: unknown model or phase, sizes < 1.
@@ -201,13 +205,17 @@ def llm_workload(
     c.check(phase in tuple(Phase), "phase", "must be prefill or decode", phase)
     require_int(c, seq_len, "seq_len")
     require_int(c, batch, "batch")
+    require_int(c, past_len, "past_len", 0)
     c.raise_if_any()
     cfg = model if isinstance(model, ModelConfig) else load_model(model)
     tokens = batch if phase == "decode" else batch * seq_len
-    gemms = attention_gemms(cfg, phase, seq_len, batch) + ffn_gemms(cfg, tokens)
+    gemms = attention_gemms(cfg, phase, seq_len, batch, past_len) + ffn_gemms(cfg, tokens)
     if lm_head:
         gemms.append(lm_head_gemm(cfg, batch))
-    cached = cfg.cached_tokens(seq_len) if phase == "decode" else seq_len
+    if phase == "decode":
+        cached = cfg.cached_tokens(seq_len)
+    else:  # the chunk's own K/V plus the cached window it attends
+        cached = seq_len + cfg.cached_tokens(past_len)
     return Workload(
         gemms=tuple(gemms),
         model=cfg.name,
