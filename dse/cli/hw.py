@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
 
     from dse.cli.serve import add_serve_parser
 
-    add_serve_parser(sub, _common)
+    add_serve_parser(sub, _common, _accelerator, _check_array_flags)
 
     p = sub.add_parser("presets", help="list accelerator presets, PE types and models")
     p.add_argument("--json", action="store_true", help="print one JSON object")

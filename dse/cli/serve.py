@@ -14,6 +14,7 @@ has one (``dram.capacity_bytes``), else ``--memory-gb``; with neither, ``max_bat
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -31,8 +32,18 @@ _ROW_KEYS = (
 )
 
 
-def add_serve_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``serve`` under ``mant-dse hw`` (``common`` adds the accelerator flags)."""
+def add_serve_parser(
+    sub: Any,
+    common: Callable[[argparse.ArgumentParser], None],
+    accelerator: Callable[[argparse.Namespace], Any],
+    check_flags: Callable[[Any, argparse.Namespace], None],
+) -> None:
+    """Register ``serve`` under ``mant-dse hw``.
+
+    ``common`` adds the accelerator flags, ``accelerator`` builds the accelerator from them and
+    ``check_flags`` validates them (the ``hw`` command's own helpers, passed in so that this
+    module does not import ``dse.cli.hw``).
+    """
     s = sub.add_parser("serve", help="TTFT, time per token, tokens/s and KV memory of serving")
     common(s)
     s.add_argument("--model", required=True, help="model preset or model file")
@@ -49,7 +60,7 @@ def add_serve_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]
     s.add_argument("--speculative", metavar="DRAFT_MODEL", help="draft model preset or file")
     s.add_argument("--draft-tokens", type=int, default=4, help="draft tokens per verify step")
     s.add_argument("--acceptance", type=float, default=0.7, help="per-token acceptance rate")
-    s.set_defaults(func=run_serve)
+    s.set_defaults(func=functools.partial(run_serve, accelerator=accelerator, check=check_flags))
 
 
 def memory_bytes(acc: Any, memory_gb: float | None) -> float | None:
@@ -68,8 +79,12 @@ def _batches(text: str) -> tuple[list[int], bool]:
     return values, bool(values) and all(v >= 1 for v in values)
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    from dse.cli.hw import _accelerator, _check_array_flags
+def run_serve(
+    args: argparse.Namespace,
+    *,
+    accelerator: Callable[[argparse.Namespace], Any],
+    check: Callable[[Any, argparse.Namespace], None],
+) -> int:
     from dse.model_source import load_model_config, warn_unmodelled
     from hwmodel import Speculative, serve
     from mant.errors import IssueCollector
@@ -87,7 +102,7 @@ def run_serve(args: argparse.Namespace) -> int:
         c.check(args.draft_tokens >= 1, "--draft-tokens", "must be an int >= 1", args.draft_tokens)
         ok_a = 0.0 <= args.acceptance < 1.0
         c.check(ok_a, "--acceptance", "must be a number in [0, 1)", args.acceptance)
-    _check_array_flags(c, args)
+    check(c, args)
     c.raise_if_any()
     model = load_model_config(args.model, "--model")
     warn_unmodelled(model)
@@ -96,7 +111,7 @@ def run_serve(args: argparse.Namespace) -> int:
         draft = load_model_config(args.speculative, "--speculative")
         warn_unmodelled(draft)
         spec = Speculative(draft=draft, draft_tokens=args.draft_tokens, acceptance=args.acceptance)
-    acc = _accelerator(args)
+    acc = accelerator(args)
     memory = memory_bytes(acc, args.memory_gb)
     rows = [
         serve(
