@@ -8,7 +8,10 @@ Decode GEMVs take the ``memory_width`` path with ``gemv_max_m`` 128 (docs/hwmode
 GEMVs": the path under which decode time follows the bytes moved); prefill keeps the SCALE-Sim
 rule. The same figures come from
 ``mant-dse hw serve --accelerator mant --model MODEL --prompt-len L --gen-len 64 --batch 1
---gemv-path memory_width --gemv-max-m 128 --json`` (``tender`` runs there at its preset KV4).
+--gemv-path memory_width --gemv-max-m 128 [--mla-attention absorbed] --json`` (``tender`` runs
+there at its preset KV4). DeepSeek-V2-Lite is shown in both MLA forms: ``absorbed`` attends the
+latent cache itself; ``naive`` attends per-head K/V, whose traffic ``evaluate`` counts as if
+cached (docs/hwmodel.md, Workload conventions).
 
 Usage: ``python scripts/workloads_speedup.py``
 """
@@ -17,9 +20,15 @@ from __future__ import annotations
 
 import math
 
+from dse.cli.serve import with_mla_attention
 from hwmodel import Precision, load_accelerator, load_model, serve
 
-MODELS = (("GQA", "llama-3.1-8b"), ("MoE", "qwen3-30b-a3b"), ("MLA", "deepseek-v2-lite"))
+MODELS = (
+    ("GQA", "llama-3.1-8b", None),
+    ("MoE", "qwen3-30b-a3b", None),
+    ("MLA, absorbed", "deepseek-v2-lite", "absorbed"),
+    ("MLA, naive", "deepseek-v2-lite", "naive"),
+)
 CONTEXTS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 
@@ -37,8 +46,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     summary = []
-    for kind, name in MODELS:
-        cfg = load_model(name)
+    for kind, name, mla in MODELS:
+        cfg = with_mla_attention(load_model(name), mla)
         ratios = []
         for ctx in CONTEXTS:
             kw = {"prompt_len": ctx, "gen_len": 64, "batch": 1}

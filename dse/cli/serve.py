@@ -14,12 +14,13 @@ has one (``dram.capacity_bytes``), else ``--memory-gb``; with neither, ``max_bat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_serve_parser", "memory_bytes", "run_serve"]
+__all__ = ["add_serve_parser", "memory_bytes", "run_serve", "with_mla_attention"]
 
 _ROW_KEYS = (
     "batch",
@@ -57,6 +58,11 @@ def add_serve_parser(
         help="memory for weights + KV cache, GB (1e9 bytes), when the accelerator has no "
         "DRAM capacity",
     )
+    s.add_argument(
+        "--mla-attention",
+        choices=("naive", "absorbed"),
+        help="override an MLA model's attention form (docs/hwmodel.md, Workload conventions)",
+    )
     s.add_argument("--speculative", metavar="DRAFT_MODEL", help="draft model preset or file")
     s.add_argument("--draft-tokens", type=int, default=4, help="draft tokens per verify step")
     s.add_argument("--acceptance", type=float, default=0.7, help="per-token acceptance rate")
@@ -69,6 +75,13 @@ def memory_bytes(acc: Any, memory_gb: float | None) -> float | None:
     if capacity:
         return float(capacity)
     return None if memory_gb is None else memory_gb * 1e9
+
+
+def with_mla_attention(model: Any, attention: str | None) -> Any:
+    """The model with its MLA attention form replaced (unchanged without MLA or a choice)."""
+    if attention is None or model.mla is None:
+        return model
+    return dataclasses.replace(model, mla=dataclasses.replace(model.mla, attention=attention))
 
 
 def _batches(text: str) -> tuple[list[int], bool]:
@@ -104,11 +117,13 @@ def run_serve(
         c.check(ok_a, "--acceptance", "must be a number in [0, 1)", args.acceptance)
     check(c, args)
     c.raise_if_any()
-    model = load_model_config(args.model, "--model")
+    model = with_mla_attention(load_model_config(args.model, "--model"), args.mla_attention)
     warn_unmodelled(model)
     spec = None
     if args.speculative:
-        draft = load_model_config(args.speculative, "--speculative")
+        draft = with_mla_attention(
+            load_model_config(args.speculative, "--speculative"), args.mla_attention
+        )
         warn_unmodelled(draft)
         spec = Speculative(draft=draft, draft_tokens=args.draft_tokens, acceptance=args.acceptance)
     acc = accelerator(args)
@@ -141,6 +156,7 @@ def run_serve(
             "acceptance": spec.acceptance,
             "tokens_per_step": spec.tokens_per_step,
         },
+        "mla_attention": None if model.mla is None else str(model.mla.attention),
         "unmodelled": list(model.unmodelled),
     }
     if args.json:
