@@ -113,6 +113,11 @@ def test_hw_serve_json_rows(capsys):
     # MLA: 27 layers x (512 + 64) cached elements per token, 2 bytes each
     assert out["rows"][1]["kv_footprint_bytes"] == 4 * 264 * 27 * 576 * 2
     assert out["rows"][0]["max_batch"] == out["rows"][1]["max_batch"] > 100
+    assert main([*args, "--mla-attention", "absorbed", "--json"]) == 0
+    absorbed = json.loads(capsys.readouterr().out)
+    assert absorbed["mla_attention"] == "absorbed" and out["mla_attention"] == "naive"
+    assert absorbed["rows"][1]["kv_footprint_bytes"] == out["rows"][1]["kv_footprint_bytes"]
+    assert absorbed["rows"][1]["tpot_s"] != out["rows"][1]["tpot_s"]
     assert main(args) == 0
     assert "TTFT" in capsys.readouterr().out
     assert main([*args[:-2], "--batch", "0,x"]) == 2
