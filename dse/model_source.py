@@ -416,7 +416,7 @@ def _from_gguf(p: Path) -> dict:
 
 
 def _ints(data: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in data.items():
         if isinstance(v, dict):
             out[k] = _ints(v)
