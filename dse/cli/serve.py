@@ -63,6 +63,11 @@ def add_serve_parser(
         choices=("naive", "absorbed"),
         help="override an MLA model's attention form (docs/hwmodel.md, Workload conventions)",
     )
+    s.add_argument(
+        "--routing-skew",
+        type=float,
+        help="MoE expert popularity ~ i^-S (Zipf exponent S; default: the model's, 0 = uniform)",
+    )
     s.add_argument("--speculative", metavar="DRAFT_MODEL", help="draft model preset or file")
     s.add_argument("--draft-tokens", type=int, default=4, help="draft tokens per verify step")
     s.add_argument("--acceptance", type=float, default=0.7, help="per-token acceptance rate")
@@ -111,6 +116,9 @@ def run_serve(
         c.check(args.chunked_prefill >= 1, "--chunked-prefill", "must be an int >= 1")
     if args.memory_gb is not None:
         c.check(args.memory_gb > 0, "--memory-gb", "must be a number > 0", args.memory_gb)
+    if args.routing_skew is not None:
+        ok_s = 0 <= args.routing_skew < 100
+        c.check(ok_s, "--routing-skew", "must be a number in [0, 100)", args.routing_skew)
     if args.speculative:
         c.check(args.draft_tokens >= 1, "--draft-tokens", "must be an int >= 1", args.draft_tokens)
         ok_a = 0.0 <= args.acceptance < 1.0
@@ -118,6 +126,9 @@ def run_serve(
     check(c, args)
     c.raise_if_any()
     model = with_mla_attention(load_model_config(args.model, "--model"), args.mla_attention)
+    if args.routing_skew is not None and model.moe is not None:
+        moe = dataclasses.replace(model.moe, routing_skew=args.routing_skew)
+        model = dataclasses.replace(model, moe=moe)
     warn_unmodelled(model)
     spec = None
     if args.speculative:

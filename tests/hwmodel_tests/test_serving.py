@@ -118,6 +118,9 @@ def test_hw_serve_json_rows(capsys):
     assert absorbed["mla_attention"] == "absorbed" and out["mla_attention"] == "naive"
     assert absorbed["rows"][1]["kv_footprint_bytes"] == out["rows"][1]["kv_footprint_bytes"]
     assert absorbed["rows"][1]["tpot_s"] != out["rows"][1]["tpot_s"]
+    assert main([*args, "--routing-skew", "1.5", "--json"]) == 0
+    skewed = json.loads(capsys.readouterr().out)
+    assert skewed["rows"][1]["tpot_s"] < out["rows"][1]["tpot_s"]  # fewer experts touched
     assert main(args) == 0
     assert "TTFT" in capsys.readouterr().out
     assert main([*args[:-2], "--batch", "0,x"]) == 2
