@@ -1,22 +1,20 @@
 """Model shapes from anywhere: a shipped preset, a model YAML, a ``config.json`` or a GGUF header.
 
-``workload.model`` in a study, ``mant-dse hw llm --model`` and ``mant-dse evaluate --model`` all
-take the same value, parsed here into one :class:`hwmodel.ModelConfig`:
+``workload.model`` in a study, ``mant-dse hw llm|serve --model`` and ``mant-dse evaluate --model``
+all take the same value, parsed here into one :class:`hwmodel.ModelConfig`:
 
-- a preset name (``hwmodel/data/models/*.yaml``: ``llama-2-7b``, ``smollm2-135m``, ...);
-- a ``.yaml`` / ``.yml`` file with the preset schema: ``name``, ``source`` (optional here),
-  ``layers``, ``hidden``, ``heads``, ``kv_heads``, ``head_dim``, ``ffn``, ``vocab``, ``ffn_kind``
-  (``gated`` or ``plain``; default ``gated``);
-- a Hugging Face ``config.json`` (``num_hidden_layers``, ``hidden_size``,
-  ``num_attention_heads``, ``num_key_value_heads`` (default: heads), ``head_dim`` (default:
-  hidden / heads), ``intermediate_size``, ``vocab_size``; ``ffn_dim`` / ``n_head`` spellings of
-  OPT/GPT-2 are read too; LLaMA/Mistral/Qwen/Gemma-style configs are gated, OPT/GPT-2 plain);
-- a ``.gguf`` file: its header metadata (``<arch>.block_count``, ``embedding_length``,
-  ``attention.head_count``, ``attention.head_count_kv``, ``attention.key_length``,
-  ``feed_forward_length``, ``vocab_size`` or the token list); tensors are not read.
+- a preset name (``hwmodel/data/models/*.yaml``: ``llama-2-7b``, ``mixtral-8x7b``, ...);
+- a ``.yaml`` / ``.yml`` file with the preset schema (:func:`hwmodel.model_from_dict`:
+  ``layers``, ``hidden``, ``heads``, ``kv_heads``, ``head_dim``, ``ffn``, ``vocab``, optional
+  ``ffn_kind``, ``sliding_window``, ``tied_embeddings``, ``attention_bias``, ``moe:``, ``mla:``);
+- a Hugging Face ``config.json`` of the Llama, Mistral, Mixtral, Qwen2, Qwen2-MoE, Qwen3-MoE and
+  DeepSeek-V2/V3 families (and OPT/GPT-2 spellings), experts, MLA ranks and windows included;
+- a ``.gguf`` file: its header metadata (block count, widths, heads, expert and MLA keys);
+  tensors are not read (only their names, for tied embeddings and q/k/v biases).
 
-GQA comes from ``kv_heads`` and the KV traffic from ``kv_heads x head_dim`` per token
-(:func:`hwmodel.llm_workload`).
+Keys of a config.json or GGUF header that change the compute but are not modelled are kept as
+messages in ``ModelConfig.unmodelled`` (:func:`warn_unmodelled` turns them into warnings);
+docs/inputs.md lists what is read per family.
 
 Example:
     >>> load_model_config("smollm2-135m").kv_heads
