@@ -319,3 +319,21 @@ def test_gguf_header_with_experts_and_mla(tmp_path):
     w.close()
     got = load_model_config(str(path))
     assert _shape(got) == _shape(load_model("deepseek-v2-lite"))
+
+
+def test_a_study_names_unmodelled_keys_in_a_warning_and_the_report_context(tmp_path):
+    from dse.report_info import _unmodelled_text
+    from dse.spec import parse_spec
+
+    path = _write(tmp_path, DEEPSEEK_V3)
+    data = {
+        "version": 1,
+        "name": "v3",
+        "workload": {"model": path, "phase": "decode", "seq_len": 128},
+        "space": {"pe_type": ["mant"], "rows": [64], "cols": [47]},
+        "objectives": ["latency_s"],
+    }
+    with pytest.warns(UserWarning, match="num_nextn_predict_layers"):
+        spec = parse_spec(data)
+    assert "topk_group" in _unmodelled_text(spec)
+    assert _unmodelled_text(parse_spec({**data, "workload": {"model": "deepseek-v3"}})) == ""
