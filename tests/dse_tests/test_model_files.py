@@ -337,3 +337,53 @@ def test_a_study_names_unmodelled_keys_in_a_warning_and_the_report_context(tmp_p
         spec = parse_spec(data)
     assert "topk_group" in _unmodelled_text(spec)
     assert _unmodelled_text(parse_spec({**data, "workload": {"model": "deepseek-v3"}})) == ""
+
+
+def test_gguf_header_of_mixtral_and_qwen2_moe(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    def write(name, arch, keys):
+        path = tmp_path / name
+        w = gguf.GGUFWriter(str(path), arch)
+        for key, value in keys.items():
+            w.add_uint32(f"{arch}.{key}", value)
+        w.add_tensor("output.weight", np.zeros((2, 2), dtype=np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return load_model_config(str(path))
+
+    common = {"block_count": 32, "embedding_length": 4096, "attention.head_count": 32}
+    mixtral = write(
+        "mixtral.gguf",
+        "llama",
+        {
+            **common,
+            "attention.head_count_kv": 8,
+            "feed_forward_length": 14336,
+            "expert_count": 8,
+            "expert_used_count": 2,
+            "vocab_size": 32000,
+        },
+    )
+    assert _shape(mixtral) == _shape(load_model("mixtral-8x7b"))
+    qwen = write(
+        "qwen.gguf",
+        "qwen2moe",
+        {
+            "block_count": 24,
+            "embedding_length": 2048,
+            "attention.head_count": 16,
+            "attention.head_count_kv": 16,
+            "feed_forward_length": 5632,
+            "expert_count": 60,
+            "expert_used_count": 4,
+            "expert_feed_forward_length": 1408,
+            "expert_shared_feed_forward_length": 5632,
+            "vocab_size": 151936,
+        },
+    )
+    from_json = load_model_config(_write(tmp_path, QWEN2_MOE))
+    assert _shape(dataclasses.replace(qwen, attention_bias=True)) == _shape(from_json)
