@@ -224,16 +224,21 @@ def _unmodelled_keys(cfg: dict, model_type: str) -> list[str]:
 
 
 def _window(cfg: dict, model_type: str) -> Any:
+    """The sliding window when every layer uses it, else None (partial windows are named)."""
     window = cfg.get("sliding_window")
-    if window is None or cfg.get("layer_types"):
+    if window is None:
         return None
+    types = cfg.get("layer_types")
+    if isinstance(types, list) and types:
+        return window if all(t == "sliding_attention" for t in types) else None
     if model_type.startswith("qwen"):
+        # Qwen2: layers from index max_window_layers on use the window (HF Qwen2 layer_types)
         if not cfg.get("use_sliding_window"):
             return None
-        mwl = cfg.get("max_window_layers")
+        mwl = cfg.get("max_window_layers") or 0
         layers = cfg.get("num_hidden_layers")
-        if isinstance(mwl, int) and isinstance(layers, int) and 0 < mwl < layers:
-            return None  # partial windows: named in the unmodelled list
+        if isinstance(layers, int) and isinstance(mwl, int) and mwl > 0:
+            return None  # no layer (mwl >= layers) or some layers only (named as unmodelled)
     return window
 
 

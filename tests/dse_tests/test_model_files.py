@@ -387,3 +387,18 @@ def test_gguf_header_of_mixtral_and_qwen2_moe(tmp_path):
     )
     from_json = load_model_config(_write(tmp_path, QWEN2_MOE))
     assert _shape(dataclasses.replace(qwen, attention_bias=True)) == _shape(from_json)
+
+
+@pytest.mark.parametrize(
+    ("extra", "window", "named"),
+    [
+        ({"use_sliding_window": False, "max_window_layers": 28}, None, False),
+        ({"use_sliding_window": True, "max_window_layers": 28}, None, False),  # no layer
+        ({"use_sliding_window": True, "max_window_layers": 0}, 4096, False),  # every layer
+        ({"use_sliding_window": True, "max_window_layers": 20}, None, True),  # 8 of 28 layers
+    ],
+)
+def test_qwen2_sliding_window_follows_max_window_layers(tmp_path, extra, window, named):
+    cfg = load_model_config(_write(tmp_path, {**QWEN25_7B, "sliding_window": 4096, **extra}))
+    assert cfg.sliding_window == window
+    assert any("max_window_layers" in m for m in cfg.unmodelled) == named
