@@ -59,6 +59,7 @@ class HardwareModel:
         self.spec = workload
         self.base = accelerator
         self._workload: Any = None
+        self._serve: tuple[Any, list[Any], list[int]] | None = None
         self._accelerators: dict[tuple[Any, ...], Any] = {}
         self._costs: dict[tuple[Any, ...], dict[str, float]] = {}
 
@@ -79,6 +80,8 @@ class HardwareModel:
                         for g in self.spec.gemms
                     )
                 )
+            elif self.spec.phase == "serve":  # the last decode step stands for the widths
+                self._workload = self._serve_workloads()[1][-1]
             else:
                 self._workload = llm_workload(
                     load_model_config(self.spec.model, "workload.model"),
@@ -87,6 +90,55 @@ class HardwareModel:
                     batch=self.spec.batch,
                 )
         return self._workload
+
+    def _serve_workloads(self) -> tuple[Any, list[Any], list[int]]:
+        """(prefill, decode steps, their contexts) of a ``phase: serve`` workload (memoised)."""
+        if self._serve is not None:
+            return self._serve
+        from dse.model_source import load_model_config
+        from hwmodel import llm_workload
+        from hwmodel.serving import decode_contexts
+
+        w = self.spec
+        cfg = load_model_config(w.model, "workload.model")
+        prefill = llm_workload(cfg, phase="prefill", seq_len=w.prompt_len, batch=w.batch)
+        ctxs = decode_contexts(w.prompt_len, w.gen_len, cfg.sliding_window)
+        steps = [llm_workload(cfg, phase="decode", seq_len=x, batch=w.batch) for x in ctxs]
+        self._serve = (prefill, steps, ctxs)
+        return self._serve
+
+    def _serve_metrics(self, run: Any) -> dict[str, Any]:
+        """Serve metrics from ``run(workload) -> evaluate_many-like dict`` (arrays or floats).
+
+        TTFT = the prefill; TPOT = the decode latency over the sampled contexts, integrated
+        (``hwmodel.serve``); the pass (``latency_s``, ``energy_pj``, ``cycles``) is the request.
+        """
+        from hwmodel.serving import _trapezoid_mean
+
+        prefill, steps, ctxs = self._serve_workloads()
+        g = self.spec.gen_len
+        pre = run(prefill)
+        dec = [run(wl) for wl in steps]
+
+        def mean(key: str) -> Any:
+            return _trapezoid_mean(ctxs, [d[key] for d in dec], g)
+
+        busy = [d["utilization"] * d["cycles"] for d in dec]
+        tpot = mean("latency_s")
+        latency = pre["latency_s"] + g * tpot
+        cycles = pre["cycles"] + g * mean("cycles")
+        out = self._metrics_from(
+            cycles,
+            latency,
+            pre["energy_pj"] + g * mean("energy_pj"),
+            pre["area_um2"],
+            (pre["utilization"] * pre["cycles"] + g * _trapezoid_mean(ctxs, busy, g)) / cycles,
+            pre["tile_overflow_bytes"],
+        )
+        out.update(
+            ttft_s=pre["latency_s"], tpot_s=tpot, tokens_per_s=self.tokens_per_pass / latency
+        )
+        return out
 
     def _template(self, pe_type: str) -> Any:
         """The accelerator a PE type starts from, as a plain mapping.
@@ -274,9 +326,23 @@ class HardwareModel:
         """Cost metrics of an accelerator at a precision on this workload (not memoised)."""
         from hwmodel import evaluate, tile_overflow_bytes
 
-        cost = evaluate(accelerator, self.workload, precision)
         rows, cols = accelerator.array.rows, accelerator.array.cols
         overflow = tile_overflow_bytes(accelerator, precision, rows, cols)
+        if self.spec.phase == "serve":
+
+            def run(wl: Any) -> dict[str, float]:
+                c = evaluate(accelerator, wl, precision)
+                return {
+                    "latency_s": c.latency_s,
+                    "cycles": c.cycles,
+                    "energy_pj": c.energy_pj,
+                    "area_um2": c.area_um2,
+                    "utilization": c.utilization,
+                    "tile_overflow_bytes": overflow,
+                }
+
+            return {k: float(v) for k, v in self._serve_metrics(run).items()}
+        cost = evaluate(accelerator, self.workload, precision)
         return {
             k: float(v)
             for k, v in self._metrics_from(
@@ -302,9 +368,13 @@ class HardwareModel:
         from hwmodel import evaluate_many
 
         self.check_modes(design, precision)
-        r = evaluate_many(
-            self.base_accelerator(design), self.workload, precision, rows=rows, cols=cols
-        )
+        base = self.base_accelerator(design)
+        if self.spec.phase == "serve":
+            out = self._serve_metrics(
+                lambda wl: evaluate_many(base, wl, precision, rows=rows, cols=cols)
+            )
+            return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+        r = evaluate_many(base, self.workload, precision, rows=rows, cols=cols)
         return {
             k: np.asarray(v, dtype=float)
             for k, v in self._metrics_from(

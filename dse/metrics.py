@@ -64,6 +64,15 @@ METRICS: dict[str, MetricInfo] = {
     "throughput_tok_s": MetricInfo(
         direction=_MAX, unit="token/s", description="tokens per second of the workload"
     ),
+    "ttft_s": MetricInfo(
+        direction=_MIN, unit="s", description="time to first token (workload.phase: serve)"
+    ),
+    "tpot_s": MetricInfo(
+        direction=_MIN, unit="s", description="mean time per output token (phase serve)"
+    ),
+    "tokens_per_s": MetricInfo(
+        direction=_MAX, unit="token/s", description="output tokens per second (phase serve)"
+    ),
     "cycles": MetricInfo(direction=_MIN, unit="cycle", description="one pass of the workload"),
     "energy_pj": MetricInfo(direction=_MIN, unit="pJ", description="one pass of the workload"),
     "area_um2": MetricInfo(direction=_MIN, unit="um^2", description="accelerator area"),

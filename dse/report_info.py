@@ -346,7 +346,24 @@ def _workload_text(spec: StudySpec) -> str:
             for g in w.gemms
         )
         return f"{len(w.gemms)} GEMMs (m x k x n): {gemms}"
+    if w.phase == "serve":
+        return (
+            f"{w.model}, serve: prompt {w.prompt_len}, generate {w.gen_len} tokens, "
+            f"batch {w.batch}"
+        )
     return f"{w.model}, {w.phase}, sequence length {w.seq_len}, batch {w.batch}"
+
+
+def _unmodelled_text(spec: StudySpec) -> str:
+    """Keys of the workload's model file that change the compute and are not modelled."""
+    if spec.workload.model is None:
+        return ""
+    from dse.model_source import load_model_config
+
+    try:
+        return "; ".join(load_model_config(spec.workload.model).unmodelled)
+    except Exception:  # the file moved since the study ran: the report still renders
+        return ""
 
 
 def _accuracy_text(spec: StudySpec) -> str:
@@ -400,6 +417,7 @@ def context_info(df: pd.DataFrame, spec: StudySpec) -> ContextInfo:
     objectives = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)
     items = [
         ("workload", _workload_text(spec)),
+        *([("not modelled", u)] if (u := _unmodelled_text(spec)) else []),
         ("accuracy", _accuracy_text(spec)),
         ("objectives", objectives),
         ("constraints", ", ".join(map(_constraint_text, spec.constraints)) or "none"),

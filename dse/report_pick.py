@@ -64,7 +64,7 @@ ACCURACY_METRICS = (
 # Cost metrics every pick is compared on (always measured by a study).
 COMPARED_METRICS = ("latency_s", "energy_pj", "area_um2")
 _RATIO_LABEL = {"latency_s": "speedup", "energy_pj": "energy", "area_um2": "area"}
-_MAXIMISED = ("weight_sqnr_db", "kv_sqnr_db", "throughput_tok_s", "utilization")
+_MAXIMISED = ("weight_sqnr_db", "kv_sqnr_db", "throughput_tok_s", "tokens_per_s", "utilization")
 
 
 def _plain(value: Any) -> Any:

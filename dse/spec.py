@@ -84,17 +84,25 @@ class GemmSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkloadSpec:
-    """An LLM preset (model, phase, seq_len, batch) or an explicit list of GEMMs."""
+    """An LLM preset (model, phase, seq_len, batch) or an explicit list of GEMMs.
+
+    ``phase: serve`` costs a whole request: a prefill of ``prompt_len`` tokens, then
+    ``gen_len`` decode steps (``hwmodel.serve``); ``seq_len`` is not used by it.
+    """
 
     model: str | None = "llama-2-7b"
     phase: str = "decode"
     seq_len: int = 2048
     batch: int = 1
     gemms: tuple[GemmSpec, ...] = ()
+    prompt_len: int = 2048
+    gen_len: int = 256
 
     @property
     def tokens_per_pass(self) -> int:
-        """Tokens produced (decode) or consumed (prefill) by one pass of the workload."""
+        """Tokens produced (decode, serve) or consumed (prefill) by one pass of the workload."""
+        if self.phase == "serve":
+            return self.batch * self.gen_len
         return self.batch if self.phase == "decode" else self.batch * self.seq_len
 
 
@@ -271,10 +279,15 @@ def _sampler(c: IssueCollector, data: Any) -> SamplerSpec:
 
 
 def _workload(c: IssueCollector, data: Any) -> WorkloadSpec:
-    d = _keys(c, data, "workload", ("model", "phase", "seq_len", "batch", "gemms"))
+    d = _keys(
+        c,
+        data,
+        "workload",
+        ("model", "phase", "seq_len", "batch", "gemms", "prompt_len", "gen_len"),
+    )
     phase = d.get("phase", "decode")
-    if phase not in ("decode", "prefill"):
-        c.add("workload.phase", "must be one of decode, prefill", phase)
+    if phase not in ("decode", "prefill", "serve"):
+        c.add("workload.phase", "must be one of decode, prefill, serve", phase)
         phase = "decode"
     gemms: list[GemmSpec] = []
     raw = d.get("gemms", [])
@@ -304,6 +317,8 @@ def _workload(c: IssueCollector, data: Any) -> WorkloadSpec:
         seq_len=_int(c, d, "seq_len", "workload", 2048, 1),
         batch=_int(c, d, "batch", "workload", 1, 1),
         gemms=tuple(gemms),
+        prompt_len=_int(c, d, "prompt_len", "workload", 2048, 1),
+        gen_len=_int(c, d, "gen_len", "workload", 256, 1),
     )
 
 
@@ -526,6 +541,8 @@ def parse_spec(data: Any) -> StudySpec:
     return spec
 
 
+SERVE_METRICS = ("ttft_s", "tpot_s", "tokens_per_s")
+"""Metrics only a ``workload.phase: serve`` study produces."""
 _TENSOR_METRICS = ("weight_rel_mse", "weight_sqnr_db", "kv_rel_mse", "kv_sqnr_db", "rel_mse")
 
 
@@ -533,9 +550,11 @@ def _check_metric_sources(c: IssueCollector, spec: StudySpec) -> None:
     """Objectives and constraints must name metrics the accuracy source produces."""
     source = spec.accuracy.source
     if source not in ("synthetic", "tensors", "perplexity", "files"):
-        return  # a registered plug-in source: checked when it runs
+        source = ""  # a registered plug-in source: checked when it runs
     output = ("output_rel_mse", "output_and_kv_rel_mse")
     missing: tuple[str, ...] = (*_TENSOR_METRICS, *output) if source == "perplexity" else ("ppl",)
+    if not source:
+        missing = ()
     if source == "files":  # weights only
         missing = ("ppl", "kv_rel_mse", "kv_sqnr_db", "rel_mse", "output_and_kv_rel_mse")
         if not spec.accuracy.calibration:
@@ -545,6 +564,10 @@ def _check_metric_sources(c: IssueCollector, spec: StudySpec) -> None:
     for path, metric in named:
         if metric in missing:
             c.add(path, f"is not produced by accuracy source {source!r}", metric)
+    if spec.workload.phase != "serve":
+        for path, metric in named:
+            if metric in SERVE_METRICS:
+                c.add(path, "needs workload.phase: serve (with prompt_len, gen_len)", metric)
 
 
 def load_spec(path: str | Path) -> StudySpec:

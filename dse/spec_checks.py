@@ -68,6 +68,14 @@ def _check_workload(c: IssueCollector, spec: StudySpec) -> None:
             c.check(value <= MAX_GEMM_DIM, f"workload.gemms[{i}].{key}", rule, value)
     c.check(w.seq_len <= MAX_GEMM_DIM, "workload.seq_len", rule, w.seq_len)
     c.check(w.batch <= MAX_GEMM_DIM, "workload.batch", rule, w.batch)
+    if w.phase == "serve":
+        total = w.prompt_len + w.gen_len
+        c.check(
+            total <= MAX_GEMM_DIM,
+            "workload.gen_len",
+            f"must keep prompt_len + gen_len <= {MAX_GEMM_DIM}",
+            w.gen_len,
+        )
     model_file = w.model is not None and (
         "/" in w.model or w.model.endswith((".yaml", ".yml", ".json", ".gguf"))
     )  # a model file: checked when the spec's inputs are read (dse.spec_inputs)

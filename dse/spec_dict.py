@@ -31,6 +31,8 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         "seq_len": spec.workload.seq_len,
         "batch": spec.workload.batch,
     }
+    if spec.workload.phase == "serve":
+        wl.update(prompt_len=spec.workload.prompt_len, gen_len=spec.workload.gen_len)
     if spec.workload.gemms:
         wl["gemms"] = [
             {"name": g.name, "m": g.m, "n": g.n, "k": g.k, "count": g.count}

@@ -95,11 +95,13 @@ def base_pe(accelerator: str) -> str:
 def check_inputs(c: IssueCollector, spec: StudySpec, *, space_given: bool) -> StudySpec:
     """Opens every file the spec names (issues into ``c``); returns the spec with ``pe_type``
     defaulting to the base accelerator's PE."""
-    from dse.model_source import load_model_config
+    from dse.model_source import load_model_config, warn_unmodelled
     from hwmodel import load_pe
 
     if spec.workload.model is not None and not spec.workload.gemms:
-        _collect(c, "workload.model", lambda: load_model_config(spec.workload.model))
+        model = _collect(c, "workload.model", lambda: load_model_config(spec.workload.model))
+        if model is not None:  # keys the workload does not model: a warning, and the report
+            warn_unmodelled(model)
     if spec.accelerator is not None:
         pe = _collect(c, "accelerator", lambda: base_pe(str(spec.accelerator)))
         if pe is not None and not space_given:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         list_presets,
         load_accelerator,
     )
+    from hwmodel.blocks import causal_parts, expected_experts
     from hwmodel.capacity import capacity_issue, footprint_bytes, peak_macs_per_cycle
     from hwmodel.cost import (
         Cost,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         evaluate_many,
         tile_overflow_bytes,
     )
+    from hwmodel.model_config import MlaAttention, MlaConfig, MoeConfig, model_from_dict
     from hwmodel.parts import DRAM_TYPES, DramType
     from hwmodel.pe import (
         GroupEpilogue,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
         mant_pe_area_check,
         with_exposed_overhead,
     )
+    from hwmodel.serving import ServeResult, Speculative, serve, step_bytes
     from hwmodel.systolic import (
         Dataflow,
         GemvPath,
@@ -72,6 +75,16 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "MlaAttention": "hwmodel.model_config",
+    "MlaConfig": "hwmodel.model_config",
+    "MoeConfig": "hwmodel.model_config",
+    "ServeResult": "hwmodel.serving",
+    "Speculative": "hwmodel.serving",
+    "causal_parts": "hwmodel.blocks",
+    "expected_experts": "hwmodel.blocks",
+    "model_from_dict": "hwmodel.model_config",
+    "serve": "hwmodel.serving",
+    "step_bytes": "hwmodel.serving",
     "Accelerator": "hwmodel.accelerator",
     "ArrayConfig": "hwmodel.accelerator",
     "BufferConfig": "hwmodel.accelerator",
@@ -125,6 +138,16 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "MlaAttention",
+    "MlaConfig",
+    "MoeConfig",
+    "ServeResult",
+    "Speculative",
+    "causal_parts",
+    "expected_experts",
+    "model_from_dict",
+    "serve",
+    "step_bytes",
     "Accelerator",
     "ArrayConfig",
     "BufferConfig",

@@ -56,6 +56,19 @@ GEMM_KINDS: dict[str, OperandKind] = {
     "fc2": OperandKind.DOWN,
     "qk": OperandKind.KEY,
     "pv": OperandKind.VALUE,
+    # MoE experts and MLA projections (hwmodel.blocks)
+    "expert_gate_proj": OperandKind.GATE,
+    "expert_up_proj": OperandKind.UP,
+    "expert_down_proj": OperandKind.DOWN,
+    "shared_gate_proj": OperandKind.GATE,
+    "shared_up_proj": OperandKind.UP,
+    "shared_down_proj": OperandKind.DOWN,
+    "q_a_proj": OperandKind.Q,
+    "q_b_proj": OperandKind.Q,
+    "kv_a_proj": OperandKind.K,
+    "kv_b_proj": OperandKind.K,
+    "q_absorb": OperandKind.K,
+    "v_absorb": OperandKind.V,
 }
 """GEMM name (as :func:`hwmodel.llm_workload` names them) -> the kind of its B operand.
 

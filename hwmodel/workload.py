@@ -3,10 +3,13 @@
 Conventions: a :class:`Gemm` multiplies an activation operand A (m x k) by a B operand (k x n);
 ``operand`` says whether B is a weight matrix or the KV cache, which decides its precision.
 ``count`` repeats the GEMM (identical layers, heads, batch entries) without repeating objects.
+An LLM step is composed from blocks (:mod:`hwmodel.blocks`): attention, feed-forward (dense or
+MoE) and the LM head; docs/hwmodel.md, "Workload conventions", states what is counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +17,9 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any
 
-from hwmodel._validate import check_keys, require_int
+from hwmodel._validate import require_int
+from hwmodel.gemm import Gemm, Operand
+from hwmodel.model_config import FfnKind, MlaAttention, ModelConfig, model_from_dict
 from mant.errors import InputError, IssueCollector
 from mant.yaml_input import load_yaml_text
 
@@ -25,6 +30,7 @@ __all__ = [
     "Phase",
     "Operand",
     "FfnKind",
+    "MlaAttention",
     "Scope",
     "llm_workload",
     "list_models",
@@ -39,20 +45,6 @@ class Phase(StrEnum):
     DECODE = "decode"
 
 
-class Operand(StrEnum):
-    """What the B operand of a GEMM is: a weight matrix or the KV cache (attention)."""
-
-    WEIGHT = "weight"
-    KV = "kv"
-
-
-class FfnKind(StrEnum):
-    """Feed-forward block: SwiGLU (gate, up, down) or plain (fc1, fc2)."""
-
-    GATED = "gated"
-    PLAIN = "plain"
-
-
 class Scope(StrEnum):
     """Which GEMMs of a model a figure counts (the M-ANT paper's two scopes).
 
@@ -65,51 +57,6 @@ class Scope(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Gemm:
-    """One GEMM layer: A (m x k, activations) times B (k x n, weights or KV cache).
-
-    Attributes:
-        m: Rows of A and of the output (tokens).
-        n: Columns of B and of the output.
-        k: Reduction length (the dimension quantization groups run along).
-        name: Label in per-layer reports.
-        operand: ``"weight"`` or ``"kv"``: which precision the B operand uses.
-        count: How many identical instances the workload holds.
-
-    Example:
-        >>> Gemm(m=1, n=4096, k=4096, name="q_proj").macs
-        16777216
-    """
-
-    m: int
-    n: int
-    k: int
-    name: str = "gemm"
-    operand: Operand = Operand.WEIGHT
-    count: int = 1
-
-    def __post_init__(self) -> None:
-        c = IssueCollector()
-        for key in ("m", "n", "k", "count"):
-            require_int(c, getattr(self, key), f"gemm.{key}")
-        if c.check(
-            self.operand in tuple(Operand), "gemm.operand", "must be weight or kv", self.operand
-        ):
-            object.__setattr__(self, "operand", Operand(self.operand))
-        c.raise_if_any()
-
-    @property
-    def is_attention(self) -> bool:
-        """Whether B is the KV cache (QK^T or PV), i.e. outside the linear-layer scope."""
-        return self.operand is Operand.KV
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates of one instance."""
-        return self.m * self.n * self.k
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Workload:
     """An ordered tuple of GEMMs plus what produced them; iterates over its GEMMs.
 
@@ -119,6 +66,9 @@ class Workload:
         phase: ``"prefill"`` or ``"decode"`` (``""`` if not an LLM step).
         seq_len: Prompt length (prefill) or context length (decode), tokens.
         batch: Sequences processed together.
+        kv_elements: KV-cache elements the step reads (decode: B x min(seq_len, W) cached
+            tokens; prefill: the B x seq_len tokens' K/V, each read once), all layers.
+        config: The model config it was built from (None for a hand-made workload).
     """
 
     gemms: tuple[Gemm, ...]
@@ -126,6 +76,8 @@ class Workload:
     phase: str = ""
     seq_len: int = 0
     batch: int = 1
+    kv_elements: int = 0
+    config: ModelConfig | None = None
 
     def __iter__(self) -> Iterator[Gemm]:
         return iter(self.gemms)
@@ -140,6 +92,21 @@ class Workload:
     def macs(self) -> int:
         """Total multiply-accumulates, counts included."""
         return sum(g.macs * g.count for g in self.gemms)
+
+    @property
+    def macs_linear(self) -> int:
+        """MACs of the weight GEMMs (projections, FFN / experts, router, LM head)."""
+        return sum(g.macs * g.count for g in self.gemms if not g.is_attention)
+
+    @property
+    def macs_attention(self) -> int:
+        """MACs of QK^T and PV."""
+        return sum(g.macs * g.count for g in self.gemms if g.is_attention)
+
+    @property
+    def weight_elements(self) -> float:
+        """Weight elements the step reads, each matrix once (routed experts: expected touched)."""
+        return sum(g.k * g.n * g.b_reads for g in self.gemms if not g.is_attention)
 
     def scope(self, scope: str) -> Workload:
         """The GEMMs a figure of that :class:`Scope` counts.
@@ -160,45 +127,11 @@ class Workload:
         keep = self.gemms
         if scope == Scope.LINEAR_LAYERS:
             keep = tuple(g for g in self.gemms if not g.is_attention)
-        return Workload(
-            gemms=keep, model=self.model, phase=self.phase, seq_len=self.seq_len, batch=self.batch
-        )
+        return dataclasses.replace(self, gemms=keep)
 
     def attention(self) -> Workload:
         """Only the attention GEMMs (QK^T and PV against the KV cache)."""
-        return Workload(
-            gemms=tuple(g for g in self.gemms if g.is_attention),
-            model=self.model,
-            phase=self.phase,
-            seq_len=self.seq_len,
-            batch=self.batch,
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModelConfig:
-    """Shape of a decoder-only transformer (from its published config).
-
-    Attributes:
-        name: Preset name.
-        source: Where the numbers come from.
-        layers, hidden, heads, kv_heads, head_dim, ffn, vocab: The usual hyper-parameters.
-        ffn_kind: ``"gated"`` (SwiGLU: gate, up, down) or ``"plain"`` (fc1, fc2).
-    """
-
-    name: str
-    source: str
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    ffn: int
-    vocab: int
-    ffn_kind: FfnKind = FfnKind.GATED
-
-
-_MODEL_KEYS = ModelConfig.__dataclass_fields__.keys()
+        return dataclasses.replace(self, gemms=tuple(g for g in self.gemms if g.is_attention))
 
 
 def list_models() -> list[str]:
@@ -227,18 +160,7 @@ def load_model(name: str) -> ModelConfig:
         (resources.files("hwmodel") / "data" / "models" / f"{name}.yaml").read_text("utf-8"),
         where=f"hwmodel/data/models/{name}.yaml",
     )
-    check_keys(data, f"model.{name}", required=_MODEL_KEYS)
-    c = IssueCollector()
-    for key in ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab"):
-        require_int(c, data[key], f"model.{name}.{key}")
-    c.check(
-        data["ffn_kind"] in tuple(FfnKind),
-        f"model.{name}.ffn_kind",
-        "must be gated or plain",
-        data["ffn_kind"],
-    )
-    c.raise_if_any()
-    return ModelConfig(**{**data, "ffn_kind": FfnKind(data["ffn_kind"])})
+    return model_from_dict(data, f"model.{name}")
 
 
 def llm_workload(
@@ -248,14 +170,16 @@ def llm_workload(
     seq_len: int = 2048,
     batch: int = 1,
     lm_head: bool = True,
+    past_len: int = 0,
 ) -> Workload:
     """The GEMMs of one prefill pass or one decode step of a decoder-only LLM.
 
-    Prefill processes ``batch x seq_len`` tokens; a decode step processes ``batch`` tokens
-    against a KV cache of ``seq_len`` tokens. Attention is dense (no causal skipping): per KV
-    head, QK^T is (g x ctx) with K = head_dim and PV is (g x head_dim) with K = ctx, where the g
-    query heads sharing a KV head are stacked into M (GQA). The LM head runs for the last token
-    of each sequence only.
+    Prefill processes ``batch x seq_len`` tokens with causal attention (query p sees min(p, W)
+    keys); a decode step processes ``batch`` tokens, each against a KV cache of
+    min(``seq_len``, W) tokens that includes its own K/V. Per KV head, QK^T is (g x ctx) with
+    K = head_dim and PV is (g x head_dim) with K = ctx, where the g query heads sharing a KV head
+    are stacked into M (GQA); MLA and MoE follow :mod:`hwmodel.blocks`. The LM head runs on the
+    last position of each sequence only.
 
     Args:
         model: A shipped model name (:func:`list_models`) or a :class:`ModelConfig`.
@@ -263,6 +187,9 @@ def llm_workload(
         seq_len: Prompt length (prefill) or context length (decode), tokens.
         batch: Sequences.
         lm_head: Include the vocabulary projection.
+        past_len: Prefill only: tokens already cached before these ``seq_len`` (a chunk of a
+            chunked prefill, or a speculative verification step); query j sees
+            min(past_len + j, W) keys.
 
     Raises:
         InputError: unknown model or phase, sizes < 1.
@@ -272,52 +199,29 @@ def llm_workload(
         >>> [g.name for g in wl][:3]
         ['q_proj', 'k_proj', 'v_proj']
     """
+    from hwmodel.blocks import attention_gemms, ffn_gemms, lm_head_gemm
+
     c = IssueCollector()
     c.check(phase in tuple(Phase), "phase", "must be prefill or decode", phase)
     require_int(c, seq_len, "seq_len")
     require_int(c, batch, "batch")
+    require_int(c, past_len, "past_len", 0)
     c.raise_if_any()
     cfg = model if isinstance(model, ModelConfig) else load_model(model)
-    layers = cfg.layers
-    group = cfg.heads // cfg.kv_heads
-    if phase == "prefill":
-        tokens, queries, ctx = batch * seq_len, seq_len, seq_len
-    else:
-        tokens, queries, ctx = batch, 1, seq_len
-    h, hd = cfg.hidden, cfg.head_dim
-    gemms = [
-        Gemm(m=tokens, n=cfg.heads * hd, k=h, name="q_proj", count=layers),
-        Gemm(m=tokens, n=cfg.kv_heads * hd, k=h, name="k_proj", count=layers),
-        Gemm(m=tokens, n=cfg.kv_heads * hd, k=h, name="v_proj", count=layers),
-        Gemm(
-            m=queries * group,
-            n=ctx,
-            k=hd,
-            name="qk",
-            operand=Operand.KV,
-            count=layers * batch * cfg.kv_heads,
-        ),
-        Gemm(
-            m=queries * group,
-            n=hd,
-            k=ctx,
-            name="pv",
-            operand=Operand.KV,
-            count=layers * batch * cfg.kv_heads,
-        ),
-        Gemm(m=tokens, n=h, k=cfg.heads * hd, name="o_proj", count=layers),
-    ]
-    if cfg.ffn_kind == FfnKind.GATED:
-        gemms += [
-            Gemm(m=tokens, n=cfg.ffn, k=h, name="gate_proj", count=layers),
-            Gemm(m=tokens, n=cfg.ffn, k=h, name="up_proj", count=layers),
-            Gemm(m=tokens, n=h, k=cfg.ffn, name="down_proj", count=layers),
-        ]
-    else:
-        gemms += [
-            Gemm(m=tokens, n=cfg.ffn, k=h, name="fc1", count=layers),
-            Gemm(m=tokens, n=h, k=cfg.ffn, name="fc2", count=layers),
-        ]
+    tokens = batch if phase == "decode" else batch * seq_len
+    gemms = attention_gemms(cfg, phase, seq_len, batch, past_len) + ffn_gemms(cfg, tokens)
     if lm_head:
-        gemms.append(Gemm(m=batch, n=cfg.vocab, k=h, name="lm_head"))
-    return Workload(gemms=tuple(gemms), model=cfg.name, phase=phase, seq_len=seq_len, batch=batch)
+        gemms.append(lm_head_gemm(cfg, batch))
+    if phase == "decode":
+        cached = cfg.cached_tokens(seq_len)
+    else:  # the chunk's own K/V plus the cached window it attends
+        cached = seq_len + cfg.cached_tokens(past_len)
+    return Workload(
+        gemms=tuple(gemms),
+        model=cfg.name,
+        phase=phase,
+        seq_len=seq_len,
+        batch=batch,
+        kv_elements=batch * cached * cfg.kv_elements_per_token,
+        config=cfg,
+    )

@@ -32,7 +32,7 @@ _JSON_KEYS = (
 
 def register(subparsers: Any) -> None:
     hw = subparsers.add_parser("hw", help="hardware cost of a GEMM or an LLM step")
-    sub = hw.add_subparsers(dest="hw_command", metavar="{gemm,llm,presets}")
+    sub = hw.add_subparsers(dest="hw_command", metavar="{gemm,llm,serve,presets}")
     sub.required = True
 
     g = sub.add_parser("gemm", help="one GEMM: A (m x k) times B (k x n)")
@@ -55,6 +55,10 @@ def register(subparsers: Any) -> None:
     m.add_argument("--batch", type=int, default=1, help="sequences")
     m.add_argument("--layers", action="store_true", help="also print per-layer costs")
     m.set_defaults(func=run_llm)
+
+    from dse.cli.serve import add_serve_parser
+
+    add_serve_parser(sub, _common, _accelerator, _check_array_flags)
 
     p = sub.add_parser("presets", help="list accelerator presets, PE types and models")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -229,8 +233,8 @@ def run_gemm(args: argparse.Namespace) -> int:
 
 
 def run_llm(args: argparse.Namespace) -> int:
-    from dse.model_source import load_model_config
-    from hwmodel import evaluate, llm_workload
+    from dse.model_source import load_model_config, warn_unmodelled
+    from hwmodel import evaluate, llm_workload, step_bytes
     from mant.errors import IssueCollector
 
     c = IssueCollector()
@@ -239,16 +243,26 @@ def run_llm(args: argparse.Namespace) -> int:
     _check_array_flags(c, args)
     c.raise_if_any()
     model = load_model_config(args.model, "--model")
+    warn_unmodelled(model)
     acc = _accelerator(args)
     wl = llm_workload(model, phase=args.phase, seq_len=args.seq_len, batch=args.batch)
     cost = evaluate(acc, wl)
+    weight_bytes, kv_bytes = step_bytes(wl, acc.default_precision)
     extra = {
         "model": args.model,
         "phase": args.phase,
         "seq_len": args.seq_len,
         "batch": args.batch,
         **_capacity(acc, wl),
+        "macs_linear": wl.macs_linear,
+        "macs_attention": wl.macs_attention,
+        "weight_bytes": weight_bytes,
+        "kv_bytes": kv_bytes,
+        "params_total": model.params_total,
+        "params_active": model.params_active,
     }
+    if model.unmodelled:
+        extra["unmodelled"] = list(model.unmodelled)
     _print(cost, acc, args.json, extra, layers=args.layers)
     return 0
 
