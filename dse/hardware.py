@@ -134,6 +134,8 @@ class HardwareModel:
             pre["area_um2"],
             (pre["utilization"] * pre["cycles"] + g * _trapezoid_mean(ctxs, busy, g)) / cycles,
             pre["tile_overflow_bytes"],
+            pre["roofline_s"] + g * mean("roofline_s"),
+            _trapezoid_mean(ctxs, [d["memory_bound"] * 1.0 for d in dec], g),  # share memory-bound
         )
         out.update(
             ttft_s=pre["latency_s"], tpot_s=tpot, tokens_per_s=self.tokens_per_pass / latency
@@ -339,6 +341,8 @@ class HardwareModel:
                     "area_um2": c.area_um2,
                     "utilization": c.utilization,
                     "tile_overflow_bytes": overflow,
+                    "roofline_s": c.roofline_s,
+                    "memory_bound": float(c.bound == "memory"),
                 }
 
             return {k: float(v) for k, v in self._serve_metrics(run).items()}

@@ -7,8 +7,8 @@ Examples::
     mant-dse hw serve --accelerator mant --model llama-3.1-70b --prompt-len 4096 --gen-len 512 \\
         --batch 4 --speculative llama-3.1-8b --draft-tokens 4 --acceptance 0.7 --memory-gb 80
 
-The memory that bounds ``max_batch`` is the accelerator's DRAM capacity when its description
-has one (``dram.capacity_bytes``), else ``--memory-gb``; with neither, ``max_batch`` is null.
+The memory that bounds ``max_batch`` is ``--memory-gb`` when given (e.g. a server with more
+stacks than the preset), else the accelerator's DRAM capacity (``dram.capacity_bytes``).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def add_serve_parser(
     s.add_argument(
         "--memory-gb",
         type=float,
-        help="memory for weights + KV cache, GB (1e9 bytes), when the accelerator has no "
-        "DRAM capacity",
+        help="memory for weights + KV cache, GB (1e9 bytes); default: the accelerator's DRAM "
+        "capacity",
     )
     s.add_argument(
         "--mla-attention",
@@ -75,11 +75,12 @@ def add_serve_parser(
 
 
 def memory_bytes(acc: Any, memory_gb: float | None) -> float | None:
-    """The memory bound of ``max_batch``: the accelerator's DRAM capacity, else ``--memory-gb``."""
+    """The memory bound of ``max_batch``: ``--memory-gb`` when given, else the accelerator's
+    DRAM capacity."""
+    if memory_gb is not None:
+        return memory_gb * 1e9
     capacity = getattr(acc.dram, "capacity_bytes", None)
-    if capacity:
-        return float(capacity)
-    return None if memory_gb is None else memory_gb * 1e9
+    return float(capacity) if capacity else None
 
 
 def with_mla_attention(model: Any, attention: str | None) -> Any:

@@ -242,7 +242,9 @@ def test_paper_assumptions_put_every_linear_speedup_within_20_percent(paper_res)
     for b, published in PAPER_LINEAR.items():
         ours = lin[b].figures["speedup_avg"]
         assert abs(ours / published - 1) <= 0.20, (b, ours, published)
-    audit = {"tender": 1.49, "olive": 2.02, "ant": 1.70, "bitfusion": 4.30}
+    # hardware_audit.md's 1.49 / 2.02 / 1.70 / 4.30 were computed with SCALE-Sim's fold rule; on
+    # the load path (a prefill-like linear scope, compute-bound) the same set gives:
+    audit = {"tender": 1.50, "olive": 2.09, "ant": 1.74, "bitfusion": 4.51}
     for b, v in audit.items():
         assert lin[b].figures["speedup_avg"] == pytest.approx(v, abs=0.01), b
     cfg = paper_res.config

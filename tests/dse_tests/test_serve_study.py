@@ -49,6 +49,8 @@ def test_study_serve_metrics_equal_hwmodel_serve():
     # the vectorised path (the sweep's) gives the same figures
     base = acc.with_array(rows=1, cols=1)
     many = hw._serve_metrics(
-        lambda wl: evaluate_many(base, wl, prec, rows=np.array([64]), cols=np.array([47]))
+        lambda wl: evaluate_many(
+            base, wl, prec, rows=np.array([acc.array.rows]), cols=np.array([acc.array.cols])
+        )
     )
     assert float(many["tpot_s"][0]) == pytest.approx(got["tpot_s"], rel=1e-9)

@@ -19,6 +19,7 @@ from hwmodel import (
     load_accelerator,
     peak_macs_per_cycle,
 )
+from hwmodel.precision import Precision
 from hwmodel.systolic import load_path_cycles
 
 WEIGHTS = 32 * (4 * 4096**2 + 3 * 4096 * 11008) + 4096 * 32000
@@ -100,10 +101,11 @@ def test_load_path_width_sets_ws_gemv_time():
     wide = evaluate(acc, g)
     narrow = evaluate(acc.with_array(load_bytes_per_cycle=128.0), g)
     weights = 4096 * 4096 * 4.3125 / 8
-    # 64 x 88 folds; L = weights / (F W); ceil(L + F L) + R + C - 2, plus the epilogue's 3
+    # 64 x 52 array: 64 x 79 folds; L = weights / (F W); ceil(L + F L) + R + C - 2, plus the
+    # epilogue's 3
     for width, cost in ((256.0, wide), (128.0, narrow)):
-        lf = weights / (64 * 88 * width)
-        assert cost.compute_cycles == int(np.ceil(lf + 64 * 88 * lf)) + 64 + 47 - 2 + 3
+        lf = weights / (64 * 79 * width)
+        assert cost.compute_cycles == int(np.ceil(lf + 64 * 79 * lf)) + 64 + 52 - 2 + 3
     assert narrow.compute_cycles / wide.compute_cycles == pytest.approx(2.0, rel=1e-2)
 
 
@@ -147,6 +149,11 @@ def test_closed_form_directly():
 
 
 def test_peak_rate_is_the_design_mode():
-    assert peak_macs_per_cycle(load_accelerator("mant")) == 64 * 47  # W4A8, 1 MAC/PE-cycle
-    assert peak_macs_per_cycle(load_accelerator("tender")) == 90 * 64 / 4  # W4A8 fused
-    assert peak_macs_per_cycle(load_accelerator("bitfusion")) == 60 * 32  # W8A8
+    assert peak_macs_per_cycle(load_accelerator("mant")) == 64 * 52  # W4A8, 1 MAC/PE-cycle
+    assert peak_macs_per_cycle(load_accelerator("tender")) == 90 * 64  # its native W4A4
+    assert peak_macs_per_cycle(load_accelerator("bitfusion")) == 39 * 32  # W8A8
+    tender_a8 = load_accelerator("tender").with_precision(
+        Precision(weight_bits=4, weight_bits_per_element=4.0, act_bits=8, kv_bits=16,
+                  kv_bits_per_element=16.0, group_size=64)
+    )  # fmt: skip
+    assert peak_macs_per_cycle(tender_a8) == 90 * 64 / 4  # W4A8: four fused PEs per MAC
