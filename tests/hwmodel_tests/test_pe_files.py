@@ -22,7 +22,6 @@ from hwmodel.pe import CONSTANT_SETS
 from mant.errors import InputError
 from mant.recipes import named_recipe, recipe_names
 
-
 # every PE offers the M-ANT comparison's two sets; `bitmod` only the PEs of BitMoD's comparison
 EVERY_PE_SETS = ("unicore", "paper")
 BITMOD_PES = ("ant", "bitmod", "olive")
