@@ -201,7 +201,8 @@ def report_tables(res: ReproduceResult) -> list[tuple[str, str, pd.DataFrame]]:
         (
             "Iso-area designs",
             f"Budget {cfg.area_budget_um2:,.0f} um^2 of PE array; rule: within "
-            f"{cfg.iso_area_tolerance:.0%} below it. The paper's M-ANT PE: 148 um^2/MAC.",
+            f"{cfg.iso_area_tolerance:.0%} below it."
+            + (" The paper's M-ANT PE: 148 um^2/MAC." if cfg.subject == "mant" else ""),
             pd.DataFrame([dataclasses.asdict(r) for r in res.iso_area]),
         )
     )
