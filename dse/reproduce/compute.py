@@ -211,12 +211,14 @@ def _case_cost(
     plus ``scope.generate_tokens`` decode steps (the bound is the decode step's)."""
     model, phase, seq_len, batch = case
     d = cfg.design(name)
-    decode_prec = Precision.from_recipe(d.decode_recipe) if d.decode_recipe else None
+    own = d.model_recipes.get(model)
+    prec = Precision.from_recipe(own) if own is not None else None
+    decode_prec = Precision.from_recipe(d.decode_recipe) if d.decode_recipe else prec
     if phase != "generate":
         wl = scope_workload(scope, model, phase, seq_len, batch)
-        c = evaluate(acc, wl, decode_prec if phase == "decode" and decode_prec else None)
+        c = evaluate(acc, wl, decode_prec if phase == "decode" else prec)
         return float(c.cycles), float(c.energy_pj), str(c.bound)
-    pre = evaluate(acc, scope_workload(scope, model, "prefill", seq_len, batch))
+    pre = evaluate(acc, scope_workload(scope, model, "prefill", seq_len, batch), prec)
     step = evaluate(acc, scope_workload(scope, model, "decode", seq_len, batch), decode_prec)
     n = scope.generate_tokens
     return (

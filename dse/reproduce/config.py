@@ -87,6 +87,8 @@ class DesignSpec:
             shows its share of the budget), or None.
         decode_recipe: The recipe of decode steps, if not ``recipe`` (BitMoD's generative
             task runs W3 where its prefill runs W4).
+        model_recipes: Model -> the recipe the design runs on that model instead (BitMoD's
+            simulator hard-codes ANT's and OliVe's weight widths per model).
     """
 
     name: str
@@ -97,6 +99,7 @@ class DesignSpec:
     rows: int | None = None
     cols: int | None = None
     decode_recipe: Recipe | None = None
+    model_recipes: Mapping[str, Recipe] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,7 +224,17 @@ def _list(
 def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | None:
     from hwmodel import list_presets
 
-    allowed = ("preset", "keep", "recipe", "acts", "kv", "rows", "cols", "decode_recipe")
+    allowed = (
+        "preset",
+        "keep",
+        "recipe",
+        "acts",
+        "kv",
+        "rows",
+        "cols",
+        "decode_recipe",
+        "model_recipes",
+    )
     if not c.check_keys(raw, path, allowed=allowed, required=("preset", "keep")):
         return None
     if not c.check(
@@ -242,9 +255,21 @@ def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | N
             if "decode_recipe" in raw
             else None
         )
+        per_model: dict[str, Recipe] = {}
+        raw_models = raw.get("model_recipes") or {}
+        if c.check(
+            isinstance(raw_models, Mapping),
+            f"{path}.model_recipes",
+            "must map model names to recipes",
+            raw_models,
+        ):
+            for m, r in raw_models.items():
+                per_model[str(m)] = load_recipe(r, f"{path}.model_recipes.{m}")
     except InputError as exc:
         c.extend(exc)
         return None
+    if per_model:
+        label += " (" + ", ".join(f"{m}: {r.name}" for m, r in per_model.items()) + ")"
     if decode is not None:
         label += f" (decode: {decode.name})"
     return DesignSpec(
@@ -256,6 +281,7 @@ def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | N
         rows=fixed.get("rows") if len(fixed) == 2 else None,
         cols=fixed.get("cols") if len(fixed) == 2 else None,
         decode_recipe=decode,
+        model_recipes=per_model,
     )
 
 

