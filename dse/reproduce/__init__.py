@@ -1,6 +1,7 @@
 """Reproduce the M-ANT paper's tables the way its authors defined them (``mant-dse reproduce``).
 
-Modules: :mod:`~dse.reproduce.config` (the shipped ``physical.yaml`` and ``paper.yaml``, one per
+Modules: :mod:`~dse.reproduce.types` (the frozen values), :mod:`~dse.reproduce.config` (the
+shipped ``physical.yaml`` and ``paper.yaml``, one per
 named assumption set, and their parser),
 :mod:`~dse.reproduce.compute` (designs at iso-area, per-case ratios, means),
 :mod:`~dse.reproduce.alternatives` (named alternatives and the explanation of each published
