@@ -42,9 +42,11 @@ __all__ = [
     "pe_file",
 ]
 
-CONSTANT_SETS = ("unicore", "paper")
-"""The named constant sets: ``unicore`` (the UniCore artifact, 28 nm, 1 GHz, the default) and
-``paper`` (the M-ANT paper's assumptions: its 148 um^2/MAC PE, the baselines as it ran them)."""
+CONSTANT_SETS = ("unicore", "paper", "bitmod")
+"""The named constant sets: ``unicore`` (the UniCore artifact, 28 nm, 1 GHz, the default),
+``paper`` (the M-ANT paper's assumptions: its 148 um^2/MAC PE, the baselines as it ran them) and
+``bitmod`` (the BitMoD simulator's PEs with its 1.5x post-place-and-route factor; only the PEs of
+BitMoD's comparison, ``bitmod``, ``ant`` and ``olive``, offer it)."""
 
 DEFAULT_CONSTANTS = "unicore"
 

@@ -112,6 +112,40 @@ RECIPES: dict[str, dict[str, Any]] = {
         "weights": {"default": _INT8_G64},
         "activations": _INT8_G64,
     },
+    "bitmod-w4a16": {
+        "name": "bitmod-w4a16",
+        "description": "BitMoD W4A16 KV8 stand-in: INT4 weights per group of 128, FP16 acts",
+        "source": "BitMoD (HPCA 2025) as its simulator runs it (abdelfattah-lab/BitMoD-HPCA-25 "
+        "e445a5f, bitmod_sim/test_bitmod.py): 4-bit weights per group of 128 (4.0625 bits), FP16 "
+        "activations, 8-bit KV cache. Stand-in until the formats branch adds bitmod_fp4: INT4 "
+        "per group of 128 with an FP16 scale (4.125 bits) [named gap]",
+        "weights": {"default": {"format": "int4", "group_size": 128}},
+        "key": {"format": "int8", "group_size": 128, "grouping": "token"},
+        "value": {"format": "int8", "group_size": 128, "grouping": "channel"},
+    },
+    "mxfp4-w4a4": {
+        "name": "mxfp4-w4a4",
+        "description": "OCP MXFP4 weights and activations (block 32, E8M0 scale), KV in fp16",
+        "source": "OCP Microscaling Formats (MX) v1.0: FP4 E2M1 elements, block 32, E8M0 scale",
+        "weights": {"default": {"format": "mxfp4"}},
+        "activations": {"format": "mxfp4"},
+    },
+    "nvfp4-w4a4": {
+        "name": "nvfp4-w4a4",
+        "description": "NVFP4 weights and activations (block 16, E4M3 scale), KV in fp16",
+        "source": "NVIDIA NVFP4: FP4 E2M1 elements, block 16, E4M3 scale, FP32 per tensor",
+        "weights": {"default": {"format": "nvfp4"}},
+        "activations": {"format": "nvfp4"},
+    },
+    "m2xfp-w4a4": {
+        "name": "m2xfp-w4a4",
+        "description": "M2XFP W4A4 stand-in: MXFP4 weights and activations, KV in fp16",
+        "source": "M2XFP (ASPLOS 2026, SJTU-ReArch-Group/M2XFP_ASPLOS26 2ed16eb): m2xfp4_w "
+        "weights and m2xfp4_a activations, 4.5 bits each. Stand-in until the formats branch adds "
+        "them: MXFP4 (4.25 bits, no sub-group refinement) [named gap]",
+        "weights": {"default": {"format": "mxfp4"}},
+        "activations": {"format": "mxfp4"},
+    },
     "kv4-int4": {
         "name": "kv4-int4",
         "description": "INT4 KV cache only (K per token, V per channel, INT8 staging)",

@@ -96,7 +96,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pe-constants",
-        choices=("unicore", "paper"),
+        choices=("unicore", "paper", "bitmod"),
         help="the PE's constant set (docs/hwmodel.md, 'PE files'; default: the accelerator's)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -22,6 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
+        "comparison",
+        nargs="?",
+        choices=("mant", "bitmod"),
+        default="mant",
+        help="which published comparison: mant (the M-ANT paper's two tables, the default) or "
+        "bitmod (BitMoD's speedups over ANT and OliVe on its own models, context and batch); "
+        "docs/reproduce.md",
+    )
+    parser.add_argument(
         "--assumptions",
         choices=("physical", "paper"),
         default="physical",
@@ -56,15 +65,16 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.perplexity_windows is not None and args.perplexity_windows < 0:
         raise InputError.single("--perplexity-windows", "must be >= 0", args.perplexity_windows)
-    cfg = load_config(args.config, args.assumptions)
+    cfg = load_config(args.config, args.assumptions, args.comparison)
     windows = 0 if args.no_accuracy else args.perplexity_windows
     res = run_reproduce(cfg, accuracy_windows=windows)
     md_path, html_path, json_path = write_report(res, args.out)
     if args.json:
         print(json.dumps(summary_json(res), indent=1))
         return 0
+    subject = "M-ANT" if cfg.subject == "mant" else cfg.subject
     print(
-        f"M-ANT over each baseline, assumptions {cfg.assumptions} (PE constants "
+        f"{subject} over each baseline, assumptions {cfg.assumptions} (PE constants "
         f"{cfg.pe_constants}; {cfg.mean} mean; arithmetic in brackets)"
     )
     for f in res.alternatives.figures:

@@ -28,12 +28,18 @@ __all__ = [
     "FigureComparison",
     "AlternativesResult",
     "PAPER_SCOPES",
+    "published_scopes",
     "gemv_path_needs",
     "run_alternatives",
 ]
 
 PAPER_SCOPES = ("linear_layers", "whole_model")
-"""Scopes that carry published figures (the grid is our own)."""
+"""Scopes that carry the M-ANT paper's published figures (the grid is our own)."""
+
+
+def published_scopes(cfg: ReproduceConfig) -> tuple[str, ...]:
+    """The scopes of ``cfg`` that carry published figures, in config order."""
+    return tuple(s.name for s in cfg.scopes if s.paper)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

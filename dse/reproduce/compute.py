@@ -123,7 +123,7 @@ def design_accelerator(
     the PE's energy, the array's dataflow, preload or GEMV path, DRAM bandwidth or energy, buffer
     sizes and the budget.
     """
-    s: Mapping[str, Any] = alt.settings if alt else {}
+    s: Mapping[str, Any] = {**cfg.settings, **(alt.settings if alt else {})}
     own: Mapping[str, Any] = alt.designs.get(d.name, {}) if alt else {}
     recipe = load_recipe(own["recipe"]) if "recipe" in own else d.recipe
     changes = {k: own.get(k, s.get(k)) for k in ("acts", "kv") if own.get(k, s.get(k))}
@@ -148,6 +148,11 @@ def design_accelerator(
         acc = dataclasses.replace(acc, pe=pe)
     if "dram_bw_bytes_per_cycle" in s:
         acc = acc.with_dram(bw_bytes_per_cycle=float(s["dram_bw_bytes_per_cycle"]))
+    if "dram_pj_per_bit" in s:
+        e = float(s["dram_pj_per_bit"])
+        acc = acc.with_dram(read_pj_per_bit=e, write_pj_per_bit=e)
+    if "dram_background_mw" in s:
+        acc = acc.with_dram(background_mw=float(s["dram_background_mw"]))
     if "dram_energy_scale" in s:
         k = float(s["dram_energy_scale"])
         acc = acc.with_dram(
@@ -161,6 +166,9 @@ def design_accelerator(
         acc = acc.with_array(
             dataflow=s.get("dataflow"), preload=s.get("preload"), gemv_path=s.get("gemv_path")
         )
+    rows, cols = own.get("rows", d.rows), own.get("cols", d.cols)
+    if rows is not None and cols is not None:  # a fixed array, as the comparison configured it
+        return acc.with_array(rows=int(rows), cols=int(cols))
     budget = cfg.area_budget_um2 * float(s.get("area_scale", 1.0))
     return iso_area(acc, budget, keep=d.keep)
 
@@ -192,6 +200,34 @@ def _summary(baseline: str, kind: str, cases: tuple[CaseRatio, ...]) -> Baseline
     return BaselineSummary(baseline=baseline, mean_kind=kind, figures=figures, cases=cases)
 
 
+def _case_cost(
+    cfg: ReproduceConfig,
+    scope: Scope,
+    acc: Accelerator,
+    name: str,
+    case: tuple[str, str, int, int],
+) -> tuple[float, float, str]:
+    """(cycles, energy pJ, bound) of one design on one case; a ``generate`` case is a prefill
+    plus ``scope.generate_tokens`` decode steps (the bound is the decode step's)."""
+    model, phase, seq_len, batch = case
+    d = cfg.design(name)
+    own = d.model_recipes.get(model)
+    prec = Precision.from_recipe(own) if own is not None else None
+    decode_prec = Precision.from_recipe(d.decode_recipe) if d.decode_recipe else prec
+    if phase != "generate":
+        wl = scope_workload(scope, model, phase, seq_len, batch)
+        c = evaluate(acc, wl, decode_prec if phase == "decode" else prec)
+        return float(c.cycles), float(c.energy_pj), str(c.bound)
+    pre = evaluate(acc, scope_workload(scope, model, "prefill", seq_len, batch), prec)
+    step = evaluate(acc, scope_workload(scope, model, "decode", seq_len, batch), decode_prec)
+    n = scope.generate_tokens
+    return (
+        float(pre.cycles + n * step.cycles),
+        float(pre.energy_pj + n * step.energy_pj),
+        str(step.bound),
+    )
+
+
 def run_scope(
     cfg: ReproduceConfig,
     scope: Scope,
@@ -199,7 +235,7 @@ def run_scope(
     alt: Alternative | None = None,
 ) -> ScopeResult:
     """Evaluate M-ANT and the scope's baselines on every case of the scope."""
-    settings: Mapping[str, Any] = alt.settings if alt else {}
+    settings: Mapping[str, Any] = {**cfg.settings, **(alt.settings if alt else {})}
     phases = (settings["phase"],) if "phase" in settings else scope.phases
     cycle_scale = float(settings.get("subject_cycle_scale", 1.0))
     names = (cfg.subject, *scope.baselines)
@@ -208,26 +244,26 @@ def run_scope(
         for phase in phases:
             for seq_len in scope.seq_lens:
                 for batch in scope.batches:
-                    wl = scope_workload(scope, model, phase, seq_len, batch)
-                    costs = {n: evaluate(accs[n], wl) for n in names}
-                    sub = costs[cfg.subject]
-                    sub_cycles = sub.cycles * cycle_scale
+                    case = (model, phase, seq_len, batch)
+                    costs = {n: _case_cost(cfg, scope, accs[n], n, case) for n in names}
+                    sub_c, sub_e, sub_bound = costs[cfg.subject]
+                    sub_cycles = sub_c * cycle_scale
                     for b in scope.baselines:
-                        c = costs[b]
+                        b_c, b_e, b_bound = costs[b]
                         per[b].append(
                             CaseRatio(
                                 model=model,
                                 phase=phase,
                                 seq_len=seq_len,
                                 batch=batch,
-                                speedup=c.cycles / sub_cycles,
-                                energy_reduction=c.energy_pj / sub.energy_pj,
+                                speedup=b_c / sub_cycles,
+                                energy_reduction=b_e / sub_e,
                                 subject_cycles=float(sub_cycles),
-                                baseline_cycles=float(c.cycles),
-                                subject_energy_pj=float(sub.energy_pj),
-                                baseline_energy_pj=float(c.energy_pj),
-                                subject_bound=str(sub.bound),
-                                baseline_bound=str(c.bound),
+                                baseline_cycles=b_c,
+                                subject_energy_pj=sub_e,
+                                baseline_energy_pj=b_e,
+                                subject_bound=sub_bound,
+                                baseline_bound=b_bound,
                             )
                         )
     return ScopeResult(

@@ -19,17 +19,19 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dse.recipe_io import load_recipe
+from dse.reproduce.types import Alternative, DesignSpec, ReproduceConfig, Scope
 from mant.errors import InputError, IssueCollector
 from mant.recipe import Recipe
 
 __all__ = [
     "ASSUMPTION_SETS",
+    "COMPARISONS",
+    "PHASES",
     "CONFIG_VERSION",
     "METRICS",
     "Alternative",
@@ -44,122 +46,30 @@ __all__ = [
 CONFIG_VERSION = 2
 ASSUMPTION_SETS = {"physical": "physical.yaml", "paper": "paper.yaml"}
 """Named assumption set -> its shipped config file."""
+COMPARISONS = {"mant": None, "bitmod": "bitmod.yaml"}
+"""Named comparison (``mant-dse reproduce NAME``) -> its shipped config file (``mant``: the
+M-ANT paper's, one file per assumption set)."""
+PHASES = ("prefill", "decode", "generate")
+"""Case phases: ``generate`` is a prefill of ``seq_len`` tokens plus ``generate_tokens`` decode
+steps against a ``seq_len`` cache (BitMoD's generative task)."""
 METRICS = ("speedup", "energy_reduction")
 _PAPER_KEYS = tuple(f"{m}_{s}" for m in METRICS for s in ("avg", "max", "min"))
-_DESIGN_SET_KEYS = ("recipe", "acts", "kv", "pe_area_um2", "pe_energy_scale")
+_DESIGN_SET_KEYS = ("recipe", "acts", "kv", "pe_area_um2", "pe_energy_scale", "rows", "cols")
 _GLOBAL_SET_KEYS = {
     "acts": str,
     "kv": str,
     "preload": ("serial", "overlapped"),
     "dataflow": ("ws", "os", "is"),
     "gemv_path": ("load_path", "scalesim", "double_buffered", "memory_width", "vector"),
-    "phase": ("prefill", "decode"),
+    "phase": PHASES,
     "area_scale": float,
     "dram_energy_scale": float,
     "dram_bw_bytes_per_cycle": float,
     "buffer_kib": float,
     "subject_cycle_scale": float,
+    "dram_pj_per_bit": float,
+    "dram_background_mw": float,
 }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DesignSpec:
-    """One accelerator: its hwmodel preset, the array side the iso-area rule keeps, its recipe.
-
-    Attributes:
-        name: Label (``mant``, ``tender`` ...).
-        preset: hwmodel preset (PE, array, buffers, DRAM, clock).
-        keep: ``rows`` or ``cols``.
-        recipe: The quantization recipe (sets the PE mode and the traffic).
-        recipe_name: The recipe as written in the config (with its overrides).
-    """
-
-    name: str
-    preset: str
-    keep: str
-    recipe: Recipe
-    recipe_name: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Scope:
-    """One table: a case grid, the baselines compared and the paper's figures for each.
-
-    Attributes:
-        name: ``linear_layers``, ``whole_model`` or ``grid``.
-        title: One line for the report.
-        models, phases, seq_lens, batches: The case grid.
-        layers: ``linear`` (projections only) or ``all`` (attention and LM head too).
-        baselines: Designs M-ANT is compared with.
-        paper: Baseline -> published figure name (``speedup_avg`` ...) -> value.
-    """
-
-    name: str
-    title: str
-    models: tuple[str, ...]
-    phases: tuple[str, ...]
-    seq_lens: tuple[int, ...]
-    batches: tuple[int, ...]
-    layers: str
-    baselines: tuple[str, ...]
-    paper: Mapping[str, Mapping[str, float]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Alternative:
-    """A named alternative to the default assumptions.
-
-    Attributes:
-        name: Dotted name (``tender_kv.unicore_int4``).
-        description: What changes.
-        source: Why the alternative is plausible.
-        settings: Global settings (``preload`` ...), as plain values.
-        designs: Design name -> changed fields (``recipe``, ``acts``, ``kv``, ``pe_area_um2``,
-            ``pe_energy_scale``).
-    """
-
-    name: str
-    description: str
-    source: str
-    settings: Mapping[str, Any]
-    designs: Mapping[str, Mapping[str, Any]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReproduceConfig:
-    """A validated reproduce configuration (see ``paper.yaml`` for every key).
-
-    Attributes:
-        name, subject, area_budget_um2, iso_area_tolerance, mean: As in the YAML.
-        designs: Every design, subject first.
-        scopes: The tables, in file order.
-        alternatives: The named alternatives.
-        accuracy_windows: SmolLM2 perplexity windows per recipe (0 skips).
-        accuracy_recipes: Recipe names of the accuracy table.
-        accuracy_paper: Recipe name -> the paper's LLaMA-7B perplexity.
-        assumptions: The named assumption set (``physical``, ``paper`` or a file's own name).
-        pe_constants: The PE constant set every design takes (``unicore`` or ``paper``).
-    """
-
-    name: str
-    subject: str
-    area_budget_um2: float
-    iso_area_tolerance: float
-    mean: str
-    designs: tuple[DesignSpec, ...]
-    scopes: tuple[Scope, ...]
-    alternatives: tuple[Alternative, ...]
-    accuracy_windows: int
-    accuracy_recipes: tuple[str, ...]
-    accuracy_paper: Mapping[str, float]
-    assumptions: str = "physical"
-    pe_constants: str = "unicore"
-
-    def design(self, name: str) -> DesignSpec:
-        return next(d for d in self.designs if d.name == name)
-
-    def scope(self, name: str) -> Scope:
-        return next(s for s in self.scopes if s.name == name)
 
 
 def design_recipe(raw: Mapping[str, Any], path: str) -> tuple[Recipe, str]:
@@ -195,22 +105,64 @@ def _list(
 def _design(c: IssueCollector, name: str, raw: Any, path: str) -> DesignSpec | None:
     from hwmodel import list_presets
 
-    if not c.check_keys(
-        raw, path, allowed=("preset", "keep", "recipe", "acts", "kv"), required=("preset", "keep")
-    ):
+    allowed = (
+        "preset",
+        "keep",
+        "recipe",
+        "acts",
+        "kv",
+        "rows",
+        "cols",
+        "decode_recipe",
+        "model_recipes",
+    )
+    if not c.check_keys(raw, path, allowed=allowed, required=("preset", "keep")):
         return None
     if not c.check(
         raw["preset"] in list_presets(), f"{path}.preset", "unknown preset", raw["preset"]
     ):
         return None
     c.check(raw["keep"] in ("rows", "cols"), f"{path}.keep", "must be rows or cols", raw["keep"])
+    fixed = {k: raw[k] for k in ("rows", "cols") if k in raw}
+    for k, v in fixed.items():
+        c.check(isinstance(v, int) and v >= 1, f"{path}.{k}", "must be an int >= 1", v)
+    c.check(
+        len(fixed) in (0, 2), f"{path}.rows", "rows and cols go together (a fixed array)", fixed
+    )
     try:
         recipe, label = design_recipe(raw, path)
+        decode = (
+            load_recipe(raw["decode_recipe"], f"{path}.decode_recipe")
+            if "decode_recipe" in raw
+            else None
+        )
+        per_model: dict[str, Recipe] = {}
+        raw_models = raw.get("model_recipes") or {}
+        if c.check(
+            isinstance(raw_models, Mapping),
+            f"{path}.model_recipes",
+            "must map model names to recipes",
+            raw_models,
+        ):
+            for m, r in raw_models.items():
+                per_model[str(m)] = load_recipe(r, f"{path}.model_recipes.{m}")
     except InputError as exc:
         c.extend(exc)
         return None
+    if per_model:
+        label += " (" + ", ".join(f"{m}: {r.name}" for m, r in per_model.items()) + ")"
+    if decode is not None:
+        label += f" (decode: {decode.name})"
     return DesignSpec(
-        name=name, preset=raw["preset"], keep=raw["keep"], recipe=recipe, recipe_name=label
+        name=name,
+        preset=raw["preset"],
+        keep=raw["keep"],
+        recipe=recipe,
+        recipe_name=label,
+        rows=fixed.get("rows") if len(fixed) == 2 else None,
+        cols=fixed.get("cols") if len(fixed) == 2 else None,
+        decode_recipe=decode,
+        model_recipes=per_model,
     )
 
 
@@ -218,8 +170,19 @@ def _scope(c: IssueCollector, name: str, raw: Any, path: str, designs: tuple) ->
     from hwmodel import list_models
 
     keys = ("title", "models", "phases", "seq_lens", "batches", "layers", "baselines", "paper")
-    if not c.check_keys(raw, path, allowed=keys, required=keys):
+    if not c.check_keys(raw, path, allowed=(*keys, "generate_tokens"), required=keys):
         return None
+    gen = raw.get("generate_tokens", 0)
+    c.check(
+        isinstance(gen, int) and gen >= 0, f"{path}.generate_tokens", "must be an int >= 0", gen
+    )
+    if isinstance(raw["phases"], list) and "generate" in raw["phases"]:
+        c.check(
+            isinstance(gen, int) and gen >= 1,
+            f"{path}.generate_tokens",
+            "must be an int >= 1 when phases has generate",
+            gen,
+        )
     baselines = _list(c, raw["baselines"], f"{path}.baselines", str, designs)
     c.check(
         raw["layers"] in ("linear", "all"),
@@ -242,13 +205,32 @@ def _scope(c: IssueCollector, name: str, raw: Any, path: str, designs: tuple) ->
         name=name,
         title=str(raw["title"]),
         models=_list(c, raw["models"], f"{path}.models", str, list_models()),
-        phases=_list(c, raw["phases"], f"{path}.phases", str, ("prefill", "decode")),
+        phases=_list(c, raw["phases"], f"{path}.phases", str, PHASES),
         seq_lens=_list(c, raw["seq_lens"], f"{path}.seq_lens", int),
         batches=_list(c, raw["batches"], f"{path}.batches", int),
         layers=str(raw["layers"]),
         baselines=baselines,
         paper=paper,
+        generate_tokens=int(gen) if isinstance(gen, int) else 0,
     )
+
+
+def _settings(c: IssueCollector, s: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The global settings of a mapping (an alternative's ``set``, a config's ``settings``)."""
+    settings: dict[str, Any] = {}
+    for key, rule in _GLOBAL_SET_KEYS.items():
+        if key not in s:
+            continue
+        v = s[key]
+        if isinstance(rule, tuple):
+            c.check(v in rule, f"{path}.{key}", f"must be one of {', '.join(rule)}", v)
+        elif rule is float:
+            ok = isinstance(v, int | float) and (v > 0 or (v == 0 and key.endswith("_mw")))
+            c.check(ok, f"{path}.{key}", "must be > 0", v)
+        else:
+            c.check(isinstance(v, str), f"{path}.{key}", "must be a string", v)
+        settings[key] = v
+    return settings
 
 
 def _alternative(c: IssueCollector, raw: Any, path: str, designs: tuple) -> Alternative | None:
@@ -259,22 +241,11 @@ def _alternative(c: IssueCollector, raw: Any, path: str, designs: tuple) -> Alte
         required=("name", "description", "source", "set"),
     ):
         return None
-    settings: dict[str, Any] = {}
     per_design: dict[str, dict[str, Any]] = {}
     s = raw["set"]
     if not c.check_keys(s, f"{path}.set", allowed=("designs", *_GLOBAL_SET_KEYS)):
         return None
-    for key, rule in _GLOBAL_SET_KEYS.items():
-        if key not in s:
-            continue
-        v = s[key]
-        if isinstance(rule, tuple):
-            c.check(v in rule, f"{path}.set.{key}", f"must be one of {', '.join(rule)}", v)
-        elif rule is float:
-            c.check(isinstance(v, int | float) and v > 0, f"{path}.set.{key}", "must be > 0", v)
-        else:
-            c.check(isinstance(v, str), f"{path}.set.{key}", "must be a string", v)
-        settings[key] = v
+    settings = _settings(c, s, f"{path}.set")
     for d, fields in (s.get("designs") or {}).items():
         p = f"{path}.set.designs.{d}"
         if c.check(d in designs, p, "unknown design", d) and c.check_keys(
@@ -309,8 +280,13 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
         "alternatives",
         "accuracy",
     )
-    if not c.check_keys(data, path, allowed=(*top, "assumptions", "pe_constants"), required=top):
+    optional = ("assumptions", "pe_constants", "settings", "title")
+    if not c.check_keys(data, path, allowed=(*top, *optional), required=top):
         c.raise_if_any()
+    base_settings: dict[str, Any] = {}
+    raw_settings = data.get("settings") or {}
+    if c.check_keys(raw_settings, f"{path}.settings", allowed=tuple(_GLOBAL_SET_KEYS)):
+        base_settings = _settings(c, raw_settings, f"{path}.settings")
     from hwmodel.pe import CONSTANT_SETS
 
     assumptions = data.get("assumptions", "physical")
@@ -425,11 +401,21 @@ def parse_config(data: Any, path: str = "reproduce") -> ReproduceConfig:
         accuracy_paper={str(k): float(v) for k, v in paper.items()},
         assumptions=str(assumptions),
         pe_constants=str(constants),
+        settings=base_settings,
+        title=str(data.get("title", "M-ANT reproduction")),
     )
 
 
-def shipped_config_text(assumptions: str = "physical") -> str:
-    """The text of the shipped config of a named assumption set (:data:`ASSUMPTION_SETS`)."""
+def shipped_config_text(assumptions: str = "physical", comparison: str = "mant") -> str:
+    """The text of the shipped config of a named comparison (:data:`COMPARISONS`) and, for
+    ``mant``, a named assumption set (:data:`ASSUMPTION_SETS`)."""
+    if comparison not in COMPARISONS:
+        raise InputError.single(
+            "comparison", f"must be one of {', '.join(COMPARISONS)}", comparison
+        )
+    own = COMPARISONS[comparison]
+    if own is not None:
+        return resources.files("dse.reproduce").joinpath(own).read_text(encoding="utf-8")
     if assumptions not in ASSUMPTION_SETS:
         raise InputError.single(
             "--assumptions", f"must be one of {', '.join(ASSUMPTION_SETS)}", assumptions
@@ -438,9 +424,12 @@ def shipped_config_text(assumptions: str = "physical") -> str:
     return resources.files("dse.reproduce").joinpath(name).read_text(encoding="utf-8")
 
 
-def load_config(path: str | Path | None = None, assumptions: str = "physical") -> ReproduceConfig:
-    """Load a reproduce config from a YAML file, or the shipped one of a named assumption set
-    (``physical``, the default, or ``paper``) when ``path`` is None.
+def load_config(
+    path: str | Path | None = None, assumptions: str = "physical", comparison: str = "mant"
+) -> ReproduceConfig:
+    """Load a reproduce config from a YAML file, or the shipped one of a named comparison
+    (``mant``, the default, under a named assumption set, ``physical`` or ``paper``; or
+    ``bitmod``) when ``path`` is None.
 
     Raises:
         InputError: missing file, invalid YAML or invalid content, unknown assumption set.
@@ -448,8 +437,9 @@ def load_config(path: str | Path | None = None, assumptions: str = "physical") -
     from mant.yaml_input import load_yaml_file, load_yaml_text
 
     if path is None:
-        text = shipped_config_text(assumptions)
-        data = load_yaml_text(text, where=ASSUMPTION_SETS[assumptions])
+        text = shipped_config_text(assumptions, comparison)
+        where = COMPARISONS.get(comparison) or ASSUMPTION_SETS.get(assumptions, assumptions)
+        data = load_yaml_text(text, where=where)
     else:
         p = Path(path)
         if not p.is_file():

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from dse.report import REPORT_CSS, table_html
-from dse.reproduce.alternatives import FigureComparison, gemv_path_needs
+from dse.reproduce.alternatives import FigureComparison, gemv_path_needs, published_scopes
 from dse.reproduce.compute import ScopeResult
 from dse.reproduce.run import ReproduceResult
 from mant.atomic_write import write_text_atomic
@@ -80,6 +80,11 @@ def summary_json(res: ReproduceResult) -> dict[str, Any]:
         }
         for a in cfg.alternatives
     }
+    published = published_scopes(cfg)
+    # the headline: the first scope with published figures (``reproduce bitmod``: BitMoD's)
+    out["baselines"] = out[published[0]] if published else {}
+    out["comparison_name"] = cfg.name
+    out["subject"] = cfg.subject
     out["gemv_paths"] = gemv_path_needs(res.alternatives)
     out["iso_area"] = {r.design: dataclasses.asdict(r) for r in res.iso_area}
     out["paper_pe_um2_per_mac"] = 148.0
@@ -155,7 +160,7 @@ def _alternatives_table(res: ReproduceResult) -> pd.DataFrame:
 
 
 def _fig_label(f: FigureComparison) -> str:
-    scope = "lin" if f.scope == "linear_layers" else "whole"
+    scope = {"linear_layers": "lin", "whole_model": "whole"}.get(f.scope, f.scope)
     short = f.figure.replace("energy_reduction", "en").replace("speedup", "sp")
     return f"{scope} {f.baseline} {short}"
 
@@ -171,7 +176,7 @@ def report_tables(res: ReproduceResult) -> list[tuple[str, str, pd.DataFrame]]:
             _comparison_table(res.alternatives.figures),
         )
     ]
-    for name in ("linear_layers", "whole_model"):
+    for name in published_scopes(cfg):
         sr = res.scopes[name]
         out.append((sr.scope.title, "Per baseline, both means.", _scope_table(sr)))
         out.append((f"{sr.scope.title}: per case", "", _cases_table(sr)))
@@ -196,7 +201,8 @@ def report_tables(res: ReproduceResult) -> list[tuple[str, str, pd.DataFrame]]:
         (
             "Iso-area designs",
             f"Budget {cfg.area_budget_um2:,.0f} um^2 of PE array; rule: within "
-            f"{cfg.iso_area_tolerance:.0%} below it. The paper's M-ANT PE: 148 um^2/MAC.",
+            f"{cfg.iso_area_tolerance:.0%} below it."
+            + (" The paper's M-ANT PE: 148 um^2/MAC." if cfg.subject == "mant" else ""),
             pd.DataFrame([dataclasses.asdict(r) for r in res.iso_area]),
         )
     )
@@ -239,8 +245,9 @@ def write_report(res: ReproduceResult, out_dir: str | Path) -> tuple[Path, Path,
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     tables = report_tables(res)
-    md = ["# M-ANT reproduction", ""]
-    body = ["<h1>M-ANT reproduction</h1>"]
+    title = html.escape(res.config.title)
+    md = [f"# {res.config.title}", ""]
+    body = [f"<h1>{title}</h1>"]
     for head, sentence, df in tables:
         md += [f"## {head}", "", sentence, "", _markdown(df), ""]
         body += [
@@ -249,7 +256,7 @@ def write_report(res: ReproduceResult, out_dir: str | Path) -> tuple[Path, Path,
             table_html(df),
         ]
     page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>M-ANT reproduction</title>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
         f"<style>{REPORT_CSS}</style></head><body>" + "\n".join(body) + "</body></html>"
     )
     paths = (d / "report.md", d / "report.html", d / "summary.json")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dse.reproduce.accuracy import AccuracyResult, run_accuracy
-from dse.reproduce.alternatives import PAPER_SCOPES, AlternativesResult, run_alternatives
+from dse.reproduce.alternatives import AlternativesResult, published_scopes, run_alternatives
 from dse.reproduce.assumptions import Assumption, assumptions_table
 from dse.reproduce.compute import ScopeResult, build_accelerators, run_scope
 from dse.reproduce.config import ReproduceConfig
@@ -107,7 +107,7 @@ def iso_area_rows(
 def run_reproduce(cfg: ReproduceConfig, *, accuracy_windows: int | None = None) -> ReproduceResult:
     """The whole reproduction (``accuracy_windows=0`` skips the perplexity side)."""
     accs = build_accelerators(cfg)
-    alts = run_alternatives(cfg, PAPER_SCOPES)
+    alts = run_alternatives(cfg, published_scopes(cfg))
     scopes = dict(alts.base)
     for s in cfg.scopes:
         if s.name not in scopes:

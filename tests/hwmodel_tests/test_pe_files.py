@@ -7,11 +7,24 @@ from importlib import resources
 import pytest
 import yaml
 
-from hwmodel import Precision, list_pes, list_presets, load_accelerator, load_pe
+from hwmodel import (
+    Precision,
+    evaluate,
+    iso_area,
+    list_pes,
+    list_presets,
+    llm_workload,
+    load_accelerator,
+    load_pe,
+)
 from hwmodel.accelerator import native_precision
 from hwmodel.pe import CONSTANT_SETS
 from mant.errors import InputError
 from mant.recipes import named_recipe, recipe_names
+
+# every PE offers the M-ANT comparison's two sets; `bitmod` only the PEs of BitMoD's comparison
+EVERY_PE_SETS = ("unicore", "paper")
+BITMOD_PES = ("ant", "bitmod", "olive")
 
 
 @pytest.mark.parametrize("name", list_pes())
@@ -19,10 +32,13 @@ def test_every_pe_file_names_its_recipe_colour_and_both_constant_sets(name):
     pe = load_pe(name)
     assert pe.native_recipe in recipe_names()
     assert pe.color is not None and pe.color.startswith("#")
-    assert set(pe.constant_sets) == set(CONSTANT_SETS)
-    for s in CONSTANT_SETS:
+    extra = ("bitmod",) if name in BITMOD_PES else ()
+    assert set(pe.constant_sets) == {*EVERY_PE_SETS, *extra} <= set(CONSTANT_SETS)
+    for s in pe.constant_sets:
         assert load_pe(name, s).constants == s
         assert load_pe(name, s).source  # every set names its source
+        for m in load_pe(name, s).modes:
+            assert m.source  # and every number of every mode
 
 
 @pytest.mark.parametrize("name", list_presets())
@@ -64,7 +80,7 @@ def test_leakage_is_one_28nm_density_for_every_pe_of_a_set():
     # Bit Fusion's 45 nm synthesis (64.314 uW over 1733.13 um^2) scaled like its area and energy
     density = 64.314 / 1733.13 * 45 / 28
     for name in list_pes():
-        for s in CONSTANT_SETS:
+        for s in EVERY_PE_SETS:
             pe = load_pe(name, s)
             assert pe.leakage_uw == pytest.approx(density * pe.area_um2, rel=2e-3), (name, s)
 
@@ -115,3 +131,48 @@ def test_per_kind_group_size_sets_each_gemms_epilogue():
     assert b.energy_pj > a.energy_pj
     # round trip through YAML keeps the group size
     assert Precision.from_dict(kv32.to_dict()) == kv32
+
+
+def test_the_bitmod_set_is_bitmods_simulator_with_its_place_and_route_factor():
+    """BitMoD-HPCA-25 e445a5f bitmod_sim: test_bitmod.py 0.56 pJ / 1507.7 um^2 (4-wide,
+    bit-serial 2 bits per cycle), test_ant.py 0.56 / 1318.6, test_olive.py 0.613 / 1318.6, all
+    times pe_array.py PR_SCALING = 1.5; the simulator charges no leakage."""
+    bm, ant, olive = (load_pe(n, "bitmod") for n in ("bitmod", "ant", "olive"))
+    assert bm.area_um2 == pytest.approx(1507.7 * 1.5)
+    assert ant.area_um2 == olive.area_um2 == pytest.approx(1318.6 * 1.5)
+    w4 = bm.mode_for(4, 16)
+    assert w4.macs_per_cycle == 2.0 and w4.energy_pj_per_mac == pytest.approx(0.56 * 1.5 * 2 / 4)
+    assert bm.mode_for(3, 16) == w4  # ceil(3 / 2) = 2 cycles, as W4
+    assert bm.mode_for(8, 16).macs_per_cycle == 1.0  # the 8-bit KV cache: 4 cycles per 4 MACs
+    assert ant.mode_for(5, 16).energy_pj_per_mac == pytest.approx(0.56 * 1.5)
+    assert olive.mode_for(16, 16).energy_pj_per_mac == pytest.approx(0.613 * 1.5)
+    assert bm.leakage_uw == ant.leakage_uw == olive.leakage_uw == 0.0
+    # the unicore set is the simulator's number before the factor, as UniCore's own are
+    assert load_pe("bitmod").area_um2 == 1507.7
+    assert load_pe("bitmod").mode_for(4, 16).energy_pj_per_mac == pytest.approx(0.28)
+    with pytest.raises(InputError, match="has no set 'bitmod'"):
+        load_pe("mant", "bitmod")
+
+
+@pytest.mark.parametrize("name", ["bitmod", "mxfp", "m2xfp"])
+def test_the_2025_26_presets_are_iso_area_and_run_hw_llm(name):
+    budget = 104 * 32 * 785929 / 2024  # UniCore's M-ANT array, as every preset
+    acc = load_accelerator(name)
+    keep = "cols" if name == "bitmod" else "rows"
+    again = iso_area(acc, budget, keep=keep)
+    assert (again.array.rows, again.array.cols) == (acc.array.rows, acc.array.cols)
+    assert 0.97 <= acc.pe_area_um2 / budget <= 1.0
+    cost = evaluate(acc, llm_workload("llama-2-7b", phase="decode", seq_len=2048, batch=1))
+    assert cost.cycles > 0 and cost.bound == "memory"
+
+
+def test_the_mx_pe_runs_nvfp4_with_twice_the_block_segments():
+    acc = load_accelerator("mxfp")
+    wl = llm_workload("llama-2-7b", phase="prefill", seq_len=256, batch=1)
+    mx = evaluate(acc, wl)
+    nv = evaluate(acc.with_precision(Precision.from_recipe(named_recipe("nvfp4-w4a4"))), wl)
+    # blocks of 16 against 32: about twice the segments (the LM head and the attention GEMMs
+    # with their unquantized 16-bit operands have none)
+    ratio = nv.energy_breakdown_pj["epilogue"] / mx.energy_breakdown_pj["epilogue"]
+    assert 1.8 <= ratio <= 2.0
+    assert nv.dram_bytes > mx.dram_bytes  # 4.5 bits per element against 4.25
