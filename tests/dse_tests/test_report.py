@@ -237,8 +237,11 @@ def test_report_renders_in_headless_chromium(small_spec_dict, tmp_path):
     si = [t for t in texts if re.fullmatch(r"[−-]?[\d.]+[kMGTPB]", t.strip())]
     assert not si, si  # no "800B" / "15M" tick labels
     assert any(t.endswith("[µs]") or t.endswith("[ms]") for t in texts)  # a readable unit
+    # plotly writes the figure JSON with orjson when it is installed (raw "·") and with json.dumps
+    # otherwise ("\\u00b7"): both are the same JSON string, so accept either spelling.
     hover = re.search(
-        r"· trial \d+\\u003cbr\\u003egroup_size=\d+, weight_format=int8 \(PE\)", text
+        r"(?:·|\\u00b7) trial \d+\\u003cbr\\u003egroup_size=\d+, weight_format=int8 \(PE\)",
+        text,
     )
     assert hover, "hover text carries the design's parameters"
     check = json.loads(dom.split('<pre id="layout-check">')[-1].split("</pre>")[0])
