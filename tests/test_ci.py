@@ -1,4 +1,4 @@
-"""CI runs the README's test command from a fresh venv, so every import the code makes is declared."""
+"""CI runs the README test command from a fresh venv: every import the code makes is declared."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_every_imported_distribution_is_declared():
 
 def test_ci_runs_the_readme_command_in_a_fresh_venv():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert re.search(r"-m venv", ci) and 'pip install' in ci and '-e ".[test]"' in ci
+    assert re.search(r"-m venv", ci) and "pip install" in ci and '-e ".[test]"' in ci
     assert "exec bash tests/run.sh" in ci and 'PATH="$venv/bin:$PATH"' in ci
     assert "bash tests/run.sh" in (ROOT / "README.md").read_text()
     ignored = subprocess.run(
