@@ -47,7 +47,13 @@ from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
 from dse.spec import SamplerName, StudySpec, parse_spec, spec_to_dict
-from dse.storage import JOURNAL_FILE, create_storage, default_storage_url, has_heartbeat
+from dse.storage import (
+    JOURNAL_FILE,
+    create_storage,
+    default_storage_url,
+    has_heartbeat,
+    strip_password,
+)
 from mant.atomic_write import write_text_atomic
 from mant.errors import InputError
 
@@ -372,9 +378,10 @@ def run_study(
         if created and not any(p.name != JOURNAL_FILE for p in out.iterdir()):
             shutil.rmtree(out, ignore_errors=True)
         raise
-    # the copy in the folder remembers a --storage URL, so plot/export --out find the study
+    # the copy in the folder remembers a --storage URL, so plot/export --out find the study; never
+    # its password (PGPASSWORD or ~/.pgpass supply it later, see docs/scale-out.md)
     spec_data = spec_to_dict(spec)
-    saved = {**spec_data, "storage": storage_url or spec.storage}
+    saved = {**spec_data, "storage": strip_password(storage_url or spec.storage)}
     write_text_atomic(out / SPEC_FILE, yaml.safe_dump(saved, sort_keys=False))
     total = n_trials if n_trials is not None else spec.n_trials
     recover(study, heartbeat=has_heartbeat(storage), policy=policy)

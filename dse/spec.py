@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -472,6 +473,29 @@ _TOP = (
 )
 
 
+# A study name names the folder runs/<name> and the study in a shared storage, and is printed in
+# messages: one path component of letters, digits, "_", "." and "-", starting with a letter/digit.
+_NAME_RE = re.compile(r"\w[\w.-]*")
+MAX_NAME_CHARS = 100
+
+
+def _study_name(c: IssueCollector, name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        c.add("name", "must be a non-empty string", name)
+    elif len(name) > MAX_NAME_CHARS:
+        c.add("name", f"must be at most {MAX_NAME_CHARS} characters, not {len(name)}", name)
+    elif not _NAME_RE.fullmatch(name):
+        c.add(
+            "name",
+            "must be letters, digits, '_', '.' and '-' and start with a letter or digit (it names "
+            "the folder runs/<name>: no '/', '..', spaces or control characters)",
+            name,
+        )
+    else:
+        return name
+    return "study"
+
+
 def parse_spec(data: Any) -> StudySpec:
     """Validates a spec mapping (as loaded from YAML) into a :class:`StudySpec`.
 
@@ -484,10 +508,7 @@ def parse_spec(data: Any) -> StudySpec:
         c.raise_if_any()
     version = d.get("version")
     c.check(version == SPEC_VERSION, "version", f"must be {SPEC_VERSION}", version)
-    name = d.get("name")
-    if not isinstance(name, str) or not name.strip():
-        c.add("name", "must be a non-empty string", name)
-        name = "study"
+    name = _study_name(c, d.get("name"))
     storage = _str(c, d, "storage", "", None)
     spec = StudySpec(
         name=name,

@@ -80,6 +80,13 @@ SPEC_CASES = [
     ),
     ("absurd-gemm", _spec(workload__gemms__0__m=10**20), "workload.gemms[0].m", str(10**20)),
     ("unknown-key", _spec(colour="red"), "colour", "'colour'"),
+    # a study name names the folder runs/<name>: one plain path component, no control characters
+    ("name-escapes", _spec(name="../../escaped"), "name: must be letters", "'../../escaped'"),
+    ("name-absolute", _spec(name="/tmp/abs"), "name: must be letters", "'/tmp/abs'"),
+    ("name-nested", _spec(name="a/b/c"), "name: must be letters", "'a/b/c'"),
+    ("name-ansi", _spec(name="x\x1b[31mred"), "name: must be letters", "'x\\x1b[31mred'"),
+    ("name-nul", _spec(name="x\x00y"), "name: must be letters", "'x\\x00y'"),
+    ("name-300-chars", _spec(name="a" * 300), "name: must be at most 100 characters", "aaa"),
 ]
 
 
@@ -105,6 +112,27 @@ def test_bad_spec_is_one_clear_error_and_leaves_nothing(tmp_path, capsys, text, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/mant-dse-abs-name", "a/b/c"])
+def test_study_name_never_becomes_a_path(tmp_path, capsys, monkeypatch, name):
+    work = tmp_path / "a" / "b" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    spec = _write_spec(work, _spec(name=name))
+    assert main(["run", str(spec), "--no-progress"]) == 2  # default --out: runs/<name>
+    err = capsys.readouterr().err
+    assert "error: name: must be letters, digits" in err and repr(name) in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "study.yaml", "work"]
+    assert not Path("/tmp/mant-dse-abs-name").exists()
+
+
+def test_a_newline_in_a_name_cannot_forge_an_error_line(tmp_path, capsys):
+    spec = _write_spec(tmp_path, _spec(name="x\nerror: all good\x1b[2J"))
+    assert main(["run", str(spec), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\nerror: all good" not in err
+    assert all(line.startswith("error: name: ") for line in err.splitlines()), err
+
+
 def test_out_that_is_a_file_or_under_a_file(tmp_path, capsys):
     spec = _write_spec(tmp_path, _spec())
     afile = tmp_path / "afile"
@@ -123,6 +151,24 @@ def test_bad_storage_url_leaves_no_output_folder(tmp_path, capsys):
     assert main(["run", str(spec), "--out", str(out), "--storage", "bogus://x"]) == 2
     assert "storage: must be a journal" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_storage_password_is_never_shown_or_saved(tmp_path, capsys):
+    from dse.spec import parse_spec
+    from dse.spec_dict import spec_to_dict
+    from dse.storage import describe_storage
+
+    url = "postgresql://ana:hunter2@127.0.0.1:1/studies"
+    spec = _write_spec(tmp_path, _spec())
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--storage", url, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "error: storage: cannot connect" in err and "postgresql://ana:***@127.0.0.1:1" in err
+    assert "hunter2" not in err
+    assert not out.exists()
+    assert describe_storage(url) == "postgresql://ana:***@127.0.0.1:1/studies"
+    saved = spec_to_dict(parse_spec(_spec(storage=url)))
+    assert saved["storage"] == "postgresql://ana@127.0.0.1:1/studies"
 
 
 @pytest.fixture(scope="module")
