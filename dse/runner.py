@@ -42,7 +42,7 @@ from dse.failures import (
     is_sampler_trial,
     summarize_failures,
 )
-from dse.interrupts import Interrupted, StopRequest
+from dse.interrupts import Interrupted, StopRequest, stop_with_parent
 from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
@@ -228,7 +228,10 @@ def _worker_process(
     seed: int,
     policy: RecoveryPolicy,
     ran: Any = None,
+    parent_pid: int | None = None,
 ) -> None:
+    if parent_pid is not None:  # a parent killed with SIGKILL cannot stop us: notice it ourselves
+        stop_with_parent(parent_pid)
     _quiet_optuna()
     spec = parse_spec(spec_data)
     storage = create_storage(storage_url, out_dir=out_dir, policy=policy)
@@ -414,6 +417,7 @@ def run_study(
                         spec.seed + n_start + i,
                         policy,
                         ran,
+                        os.getpid(),
                     ),
                     daemon=True,
                 )

@@ -282,6 +282,54 @@ def test_two_runs_on_one_folder_each_count_their_own_trials(tmp_path, small_spec
     assert len(set(_params_of_complete(trials))) == len(_params_of_complete(trials)) >= 6
 
 
+def _children(pid: int) -> set[int]:
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        kids.update(int(x) for x in task.read_text().split())
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_stop_when_the_parent_is_killed(tmp_path, small_spec_dict):
+    spec = _spec_file(tmp_path, small_spec_dict, n_trials=30)
+    out = tmp_path / "out"
+    # 15 trials of 1 s each per process: a worker left alone would go on for 15 s
+    p = _cli("run", str(spec), "--out", str(out), "--no-progress", "--jobs", "2", delay_s=1.0)
+    _wait_for_complete(out, 1)
+    workers: set[int] = set()
+    deadline = time.monotonic() + TIMEOUT_S
+    while not workers and time.monotonic() < deadline:
+        # the spawned worker (the resource tracker is a child too: it exits with its parent)
+        workers = {c for c in _children(p.pid) if "resource_tracker" not in _cmdline(c)}
+        time.sleep(0.1)
+    assert workers, "no worker process started"
+    p.kill()  # SIGKILL: the parent cannot stop its workers itself
+    p.wait(timeout=TIMEOUT_S)  # not communicate(): the workers hold its pipes open
+    deadline = time.monotonic() + 8
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    p.communicate(timeout=TIMEOUT_S)
+    assert not left, "a worker outlived its killed parent"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except FileNotFoundError:
+        return ""
+
+
 if __name__ == "__main__":  # a run of the tests above
     from dse.cli import main
 
