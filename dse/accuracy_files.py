@@ -60,13 +60,9 @@ def tensor_names(path: str) -> list[str]:
             with np.load(p, allow_pickle=False) as z:
                 return [n for n in z.files if z[n].ndim >= 2 and z[n].dtype.kind == "f"]
         if suffix == ".safetensors":
-            import json
-            import struct
+            from mant.file_headers import safetensors_header
 
-            with open(p, "rb") as fh:
-                (n,) = struct.unpack("<Q", fh.read(8))
-                header = json.loads(fh.read(n))
-            header.pop("__metadata__", None)
+            header, _ = safetensors_header(p)
             return [
                 k
                 for k, v in header.items()
@@ -83,9 +79,9 @@ def tensor_names(path: str) -> list[str]:
 
 @functools.lru_cache(maxsize=4)
 def _gguf(path: str) -> Any:
-    from gguf import GGUFReader
+    from mant.file_headers import open_gguf
 
-    return GGUFReader(path)
+    return open_gguf(path)
 
 
 def load_named(path: str, name: str) -> np.ndarray:

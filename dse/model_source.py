@@ -176,9 +176,9 @@ def _from_hf_config(cfg: Any, file: str, p: Path) -> dict:
 
 def _from_gguf(p: Path) -> dict:
     try:
-        from gguf import GGUFReader
+        from mant.file_headers import open_gguf
 
-        reader = GGUFReader(str(p))
+        reader = open_gguf(p)
     except Exception as exc:  # corrupt or not a GGUF: bad input, not a bug
         raise InputError.single(
             str(p), "must be a readable GGUF file", f"{type(exc).__name__}: {exc}"

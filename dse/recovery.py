@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dse.failures import INTERRUPTED_ATTR, TrialFailed, counts_as_done
+from dse.failures import DUPLICATE_ATTR, INTERRUPTED_ATTR, TrialFailed, counts_as_done
 from dse.interrupts import Interrupted, StopRequest, signal_name
 
 if TYPE_CHECKING:
@@ -262,6 +262,8 @@ class WorkerLoop:
     it started) the count is skipped. Both that and the race between counting and starting let
     each process overshoot by at most one trial. This process starts at most ``budget`` trials.
     With ``drain``, it finally waits for trials still in flight elsewhere (see :meth:`_drain`).
+    ``exhausted(trials)`` is asked after a duplicate: True (every design of the space has been
+    evaluated, only duplicates are left to draw) stops the loop and sets ``space_exhausted``.
     """
 
     def __init__(
@@ -276,8 +278,11 @@ class WorkerLoop:
         callbacks: list[Any],
         linger: bool = True,
         drain: bool = False,
+        exhausted: Callable[[list[optuna.trial.FrozenTrial]], bool] | None = None,
     ) -> None:
         self.study = study
+        self.exhausted = exhausted
+        self.space_exhausted = False
         self.total = total
         self.budget = budget
         self.policy = policy
@@ -324,6 +329,14 @@ class WorkerLoop:
         self.started += 1
         self.current = None
         if self.stop.requested:
+            study.stop()
+            return
+        if (
+            self.exhausted is not None
+            and DUPLICATE_ATTR in trial.user_attrs
+            and self.exhausted(study.get_trials(deepcopy=False))
+        ):  # only duplicates are left to draw: n_trials would never be reached
+            self.space_exhausted = True
             study.stop()
             return
         if self.started < self.budget and trial.number + 1 < self.total:

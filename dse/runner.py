@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -37,6 +38,7 @@ import yaml
 from dse.accuracy import fetch_source_assets
 from dse.failures import (
     DUPLICATE_ATTR,
+    INTERRUPTED_ATTR,
     counts_as_done,
     failure_reason,
     is_sampler_trial,
@@ -103,6 +105,8 @@ class RunSummary:
         report: path of report.html, or None.
         failures: reasons of the trials that failed in this run, with their counts (most
             frequent first; :func:`dse.failures.summarize_failures`).
+        space_exhausted: the run stopped before ``n_trials`` because every design of the space
+            is evaluated (only duplicates were left to draw).
     """
 
     study_name: str
@@ -119,6 +123,7 @@ class RunSummary:
     report: Path | None
     failures: tuple[tuple[str, int], ...] = ()
     signum: int = 0
+    space_exhausted: bool = False
 
 
 def _quiet_optuna() -> None:
@@ -219,6 +224,37 @@ def _count(study: optuna.Study) -> tuple[int, int]:
     return done, failed
 
 
+def exhaustion_check(spec: StudySpec) -> Callable[[list[Any]], bool]:
+    """``check(trials)``: whether the study has evaluated every design the sampler can propose
+    (COMPLETE or failed, as :func:`dse.samplers.design_key` tells designs apart), so that only
+    duplicates are left. Counted once, at the first duplicate; never True for spaces too large
+    to count."""
+    from optuna.trial import TrialState
+
+    from dse.samplers import design_key, n_designs
+
+    count: list[int | None] = []
+
+    def check(trials: list[Any]) -> bool:
+        if not count:
+            count.append(n_designs(spec))
+        n = count[0]
+        if n is None:
+            return False
+        keys = {
+            design_key(spec, t.params)
+            for t in trials
+            if is_sampler_trial(t)
+            and (
+                t.state == TrialState.COMPLETE
+                or (t.state == TrialState.FAIL and not t.user_attrs.get(INTERRUPTED_ATTR))
+            )
+        }
+        return len(keys) >= n
+
+    return check
+
+
 def _worker_process(
     spec_data: dict,
     out_dir: str,
@@ -245,6 +281,7 @@ def _worker_process(
         policy=policy,
         callbacks=[],
         linger=False,
+        exhausted=exhaustion_check(spec),
     )
     try:
         driver.run()
@@ -434,6 +471,7 @@ def run_study(
                 policy=policy,
                 callbacks=[bar],
                 drain=True,
+                exhausted=exhaustion_check(spec),
             )
             loop.run()
         with StopRequest() as stop:  # a signal while waiting for the workers: stop them
@@ -461,6 +499,12 @@ def run_study(
     n_dup = sum(t.state == TrialState.PRUNED and DUPLICATE_ATTR in t.user_attrs for t in trials)
     n_complete = sum(t.state == TrialState.COMPLETE and is_sampler_trial(t) for t in trials)
     n_run = (loop.started if loop is not None else 0) + int(ran.value)
+    exhausted = (
+        not signum
+        and n_complete + n_dup < total
+        and spec.sampler.name not in (SamplerName.GRID, SamplerName.AUTO)
+        and exhaustion_check(spec)(trials)
+    )
     return RunSummary(
         study_name=spec.name,
         storage_url=url,
@@ -476,6 +520,7 @@ def run_study(
         report=report_path,
         failures=tuple(failures),
         signum=int(signum),
+        space_exhausted=bool(exhausted),
     )
 
 
@@ -532,6 +577,7 @@ def run_worker(
         heartbeat=heartbeat,
         policy=policy,
         callbacks=[lambda s, t: mine.append(t.number)],
+        exhausted=exhaustion_check(spec),
     )
     try:
         driver.run()

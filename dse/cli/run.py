@@ -156,6 +156,12 @@ def _run(args: argparse.Namespace) -> int:
         f"{summary.n_designs} designs recorded"
     )
     print(f"storage: {describe_storage(summary.storage_url)}")
+    if summary.space_exhausted:
+        print(
+            f"note: stopped before n_trials: every design of the space is evaluated "
+            f"({summary.n_designs} designs); only duplicates were left to draw",
+            file=sys.stderr,
+        )
     for path in summary.results:
         print(f"results: {path}")
     if summary.report is not None:

@@ -86,6 +86,30 @@ SPEC_CASES = [
     ("name-nested", _spec(name="a/b/c"), "name: must be letters", "'a/b/c'"),
     ("name-ansi", _spec(name="x\x1b[31mred"), "name: must be letters", "'x\\x1b[31mred'"),
     ("name-nul", _spec(name="x\x00y"), "name: must be letters", "'x\\x00y'"),
+    (
+        "grid-of-10**14-designs",
+        _spec(
+            sampler={"name": "grid"},
+            space__rows={"low": 1, "high": 4096},
+            space__cols={"low": 1, "high": 4096},
+            space__weight_buffer_kib={"low": 1, "high": 2**20},
+        ),
+        "sampler.name: a grid over 140,737,488,355,328 designs is too large",
+        "'grid'",
+    ),
+    (
+        "auto-grid-of-10**7-settings",
+        _spec(
+            sampler={"name": "auto"},
+            n_trials=10**400,
+            space__group_size={"low": 1, "high": 4096},
+            space__weight_bits={"low": 2, "high": 8},
+            space__act_bits={"low": 2, "high": 16},
+            space__kv_bits={"low": 2, "high": 16},
+        ),
+        "a grid over",
+        "'auto'",
+    ),
     ("name-300-chars", _spec(name="a" * 300), "name: must be at most 100 characters", "aaa"),
 ]
 
@@ -381,3 +405,71 @@ def test_saved_study_file_with_a_duplicate_key_is_bad_input(finished_run, tmp_pa
     assert main(["run", str(spec), "--out", str(folder), "--sweep"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"{SPEC_FILE}:" in err and f"got {key!r}" in err, err
+
+
+# ---------------------------------------------------------------------------------------------
+# tensor-file headers are data from the user: checked against the file before anything is read
+
+
+def _safetensors(entries: dict, data: bytes, metadata=None) -> bytes:
+    import json
+    import struct
+
+    header = dict(entries)
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+def _f32(shape, begin, end):
+    return {"dtype": "F32", "shape": shape, "data_offsets": [begin, end]}
+
+
+SAFETENSORS_CASES = [
+    ("negative-offset", {"w": _f32([2], -8, 0)}, bytes(8), None, "data_offsets must be"),
+    ("negative-shape", {"w": _f32([-2], 0, 8)}, bytes(8), None, "shape must be non-negative"),
+    (
+        "overlap",
+        {"a": _f32([2], 0, 8), "b": _f32([2], 4, 12)},
+        bytes(12),
+        None,
+        "data_offsets overlap",
+    ),
+    ("gap", {"a": _f32([2], 0, 8), "b": _f32([2], 12, 20)}, bytes(20), None, "leave a gap"),
+    ("short-span", {"w": _f32([4], 0, 8)}, bytes(8), None, "do not hold shape [4]"),
+    ("metadata-list", {"w": _f32([2], 0, 8)}, bytes(8), [1, 2], "__metadata__ must be"),
+    ("trailing-bytes", {"w": _f32([2], 0, 8)}, bytes(16), None, "cover 8 bytes of a 16-byte"),
+]
+
+
+@pytest.mark.parametrize(
+    ("entries", "data", "meta", "needle"),
+    [c[1:] for c in SAFETENSORS_CASES],
+    ids=[c[0] for c in SAFETENSORS_CASES],
+)
+def test_bad_safetensors_header_is_rejected(tmp_path, capsys, entries, data, meta, needle):
+    import safetensors
+
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(_safetensors(entries, data, meta))
+    with pytest.raises(Exception):  # noqa: B017 - the reference reader refuses it too
+        with safetensors.safe_open(str(path), "np") as fh:
+            [fh.get_tensor(k) for k in fh.keys()]  # noqa: SIM118
+    assert main(["quantize", str(path), "--format", "int4"]) == 2
+    err = capsys.readouterr().err
+    assert "w.safetensors: must be a readable tensor file" in err and needle in err, err
+    assert "Traceback" not in err
+
+
+def test_gguf_claiming_2_to_the_40_tensors_is_rejected_at_once(tmp_path, capsys):
+    import struct
+    import time
+
+    path = tmp_path / "big.gguf"
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 2**40, 0) + bytes(2 << 20))
+    start = time.perf_counter()
+    assert main(["quantize", str(path), "--format", "int4"]) == 2
+    assert time.perf_counter() - start < 5  # gguf's reader alone loops for ~20 s on this file
+    err = capsys.readouterr().err
+    assert f"{2**40} tensors, 0 keys do not fit in" in err and "Traceback" not in err

@@ -193,3 +193,18 @@ def test_cli_run_and_bad_spec_exit_codes(small_spec_dict, tmp_path, capsys):
     assert "error: space.rows: is empty" in err and "error: bogus: unknown key" in err
     code = main(["run", str(path.with_name("missing.yaml")), "--no-progress"])
     assert code == 2
+
+
+def test_an_exhausted_space_stops_the_run_and_says_so(small_spec_dict, tmp_path, capsys):
+    """n_trials far beyond a 4-design space: the sampler would draw duplicates forever."""
+    d = {**small_spec_dict, "n_trials": 10**400, "sampler": {"name": "random"}}
+    d["space"] = {"pe_type": ["mant", "int8"], "group_size": [32, 64]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(d))
+    argv = ["run", str(path), "--out", str(tmp_path / "o"), "--no-progress", "--no-report"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "4 complete" in captured.out
+    assert "note: stopped before n_trials: every design of the space is evaluated" in (
+        captured.err
+    )
