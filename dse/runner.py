@@ -57,7 +57,7 @@ from dse.storage import (
     strip_password,
 )
 from mant.atomic_write import write_text_atomic
-from mant.errors import InputError
+from mant.errors import InputError, MantDseError
 
 if TYPE_CHECKING:
     import optuna
@@ -287,6 +287,8 @@ def _worker_process(
         driver.run()
     except KeyboardInterrupt:
         pass
+    except MantDseError as exc:  # e.g. a full disk: one line, not a worker traceback
+        print(f"error: {exc}", file=sys.stderr, flush=True)
     finally:
         if ran is not None:
             with ran.get_lock():

@@ -214,11 +214,37 @@ def test_plot_and_export_to_a_wrong_place(finished_run, tmp_path, capsys):
         (["plot", "--out", str(finished_run), "--to", str(afile / "r.html")], "--to:"),
         (["export", "--out", str(finished_run), "--to", str(afile), "--pareto"], "--to:"),
     ]
+    if Path("/proc/self").is_dir():  # no file can be created there, not even by root
+        cases += [
+            (["plot", "--out", str(finished_run), "--to", "/proc/r.html"], "--to: is not writ"),
+            (["export", "--out", str(finished_run), "--to", "/proc/d", "--pareto"], "--to: is"),
+            (["run", str(finished_run / "study.yaml"), "--out", "/proc/x"], "--out: is not"),
+        ]
     for argv, needle in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err
     assert afile.read_text() == "x"
+
+
+def test_plot_into_a_read_only_run_folder_is_bad_input(finished_run, tmp_path, capsys):
+    import shutil
+
+    from dse.cli import _paths
+
+    out = tmp_path / "ro"
+    shutil.copytree(finished_run, out)
+    before = sorted(p.name for p in out.iterdir())
+    real = _paths._can_create_in
+    # a read-only folder (root may write to a chmod 0555 folder, so say it is read-only)
+    _paths._can_create_in = lambda folder: folder != out and real(folder)
+    try:
+        assert main(["plot", "--out", str(out)]) == 2
+    finally:
+        _paths._can_create_in = real
+    err = capsys.readouterr().err
+    assert f"--out: is not writable ({out})" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 def test_journal_with_a_garbage_line_in_the_middle(finished_run, tmp_path, capsys):
