@@ -57,7 +57,6 @@ def check_study(c: IssueCollector, spec: StudySpec) -> None:
 def _check_grid_size(c: IssueCollector, spec: StudySpec) -> None:
     """A grid sampler lists every point of its grid up front: refuse one too large to list."""
     from dse.space import HARDWARE_PARAMS
-    from dse.spec import SamplerName
 
     s, space = spec.sampler, spec.space
     names = tuple(
@@ -65,7 +64,7 @@ def _check_grid_size(c: IssueCollector, spec: StudySpec) -> None:
     )
     size = space.searched_size(names)
     # auto picks the grid when n_trials covers every setting (dse.samplers.make_sampler)
-    grid = s.name == SamplerName.GRID or (s.name == SamplerName.AUTO and size <= spec.n_trials)
+    grid = s.name == "grid" or (s.name == "auto" and size <= spec.n_trials)  # SamplerName values
     if grid and size > MAX_ENUMERATED_DESIGNS:
         c.add(
             "sampler.name",
