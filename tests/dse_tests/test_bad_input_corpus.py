@@ -247,14 +247,26 @@ def test_plot_into_a_read_only_run_folder_is_bad_input(finished_run, tmp_path, c
     assert sorted(p.name for p in out.iterdir()) == before
 
 
-def test_journal_with_a_garbage_line_in_the_middle(finished_run, tmp_path, capsys):
+JOURNAL_LINES = [
+    (b"\x00garbage", "garbage"),
+    (b'{"op_code": 4}', "op_code"),  # JSON, but no record Optuna can replay (KeyError)
+    (b'{"op_code": 6, "worker_id": "w", "trial_id": "x", "state": 1, "values": null}', "op"),
+    (b'{"op_code": 99, "worker_id": "w"}', "99"),
+    (b"[" * 100_000 + b"]" * 100_000, "[[["),  # nested thousands deep (RecursionError)
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "needle"), JOURNAL_LINES, ids=["garbage", "no-keys", "bad-type", "op", "deep"]
+)
+def test_journal_with_a_garbage_line_in_the_middle(finished_run, tmp_path, capsys, bad, needle):
     import shutil
 
     out = tmp_path / "copy"
     shutil.copytree(finished_run, out)
     journal = out / "study.journal"
     lines = journal.read_bytes().split(b"\n")
-    lines[2] = b"\x00garbage"
+    lines[2] = bad
     journal.write_bytes(b"\n".join(lines))
     before = journal.read_bytes()
     for argv in (
@@ -263,7 +275,8 @@ def test_journal_with_a_garbage_line_in_the_middle(finished_run, tmp_path, capsy
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert f"{journal}:3: is not a journal record" in err and "garbage" in err
+        assert f"{journal}:3: is not a journal record" in err and needle in err, err
+        assert "Traceback" not in err
     assert journal.read_bytes() == before  # never "repaired" by guessing
 
 
@@ -499,3 +512,106 @@ def test_gguf_claiming_2_to_the_40_tensors_is_rejected_at_once(tmp_path, capsys)
     assert time.perf_counter() - start < 5  # gguf's reader alone loops for ~20 s on this file
     err = capsys.readouterr().err
     assert f"{2**40} tensors, 0 keys do not fit in" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# model files (config.json, GGUF metadata): every field of the wrong type, kind or size
+
+
+_HF = {
+    "model_type": "llama",
+    "num_hidden_layers": 2,
+    "hidden_size": 64,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 128,
+    "vocab_size": 100,
+}
+
+CONFIG_CASES = [
+    ("kv-heads-0", {"num_key_value_heads": 0}, "kv_heads: must be an int in 1..65536", "0"),
+    ("hidden-float", {"hidden_size": 64.5}, "hidden: must be an int in 1..", "64.5"),
+    ("hidden-nan", {"hidden_size": float("nan")}, "hidden: must be an int in 1..", "nan"),
+    ("hidden-string", {"hidden_size": "64"}, "hidden: must be an int in 1..", "'64'"),
+    ("heads-list", {"num_attention_heads": [4]}, "heads: must be an int in 1..", "[4]"),
+    ("layers-10**30", {"num_hidden_layers": 10**30}, "layers: must be an int in 1..65536", "1000"),
+    ("text-config-list", {"text_config": [1, 2]}, "text_config: must be a mapping", "[1, 2]"),
+    ("architectures-int", {"architectures": 7, "hidden_size": -1}, "hidden: must be", "-1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "value"), [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES]
+)
+def test_bad_config_json_field_is_one_clear_error(tmp_path, capsys, change, field, value):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**_HF, **change}))
+    argv = ["hw", "llm", "--model", str(path), "--accelerator", "mant"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err and "Traceback" not in err, err
+
+
+def test_config_json_nested_thousands_deep(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text('{"model_type": "llama", "x": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    assert main(["hw", "llm", "--model", str(path), "--accelerator", "mant"]) == 2
+    err = capsys.readouterr().err
+    assert "config.json: is nested more than 64 levels deep" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["study", "model"])
+def test_yaml_nested_thousands_deep(tmp_path, capsys, kind):
+    deep = "[" * 5000 + "]" * 5000
+    if kind == "study":
+        path = tmp_path / "study.yaml"
+        path.write_text(yaml.safe_dump(_spec()) + f"colour: {deep}\n")
+        argv = ["run", str(path), "--out", str(tmp_path / "o"), "--no-progress"]
+    else:
+        path = tmp_path / "m.yaml"
+        path.write_text(f"layers: {deep}\n")
+        argv = ["hw", "llm", "--model", str(path), "--accelerator", "mant"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{path.name}: is nested more than 64 levels deep" in err and "Traceback" not in err
+
+
+def _gguf_model(path: Path, **fields) -> Path:
+    import gguf
+
+    w = gguf.GGUFWriter(str(path), "llama")
+    for key, (kind, value) in fields.items():
+        getattr(w, f"add_{kind}")(f"llama.{key}", value)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.close()
+    return path
+
+
+GGUF_CASES = [
+    ("float-hidden", {"embedding_length": ("float32", 64.5)}, "hidden: must be an int", "64.5"),
+    ("string-hidden", {"embedding_length": ("string", "64")}, "hidden: must be an int", "'64'"),
+    ("2**63-blocks", {"block_count": ("uint64", 2**63)}, "layers: must be an int in 1..", "922"),
+    ("kv-heads-0", {"attention.head_count_kv": ("uint32", 0)}, "kv_heads: must be an int", "0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "value"), [c[1:] for c in GGUF_CASES], ids=[c[0] for c in GGUF_CASES]
+)
+def test_bad_gguf_metadata_is_one_clear_error(tmp_path, capsys, change, field, value):
+    base = {
+        "block_count": ("uint32", 2),
+        "embedding_length": ("uint32", 64),
+        "attention.head_count": ("uint32", 4),
+        "attention.head_count_kv": ("uint32", 2),
+        "feed_forward_length": ("uint32", 128),
+        "vocab_size": ("uint32", 100),
+    }
+    path = _gguf_model(tmp_path / "m.gguf", **{**base, **change})
+    argv = ["hw", "llm", "--model", str(path), "--accelerator", "mant"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err and "Traceback" not in err, err
