@@ -215,12 +215,29 @@ def _keys(c: IssueCollector, data: Any, path: str, allowed: tuple[str, ...]) -> 
     return dict(data)
 
 
-def _int(c: IssueCollector, data: dict, key: str, path: str, default: int, low: int) -> int:
+def _int(
+    c: IssueCollector,
+    data: dict,
+    key: str,
+    path: str,
+    default: int,
+    low: int,
+    high: int | None = None,
+) -> int:
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        c.add(_join(path, key), f"must be an int >= {low}", value)
+    bad = isinstance(value, bool) or not isinstance(value, int) or value < low
+    if not bad and high is not None and value > high:
+        c.add(_join(path, key), f"must be an int in {low}..{high}", value)
+        return default
+    if bad:
+        rule = f"must be an int >= {low}" if high is None else f"must be an int in {low}..{high}"
+        c.add(_join(path, key), rule, value)
         return default
     return value
+
+
+# synthetic tensors: a tensor of 16384 x 16384 float64 values is 2 GiB already
+_MAX_TENSOR_DIM = 16384
 
 
 def _str(c: IssueCollector, data: dict, key: str, path: str, default: str | None) -> str | None:
@@ -339,10 +356,10 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
     return AccuracySpec(
         source=source,
         seed=_int(c, d, "seed", "accuracy", 0, 0),
-        n_tensors=_int(c, d, "n_tensors", "accuracy", 3, 1),
-        tensor_rows=_int(c, d, "tensor_rows", "accuracy", 128, 1),
-        tensor_cols=_int(c, d, "tensor_cols", "accuracy", 512, 1),
-        ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1),
+        n_tensors=_int(c, d, "n_tensors", "accuracy", 3, 1, 1024),
+        tensor_rows=_int(c, d, "tensor_rows", "accuracy", 128, 1, _MAX_TENSOR_DIM),
+        tensor_cols=_int(c, d, "tensor_cols", "accuracy", 512, 1, _MAX_TENSOR_DIM),
+        ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1, 100_000),
         paths=lists["paths"],
         tensors=lists["tensors"],
         calibration=_calibration(c, d.get("calibration")),

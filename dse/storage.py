@@ -129,6 +129,10 @@ def create_storage(
 
         from dse.journal_check import check_journal
 
+        if path.is_dir():
+            raise InputError.single(
+                "storage", "must name a journal file, but it is a folder", str(path)
+            )
         check_journal(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,12 @@ SPEC_CASES = [
     ),
     ("absurd-gemm", _spec(workload__gemms__0__m=10**20), "workload.gemms[0].m", str(10**20)),
     ("unknown-key", _spec(colour="red"), "colour", "'colour'"),
+    (
+        "tensor-rows-10**12",
+        _spec(accuracy__tensor_rows=10**12),
+        "accuracy.tensor_rows: must be an int in 1..16384",
+        str(10**12),
+    ),
     # a study name names the folder runs/<name>: one plain path component, no control characters
     ("name-escapes", _spec(name="../../escaped"), "name: must be letters", "'../../escaped'"),
     ("name-absolute", _spec(name="/tmp/abs"), "name: must be letters", "'/tmp/abs'"),
@@ -336,6 +342,27 @@ def test_corrupt_exported_file_bytes(exported, tmp_path):
         (folder / "design.yaml").write_bytes(raw)
         with pytest.raises(InputError, match=needle):
             evaluate_exported(folder)
+
+
+def test_huge_group_size_flag(tmp_path, capsys):
+    import numpy as np
+
+    np.save(tmp_path / "w.npy", np.ones((4, 64), np.float32))
+    argv = ["quantize", str(tmp_path / "w.npy"), "--format", "int4", "--group-size", "1000000000"]
+    assert main(argv) == 2
+    assert "--group-size: must be an int in 1..65536, got 1000000000" in capsys.readouterr().err
+
+
+def test_journal_storage_that_is_a_folder(tmp_path, capsys):
+    spec = _write_spec(tmp_path, _spec())
+    folder = tmp_path / "afolder"
+    folder.mkdir()
+    out = tmp_path / "out"
+    url = f"journal:///{folder}"
+    assert main(["run", str(spec), "--out", str(out), "--storage", url, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "storage: must name a journal file, but it is a folder" in err
+    assert not out.exists()
 
 
 def test_zero_d_tensor_and_huge_gemm_flags(tmp_path, capsys):
