@@ -642,3 +642,53 @@ def test_bad_gguf_metadata_is_one_clear_error(tmp_path, capsys, change, field, v
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert field in err and value in err and "Traceback" not in err, err
+
+
+# ---------------------------------------------------------------------------------------------
+# the files accuracy source opens its tensors when the study is parsed (docs/inputs.md): bad
+# values there are exit 2 before anything runs, never a failure of every trial
+
+
+def _files_case(tmp_path: Path, kind: str) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 64)).astype(np.float32)
+    calibration = None
+    if kind == "zeros":
+        w[:] = 0
+    elif kind == "nan":
+        w[1, 2] = np.nan
+    elif kind == "calibration-width":
+        np.save(tmp_path / "x.npy", rng.standard_normal((16, 32)).astype(np.float32))
+        calibration = {"w": "x.npy"}
+    elif kind == "calibration-nan":
+        x = rng.standard_normal((16, 64)).astype(np.float32)
+        x[0, 0] = np.inf
+        np.save(tmp_path / "x.npy", x)
+        calibration = {"w": "x.npy"}
+    np.save(tmp_path / "w.npy", w)
+    accuracy = {"source": "files", "paths": [str(tmp_path / "w.npy")]}
+    if calibration:
+        accuracy["calibration"] = {k: str(tmp_path / v) for k, v in calibration.items()}
+    return _spec(accuracy=accuracy, objectives=["weight_rel_mse", "latency_s"])
+
+
+FILES_CASES = [
+    ("zeros", "w.npy:w: must have a non-zero value", "all zeros"),
+    ("nan", "w.npy:w: must be finite", "1 NaN"),
+    ("calibration-width", "accuracy.calibration.w: must have in_features=64", "32"),
+    ("calibration-nan", "accuracy.calibration.w", "Inf"),
+]
+
+
+@pytest.mark.parametrize(("kind", "field", "value"), FILES_CASES, ids=[c[0] for c in FILES_CASES])
+def test_bad_values_in_a_studys_tensor_files_are_found_at_parse(
+    tmp_path, capsys, kind, field, value
+):
+    spec = _write_spec(tmp_path, _files_case(tmp_path, kind))
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err and "Traceback" not in err, err
+    assert not out.exists()
