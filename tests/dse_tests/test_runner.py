@@ -208,3 +208,14 @@ def test_an_exhausted_space_stops_the_run_and_says_so(small_spec_dict, tmp_path,
     assert "note: stopped before n_trials: every design of the space is evaluated" in (
         captured.err
     )
+
+
+def test_n_trials_help_says_what_it_counts(small_spec_dict, tmp_path, capsys):
+    """Duplicates count toward --n-trials: the help must not call it a target of COMPLETE."""
+    from dse.cli import build_parser
+
+    for command in ("run", "worker"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "COMPLETE" in text and "plus duplicates skipped" in text, text
