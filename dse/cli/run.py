@@ -116,8 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "worker",
         help="join a shared study and work until its global trial budget is reached",
         description="Join a shared study (any number of hosts, one storage URL) and take trials "
-        "until it has --n-trials sampler trials (COMPLETE plus duplicates skipped); Ctrl-C fails the running trial and queues it "
-        "again for the others (exit 130).",
+        "until it has --n-trials sampler trials (COMPLETE plus duplicates skipped); Ctrl-C "
+        "fails the running trial and queues it again for the others (exit 130).",
     )
     w.add_argument("study", type=Path, help="study YAML file")
     w.add_argument("--storage", required=True, help="shared Optuna storage URL")
