@@ -193,6 +193,23 @@ def open_study(
     return study
 
 
+def _grid_points(spec: StudySpec, study: optuna.Study) -> int | None:
+    """How many trials a grid sampler draws at most (its grid's size); None for other samplers.
+    The progress bar's total is at most this: a grid ends after its last point."""
+    import optuna
+
+    from dse.space import HARDWARE_PARAMS
+
+    if not isinstance(study.sampler, optuna.samplers.GridSampler):
+        return None
+    names = tuple(  # the grid of dse.samplers.make_sampler
+        p.name
+        for p in spec.space.searched
+        if not (spec.sampler.solve_hardware and p.name in HARDWARE_PARAMS)
+    )
+    return spec.space.searched_size(names)
+
+
 def _space_key(space: Any) -> Any:
     """A stored space without parameters at their default (studies stored before a parameter
     existed resume)."""
@@ -303,7 +320,8 @@ def _stderr(message: str) -> None:
 
 
 class _Progress:
-    """A tqdm bar over COMPLETE trials, resynchronised with the storage about once a second."""
+    """A tqdm bar over the sampler's trials that use up ``n_trials`` (COMPLETE and duplicates),
+    resynchronised with the storage about once a second; its total is at most the grid's size."""
 
     def __init__(self, study: optuna.Study, total: int, enabled: bool) -> None:
         from tqdm.auto import tqdm
@@ -329,7 +347,7 @@ class _Progress:
             done, self.failed = _count(study)
             self.bar.n = min(done, self.bar.total)
             self.last_sync = now
-        elif trial.state == TrialState.COMPLETE:
+        elif counts_as_done(trial):  # COMPLETE, or a duplicate: both use up n_trials
             self.bar.n = min(self.bar.n + 1, self.bar.total)
         elif trial.state == TrialState.FAIL:
             self.failed += 1
@@ -353,6 +371,7 @@ class _Progress:
     def close(self, study: optuna.Study) -> None:
         done, _ = _count(study)
         self.bar.n = min(done, self.bar.total)
+        self.bar.refresh()
         self.bar.close()
 
 
@@ -433,7 +452,7 @@ def run_study(
     evaluator = evaluator or Evaluator(spec, cache_dir=out / CACHE_DIR)
     if budget:  # one-time downloads before the bar, so they stay out of its ETA
         fetch_source_assets(spec.accuracy, log=_stderr if progress else None)
-    bar = _Progress(study, total, progress)
+    bar = _Progress(study, min(total, _grid_points(spec, study) or total), progress)
     procs: list[multiprocessing.process.BaseProcess] = []
     ctx = multiprocessing.get_context("spawn")
     ran = ctx.Value("i", 0)  # trials run by this call's worker processes

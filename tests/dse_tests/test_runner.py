@@ -219,3 +219,19 @@ def test_n_trials_help_says_what_it_counts(small_spec_dict, tmp_path, capsys):
             build_parser().parse_args([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert "COMPLETE" in text and "plus duplicates skipped" in text, text
+
+
+def test_progress_total_is_the_grid_size_when_the_grid_is_smaller(small_spec_dict, tmp_path):
+    """n_trials 100 over a 32-point grid: the bar's total is 32 (failed designs show as
+    ``failed=N`` next to it), not 100."""
+    import contextlib
+    import io
+
+    from dse.spec import parse_spec
+
+    spec = parse_spec({**small_spec_dict, "n_trials": 100, "sampler": {"name": "grid"}})
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        run_study(spec, out_dir=tmp_path / "o", progress=True, report=False)
+    text = err.getvalue()
+    assert "/32 [" in text and "/100" not in text, text[-500:]
