@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,15 @@ class StrictLoader(yaml.SafeLoader):
                         key,
                     )
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 (PyYAML) reads 1.0e9 and 1e9 as text: its floats need a dot and a signed exponent
+# (1.0e+9). YAML 1.2 and every user read them as numbers; so does this loader.
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def load_yaml_text(text: str, *, where: str) -> Any:

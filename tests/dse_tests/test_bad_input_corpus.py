@@ -692,3 +692,28 @@ def test_bad_values_in_a_studys_tensor_files_are_found_at_parse(
     err = capsys.readouterr().err
     assert field in err and value in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+def test_yaml_reads_1e9_as_a_number_like_yaml_1_2(tmp_path, capsys):
+    """PyYAML (YAML 1.1) reads 1.0e9 as the string '1.0e9'; a clock of 1.0e9 Hz is a number."""
+    from hwmodel import dump_accelerator, load_accelerator
+    from mant.yaml_input import load_yaml_text
+
+    assert load_yaml_text("a: 1.0e9\nb: 1e9\nc: -2.5E-3\nd: x1e9\n", where="t") == {
+        "a": 1e9,
+        "b": 1e9,
+        "c": -2.5e-3,
+        "d": "x1e9",
+    }
+    path = tmp_path / "acc.yaml"
+    dump_accelerator(load_accelerator("mant"), path)
+    text = path.read_text()
+    path.write_text(
+        "\n".join(
+            "clock_hz: 1.0e9" if line.startswith("clock_hz:") else line
+            for line in text.splitlines()
+        )
+    )
+    assert "clock_hz: 1.0e9" in path.read_text()
+    argv = ["hw", "gemm", "--m", "4", "--n", "4", "--k", "4", "--accelerator", str(path)]
+    assert main(argv) == 0, capsys.readouterr().err
