@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -346,7 +347,14 @@ def _workload_text(spec: StudySpec) -> str:
             for g in w.gemms
         )
         return f"{len(w.gemms)} GEMMs (m x k x n): {gemms}"
-    return f"{w.model}, {w.phase}, sequence length {w.seq_len}, batch {w.batch}"
+    return f"{_model_shown(w.model)}, {w.phase}, sequence length {w.seq_len}, batch {w.batch}"
+
+
+def _model_shown(model: Any) -> str:
+    """A preset name as it is; a model file by its file name (a report is shared: the absolute
+    path of the author's machine says nothing and tells where their files are)."""
+    text = str(model)
+    return f"{Path(text).name} (model file)" if ("/" in text or "\\" in text) else text
 
 
 def _accuracy_text(spec: StudySpec) -> str:
