@@ -49,10 +49,9 @@ def test_ci_runs_the_readme_command_in_a_fresh_venv():
     assert re.search(r"-m venv", ci) and "pip install" in ci and '-e ".[test]"' in ci
     assert "exec bash tests/run.sh" in ci and 'PATH="$venv/bin:$PATH"' in ci
     assert "bash tests/run.sh" in (ROOT / "README.md").read_text()
-    ignored = subprocess.run(
-        ["git", "check-ignore", "-q", ".venv-ci/bin/python"], cwd=ROOT, check=False
-    )
-    assert ignored.returncode == 0, ".venv-ci must be gitignored"
+    for path in (".venv-ci/bin/python", "designs/trial-00000/design.yaml", "runs/x/report.html"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, f"{path} must be gitignored (a folder the README makes)"
 
 
 def test_run_sh_says_what_the_apt_step_does():
