@@ -371,8 +371,26 @@ def _accuracy_text(spec: StudySpec) -> str:
         cal = f", activations for {len(a.calibration)}" if a.calibration else ""
         return f"your files: {named} of {len(a.paths)} file(s){cal}" + _extras(a)
     weights = "of every projection kind" if a.by_kind else "of weights"
+    if a.source == "tensors":  # name the stand-ins: they are not the studied model's tensors
+        return (
+            f"stand-in real tensors: {a.n_tensors} fp32 weight matrices {weights} of "
+            f"all-MiniLM-L6-v2 (gate scored on its up projection), {a.n_tensors} K/V layers "
+            "of SmolLM2-135M" + _extras(a)
+        )
     return f"{a.source}: {a.n_tensors} real tensors {weights}, {a.n_tensors} K/V layers" + _extras(
         a
+    )
+
+
+def _accelerator_text(spec: StudySpec) -> str:
+    """The accelerator each design starts from (dse.hardware.HardwareModel._template)."""
+    if spec.accelerator is not None:
+        base = str(spec.accelerator)
+        shown = f"{Path(base).name} (file)" if base.endswith((".yaml", ".yml")) else base
+        return f"{shown}, its PE replaced by each design's pe_type; array and buffers per design"
+    return (
+        "the preset named by each design's pe_type (a PE file: the mant preset with that PE); "
+        "array and buffers per design"
     )
 
 
@@ -408,6 +426,7 @@ def context_info(df: pd.DataFrame, spec: StudySpec) -> ContextInfo:
     objectives = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)
     items = [
         ("workload", _workload_text(spec)),
+        ("base accelerator", _accelerator_text(spec)),
         ("accuracy", _accuracy_text(spec)),
         ("objectives", objectives),
         ("constraints", ", ".join(map(_constraint_text, spec.constraints)) or "none"),
