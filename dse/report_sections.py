@@ -220,7 +220,9 @@ def drill_figure(drills: list[DrillDown]) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_layout(barmode="stack", height=120 + 44 * len(drills), margin={"t": 50, "l": 10})
+    # tall enough for the legend of every category (two group titles included), not only bars
+    height = max(120 + 44 * len(drills), 110 + 22 * (len(keys) + 2))
+    fig.update_layout(barmode="stack", height=height, margin={"t": 50, "l": 10})
     fig.update_xaxes(exponentformat="power")
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_yaxes(showticklabels=False, row=1, col=2)
