@@ -137,6 +137,8 @@ def test_exported_design_stores_no_absolute_model_path_and_hw_llm_uses_it(
     assert main(["run", str(tmp_path / "s.yaml"), "--out", str(run), "--no-progress"]) == 0
     assert main(["export", "--out", str(run), "--to", str(to), "--trial", "0"]) == 0
     folder = to / "trial-00000"
+    exported = [p.resolve() for p in to.rglob("*")]
+    assert exported and all(p.is_relative_to(to.resolve()) for p in exported)  # never outside
     meta = _yaml.safe_load((folder / "design.yaml").read_text())
     assert meta["workload"]["model"] == "../../mine.yaml"  # relative to the design folder
     assert str(tmp_path) not in (folder / "design.yaml").read_text()
