@@ -60,13 +60,9 @@ def tensor_names(path: str) -> list[str]:
             with np.load(p, allow_pickle=False) as z:
                 return [n for n in z.files if z[n].ndim >= 2 and z[n].dtype.kind == "f"]
         if suffix == ".safetensors":
-            import json
-            import struct
+            from mant.file_headers import safetensors_header
 
-            with open(p, "rb") as fh:
-                (n,) = struct.unpack("<Q", fh.read(8))
-                header = json.loads(fh.read(n))
-            header.pop("__metadata__", None)
+            header, _ = safetensors_header(p)
             return [
                 k
                 for k, v in header.items()
@@ -83,9 +79,9 @@ def tensor_names(path: str) -> list[str]:
 
 @functools.lru_cache(maxsize=4)
 def _gguf(path: str) -> Any:
-    from gguf import GGUFReader
+    from mant.file_headers import open_gguf
 
-    return GGUFReader(path)
+    return open_gguf(path)
 
 
 def load_named(path: str, name: str) -> np.ndarray:
@@ -97,8 +93,16 @@ def load_named(path: str, name: str) -> np.ndarray:
         t = next((t for t in _gguf(str(p)).tensors if t.name == name), None)
         if t is None:
             raise InputError.single(f"{path}: tensor", "must name a tensor of the file", name)
-        arr = dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
-        arr = arr.reshape(tuple(int(d) for d in t.shape[::-1]))
+        try:
+            arr = dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
+            arr = arr.reshape(tuple(int(d) for d in t.shape[::-1]))
+        except Exception as exc:  # a corrupt tensor: bad input
+            raise InputError.single(
+                f"{path}:{name}", "must be a readable tensor", f"{type(exc).__name__}: {exc}"
+            ) from None
+        from mant.groups import check_finite
+
+        check_finite(arr, f"{path}:{name}")
     else:
         from mant.tensor_io import load_tensor
 
@@ -162,9 +166,26 @@ def _calibration_entries(spec: AccuracySpec) -> dict[str, tuple[str, str]]:
 
 def check_files(spec: AccuracySpec) -> None:
     """Raises when a file is missing or unreadable, a named tensor does not exist, or a
-    calibration entry names an unknown weight or tensor."""
-    _selection(spec)
-    _calibration_entries(spec)
+    calibration entry names an unknown weight or tensor; then reads every tensor (one at a
+    time) and raises on NaN/Inf, an all-zero weight (its error would be a perfect, meaningless
+    0; ``mant-dse quantize`` refuses it too) or calibration activations that do not fit their
+    weight, so that no trial fails on them later."""
+    from mant.output_select import check_calibration
+
+    columns = {}
+    for path, name in _selection(spec):
+        arr = load_named(path, name)
+        if not np.any(arr):
+            raise InputError.single(f"{path}:{name}", "must have a non-zero value", "all zeros")
+        columns[name] = arr.shape[1]
+    for weight, (path, tensor) in _calibration_entries(spec).items():
+        try:
+            check_calibration(load_named(path, tensor), columns[weight])
+        except InputError as exc:
+            issue = exc.issues[0]
+            raise InputError.single(
+                f"accuracy.calibration.{weight}", issue.rule, issue.value
+            ) from None
 
 
 def files_suite(spec: AccuracySpec) -> TensorSuite:

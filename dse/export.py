@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,11 @@ def export_design(
     else:
         (out / KV_FILE).unlink(missing_ok=True)
     full = spec_to_dict(spec)
+    model = full["workload"].get("model")
+    if isinstance(model, str) and Path(model).is_absolute() and Path(model).is_file():
+        # relative to the exported folder, so the folder can be moved along with the model file
+        # (and no absolute path of this machine is written); evaluate_exported resolves it
+        full["workload"]["model"] = os.path.relpath(model, out.resolve())
     _dump(
         out / DESIGN_FILE,
         {
@@ -212,6 +218,9 @@ def evaluate_exported(
     c.check_keys(meta, where, allowed=("trial", "recorded"), required=_DESIGN_KEYS)
     c.raise_if_any()
     wl = dict(meta["workload"])
+    model = wl.get("model")
+    if isinstance(model, str) and not Path(model).is_absolute() and (folder / model).is_file():
+        wl["model"] = str((folder / model).resolve())  # stored relative to the folder
     if workload:
         if "model" in workload:
             wl.pop("gemms", None)

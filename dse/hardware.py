@@ -261,11 +261,14 @@ class HardwareModel:
                 kind = gemm_kind(gemm)
                 what = "KV cache" if gemm.operand == "kv" else "weights"
                 where = f"{what} of {gemm.name}" + (f", kind {kind}" if kind else "")
+                # name the parameter that set this width, not the PE that lacks the mode
+                base = "kv_bits" if gemm.operand == "kv" else "weight_bits"
+                param = f"{base}.{kind}" if f"{base}.{kind}" in (design.per_kind or {}) else base
                 raise InputError.single(
-                    "pe_type",
+                    param,
                     f"PE {pe.name!r} has no mode for W{bits}A{a} ({where}; modes {offered}): "
                     f"a {label} design is infeasible on it",
-                    design.pe_type,
+                    bits,
                 )
 
     def check_capacity(self, design: Design, precision: Any) -> None:

@@ -19,14 +19,25 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType, TracebackType
 from typing import Any
 
-__all__ = ["Interrupted", "StopRequest", "abortable", "exit_status", "signal_name"]
+__all__ = [
+    "Interrupted",
+    "StopRequest",
+    "abortable",
+    "exit_status",
+    "signal_name",
+    "stop_with_parent",
+]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -120,3 +131,39 @@ def abortable() -> Iterator[None]:
         yield
     finally:
         stop.abortable = False
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def stop_with_parent(parent_pid: int, *, poll_s: float = 1.0, grace_s: float = 10.0) -> None:
+    """Makes this (worker) process stop when its parent dies, even of SIGKILL.
+
+    The worker is sent SIGTERM, so it stops the way ``kill`` stops it (at a safe point, the running
+    trial failed and queued again); if it has not exited ``grace_s`` seconds later it exits at
+    once. On Linux the kernel sends the SIGTERM (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon
+    thread also polls ``os.getppid()`` every ``poll_s`` seconds (a parent that died before the
+    ``prctl`` call, or another OS).
+
+    Args:
+        parent_pid: the process id of the parent that started this worker.
+        poll_s: seconds between two looks at the parent.
+        grace_s: seconds the worker gets to stop after its SIGTERM.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl: the thread does it
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_s)
+        os._exit(128 + int(signal.SIGTERM))
+
+    if os.getppid() != parent_pid:  # already orphaned
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=watch, name="mant-dse-parent-watch", daemon=True).start()

@@ -12,11 +12,12 @@ Example:
     >>> import tempfile
     >>> from pathlib import Path
     >>> p = Path(tempfile.mkdtemp()) / "study.journal"
-    >>> _ = p.write_bytes(b'{"op_code": 0}\\n{"op_co')
+    >>> rec = b'{"op_code": 1, "worker_id": "w", "study_id": 0}'
+    >>> _ = p.write_bytes(rec + b"\\n" + b'{"op_co')
     >>> check_journal(p)  # doctest: +ELLIPSIS
     PosixPath('...study.journal.torn-...bak')
-    >>> p.read_bytes()
-    b'{"op_code": 0}\\n'
+    >>> p.read_bytes() == rec + b"\\n"
+    True
 """
 
 from __future__ import annotations
@@ -34,11 +35,45 @@ __all__ = ["check_journal"]
 log = logging.getLogger(__name__)
 
 
+# keys Optuna's journal replay reads from every record of each op code (JournalOperation),
+# with the type each must have; a record without them fails deep inside Optuna (KeyError)
+_ID = (int,)
+_OP_KEYS: dict[int, dict[str, tuple[type, ...]]] = {
+    0: {"study_name": (str,), "directions": (list,)},
+    1: {"study_id": _ID},
+    2: {"study_id": _ID, "user_attr": (dict,)},
+    3: {"study_id": _ID, "system_attr": (dict,)},
+    4: {"study_id": _ID, "datetime_start": (str, type(None))},
+    5: {
+        "trial_id": _ID,
+        "param_name": (str,),
+        "param_value_internal": (int, float),
+        "distribution": (str,),
+    },
+    6: {"trial_id": _ID, "state": _ID, "values": (list, type(None))},
+    7: {"trial_id": _ID, "step": _ID, "intermediate_value": (int, float, type(None))},
+    8: {"trial_id": _ID, "user_attr": (dict,)},
+    9: {"trial_id": _ID, "system_attr": (dict,)},
+    10: {},
+}
+
+
 def _record(line: bytes) -> bool:
+    """Whether ``line`` is a journal record Optuna can replay (JSON, an op code, its keys)."""
     try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        rec = json.loads(line)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested thousands deep
         return False
+    if not isinstance(rec, dict) or not isinstance(rec.get("worker_id"), str):
+        return False
+    op = rec.get("op_code")
+    keys = _OP_KEYS.get(op) if isinstance(op, int) and not isinstance(op, bool) else None
+    if keys is None:
+        return False
+    return all(
+        k in rec and isinstance(rec[k], types) and not isinstance(rec[k], bool)
+        for k, types in keys.items()
+    )
 
 
 def _repair_tail(path: Path) -> Path | None:

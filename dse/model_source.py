@@ -34,6 +34,7 @@ from mant.errors import InputError
 __all__ = ["load_model_config", "model_label", "warn_unmodelled"]
 
 _INT_KEYS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab")
+# far beyond any model there is, small enough that workload counts stay exact in float64
 _PLAIN_ARCHS = ("opt", "gpt2", "gptj", "gpt_neox", "bloom", "falcon", "phi")
 
 
@@ -91,10 +92,17 @@ def _load_file(file: str, path: str) -> Any:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise InputError.single(file, f"cannot read model file ({reason})", file) from None
         if suffix == ".json":
+            from mant.yaml_input import MAX_DEPTH, check_depth
+
             try:
                 cfg = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise InputError.single(file, "is not valid JSON", str(exc)) from None
+            except RecursionError:
+                raise InputError.single(
+                    file, f"is nested more than {MAX_DEPTH} levels deep", "..."
+                ) from None
+            check_depth(cfg, where=file)
             data = _from_hf_config(cfg, file, p)
         else:
             from mant.yaml_input import load_yaml_text
@@ -111,6 +119,15 @@ def _config(data: dict, where: str) -> Any:
 
     unmodelled = tuple(data.pop("_unmodelled", ()))
     return model_from_dict(data, where, sep=": ", unmodelled=unmodelled)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _or(value: Any, default: Any) -> Any:
+    """``value`` unless it is absent (None): a 0 stays 0 and is rejected, not replaced."""
+    return default if value is None else value
 
 
 def _first(cfg: dict, *keys: str) -> Any:
@@ -279,8 +296,12 @@ def _mla_section(cfg: dict) -> dict | None:
 def _from_hf_config(cfg: Any, file: str, p: Path) -> dict:
     if not isinstance(cfg, dict):
         raise InputError.single(file, "must be a JSON object (a Hugging Face config.json)", cfg)
-    cfg = {**cfg, **(cfg.get("text_config") or {})}
-    archs = [str(a).lower() for a in cfg.get("architectures") or []]
+    text_config = cfg.get("text_config")
+    if text_config is not None and not isinstance(text_config, dict):
+        raise InputError.single(f"{file}: text_config", "must be a mapping", text_config)
+    cfg = {**cfg, **(text_config or {})}
+    archs_raw = cfg.get("architectures")
+    archs = [str(a).lower() for a in archs_raw] if isinstance(archs_raw, list) else []
     model_type = str(cfg.get("model_type", archs[0] if archs else "")).lower()
     if "encoder" in model_type or cfg.get("is_encoder_decoder"):
         raise InputError.single(
@@ -294,16 +315,16 @@ def _from_hf_config(cfg: Any, file: str, p: Path) -> dict:
         "layers": _first(cfg, "num_hidden_layers", "n_layer", "num_layers"),
         "hidden": hidden,
         "heads": heads,
-        "kv_heads": _first(cfg, "num_key_value_heads", "multi_query_group_num") or heads,
+        "kv_heads": _or(_first(cfg, "num_key_value_heads", "multi_query_group_num"), heads),
         "ffn": _first(cfg, "intermediate_size", "ffn_dim", "n_inner"),
         "vocab": cfg.get("vocab_size"),
         "ffn_kind": "plain" if model_type.startswith(_PLAIN_ARCHS) else "gated",
     }
     head_dim = cfg.get("head_dim")
-    if head_dim is None and isinstance(hidden, int) and isinstance(heads, int) and heads:
+    if head_dim is None and _is_int(hidden) and _is_int(heads) and heads > 0:
         head_dim = hidden // heads
     data["head_dim"] = head_dim
-    if data["ffn"] is None and isinstance(hidden, int):
+    if data["ffn"] is None and _is_int(hidden):
         data["ffn"] = 4 * hidden  # GPT-2 leaves n_inner null: 4 x hidden
     if cfg.get("tie_word_embeddings"):
         data["tied_embeddings"] = True
@@ -322,6 +343,11 @@ def _from_hf_config(cfg: Any, file: str, p: Path) -> dict:
         nope, rope = mla["qk_nope_head_dim"], mla["qk_rope_head_dim"]
         if isinstance(nope, int) and isinstance(rope, int):
             data["head_dim"] = nope + rope
+    if hidden is not None and heads is not None and not (_is_int(hidden) and _is_int(heads)):
+        # derived from a hidden size or head count of the wrong type: _config reports those
+        # fields themselves, not "lacks head_dim"
+        data["head_dim"] = 1 if data["head_dim"] is None else data["head_dim"]
+        data["ffn"] = 1 if data["ffn"] is None else data["ffn"]
     missing = [k for k in _INT_KEYS if data.get(k) is None]
     if missing:
         raise InputError.single(
@@ -333,9 +359,9 @@ def _from_hf_config(cfg: Any, file: str, p: Path) -> dict:
 
 def _from_gguf(p: Path) -> dict:
     try:
-        from gguf import GGUFReader
+        from mant.file_headers import open_gguf
 
-        reader = GGUFReader(str(p))
+        reader = open_gguf(p)
     except Exception as exc:  # corrupt or not a GGUF: bad input, not a bug
         raise InputError.single(
             str(p), "must be a readable GGUF file", f"{type(exc).__name__}: {exc}"
@@ -355,8 +381,8 @@ def _from_gguf(p: Path) -> dict:
     heads = field(f"{arch}.attention.head_count")
     hidden = field(f"{arch}.embedding_length")
     head_dim = field(f"{arch}.attention.key_length")
-    if head_dim is None and heads:
-        head_dim = int(hidden) // int(heads)
+    if head_dim is None and _is_int(hidden) and _is_int(heads) and heads > 0:
+        head_dim = hidden // heads
     vocab = field(f"{arch}.vocab_size")
     if vocab is None:
         tokens = field("tokenizer.ggml.tokens")
@@ -367,7 +393,7 @@ def _from_gguf(p: Path) -> dict:
         "layers": field(f"{arch}.block_count"),
         "hidden": hidden,
         "heads": heads,
-        "kv_heads": field(f"{arch}.attention.head_count_kv") or heads,
+        "kv_heads": _or(field(f"{arch}.attention.head_count_kv"), heads),
         "head_dim": head_dim,
         "ffn": field(f"{arch}.feed_forward_length"),
         "vocab": vocab,
@@ -423,8 +449,6 @@ def _ints(data: dict) -> dict:
     for k, v in data.items():
         if isinstance(v, dict):
             out[k] = _ints(v)
-        elif isinstance(v, float) and v.is_integer():
-            out[k] = int(v)
         elif hasattr(v, "item"):  # numpy scalars from the GGUF reader
             out[k] = v.item()
         else:

@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dse.failures import INTERRUPTED_ATTR, TrialFailed, counts_as_done
+from dse.failures import DUPLICATE_ATTR, INTERRUPTED_ATTR, TrialFailed, counts_as_done
 from dse.interrupts import Interrupted, StopRequest, signal_name
+from mant.errors import MantDseError
 
 if TYPE_CHECKING:
     import optuna
@@ -56,6 +57,7 @@ __all__ = [
     "requeue",
     "recover",
     "WorkerLoop",
+    "StorageWriteError",
 ]
 
 OWNER_ATTR = "mant_dse_worker"
@@ -250,6 +252,34 @@ def recover(study: optuna.Study, *, heartbeat: bool, policy: RecoveryPolicy) -> 
     return queued
 
 
+class StorageWriteError(MantDseError):
+    """The study's storage could not be written (a full disk, a file too large, a lost mount).
+
+    Optuna reports a failed write of a trial's result as ``AssertionError: Should not reach.``;
+    the loop turns that (and a plain ``OSError``) into this one clear message. Every trial
+    completed before it is kept; the one whose write failed is recovered on the next run.
+    """
+
+    @classmethod
+    def of(cls, exc: OSError) -> StorageWriteError:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return cls(
+            f"cannot write the study's storage ({where}{exc.strerror or exc}); every completed "
+            "trial is kept: free some space and run the same command again"
+        )
+
+
+def _os_error(exc: BaseException | None) -> OSError | None:
+    """The ``OSError`` an exception is, or was raised while handling (its context chain)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
 class WorkerLoop:
     """Runs trials of a shared study in this process until its global budget is reached.
 
@@ -262,6 +292,8 @@ class WorkerLoop:
     it started) the count is skipped. Both that and the race between counting and starting let
     each process overshoot by at most one trial. This process starts at most ``budget`` trials.
     With ``drain``, it finally waits for trials still in flight elsewhere (see :meth:`_drain`).
+    ``exhausted(trials)`` is asked after a duplicate: True (every design of the space has been
+    evaluated, only duplicates are left to draw) stops the loop and sets ``space_exhausted``.
     """
 
     def __init__(
@@ -276,8 +308,11 @@ class WorkerLoop:
         callbacks: list[Any],
         linger: bool = True,
         drain: bool = False,
+        exhausted: Callable[[list[optuna.trial.FrozenTrial]], bool] | None = None,
     ) -> None:
         self.study = study
+        self.exhausted = exhausted
+        self.space_exhausted = False
         self.total = total
         self.budget = budget
         self.policy = policy
@@ -326,6 +361,14 @@ class WorkerLoop:
         if self.stop.requested:
             study.stop()
             return
+        if (
+            self.exhausted is not None
+            and DUPLICATE_ATTR in trial.user_attrs
+            and self.exhausted(study.get_trials(deepcopy=False))
+        ):  # only duplicates are left to draw: n_trials would never be reached
+            self.space_exhausted = True
+            study.stop()
+            return
         if self.started < self.budget and trial.number + 1 < self.total:
             # fewer than `total` trials existed when this one started, so COMPLETE + RUNNING
             # could not reach the budget: skip the count (a query loading every trial)
@@ -359,13 +402,20 @@ class WorkerLoop:
                 time.sleep(self.policy.poll_s)
                 continue
             self._budget_stop = False
-            self.study.optimize(
-                self._objective_with_owner,
-                n_trials=self.budget - self.started,
-                # expected per-design errors and an interrupted trial only; a bug stops the run
-                catch=(TrialFailed, TrialInterrupted),
-                callbacks=[self._after_trial, *self.callbacks],
-            )
+            try:
+                self.study.optimize(
+                    self._objective_with_owner,
+                    n_trials=self.budget - self.started,
+                    # expected per-design errors and an interrupted trial only; a bug stops
+                    # the run
+                    catch=(TrialFailed, TrialInterrupted),
+                    callbacks=[self._after_trial, *self.callbacks],
+                )
+            except (AssertionError, OSError) as exc:
+                cause = _os_error(exc)
+                if cause is None:
+                    raise
+                raise StorageWriteError.of(cause) from None
             if not self._budget_stop:  # the sampler stopped the study (e.g. grid exhausted)
                 break
         if self.drain and not self.stop.requested:

@@ -209,6 +209,14 @@ def _parallel(p: ParallelInfo) -> go.Figure:
             dim = {"label": _axis(label, unit), "values": unit.scale(values), "tickformat": ".3~r"}
         if ticks is not None:
             dim |= {"tickvals": list(range(len(ticks))), "ticktext": list(ticks)}
+        elif label not in METRICS:  # an integer parameter: ticks at the values present only
+            present = np.unique(np.asarray(values, dtype=float))
+            present = present[np.isfinite(present)]
+            if 0 < len(present) <= 24 and np.all(present == np.round(present)):
+                dim |= {
+                    "tickvals": present.tolist(),
+                    "ticktext": [str(int(v)) for v in present],
+                }
         dims.append(dim)
     fig = go.Figure(
         go.Parcoords(
@@ -223,8 +231,8 @@ def _parallel(p: ParallelInfo) -> go.Figure:
     )
     fig.update_layout(
         title="Parallel coordinates (red: Pareto designs)",
-        height=460,
-        margin={"t": 80, "l": 80, "r": 80},
+        height=500,
+        margin={"t": 80, "l": 80, "r": 80, "b": 70},  # the last axis' labels clear the heading
     )
     return fig
 

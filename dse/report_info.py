@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -348,10 +349,17 @@ def _workload_text(spec: StudySpec) -> str:
         return f"{len(w.gemms)} GEMMs (m x k x n): {gemms}"
     if w.phase == "serve":
         return (
-            f"{w.model}, serve: prompt {w.prompt_len}, generate {w.gen_len} tokens, "
+            f"{_model_shown(w.model)}, serve: prompt {w.prompt_len}, generate {w.gen_len} tokens, "
             f"batch {w.batch}"
         )
-    return f"{w.model}, {w.phase}, sequence length {w.seq_len}, batch {w.batch}"
+    return f"{_model_shown(w.model)}, {w.phase}, sequence length {w.seq_len}, batch {w.batch}"
+
+
+def _model_shown(model: Any) -> str:
+    """A preset name as it is; a model file by its file name (a report is shared: the absolute
+    path of the author's machine says nothing and tells where their files are)."""
+    text = str(model)
+    return f"{Path(text).name} (model file)" if ("/" in text or "\\" in text) else text
 
 
 def _unmodelled_text(spec: StudySpec) -> str:
@@ -380,8 +388,26 @@ def _accuracy_text(spec: StudySpec) -> str:
         cal = f", activations for {len(a.calibration)}" if a.calibration else ""
         return f"your files: {named} of {len(a.paths)} file(s){cal}" + _extras(a)
     weights = "of every projection kind" if a.by_kind else "of weights"
+    if a.source == "tensors":  # name the stand-ins: they are not the studied model's tensors
+        return (
+            f"stand-in real tensors: {a.n_tensors} fp32 weight matrices {weights} of "
+            f"all-MiniLM-L6-v2 (gate scored on its up projection), {a.n_tensors} K/V layers "
+            "of SmolLM2-135M" + _extras(a)
+        )
     return f"{a.source}: {a.n_tensors} real tensors {weights}, {a.n_tensors} K/V layers" + _extras(
         a
+    )
+
+
+def _accelerator_text(spec: StudySpec) -> str:
+    """The accelerator each design starts from (dse.hardware.HardwareModel._template)."""
+    if spec.accelerator is not None:
+        base = str(spec.accelerator)
+        shown = f"{Path(base).name} (file)" if base.endswith((".yaml", ".yml")) else base
+        return f"{shown}, its PE replaced by each design's pe_type; array and buffers per design"
+    return (
+        "the preset named by each design's pe_type (a PE file: the mant preset with that PE); "
+        "array and buffers per design"
     )
 
 
@@ -418,6 +444,7 @@ def context_info(df: pd.DataFrame, spec: StudySpec) -> ContextInfo:
     items = [
         ("workload", _workload_text(spec)),
         *([("not modelled", u)] if (u := _unmodelled_text(spec)) else []),
+        ("base accelerator", _accelerator_text(spec)),
         ("accuracy", _accuracy_text(spec)),
         ("objectives", objectives),
         ("constraints", ", ".join(map(_constraint_text, spec.constraints)) or "none"),

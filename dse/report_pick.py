@@ -137,9 +137,24 @@ def param_texts(spec: StudySpec, row: Mapping[str, Any], design: Design) -> dict
         ):
             kind = p.name.split(".")[1] if "." in p.name else "q"
             out[p.name] = f"{design.weight_candidates_of(kind)} (PE)"  # the PE's own format
+        elif p.name in ignored:
+            out[p.name] = "–"
         else:
-            out[p.name] = "–" if p.name in ignored else str(value)
+            out[p.name] = _with_bits(p.name, value, design)
     return out
+
+
+def _with_bits(name: str, value: Any, design: Design) -> str:
+    """A format choice as the format it is: ``int{bits}`` with 4-bit weights reads ``int4``."""
+    base, _, kind = name.partition(".")
+    if not (isinstance(value, str) and "{bits}" in value and base in _BITS_OF):
+        return str(value)
+    default_kind = "q" if base == "weight_format" else "key"
+    bits = design.value_for(_BITS_OF[base], kind or default_kind)
+    return value.replace("{bits}", str(bits)) if isinstance(bits, int) else str(value)
+
+
+_BITS_OF = {"weight_format": "weight_bits", "kv_format": "kv_bits"}
 
 
 def distinct_designs(df: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:

@@ -173,6 +173,16 @@ def pick_bars(pick: PickInfo) -> go.Figure:
     return fig
 
 
+# distinct colours for the drill-down categories (energy components and layers together):
+# plotly's Dark24 then Light24 qualitative sets
+DRILL_PALETTE = (
+    "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
+    "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
+    "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
+    "#FD3216", "#00FE35", "#6A76FC", "#FED4C4", "#FE00CE", "#0DF9FF", "#F6F926", "#FF9616",
+)  # fmt: skip
+
+
 def drill_figure(drills: list[DrillDown]) -> go.Figure:
     """Energy by component and time by layer of each pick (stacked bars, display units)."""
     import plotly.graph_objects as go
@@ -191,6 +201,10 @@ def drill_figure(drills: list[DrillDown]) -> go.Figure:
         ("energy", eu, [d.energy_by_component_pj for d in drills], 1),
         ("time", tu, [d.time_by_layer_s for d in drills], 2),
     )
+    # one colour per category over both charts: plotly's 10-colour cycle gave "dram" and
+    # "down_proj" the same purple
+    keys = list(dict.fromkeys(k for _, _, values, _ in parts for v in values for k in v))
+    colour = {k: DRILL_PALETTE[i % len(DRILL_PALETTE)] for i, k in enumerate(keys)}
     for group, unit, values, col in parts:
         for k in dict.fromkeys(k for v in values for k in v):
             fig.add_trace(
@@ -198,6 +212,7 @@ def drill_figure(drills: list[DrillDown]) -> go.Figure:
                     y=labels,
                     x=[unit.scale_one(v.get(k, 0.0)) for v in values],
                     name=k,
+                    marker={"color": colour[k]},
                     orientation="h",
                     legendgroup=group,
                     legendgrouptitle_text=group,
@@ -205,7 +220,9 @@ def drill_figure(drills: list[DrillDown]) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_layout(barmode="stack", height=120 + 44 * len(drills), margin={"t": 50, "l": 10})
+    # tall enough for the legend of every category (two group titles included), not only bars
+    height = max(120 + 44 * len(drills), 110 + 22 * (len(keys) + 2))
+    fig.update_layout(barmode="stack", height=height, margin={"t": 50, "l": 10})
     fig.update_xaxes(exponentformat="power")
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_yaxes(showticklabels=False, row=1, col=2)
@@ -238,7 +255,12 @@ def designs_html(table: pd.DataFrame, spec: StudySpec) -> str:
         return table[f"obj.{m}"] if f"obj.{m}" in table else table[f"metric.{m}"]
 
     units = {m: display_unit(m, col(m)) for m in metrics}
-    params = [p.name for p in spec.space.searched]
+    # a parameter every listed design ignores (all "–") is a column of dashes: left out
+    params = [
+        p.name
+        for p in spec.space.searched
+        if f"p.{p.name}" in table and (table[f"p.{p.name}"].astype(str) != "–").any()
+    ]
     ths = [
         "<th class='t' onclick='mdseSort(this)'>#</th>",
         *(f"<th class='t' onclick='mdseSort(this)'>{html.escape(p)}</th>" for p in params),

@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -37,19 +38,26 @@ import yaml
 from dse.accuracy import fetch_source_assets
 from dse.failures import (
     DUPLICATE_ATTR,
+    INTERRUPTED_ATTR,
     counts_as_done,
     failure_reason,
     is_sampler_trial,
     summarize_failures,
 )
-from dse.interrupts import Interrupted, StopRequest
+from dse.interrupts import Interrupted, StopRequest, stop_with_parent
 from dse.objective import Evaluator, make_objective
 from dse.recovery import RecoveryPolicy, WorkerLoop, recover
 from dse.samplers import make_sampler
 from dse.spec import SamplerName, StudySpec, parse_spec, spec_to_dict
-from dse.storage import JOURNAL_FILE, create_storage, default_storage_url, has_heartbeat
+from dse.storage import (
+    JOURNAL_FILE,
+    create_storage,
+    default_storage_url,
+    has_heartbeat,
+    strip_password,
+)
 from mant.atomic_write import write_text_atomic
-from mant.errors import InputError
+from mant.errors import InputError, MantDseError
 
 if TYPE_CHECKING:
     import optuna
@@ -97,6 +105,8 @@ class RunSummary:
         report: path of report.html, or None.
         failures: reasons of the trials that failed in this run, with their counts (most
             frequent first; :func:`dse.failures.summarize_failures`).
+        space_exhausted: the run stopped before ``n_trials`` because every design of the space
+            is evaluated (only duplicates were left to draw).
     """
 
     study_name: str
@@ -113,6 +123,7 @@ class RunSummary:
     report: Path | None
     failures: tuple[tuple[str, int], ...] = ()
     signum: int = 0
+    space_exhausted: bool = False
 
 
 def _quiet_optuna() -> None:
@@ -182,6 +193,23 @@ def open_study(
     return study
 
 
+def _grid_points(spec: StudySpec, study: optuna.Study) -> int | None:
+    """How many trials a grid sampler draws at most (its grid's size); None for other samplers.
+    The progress bar's total is at most this: a grid ends after its last point."""
+    import optuna
+
+    from dse.space import HARDWARE_PARAMS
+
+    if not isinstance(study.sampler, optuna.samplers.GridSampler):
+        return None
+    names = tuple(  # the grid of dse.samplers.make_sampler
+        p.name
+        for p in spec.space.searched
+        if not (spec.sampler.solve_hardware and p.name in HARDWARE_PARAMS)
+    )
+    return spec.space.searched_size(names)
+
+
 def _space_key(space: Any) -> Any:
     """A stored space without parameters at their default (studies stored before a parameter
     existed resume)."""
@@ -213,6 +241,37 @@ def _count(study: optuna.Study) -> tuple[int, int]:
     return done, failed
 
 
+def exhaustion_check(spec: StudySpec) -> Callable[[list[Any]], bool]:
+    """``check(trials)``: whether the study has evaluated every design the sampler can propose
+    (COMPLETE or failed, as :func:`dse.samplers.design_key` tells designs apart), so that only
+    duplicates are left. Counted once, at the first duplicate; never True for spaces too large
+    to count."""
+    from optuna.trial import TrialState
+
+    from dse.samplers import design_key, n_designs
+
+    count: list[int | None] = []
+
+    def check(trials: list[Any]) -> bool:
+        if not count:
+            count.append(n_designs(spec))
+        n = count[0]
+        if n is None:
+            return False
+        keys = {
+            design_key(spec, t.params)
+            for t in trials
+            if is_sampler_trial(t)
+            and (
+                t.state == TrialState.COMPLETE
+                or (t.state == TrialState.FAIL and not t.user_attrs.get(INTERRUPTED_ATTR))
+            )
+        }
+        return len(keys) >= n
+
+    return check
+
+
 def _worker_process(
     spec_data: dict,
     out_dir: str,
@@ -222,7 +281,10 @@ def _worker_process(
     seed: int,
     policy: RecoveryPolicy,
     ran: Any = None,
+    parent_pid: int | None = None,
 ) -> None:
+    if parent_pid is not None:  # a parent killed with SIGKILL cannot stop us: notice it ourselves
+        stop_with_parent(parent_pid)
     _quiet_optuna()
     spec = parse_spec(spec_data)
     storage = create_storage(storage_url, out_dir=out_dir, policy=policy)
@@ -236,11 +298,14 @@ def _worker_process(
         policy=policy,
         callbacks=[],
         linger=False,
+        exhausted=exhaustion_check(spec),
     )
     try:
         driver.run()
     except KeyboardInterrupt:
         pass
+    except MantDseError as exc:  # e.g. a full disk: one line, not a worker traceback
+        print(f"error: {exc}", file=sys.stderr, flush=True)
     finally:
         if ran is not None:
             with ran.get_lock():
@@ -255,7 +320,8 @@ def _stderr(message: str) -> None:
 
 
 class _Progress:
-    """A tqdm bar over COMPLETE trials, resynchronised with the storage about once a second."""
+    """A tqdm bar over the sampler's trials that use up ``n_trials`` (COMPLETE and duplicates),
+    resynchronised with the storage about once a second; its total is at most the grid's size."""
 
     def __init__(self, study: optuna.Study, total: int, enabled: bool) -> None:
         from tqdm.auto import tqdm
@@ -281,7 +347,7 @@ class _Progress:
             done, self.failed = _count(study)
             self.bar.n = min(done, self.bar.total)
             self.last_sync = now
-        elif trial.state == TrialState.COMPLETE:
+        elif counts_as_done(trial):  # COMPLETE, or a duplicate: both use up n_trials
             self.bar.n = min(self.bar.n + 1, self.bar.total)
         elif trial.state == TrialState.FAIL:
             self.failed += 1
@@ -305,6 +371,7 @@ class _Progress:
     def close(self, study: optuna.Study) -> None:
         done, _ = _count(study)
         self.bar.n = min(done, self.bar.total)
+        self.bar.refresh()
         self.bar.close()
 
 
@@ -372,9 +439,10 @@ def run_study(
         if created and not any(p.name != JOURNAL_FILE for p in out.iterdir()):
             shutil.rmtree(out, ignore_errors=True)
         raise
-    # the copy in the folder remembers a --storage URL, so plot/export --out find the study
+    # the copy in the folder remembers a --storage URL, so plot/export --out find the study; never
+    # its password (PGPASSWORD or ~/.pgpass supply it later, see docs/scale-out.md)
     spec_data = spec_to_dict(spec)
-    saved = {**spec_data, "storage": storage_url or spec.storage}
+    saved = {**spec_data, "storage": strip_password(storage_url or spec.storage)}
     write_text_atomic(out / SPEC_FILE, yaml.safe_dump(saved, sort_keys=False))
     total = n_trials if n_trials is not None else spec.n_trials
     recover(study, heartbeat=has_heartbeat(storage), policy=policy)
@@ -384,7 +452,7 @@ def run_study(
     evaluator = evaluator or Evaluator(spec, cache_dir=out / CACHE_DIR)
     if budget:  # one-time downloads before the bar, so they stay out of its ETA
         fetch_source_assets(spec.accuracy, log=_stderr if progress else None)
-    bar = _Progress(study, total, progress)
+    bar = _Progress(study, min(total, _grid_points(spec, study) or total), progress)
     procs: list[multiprocessing.process.BaseProcess] = []
     ctx = multiprocessing.get_context("spawn")
     ran = ctx.Value("i", 0)  # trials run by this call's worker processes
@@ -407,6 +475,7 @@ def run_study(
                         spec.seed + n_start + i,
                         policy,
                         ran,
+                        os.getpid(),
                     ),
                     daemon=True,
                 )
@@ -423,6 +492,7 @@ def run_study(
                 policy=policy,
                 callbacks=[bar],
                 drain=True,
+                exhausted=exhaustion_check(spec),
             )
             loop.run()
         with StopRequest() as stop:  # a signal while waiting for the workers: stop them
@@ -450,6 +520,12 @@ def run_study(
     n_dup = sum(t.state == TrialState.PRUNED and DUPLICATE_ATTR in t.user_attrs for t in trials)
     n_complete = sum(t.state == TrialState.COMPLETE and is_sampler_trial(t) for t in trials)
     n_run = (loop.started if loop is not None else 0) + int(ran.value)
+    exhausted = (
+        not signum
+        and n_complete + n_dup < total
+        and spec.sampler.name not in (SamplerName.GRID, SamplerName.AUTO)
+        and exhaustion_check(spec)(trials)
+    )
     return RunSummary(
         study_name=spec.name,
         storage_url=url,
@@ -465,6 +541,7 @@ def run_study(
         report=report_path,
         failures=tuple(failures),
         signum=int(signum),
+        space_exhausted=bool(exhausted),
     )
 
 
@@ -521,6 +598,7 @@ def run_worker(
         heartbeat=heartbeat,
         policy=policy,
         callbacks=[lambda s, t: mine.append(t.number)],
+        exhausted=exhaustion_check(spec),
     )
     try:
         driver.run()

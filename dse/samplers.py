@@ -20,7 +20,7 @@ from mant.errors import InputError
 if TYPE_CHECKING:
     from dse.spec import StudySpec
 
-__all__ = ["make_sampler", "available_samplers", "n_settings"]
+__all__ = ["make_sampler", "available_samplers", "n_designs", "n_settings", "design_key"]
 
 
 def available_samplers() -> list[str]:
@@ -49,6 +49,37 @@ def n_settings(spec: StudySpec, *, max_enumerated: int = 1_000_000) -> int:
         values = canonical_values(space, dict(zip((p.name for p in params), combo, strict=True)))
         seen.add(tuple(values[p.name] for p in params))
     return len(seen)
+
+
+def design_key(spec: StudySpec, params: dict[str, Any]) -> tuple[Any, ...]:
+    """The distinct design (or, with ``solve_hardware``, setting) a trial's parameters name:
+    parameters the design ignores at their first choice (:func:`dse.design.canonical_values`)."""
+    from dse.design import canonical_values
+
+    values = canonical_values(spec.space, params)
+    if spec.sampler.solve_hardware:
+        values = {k: v for k, v in values.items() if k not in HARDWARE_PARAMS}
+    return tuple(sorted((k, repr(v)) for k, v in values.items()))
+
+
+def n_designs(spec: StudySpec, *, max_enumerated: int = 1_000_000) -> int | None:
+    """How many distinct designs (``solve_hardware``: quantization settings) the sampler can
+    propose, as :func:`design_key` tells them apart; ``None`` when the space has more than
+    ``max_enumerated`` combinations (too many to count, and to exhaust)."""
+    import itertools
+
+    space = spec.space
+    params = [p for p in space.searched]
+    if spec.sampler.solve_hardware:
+        params = [p for p in params if p.name not in HARDWARE_PARAMS]
+    if space.searched_size(tuple(p.name for p in params)) > max_enumerated:
+        return None
+    names = [p.name for p in params]
+    keys = {
+        design_key(spec, dict(zip(names, combo, strict=True)))
+        for combo in itertools.product(*(list(p.values()) for p in params))
+    }
+    return len(keys)
 
 
 def make_sampler(spec: StudySpec, seed: int | None = None) -> Any:

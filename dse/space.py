@@ -223,6 +223,10 @@ class Categorical:
     def values(self) -> Iterator[Any]:
         return iter(self.choices)
 
+    @property
+    def n_values(self) -> int:
+        return len(self.choices)
+
     def resolve(self, value: Any) -> Any:
         """The spec value behind an Optuna value (a format label -> its dict)."""
         if self.raw_choices is self.choices:
@@ -257,6 +261,10 @@ class IntRange:
 
     def values(self) -> Iterator[int]:
         return iter(range(self.low, self.high + 1, self.step))
+
+    @property
+    def n_values(self) -> int:
+        return len(range(self.low, self.high + 1, self.step))
 
     def resolve(self, value: Any) -> Any:
         return value
@@ -299,7 +307,7 @@ class SearchSpace:
     @property
     def size(self) -> int:
         """Number of distinct designs."""
-        return math.prod(len(list(p.values())) for p in self.params)
+        return math.prod(p.n_values for p in self.params)
 
     def fixed_values(self) -> dict[str, Any]:
         return {
@@ -331,7 +339,7 @@ class SearchSpace:
 
     def searched_size(self, names: tuple[str, ...]) -> int:
         """Number of combinations of the named parameters (all: :attr:`size`)."""
-        return math.prod(len(list(p.values())) for p in self.params if p.name in names)
+        return math.prod(p.n_values for p in self.params if p.name in names)
 
     def enumerate(self) -> Iterator[dict[str, Any]]:
         """Every design of the space (as Optuna-facing values), in a fixed order."""

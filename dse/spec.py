@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -222,12 +223,29 @@ def _keys(c: IssueCollector, data: Any, path: str, allowed: tuple[str, ...]) -> 
     return dict(data)
 
 
-def _int(c: IssueCollector, data: dict, key: str, path: str, default: int, low: int) -> int:
+def _int(
+    c: IssueCollector,
+    data: dict,
+    key: str,
+    path: str,
+    default: int,
+    low: int,
+    high: int | None = None,
+) -> int:
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        c.add(_join(path, key), f"must be an int >= {low}", value)
+    bad = isinstance(value, bool) or not isinstance(value, int) or value < low
+    if not bad and high is not None and value > high:
+        c.add(_join(path, key), f"must be an int in {low}..{high}", value)
+        return default
+    if bad:
+        rule = f"must be an int >= {low}" if high is None else f"must be an int in {low}..{high}"
+        c.add(_join(path, key), rule, value)
         return default
     return value
+
+
+# synthetic tensors: a tensor of 16384 x 16384 float64 values is 2 GiB already
+_MAX_TENSOR_DIM = 16384
 
 
 def _str(c: IssueCollector, data: dict, key: str, path: str, default: str | None) -> str | None:
@@ -353,10 +371,10 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
     return AccuracySpec(
         source=source,
         seed=_int(c, d, "seed", "accuracy", 0, 0),
-        n_tensors=_int(c, d, "n_tensors", "accuracy", 3, 1),
-        tensor_rows=_int(c, d, "tensor_rows", "accuracy", 128, 1),
-        tensor_cols=_int(c, d, "tensor_cols", "accuracy", 512, 1),
-        ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1),
+        n_tensors=_int(c, d, "n_tensors", "accuracy", 3, 1, 1024),
+        tensor_rows=_int(c, d, "tensor_rows", "accuracy", 128, 1, _MAX_TENSOR_DIM),
+        tensor_cols=_int(c, d, "tensor_cols", "accuracy", 512, 1, _MAX_TENSOR_DIM),
+        ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1, 100_000),
         paths=lists["paths"],
         tensors=lists["tensors"],
         calibration=_calibration(c, d.get("calibration")),
@@ -490,6 +508,29 @@ _TOP = (
 )
 
 
+# A study name names the folder runs/<name> and the study in a shared storage, and is printed in
+# messages: one path component of letters, digits, "_", "." and "-", starting with a letter/digit.
+_NAME_RE = re.compile(r"\w[\w.-]*")
+MAX_NAME_CHARS = 100
+
+
+def _study_name(c: IssueCollector, name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        c.add("name", "must be a non-empty string", name)
+    elif len(name) > MAX_NAME_CHARS:
+        c.add("name", f"must be at most {MAX_NAME_CHARS} characters, not {len(name)}", name)
+    elif not _NAME_RE.fullmatch(name):
+        c.add(
+            "name",
+            "must be letters, digits, '_', '.' and '-' and start with a letter or digit (it names "
+            "the folder runs/<name>: no '/', '..', spaces or control characters)",
+            name,
+        )
+    else:
+        return name
+    return "study"
+
+
 def parse_spec(data: Any) -> StudySpec:
     """Validates a spec mapping (as loaded from YAML) into a :class:`StudySpec`.
 
@@ -502,10 +543,7 @@ def parse_spec(data: Any) -> StudySpec:
         c.raise_if_any()
     version = d.get("version")
     c.check(version == SPEC_VERSION, "version", f"must be {SPEC_VERSION}", version)
-    name = d.get("name")
-    if not isinstance(name, str) or not name.strip():
-        c.add("name", "must be a non-empty string", name)
-        name = "study"
+    name = _study_name(c, d.get("name"))
     storage = _str(c, d, "storage", "", None)
     spec = StudySpec(
         name=name,

@@ -26,12 +26,14 @@ from mant.errors import InputError, IssueCollector
 if TYPE_CHECKING:
     from dse.spec import StudySpec
 
-__all__ = ["MAX_GEMM_DIM", "MAX_SEED", "check_study"]
+__all__ = ["MAX_ENUMERATED_DESIGNS", "MAX_GEMM_DIM", "MAX_SEED", "check_study"]
 
 MAX_SEED = 2**32 - 1
 # Larger than any layer of any model we know by a wide margin, small enough that cycle and
 # energy counts stay finite and meaningful in float64
 MAX_GEMM_DIM = 2**24
+# the most designs a grid sampler or a sweep enumerates (Optuna's GridSampler lists every point)
+MAX_ENUMERATED_DESIGNS = 2_000_000
 # formats: bit widths tried per choice before a choice is declared unusable
 _MAX_BITS_TRIED = 16
 
@@ -49,6 +51,27 @@ def check_study(c: IssueCollector, spec: StudySpec) -> None:
             own_bits = bits + name[len(base) :]
             _check_formats(c, spec, name, own_bits if own_bits in names else bits, skip)
     _check_constraints(c, spec)
+    _check_grid_size(c, spec)
+
+
+def _check_grid_size(c: IssueCollector, spec: StudySpec) -> None:
+    """A grid sampler lists every point of its grid up front: refuse one too large to list."""
+    from dse.space import HARDWARE_PARAMS
+
+    s, space = spec.sampler, spec.space
+    names = tuple(
+        p.name for p in space.searched if not (s.solve_hardware and p.name in HARDWARE_PARAMS)
+    )
+    size = space.searched_size(names)
+    # auto picks the grid when n_trials covers every setting (dse.samplers.make_sampler)
+    grid = s.name == "grid" or (s.name == "auto" and size <= spec.n_trials)  # SamplerName values
+    if grid and size > MAX_ENUMERATED_DESIGNS:
+        c.add(
+            "sampler.name",
+            f"a grid over {size:,} designs is too large to enumerate (limit "
+            f"{MAX_ENUMERATED_DESIGNS:,}): use nsga2, tpe or random, or narrow the space",
+            s.name.value,
+        )
 
 
 def _check_seed(c: IssueCollector, seed: int, path: str) -> None:

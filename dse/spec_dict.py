@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dse.space import IntRange
+from dse.storage import strip_password
 
 if TYPE_CHECKING:
     from dse.spec import StudySpec
@@ -51,7 +52,7 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
             "population_size": spec.sampler.population_size,
             "solve_hardware": spec.sampler.solve_hardware,
         },
-        "storage": spec.storage,
+        "storage": strip_password(spec.storage),  # never a password on disk
         "workload": wl,
         "accuracy": {
             "source": a.source,

@@ -33,6 +33,8 @@ __all__ = [
     "default_storage_url",
     "describe_storage",
     "has_heartbeat",
+    "redact_url",
+    "strip_password",
 ]
 
 JOURNAL_FILE = "study.journal"
@@ -43,9 +45,54 @@ def default_storage_url(out_dir: str | Path) -> str:
     return f"journal:///{Path(out_dir).resolve() / JOURNAL_FILE}"
 
 
+def _split_password(url: str) -> tuple[str, str | None, str]:
+    """``s://user:PASSWORD@host/db`` -> (``s://user``, password or None, ``@host/db``)."""
+    head, sep, rest = url.partition("://")
+    if not sep or head == "journal":
+        return url, None, ""
+    query = rest.find("?")
+    last_at = rest.rfind("@", 0, len(rest) if query < 0 else query)  # a password may hold "@"
+    slash = rest.find("/", last_at + 1)
+    at = rest.rfind("@", 0, slash if slash >= 0 else query if query >= 0 else len(rest))
+    if at < 0:
+        return url, None, ""
+    userinfo = rest[:at]
+    user, colon, password = userinfo.partition(":")
+    if not colon:
+        return url, None, ""
+    return f"{head}://{user}", password, rest[at:]
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for every message and log line).
+
+    Example:
+        >>> redact_url("postgresql://ana:s3cret@db.lan:5432/studies")
+        'postgresql://ana:***@db.lan:5432/studies'
+    """
+    start, password, end = _split_password(url)
+    return url if password is None else f"{start}:***{end}"
+
+
+def strip_password(url: str | None) -> str | None:
+    """The URL without its password, as saved in a run folder's ``study.yaml``.
+
+    The password is never written to disk: the database client reads it from ``PGPASSWORD`` or
+    ``~/.pgpass`` (PostgreSQL), or pass the full URL with ``--storage`` again.
+
+    Example:
+        >>> strip_password("postgresql://ana:s3cret@db.lan/studies")
+        'postgresql://ana@db.lan/studies'
+    """
+    if url is None:
+        return None
+    start, password, end = _split_password(url)
+    return url if password is None else f"{start}{end}"
+
+
 def describe_storage(url: str) -> str:
-    """A human-readable location for messages (journal URLs become plain paths)."""
-    return url.removeprefix("journal:///") if url.startswith("journal:///") else url
+    """A human-readable location for messages (journal URLs become plain paths, no password)."""
+    return url.removeprefix("journal:///") if url.startswith("journal:///") else redact_url(url)
 
 
 def has_heartbeat(storage: Any) -> bool:
@@ -82,6 +129,10 @@ def create_storage(
 
         from dse.journal_check import check_journal
 
+        if path.is_dir():
+            raise InputError.single(
+                "storage", "must name a journal file, but it is a folder", str(path)
+            )
         check_journal(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +143,9 @@ def create_storage(
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     if scheme not in ("sqlite", "postgresql", "mysql"):
         raise InputError.single(
-            "storage", "must be a journal:///, sqlite:///, postgresql:// or mysql:// URL", url
+            "storage",
+            "must be a journal:///, sqlite:///, postgresql:// or mysql:// URL",
+            redact_url(url),
         )
     policy = policy or RecoveryPolicy()
     for attempt in range(_CREATE_ATTEMPTS):
@@ -103,7 +156,12 @@ def create_storage(
                 time.sleep(0.2 * (attempt + 1))
                 continue
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError.single("storage", f"cannot connect ({first})", url) from None
+            _, password, _ = _split_password(url)
+            if password:
+                first = first.replace(password, "***")
+            raise InputError.single(
+                "storage", f"cannot connect ({first})", redact_url(url)
+            ) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 

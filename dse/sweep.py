@@ -26,6 +26,7 @@ from dse.design import Design, canonical_values, ignored_params
 from dse.objective import Evaluator
 from dse.pareto import normalization_bounds
 from dse.results import TrialRecord, build_frame, front_hypervolume, objective_matrix
+from dse.spec_checks import MAX_ENUMERATED_DESIGNS
 from mant.errors import InputError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_SWEEP_DESIGNS", "sweep", "hypervolume_ratio", "hypervolume_ratio_curve"]
 
-MAX_SWEEP_DESIGNS = 2_000_000
+MAX_SWEEP_DESIGNS = MAX_ENUMERATED_DESIGNS
 _ARRAY = ("rows", "cols")
 
 

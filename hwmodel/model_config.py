@@ -215,6 +215,10 @@ class ModelConfig:
 
 
 _INT_KEYS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab")
+# Bounds that no real model nears, so an absurd file is an error, not a 10^24-cycle answer:
+# counts up to 65536, dimensions up to 2^24 (dse.spec_checks.MAX_GEMM_DIM).
+_MAX = {"layers": 1 << 16, "heads": 1 << 16, "kv_heads": 1 << 16}
+_MAX_DIM = 1 << 24
 MODEL_KEYS = (
     "name",
     "source",
@@ -239,10 +243,21 @@ _MLA_REQUIRED = ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head
 _MLA_OPTIONAL = ("q_lora_rank", "attention")
 
 
-def _int(c: IssueCollector, data: dict, key: str, path: str, minimum: int = 1) -> int:
+def _int(
+    c: IssueCollector,
+    data: dict,
+    key: str,
+    path: str,
+    minimum: int = 1,
+    maximum: int | None = None,
+) -> int:
     v = data.get(key)
     ok = isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-    c.check(ok, f"{path}{key}", f"must be an int >= {minimum}", v)
+    if maximum is None:
+        c.check(ok, f"{path}{key}", f"must be an int >= {minimum}", v)
+    else:
+        ok = ok and v <= maximum  # type: ignore[operator]
+        c.check(ok, f"{path}{key}", f"must be an int in {minimum}..{maximum}", v)
     return int(v) if ok else minimum  # type: ignore[arg-type]
 
 
@@ -327,7 +342,7 @@ def model_from_dict(
     c.check_keys(data, where, allowed=MODEL_KEYS, required=_INT_KEYS)
     c.raise_if_any()
     p = f"{where}{sep}"
-    ints = {k: _int(c, data, k, p) for k in _INT_KEYS}
+    ints = {k: _int(c, data, k, p, maximum=_MAX.get(k, _MAX_DIM)) for k in _INT_KEYS}
     kind = data.get("ffn_kind", "gated")
     c.check(kind in tuple(FfnKind), f"{p}ffn_kind", "must be gated or plain", kind)
     window = data.get("sliding_window")

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from enum import StrEnum
 
 import numpy as np
@@ -116,6 +117,31 @@ def _round_to_grid_rne(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return grid[np.where(pick_hi, hi, lo)]
 
 
+# the largest finite value of the float scale formats: a raw scale beyond it saturates there
+_FLOAT_SCALE_MAX = {
+    ScaleFormat.FP32: float(np.finfo(np.float32).max),
+    ScaleFormat.FP16: float(np.finfo(np.float16).max),
+    ScaleFormat.BF16: 3.3895313892515355e38,
+}
+
+
+def _warn_saturation(raw: np.ndarray, fmt: ScaleFormat) -> None:
+    """Warns when raw scales exceed a float scale format (values near 3e38 with fp16 scales):
+    those groups saturate and lose their magnitude, which no error metric shows as a cause."""
+    top = _FLOAT_SCALE_MAX.get(fmt)
+    if top is None or not raw.size:
+        return
+    over = int(np.count_nonzero(raw > top))
+    if over:
+        warnings.warn(
+            f"{over} group scale(s) exceed the largest {fmt.value} scale ({top:.6g}) and "
+            f"saturate (largest raw scale {float(raw.max()):.3g}): those groups are "
+            "dequantized far too small; use scale_format fp32 (or bf16) for such values",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def round_scales(raw: np.ndarray, fmt: str | ScaleFormat) -> np.ndarray:
     """Round raw scales to a scale format.
 
@@ -136,6 +162,7 @@ def round_scales(raw: np.ndarray, fmt: str | ScaleFormat) -> np.ndarray:
             out[lost] = float(np.finfo(np.float32).smallest_subnormal)
         return out
     nonzero = r > 0
+    _warn_saturation(r, f)
     if f is ScaleFormat.FP32:
         info = np.finfo(np.float32)
         out = np.clip(r, 0, info.max).astype(np.float32).astype(np.float64)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mant.errors import InputError
+from mant.file_headers import open_gguf, safetensors_header
 
 __all__ = [
     "LoadedTensor",
@@ -121,9 +122,7 @@ def tensor_names(path: str | os.PathLike[str]) -> list[str]:
                 return list(z.files)
         if suffix == ".safetensors":
             return list(_safetensors_header(p)[0])
-        from gguf import GGUFReader
-
-        return [str(t.name) for t in GGUFReader(str(p)).tensors]
+        return [str(t.name) for t in open_gguf(p).tensors]
     except Exception as exc:  # unreadable or corrupt file: report it as bad input
         raise _unreadable(key, exc) from None
 
@@ -171,15 +170,13 @@ def tensor_info(path: str | os.PathLike[str]) -> dict[str, TensorInfo]:
                 )
                 for n, i in _safetensors_header(p)[0].items()
             }
-        from gguf import GGUFReader
-
         return {
             str(t.name): TensorInfo(
                 shape=tuple(int(d) for d in t.shape[::-1]),
                 stored=t.tensor_type.name,
                 floating=not t.tensor_type.name.startswith("I"),
             )
-            for t in GGUFReader(str(p)).tensors
+            for t in open_gguf(p).tensors
         }
     except Exception as exc:  # unreadable or corrupt file: report it as bad input
         raise _unreadable(key, exc) from None
@@ -246,10 +243,9 @@ def _iter_gguf(p: Path, key: str, wanted: list[str]) -> Iterator[LoadedTensor]:
     """GGUF tensors, dequantized with ``gguf`` to float32 in numpy axis order (the GGUF shape
     reversed, i.e. ``(out_features, in_features)`` for a linear weight)."""
     try:
-        from gguf import GGUFReader
         from gguf.quants import dequantize
 
-        by_name = {str(t.name): t for t in GGUFReader(str(p)).tensors}
+        by_name = {str(t.name): t for t in open_gguf(p).tensors}
     except Exception as exc:
         raise _unreadable(key, exc) from None
     for label in wanted:
@@ -266,15 +262,8 @@ _SAFETENSORS_FLOATS = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "BF16": "<u2"}
 
 
 def _safetensors_header(p: Path) -> tuple[dict, int]:
-    """The safetensors header (8-byte length, JSON) without ``__metadata__``, and its length."""
-    import json
-    import struct
-
-    with open(p, "rb") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        header = json.loads(fh.read(n))
-    header.pop("__metadata__", None)
-    return header, n
+    """The checked safetensors header (8-byte length, JSON) without ``__metadata__``."""
+    return safetensors_header(p)
 
 
 def _load_safetensors(p: Path, label: str, key: str) -> tuple[np.ndarray, str]:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,40 @@ import yaml
 
 from mant.errors import InputError
 
-__all__ = ["MAX_ALIASES", "StrictLoader", "load_yaml_file", "load_yaml_text"]
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_DEPTH",
+    "StrictLoader",
+    "check_depth",
+    "load_yaml_file",
+    "load_yaml_text",
+]
 
 MAX_ALIASES = 100
+# no input of the toolkit nests deeper than a few levels; a value nested thousands deep would
+# exhaust Python's recursion limit in the parser or in any code that walks it
+MAX_DEPTH = 64
+
+
+def check_depth(value: Any, *, where: str, limit: int = MAX_DEPTH) -> None:
+    """Rejects a parsed value (lists and mappings) nested more than ``limit`` levels deep.
+
+    Walks the value without recursion, so any depth is safe to check.
+
+    Raises:
+        InputError: ``where: is nested more than LIMIT levels deep``.
+    """
+    stack = [(value, 1)]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, list | dict) or id(node) in seen:
+            continue
+        if depth > limit:
+            raise InputError.single(where, f"is nested more than {limit} levels deep", "...")
+        seen.add(id(node))
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children)
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -67,18 +99,33 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1 (PyYAML) reads 1.0e9 and 1e9 as text: its floats need a dot and a signed exponent
+# (1.0e+9). YAML 1.2 and every user read them as numbers; so does this loader.
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load_yaml_text(text: str, *, where: str) -> Any:
     """Parses YAML text strictly; ``where`` names the source in messages (a path)."""
     loader = StrictLoader(text)
     loader.where = where
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"{where}:{mark.line + 1}" if mark else where
         raise InputError.single(at, "is not valid YAML", str(exc).splitlines()[0]) from None
+    except RecursionError:
+        raise InputError.single(
+            where, f"is nested more than {MAX_DEPTH} levels deep", "..."
+        ) from None
     finally:
         loader.dispose()
+    check_depth(data, where=where)
+    return data
 
 
 def load_yaml_file(path: str | Path, *, what: str = "file") -> Any:

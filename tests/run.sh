@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Whatever python comes first on PATH (.ci/run puts a fresh venv's there).
+echo "tests/run.sh: installing the project and its test extras into $(command -v python)" >&2
 python -m pip install -q --disable-pip-version-check -e ".[test]"
 
 # Debian packages: a PostgreSQL server for the scale-out tests, Chromium to render the HTML report,
@@ -18,12 +20,15 @@ if ((${#missing[@]})); then
         echo "tests/run.sh: need Debian packages ${missing[*]}; run as root or install them" >&2
         exit 2
     fi
+    echo "tests/run.sh: installing Debian packages ${missing[*]} with apt-get (a few minutes, once)" >&2
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "tests/run.sh: installed ${missing[*]}" >&2
 fi
 
 # Real model weights, K/V and text (idempotent; cached after the first run).
-mant-dse assets fetch
+echo "tests/run.sh: fetching the model assets (cached after the first run)" >&2
+python -m dse assets fetch
 
 # A throwaway PostgreSQL cluster on loopback, stopped on exit whatever happens.
 # shellcheck source=tests/pg_server.sh

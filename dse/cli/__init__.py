@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -64,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _safe(text: object) -> str:
+    """A message line with control characters escaped (no raw ANSI codes, no forged lines)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -71,14 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except InputError as exc:
         for issue in exc.issues:
-            print(f"error: {issue}", file=sys.stderr)
+            print(f"error: {_safe(issue)}", file=sys.stderr)
         return 2
     except MantDseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_safe(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # a full disk, a folder that vanished: say what, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {_safe(where)}{_safe(exc.strerror or exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         signum = int(getattr(exc, "signum", signal.SIGINT))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from mant.errors import InputError
@@ -31,8 +32,23 @@ def check_output_dir(path: Path, flag: str) -> None:
         target = path
     else:
         target = _existing_ancestor(path, flag)
-    if not os.access(target, os.W_OK | os.X_OK):
+    if not os.access(target, os.W_OK | os.X_OK) or not _can_create_in(target):
         raise InputError.single(flag, f"is not writable ({target})", str(path))
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``: tried, since ``os.access`` says yes to root
+    on a read-only mount and in ``/proc``."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".mant-dse-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
+    return True
 
 
 def check_output_file(path: Path, flag: str) -> None:

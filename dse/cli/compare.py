@@ -81,6 +81,7 @@ def _split(text: str) -> list[str]:
 
 
 def _group_sizes(text: str) -> list[int]:
+    from dse.cli.quantize import MAX_GROUP_SIZE
     from mant.errors import InputError
 
     out = []
@@ -89,8 +90,10 @@ def _group_sizes(text: str) -> list[int]:
             g = int(part)
         except ValueError:
             g = 0
-        if g < 1:
-            raise InputError.single("--group-size", "must be comma-separated ints >= 1", text)
+        if not 1 <= g <= MAX_GROUP_SIZE:
+            raise InputError.single(
+                "--group-size", f"must be comma-separated ints in 1..{MAX_GROUP_SIZE}", text
+            )
         out.append(g)
     return out
 

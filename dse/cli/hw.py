@@ -47,12 +47,19 @@ def register(subparsers: Any) -> None:
     _common(m)
     m.add_argument(
         "--model",
-        required=True,
-        help="model preset (e.g. llama-2-7b) or model file: .yaml, config.json or .gguf",
+        help="model preset (e.g. llama-2-7b) or model file: .yaml, config.json or .gguf "
+        "(default: the workload of the exported design whose accelerator.yaml --accelerator "
+        "names)",
     )
-    m.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
-    m.add_argument("--seq-len", type=int, default=2048, help="prompt / context length, tokens")
-    m.add_argument("--batch", type=int, default=1, help="sequences")
+    m.add_argument(
+        "--phase", choices=("prefill", "decode"), help="default: the design's, else prefill"
+    )
+    m.add_argument(
+        "--seq-len",
+        type=int,
+        help="prompt / context length, tokens (default: the design's, else 2048)",
+    )
+    m.add_argument("--batch", type=int, help="sequences (default: the design's, else 1)")
     m.add_argument("--layers", action="store_true", help="also print per-layer costs")
     m.set_defaults(func=run_llm)
 
@@ -237,6 +244,7 @@ def run_llm(args: argparse.Namespace) -> int:
     from hwmodel import evaluate, llm_workload, step_bytes
     from mant.errors import IssueCollector
 
+    _workload_defaults(args)
     c = IssueCollector()
     c.check(args.seq_len >= 1, "--seq-len", "must be an int >= 1", args.seq_len)
     c.check(args.batch >= 1, "--batch", "must be an int >= 1", args.batch)
@@ -282,6 +290,37 @@ def _capacity(acc: Any, workload: Any, precision: Any = None) -> dict[str, Any]:
     if reason:
         out["infeasible"] = reason
     return out
+def _workload_defaults(args: argparse.Namespace) -> None:
+    """Fills --model/--phase/--seq-len/--batch left out: from the exported design next to the
+    --accelerator file (its design.yaml workload), else prefill, 2048 tokens, batch 1."""
+    from pathlib import Path
+
+    from mant.errors import InputError
+
+    design: dict[str, Any] = {}
+    folder = Path(str(args.accelerator)).parent
+    if (folder / "design.yaml").is_file() and str(args.accelerator).endswith((".yaml", ".yml")):
+        from mant.yaml_input import load_yaml_file
+
+        meta = load_yaml_file(folder / "design.yaml", what="design file")
+        wl = meta.get("workload") if isinstance(meta, dict) else None
+        design = wl if isinstance(wl, dict) else {}
+    if args.model is None:
+        model = design.get("model")
+        if not isinstance(model, str):
+            raise InputError.single(
+                "--model",
+                "is required (or --accelerator the accelerator.yaml of an exported design "
+                "whose workload is a model)",
+                None,
+            )
+        if not Path(model).is_absolute() and (folder / model).is_file():
+            model = str((folder / model).resolve())  # stored relative to the design folder
+        args.model = model
+    defaults = {"phase": "prefill", "seq_len": 2048, "batch": 1}
+    for key, default in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, design.get(key, default) if design else default)
 
 
 def run_presets(args: argparse.Namespace) -> int:

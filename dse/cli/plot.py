@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from dse.cli._paths import check_output_file
+    from dse.cli._paths import check_output_dir, check_output_file
     from dse.report import write_report
     from dse.results import frame_from_study, save_frame
     from dse.runner import REPORT_FILE, load_study_spec
@@ -47,6 +47,7 @@ def _plot(args: argparse.Namespace) -> int:
         target = args.to
     else:
         folder = args.out or Path("runs") / spec.name
+        check_output_dir(folder, "--out")  # results and report go there: a bad folder is exit 2
         save_frame(df, folder)
         target = folder / REPORT_FILE
     path = write_report(df, spec, target, reference_pe=args.reference)

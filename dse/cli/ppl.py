@@ -120,11 +120,22 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bits(label: str, bits: float) -> str:
+    """The bits per element of a tensor, or, for one this run leaves as it is (weights as the
+    GGUF stores them, fp32 activations), what the hardware model counts instead: "stored (Q4_1
+    weights) (16 bits/el)" read as if Q4_1 took 16 bits."""
+    if label.startswith("stored") or label in ("fp32", "fp16"):
+        return f"(not quantized by the recipe; hardware costs count {bits:.4g} bits/el)"
+    return f"({bits:.4g} bits/el)"
+
+
 def _print(result: Any, base: Any, cached: bool) -> None:
     print(f"model       {result.model}   corpus {result.corpus}   recipe {result.recipe}")
-    print(f"weights     {result.weights}   ({result.weight_bits_per_element:.4g} bits/el)")
-    print(f"acts        {result.acts}   ({result.act_bits_per_element:.4g} bits/el)")
-    print(f"kv          {result.kv}   ({result.kv_bits_per_element:.4g} bits/el)")
+    print(
+        f"weights     {result.weights}   {_bits(result.weights, result.weight_bits_per_element)}"
+    )
+    print(f"acts        {result.acts}   {_bits(result.acts, result.act_bits_per_element)}")
+    print(f"kv          {result.kv}   {_bits(result.kv, result.kv_bits_per_element)}")
     print(f"windows     {result.windows} x {result.window_len} tokens")
     print(f"perplexity  {result.ppl:.4f}")
     if base is not None:

@@ -13,7 +13,11 @@ import math
 import time
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["MAX_GROUP_SIZE", "register"]
+
+# the largest group a command line quantizes (the study space allows up to 4096); beyond it the
+# padding of one group alone would need gigabytes
+MAX_GROUP_SIZE = 1 << 16
 
 
 def register(subparsers: Any) -> None:
@@ -79,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     from mant.quantize import QuantConfig, quantize
     from mant.tensor_io import load_tensor
 
+    g = args.group_size
+    if g is not None and not 1 <= g <= MAX_GROUP_SIZE:  # a huge group pads the tensor to it
+        raise InputError.single("--group-size", f"must be an int in 1..{MAX_GROUP_SIZE}", g)
     cfg = QuantConfig(
         candidates=_candidates(args),
         group_size=args.group_size,

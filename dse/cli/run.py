@@ -93,7 +93,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study", type=Path, help="study YAML file")
     p.add_argument("--out", type=Path, help="output folder (default: runs/<study name>)")
     p.add_argument("--storage", help="Optuna storage URL (default: journal file in --out)")
-    p.add_argument("--n-trials", type=_positive, help="target COMPLETE trials (default: spec)")
+    p.add_argument(
+        "--n-trials",
+        type=_positive,
+        help="target number of the study's sampler trials, this run's and earlier ones: "
+        "COMPLETE ones plus duplicates skipped (a design drawn again is not evaluated again, "
+        "so fewer may be COMPLETE); the run also stops once every design is evaluated "
+        "(default: spec n_trials)",
+    )
     p.add_argument("--jobs", type=_positive, default=1, help="worker processes (default 1)")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -109,13 +116,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "worker",
         help="join a shared study and work until its global trial budget is reached",
         description="Join a shared study (any number of hosts, one storage URL) and take trials "
-        "until it has --n-trials COMPLETE trials; Ctrl-C fails the running trial and queues it "
-        "again for the others (exit 130).",
+        "until it has --n-trials sampler trials (COMPLETE plus duplicates skipped); Ctrl-C "
+        "fails the running trial and queues it again for the others (exit 130).",
     )
     w.add_argument("study", type=Path, help="study YAML file")
     w.add_argument("--storage", required=True, help="shared Optuna storage URL")
     w.add_argument("--out", type=Path, help="folder for the quantization cache")
-    w.add_argument("--n-trials", type=_positive, help="global budget of COMPLETE trials")
+    w.add_argument(
+        "--n-trials",
+        type=_positive,
+        help="global budget of sampler trials (COMPLETE plus duplicates skipped)",
+    )
     w.add_argument("--seed", type=int, help="sampler seed of this worker")
     _add_recovery_flags(w)
     w.set_defaults(func=_worker)
@@ -156,6 +167,12 @@ def _run(args: argparse.Namespace) -> int:
         f"{summary.n_designs} designs recorded"
     )
     print(f"storage: {describe_storage(summary.storage_url)}")
+    if summary.space_exhausted:
+        print(
+            f"note: stopped before n_trials: every design of the space is evaluated "
+            f"({summary.n_designs} designs); only duplicates were left to draw",
+            file=sys.stderr,
+        )
     for path in summary.results:
         print(f"results: {path}")
     if summary.report is not None:

@@ -80,6 +80,43 @@ SPEC_CASES = [
     ),
     ("absurd-gemm", _spec(workload__gemms__0__m=10**20), "workload.gemms[0].m", str(10**20)),
     ("unknown-key", _spec(colour="red"), "colour", "'colour'"),
+    (
+        "tensor-rows-10**12",
+        _spec(accuracy__tensor_rows=10**12),
+        "accuracy.tensor_rows: must be an int in 1..16384",
+        str(10**12),
+    ),
+    # a study name names the folder runs/<name>: one plain path component, no control characters
+    ("name-escapes", _spec(name="../../escaped"), "name: must be letters", "'../../escaped'"),
+    ("name-absolute", _spec(name="/tmp/abs"), "name: must be letters", "'/tmp/abs'"),
+    ("name-nested", _spec(name="a/b/c"), "name: must be letters", "'a/b/c'"),
+    ("name-ansi", _spec(name="x\x1b[31mred"), "name: must be letters", "'x\\x1b[31mred'"),
+    ("name-nul", _spec(name="x\x00y"), "name: must be letters", "'x\\x00y'"),
+    (
+        "grid-of-10**14-designs",
+        _spec(
+            sampler={"name": "grid"},
+            space__rows={"low": 1, "high": 4096},
+            space__cols={"low": 1, "high": 4096},
+            space__weight_buffer_kib={"low": 1, "high": 2**20},
+        ),
+        "sampler.name: a grid over 140,737,488,355,328 designs is too large",
+        "'grid'",
+    ),
+    (
+        "auto-grid-of-10**7-settings",
+        _spec(
+            sampler={"name": "auto"},
+            n_trials=10**400,
+            space__group_size={"low": 1, "high": 4096},
+            space__weight_bits={"low": 2, "high": 8},
+            space__act_bits={"low": 2, "high": 16},
+            space__kv_bits={"low": 2, "high": 16},
+        ),
+        "a grid over",
+        "'auto'",
+    ),
+    ("name-300-chars", _spec(name="a" * 300), "name: must be at most 100 characters", "aaa"),
 ]
 
 
@@ -105,6 +142,27 @@ def test_bad_spec_is_one_clear_error_and_leaves_nothing(tmp_path, capsys, text, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/mant-dse-abs-name", "a/b/c"])
+def test_study_name_never_becomes_a_path(tmp_path, capsys, monkeypatch, name):
+    work = tmp_path / "a" / "b" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    spec = _write_spec(work, _spec(name=name))
+    assert main(["run", str(spec), "--no-progress"]) == 2  # default --out: runs/<name>
+    err = capsys.readouterr().err
+    assert "error: name: must be letters, digits" in err and repr(name) in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "study.yaml", "work"]
+    assert not Path("/tmp/mant-dse-abs-name").exists()
+
+
+def test_a_newline_in_a_name_cannot_forge_an_error_line(tmp_path, capsys):
+    spec = _write_spec(tmp_path, _spec(name="x\nerror: all good\x1b[2J"))
+    assert main(["run", str(spec), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\nerror: all good" not in err
+    assert all(line.startswith("error: name: ") for line in err.splitlines()), err
+
+
 def test_out_that_is_a_file_or_under_a_file(tmp_path, capsys):
     spec = _write_spec(tmp_path, _spec())
     afile = tmp_path / "afile"
@@ -123,6 +181,24 @@ def test_bad_storage_url_leaves_no_output_folder(tmp_path, capsys):
     assert main(["run", str(spec), "--out", str(out), "--storage", "bogus://x"]) == 2
     assert "storage: must be a journal" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_storage_password_is_never_shown_or_saved(tmp_path, capsys):
+    from dse.spec import parse_spec
+    from dse.spec_dict import spec_to_dict
+    from dse.storage import describe_storage
+
+    url = "postgresql://ana:hunter2@127.0.0.1:1/studies"
+    spec = _write_spec(tmp_path, _spec())
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--storage", url, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "error: storage: cannot connect" in err and "postgresql://ana:***@127.0.0.1:1" in err
+    assert "hunter2" not in err
+    assert not out.exists()
+    assert describe_storage(url) == "postgresql://ana:***@127.0.0.1:1/studies"
+    saved = spec_to_dict(parse_spec(_spec(storage=url)))
+    assert saved["storage"] == "postgresql://ana@127.0.0.1:1/studies"
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +220,12 @@ def test_plot_and_export_to_a_wrong_place(finished_run, tmp_path, capsys):
         (["plot", "--out", str(finished_run), "--to", str(afile / "r.html")], "--to:"),
         (["export", "--out", str(finished_run), "--to", str(afile), "--pareto"], "--to:"),
     ]
+    if Path("/proc/self").is_dir():  # no file can be created there, not even by root
+        cases += [
+            (["plot", "--out", str(finished_run), "--to", "/proc/r.html"], "--to: is not writ"),
+            (["export", "--out", str(finished_run), "--to", "/proc/d", "--pareto"], "--to: is"),
+            (["run", str(finished_run / "study.yaml"), "--out", "/proc/x"], "--out: is not"),
+        ]
     for argv, needle in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
@@ -151,14 +233,46 @@ def test_plot_and_export_to_a_wrong_place(finished_run, tmp_path, capsys):
     assert afile.read_text() == "x"
 
 
-def test_journal_with_a_garbage_line_in_the_middle(finished_run, tmp_path, capsys):
+def test_plot_into_a_read_only_run_folder_is_bad_input(finished_run, tmp_path, capsys):
+    import shutil
+
+    from dse.cli import _paths
+
+    out = tmp_path / "ro"
+    shutil.copytree(finished_run, out)
+    before = sorted(p.name for p in out.iterdir())
+    real = _paths._can_create_in
+    # a read-only folder (root may write to a chmod 0555 folder, so say it is read-only)
+    _paths._can_create_in = lambda folder: folder != out and real(folder)
+    try:
+        assert main(["plot", "--out", str(out)]) == 2
+    finally:
+        _paths._can_create_in = real
+    err = capsys.readouterr().err
+    assert f"--out: is not writable ({out})" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+JOURNAL_LINES = [
+    (b"\x00garbage", "garbage"),
+    (b'{"op_code": 4}', "op_code"),  # JSON, but no record Optuna can replay (KeyError)
+    (b'{"op_code": 6, "worker_id": "w", "trial_id": "x", "state": 1, "values": null}', "op"),
+    (b'{"op_code": 99, "worker_id": "w"}', "99"),
+    (b"[" * 100_000 + b"]" * 100_000, "[[["),  # nested thousands deep (RecursionError)
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "needle"), JOURNAL_LINES, ids=["garbage", "no-keys", "bad-type", "op", "deep"]
+)
+def test_journal_with_a_garbage_line_in_the_middle(finished_run, tmp_path, capsys, bad, needle):
     import shutil
 
     out = tmp_path / "copy"
     shutil.copytree(finished_run, out)
     journal = out / "study.journal"
     lines = journal.read_bytes().split(b"\n")
-    lines[2] = b"\x00garbage"
+    lines[2] = bad
     journal.write_bytes(b"\n".join(lines))
     before = journal.read_bytes()
     for argv in (
@@ -167,7 +281,8 @@ def test_journal_with_a_garbage_line_in_the_middle(finished_run, tmp_path, capsy
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert f"{journal}:3: is not a journal record" in err and "garbage" in err
+        assert f"{journal}:3: is not a journal record" in err and needle in err, err
+        assert "Traceback" not in err
     assert journal.read_bytes() == before  # never "repaired" by guessing
 
 
@@ -227,6 +342,27 @@ def test_corrupt_exported_file_bytes(exported, tmp_path):
         (folder / "design.yaml").write_bytes(raw)
         with pytest.raises(InputError, match=needle):
             evaluate_exported(folder)
+
+
+def test_huge_group_size_flag(tmp_path, capsys):
+    import numpy as np
+
+    np.save(tmp_path / "w.npy", np.ones((4, 64), np.float32))
+    argv = ["quantize", str(tmp_path / "w.npy"), "--format", "int4", "--group-size", "1000000000"]
+    assert main(argv) == 2
+    assert "--group-size: must be an int in 1..65536, got 1000000000" in capsys.readouterr().err
+
+
+def test_journal_storage_that_is_a_folder(tmp_path, capsys):
+    spec = _write_spec(tmp_path, _spec())
+    folder = tmp_path / "afolder"
+    folder.mkdir()
+    out = tmp_path / "out"
+    url = f"journal:///{folder}"
+    assert main(["run", str(spec), "--out", str(out), "--storage", url, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "storage: must name a journal file, but it is a folder" in err
+    assert not out.exists()
 
 
 def test_zero_d_tensor_and_huge_gemm_flags(tmp_path, capsys):
@@ -335,3 +471,249 @@ def test_saved_study_file_with_a_duplicate_key_is_bad_input(finished_run, tmp_pa
     assert main(["run", str(spec), "--out", str(folder), "--sweep"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"{SPEC_FILE}:" in err and f"got {key!r}" in err, err
+
+
+# ---------------------------------------------------------------------------------------------
+# tensor-file headers are data from the user: checked against the file before anything is read
+
+
+def _safetensors(entries: dict, data: bytes, metadata=None) -> bytes:
+    import json
+    import struct
+
+    header = dict(entries)
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+def _f32(shape, begin, end):
+    return {"dtype": "F32", "shape": shape, "data_offsets": [begin, end]}
+
+
+SAFETENSORS_CASES = [
+    ("negative-offset", {"w": _f32([2], -8, 0)}, bytes(8), None, "data_offsets must be"),
+    ("negative-shape", {"w": _f32([-2], 0, 8)}, bytes(8), None, "shape must be non-negative"),
+    (
+        "overlap",
+        {"a": _f32([2], 0, 8), "b": _f32([2], 4, 12)},
+        bytes(12),
+        None,
+        "data_offsets overlap",
+    ),
+    ("gap", {"a": _f32([2], 0, 8), "b": _f32([2], 12, 20)}, bytes(20), None, "leave a gap"),
+    ("short-span", {"w": _f32([4], 0, 8)}, bytes(8), None, "do not hold shape [4]"),
+    ("metadata-list", {"w": _f32([2], 0, 8)}, bytes(8), [1, 2], "__metadata__ must be"),
+    ("trailing-bytes", {"w": _f32([2], 0, 8)}, bytes(16), None, "cover 8 bytes of a 16-byte"),
+]
+
+
+@pytest.mark.parametrize(
+    ("entries", "data", "meta", "needle"),
+    [c[1:] for c in SAFETENSORS_CASES],
+    ids=[c[0] for c in SAFETENSORS_CASES],
+)
+def test_bad_safetensors_header_is_rejected(tmp_path, capsys, entries, data, meta, needle):
+    import safetensors
+
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(_safetensors(entries, data, meta))
+    with pytest.raises(Exception):  # noqa: B017 - the reference reader refuses it too
+        with safetensors.safe_open(str(path), "np") as fh:
+            [fh.get_tensor(k) for k in fh.keys()]  # noqa: SIM118
+    assert main(["quantize", str(path), "--format", "int4"]) == 2
+    err = capsys.readouterr().err
+    assert "w.safetensors: must be a readable tensor file" in err and needle in err, err
+    assert "Traceback" not in err
+
+
+def test_gguf_claiming_2_to_the_40_tensors_is_rejected_at_once(tmp_path, capsys):
+    import struct
+    import time
+
+    path = tmp_path / "big.gguf"
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 2**40, 0) + bytes(2 << 20))
+    start = time.perf_counter()
+    assert main(["quantize", str(path), "--format", "int4"]) == 2
+    assert time.perf_counter() - start < 5  # gguf's reader alone loops for ~20 s on this file
+    err = capsys.readouterr().err
+    assert f"{2**40} tensors, 0 keys do not fit in" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# model files (config.json, GGUF metadata): every field of the wrong type, kind or size
+
+
+_HF = {
+    "model_type": "llama",
+    "num_hidden_layers": 2,
+    "hidden_size": 64,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 128,
+    "vocab_size": 100,
+}
+
+CONFIG_CASES = [
+    ("kv-heads-0", {"num_key_value_heads": 0}, "kv_heads: must be an int in 1..65536", "0"),
+    ("hidden-float", {"hidden_size": 64.5}, "hidden: must be an int in 1..", "64.5"),
+    ("hidden-nan", {"hidden_size": float("nan")}, "hidden: must be an int in 1..", "nan"),
+    ("hidden-string", {"hidden_size": "64"}, "hidden: must be an int in 1..", "'64'"),
+    ("heads-list", {"num_attention_heads": [4]}, "heads: must be an int in 1..", "[4]"),
+    ("layers-10**30", {"num_hidden_layers": 10**30}, "layers: must be an int in 1..65536", "1000"),
+    ("text-config-list", {"text_config": [1, 2]}, "text_config: must be a mapping", "[1, 2]"),
+    ("architectures-int", {"architectures": 7, "hidden_size": -1}, "hidden: must be", "-1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "value"), [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES]
+)
+def test_bad_config_json_field_is_one_clear_error(tmp_path, capsys, change, field, value):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**_HF, **change}))
+    argv = ["hw", "llm", "--model", str(path), "--accelerator", "mant"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err and "Traceback" not in err, err
+
+
+def test_config_json_nested_thousands_deep(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text('{"model_type": "llama", "x": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    assert main(["hw", "llm", "--model", str(path), "--accelerator", "mant"]) == 2
+    err = capsys.readouterr().err
+    assert "config.json: is nested more than 64 levels deep" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["study", "model"])
+def test_yaml_nested_thousands_deep(tmp_path, capsys, kind):
+    deep = "[" * 5000 + "]" * 5000
+    if kind == "study":
+        path = tmp_path / "study.yaml"
+        path.write_text(yaml.safe_dump(_spec()) + f"colour: {deep}\n")
+        argv = ["run", str(path), "--out", str(tmp_path / "o"), "--no-progress"]
+    else:
+        path = tmp_path / "m.yaml"
+        path.write_text(f"layers: {deep}\n")
+        argv = ["hw", "llm", "--model", str(path), "--accelerator", "mant"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{path.name}: is nested more than 64 levels deep" in err and "Traceback" not in err
+
+
+def _gguf_model(path: Path, **fields) -> Path:
+    import gguf
+
+    w = gguf.GGUFWriter(str(path), "llama")
+    for key, (kind, value) in fields.items():
+        getattr(w, f"add_{kind}")(f"llama.{key}", value)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.close()
+    return path
+
+
+GGUF_CASES = [
+    ("float-hidden", {"embedding_length": ("float32", 64.5)}, "hidden: must be an int", "64.5"),
+    ("string-hidden", {"embedding_length": ("string", "64")}, "hidden: must be an int", "'64'"),
+    ("2**63-blocks", {"block_count": ("uint64", 2**63)}, "layers: must be an int in 1..", "922"),
+    ("kv-heads-0", {"attention.head_count_kv": ("uint32", 0)}, "kv_heads: must be an int", "0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "value"), [c[1:] for c in GGUF_CASES], ids=[c[0] for c in GGUF_CASES]
+)
+def test_bad_gguf_metadata_is_one_clear_error(tmp_path, capsys, change, field, value):
+    base = {
+        "block_count": ("uint32", 2),
+        "embedding_length": ("uint32", 64),
+        "attention.head_count": ("uint32", 4),
+        "attention.head_count_kv": ("uint32", 2),
+        "feed_forward_length": ("uint32", 128),
+        "vocab_size": ("uint32", 100),
+    }
+    path = _gguf_model(tmp_path / "m.gguf", **{**base, **change})
+    argv = ["hw", "llm", "--model", str(path), "--accelerator", "mant"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err and "Traceback" not in err, err
+
+
+# ---------------------------------------------------------------------------------------------
+# the files accuracy source opens its tensors when the study is parsed (docs/inputs.md): bad
+# values there are exit 2 before anything runs, never a failure of every trial
+
+
+def _files_case(tmp_path: Path, kind: str) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 64)).astype(np.float32)
+    calibration = None
+    if kind == "zeros":
+        w[:] = 0
+    elif kind == "nan":
+        w[1, 2] = np.nan
+    elif kind == "calibration-width":
+        np.save(tmp_path / "x.npy", rng.standard_normal((16, 32)).astype(np.float32))
+        calibration = {"w": "x.npy"}
+    elif kind == "calibration-nan":
+        x = rng.standard_normal((16, 64)).astype(np.float32)
+        x[0, 0] = np.inf
+        np.save(tmp_path / "x.npy", x)
+        calibration = {"w": "x.npy"}
+    np.save(tmp_path / "w.npy", w)
+    accuracy = {"source": "files", "paths": [str(tmp_path / "w.npy")]}
+    if calibration:
+        accuracy["calibration"] = {k: str(tmp_path / v) for k, v in calibration.items()}
+    return _spec(accuracy=accuracy, objectives=["weight_rel_mse", "latency_s"])
+
+
+FILES_CASES = [
+    ("zeros", "w.npy:w: must have a non-zero value", "all zeros"),
+    ("nan", "w.npy:w: must be finite", "1 NaN"),
+    ("calibration-width", "accuracy.calibration.w: must have in_features=64", "32"),
+    ("calibration-nan", "accuracy.calibration.w", "Inf"),
+]
+
+
+@pytest.mark.parametrize(("kind", "field", "value"), FILES_CASES, ids=[c[0] for c in FILES_CASES])
+def test_bad_values_in_a_studys_tensor_files_are_found_at_parse(
+    tmp_path, capsys, kind, field, value
+):
+    spec = _write_spec(tmp_path, _files_case(tmp_path, kind))
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_yaml_reads_1e9_as_a_number_like_yaml_1_2(tmp_path, capsys):
+    """PyYAML (YAML 1.1) reads 1.0e9 as the string '1.0e9'; a clock of 1.0e9 Hz is a number."""
+    from hwmodel import dump_accelerator, load_accelerator
+    from mant.yaml_input import load_yaml_text
+
+    assert load_yaml_text("a: 1.0e9\nb: 1e9\nc: -2.5E-3\nd: x1e9\n", where="t") == {
+        "a": 1e9,
+        "b": 1e9,
+        "c": -2.5e-3,
+        "d": "x1e9",
+    }
+    path = tmp_path / "acc.yaml"
+    dump_accelerator(load_accelerator("mant"), path)
+    text = path.read_text()
+    path.write_text(
+        "\n".join(
+            "clock_hz: 1.0e9" if line.startswith("clock_hz:") else line
+            for line in text.splitlines()
+        )
+    )
+    assert "clock_hz: 1.0e9" in path.read_text()
+    argv = ["hw", "gemm", "--m", "4", "--n", "4", "--k", "4", "--accelerator", str(path)]
+    assert main(argv) == 0, capsys.readouterr().err

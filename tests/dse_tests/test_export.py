@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -112,3 +115,39 @@ def test_an_export_is_the_design_for_every_standalone_command(tmp_path, capsys):
     assert (
         longer["energy_pj"] > recorded["energy_pj"] and longer["area_um2"] == recorded["area_um2"]
     )
+
+
+def test_exported_design_stores_no_absolute_model_path_and_hw_llm_uses_it(
+    small_spec_dict, tmp_path, capsys
+):
+    import shutil
+
+    import yaml as _yaml
+
+    from dse.report_info import context_info
+    from dse.results import load_frame
+    from dse.spec import load_spec
+
+    models = Path(__file__).resolve().parents[2] / "hwmodel" / "data" / "models"
+    shutil.copy(models / "smollm2-135m.yaml", tmp_path / "mine.yaml")
+    d = {**small_spec_dict, "n_trials": 2}
+    d["workload"] = {"model": "mine.yaml", "phase": "decode", "seq_len": 64, "batch": 2}
+    (tmp_path / "s.yaml").write_text(_yaml.safe_dump(d))
+    run, to = tmp_path / "run", tmp_path / "designs"
+    assert main(["run", str(tmp_path / "s.yaml"), "--out", str(run), "--no-progress"]) == 0
+    assert main(["export", "--out", str(run), "--to", str(to), "--trial", "0"]) == 0
+    folder = to / "trial-00000"
+    exported = [p.resolve() for p in to.rglob("*")]
+    assert exported and all(p.is_relative_to(to.resolve()) for p in exported)  # never outside
+    meta = _yaml.safe_load((folder / "design.yaml").read_text())
+    assert meta["workload"]["model"] == "../../mine.yaml"  # relative to the design folder
+    assert str(tmp_path) not in (folder / "design.yaml").read_text()
+    assert evaluate_exported(folder)  # resolves it again
+    spec = load_spec(tmp_path / "s.yaml")
+    workload = dict(context_info(load_frame(run), spec).items)["workload"]
+    assert workload.startswith("mine.yaml (model file), decode") and str(tmp_path) not in workload
+    capsys.readouterr()
+    assert main(["hw", "llm", "--accelerator", str(folder / "accelerator.yaml"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["phase"], out["seq_len"], out["batch"]) == ("decode", 64, 2)
+    assert out["model"].endswith("mine.yaml")

@@ -135,3 +135,20 @@ def test_flaky_reasons_reach_the_frame(small_spec, tmp_path):
         report=False,
     )
     assert s.failures == (("group_size: unsupported here, got 32", s.n_fail),) and s.n_fail
+
+
+@pytest.mark.parametrize("per_side", [False, True])
+def test_a_kv_width_without_a_pe_mode_names_the_kv_parameter(small_spec_dict, per_side):
+    """Not 'pe_type: ... got mant': the width at fault is the KV one (MANT PEs have no 16-bit
+    mode, so an unquantized KV cache cannot run on them)."""
+    d = dict(small_spec_dict)
+    d["workload"] = {"model": "smollm2-135m", "phase": "decode", "seq_len": 64}
+    d["space"] = {"pe_type": ["mant"], "kv_format": ["int{bits}"]}
+    name = "kv_bits.key" if per_side else "kv_bits"
+    d["space"][name] = [4, 16]
+    ev = Evaluator(parse_spec(d))
+    with pytest.raises(InputError) as info:
+        ev.evaluate({"pe_type": "mant", name: 16, "kv_format": "int{bits}"})
+    (issue,) = info.value.issues
+    assert issue.path == name and issue.value == 16, str(issue)
+    assert "PE 'mant' has no mode for W16A8 (KV cache" in issue.rule

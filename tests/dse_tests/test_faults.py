@@ -266,6 +266,76 @@ def test_full_disk_leaves_the_old_file_whole(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
+def test_a_killed_write_leaves_no_temp_file_for_good(tmp_path):
+    from mant import atomic_write
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that was a writer and is gone
+    target = tmp_path / "report.html"
+    stale = tmp_path / f".report.{dead.pid}-k1ll3d.tmp"
+    stale.write_text("<html>half")
+    old = time.time() - 60
+    os.utime(stale, (old, old))
+    fresh_other_host = tmp_path / ".report.1-abc.tmp"  # pid 1 is alive: not ours to judge
+    fresh_other_host.write_text("in flight")
+    ancient = tmp_path / ".report.1-old.tmp"
+    ancient.write_text("left by a writer on another host, hours ago")
+    os.utime(ancient, (old - 7200, old - 7200))
+    unrelated = tmp_path / ".results.123.tmp"
+    unrelated.write_text("someone else's file")
+    atomic_write.write_text_atomic(target, "<html>new</html>")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([".report.1-abc.tmp", ".results.123.tmp", "report.html"]), names
+
+
+def test_outputs_respect_the_umask(tmp_path, small_spec_dict):
+    from dse.cli import main
+
+    spec = tmp_path / "study.yaml"
+    spec.write_text(yaml.safe_dump({**small_spec_dict, "n_trials": 2}))
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        assert main(["run", str(spec), "--out", str(out), "--no-progress"]) == 0
+        exported = tmp_path / "designs"
+        assert main(["export", "--out", str(out), "--to", str(exported), "--trial", "0"]) == 0
+    finally:
+        os.umask(old)
+    files = [out / n for n in ("results.csv", "results.parquet", "report.html", "study.yaml")]
+    files += list((exported / "trial-00000").iterdir())
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files}
+    assert set(modes.values()) == {"0o644"}, modes
+
+
+def test_full_disk_during_a_run_is_one_clear_error_and_keeps_completed_trials(
+    tmp_path, small_spec_dict, monkeypatch, capsys
+):
+    from optuna.storages.journal import JournalFileBackend
+
+    from dse.cli import main
+
+    spec = tmp_path / "study.yaml"
+    spec.write_text(yaml.safe_dump({**small_spec_dict, "n_trials": 20}))
+    append = JournalFileBackend.append_logs
+    calls = [0]
+
+    def full_after_40_records(self, logs):
+        calls[0] += 1
+        if calls[0] > 40:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return append(self, logs)
+
+    monkeypatch.setattr(JournalFileBackend, "append_logs", full_after_40_records)
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--no-progress", "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert "Should not reach" not in err and "Traceback" not in err
+    assert "error: cannot write the study's storage (No space left on device)" in err
+    monkeypatch.setattr(JournalFileBackend, "append_logs", append)
+    done = _params_of_complete(_trials(out))
+    assert done  # the trials completed before the disk filled are kept
+
+
 def test_two_runs_on_one_folder_each_count_their_own_trials(tmp_path, small_spec_dict):
     spec = _spec_file(tmp_path, small_spec_dict, n_trials=6)
     out = tmp_path / "out"
@@ -280,6 +350,54 @@ def test_two_runs_on_one_folder_each_count_their_own_trials(tmp_path, small_spec
     trials = _trials(out)
     assert sum(ran) == len([t for t in trials if t.state.name in ("COMPLETE", "FAIL")])
     assert len(set(_params_of_complete(trials))) == len(_params_of_complete(trials)) >= 6
+
+
+def _children(pid: int) -> set[int]:
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        kids.update(int(x) for x in task.read_text().split())
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_stop_when_the_parent_is_killed(tmp_path, small_spec_dict):
+    spec = _spec_file(tmp_path, small_spec_dict, n_trials=30)
+    out = tmp_path / "out"
+    # 15 trials of 1 s each per process: a worker left alone would go on for 15 s
+    p = _cli("run", str(spec), "--out", str(out), "--no-progress", "--jobs", "2", delay_s=1.0)
+    _wait_for_complete(out, 1)
+    workers: set[int] = set()
+    deadline = time.monotonic() + TIMEOUT_S
+    while not workers and time.monotonic() < deadline:
+        # the spawned worker (the resource tracker is a child too: it exits with its parent)
+        workers = {c for c in _children(p.pid) if "resource_tracker" not in _cmdline(c)}
+        time.sleep(0.1)
+    assert workers, "no worker process started"
+    p.kill()  # SIGKILL: the parent cannot stop its workers itself
+    p.wait(timeout=TIMEOUT_S)  # not communicate(): the workers hold its pipes open
+    deadline = time.monotonic() + 8
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    p.communicate(timeout=TIMEOUT_S)
+    assert not left, "a worker outlived its killed parent"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except FileNotFoundError:
+        return ""
 
 
 if __name__ == "__main__":  # a run of the tests above

@@ -139,11 +139,12 @@ def _check_once(df: pd.DataFrame, study: optuna.Study, *, grid: bool = False) ->
               if t.state.name == "COMPLETE"]  # fmt: skip
     assert len(stored) == len(set(stored))  # and evaluated (recorded) once
     assert any(DUPLICATE_ATTR in t.user_attrs for t in study.trials)  # a worker stood down
-    # --n-trials counts the sampler's trials: COMPLETE or pruned duplicates (a grid of one
-    # setting stops each worker once it is drawn)
+    # --n-trials counts the sampler's trials: COMPLETE or pruned duplicates; a space of one
+    # setting is exhausted once it is drawn, so each worker stops at its first duplicate (a
+    # grid: once its point is drawn) instead of drawing duplicates up to N_TRIALS
     from dse.failures import counts_as_done
 
-    low = 2 if grid else N_TRIALS
+    low = 2
     assert low <= sum(counts_as_done(t) for t in study.trials) <= N_TRIALS + 2
 
 

@@ -237,8 +237,11 @@ def test_report_renders_in_headless_chromium(small_spec_dict, tmp_path):
     si = [t for t in texts if re.fullmatch(r"[−-]?[\d.]+[kMGTPB]", t.strip())]
     assert not si, si  # no "800B" / "15M" tick labels
     assert any(t.endswith("[µs]") or t.endswith("[ms]") for t in texts)  # a readable unit
+    # plotly writes the figure JSON with orjson when it is installed (raw "·") and with json.dumps
+    # otherwise ("\\u00b7"): both are the same JSON string, so accept either spelling.
     hover = re.search(
-        r"· trial \d+\\u003cbr\\u003egroup_size=\d+, weight_format=int8 \(PE\)", text
+        r"(?:·|\\u00b7) trial \d+\\u003cbr\\u003egroup_size=\d+, weight_format=int8 \(PE\)",
+        text,
     )
     assert hover, "hover text carries the design's parameters"
     check = json.loads(dom.split('<pre id="layout-check">')[-1].split("</pre>")[0])
@@ -268,3 +271,45 @@ def test_small_ratios_and_integer_ranges_read_in_the_report():
     assert _choices_text(IntRange(name="rows", low=16, high=128)) == "16..128"
     assert _choices_text(IntRange(name="rows", low=16, high=64, step=16)) == "16..64 step 16"
     assert _choices_text(Categorical(name="dataflow", choices=("ws", "os"))) == "{ws, os}"
+
+
+def test_report_figures_and_tables_read_cleanly(small_spec_dict, tmp_path):
+    """Integer axes tick at their values; every drill-down category has its own colour; no
+    column of dashes; the context names the base accelerator."""
+    from dse.report import _parallel
+    from dse.report_pick import drilldown
+    from dse.report_sections import designs_html, drill_figure
+    from dse.results import load_frame
+    from dse.spec import parse_spec
+
+    d = {**small_spec_dict, "n_trials": 8}
+    d["workload"] = {"model": "smollm2-135m", "phase": "decode", "seq_len": 64}
+    spec = parse_spec(d)
+    run_study(spec, out_dir=tmp_path / "r", progress=False, report=False)
+    info = report_info(load_frame(tmp_path / "r"), spec)
+
+    fig = drill_figure([drilldown(spec, r) for r in info.pick.picks])
+    colours = {t.name: t.marker.color for t in fig.data}
+    assert len(set(colours.values())) == len(colours), colours  # no reused colour
+
+    dims = {dim.label: dim for dim in _parallel(info.parallel).data[0].dimensions}
+    rows = dims["rows"]
+    assert list(rows.tickvals) == sorted(set(rows.values)) and set(rows.ticktext) <= {"8", "16"}
+
+    html_text = designs_html(info.table, spec)
+    header = html_text[: html_text.index("</thead>")]
+    for p in spec.space.searched:
+        column = info.table[f"p.{p.name}"].astype(str)
+        assert (f">{p.name}</th>" in header) == bool((column != "–").any()), p.name
+
+    items = dict(info.context.items)
+    assert items["base accelerator"].startswith("the preset named by each design's pe_type")
+
+
+def test_context_names_the_stand_in_tensors(small_spec_dict):
+    from dse.report_info import _accuracy_text
+    from dse.spec import parse_spec
+
+    d = {**small_spec_dict, "accuracy": {"source": "tensors", "n_tensors": 2}}
+    text = _accuracy_text(parse_spec(d))
+    assert "all-MiniLM-L6-v2" in text and "SmolLM2-135M" in text

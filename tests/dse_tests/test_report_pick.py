@@ -61,7 +61,7 @@ def test_distinct_designs_merge_trials_and_ignored_parameters(frame, small_spec)
     d = distinct_designs(frame[frame["feasible"]], small_spec)
     assert d["trials"].tolist() == ["0, 1", "2, 3", "4"]  # by weight_rel_mse
     assert d["n_trials"].tolist() == [2, 2, 1]
-    assert d["p.weight_format"].tolist() == ["int8 (PE)", "mant-unicore16", "int{bits}"]
+    assert d["p.weight_format"].tolist() == ["int8 (PE)", "mant-unicore16", "int4"]
     assert d["p.rows"].tolist() == ["8", "8", "16"]
     # the table of the report: the same rows among the Pareto designs
     assert pareto_table(frame, small_spec)["trials"].tolist() == ["0, 1", "2, 3", "4"]
@@ -210,3 +210,13 @@ def test_plot_reference_option(small_spec_dict, tmp_path, capsys):
     assert main([*args, "--reference", "fp32"]) == 2
     # every PE file is a reference choice, mant first (dse.pe_recipes.pe_types)
     assert "error: --reference: must be one of mant, ant, bitfusion" in capsys.readouterr().err
+
+
+def test_tables_show_the_format_not_the_bits_placeholder(frame, small_spec):
+    """``int{bits}`` with 4-bit weights is shown as ``int4`` in the report table and the pick."""
+    table = pareto_table(frame, small_spec)
+    shown = set(table["p.weight_format"])
+    assert not any("{bits}" in s for s in shown), shown
+    assert shown & {"int4", "int8", "int8 (PE)"}, shown
+    text = pick_table(pick_info(frame, small_spec), small_spec.metric_names)
+    assert "{bits}" not in text, text

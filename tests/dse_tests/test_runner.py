@@ -193,3 +193,45 @@ def test_cli_run_and_bad_spec_exit_codes(small_spec_dict, tmp_path, capsys):
     assert "error: space.rows: is empty" in err and "error: bogus: unknown key" in err
     code = main(["run", str(path.with_name("missing.yaml")), "--no-progress"])
     assert code == 2
+
+
+def test_an_exhausted_space_stops_the_run_and_says_so(small_spec_dict, tmp_path, capsys):
+    """n_trials far beyond a 4-design space: the sampler would draw duplicates forever."""
+    d = {**small_spec_dict, "n_trials": 10**400, "sampler": {"name": "random"}}
+    d["space"] = {"pe_type": ["mant", "int8"], "group_size": [32, 64]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(d))
+    argv = ["run", str(path), "--out", str(tmp_path / "o"), "--no-progress", "--no-report"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "4 complete" in captured.out
+    assert "note: stopped before n_trials: every design of the space is evaluated" in (
+        captured.err
+    )
+
+
+def test_n_trials_help_says_what_it_counts(small_spec_dict, tmp_path, capsys):
+    """Duplicates count toward --n-trials: the help must not call it a target of COMPLETE."""
+    from dse.cli import build_parser
+
+    for command in ("run", "worker"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "COMPLETE" in text and "plus duplicates skipped" in text, text
+
+
+def test_progress_total_is_the_grid_size_when_the_grid_is_smaller(small_spec_dict, tmp_path):
+    """n_trials 100 over a 32-point grid: the bar's total is 32 (failed designs show as
+    ``failed=N`` next to it), not 100."""
+    import contextlib
+    import io
+
+    from dse.spec import parse_spec
+
+    spec = parse_spec({**small_spec_dict, "n_trials": 100, "sampler": {"name": "grid"}})
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        run_study(spec, out_dir=tmp_path / "o", progress=True, report=False)
+    text = err.getvalue()
+    assert "/32 [" in text and "/100" not in text, text[-500:]

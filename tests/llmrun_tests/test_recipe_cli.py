@@ -168,3 +168,36 @@ def test_cli_assets_list(capsys):
     for name in ("smollm2-135m", "minilm-l6-v2", "janeaustenr"):
         assert name in out
     assert "ok" in out
+
+
+def test_ppl_text_does_not_give_stored_or_fp32_tensors_16_bits(capsys):
+    """'stored (Q4_1 weights) (16 bits/el)' read as if Q4_1 took 16 bits: say what 16 is."""
+    from types import SimpleNamespace
+
+    from dse.cli.ppl import _print
+
+    result = SimpleNamespace(
+        model="smollm2-135m",
+        corpus="wikitext",
+        recipe="fp16",
+        weights="stored (Q4_1 weights)",
+        weight_bits_per_element=16.0,
+        acts="fp32",
+        act_bits_per_element=16.0,
+        kv="int4:g64",
+        kv_bits_per_element=4.25,
+        windows=1,
+        window_len=8,
+        ppl=10.0,
+        tokens=8,
+        seconds=1.0,
+        seconds_per_window=1.0,
+        threads=1,
+        weight_seconds=0.0,
+        weight_rel_mse=None,
+    )
+    _print(result, None, False)
+    out = capsys.readouterr().out
+    assert "(16 bits/el)" not in out
+    assert "stored (Q4_1 weights)   (not quantized by the recipe; hardware costs count 16" in out
+    assert "int4:g64   (4.25 bits/el)" in out

@@ -63,3 +63,20 @@ def test_non_float_and_empty_inputs():
         quantize_groups(np.ones((2, 4), dtype=np.int32), "int4")
     with pytest.raises(InputError, match="choice: must be ints in 0..15"):
         quantize_groups(np.ones((2, 4), np.float32), "mant-unicore16", choice=np.array([0, 16]))
+
+
+def test_fp16_scale_overflow_warns_and_fp32_does_not():
+    """float32 values near 3e38: fp16 scales saturate at 65504 (the groups lose their size)."""
+    import warnings
+
+    import numpy as np
+
+    from mant.quantize import QuantConfig, quantize
+
+    x = np.full((4, 64), 3e38, np.float32)
+    with pytest.warns(RuntimeWarning, match="exceed the largest fp16 scale"):
+        quantize(x, QuantConfig(candidates="int4", group_size=64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = quantize(x, QuantConfig(candidates="int4", group_size=64, scale_format="fp32"))
+    assert res.rel_mse < 1e-6
