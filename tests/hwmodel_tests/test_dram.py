@@ -49,7 +49,7 @@ def test_presets_use_one_hbm2_stack(preset):
     dram = load_accelerator(preset).dram
     assert (dram.type, dram.stacks) == (DramType.HBM2, 1)
     assert dram.bw_bytes_per_cycle == 256.0  # 256 GB/s at 1 GHz
-    assert dram.capacity_bytes == 8 * GIB  # 8-Hi of 8 Gb dies
+    assert dram.capacity_bytes == 16 * GIB  # 8-Hi of 16 Gb dies (the presets' override)
     assert (dram.read_pj_per_bit, dram.write_pj_per_bit, dram.background_mw) == (3.9, 3.9, 485.0)
 
 
@@ -88,8 +88,10 @@ def test_footprint_and_capacity():
     assert capacity_issue(mant, wl, mant.default_precision) == ""
     fp16 = load_accelerator("fp16")
     assert footprint_bytes(wl, fp16.default_precision) == (weights + kv) * 2
-    why = capacity_issue(fp16, wl, fp16.default_precision)
-    assert "14.29 GB" in why and "8.59 GB" in why and "dram.capacity_bytes" in why
+    assert capacity_issue(fp16, wl, fp16.default_precision) == ""  # 14.29 GB in 17.18 GB
+    wl32k = llm_workload("llama-2-7b", phase="decode", seq_len=32768)
+    why = capacity_issue(fp16, wl32k, fp16.default_precision)
+    assert "30.39 GB" in why and "17.18 GB" in why and "dram.capacity_bytes" in why
     # 128K context, FP16 KV: 68.7 GB of KV alone (hardware_audit.md)
     p = Precision(
         weight_bits=16,
@@ -105,7 +107,7 @@ def test_footprint_and_capacity():
 
 def test_cli_prints_the_roofline_keys(capsys):
     args = ["hw", "llm", "--accelerator", "fp16", "--model", "llama-2-7b", "--phase", "decode"]
-    assert main([*args, "--seq-len", "2048", "--batch", "1", "--json"]) == 0
+    assert main([*args, "--seq-len", "32768", "--batch", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     for key in (
         "roofline_s",
@@ -121,7 +123,7 @@ def test_cli_prints_the_roofline_keys(capsys):
         "fits",
     ):
         assert key in out, key
-    assert out["fits"] is False and "8.59 GB" in out["infeasible"]
+    assert out["fits"] is False and "17.18 GB" in out["infeasible"]
     assert out["dram_bw_bytes_per_s"] == 256e9 and out["peak_macs_per_s"] == 30 * 16 * 1e9
     assert out["roofline_s"] == pytest.approx(
         max(out["dram_bytes"] / out["dram_bw_bytes_per_s"], out["macs"] / out["peak_macs_per_s"])
@@ -136,7 +138,7 @@ def test_study_design_that_does_not_fit_fails_with_the_reason():
     from dse.hardware import HardwareModel
     from dse.spec import WorkloadSpec
 
-    hw = HardwareModel(WorkloadSpec(model="llama-2-7b", phase="decode", seq_len=2048))
+    hw = HardwareModel(WorkloadSpec(model="llama-2-7b", phase="decode", seq_len=32768))
     design = Design(
         pe_type="fp16",
         group_size=64,
@@ -153,7 +155,7 @@ def test_study_design_that_does_not_fit_fails_with_the_reason():
     with pytest.raises(InputError) as err:
         hw.check_modes(design, prec)
     msg = str(err.value)
-    assert "footprint_bytes" in msg and "dram.capacity_bytes 8589934592" in msg
+    assert "footprint_bytes" in msg and "dram.capacity_bytes 17179869184" in msg
 
 
 # ------------------------------------------------ accelerator files (issue 24, point 5)
