@@ -73,14 +73,25 @@ def require_int(c: IssueCollector, value: Any, path: str, minimum: int = 1) -> b
 
 
 def require_number(
-    c: IssueCollector, value: Any, path: str, *, positive: bool = True, allow_zero: bool = False
+    c: IssueCollector,
+    value: Any,
+    path: str,
+    *,
+    positive: bool = True,
+    allow_zero: bool = False,
+    maximum: float | None = None,
 ) -> bool:
-    """Record an issue unless ``value`` is a finite number (> 0, or >= 0 with ``allow_zero``)."""
+    """Record an issue unless ``value`` is a finite number (> 0, or >= 0 with ``allow_zero``;
+    at most ``maximum`` when given)."""
     ok = (isinstance(value, int | float) and not isinstance(value, bool)) and value == value
     ok = ok and value not in (float("inf"), float("-inf"))
     if ok and positive:
         ok = value >= 0 if allow_zero else value > 0
+    if ok and maximum is not None:
+        ok = value <= maximum
     rule = "must be a number" + ((" >= 0" if allow_zero else " > 0") if positive else "")
+    if maximum is not None:
+        rule += f" and <= {maximum:g}"
     return c.check(ok, path, rule, value)
 
 

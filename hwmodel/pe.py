@@ -185,6 +185,8 @@ _SHARED_KEYS = (
 )
 # the numbers of one constant set (at top level in a file without ``constants``)
 _SET_KEYS = ("source", "area_um2", "leakage_uw", "modes", "epilogue", "notes")
+MAX_MACS_PER_CYCLE = 1024.0  # MACs one PE completes per cycle
+MAX_PJ_PER_MAC = 1.0e4
 _MODE_KEYS = ("weight_bits", "act_bits", "macs_per_cycle", "energy_pj_per_mac", "source")
 _EPI_KEYS = (
     "energy_pj_per_op",
@@ -218,8 +220,13 @@ def _parse_set(c: IssueCollector, data: dict[str, Any], path: str) -> dict[str, 
             continue
         ok = require_int(c, m.get("weight_bits"), f"{mp}.weight_bits")
         ok &= require_int(c, m.get("act_bits"), f"{mp}.act_bits")
-        ok &= require_number(c, m.get("macs_per_cycle"), f"{mp}.macs_per_cycle")
-        ok &= require_number(c, m.get("energy_pj_per_mac"), f"{mp}.energy_pj_per_mac")
+        # bounds no PE nears (a 1e300 rate would overflow every cost silently)
+        ok &= require_number(
+            c, m.get("macs_per_cycle"), f"{mp}.macs_per_cycle", maximum=MAX_MACS_PER_CYCLE
+        )
+        ok &= require_number(
+            c, m.get("energy_pj_per_mac"), f"{mp}.energy_pj_per_mac", maximum=MAX_PJ_PER_MAC
+        )
         if ok:
             modes.append(PrecisionMode(**{k: m[k] for k in _MODE_KEYS if k in m}))
     epilogue = None

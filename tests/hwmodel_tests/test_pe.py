@@ -98,3 +98,18 @@ def _plain(pe):
             for m in pe.modes
         ],
     }
+
+
+def test_absurd_pe_rates_are_refused_not_overflowed(tmp_path):
+    """A PE with ``macs_per_cycle: 1e300`` overflowed every cost silently (issue 22)."""
+    data = yaml.safe_load(yaml.safe_dump(_plain(load_pe("int8"))))
+    data["name"] = "absurd"
+    data["modes"][0]["macs_per_cycle"] = 1e300
+    data["modes"][0]["energy_pj_per_mac"] = 1e9
+    bad = tmp_path / "absurd.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(InputError) as err:
+        load_pe(str(bad))
+    text = str(err.value)
+    assert "modes[0].macs_per_cycle: must be a number > 0 and <= 1024, got 1e+300" in text
+    assert "modes[0].energy_pj_per_mac: must be a number > 0 and <= 10000" in text
