@@ -21,8 +21,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from mant.tensor_recipe import Kind, TensorRecipe
 
 __all__ = [
     "BACKENDS",
+    "DTYPES",
     "PerplexityResult",
     "kv_dump",
     "perplexity",
@@ -84,7 +87,8 @@ class PerplexityResult:
             storage bits per element, metadata included (16.0: unquantized; a legacy
             ``QuantConfig`` / ``KVQuantConfig`` argument is not counted).
         text: the user's text file (None: ``corpus``).
-        backend: ``numpy`` or ``torch``; device: where the forward ran (``cpu``, ``cuda``, ...).
+        backend: ``numpy`` or ``torch``; device: where the forward ran (``cpu``, ``cuda``, ...);
+        dtype: the forward's precision.
     """
 
     ppl: float
@@ -109,6 +113,7 @@ class PerplexityResult:
     text: str | None = None
     backend: str = "numpy"
     device: str = "cpu"
+    dtype: str = "float32"
 
     @property
     def seconds_per_window(self) -> float:
@@ -126,7 +131,11 @@ class PerplexityResult:
         }
 
 
-_PREPARED: dict[tuple[str, str], tuple[PreparedModel, Any]] = {}
+_PREPARED: dict[tuple[str, str, str], tuple[PreparedModel, Any]] = {}
+
+DTYPES = ("float32", "float64")
+"""Forward precisions: float32 (default, fast) or float64 (the backends then agree to about
+1e-12 before quantization, so a quantizer's rounding hardly ever flips between them)."""
 
 
 def _config_key(config: Any) -> str:
@@ -141,7 +150,7 @@ def _config_key(config: Any) -> str:
 
 
 def prepared_model(
-    model: str = ModelName.SMOLLM2_135M.value, weights: Any = None
+    model: str = ModelName.SMOLLM2_135M.value, weights: Any = None, dtype: str = "float32"
 ) -> tuple[PreparedModel, Any, float]:
     """The forward-ready weights for ``model`` with ``weights`` applied.
 
@@ -155,7 +164,7 @@ def prepared_model(
     """
     if isinstance(weights, Recipe) and not any(t is not None for _, t in weights.weights):
         weights = None
-    key = (model, _config_key(weights))
+    key = (model, _config_key(weights), dtype)
     if key in _PREPARED:
         net, cached = _PREPARED[key]
         return net, cached, 0.0
@@ -166,9 +175,9 @@ def prepared_model(
         base, errors = quantize_weights(base, weights)
     elif weights is not None:
         base, errors = quantize_model_weights(base, weights)
-    net = PreparedModel.build(base)
+    net = PreparedModel.build(base, dtype=np.dtype(dtype).type)
     seconds = time.perf_counter() - start if weights is not None else 0.0
-    for old in [k for k in _PREPARED if k[0] == model and k[1] != "fp32"]:
+    for old in [k for k in _PREPARED if k[0] == model and k[1:] != ("fp32", "float32")]:
         del _PREPARED[old]  # keep one quantized weight set per model (about 0.5 GB each)
     _PREPARED[key] = (net, errors)
     return net, errors, seconds
@@ -347,6 +356,62 @@ def _windows(
     return ids[: windows * window_len].reshape(windows, window_len)
 
 
+def _locked(fn: Any, lock: threading.Lock) -> Any:
+    if fn is None:
+        return None
+
+    def call(*args: Any) -> Any:
+        with lock:
+            return fn(*args)
+
+    return call
+
+
+def _score_windows(
+    score: Callable[[int, KVHook | None, ActHooks | None], tuple[float, int]],
+    n_windows: int,
+    kv: KVHook | None,
+    acts: ActHooks | None,
+    threads: int,
+    on_window: Callable[[], None] | None,
+) -> tuple[float, int]:
+    """Summed NLL and scored tokens of windows ``0 .. n_windows - 1``, bitwise the same for any
+    ``threads``.
+
+    Every window's forward runs under one BLAS thread, so each matrix product is one
+    single-threaded call whose shape does not depend on ``threads``; ``threads`` windows run at
+    once in a thread pool (numpy and torch release the GIL in their products), and the window
+    NLLs are added in window order. The recipe's quantizers (numba kernels among them, whose
+    default thread layer must not be entered from two threads) run one at a time under a lock.
+    """
+    total, n = 0.0, 0
+    with blas_threads(1):
+        if threads <= 1 or n_windows <= 1:
+            parts = []
+            for row in range(n_windows):  # one window per forward call: bounded memory
+                parts.append(score(row, kv, acts))
+                if on_window is not None:
+                    on_window()
+        else:
+            lock = threading.Lock()
+            kv_l = _locked(kv, lock)
+            acts_l = None
+            if acts is not None:
+                acts_l = ActHooks(
+                    **{f: _locked(getattr(acts, f), lock) for f in ActHooks.__slots__}
+                )
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                futures = [pool.submit(score, row, kv_l, acts_l) for row in range(n_windows)]
+                parts = []
+                for future in futures:
+                    parts.append(future.result())
+                    if on_window is not None:
+                        on_window()
+    for part_nll, part_n in parts:  # window order, whatever finished first
+        total, n = total + part_nll, n + part_n
+    return total, n
+
+
 def perplexity(
     weights: Any = None,
     kv: Any = None,
@@ -364,6 +429,7 @@ def perplexity(
     max_windows: bool = False,
     backend: str = "numpy",
     device: str | None = None,
+    dtype: str = "float32",
 ) -> PerplexityResult:
     """Perplexity of ``model`` on the first ``windows`` windows of ``corpus`` (or ``text``).
 
@@ -390,9 +456,9 @@ def perplexity(
         model: a :class:`~llmrun.model.ModelName` value or a Hugging Face checkpoint folder
             (:mod:`llmrun.hf`: Llama, Mistral, Qwen2; ``config.json``, ``*.safetensors``,
             ``tokenizer.json``).
-        threads: BLAS threads for the forward pass (None: :func:`llmrun.threads.default_threads`,
-            every core on an idle machine, 1 on a busy one). The numpy result does not depend on
-            it (``docs/perplexity.md``, "Reproducible numbers").
+        threads: windows scored at once, each on one BLAS thread (None:
+            :func:`llmrun.threads.default_threads`, every core on an idle machine, 1 on a busy
+            one). The result is bitwise the same for any count (:func:`_score_windows`).
         on_window: called after each window is scored (e.g. to advance a progress bar).
         text: a UTF-8 text file to score instead of ``corpus`` (e.g. WikiText-2 raw), tokenized
             without special tokens.
@@ -402,6 +468,7 @@ def perplexity(
             same mant quantizers, and agree to about 1e-6 relative in perplexity.
         device: torch device (``cpu``, ``cuda``, ``cuda:1``; None: ``cuda`` when available,
             else ``cpu``); the numpy backend takes only ``cpu`` or None.
+        dtype: the forward's precision, ``float32`` or ``float64`` (:data:`DTYPES`).
 
     Raises:
         InputError: unknown model / corpus / recipe / format / thread count / backend, a text
@@ -425,6 +492,7 @@ def perplexity(
     if text is None and corpus not in {x.value for x in Corpus}:
         c.add("corpus", f"must be one of {[x.value for x in Corpus]}", corpus)
     c.check(backend in BACKENDS, "backend", f"must be one of {list(BACKENDS)}", backend)
+    c.check(dtype in DTYPES, "dtype", f"must be one of {list(DTYPES)}", dtype)
     if backend == "numpy":
         c.check(device in (None, "cpu"), "device", "must be cpu for the numpy backend", device)
     _check_protocol(c, 1 if windows is None else windows, window_len)
@@ -440,27 +508,31 @@ def perplexity(
         weight_text = stored_weights_label(model)
     tokens = _windows(model, corpus, windows, window_len, text=text, max_windows=max_windows)
     n_windows = tokens.shape[0]
-    net, errors, weight_seconds = prepared_model(model, res.weights)
+    net, errors, weight_seconds = prepared_model(model, res.weights, dtype)
+    used = default_threads() if threads is None else threads
     score: Callable[..., tuple[float, int]] = window_nll
     used_device = "cpu"
     if backend == "torch":
         from llmrun.torch_forward import set_threads, torch_model, torch_window_nll
 
         tnet = torch_model(net, device)
-        set_threads(threads if threads is not None else default_threads())
+        set_threads(1)  # one intra-op thread per window, as BLAS below
         used_device = str(tnet.device)
+        if tnet.device.type != "cpu":
+            used = 1  # one window at a time on an accelerator
 
         def score(_net: Any, *args: Any) -> tuple[float, int]:
             return torch_window_nll(tnet, *args)
 
     start = time.perf_counter()
-    nll, n = 0.0, 0
-    with blas_threads(threads) as used:
-        for row in range(n_windows):  # one window per forward call: bounded memory, progress
-            part_nll, part_n = score(net, tokens[row : row + 1], res.kv_hook, res.acts)
-            nll, n = nll + part_nll, n + part_n
-            if on_window is not None:
-                on_window()
+    nll, n = _score_windows(
+        lambda row, kv, acts: score(net, tokens[row : row + 1], kv, acts),
+        n_windows,
+        res.kv_hook,
+        res.acts,
+        used,
+        on_window,
+    )
     r = res.recipe
     return PerplexityResult(
         ppl=float(np.exp(nll / n)),
@@ -485,6 +557,7 @@ def perplexity(
         text=None if text is None else str(text),
         backend=backend,
         device=used_device,
+        dtype=dtype,
     )
 
 

@@ -1,9 +1,9 @@
 """The llama forward pass of :mod:`llmrun.forward` in torch, on CPU or CUDA.
 
 The torch backend runs exactly the numpy forward's steps (fused q/k/v projection with Qwen2's
-biases, RoPE on adjacent pairs, GQA causal softmax attention, SwiGLU, untied or tied head) in
-float32 on the prepared weights of :class:`llmrun.forward.PreparedModel`, so both backends see the
-same weights, already quantized by mant when the recipe quantizes them.
+biases, RoPE on adjacent pairs, GQA causal softmax attention, SwiGLU, untied or tied head) on the
+prepared weights of :class:`llmrun.forward.PreparedModel`, in their dtype (float32 or float64),
+so both backends see the same weights, already quantized by mant when the recipe quantizes them.
 
 Activation and KV quantization go through the recipe's numpy quantizers unchanged
 (:mod:`llmrun.quantizers`, :mod:`mant.act_quant`, :mod:`mant.kv`): each quantized tensor is
@@ -65,6 +65,7 @@ class TorchModel:
     head: Any
     output_norm: Any
     device: Any
+    np_dtype: np.dtype  # float32 or float64, as the prepared weights
 
 
 _CACHE: dict[str, tuple[PreparedModel, TorchModel]] = {}
@@ -94,7 +95,7 @@ def torch_model(net: PreparedModel, device: str | None = None) -> TorchModel:
     _CACHE.clear()
 
     def t(a: np.ndarray | None) -> Any:
-        return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(dev)
+        return None if a is None else torch.from_numpy(np.array(a, copy=True, order="C")).to(dev)
 
     blocks = tuple(
         _TorchBlock(
@@ -117,6 +118,7 @@ def torch_model(net: PreparedModel, device: str | None = None) -> TorchModel:
         head=head,
         output_norm=t(net.output_norm),
         device=dev,
+        np_dtype=net.dtype,
     )
     _CACHE[key] = (net, model)
     return model
@@ -132,7 +134,8 @@ def _apply(fn: Any, x: Any) -> Any:
         return x
     import torch
 
-    out = np.asarray(fn(_host(x)), dtype=np.float32)
+    host = _host(x)
+    out = np.asarray(fn(host), dtype=host.dtype)
     return torch.from_numpy(np.ascontiguousarray(out)).to(x.device)
 
 
@@ -157,15 +160,15 @@ def _attention(q: Any, k: Any, v: Any, cfg: LlamaConfig, acts: ActHooks) -> Any:
     b, _, n, hd = q.shape
     qg = q.reshape(b, cfg.n_kv_heads, cfg.group_size_gqa, n, hd) * (1.0 / float(np.sqrt(hd)))
     scores = qg @ k[:, :, None].transpose(-1, -2)  # (B, Hkv, rep, T, T)
-    mask = torch.triu(torch.full((n, n), float("-inf"), device=q.device), diagonal=1)
+    mask = torch.triu(torch.full((n, n), float("-inf"), dtype=q.dtype, device=q.device), 1)
     probs = torch.softmax(scores + mask, dim=-1)
     probs = _apply(acts.attn_probs, probs)
     if isinstance(v, ValueCache):
-        dev = q.device
-        staged = torch.from_numpy(np.asarray(v.staged, dtype=np.float32)).to(dev)
-        complete = torch.from_numpy(np.asarray(v.complete, dtype=np.float32)).to(dev)
+        dev, dt = q.device, _host(q[:0]).dtype
+        staged = torch.from_numpy(np.asarray(v.staged, dtype=dt)).to(dev)
+        complete = torch.from_numpy(np.asarray(v.complete, dtype=dt)).to(dev)
         done_np = np.arange(n)[None, :] < np.asarray(v.complete_len)[:, None]
-        done = torch.from_numpy(done_np.astype(np.float32)).to(dev)
+        done = torch.from_numpy(done_np.astype(dt)).to(dev)
         delta = complete - staged
         out = probs @ staged[:, :, None] + (probs * done) @ delta[:, :, None]
     else:
@@ -184,7 +187,8 @@ def _forward_hidden(
     dev = net.device
     b, n = tokens.shape
     hd, h, hkv = cfg.head_dim, cfg.n_heads, cfg.n_kv_heads
-    cos_np, sin_np = _rope_tables(cfg, n, np.dtype(np.float32))
+    dt = net.np_dtype
+    cos_np, sin_np = _rope_tables(cfg, n, dt)
     cos, sin = torch.from_numpy(cos_np).to(dev), torch.from_numpy(sin_np).to(dev)
     x = net.tok_embd[torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(dev)]
     for i, blk in enumerate(net.blocks):
@@ -198,9 +202,9 @@ def _forward_hidden(
         v: Any = qkv[:, h + hkv :].contiguous()
         if kv_hook is not None:
             k_np, v_np = kv_hook(i, np.ascontiguousarray(_host(k)), np.ascontiguousarray(_host(v)))
-            k = torch.from_numpy(np.asarray(k_np, dtype=np.float32)).to(dev)
+            k = torch.from_numpy(np.asarray(k_np, dtype=dt)).to(dev)
             if not isinstance(v_np, ValueCache):
-                v = torch.from_numpy(np.asarray(v_np, dtype=np.float32)).to(dev)
+                v = torch.from_numpy(np.asarray(v_np, dtype=dt)).to(dev)
             else:
                 v = v_np
         x = x + _apply(a.linear, _attention(q, k, v, cfg, a)) @ blk.wo_t
@@ -225,7 +229,7 @@ def torch_window_nll(
         hidden = _forward_hidden(net, tokens, kv_hook, acts)
         total = 0.0
         for row in range(tokens.shape[0]):
-            logits = hidden[row, :-1] @ net.head.T  # (T - 1, vocab) float32
+            logits = hidden[row, :-1] @ net.head.T  # (T - 1, vocab)
             lse = torch.logsumexp(logits, dim=-1)
             target_ids = torch.from_numpy(np.asarray(tokens[row, 1:], dtype=np.int64))
             target = logits.gather(1, target_ids.to(net.device)[:, None])[:, 0]
