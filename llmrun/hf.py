@@ -96,8 +96,11 @@ def _config(data: dict[str, Any], folder: Path) -> tuple[LlamaConfig, bool]:
     c.check(family in FAMILIES, f"{where}:model_type", f"must be one of {list(FAMILIES)}", family)
     need = ("hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers")
     for key in (*need, "vocab_size"):
-        c.check(isinstance(data.get(key), int), f"{where}:{key}", "must be an int", data.get(key))
-    c.raise_if_any()
+        value = data.get(key)
+        ok = isinstance(value, int) and value >= 1
+        c.check(ok, f"{where}:{key}", "must be an int >= 1", value)
+    if any(not isinstance(data.get(k), int) or data[k] < 1 for k in need):
+        c.raise_if_any()
     heads = int(data["num_attention_heads"])
     d_model = int(data["hidden_size"])
     head_dim = data.get("head_dim")
