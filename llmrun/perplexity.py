@@ -38,7 +38,7 @@ from llmrun.hf import load_any
 from llmrun.hooks import quantize_model_weights, reference_int_kv_hook
 from llmrun.model import ModelName, is_checkpoint_dir
 from llmrun.quantizers import act_hooks, kv_hook, kv_hook_for_config
-from llmrun.text import Corpus, corpus_tokens, file_tokens
+from llmrun.text import Corpus, corpus_tokens, file_tokens, model_key
 from llmrun.threads import blas_threads, default_threads
 from mant.errors import InputError, IssueCollector
 from mant.recipe import Recipe
@@ -592,7 +592,7 @@ def kv_dump(
     c.check(isinstance(window, int) and window >= 0, "window", "must be an int >= 0", window)
     c.raise_if_any()
     tokens = _windows(model, corpus, window + 1, window_len)[window : window + 1]
-    path: Path = derived_dir("kv") / f"{model}-{corpus}-w{window}-L{window_len}.npz"
+    path: Path = derived_dir("kv") / f"{model_key(model)}-{corpus}-w{window}-L{window_len}.npz"
     if path.is_file():
         try:
             with np.load(path) as z:

@@ -250,3 +250,39 @@ def test_quantized_perplexity_is_bitwise_the_same_for_any_thread_count(capsys):
     one = _cli(capsys, *argv, "--threads", "1")
     two = _cli(capsys, *argv, "--threads", "2")
     assert one["ppl"] == two["ppl"] and (one["threads"], two["threads"]) == (1, 2)
+
+
+# --- the perplexity accuracy source of a study ---------------------------------------------------
+
+
+def test_study_perplexity_source_runs_a_checkpoint_on_torch(qwen_dir):
+    from dse.accuracy import make_accuracy_source
+    from dse.cache import QuantCache
+    from dse.spec import parse_spec
+    from dse.spec_dict import spec_to_dict
+    from mant.recipes import named_recipe
+
+    text = str(qwen_dir / "text.txt")
+    accuracy = {"source": "perplexity", "ppl_windows": 1, "model": str(qwen_dir)}
+    accuracy |= {"backend": "torch", "text": text}
+    spec = parse_spec(
+        {
+            "version": 1,
+            "name": "byo-ppl",
+            "n_trials": 1,
+            "workload": {"model": "llama-2-7b", "phase": "decode", "seq_len": 256},
+            "accuracy": accuracy,
+            "space": {"kv_bits": [4]},
+            "objectives": ["ppl", "latency_s"],
+        }
+    )
+    assert (spec.accuracy.model, spec.accuracy.backend) == (str(qwen_dir), "torch")
+    assert spec_to_dict(spec)["accuracy"]["text"] == text
+    source = make_accuracy_source(spec.accuracy)
+    got = source.recipe_metrics(named_recipe("int4-g64"), QuantCache(None))
+    ref = perplexity(model=str(qwen_dir), text=text, windows=1, window_len=512, recipe="int4-g64")
+    assert got["ppl"] == pytest.approx(ref.ppl, rel=1e-4)
+    bad = {"source": "perplexity", "model": str(qwen_dir / "nope"), "backend": "jax"}
+    with pytest.raises(InputError) as info:
+        parse_spec({**spec_to_dict(spec), "accuracy": bad})
+    assert {i.path for i in info.value.issues} >= {"accuracy.model", "accuracy.backend"}
