@@ -118,7 +118,7 @@ class PreparedModel:
             )
             for layer in model.layers
         )
-        tok_embd = np.ascontiguousarray(model.tok_embd, dtype=dtype)
+        tok_embd: np.ndarray = np.ascontiguousarray(model.tok_embd, dtype=dtype)
         return cls(
             config=model.config,
             blocks=blocks,

@@ -323,7 +323,7 @@ def save_hf_checkpoint(
         _write_safetensors(out / "model.safetensors", tensors, dtype)
     else:
         per = -(-len(names) // shards)
-        weight_map = {}
+        weight_map: dict[str, str] = {}
         for s in range(shards):
             file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
             part = {n: tensors[n] for n in names[s * per : (s + 1) * per]}

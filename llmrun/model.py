@@ -122,9 +122,8 @@ class LlamaModel:
 
     @property
     def n_params(self) -> int:
-        arrays = [self.tok_embd, self.output_norm]
+        arrays: list[np.ndarray | None] = [self.tok_embd, self.output_norm, self.output]
         arrays += [getattr(layer, f) for layer in self.layers for f in LayerWeights.__slots__]
-        arrays += [self.output]
         return sum(a.size for a in arrays if a is not None)
 
 
