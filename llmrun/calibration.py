@@ -351,7 +351,8 @@ def quantize_weights(
             calibration_tokens = calibration_tokens_default(model.name)
         tokens = _check_tokens(calibration_tokens, cfg.vocab_size)
     folder = Path(cache_dir) if cache_dir is not None else derived_dir("quantized-weights")
-    path = folder / f"{model.name}-{_cache_key(model, recipe, tokens, propagate)}.npz"
+    stem = Path(model.name).name  # a checkpoint folder's name, not its path
+    path = folder / f"{stem}-{_cache_key(model, recipe, tokens, propagate)}.npz"
     cached = _load_cache(path)
 
     forward_s = quantize_s = 0.0

@@ -32,7 +32,14 @@ import numpy as np
 from llmrun.model import LayerWeights, LlamaConfig, LlamaModel
 from mant.kv_decode import ValueCache
 
-__all__ = ["ActHooks", "KVHook", "PreparedModel", "forward_hidden", "window_nll"]
+__all__ = [
+    "ActHooks",
+    "KVHook",
+    "PreparedModel",
+    "forward_hidden",
+    "llama3_inv_freq",
+    "window_nll",
+]
 
 KVHook = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, "np.ndarray | ValueCache"]]
 """``(layer, k, v) -> (k, v)`` on post-RoPE K, V of shape (batch, kv_heads, tokens, head_dim);
@@ -134,9 +141,28 @@ def _rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     return x * (1.0 / np.sqrt(var + eps)).astype(x.dtype) * weight
 
 
+def llama3_inv_freq(
+    inv_freq: np.ndarray, factor: float, low: float, high: float, original_context: float
+) -> np.ndarray:
+    """Llama-3.1's RoPE frequency scaling (``rope_type: llama3`` in a Hugging Face config).
+
+    Wavelengths below ``original_context / high`` keep their frequency, those above
+    ``original_context / low`` are divided by ``factor``, and the band between interpolates
+    linearly in ``original_context / wavelength``.
+    """
+    wavelen = 2 * np.pi / inv_freq
+    smooth = (original_context / wavelen - low) / (high - low)
+    mid = (1 - smooth) * inv_freq / factor + smooth * inv_freq
+    out = np.where(wavelen > original_context / low, inv_freq / factor, inv_freq)
+    medium = (wavelen >= original_context / high) & (wavelen <= original_context / low)
+    return np.where(medium, mid, out)
+
+
 def _rope_tables(config: LlamaConfig, n_tokens: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     half = config.head_dim // 2
     inv_freq = config.rope_base ** (-np.arange(half, dtype=np.float64) * 2.0 / config.head_dim)
+    if config.rope_scaling is not None:
+        inv_freq = llama3_inv_freq(inv_freq, *config.rope_scaling)
     angle = np.arange(n_tokens, dtype=np.float64)[:, None] * inv_freq[None, :]  # (T, half)
     return np.cos(angle).astype(dtype), np.sin(angle).astype(dtype)
 

@@ -11,8 +11,10 @@ numpy forward, the recipe's quantizers and the torch backend run it unchanged:
 * Qwen2's q/k/v biases (and a Llama ``attention_bias``) are kept; GQA from
   ``num_key_value_heads``; RoPE base ``rope_theta``; ``rms_norm_eps``; an untied ``lm_head``
   becomes :attr:`LlamaModel.output`.
-* Not supported (an :class:`~mant.errors.InputError` says so): ``rope_scaling`` (Llama-3.1's
-  ``llama3`` scaling, YaRN), a ``head_dim`` other than ``hidden_size / num_attention_heads``, an
+* Llama-3.1 / 3.2's ``rope_scaling`` of type ``llama3`` is applied
+  (:func:`llmrun.forward.llama3_inv_freq`).
+* Not supported (an :class:`~mant.errors.InputError` says so): other ``rope_scaling`` types
+  (YaRN, linear, dynamic), a ``head_dim`` other than ``hidden_size / num_attention_heads``, an
   activation other than SiLU, MLP biases. Mistral's sliding window is not applied: windows up
   to its ``sliding_window`` (4096 for Mistral-7B v0.1) are exact.
 
@@ -112,8 +114,23 @@ def _config(data: dict[str, Any], folder: Path) -> tuple[LlamaConfig, bool]:
         head_dim,
     )
     scaling = data.get("rope_scaling")
-    ok = scaling is None or (isinstance(scaling, dict) and scaling.get("rope_type") == "default")
-    c.check(ok, f"{where}:rope_scaling", "must be null (RoPE scaling is not supported)", scaling)
+    kind = scaling.get("rope_type", scaling.get("type")) if isinstance(scaling, dict) else None
+    rope_scaling = None
+    if kind == "llama3":
+        keys = ("factor", "low_freq_factor", "high_freq_factor")
+        keys += ("original_max_position_embeddings",)
+        ok = all(isinstance(scaling.get(k), int | float) for k in keys)
+        c.check(ok, f"{where}:rope_scaling", f"llama3 scaling needs {list(keys)}", scaling)
+        if ok:
+            rope_scaling = tuple(float(scaling[k]) for k in keys)
+    else:
+        ok = scaling is None or kind == "default"
+        c.check(
+            ok,
+            f"{where}:rope_scaling",
+            "must be null or llama3 (others are not supported)",
+            scaling,
+        )
     act = data.get("hidden_act", "silu")
     c.check(act == "silu", f"{where}:hidden_act", "must be silu (SwiGLU)", act)
     c.check(not data.get("mlp_bias", False), f"{where}:mlp_bias", "must be false", True)
@@ -128,6 +145,7 @@ def _config(data: dict[str, Any], folder: Path) -> tuple[LlamaConfig, bool]:
         rms_eps=float(data.get("rms_norm_eps", 1e-6)),
         rope_base=float(data.get("rope_theta", 10000.0)),
         context_length=int(data.get("max_position_embeddings", 2048)),
+        rope_scaling=rope_scaling,  # type: ignore[arg-type]
     )
     return config, bool(data.get("tie_word_embeddings", False))
 
@@ -257,6 +275,19 @@ def _write_safetensors(path: Path, tensors: dict[str, np.ndarray], dtype: str) -
             fh.write(raw)
 
 
+def _scaling_dict(cfg: LlamaConfig) -> dict[str, Any] | None:
+    if cfg.rope_scaling is None:
+        return None
+    factor, low, high, original = cfg.rope_scaling
+    return {
+        "rope_type": "llama3",
+        "factor": factor,
+        "low_freq_factor": low,
+        "high_freq_factor": high,
+        "original_max_position_embeddings": int(original),
+    }
+
+
 def save_hf_checkpoint(
     model: LlamaModel,
     folder: str | Path,
@@ -299,6 +330,7 @@ def save_hf_checkpoint(
         "rope_theta": cfg.rope_base,
         "max_position_embeddings": cfg.context_length,
         "hidden_act": "silu",
+        "rope_scaling": _scaling_dict(cfg),
         "tie_word_embeddings": model.output is None,
         "torch_dtype": {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype],
     }

@@ -73,6 +73,9 @@ class LlamaConfig:
     rms_eps: float
     rope_base: float
     context_length: int
+    # Llama-3.1's "llama3" RoPE scaling: (factor, low_freq_factor, high_freq_factor,
+    # original_max_position_embeddings); None: plain RoPE
+    rope_scaling: tuple[float, float, float, float] | None = None
 
     @property
     def head_dim(self) -> int:

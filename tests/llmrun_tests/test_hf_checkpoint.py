@@ -45,7 +45,10 @@ def _byte_tokenizer():
     return tok
 
 
-def _tiny_qwen2(rng: np.random.Generator) -> LlamaModel:
+def _tiny_qwen2(rng: np.random.Generator, *, llama3: bool = False) -> LlamaModel:
+    """Qwen2-style (q/k/v biases, untied head); ``llama3``: Llama-3.1-style instead (no biases,
+    tied head, llama3 RoPE scaling with an original context of 64 so that each of its three
+    frequency bands holds some of the 16 frequencies)."""
     cfg = LlamaConfig(
         n_layers=2,
         d_model=64,
@@ -56,6 +59,7 @@ def _tiny_qwen2(rng: np.random.Generator) -> LlamaModel:
         rms_eps=1e-6,
         rope_base=1e6,
         context_length=4096,
+        rope_scaling=(8.0, 1.0, 4.0, 64.0) if llama3 else None,
     )
 
     def w(*shape: int, scale: float = 0.125) -> np.ndarray:
@@ -72,9 +76,9 @@ def _tiny_qwen2(rng: np.random.Generator) -> LlamaModel:
             w_gate=w(128, 64),
             w_up=w(128, 64),
             w_down=w(64, 128),
-            bq=w(64, scale=0.5),
-            bk=w(32, scale=0.5),
-            bv=w(32, scale=0.5),
+            bq=None if llama3 else w(64, scale=0.5),
+            bk=None if llama3 else w(32, scale=0.5),
+            bv=None if llama3 else w(32, scale=0.5),
         )
         for _ in range(cfg.n_layers)
     )
@@ -84,7 +88,7 @@ def _tiny_qwen2(rng: np.random.Generator) -> LlamaModel:
         tok_embd=w(256, 64, scale=1.0),
         output_norm=1 + w(64),
         layers=layers,
-        output=w(256, 64, scale=1.0),
+        output=None if llama3 else w(256, 64, scale=1.0),
     )
 
 
@@ -99,6 +103,36 @@ def qwen_dir(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def llama3_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-llama3")
+    model = _tiny_qwen2(np.random.default_rng(1), llama3=True)
+    save_hf_checkpoint(model, folder, tokenizer=_byte_tokenizer(), dtype="F16", shards=2)
+    return folder
+
+
+def _reference_inv_freq(cfg: dict, hd: int) -> np.ndarray:
+    """RoPE frequencies with Llama-3.1's scaling written out per frequency, as published."""
+    inv = cfg["rope_theta"] ** (-np.arange(0, hd, 2) / hd)
+    sc = cfg.get("rope_scaling")
+    if not sc:
+        return inv
+    old = sc["original_max_position_embeddings"]
+    low_wavelen, high_wavelen = old / sc["low_freq_factor"], old / sc["high_freq_factor"]
+    out = []
+    for f in inv:
+        wavelen = 2 * np.pi / f
+        if wavelen < high_wavelen:
+            out.append(f)
+        elif wavelen > low_wavelen:
+            out.append(f / sc["factor"])
+        else:
+            s = old / wavelen - sc["low_freq_factor"]
+            s /= sc["high_freq_factor"] - sc["low_freq_factor"]
+            out.append((1 - s) * f / sc["factor"] + s * f)
+    return np.array(out)
+
+
 def _hf_reference_nll(folder, tokens: np.ndarray) -> tuple[float, int]:
     """Summed NLL of one window by a float64 forward in the Hugging Face layout, reading the
     checkpoint's tensors as stored (no permutation)."""
@@ -108,11 +142,13 @@ def _hf_reference_nll(folder, tokens: np.ndarray) -> tuple[float, int]:
     def t(name: str) -> np.ndarray:
         return load_tensor(folder / index[name], name).array.astype(np.float64)
 
+    def bias(name: str) -> np.ndarray | float:
+        return t(name) if name in index else 0.0
+
     h, hkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     d = cfg["hidden_size"]
     hd, eps, n = d // h, cfg["rms_norm_eps"], len(tokens)
-    inv = cfg["rope_theta"] ** (-np.arange(0, hd, 2) / hd)
-    ang = np.arange(n)[:, None] * inv[None, :]
+    ang = np.arange(n)[:, None] * _reference_inv_freq(cfg, hd)[None, :]
     cos = np.concatenate([np.cos(ang)] * 2, axis=-1)
     sin = np.concatenate([np.sin(ang)] * 2, axis=-1)
 
@@ -127,7 +163,7 @@ def _hf_reference_nll(folder, tokens: np.ndarray) -> tuple[float, int]:
         p = f"model.layers.{i}."
         a = norm(x, t(p + "input_layernorm.weight"))
         q, k, v = (
-            (a @ t(p + f"self_attn.{s}_proj.weight").T + t(p + f"self_attn.{s}_proj.bias"))
+            (a @ t(p + f"self_attn.{s}_proj.weight").T + bias(p + f"self_attn.{s}_proj.bias"))
             .reshape(n, -1, hd)
             .transpose(1, 0, 2)
             for s in "qkv"
@@ -141,7 +177,8 @@ def _hf_reference_nll(folder, tokens: np.ndarray) -> tuple[float, int]:
         f = norm(x, t(p + "post_attention_layernorm.weight"))
         g, u = f @ t(p + "mlp.gate_proj.weight").T, f @ t(p + "mlp.up_proj.weight").T
         x = x + (g / (1 + np.exp(-g)) * u) @ t(p + "mlp.down_proj.weight").T
-    logits = norm(x, t("model.norm.weight")) @ t("lm_head.weight").T
+    head = "lm_head.weight" if "lm_head.weight" in index else "model.embed_tokens.weight"
+    logits = norm(x, t("model.norm.weight")) @ t(head).T
     logits = logits[:-1] - logits[:-1].max(-1, keepdims=True)
     lse = np.log(np.exp(logits).sum(-1))
     return float(np.sum(lse - logits[np.arange(n - 1), tokens[1:]])), n - 1
@@ -203,6 +240,18 @@ def test_tiny_qwen2_matches_an_independent_hf_layout_forward(qwen_dir):
     assert r.nll == pytest.approx(ref_nll, rel=1e-10)
 
 
+def test_llama3_rope_scaling_matches_the_published_rule(llama3_dir):
+    model = load_hf_model(llama3_dir)
+    assert model.config.rope_scaling == (8.0, 1.0, 4.0, 64.0) and model.output is None
+    tokens = encode(TINY_TEXT, str(llama3_dir))[:200]
+    ref_nll, _ = _hf_reference_nll(llama3_dir, tokens)
+    (llama3_dir / "t.txt").write_text(TINY_TEXT, encoding="utf-8")
+    for backend in ("numpy", "torch"):
+        r = perplexity(model=str(llama3_dir), text=llama3_dir / "t.txt", windows=1,
+                       window_len=200, dtype="float64", threads=1, backend=backend)  # fmt: skip
+        assert r.nll == pytest.approx(ref_nll, rel=1e-10), backend
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_backends_agree_on_tiny_qwen2(qwen_dir, capsys, dtype):
     argv = ["--model", str(qwen_dir), "--text", str(qwen_dir / "text.txt"), "--context", "256"]
@@ -232,7 +281,7 @@ def test_unsupported_checkpoints_say_why(qwen_dir, tmp_path):
     cfg = json.loads((qwen_dir / "config.json").read_text())
     bad = tmp_path / "bad"
     bad.mkdir()
-    cfg |= {"model_type": "gpt2", "rope_scaling": {"rope_type": "llama3", "factor": 8.0}}
+    cfg |= {"model_type": "gpt2", "rope_scaling": {"rope_type": "yarn", "factor": 8.0}}
     (bad / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(InputError) as info:
         load_hf_model(bad)
