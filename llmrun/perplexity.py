@@ -171,10 +171,11 @@ def prepared_model(
     base = load_any(model)
     start = time.perf_counter()
     errors: Any = None
-    if isinstance(weights, Recipe):
-        base, errors = quantize_weights(base, weights)
-    elif weights is not None:
-        base, errors = quantize_model_weights(base, weights)
+    with blas_threads(1):  # the calibration forward's products: the same bits on any machine load
+        if isinstance(weights, Recipe):
+            base, errors = quantize_weights(base, weights)
+        elif weights is not None:
+            base, errors = quantize_model_weights(base, weights)
     net = PreparedModel.build(base, dtype=np.dtype(dtype).type)
     seconds = time.perf_counter() - start if weights is not None else 0.0
     for old in [k for k in _PREPARED if k[0] == model and k[1:] != ("fp32", "float32")]:
