@@ -211,12 +211,12 @@ def _print(result: Any, base: Any, cached: bool) -> None:
         print(f"difference  {delta:+.4f}  ({100 * delta / base.ppl:+.2f}%)")
     print(f"tokens      {result.tokens} scored")
     seconds = f"{result.seconds:.2f} s forward ({result.seconds_per_window:.2f} s/window"
-    seconds += f", {result.threads} BLAS thread{'s' if result.threads > 1 else ''})"
+    seconds += f", {result.threads} window{'s' if result.threads > 1 else ''} at once)"
     if result.weight_seconds:
         seconds += f", {result.weight_seconds:.1f} s weight quantization"
     print(f"seconds     {seconds}")
     if result.weight_rel_mse is not None:
         print(
             f"weight err  {result.weight_rel_mse:.4e} (relative MSE of the linear layers against "
-            "their stored Q4_1 values)"
+            f"their {'stored Q4_1' if result.model == 'smollm2-135m' else 'stored'} values)"
         )
