@@ -114,15 +114,20 @@ def _config(data: dict[str, Any], folder: Path) -> tuple[LlamaConfig, bool]:
         head_dim,
     )
     scaling = data.get("rope_scaling")
-    kind = scaling.get("rope_type", scaling.get("type")) if isinstance(scaling, dict) else None
-    rope_scaling = None
+    params: dict[str, Any] = scaling if isinstance(scaling, dict) else {}
+    kind = params.get("rope_type", params.get("type"))
+    rope_scaling: tuple[float, ...] | None = None
     if kind == "llama3":
-        keys = ("factor", "low_freq_factor", "high_freq_factor")
-        keys += ("original_max_position_embeddings",)
-        ok = all(isinstance(scaling.get(k), int | float) for k in keys)
+        keys = (
+            "factor",
+            "low_freq_factor",
+            "high_freq_factor",
+            "original_max_position_embeddings",
+        )
+        ok = all(isinstance(params.get(k), int | float) for k in keys)
         c.check(ok, f"{where}:rope_scaling", f"llama3 scaling needs {list(keys)}", scaling)
         if ok:
-            rope_scaling = tuple(float(scaling[k]) for k in keys)
+            rope_scaling = tuple(float(params[k]) for k in keys)
     else:
         ok = scaling is None or kind == "default"
         c.check(

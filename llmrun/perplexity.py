@@ -513,11 +513,12 @@ def perplexity(
     used = default_threads() if threads is None else threads
     score: Callable[..., tuple[float, int]] = window_nll
     used_device = "cpu"
+    restore: Callable[[], None] = lambda: None  # noqa: E731
     if backend == "torch":
         from llmrun.torch_forward import set_threads, torch_model, torch_window_nll
 
         tnet = torch_model(net, device)
-        set_threads(1)  # one intra-op thread per window, as BLAS below
+        restore = set_threads(1)  # one intra-op thread per window, as BLAS below
         used_device = str(tnet.device)
         if tnet.device.type != "cpu":
             used = 1  # one window at a time on an accelerator
@@ -526,14 +527,17 @@ def perplexity(
             return torch_window_nll(tnet, *args)
 
     start = time.perf_counter()
-    nll, n = _score_windows(
-        lambda row, kv, acts: score(net, tokens[row : row + 1], kv, acts),
-        n_windows,
-        res.kv_hook,
-        res.acts,
-        used,
-        on_window,
-    )
+    try:
+        nll, n = _score_windows(
+            lambda row, kv, acts: score(net, tokens[row : row + 1], kv, acts),
+            n_windows,
+            res.kv_hook,
+            res.acts,
+            used,
+            on_window,
+        )
+    finally:
+        restore()
     r = res.recipe
     return PerplexityResult(
         ppl=float(np.exp(nll / n)),

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,6 +238,10 @@ def torch_window_nll(
     return total, tokens.shape[0] * (tokens.shape[1] - 1)
 
 
-def set_threads(threads: int) -> None:
-    """torch's intra-op CPU threads (the numpy backend's BLAS limit does not reach torch)."""
-    import_torch().set_num_threads(int(threads))
+def set_threads(threads: int) -> Callable[[], None]:
+    """Set torch's intra-op CPU threads (the BLAS limit of the numpy backend does not reach
+    torch); returns a function that restores the previous count."""
+    torch = import_torch()
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    return lambda: torch.set_num_threads(before)
