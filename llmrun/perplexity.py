@@ -21,10 +21,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from llmrun.hf import load_any
 from llmrun.hooks import quantize_model_weights, reference_int_kv_hook
 from llmrun.model import ModelName, is_checkpoint_dir
 from llmrun.quantizers import act_hooks, kv_hook, kv_hook_for_config
+from llmrun.scoring import score_windows
 from llmrun.text import Corpus, corpus_tokens, file_tokens, model_key
 from llmrun.threads import blas_threads, default_threads
 from mant.errors import InputError, IssueCollector
@@ -357,62 +356,6 @@ def _windows(
     return ids[: windows * window_len].reshape(windows, window_len)
 
 
-def _locked(fn: Any, lock: threading.Lock) -> Any:
-    if fn is None:
-        return None
-
-    def call(*args: Any) -> Any:
-        with lock:
-            return fn(*args)
-
-    return call
-
-
-def _score_windows(
-    score: Callable[[int, KVHook | None, ActHooks | None], tuple[float, int]],
-    n_windows: int,
-    kv: KVHook | None,
-    acts: ActHooks | None,
-    threads: int,
-    on_window: Callable[[], None] | None,
-) -> tuple[float, int]:
-    """Summed NLL and scored tokens of windows ``0 .. n_windows - 1``, bitwise the same for any
-    ``threads``.
-
-    Every window's forward runs under one BLAS thread, so each matrix product is one
-    single-threaded call whose shape does not depend on ``threads``; ``threads`` windows run at
-    once in a thread pool (numpy and torch release the GIL in their products), and the window
-    NLLs are added in window order. The recipe's quantizers (numba kernels among them, whose
-    default thread layer must not be entered from two threads) run one at a time under a lock.
-    """
-    total, n = 0.0, 0
-    with blas_threads(1):
-        if threads <= 1 or n_windows <= 1:
-            parts = []
-            for row in range(n_windows):  # one window per forward call: bounded memory
-                parts.append(score(row, kv, acts))
-                if on_window is not None:
-                    on_window()
-        else:
-            lock = threading.Lock()
-            kv_l = _locked(kv, lock)
-            acts_l = None
-            if acts is not None:
-                acts_l = ActHooks(
-                    **{f: _locked(getattr(acts, f), lock) for f in ActHooks.__slots__}
-                )
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                futures = [pool.submit(score, row, kv_l, acts_l) for row in range(n_windows)]
-                parts = []
-                for future in futures:
-                    parts.append(future.result())
-                    if on_window is not None:
-                        on_window()
-    for part_nll, part_n in parts:  # window order, whatever finished first
-        total, n = total + part_nll, n + part_n
-    return total, n
-
-
 def perplexity(
     weights: Any = None,
     kv: Any = None,
@@ -459,7 +402,8 @@ def perplexity(
             ``tokenizer.json``).
         threads: windows scored at once, each on one BLAS thread (None:
             :func:`llmrun.threads.default_threads`, every core on an idle machine, 1 on a busy
-            one). The result is bitwise the same for any count (:func:`_score_windows`).
+            one). The result is bitwise the same for any count
+            (:func:`llmrun.scoring.score_windows`).
         on_window: called after each window is scored (e.g. to advance a progress bar).
         text: a UTF-8 text file to score instead of ``corpus`` (e.g. WikiText-2 raw), tokenized
             without special tokens.
@@ -528,7 +472,7 @@ def perplexity(
 
     start = time.perf_counter()
     try:
-        nll, n = _score_windows(
+        nll, n = score_windows(
             lambda row, kv, acts: score(net, tokens[row : row + 1], kv, acts),
             n_windows,
             res.kv_hook,
