@@ -410,7 +410,9 @@ def perplexity(
         max_windows: take at most ``windows`` windows (fewer if the text is shorter) instead of
             raising.
         backend: ``numpy`` or ``torch`` (:data:`BACKENDS`); both run the same weights and the
-            same mant quantizers, and agree to about 1e-6 relative in perplexity.
+            same mant quantizers. Unquantized they agree to about 1e-7 relative in float32;
+            with quantized activations or KV, to 1e-4 in float64 (``dtype``), while in
+            float32 last-bit differences flip some roundings (``docs/perplexity.md``).
         device: torch device (``cpu``, ``cuda``, ``cuda:1``; None: ``cuda`` when available,
             else ``cpu``); the numpy backend takes only ``cpu`` or None.
         dtype: the forward's precision, ``float32`` or ``float64`` (:data:`DTYPES`).
