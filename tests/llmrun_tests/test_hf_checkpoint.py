@@ -22,7 +22,12 @@ from llmrun.text import build_tokenizer, corpus_text, encode
 from mant.errors import InputError
 from mant.tensor_io import load_tensor
 
-torch = pytest.importorskip("torch")  # CI installs the [torch] extra, so these run there
+
+@pytest.fixture
+def needs_torch():
+    """The torch backend's tests; CI installs the [torch] extra, so they run there."""
+    return pytest.importorskip("torch")
+
 
 TINY_TEXT = "It is a truth universally acknowledged, that a single man in possession " * 40
 
@@ -209,7 +214,7 @@ def test_smollm2_checkpoint_perplexity_is_the_gguf_perplexity(smol_dir):
     assert ours.weights == "stored (F32 weights)"
 
 
-def test_backends_agree_on_smollm2(smol_dir, capsys):
+def test_backends_agree_on_smollm2(needs_torch, smol_dir, capsys):
     base = ["--model", str(smol_dir), "--text", str(smol_dir / "pride.txt"), "--context", "128"]
     base += ["--max-windows", "2"]
     np_fp = _cli(capsys, *base, "--backend", "numpy")
@@ -240,7 +245,7 @@ def test_tiny_qwen2_matches_an_independent_hf_layout_forward(qwen_dir):
     assert r.nll == pytest.approx(ref_nll, rel=1e-10)
 
 
-def test_llama3_rope_scaling_matches_the_published_rule(llama3_dir):
+def test_llama3_rope_scaling_matches_the_published_rule(needs_torch, llama3_dir):
     model = load_hf_model(llama3_dir)
     assert model.config.rope_scaling == (8.0, 1.0, 4.0, 64.0) and model.output is None
     tokens = encode(TINY_TEXT, str(llama3_dir))[:200]
@@ -253,7 +258,7 @@ def test_llama3_rope_scaling_matches_the_published_rule(llama3_dir):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_backends_agree_on_tiny_qwen2(qwen_dir, capsys, dtype):
+def test_backends_agree_on_tiny_qwen2(needs_torch, qwen_dir, capsys, dtype):
     argv = ["--model", str(qwen_dir), "--text", str(qwen_dir / "text.txt"), "--context", "256"]
     argv += ["--max-windows", "3", "--dtype", dtype]
     if dtype == "float64":  # quantized: INT4 weights, INT8 activations, KV4
@@ -304,7 +309,7 @@ def test_quantized_perplexity_is_bitwise_the_same_for_any_thread_count(capsys):
 # --- the perplexity accuracy source of a study ---------------------------------------------------
 
 
-def test_study_perplexity_source_runs_a_checkpoint_on_torch(qwen_dir):
+def test_study_perplexity_source_runs_a_checkpoint_on_torch(needs_torch, qwen_dir):
     from dse.accuracy import make_accuracy_source
     from dse.cache import QuantCache
     from dse.spec import parse_spec
