@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -222,10 +223,10 @@ def real_suite(spec: AccuracySpec) -> TensorSuite:
     )
 
 
-def _kv_window(window: int) -> tuple[np.ndarray, np.ndarray]:
+def _kv_window(window: int, model: str = "smollm2-135m") -> tuple[np.ndarray, np.ndarray]:
     from llmrun import kv_dump
 
-    dump = kv_dump(window=window)
+    dump = kv_dump(window=window, model=model)
     return dump["k"], dump["v"]
 
 
@@ -237,16 +238,18 @@ def _window_text(window: int) -> str:
 
 
 class PerplexitySource:
-    """Perplexity of SmolLM2-135M with the design's weight and KV quantization (``llmrun``).
+    """Perplexity of SmolLM2-135M (or ``accuracy.model``, a checkpoint folder, on
+    ``accuracy.backend``, over ``accuracy.text``) with the design's weight and KV quantization.
 
     Scores windows ``0 .. ppl_windows - 1``; KV LUT calibration (when needed) uses window
-    ``ppl_windows``, the first one not scored.
+    ``ppl_windows`` of Pride and Prejudice, the first one not scored.
     """
 
     def __init__(self, spec: AccuracySpec) -> None:
         self.windows = spec.ppl_windows
+        self.model, self.backend, self.text = spec.model, spec.backend, spec.text
         self.calibrate_kv = KVCalibrator(
-            lambda: _kv_window(self.windows), _window_text(self.windows)
+            lambda: _kv_window(self.windows, self.model), _window_text(self.windows)
         )
 
     def metrics(
@@ -287,11 +290,21 @@ class PerplexitySource:
         def compute() -> dict[str, float]:
             from llmrun import perplexity
 
-            result = perplexity(**quant, kv=kvcfg, windows=self.windows)
+            result = perplexity(
+                **quant,
+                kv=kvcfg,
+                windows=self.windows,
+                model=self.model,
+                backend=self.backend,
+                text=self.text,
+            )
             return {"ppl": float(result.ppl)}
 
+        tensor = f"smollm2-135m.austen-pride.w{self.windows}x512"
+        if (self.model, self.backend, self.text) != ("smollm2-135m", "numpy", None):
+            tensor = json.dumps([tensor, self.model, self.backend, self.text])
         key = {
-            "tensor": f"smollm2-135m.austen-pride.w{self.windows}x512",
+            "tensor": tensor,
             **parts,
             "kv": None if kvcfg is None else kvcfg.to_dict(),
         }

@@ -119,6 +119,10 @@ class AccuracySpec:
         tensor_rows: rows of each synthetic tensor.
         tensor_cols: columns of each synthetic tensor (the grouped axis).
         ppl_windows: 512-token windows of Pride and Prejudice scored by the perplexity source.
+        model: perplexity source: ``smollm2-135m`` or a Hugging Face checkpoint folder
+            (``llmrun.hf``: Llama, Mistral, Qwen2).
+        backend: perplexity source: ``numpy`` or ``torch`` (the ``[torch]`` extra).
+        text: perplexity source: a UTF-8 text file scored instead of Pride and Prejudice.
         paths: ``files`` source: tensor files (.npy, .npz, .safetensors, .gguf).
         tensors: ``files`` source: tensor names to use (empty: every 2-D tensor of the files).
         calibration: ``files`` source: the activations that feed each weight, as
@@ -135,6 +139,9 @@ class AccuracySpec:
     tensor_rows: int = 128
     tensor_cols: int = 512
     ppl_windows: int = 2
+    model: str = "smollm2-135m"
+    backend: str = "numpy"
+    text: str | None = None
     paths: tuple[str, ...] = ()
     tensors: tuple[str, ...] = ()
     calibration: tuple[tuple[str, str, str | None], ...] = ()
@@ -342,6 +349,7 @@ def _workload(c: IssueCollector, data: Any) -> WorkloadSpec:
 
 def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
     from dse.accuracy import accuracy_source_names
+    from llmrun.model import is_checkpoint_dir
 
     fields = (
         "source",
@@ -350,12 +358,23 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
         "tensor_rows",
         "tensor_cols",
         "ppl_windows",
+        "model",
+        "backend",
+        "text",
         "paths",
         "tensors",
         "calibration",
         "by_kind",
     )
     d = _keys(c, data, "accuracy", fields)
+    model = d.get("model", "smollm2-135m")
+    ok = model == "smollm2-135m" or (isinstance(model, str) and is_checkpoint_dir(model))
+    c.check(ok, "accuracy.model", "must be smollm2-135m or a folder with config.json", model)
+    backend = d.get("backend", "numpy")
+    c.check(backend in ("numpy", "torch"), "accuracy.backend", "must be numpy or torch", backend)
+    text = d.get("text")
+    ok = text is None or (isinstance(text, str) and Path(text).is_file())
+    c.check(ok, "accuracy.text", "must be a text file", text)
     lists: dict[str, tuple[str, ...]] = {}
     for key in ("paths", "tensors"):
         raw = d.get(key, [])
@@ -375,6 +394,9 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
         tensor_rows=_int(c, d, "tensor_rows", "accuracy", 128, 1, _MAX_TENSOR_DIM),
         tensor_cols=_int(c, d, "tensor_cols", "accuracy", 512, 1, _MAX_TENSOR_DIM),
         ppl_windows=_int(c, d, "ppl_windows", "accuracy", 2, 1, 100_000),
+        model=str(model),
+        backend=str(backend),
+        text=None if text is None else str(text),
         paths=lists["paths"],
         tensors=lists["tensors"],
         calibration=_calibration(c, d.get("calibration")),

@@ -61,6 +61,9 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
             "tensor_rows": a.tensor_rows,
             "tensor_cols": a.tensor_cols,
             "ppl_windows": a.ppl_windows,
+            **({"model": a.model} if a.model != "smollm2-135m" else {}),
+            **({"backend": a.backend} if a.backend != "numpy" else {}),
+            **({"text": a.text} if a.text is not None else {}),
             **({"paths": list(a.paths)} if a.paths else {}),
             **({"tensors": list(a.tensors)} if a.tensors else {}),
             **(

@@ -173,7 +173,14 @@ def _block(
     cos, sin = tables
     a_in = _rms_norm(x, layer.attn_norm, cfg.rms_eps)
     w_qkv_t = np.concatenate([layer.wq, layer.wk, layer.wv], axis=0).T
-    qkv = (a_in @ w_qkv_t).reshape(b, n, h + 2 * hkv, hd).transpose(0, 2, 1, 3)
+    qkv = a_in @ w_qkv_t
+    if layer.bq is not None or layer.bk is not None or layer.bv is not None:
+        widths = (layer.wq.shape[0], layer.wk.shape[0], layer.wv.shape[0])
+        parts = (layer.bq, layer.bk, layer.bv)
+        qkv += np.concatenate(
+            [np.zeros(w) if p is None else p for p, w in zip(parts, widths, strict=True)]
+        ).astype(qkv.dtype)
+    qkv = qkv.reshape(b, n, h + 2 * hkv, hd).transpose(0, 2, 1, 3)
     q = _rope(qkv[:, :h], cos, sin)
     k = _rope(qkv[:, h : h + hkv], cos, sin)
     v = np.ascontiguousarray(qkv[:, h + hkv :])
@@ -344,7 +351,8 @@ def quantize_weights(
             calibration_tokens = calibration_tokens_default(model.name)
         tokens = _check_tokens(calibration_tokens, cfg.vocab_size)
     folder = Path(cache_dir) if cache_dir is not None else derived_dir("quantized-weights")
-    path = folder / f"{model.name}-{_cache_key(model, recipe, tokens, propagate)}.npz"
+    stem = Path(model.name).name  # a checkpoint folder's name, not its path
+    path = folder / f"{stem}-{_cache_key(model, recipe, tokens, propagate)}.npz"
     cached = _load_cache(path)
 
     forward_s = quantize_s = 0.0

@@ -79,7 +79,10 @@ def decode_hidden(
         x = net.tok_embd[tokens[t : t + 1]][None]  # (1, 1, d)
         for i, blk in enumerate(net.blocks):
             normed = _apply(a.linear, _rms_norm(x, blk.attn_norm, mc.rms_eps))
-            qkv = (normed @ blk.w_qkv_t).reshape(1, 1, h + 2 * hkv, hd).transpose(0, 2, 1, 3)
+            qkv = normed @ blk.w_qkv_t
+            if blk.b_qkv is not None:
+                qkv += blk.b_qkv
+            qkv = qkv.reshape(1, 1, h + 2 * hkv, hd).transpose(0, 2, 1, 3)
             q = _apply(a.query, _rope(qkv[:, :h], cos, sin))[0]  # (H, 1, hd)
             k = quantize_grouped(_rope(qkv[:, h : h + hkv], cos, sin), Grouping.TOKEN, cfg)[0]
             v = qkv[0, h + hkv :]  # (Hkv, 1, hd)

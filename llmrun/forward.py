@@ -3,7 +3,8 @@
 Per block (``real_models.md`` §4.1): RMSNorm -> fused q/k/v projection -> RoPE on adjacent pairs
 (the GGUF row order) -> optional K/V hook on the post-RoPE K and V -> causal softmax attention with
 GQA -> output projection + residual -> RMSNorm -> SwiGLU FFN + residual. Then the final RMSNorm and
-the tied output head.
+the output head (tied to the embedding for SmolLM2). Qwen2's q/k/v biases are added after the
+fused projection.
 
 Activation quantization (:class:`ActHooks`, the M-ANT authors' places in ``llama_mant.py``): the
 input of every linear layer, Q after RoPE, the softmax output and the attention output (per head,
@@ -28,10 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmrun.model import LlamaConfig, LlamaModel
+from llmrun.model import LayerWeights, LlamaConfig, LlamaModel
 from mant.kv_decode import ValueCache
 
-__all__ = ["ActHooks", "KVHook", "PreparedModel", "forward_hidden", "window_nll"]
+__all__ = [
+    "ActHooks",
+    "KVHook",
+    "PreparedModel",
+    "forward_hidden",
+    "llama3_inv_freq",
+    "window_nll",
+]
 
 KVHook = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, "np.ndarray | ValueCache"]]
 """``(layer, k, v) -> (k, v)`` on post-RoPE K, V of shape (batch, kv_heads, tokens, head_dim);
@@ -68,6 +76,7 @@ def _apply(fn: ActFn | None, x: np.ndarray) -> np.ndarray:
 class _Block:
     attn_norm: np.ndarray
     w_qkv_t: np.ndarray  # (d_model, (n_heads + 2 * n_kv_heads) * head_dim)
+    b_qkv: np.ndarray | None  # fused q/k/v bias (Qwen2) or None
     wo_t: np.ndarray  # (d_model, d_model)
     ffn_norm: np.ndarray
     w_gate_up_t: np.ndarray  # (d_model, 2 * d_ffn)
@@ -83,6 +92,11 @@ class PreparedModel:
     tok_embd: np.ndarray  # (vocab, d_model)
     output_norm: np.ndarray
     dtype: np.dtype
+    head: np.ndarray  # output head (vocab, d_model): tok_embd when tied
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.blocks)
 
     @classmethod
     def build(cls, model: LlamaModel, *, dtype: type = np.float32) -> PreparedModel:
@@ -91,10 +105,19 @@ class PreparedModel:
         def t(*ws: np.ndarray) -> np.ndarray:
             return np.ascontiguousarray(np.concatenate(ws, axis=0).T, dtype=dtype)
 
+        def bias(layer: LayerWeights) -> np.ndarray | None:
+            parts = (layer.bq, layer.bk, layer.bv)
+            if all(p is None for p in parts):
+                return None
+            widths = (layer.wq.shape[0], layer.wk.shape[0], layer.wv.shape[0])
+            full = [np.zeros(w) if p is None else p for p, w in zip(parts, widths, strict=True)]
+            return np.concatenate(full).astype(dtype)
+
         blocks = tuple(
             _Block(
                 attn_norm=layer.attn_norm.astype(dtype),
                 w_qkv_t=t(layer.wq, layer.wk, layer.wv),
+                b_qkv=bias(layer),
                 wo_t=t(layer.wo),
                 ffn_norm=layer.ffn_norm.astype(dtype),
                 w_gate_up_t=t(layer.w_gate, layer.w_up),
@@ -102,12 +125,14 @@ class PreparedModel:
             )
             for layer in model.layers
         )
+        tok_embd: np.ndarray = np.ascontiguousarray(model.tok_embd, dtype=dtype)
         return cls(
             config=model.config,
             blocks=blocks,
-            tok_embd=np.ascontiguousarray(model.tok_embd, dtype=dtype),
+            tok_embd=tok_embd,
             output_norm=model.output_norm.astype(dtype),
             dtype=np.dtype(dtype),
+            head=tok_embd if model.output is None else np.ascontiguousarray(model.output, dtype),
         )
 
 
@@ -116,9 +141,28 @@ def _rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     return x * (1.0 / np.sqrt(var + eps)).astype(x.dtype) * weight
 
 
+def llama3_inv_freq(
+    inv_freq: np.ndarray, factor: float, low: float, high: float, original_context: float
+) -> np.ndarray:
+    """Llama-3.1's RoPE frequency scaling (``rope_type: llama3`` in a Hugging Face config).
+
+    Wavelengths below ``original_context / high`` keep their frequency, those above
+    ``original_context / low`` are divided by ``factor``, and the band between interpolates
+    linearly in ``original_context / wavelength``.
+    """
+    wavelen = 2 * np.pi / inv_freq
+    smooth = (original_context / wavelen - low) / (high - low)
+    mid = (1 - smooth) * inv_freq / factor + smooth * inv_freq
+    out = np.where(wavelen > original_context / low, inv_freq / factor, inv_freq)
+    medium = (wavelen >= original_context / high) & (wavelen <= original_context / low)
+    return np.where(medium, mid, out)
+
+
 def _rope_tables(config: LlamaConfig, n_tokens: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     half = config.head_dim // 2
     inv_freq = config.rope_base ** (-np.arange(half, dtype=np.float64) * 2.0 / config.head_dim)
+    if config.rope_scaling is not None:
+        inv_freq = llama3_inv_freq(inv_freq, *config.rope_scaling)
     angle = np.arange(n_tokens, dtype=np.float64)[:, None] * inv_freq[None, :]  # (T, half)
     return np.cos(angle).astype(dtype), np.sin(angle).astype(dtype)
 
@@ -186,6 +230,8 @@ def forward_hidden(
     for i, blk in enumerate(net.blocks):
         normed = _apply(a.linear, _rms_norm(x, blk.attn_norm, cfg.rms_eps))
         qkv = normed @ blk.w_qkv_t  # (B, T, (H + 2 Hkv) hd)
+        if blk.b_qkv is not None:
+            qkv += blk.b_qkv
         qkv = qkv.reshape(b, n, h + 2 * hkv, hd).transpose(0, 2, 1, 3)  # (B, heads, T, hd)
         q = _apply(a.query, _rope(qkv[:, :h], cos, sin))
         k = _rope(qkv[:, h : h + hkv], cos, sin)
@@ -224,7 +270,7 @@ def window_nll(
     hidden = forward_hidden(net, tokens, kv_hook, acts)
     total = 0.0
     for row in range(tokens.shape[0]):  # one window's logits at a time: (T, vocab) float
-        logits = hidden[row, :-1] @ net.tok_embd.T
+        logits = hidden[row, :-1] @ net.head.T
         top = logits.max(axis=-1, keepdims=True)
         logits -= top
         lse = np.log(np.exp(logits).sum(axis=-1)) + top[:, 0]

@@ -36,6 +36,7 @@ __all__ = [
     "LlamaConfig",
     "LlamaModel",
     "ModelName",
+    "is_checkpoint_dir",
     "load_model",
 ]
 
@@ -72,6 +73,9 @@ class LlamaConfig:
     rms_eps: float
     rope_base: float
     context_length: int
+    # Llama-3.1's "llama3" RoPE scaling: (factor, low_freq_factor, high_freq_factor,
+    # original_max_position_embeddings); None: plain RoPE
+    rope_scaling: tuple[float, float, float, float] | None = None
 
     @property
     def head_dim(self) -> int:
@@ -96,11 +100,19 @@ class LayerWeights:
     w_gate: np.ndarray
     w_up: np.ndarray
     w_down: np.ndarray
+    bq: np.ndarray | None = None  # q/k/v biases (Qwen2); None: no bias
+    bk: np.ndarray | None = None
+    bv: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LlamaModel:
-    """Config, float32 weights and the stored (pre-dequantization) type of every GGUF tensor."""
+    """Config, float32 weights and the stored (pre-dequantization) type of every tensor.
+
+    ``output`` is the output head (vocab, d_model) when it is not tied to ``tok_embd`` (None:
+    tied, as SmolLM2). ``name`` is a :class:`ModelName` value or, for a Hugging Face checkpoint
+    (:mod:`llmrun.hf`), its folder.
+    """
 
     name: str
     config: LlamaConfig
@@ -109,12 +121,13 @@ class LlamaModel:
     layers: tuple[LayerWeights, ...]
     stored_types: dict[str, str] = field(default_factory=dict)
     load_seconds: float = 0.0
+    output: np.ndarray | None = None
 
     @property
     def n_params(self) -> int:
-        arrays = [self.tok_embd, self.output_norm]
+        arrays: list[np.ndarray | None] = [self.tok_embd, self.output_norm, self.output]
         arrays += [getattr(layer, f) for layer in self.layers for f in LayerWeights.__slots__]
-        return sum(a.size for a in arrays)
+        return sum(a.size for a in arrays if a is not None)
 
 
 def _field(reader, key: str):
@@ -204,11 +217,16 @@ def _meta_array(meta: dict) -> np.ndarray:
 _MODELS: dict[str, LlamaModel] = {}
 
 
+def is_checkpoint_dir(name: str) -> bool:
+    """Whether ``name`` is a folder with a ``config.json`` (a Hugging Face checkpoint)."""
+    return name not in ModelName.__members__.values() and (Path(name) / "config.json").is_file()
+
+
 def load_model(name: str = "smollm2-135m") -> LlamaModel:
     """Load a model's float32 weights (cached in-process and on disk).
 
     Args:
-        name: a :class:`ModelName` value.
+        name: a :class:`ModelName` value (a checkpoint folder: :func:`llmrun.hf.load_any`).
 
     Raises:
         InputError: unknown model name.

@@ -32,17 +32,21 @@ import numpy as np
 from llmrun.assets import derived_dir
 from llmrun.calibration import quantize_weights
 from llmrun.forward import ActHooks, KVHook, PreparedModel, forward_hidden, window_nll
+from llmrun.hf import load_any
 from llmrun.hooks import quantize_model_weights, reference_int_kv_hook
-from llmrun.model import ModelName, load_model
+from llmrun.model import ModelName, is_checkpoint_dir
 from llmrun.quantizers import act_hooks, kv_hook, kv_hook_for_config
-from llmrun.text import Corpus, corpus_tokens
-from llmrun.threads import blas_threads
+from llmrun.scoring import score_windows
+from llmrun.text import Corpus, corpus_tokens, file_tokens, model_key
+from llmrun.threads import blas_threads, default_threads
 from mant.errors import InputError, IssueCollector
 from mant.recipe import Recipe
 from mant.recipes import parse_recipe_arg
 from mant.tensor_recipe import Kind, TensorRecipe
 
 __all__ = [
+    "BACKENDS",
+    "DTYPES",
     "PerplexityResult",
     "kv_dump",
     "perplexity",
@@ -52,6 +56,10 @@ __all__ = [
 ]
 
 _FULL_TEXT_CHARS = 10**9  # "the whole corpus" for corpus_tokens
+
+BACKENDS = ("numpy", "torch")
+"""Forward passes: ``numpy`` (:mod:`llmrun.forward`) and ``torch`` (:mod:`llmrun.torch_forward`,
+CPU or CUDA; ``pip install -e .[torch]``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +85,9 @@ class PerplexityResult:
         weight_bits_per_element, act_bits_per_element, kv_bits_per_element: the recipe's
             storage bits per element, metadata included (16.0: unquantized; a legacy
             ``QuantConfig`` / ``KVQuantConfig`` argument is not counted).
+        text: the user's text file (None: ``corpus``).
+        backend: ``numpy`` or ``torch``; device: where the forward ran (``cpu``, ``cuda``, ...);
+        dtype: the forward's precision.
     """
 
     ppl: float
@@ -98,18 +109,32 @@ class PerplexityResult:
     weight_bits_per_element: float = 16.0
     act_bits_per_element: float = 16.0
     kv_bits_per_element: float = 16.0
+    text: str | None = None
+    backend: str = "numpy"
+    device: str = "cpu"
+    dtype: str = "float32"
 
     @property
     def seconds_per_window(self) -> float:
         return self.seconds / max(self.windows, 1)
 
+    @property
+    def n_tokens(self) -> int:
+        """Scored tokens (the same as ``tokens``)."""
+        return self.tokens
+
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__slots__} | {
-            "seconds_per_window": self.seconds_per_window
+            "seconds_per_window": self.seconds_per_window,
+            "n_tokens": self.n_tokens,
         }
 
 
-_PREPARED: dict[tuple[str, str], tuple[PreparedModel, Any]] = {}
+_PREPARED: dict[tuple[str, str, str], tuple[PreparedModel, Any]] = {}
+
+DTYPES = ("float32", "float64")
+"""Forward precisions: float32 (default, fast) or float64 (the backends then agree to about
+1e-12 before quantization, so a quantizer's rounding hardly ever flips between them)."""
 
 
 def _config_key(config: Any) -> str:
@@ -124,7 +149,7 @@ def _config_key(config: Any) -> str:
 
 
 def prepared_model(
-    model: str = ModelName.SMOLLM2_135M.value, weights: Any = None
+    model: str = ModelName.SMOLLM2_135M.value, weights: Any = None, dtype: str = "float32"
 ) -> tuple[PreparedModel, Any, float]:
     """The forward-ready weights for ``model`` with ``weights`` applied.
 
@@ -138,20 +163,21 @@ def prepared_model(
     """
     if isinstance(weights, Recipe) and not any(t is not None for _, t in weights.weights):
         weights = None
-    key = (model, _config_key(weights))
+    key = (model, _config_key(weights), dtype)
     if key in _PREPARED:
         net, cached = _PREPARED[key]
         return net, cached, 0.0
-    base = load_model(model)
+    base = load_any(model)
     start = time.perf_counter()
     errors: Any = None
-    if isinstance(weights, Recipe):
-        base, errors = quantize_weights(base, weights)
-    elif weights is not None:
-        base, errors = quantize_model_weights(base, weights)
-    net = PreparedModel.build(base)
+    with blas_threads(1):  # the calibration forward's products: the same bits on any machine load
+        if isinstance(weights, Recipe):
+            base, errors = quantize_weights(base, weights)
+        elif weights is not None:
+            base, errors = quantize_model_weights(base, weights)
+    net = PreparedModel.build(base, dtype=np.dtype(dtype).type)
     seconds = time.perf_counter() - start if weights is not None else 0.0
-    for old in [k for k in _PREPARED if k[0] == model and k[1] != "fp32"]:
+    for old in [k for k in _PREPARED if k[0] == model and k[1:] != ("fp32", "float32")]:
         del _PREPARED[old]  # keep one quantized weight set per model (about 0.5 GB each)
     _PREPARED[key] = (net, errors)
     return net, errors, seconds
@@ -164,9 +190,13 @@ def stored_weights_label(model: str = ModelName.SMOLLM2_135M.value) -> str:
         >>> stored_weights_label("smollm2-135m")
         'stored (Q4_1 weights)'
     """
-    types = load_model(model).stored_types
+    types = load_any(model).stored_types
     linear = sorted(
-        {t for name, t in types.items() if name.startswith("blk.") and "norm" not in name}
+        {
+            t
+            for name, t in types.items()
+            if name.startswith(("blk.", "model.layers.")) and "norm" not in name
+        }
     )
     return f"stored ({'/'.join(linear) or 'F32'} weights)"
 
@@ -287,16 +317,40 @@ def _check_protocol(c: IssueCollector, windows: Any, window_len: Any) -> None:
     c.check(ok_int and window_len >= 2, "window_len", "must be an int >= 2", window_len)
 
 
-def _windows(model: str, corpus: str, windows: Any, window_len: Any) -> np.ndarray:
+def text_ids(model: str, corpus: str, text: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """Token ids of the evaluation text: the file ``text`` if given, else the whole ``corpus``,
+    tokenized by ``model``'s tokenizer without special tokens."""
+    if text is not None:
+        return file_tokens(text, model)
+    return corpus_tokens(corpus, model=model, max_chars=_FULL_TEXT_CHARS)
+
+
+def _windows(
+    model: str,
+    corpus: str,
+    windows: Any,
+    window_len: Any,
+    *,
+    text: str | os.PathLike[str] | None = None,
+    max_windows: bool = False,
+) -> np.ndarray:
+    """The first ``windows`` non-overlapping windows of ``window_len`` tokens, (windows, len).
+
+    ``windows=None`` takes every full window; ``max_windows`` takes at most ``windows`` (fewer
+    when the text is shorter) instead of raising.
+    """
     c = IssueCollector()
-    _check_protocol(c, windows, window_len)
+    _check_protocol(c, 1 if windows is None else windows, window_len)
     c.raise_if_any()
-    ids = corpus_tokens(corpus, model=model, max_chars=_FULL_TEXT_CHARS)
+    ids = text_ids(model, corpus, text)
     available = len(ids) // window_len
-    if windows > available:
+    source = corpus if text is None else str(text)
+    if windows is None or (max_windows and windows > available):
+        windows = available
+    if windows > available or windows < 1:
         raise InputError.single(
             "windows",
-            f"must be <= {available} for {corpus} at window_len {window_len} ({len(ids)} tokens)",
+            f"must be <= {available} for {source} at window_len {window_len} ({len(ids)} tokens)",
             windows,
         )
     return ids[: windows * window_len].reshape(windows, window_len)
@@ -310,13 +364,18 @@ def perplexity(
     acts: Any = None,
     prefill_tokens: int | None = None,
     corpus: str = Corpus.AUSTEN_PRIDE.value,
-    windows: int = 4,
+    windows: int | None = 4,
     window_len: int = 512,
     model: str = ModelName.SMOLLM2_135M.value,
     threads: int | None = None,
     on_window: Callable[[], None] | None = None,
+    text: str | os.PathLike[str] | None = None,
+    max_windows: bool = False,
+    backend: str = "numpy",
+    device: str | None = None,
+    dtype: str = "float32",
 ) -> PerplexityResult:
-    """Perplexity of ``model`` on the first ``windows`` windows of ``corpus``.
+    """Perplexity of ``model`` on the first ``windows`` windows of ``corpus`` (or ``text``).
 
     The quantization is ``recipe`` (a :class:`~mant.recipe.Recipe` or a named recipe; default
     ``fp16``, nothing quantized) with ``weights``, ``acts`` and ``kv`` replacing its parts when
@@ -335,17 +394,32 @@ def perplexity(
         prefill_tokens: V per channel only: the prompt length P that fixes the INT8 staging
             scale; later tokens are decoded (:mod:`llmrun.quantizers`; default: the KV group
             size; P >= window_len is the authors' one-pass evaluation).
-        corpus: a :class:`~llmrun.text.Corpus` value.
-        windows: number of consecutive non-overlapping windows.
+        corpus: a :class:`~llmrun.text.Corpus` value (ignored when ``text`` is given).
+        windows: number of consecutive non-overlapping windows (None: every full window).
         window_len: tokens per window (each window scores ``window_len - 1``).
-        model: a :class:`~llmrun.model.ModelName` value.
-        threads: BLAS threads for the forward pass (None: :func:`llmrun.threads.default_threads`,
-            every core on an idle machine, 1 on a busy one).
+        model: a :class:`~llmrun.model.ModelName` value or a Hugging Face checkpoint folder
+            (:mod:`llmrun.hf`: Llama, Mistral, Qwen2; ``config.json``, ``*.safetensors``,
+            ``tokenizer.json``).
+        threads: windows scored at once, each on one BLAS thread (None:
+            :func:`llmrun.threads.default_threads`, every core on an idle machine, 1 on a busy
+            one). The result is bitwise the same for any count
+            (:func:`llmrun.scoring.score_windows`).
         on_window: called after each window is scored (e.g. to advance a progress bar).
+        text: a UTF-8 text file to score instead of ``corpus`` (e.g. WikiText-2 raw), tokenized
+            without special tokens.
+        max_windows: take at most ``windows`` windows (fewer if the text is shorter) instead of
+            raising.
+        backend: ``numpy`` or ``torch`` (:data:`BACKENDS`); both run the same weights and the
+            same mant quantizers. Unquantized they agree to about 1e-7 relative in float32;
+            with quantized activations or KV, to 1e-4 in float64 (``dtype``), while in
+            float32 last-bit differences flip some roundings (``docs/perplexity.md``).
+        device: torch device (``cpu``, ``cuda``, ``cuda:1``; None: ``cuda`` when available,
+            else ``cpu``); the numpy backend takes only ``cpu`` or None.
+        dtype: the forward's precision, ``float32`` or ``float64`` (:data:`DTYPES`).
 
     Raises:
-        InputError: unknown model / corpus / recipe / format / thread count, or more windows
-            than the corpus holds.
+        InputError: unknown model / corpus / recipe / format / thread count / backend, a text
+            file that cannot be read, or more windows than the text holds.
     """
     c = IssueCollector()
     res: _Resolved | None = None
@@ -355,11 +429,20 @@ def perplexity(
         )
     except InputError as exc:
         c.extend(exc)
-    if model not in {m.value for m in ModelName}:
-        c.add("model", f"must be one of {[m.value for m in ModelName]}", model)
-    if corpus not in {x.value for x in Corpus}:
+    if model not in {m.value for m in ModelName} and not is_checkpoint_dir(str(model)):
+        c.add(
+            "model",
+            f"must be one of {[m.value for m in ModelName]} or a checkpoint folder with "
+            "config.json",
+            model,
+        )
+    if text is None and corpus not in {x.value for x in Corpus}:
         c.add("corpus", f"must be one of {[x.value for x in Corpus]}", corpus)
-    _check_protocol(c, windows, window_len)
+    c.check(backend in BACKENDS, "backend", f"must be one of {list(BACKENDS)}", backend)
+    c.check(dtype in DTYPES, "dtype", f"must be one of {list(DTYPES)}", dtype)
+    if backend == "numpy":
+        c.check(device in (None, "cpu"), "device", "must be cpu for the numpy backend", device)
+    _check_protocol(c, 1 if windows is None else windows, window_len)
     ok = threads is None or (isinstance(threads, int) and not isinstance(threads, bool))
     c.check(ok and (threads is None or threads >= 1), "threads", "must be an int >= 1", threads)
     if prefill_tokens is not None:
@@ -370,16 +453,37 @@ def perplexity(
     weight_text = res.weights_text
     if weight_text == "fp32":  # unquantized: what the file stores (SmolLM2: Q4_1)
         weight_text = stored_weights_label(model)
-    tokens = _windows(model, corpus, windows, window_len)
-    net, errors, weight_seconds = prepared_model(model, res.weights)
+    tokens = _windows(model, corpus, windows, window_len, text=text, max_windows=max_windows)
+    n_windows = tokens.shape[0]
+    net, errors, weight_seconds = prepared_model(model, res.weights, dtype)
+    used = default_threads() if threads is None else threads
+    score: Callable[..., tuple[float, int]] = window_nll
+    used_device = "cpu"
+    restore: Callable[[], None] = lambda: None  # noqa: E731
+    if backend == "torch":
+        from llmrun.torch_forward import set_threads, torch_model, torch_window_nll
+
+        tnet = torch_model(net, device)
+        restore = set_threads(1)  # one intra-op thread per window, as BLAS below
+        used_device = str(tnet.device)
+        if tnet.device.type != "cpu":
+            used = 1  # one window at a time on an accelerator
+
+        def score(_net: Any, *args: Any) -> tuple[float, int]:
+            return torch_window_nll(tnet, *args)
+
     start = time.perf_counter()
-    nll, n = 0.0, 0
-    with blas_threads(threads) as used:
-        for row in range(windows):  # one window per forward call: bounded memory, progress
-            part_nll, part_n = window_nll(net, tokens[row : row + 1], res.kv_hook, res.acts)
-            nll, n = nll + part_nll, n + part_n
-            if on_window is not None:
-                on_window()
+    try:
+        nll, n = score_windows(
+            lambda row, kv, acts: score(net, tokens[row : row + 1], kv, acts),
+            n_windows,
+            res.kv_hook,
+            res.acts,
+            used,
+            on_window,
+        )
+    finally:
+        restore()
     r = res.recipe
     return PerplexityResult(
         ppl=float(np.exp(nll / n)),
@@ -389,8 +493,8 @@ def perplexity(
         weight_seconds=weight_seconds,
         weight_rel_mse=None if errors is None else float(errors.rel_mse),
         model=model,
-        corpus=corpus,
-        windows=windows,
+        corpus=corpus if text is None else "file",
+        windows=n_windows,
         window_len=window_len,
         weights=weight_text,
         kv=res.kv_text,
@@ -401,6 +505,10 @@ def perplexity(
         act_bits_per_element=r.act_bits_per_element,
         kv_bits_per_element=r.kv_bits_per_element,
         threads=used,
+        text=None if text is None else str(text),
+        backend=backend,
+        device=used_device,
+        dtype=dtype,
     )
 
 
@@ -435,7 +543,7 @@ def kv_dump(
     c.check(isinstance(window, int) and window >= 0, "window", "must be an int >= 0", window)
     c.raise_if_any()
     tokens = _windows(model, corpus, window + 1, window_len)[window : window + 1]
-    path: Path = derived_dir("kv") / f"{model}-{corpus}-w{window}-L{window_len}.npz"
+    path: Path = derived_dir("kv") / f"{model_key(model)}-{corpus}-w{window}-L{window_len}.npz"
     if path.is_file():
         try:
             with np.load(path) as z:

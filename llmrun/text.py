@@ -15,16 +15,27 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 from enum import StrEnum
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
 from llmrun.assets import asset_path, derived_dir
+from llmrun.model import ModelName
 from mant.errors import InputError, Issue
 
-__all__ = ["Corpus", "build_tokenizer", "corpus_text", "corpus_tokens"]
+__all__ = [
+    "Corpus",
+    "build_tokenizer",
+    "corpus_text",
+    "corpus_tokens",
+    "encode",
+    "file_tokens",
+    "model_key",
+]
 
 
 class Corpus(StrEnum):
@@ -76,11 +87,36 @@ def corpus_text(name: str) -> str:
     return "\n".join(line or "" for line in lines)
 
 
+def _checkpoint_tokenizer(model: str) -> Path | None:
+    """``tokenizer.json`` of a checkpoint folder (None: ``model`` is a shipped model's name)."""
+    folder = Path(model)
+    if model in ModelName.__members__.values() or not (folder / "config.json").is_file():
+        return None
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise InputError(Issue("model", "must be a folder holding tokenizer.json", str(folder)))
+    return path.resolve()
+
+
+def model_key(model: str) -> str:
+    """A file-name-safe key for a model's tokens: its name, or for a checkpoint folder a hash of
+    its ``tokenizer.json``."""
+    path = _checkpoint_tokenizer(model)
+    if path is None:
+        return model
+    return "hf-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 @cache
 def build_tokenizer(model: str = "smollm2-135m"):
-    """A ``tokenizers.Tokenizer`` rebuilt from the model GGUF's embedded vocabulary and merges."""
-    from gguf import GGUFReader
+    """A ``tokenizers.Tokenizer``: rebuilt from the model GGUF's embedded vocabulary and merges,
+    or a checkpoint folder's ``tokenizer.json``."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    checkpoint = _checkpoint_tokenizer(model)
+    if checkpoint is not None:
+        return Tokenizer.from_file(str(checkpoint))
+    from gguf import GGUFReader
 
     reader = GGUFReader(str(asset_path(model)))
     tokens = reader.fields["tokenizer.ggml.tokens"].contents()
@@ -107,15 +143,37 @@ def corpus_tokens(
 ) -> np.ndarray:
     """Token ids (int32) of the first ``max_chars`` characters of a corpus, cached on disk."""
     corpus = parse_corpus(name)
-    path = derived_dir("tokens") / f"{model}-{corpus.value}-{max_chars}.npy"
+    path = derived_dir("tokens") / f"{model_key(model)}-{corpus.value}-{max_chars}.npy"
     if path.is_file():
         try:
             return np.load(path)
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
     text = corpus_text(corpus)[:max_chars]
-    ids = np.asarray(build_tokenizer(model).encode(text).ids, dtype=np.int32)
+    ids = encode(text, model)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, ids)
     tmp.replace(path)
     return ids
+
+
+def encode(text: str, model: str = "smollm2-135m") -> np.ndarray:
+    """Token ids (int32) of ``text``, without special tokens (no BOS / EOS)."""
+    ids = build_tokenizer(str(model)).encode(text, add_special_tokens=False).ids
+    return np.asarray(ids, dtype=np.int32)
+
+
+def file_tokens(path: str | os.PathLike[str], model: str = "smollm2-135m") -> np.ndarray:
+    """Token ids (int32) of a UTF-8 text file (e.g. WikiText-2 raw), without special tokens.
+
+    Raises:
+        InputError: the file is missing or not UTF-8 text.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            Issue("text", "must be a readable UTF-8 text file", f"{p}: {exc}")
+        ) from None
+    return encode(text, model)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # Whatever python comes first on PATH (.ci/run puts a fresh venv's there).
 echo "tests/run.sh: installing the project and its test extras into $(command -v python)" >&2
-python -m pip install -q --disable-pip-version-check -e ".[test]"
+python -m pip install -q --disable-pip-version-check -e ".[test,torch]"
 
 # Debian packages: a PostgreSQL server for the scale-out tests, Chromium to render the HTML report,
 # iproute2 for the two-host test (network namespaces).

@@ -46,7 +46,7 @@ def test_every_imported_distribution_is_declared():
 
 def test_ci_runs_the_readme_command_in_a_fresh_venv():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert re.search(r"-m venv", ci) and "pip install" in ci and '-e ".[test]"' in ci
+    assert re.search(r"-m venv", ci) and "pip install" in ci and '-e ".[test,torch]"' in ci
     assert "exec bash tests/run.sh" in ci and 'PATH="$venv/bin:$PATH"' in ci
     assert "bash tests/run.sh" in (ROOT / "README.md").read_text()
     for path in (".venv-ci/bin/python", "designs/trial-00000/design.yaml", "runs/x/report.html"):

@@ -28,7 +28,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "baseline and the difference beside it."
         ),
     )
-    parser.add_argument("--model", default="smollm2-135m", help="model (default smollm2-135m)")
+    parser.add_argument(
+        "--model",
+        default="smollm2-135m",
+        help="smollm2-135m (default) or a Hugging Face checkpoint folder (Llama, Mistral, Qwen2: "
+        "config.json, *.safetensors in fp32/fp16/bf16, tokenizer.json)",
+    )
+    parser.add_argument(
+        "--text",
+        default=None,
+        metavar="FILE",
+        help="UTF-8 text file to score instead of --corpus (e.g. WikiText-2 raw test), "
+        "tokenized without special tokens",
+    )
+    parser.add_argument(
+        "--context",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tokens per window (stride = N, the first window included; default 2048 with "
+        "--text or a checkpoint folder, else --window-len)",
+    )
+    parser.add_argument(
+        "--max-windows",
+        type=int,
+        default=None,
+        metavar="W",
+        help="score at most the first W windows (default with --text or a checkpoint folder: "
+        "every full window of the text)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["numpy", "torch"],
+        default="numpy",
+        help="forward pass: numpy (default) or torch (pip install -e '.[torch]'); the same "
+        "weights and mant quantizers on both",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="forward precision (default float32; float64 makes the two backends agree to "
+        "about 1e-12 before any quantizer rounds)",
+    )
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="torch device: cpu, cuda, cuda:1 (default: cuda when available, else cpu)",
+    )
     parser.add_argument(
         "--recipe", default="fp16", help="named recipe or YAML file (default fp16)"
     )
@@ -39,7 +86,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--prefill", type=int, default=None, help="prompt tokens fixing V's INT8 scale (default g)"
     )
     parser.add_argument("--corpus", default="austen-pride", help="text (default austen-pride)")
-    parser.add_argument("--windows", type=int, default=4, help="number of windows (default 4)")
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=None,
+        help="number of windows (default 4; an error if the text holds fewer)",
+    )
     parser.add_argument(
         "--window-len", type=int, default=512, help="tokens per window (default 512)"
     )
@@ -48,8 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="BLAS threads for the forward pass (default: every core on an idle machine, 1 when "
-        "the load average shows it busy)",
+        help="windows scored at once, each on one BLAS thread; the perplexity is bitwise the "
+        "same for any N (default: every core on an idle machine, 1 when the load average "
+        "shows it busy)",
     )
     parser.add_argument(
         "--no-baseline",
@@ -60,7 +113,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run)
 
 
-def _bar(total: int, desc: str) -> Any:
+_USER_CONTEXT = 2048  # the standard protocol for a user's model or text: context 2048, stride 2048
+
+
+def _bar(total: int | None, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="window", desc=desc, disable=None, leave=False)
@@ -70,18 +126,34 @@ def _run(args: argparse.Namespace) -> int:
     from dse.recipe_io import load_recipe
     from llmrun import perplexity
     from llmrun.baseline import baseline_perplexity, store_baseline
+    from llmrun.model import is_checkpoint_dir
     from mant.errors import InputError
 
     if args.threads is not None and args.threads < 1:
         raise InputError.single("--threads", "must be an int >= 1", args.threads)
+    user = args.text is not None or is_checkpoint_dir(args.model)
+    if args.context is not None:
+        window_len = args.context
+    else:
+        window_len = _USER_CONTEXT if user else args.window_len
+    windows, clip = args.windows, False
+    if args.max_windows is not None:
+        windows, clip = args.max_windows, True
+    elif windows is None:
+        windows = None if user else 4
     protocol = {
         "corpus": args.corpus,
-        "windows": args.windows,
-        "window_len": args.window_len,
+        "windows": windows,
+        "window_len": window_len,
         "model": args.model,
+        "text": args.text,
+        "max_windows": clip,
+        "backend": args.backend,
+        "device": args.device,
+        "dtype": args.dtype,
     }
     recipe = load_recipe(args.recipe, "recipe")
-    with _bar(args.windows, "ppl") as bar:
+    with _bar(windows, "ppl") as bar:
         result = perplexity(
             weights=args.weights,
             kv=args.kv,
@@ -101,7 +173,8 @@ def _run(args: argparse.Namespace) -> int:
     if not quantized:
         store_baseline(result)
     elif not args.no_baseline:
-        with _bar(args.windows, "baseline (once)") as bar:
+        protocol |= {"windows": result.windows, "max_windows": False}
+        with _bar(result.windows, "baseline (once)") as bar:
             base, cached = baseline_perplexity(
                 threads=args.threads, on_window=bar.update, **protocol
             )
@@ -130,7 +203,9 @@ def _bits(label: str, bits: float) -> str:
 
 
 def _print(result: Any, base: Any, cached: bool) -> None:
-    print(f"model       {result.model}   corpus {result.corpus}   recipe {result.recipe}")
+    text = result.corpus if result.text is None else result.text
+    print(f"model       {result.model}   text {text}   recipe {result.recipe}")
+    print(f"backend     {result.backend} ({result.device})")
     print(
         f"weights     {result.weights}   {_bits(result.weights, result.weight_bits_per_element)}"
     )
@@ -147,12 +222,12 @@ def _print(result: Any, base: Any, cached: bool) -> None:
         print(f"difference  {delta:+.4f}  ({100 * delta / base.ppl:+.2f}%)")
     print(f"tokens      {result.tokens} scored")
     seconds = f"{result.seconds:.2f} s forward ({result.seconds_per_window:.2f} s/window"
-    seconds += f", {result.threads} BLAS thread{'s' if result.threads > 1 else ''})"
+    seconds += f", {result.threads} window{'s' if result.threads > 1 else ''} at once)"
     if result.weight_seconds:
         seconds += f", {result.weight_seconds:.1f} s weight quantization"
     print(f"seconds     {seconds}")
     if result.weight_rel_mse is not None:
         print(
             f"weight err  {result.weight_rel_mse:.4e} (relative MSE of the linear layers against "
-            "their stored Q4_1 values)"
+            f"their {'stored Q4_1' if result.model == 'smollm2-135m' else 'stored'} values)"
         )
