@@ -252,7 +252,10 @@ def _round_column(
     x = np.ascontiguousarray(col, dtype=np.float32)[:, None]
     ones = np.ones(len(col), dtype=np.int64)
     s = np.ascontiguousarray(scale, dtype=np.float64)
-    codes, deq, _, _ = _kernels.apply_choice(x, ones, s, choice, mids, n_mids, mags, n_grid)
+    # the kernel's rule in numpy: one value per row is too little work for numba's threads
+    codes, deq, _, _ = _kernels.apply_choice_reference(
+        x, ones, s, choice, mids, n_mids, mags, n_grid
+    )
     fmt0 = cs.formats[0]
     if isinstance(fmt0, BlockFormat):
         ties_to_even(x, s, codes, deq, fmt0)
