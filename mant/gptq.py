@@ -23,6 +23,14 @@ the column-by-column sweep up to floating-point summation order. Unlike that imp
 group's type and scale are chosen from its current values also when the group starts inside a
 block (the column-by-column algorithm, which the tests use as the oracle).
 
+AWQ (Lin et al., MLSys 2024): activation-aware per-input-channel scaling. The weight's input
+channel ``j`` is multiplied by ``s_j = mean|X_j|^α`` (normalised by ``sqrt(max s · min s)``, as in
+the authors' search) and the activations divided by it (folded into the previous operator), so the
+channels that carry large activations lose less to rounding; ``α`` is searched over 0, 1/20, ...,
+19/20 for the least output error ``‖X Wᵀ - X Ŵᵀ‖`` on the calibration activations. The result is
+``Q(W·diag(s))·diag(s)⁻¹`` in the original basis; ``α = 0`` is round to nearest, so AWQ never does
+worse on its calibration set.
+
 Rotation: with ``rotation_block=b`` the input dimension of ``W`` (and of ``X``) is multiplied by a
 block-diagonal normalised Hadamard matrix (:mod:`mant.rotation`) before quantizing, and the
 result is rotated back, so ``X Ŵᵀ`` approximates ``X Wᵀ`` for the *unrotated* ``X``. The codes,
@@ -59,7 +67,10 @@ from mant.result import GroupQuant, QuantResult
 from mant.rotation import check_block, hadamard
 from mant.selection import Selection
 
-__all__ = ["Algorithm", "gptq", "quantize_layer"]
+__all__ = ["AWQ_GRID", "Algorithm", "awq", "gptq", "quantize_layer"]
+
+# AWQ's exponents α (the authors search 20 points of [0, 1)).
+AWQ_GRID = tuple(i / 20 for i in range(20))
 
 # Columns per lazy update block (rounded up to a multiple of the group size).
 _BLOCK = 128
@@ -70,6 +81,7 @@ class Algorithm(StrEnum):
 
     RTN = "rtn"  # round to nearest, each group on its own (mant.quantize)
     GPTQ = "gptq"  # GPTQ's error-compensating column sweep (this module)
+    AWQ = "awq"  # activation-aware channel scaling, then round to nearest (this module)
 
 
 def quantize_layer(
@@ -99,7 +111,7 @@ def quantize_layer(
     try:
         algo = Algorithm(algorithm)
     except ValueError:
-        raise InputError.single("algorithm", "must be rtn or gptq", algorithm) from None
+        raise InputError.single("algorithm", "must be rtn, gptq or awq", algorithm) from None
     arr = _matrix(w, "w")
     x = None if calibration is None else _matrix(calibration, "calibration")
     if x is not None and x.shape[1] != arr.shape[1]:
@@ -112,10 +124,14 @@ def quantize_layer(
         check_block(rotation_block, arr.shape[1], "rotation_block")
         arr = hadamard(arr, block=rotation_block).astype(np.float32)
         x = None if x is None else hadamard(x, block=rotation_block).astype(np.float32)
+    if algo is not Algorithm.RTN and x is None:
+        raise InputError.single("calibration", f"is required by {algo}", "no activations")
     if algo is Algorithm.GPTQ:
-        if x is None:
-            raise InputError.single("calibration", "is required by gptq", "no activations")
+        assert x is not None
         res = gptq(arr, cfg, x, damp=damp)
+    elif algo is Algorithm.AWQ:
+        assert x is not None
+        res = awq(arr, cfg, x)
     else:
         needs = cfg.selection is Selection.OUTPUT_MSE
         res = quantize(arr, cfg, calibration=x if needs else None)
@@ -172,6 +188,33 @@ def gptq(
                 err[:, j] = e
             arr[:, i2:] -= err @ u[i1:i2, i2:]
     return _assemble(np.asarray(w), deq, codes, scales, choice, zps, cfg)
+
+
+def awq(w: np.ndarray, cfg: QuantConfig, calibration: np.ndarray) -> QuantResult:
+    """AWQ's activation-aware scaling of ``w`` (out, in), then ``cfg``'s quantizer.
+
+    Returns the result for the best ``α`` of :data:`AWQ_GRID`, with its dequantized values in
+    ``w``'s basis (``Q(W·diag(s))·diag(s)⁻¹``).
+    """
+    arr = _matrix(w, "w")
+    x = _matrix(calibration, "calibration").astype(np.float64)
+    mean_abs = np.abs(x).mean(axis=0)
+    mean_abs = np.where(mean_abs > 0, mean_abs, mean_abs[mean_abs > 0].min(initial=1.0))
+    ref = x @ arr.T.astype(np.float64)
+    best: tuple[float, QuantResult, np.ndarray] | None = None
+    for alpha in AWQ_GRID:
+        s = mean_abs**alpha
+        s = s / np.sqrt(s.max() * s.min())
+        needs = cfg.selection is Selection.OUTPUT_MSE
+        scaled_x = (x / s).astype(np.float32) if needs else None
+        res = quantize((arr * s).astype(np.float32), cfg, calibration=scaled_x)
+        back = (res.dequantized.astype(np.float64) / s).astype(np.float32)
+        diff = ref - x @ back.T.astype(np.float64)
+        err = float(np.sum(diff * diff))
+        if best is None or err < best[0]:
+            best = (err, res, back)
+    assert best is not None
+    return _rebased(best[1], best[2], np.asarray(w))
 
 
 def _matrix(a: Any, path: str) -> np.ndarray:

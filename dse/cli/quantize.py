@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--algorithm",
         default="rtn",
-        help="rtn (round to nearest, default) or gptq (needs --calibration)",
+        help="rtn (round to nearest, default), gptq or awq (both need --calibration)",
     )
     p.add_argument("--rotation", default="none", help="none (default) or hadamard")
     p.add_argument(
@@ -110,10 +110,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         algorithm = Algorithm(args.algorithm)
     except ValueError:
-        raise InputError.single("--algorithm", "must be rtn or gptq", args.algorithm) from None
+        raise InputError.single(
+            "--algorithm", "must be rtn, gptq or awq", args.algorithm
+        ) from None
     if args.rotation not in ("none", "hadamard"):
         raise InputError.single("--rotation", "must be none or hadamard", args.rotation)
-    needs_acts = output_mse or algorithm is Algorithm.GPTQ
+    needs_acts = output_mse or algorithm is not Algorithm.RTN
     if needs_acts and not args.calibration:
         raise InputError.single(
             "--calibration",
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration and not needs_acts:
         raise InputError.single(
             "--calibration",
-            "is only used with --selection output-mse or --algorithm gptq",
+            "is only used with --selection output-mse, gptq or awq",
             args.calibration,
         )
     if args.save is not None and not str(args.save).endswith(".npy"):

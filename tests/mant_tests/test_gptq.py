@@ -204,3 +204,24 @@ def test_gptq_mant_beats_output_mse_selection_on_every_minilm_layer() -> None:
         theirs = quantize(w, cfg_out, calibration=x).dequantized
         ev = held_out[name]
         assert _out_err(w, ev, ours) < _out_err(w, ev, theirs), name
+
+
+def test_awq_never_loses_to_round_to_nearest_on_its_calibration(layer) -> None:
+    w, x = layer  # x has four outlier channels (x8)
+    for cands, g in (("int4", 64), ("mant-unicore16", 64), ("nvfp4", 16)):
+        cfg = QuantConfig(candidates=cands, group_size=g)
+        rtn = _out_err(w, x, quantize(w, cfg).dequantized)
+        res = quantize_layer(w, cfg, algorithm="awq", calibration=x)
+        assert _out_err(w, x, res.dequantized) <= rtn
+        direct = float(np.sum((w.astype(np.float64) - res.dequantized) ** 2))
+        assert res.sum_sq_error == pytest.approx(direct, rel=1e-9)
+    # with the salient channels' weights scaled up, AWQ protects them: a clear gain
+    cfg = QuantConfig(candidates="int4", group_size=64)
+    res = quantize_layer(w, cfg, algorithm="awq", calibration=x)
+    assert _out_err(w, x, res.dequantized) < 0.9 * _out_err(w, x, quantize(w, cfg).dequantized)
+
+
+def test_awq_needs_calibration(layer) -> None:
+    w, _ = layer
+    with pytest.raises(InputError, match="calibration: is required by awq"):
+        quantize_layer(w, QuantConfig(candidates="int4", group_size=64), algorithm="awq")
