@@ -50,6 +50,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -57,6 +58,7 @@ import numpy as np
 
 from mant import _kernels
 from mant._blas import one_blas_thread
+from mant._gptq_kernels import sweep_group
 from mant.blocks import block_scales, ties_to_even
 from mant.errors import InputError
 from mant.formats import BlockFormat
@@ -67,7 +69,7 @@ from mant.result import GroupQuant, QuantResult
 from mant.rotation import check_block, hadamard
 from mant.selection import Selection
 
-__all__ = ["AWQ_GRID", "Algorithm", "awq", "gptq", "quantize_layer"]
+__all__ = ["AWQ_GRID", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
 
 # AWQ's exponents α (the authors search 20 points of [0, 1)).
 AWQ_GRID = tuple(i / 20 for i in range(20))
@@ -141,10 +143,65 @@ def quantize_layer(
     return _rebased(res, back, np.asarray(w))
 
 
+@dataclass(frozen=True, slots=True)
+class Hessian:
+    """GPTQ's view of a layer's calibration inputs, shared by the weights they feed.
+
+    Attributes:
+        u: upper Cholesky factor of the damped inverse Hessian, ``H⁻¹ = Uᵀ U`` (float64).
+        dead: inputs that never fire (their weight columns are set to 0).
+        damp: the damping it was built with.
+    """
+
+    u: np.ndarray
+    dead: np.ndarray
+    damp: float
+
+    @classmethod
+    def from_activations(cls, x: np.ndarray, *, damp: float = 0.01) -> Hessian:
+        """``H = Xᵀ X`` (float32 products, float64 from there on, as GPTQ's float32 torch
+        code), damped by ``damp`` times its mean diagonal, inverted and factored.
+
+        Raises:
+            InputError: a bad ``damp``, non-finite ``x``, or a Hessian that is not positive
+                definite even after damping.
+        """
+        if isinstance(damp, bool) or not (isinstance(damp, int | float) and 0 < damp < 1):
+            raise InputError.single("damp", "must be a number in (0, 1)", damp)
+        xs = _matrix(x, "calibration")
+        with one_blas_thread():
+            h = (xs.T @ xs).astype(np.float64)
+            dead = np.diag(h) == 0
+            h[dead, dead] = 1.0
+            h[np.diag_indices_from(h)] += damp * float(np.mean(np.diag(h)))
+            try:
+                lower = np.linalg.cholesky(h)
+                inv_lower = np.linalg.solve(lower, np.eye(len(h)))
+                u = np.linalg.cholesky(inv_lower.T @ inv_lower).T
+            except np.linalg.LinAlgError:
+                raise InputError.single(
+                    "calibration",
+                    "gives a Hessian that is not positive definite after damping (raise damp)",
+                    damp,
+                ) from None
+        return cls(u=np.ascontiguousarray(u), dead=dead, damp=float(damp))
+
+
 def gptq(
-    w: np.ndarray, cfg: QuantConfig, calibration: np.ndarray, *, damp: float = 0.01
+    w: np.ndarray,
+    cfg: QuantConfig,
+    calibration: np.ndarray | Hessian,
+    *,
+    damp: float = 0.01,
 ) -> QuantResult:
-    """GPTQ of ``w`` (out, in) with ``cfg``'s group quantizer over activations (tokens, in).
+    """GPTQ of ``w`` (out, in) with ``cfg``'s group quantizer.
+
+    Args:
+        w: the weight.
+        cfg: format or candidate set, group size, scale format (group granularity).
+        calibration: the activations (tokens, in) that multiply ``w``, or their
+            :class:`Hessian` (to share it between the weights of one input).
+        damp: the damping when ``calibration`` is activations.
 
     Raises:
         InputError: a non-group granularity, output-MSE selection (GPTQ picks each group's
@@ -152,15 +209,26 @@ def gptq(
             Hessian that is not positive definite even after damping.
     """
     _check_config(cfg)
-    if not (isinstance(damp, int | float) and 0 < damp < 1):
-        raise InputError.single("damp", "must be a number in (0, 1)", damp)
+    hess = (
+        calibration
+        if isinstance(calibration, Hessian)
+        else Hessian.from_activations(calibration, damp=damp)
+    )
     arr = _matrix(w, "w").astype(np.float64)
-    x = _matrix(calibration, "calibration")
     n_out, n_in = arr.shape
+    if hess.u.shape != (n_in, n_in):
+        raise InputError.single(
+            "calibration", f"must have {n_in} columns (the weight's in_features)", hess.u.shape
+        )
+    arr[:, hess.dead] = 0.0
+    u = hess.u
     g = cfg.group_size or 64
     cs = cfg.candidate_set
+    compiled = not any(f.asymmetric for f in cs.formats) and not isinstance(
+        cs.formats[0], BlockFormat
+    )
+    mids, mags, n_mids, n_grid, _ = _tables(cs)
     with one_blas_thread():
-        u = _inverse_hessian_factor(x, arr, damp)
         tensor_absmax = float(np.abs(np.asarray(w, dtype=np.float32)).max())
         n_k = -(-n_in // g)
         scales = np.zeros((n_out, n_k))
@@ -173,19 +241,31 @@ def gptq(
             i2 = min(i1 + step, n_in)
             w1 = arr[:, i1:i2].copy()
             err = np.zeros_like(w1)
-            for j in range(i2 - i1):
-                col = i1 + j
-                k = col // g
-                if col % g == 0:
-                    gq = _choose(w1[:, j : j + g], cs, cfg, tensor_absmax)
-                    scales[:, k], choice[:, k] = gq.scales, gq.choice
-                    if gq.zero_points is not None:
-                        zps[:, k] = gq.zero_points
-                c, q = _round_column(w1[:, j], scales[:, k], choice[:, k], zps[:, k], cs)
-                codes[:, col], deq[:, col] = c, q
-                e = (w1[:, j] - q.astype(np.float64)) / u[col, col]
-                w1[:, j + 1 :] -= np.outer(e, u[col, col + 1 : i2])
-                err[:, j] = e
+            for j0 in range(0, i2 - i1, g):
+                j1 = min(j0 + g, i2 - i1)
+                k = (i1 + j0) // g
+                gq = _choose(w1[:, j0:j1], cs, cfg.scale_format, tensor_absmax)
+                scales[:, k], choice[:, k] = gq.scales, gq.choice
+                if gq.zero_points is not None:
+                    zps[:, k] = gq.zero_points
+                if compiled:
+                    c_blk = np.zeros(w1.shape, dtype=np.int16)
+                    d_blk = np.zeros(w1.shape, dtype=np.float32)
+                    sweep_group(
+                        w1, j0, j1, u, i1, np.ascontiguousarray(scales[:, k]),
+                        np.ascontiguousarray(choice[:, k]), mids, n_mids, mags, n_grid,
+                        c_blk, d_blk, err,
+                    )  # fmt: skip
+                    codes[:, i1 + j0 : i1 + j1] = c_blk[:, j0:j1]
+                    deq[:, i1 + j0 : i1 + j1] = d_blk[:, j0:j1]
+                    continue
+                for j in range(j0, j1):
+                    col = i1 + j
+                    c, q = _round_column(w1[:, j], scales[:, k], choice[:, k], zps[:, k], cs)
+                    codes[:, col], deq[:, col] = c, q
+                    e = (w1[:, j] - q.astype(np.float64)) / u[col, col]
+                    w1[:, j + 1 :] -= np.outer(e, u[col, col + 1 : i2])
+                    err[:, j] = e
             arr[:, i2:] -= err @ u[i1:i2, i2:]
     return _assemble(np.asarray(w), deq, codes, scales, choice, zps, cfg)
 
@@ -247,29 +327,9 @@ def _check_config(cfg: QuantConfig) -> None:
         )
 
 
-def _inverse_hessian_factor(x: np.ndarray, w: np.ndarray, damp: float) -> np.ndarray:
-    """Upper Cholesky factor ``U`` of the damped inverse Hessian (``H⁻¹ = Uᵀ U``); zeroes the
-    weight columns of inputs that never fire (in place)."""
-    xd = x.astype(np.float64)
-    h = xd.T @ xd
-    dead = np.diag(h) == 0
-    h[dead, dead] = 1.0
-    w[:, dead] = 0.0
-    h[np.diag_indices_from(h)] += damp * float(np.mean(np.diag(h)))
-    try:
-        lower = np.linalg.cholesky(np.linalg.inv(h))
-    except np.linalg.LinAlgError:
-        raise InputError.single(
-            "calibration",
-            "gives a Hessian that is not positive definite even after damping (raise damp)",
-            damp,
-        ) from None
-    return np.ascontiguousarray(lower.T)
-
-
-def _choose(values: np.ndarray, cs: Any, cfg: QuantConfig, tensor_absmax: float) -> GroupQuant:
+def _choose(values: np.ndarray, cs: Any, scale_format: Any, tensor_absmax: float) -> GroupQuant:
     """Each row's type and scale for the group starting here, from its current values."""
-    gq = quantize_groups(values.astype(np.float32), cs, scale_format=cfg.scale_format)
+    gq = quantize_groups(values.astype(np.float32), cs, scale_format=scale_format)
     fmt = cs.formats[0]
     if isinstance(fmt, BlockFormat) and fmt.tensor_scale:  # NVFP4: the whole weight's scale
         anchor = np.zeros((1, values.shape[1]), dtype=np.float32)

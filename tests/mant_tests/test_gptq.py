@@ -12,7 +12,7 @@ import pytest
 
 from mant.candidates import candidate_set
 from mant.errors import InputError
-from mant.gptq import gptq, quantize_layer
+from mant.gptq import Hessian, gptq, quantize_layer
 from mant.quantize import QuantConfig, quantize, quantize_groups
 from mant.rotation import hadamard
 
@@ -161,6 +161,7 @@ def test_gptq_bad_input_names_the_field(layer) -> None:
         (lambda: quantize_layer(w, cfg, rotation_block=48), "rotation_block"),
         (lambda: quantize_layer(w, cfg, rotation_block=256), "rotation_block"),
         (lambda: gptq(w, cfg, x, damp=0.0), "damp"),
+        (lambda: gptq(w, cfg, Hessian.from_activations(x[:, :64])), "calibration"),
         (lambda: gptq(w, QuantConfig(candidates="olive-ovp", group_size=64), x), "candidates"),
         (
             lambda: gptq(w, QuantConfig(candidates="int4", granularity="channel"), x),
