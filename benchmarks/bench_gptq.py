@@ -7,7 +7,8 @@ the same process and run:
 
 * output-MSE selection, round to nearest: the Gram matrices of the block's four distinct inputs
   plus ``quantize(w, cfg_out, calibration=gram)`` (as ``bench_output_mse.py``);
-* GPTQ (``mant.gptq.gptq``): Hessian, its inverse factor and the column sweep, each group's type
+* GPTQ (``mant.gptq.gptq``): the Hessians of the block's four distinct inputs and their inverse
+  factors (``mant.gptq.Hessian``), then the column sweep of each projection, each group's type
   chosen inside the sweep by weight error.
 
 Prints the median over ``--runs`` of the summed time of each, and their ratio (goal: GPTQ at
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from llmrun.calibration import _INPUT_OF, KIND_FIELDS, _run_block, calibration_tokens_default
     from llmrun.forward import _rope_tables
     from llmrun.model import load_model
-    from mant.gptq import gptq
+    from mant.gptq import Hessian, gptq
     from mant.output_select import GramCalibration
     from mant.quantize import QuantConfig, quantize
 
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             out_o = {k: quantize(w, cfg_o, calibration=grams[_INPUT_OF[k]]) for k, w in ws.items()}
             output_s[run] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            out_g = {k: gptq(w, cfg_w, inputs[_INPUT_OF[k]]) for k, w in ws.items()}
+            hess = {n: Hessian.from_activations(x) for n, x in inputs.items()}
+            out_g = {k: gptq(w, cfg_w, hess[_INPUT_OF[k]]) for k, w in ws.items()}
             gptq_s[run] += time.perf_counter() - t0
         for k, w in ws.items():
             x = inputs[_INPUT_OF[k]].astype(np.float64)
