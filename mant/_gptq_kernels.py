@@ -2,7 +2,7 @@
 
 Rows are independent in GPTQ's sweep (a row's error moves only along that row), so the rows run
 in parallel; each row rounds its column values with its group's fixed type and scale exactly as
-``apply_choice`` does, then moves the error onto the later columns of the block. The arithmetic,
+``apply_choice`` does, then moves the error onto the later columns of its group. The arithmetic,
 operation by operation, is that of the numpy path of :func:`mant.gptq.gptq` (``w - e·u`` with no
 fused multiply-add), so both give the same bits.
 """

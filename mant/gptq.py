@@ -17,11 +17,11 @@ original weight, as in round-to-nearest.
 
 Details of the sweep, as in the reference implementation (IST-DASLab ``gptq``): the Hessian is
 damped by ``damp`` times its mean diagonal; an input that never fires (zero diagonal) gets
-diagonal 1 and its weight column is set to 0; the updates are applied lazily per block of columns
-(a multiple of the group size, so a group never spans two blocks), which gives the same values as
-the column-by-column sweep up to floating-point summation order. Unlike that implementation, a
-group's type and scale are chosen from its current values also when the group starts inside a
-block (the column-by-column algorithm, which the tests use as the oracle).
+diagonal 1 and its weight column is set to 0; the updates are applied lazily: column by column
+inside a group, and onto the later groups as one matrix product when the group is done (GPTQ's
+lazy batch, with the group as the batch), which gives the same values as the column-by-column
+sweep up to floating-point summation order. Each group's type and scale are chosen from its
+current values (the column-by-column algorithm, which the tests use as the oracle).
 
 AWQ (Lin et al., MLSys 2024): activation-aware per-input-channel scaling. The weight's input
 channel ``j`` is multiplied by ``s_j = mean|X_j|^α`` (normalised by ``sqrt(max s · min s)``, as in
@@ -73,9 +73,6 @@ __all__ = ["AWQ_GRID", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
 
 # AWQ's exponents α (the authors search 20 points of [0, 1)).
 AWQ_GRID = tuple(i / 20 for i in range(20))
-
-# Columns per lazy update block (rounded up to a multiple of the group size).
-_BLOCK = 128
 
 
 class Algorithm(StrEnum):
@@ -236,7 +233,7 @@ def gptq(
         zps = np.zeros((n_out, n_k), dtype=np.int16)
         deq = np.zeros((n_out, n_in), dtype=np.float32)
         codes = np.zeros((n_out, n_in), dtype=np.int16)
-        step = g * -(-_BLOCK // g)
+        step = g  # lazy updates per group: within it column by column, beyond it one BLAS product
         for i1 in range(0, n_in, step):
             i2 = min(i1 + step, n_in)
             w1 = arr[:, i1:i2].copy()
