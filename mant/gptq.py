@@ -165,23 +165,30 @@ class Hessian:
         """
         if isinstance(damp, bool) or not (isinstance(damp, int | float) and 0 < damp < 1):
             raise InputError.single("damp", "must be a number in (0, 1)", damp)
+        from scipy.linalg import blas, lapack
+
         xs = _matrix(x, "calibration")
         with one_blas_thread():
-            h = (xs.T @ xs).astype(np.float64)
+            upper = blas.ssyrk(1.0, xs.T)  # Xᵀ X, upper triangle (half the products of a GEMM)
+            h = np.triu(upper).astype(np.float64)
+            h = h + np.triu(h, 1).T
             dead = np.diag(h) == 0
             h[dead, dead] = 1.0
             h[np.diag_indices_from(h)] += damp * float(np.mean(np.diag(h)))
-            try:
-                lower = np.linalg.cholesky(h)
-                inv_lower = np.linalg.solve(lower, np.eye(len(h)))
-                u = np.linalg.cholesky(inv_lower.T @ inv_lower).T
-            except np.linalg.LinAlgError:
+            # GPTQ's own sequence: Cholesky, the inverse from it, the upper Cholesky of that
+            lower, info = lapack.dpotrf(h, lower=1)
+            if info == 0:
+                inv, info = lapack.dpotri(lower, lower=1)
+            if info == 0:
+                inv = np.tril(inv) + np.tril(inv, -1).T
+                u, info = lapack.dpotrf(inv, lower=0)
+            if info != 0:
                 raise InputError.single(
                     "calibration",
                     "gives a Hessian that is not positive definite after damping (raise damp)",
                     damp,
-                ) from None
-        return cls(u=np.ascontiguousarray(u), dead=dead, damp=float(damp))
+                )
+        return cls(u=np.ascontiguousarray(np.triu(u)), dead=dead, damp=float(damp))
 
 
 def gptq(
