@@ -3,6 +3,11 @@
 ``--selection output-mse --calibration CALFILE`` picks each group's type by the least output error
 over calibration activations (tokens, in_features) for a weight (out_features, in_features)
 grouped along its last axis; ``--save OUT.npy`` writes the dequantized tensor.
+
+``--algorithm gptq --calibration CALFILE`` runs GPTQ's error-compensating sweep with the same
+format or candidate set (each group's type chosen inside the sweep, :mod:`mant.gptq`);
+``--rotation hadamard`` rotates the input dimension by a block Hadamard matrix first (block =
+the group size, or ``--rotation-block N|row``) and saves the values rotated back.
 """
 
 from __future__ import annotations
@@ -51,9 +56,21 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--calibration",
         metavar="CALFILE",
-        help="activations (tokens, in_features) for --selection output-mse",
+        help="activations (tokens, in_features) for --selection output-mse or --algorithm gptq",
     )
     p.add_argument("--calibration-tensor", help="tensor name inside CALFILE")
+    p.add_argument(
+        "--algorithm",
+        default="rtn",
+        help="rtn (round to nearest, default), gptq or awq (both need --calibration)",
+    )
+    p.add_argument("--rotation", default="none", help="none (default) or hadamard")
+    p.add_argument(
+        "--rotation-block",
+        default=None,
+        help="Hadamard block: a power of two dividing in_features, or row (default: group size)",
+    )
+    p.add_argument("--damp", type=float, default=0.01, help="GPTQ Hessian damping (0.01)")
     p.add_argument("--save", metavar="OUT.npy", help="write the dequantized tensor (.npy)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -80,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mant.errors import InputError
-    from mant.quantize import QuantConfig, quantize
+    from mant.gptq import Algorithm, quantize_layer
+    from mant.quantize import QuantConfig
     from mant.tensor_io import load_tensor
 
     g = args.group_size
@@ -96,13 +114,26 @@ def run(args: argparse.Namespace) -> int:
         selection=args.selection,
     )
     output_mse = str(cfg.selection) == "output_mse"
-    if output_mse and not args.calibration:
+    try:
+        algorithm = Algorithm(args.algorithm)
+    except ValueError:
         raise InputError.single(
-            "--calibration", "is required with --selection output-mse", "no file"
+            "--algorithm", "must be rtn, gptq or awq", args.algorithm
+        ) from None
+    if args.rotation not in ("none", "hadamard"):
+        raise InputError.single("--rotation", "must be none or hadamard", args.rotation)
+    needs_acts = output_mse or algorithm is not Algorithm.RTN
+    if needs_acts and not args.calibration:
+        raise InputError.single(
+            "--calibration",
+            "is required with --selection output-mse or --algorithm gptq",
+            "no file",
         )
-    if args.calibration and not output_mse:
+    if args.calibration and not needs_acts:
         raise InputError.single(
-            "--calibration", "is only used with --selection output-mse", args.calibration
+            "--calibration",
+            "is only used with --selection output-mse, gptq or awq",
+            args.calibration,
         )
     if args.save is not None and not str(args.save).endswith(".npy"):
         raise InputError.single("--save", "must end in .npy", args.save)
@@ -111,10 +142,17 @@ def run(args: argparse.Namespace) -> int:
     if not np.any(x):
         raise InputError.single(f"{args.file}:{name}", "must have a non-zero value", "all zeros")
     acts = None
-    if output_mse:
+    if needs_acts:
         acts = load_tensor(args.calibration, args.calibration_tensor).array
+    block = _rotation_block(args, x, res_group=cfg.group_size or 64)
+    if (algorithm is Algorithm.GPTQ or block is not None) and x.ndim != 2:
+        raise InputError.single(
+            f"{args.file}:{name}", "must be a 2-d weight (out, in) for gptq or a rotation", x.shape
+        )
     start = time.perf_counter()
-    res = quantize(x, cfg, calibration=acts)
+    res = quantize_layer(
+        x, cfg, algorithm=algorithm, rotation_block=block, calibration=acts, damp=args.damp
+    )
     seconds = time.perf_counter() - start
     if args.save is not None:
         try:
@@ -136,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
         "group_size": res.group_size,
         "n_groups": res.n_groups,
         "selection": str(cfg.selection),
+        "algorithm": str(algorithm),
+        "rotation": args.rotation if block is None else f"hadamard:{block}",
         "choice_histogram": res.choice_histogram(),
         "seconds": seconds,
     }
@@ -166,6 +206,28 @@ def run(args: argparse.Namespace) -> int:
     for k, v in sorted(hist.items(), key=lambda kv: -kv[1])[:16]:
         print(f"  {k:<16}{v:>9}  {100 * v / total:5.1f}%")
     return 0
+
+
+def _rotation_block(args: argparse.Namespace, x: Any, res_group: int) -> int | None:
+    """The Hadamard block of ``--rotation``/``--rotation-block`` (None: no rotation)."""
+    from mant.errors import InputError
+
+    if args.rotation == "none":
+        if args.rotation_block is not None:
+            raise InputError.single(
+                "--rotation-block", "is only used with --rotation hadamard", args.rotation_block
+            )
+        return None
+    if args.rotation_block is None:
+        return res_group
+    if args.rotation_block == "row":
+        return int(x.shape[-1])
+    try:
+        return int(args.rotation_block)
+    except ValueError:
+        raise InputError.single(
+            "--rotation-block", "must be a power of two or row", args.rotation_block
+        ) from None
 
 
 def _output_rel_mse(w: Any, q: Any, x: Any) -> float:

@@ -1,0 +1,105 @@
+"""GPTQ vs the authors' output-MSE selection on every linear weight of SmolLM2-135M.
+
+Calibration: the first 16 x 512 tokens of Emma (``llmrun.calibration``), run block by block
+through the unquantized numpy forward (timed separately and excluded). For each block, both
+ways of quantizing its seven projections with mant-unicore16 at g = 64, fp16 scales, are timed in
+the same process and run:
+
+* output-MSE selection, round to nearest: the Gram matrices of the block's four distinct inputs
+  plus ``quantize(w, cfg_out, calibration=gram)`` (as ``bench_output_mse.py``);
+* GPTQ (``mant.gptq.gptq``): the Hessians of the block's four distinct inputs and their inverse
+  factors (``mant.gptq.Hessian``), then the column sweep of each projection, each group's type
+  chosen inside the sweep by weight error.
+
+Prints the median over ``--runs`` of the summed time of each, and their ratio (goal: GPTQ at
+most 3x output-MSE selection), plus the mean relative output error of each over the block's
+calibration inputs. Threads are set before numpy loads (``--threads``, default 1; BLAS and numba
+get the same count).
+Run: ``python benchmarks/bench_gptq.py [--runs 3] [--threads 1] [--layers 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--layers", type=int, default=30, help="blocks to time (<= 30)")
+    args = parser.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+
+    import numpy as np
+
+    from llmrun.calibration import _INPUT_OF, KIND_FIELDS, _run_block, calibration_tokens_default
+    from llmrun.forward import _rope_tables
+    from llmrun.model import load_model
+    from mant.gptq import Hessian, gptq
+    from mant.output_select import GramCalibration
+    from mant.quantize import QuantConfig, quantize
+
+    model = load_model("smollm2-135m")
+    tokens = calibration_tokens_default(model.name)
+    cfg_w = QuantConfig(candidates="mant-unicore16", group_size=64, scale_format="fp16")
+    cfg_o = QuantConfig(
+        candidates="mant-unicore16", group_size=64, scale_format="fp16", selection="output_mse"
+    )
+    w0 = model.layers[0].wq  # warm-up: numba compile or cache load, outside the timings
+    quantize(w0, cfg_o, calibration=np.ones((8, w0.shape[1]), np.float32))
+    gptq(w0, cfg_w, np.ones((8, w0.shape[1]), np.float32))
+
+    tables = _rope_tables(model.config, tokens.shape[1], np.dtype(np.float32))
+    xs = [model.tok_embd[tokens[i : i + 4]] for i in range(0, len(tokens), 4)]
+    forward_s = 0.0
+    output_s = [0.0] * args.runs
+    gptq_s = [0.0] * args.runs
+    err_o: list[float] = []
+    err_g: list[float] = []
+    for layer in model.layers[: args.layers]:
+        t0 = time.perf_counter()
+        xs, inputs = _run_block(layer, xs, model.config, tables, True)
+        forward_s += time.perf_counter() - t0
+        ws = {k: getattr(layer, f) for k, f in KIND_FIELDS.items()}
+        for run in range(args.runs):
+            t0 = time.perf_counter()
+            grams = {
+                n: GramCalibration.from_activations(x, group_size=64) for n, x in inputs.items()
+            }
+            out_o = {k: quantize(w, cfg_o, calibration=grams[_INPUT_OF[k]]) for k, w in ws.items()}
+            output_s[run] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            hess = {n: Hessian.from_activations(x) for n, x in inputs.items()}
+            out_g = {k: gptq(w, cfg_w, hess[_INPUT_OF[k]]) for k, w in ws.items()}
+            gptq_s[run] += time.perf_counter() - t0
+        for k, w in ws.items():
+            x = inputs[_INPUT_OF[k]].astype(np.float64)
+            ref = float(np.sum((x @ w.T.astype(np.float64)) ** 2))
+            for out, errs in ((out_o, err_o), (out_g, err_g)):
+                d = x @ (w - out[k].dequantized).T.astype(np.float64)
+                errs.append(float(np.sum(d * d)) / ref)
+    om, gm = statistics.median(output_s), statistics.median(gptq_s)
+    print(
+        f"SmolLM2-135M, {args.layers} blocks, mant-unicore16 g64 fp16, {tokens.size} calibration "
+        f"tokens, threads={args.threads}, runs={args.runs}"
+    )
+    print(f"calibration forward (excluded): {forward_s:.1f} s")
+    for label, med, runs in (("output-MSE selection", om, output_s), ("GPTQ", gm, gptq_s)):
+        print(f"{label}: median {med:.2f} s  (runs: {', '.join(f'{t:.2f}' for t in runs)})")
+    print(f"ratio GPTQ/output-MSE: {gm / om:.2f}x (goal <= 3x)")
+    wins = sum(g < o for g, o in zip(err_g, err_o, strict=True))
+    print(
+        f"mean output rel. error on the calibration inputs: output-MSE {np.mean(err_o):.4e}, "
+        f"GPTQ {np.mean(err_g):.4e}; GPTQ lower on {wins} of {len(err_g)} weights"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

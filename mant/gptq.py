@@ -1,0 +1,422 @@
+"""GPTQ with any group quantizer, and Hadamard-rotated quantization of linear layers.
+
+GPTQ (Frantar et al., ICLR 2023, Algorithm 1) quantizes a weight ``W`` (out, in) one input
+column at a time and moves each column's rounding error onto the columns not yet quantized,
+weighted by the inverse Hessian ``H = Xᵀ X`` of the layer's calibration inputs ``X`` (tokens, in),
+so that the output error ``‖X Wᵀ - X Ŵᵀ‖`` stays small where round-to-nearest only keeps the
+weight error small.
+
+Here the quantizer is the group quantizer of :mod:`mant.quantize` with its candidate set: when
+the sweep reaches the first column of a group, each row's group picks its type and scale from
+its *current* values (the errors of the earlier columns already moved in) with the set's own
+rule (least weight error, earlier candidate on ties), and every column of the group then rounds
+with that type and scale (the tie rule of the format: exact midpoint to the larger magnitude, to
+even for OCP MX and NVFP4). So GPTQ composes with every format and every adaptive set: a MANT
+group chooses its coefficient ``a`` inside the sweep. NVFP4's tensor scale comes from the whole
+original weight, as in round-to-nearest.
+
+Details of the sweep, as in the reference implementation (IST-DASLab ``gptq``): the Hessian is
+damped by ``damp`` times its mean diagonal; an input that never fires (zero diagonal) gets
+diagonal 1 and its weight column is set to 0; the updates are applied lazily: column by column
+inside a group, and onto the later groups as one matrix product when the group is done (GPTQ's
+lazy batch, with the group as the batch), which gives the same values as the column-by-column
+sweep up to floating-point summation order. Each group's type and scale are chosen from its
+current values (the column-by-column algorithm, which the tests use as the oracle).
+
+AWQ (Lin et al., MLSys 2024): activation-aware per-input-channel scaling. The weight's input
+channel ``j`` is multiplied by ``s_j = mean|X_j|^α`` (normalised by ``sqrt(max s · min s)``, as in
+the authors' search) and the activations divided by it (folded into the previous operator), so the
+channels that carry large activations lose less to rounding; ``α`` is searched over 0, 1/20, ...,
+19/20 for the least output error ``‖X Wᵀ - X Ŵᵀ‖`` on the calibration activations. The result is
+``Q(W·diag(s))·diag(s)⁻¹`` in the original basis; ``α = 0`` is round to nearest, so AWQ never does
+worse on its calibration set.
+
+Rotation: with ``rotation_block=b`` the input dimension of ``W`` (and of ``X``) is multiplied by a
+block-diagonal normalised Hadamard matrix (:mod:`mant.rotation`) before quantizing, and the
+result is rotated back, so ``X Ŵᵀ`` approximates ``X Wᵀ`` for the *unrotated* ``X``. The codes,
+scales and per-group errors of the result are those of the rotated weight; its dequantized
+values, and its total squared error (the rotation is orthogonal), are in the original basis.
+
+Example:
+    >>> rng = np.random.default_rng(0)
+    >>> w = rng.standard_normal((32, 128)).astype(np.float32)
+    >>> x = rng.standard_normal((256, 128)).astype(np.float32)
+    >>> cfg = QuantConfig(candidates="int4", group_size=64)
+    >>> out_err = lambda r: float(np.sum((x @ (w - r.dequantized).T) ** 2))
+    >>> gptq_result = quantize_layer(w, cfg, algorithm="gptq", calibration=x)
+    >>> out_err(gptq_result) < out_err(quantize(w, cfg))
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from mant import _kernels
+from mant._blas import one_blas_thread
+from mant._gptq_kernels import sweep_group
+from mant.blocks import block_scales, ties_to_even
+from mant.errors import InputError
+from mant.formats import BlockFormat
+from mant.groups import Granularity, check_finite, make_groups
+from mant.olive import OliveFormat
+from mant.quantize import QuantConfig, _result, _tables, quantize, quantize_groups
+from mant.result import GroupQuant, QuantResult
+from mant.rotation import check_block, hadamard
+from mant.selection import Selection
+
+__all__ = ["AWQ_GRID", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
+
+# AWQ's exponents α (the authors search 20 points of [0, 1)).
+AWQ_GRID = tuple(i / 20 for i in range(20))
+
+
+class Algorithm(StrEnum):
+    """How a weight's values are rounded onto its format."""
+
+    RTN = "rtn"  # round to nearest, each group on its own (mant.quantize)
+    GPTQ = "gptq"  # GPTQ's error-compensating column sweep (this module)
+    AWQ = "awq"  # activation-aware channel scaling, then round to nearest (this module)
+
+
+def quantize_layer(
+    w: np.ndarray,
+    cfg: QuantConfig,
+    *,
+    algorithm: Algorithm | str = Algorithm.RTN,
+    rotation_block: int | None = None,
+    calibration: np.ndarray | None = None,
+    damp: float = 0.01,
+) -> QuantResult:
+    """Quantizes a linear layer's weight ``w`` (out, in) with an algorithm and a rotation.
+
+    Args:
+        w: the weight, groups along its input (last) axis.
+        cfg: the format, candidate set, group size and scale format (group granularity).
+        algorithm: ``rtn`` or ``gptq``.
+        rotation_block: ``None`` (no rotation) or the Hadamard block (a power of two dividing
+            ``in``; the group size rotates each group, ``in`` the whole row).
+        calibration: activations (tokens, in) that multiply ``w``; required by ``gptq`` and by
+            ``output_mse`` selection.
+        damp: GPTQ's Hessian damping, a fraction of its mean diagonal.
+
+    Returns:
+        :class:`~mant.result.QuantResult` whose ``dequantized`` is in ``w``'s own basis.
+    """
+    try:
+        algo = Algorithm(algorithm)
+    except ValueError:
+        raise InputError.single("algorithm", "must be rtn, gptq or awq", algorithm) from None
+    arr = _matrix(w, "w")
+    x = None if calibration is None else _matrix(calibration, "calibration")
+    if x is not None and x.shape[1] != arr.shape[1]:
+        raise InputError.single(
+            "calibration",
+            f"must have {arr.shape[1]} columns (the weight's in_features)",
+            x.shape,
+        )
+    if rotation_block is not None:
+        check_block(rotation_block, arr.shape[1], "rotation_block")
+        arr = hadamard(arr, block=rotation_block).astype(np.float32)
+        x = None if x is None else hadamard(x, block=rotation_block).astype(np.float32)
+    if algo is not Algorithm.RTN and x is None:
+        raise InputError.single("calibration", f"is required by {algo}", "no activations")
+    if algo is Algorithm.GPTQ:
+        assert x is not None
+        res = gptq(arr, cfg, x, damp=damp)
+    elif algo is Algorithm.AWQ:
+        assert x is not None
+        res = awq(arr, cfg, x)
+    else:
+        needs = cfg.selection is Selection.OUTPUT_MSE
+        res = quantize(arr, cfg, calibration=x if needs else None)
+    if rotation_block is None:
+        return res
+    back = hadamard(res.dequantized, block=rotation_block).astype(np.float32)
+    return _rebased(res, back, np.asarray(w))
+
+
+@dataclass(frozen=True, slots=True)
+class Hessian:
+    """GPTQ's view of a layer's calibration inputs, shared by the weights they feed.
+
+    Attributes:
+        u: upper Cholesky factor of the damped inverse Hessian, ``H⁻¹ = Uᵀ U`` (float64).
+        dead: inputs that never fire (their weight columns are set to 0).
+        damp: the damping it was built with.
+    """
+
+    u: np.ndarray
+    dead: np.ndarray
+    damp: float
+
+    @classmethod
+    def from_activations(cls, x: np.ndarray, *, damp: float = 0.01) -> Hessian:
+        """``H = Xᵀ X`` (float32 products, float64 from there on, as GPTQ's float32 torch
+        code), damped by ``damp`` times its mean diagonal, inverted and factored.
+
+        Raises:
+            InputError: a bad ``damp``, non-finite ``x``, or a Hessian that is not positive
+                definite even after damping.
+        """
+        if isinstance(damp, bool) or not (isinstance(damp, int | float) and 0 < damp < 1):
+            raise InputError.single("damp", "must be a number in (0, 1)", damp)
+        from scipy.linalg import blas, lapack
+
+        xs = _matrix(x, "calibration")
+        with one_blas_thread():
+            upper = blas.ssyrk(1.0, xs.T)  # Xᵀ X, upper triangle (half the products of a GEMM)
+            h = np.triu(upper).astype(np.float64)
+            h = h + np.triu(h, 1).T
+            dead = np.diag(h) == 0
+            h[dead, dead] = 1.0
+            h[np.diag_indices_from(h)] += damp * float(np.mean(np.diag(h)))
+            # GPTQ's own sequence: Cholesky, the inverse from it, the upper Cholesky of that
+            lower, info = lapack.dpotrf(h, lower=1)
+            if info == 0:
+                inv, info = lapack.dpotri(lower, lower=1)
+            if info == 0:
+                inv = np.tril(inv) + np.tril(inv, -1).T
+                u, info = lapack.dpotrf(inv, lower=0)
+            if info != 0:
+                raise InputError.single(
+                    "calibration",
+                    "gives a Hessian that is not positive definite after damping (raise damp)",
+                    damp,
+                )
+        return cls(u=np.ascontiguousarray(np.triu(u)), dead=dead, damp=float(damp))
+
+
+def gptq(
+    w: np.ndarray,
+    cfg: QuantConfig,
+    calibration: np.ndarray | Hessian,
+    *,
+    damp: float = 0.01,
+) -> QuantResult:
+    """GPTQ of ``w`` (out, in) with ``cfg``'s group quantizer.
+
+    Args:
+        w: the weight.
+        cfg: format or candidate set, group size, scale format (group granularity).
+        calibration: the activations (tokens, in) that multiply ``w``, or their
+            :class:`Hessian` (to share it between the weights of one input).
+        damp: the damping when ``calibration`` is activations.
+
+    Raises:
+        InputError: a non-group granularity, output-MSE selection (GPTQ picks each group's
+            type by weight error inside its sweep), OliVe's pair formats, a bad ``damp``, or a
+            Hessian that is not positive definite even after damping.
+    """
+    _check_config(cfg)
+    hess = (
+        calibration
+        if isinstance(calibration, Hessian)
+        else Hessian.from_activations(calibration, damp=damp)
+    )
+    arr = _matrix(w, "w").astype(np.float64)
+    n_out, n_in = arr.shape
+    if hess.u.shape != (n_in, n_in):
+        raise InputError.single(
+            "calibration", f"must have {n_in} columns (the weight's in_features)", hess.u.shape
+        )
+    arr[:, hess.dead] = 0.0
+    u = hess.u
+    g = cfg.group_size or 64
+    cs = cfg.candidate_set
+    compiled = not any(f.asymmetric for f in cs.formats) and not isinstance(
+        cs.formats[0], BlockFormat
+    )
+    mids, mags, n_mids, n_grid, _ = _tables(cs)
+    with one_blas_thread():
+        tensor_absmax = float(np.abs(np.asarray(w, dtype=np.float32)).max())
+        n_k = -(-n_in // g)
+        scales = np.zeros((n_out, n_k))
+        choice = np.zeros((n_out, n_k), dtype=np.int64)
+        zps = np.zeros((n_out, n_k), dtype=np.int16)
+        deq = np.zeros((n_out, n_in), dtype=np.float32)
+        codes = np.zeros((n_out, n_in), dtype=np.int16)
+        step = g  # lazy updates per group: within it column by column, beyond it one BLAS product
+        for i1 in range(0, n_in, step):
+            i2 = min(i1 + step, n_in)
+            w1 = arr[:, i1:i2].copy()
+            err = np.zeros_like(w1)
+            for j0 in range(0, i2 - i1, g):
+                j1 = min(j0 + g, i2 - i1)
+                k = (i1 + j0) // g
+                gq = _choose(w1[:, j0:j1], cs, cfg.scale_format, tensor_absmax)
+                scales[:, k], choice[:, k] = gq.scales, gq.choice
+                if gq.zero_points is not None:
+                    zps[:, k] = gq.zero_points
+                if compiled:
+                    c_blk = np.zeros(w1.shape, dtype=np.int16)
+                    d_blk = np.zeros(w1.shape, dtype=np.float32)
+                    sweep_group(
+                        w1, j0, j1, u, i1, np.ascontiguousarray(scales[:, k]),
+                        np.ascontiguousarray(choice[:, k]), mids, n_mids, mags, n_grid,
+                        c_blk, d_blk, err,
+                    )  # fmt: skip
+                    codes[:, i1 + j0 : i1 + j1] = c_blk[:, j0:j1]
+                    deq[:, i1 + j0 : i1 + j1] = d_blk[:, j0:j1]
+                    continue
+                for j in range(j0, j1):
+                    col = i1 + j
+                    c, q = _round_column(w1[:, j], scales[:, k], choice[:, k], zps[:, k], cs)
+                    codes[:, col], deq[:, col] = c, q
+                    e = (w1[:, j] - q.astype(np.float64)) / u[col, col]
+                    w1[:, j + 1 :] -= np.outer(e, u[col, col + 1 : i2])
+                    err[:, j] = e
+            arr[:, i2:] -= err @ u[i1:i2, i2:]
+    return _assemble(np.asarray(w), deq, codes, scales, choice, zps, cfg)
+
+
+def awq(w: np.ndarray, cfg: QuantConfig, calibration: np.ndarray) -> QuantResult:
+    """AWQ's activation-aware scaling of ``w`` (out, in), then ``cfg``'s quantizer.
+
+    Returns the result for the best ``α`` of :data:`AWQ_GRID`, with its dequantized values in
+    ``w``'s basis (``Q(W·diag(s))·diag(s)⁻¹``).
+    """
+    arr = _matrix(w, "w")
+    x = _matrix(calibration, "calibration").astype(np.float64)
+    mean_abs = np.abs(x).mean(axis=0)
+    mean_abs = np.where(mean_abs > 0, mean_abs, mean_abs[mean_abs > 0].min(initial=1.0))
+    ref = x @ arr.T.astype(np.float64)
+    best: tuple[float, QuantResult, np.ndarray] | None = None
+    for alpha in AWQ_GRID:
+        s = mean_abs**alpha
+        s = s / np.sqrt(s.max() * s.min())
+        needs = cfg.selection is Selection.OUTPUT_MSE
+        scaled_x = (x / s).astype(np.float32) if needs else None
+        res = quantize((arr * s).astype(np.float32), cfg, calibration=scaled_x)
+        back = (res.dequantized.astype(np.float64) / s).astype(np.float32)
+        diff = ref - x @ back.T.astype(np.float64)
+        err = float(np.sum(diff * diff))
+        if best is None or err < best[0]:
+            best = (err, res, back)
+    assert best is not None
+    return _rebased(best[1], best[2], np.asarray(w))
+
+
+def _matrix(a: Any, path: str) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.ndim != 2 or arr.dtype.kind != "f" or 0 in arr.shape:
+        raise InputError.single(path, "must be a non-empty 2-d float array", arr.shape)
+    arr = arr.astype(np.float32, copy=False)
+    check_finite(arr, path)
+    return arr
+
+
+def _check_config(cfg: QuantConfig) -> None:
+    if cfg.granularity is not Granularity.GROUP or cfg.axis not in (-1, 1):
+        raise InputError.single(
+            "granularity",
+            "gptq needs groups along the weight's input axis (axis -1)",
+            cfg.granularity,
+        )
+    if cfg.selection is not Selection.WEIGHT_MSE:
+        raise InputError.single(
+            "selection",
+            "gptq chooses each group's type by weight error inside its sweep (weight_mse)",
+            str(cfg.selection),
+        )
+    if cfg.clip_search:
+        raise InputError.single("clip_search", "is not searched inside gptq's sweep", True)
+    if isinstance(cfg.candidate_set.formats[0], OliveFormat):
+        raise InputError.single(
+            "candidates", "gptq rounds element by element; OliVe's pairs are not", cfg.candidates
+        )
+
+
+def _choose(values: np.ndarray, cs: Any, scale_format: Any, tensor_absmax: float) -> GroupQuant:
+    """Each row's type and scale for the group starting here, from its current values."""
+    gq = quantize_groups(values.astype(np.float32), cs, scale_format=scale_format)
+    fmt = cs.formats[0]
+    if isinstance(fmt, BlockFormat) and fmt.tensor_scale:  # NVFP4: the whole weight's scale
+        anchor = np.zeros((1, values.shape[1]), dtype=np.float32)
+        anchor[0, 0] = tensor_absmax
+        s = block_scales(np.vstack([values.astype(np.float32), anchor]), fmt)[:-1]
+        gq = GroupQuant(**{**_fields(gq), "scales": s})
+    return gq
+
+
+def _fields(gq: GroupQuant) -> dict[str, Any]:
+    return {name: getattr(gq, name) for name in GroupQuant.__dataclass_fields__}
+
+
+def _round_column(
+    col: np.ndarray,
+    scale: np.ndarray,
+    choice: np.ndarray,
+    zp: np.ndarray,
+    cs: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One column rounded per row with that row's fixed type and scale: (codes, values)."""
+    mids, mags, n_mids, n_grid, _ = _tables(cs)
+    x = np.ascontiguousarray(col, dtype=np.float32)[:, None]
+    ones = np.ones(len(col), dtype=np.int64)
+    s = np.ascontiguousarray(scale, dtype=np.float64)
+    # the kernel's rule in numpy: one value per row is too little work for numba's threads
+    codes, deq, _, _ = _kernels.apply_choice_reference(
+        x, ones, s, choice, mids, n_mids, mags, n_grid
+    )
+    fmt0 = cs.formats[0]
+    if isinstance(fmt0, BlockFormat):
+        ties_to_even(x, s, codes, deq, fmt0)
+    for c, fmt in enumerate(cs.formats):
+        if not fmt.asymmetric:
+            continue
+        rows = np.flatnonzero(choice == c)
+        if rows.size:
+            top = 2**fmt.bits - 1
+            safe = np.where(s[rows] > 0, s[rows], 1.0)
+            q = np.clip(np.floor(x[rows, 0].astype(np.float64) / safe + 0.5) + zp[rows], 0, top)
+            q = np.where(s[rows] > 0, q, zp[rows])
+            codes[rows, 0] = q
+            deq[rows, 0] = (q - zp[rows]) * s[rows]
+    return codes[:, 0], deq[:, 0]
+
+
+def _assemble(
+    w: np.ndarray,
+    deq: np.ndarray,
+    codes: np.ndarray,
+    scales: np.ndarray,
+    choice: np.ndarray,
+    zps: np.ndarray,
+    cfg: QuantConfig,
+) -> QuantResult:
+    """The sweep's values as a :class:`QuantResult` in :func:`make_groups`' group order."""
+    g = cfg.group_size or 64
+    groups, lengths, layout = make_groups(w, axis=-1, group_size=g)
+    q_groups, _, _ = make_groups(deq, axis=-1, group_size=g)
+    c_groups, _, _ = make_groups(codes.astype(np.float32), axis=-1, group_size=g)
+    diff = groups.astype(np.float64) - q_groups.astype(np.float64)
+    asym = any(f.asymmetric for f in cfg.candidate_set.formats)
+    gq = GroupQuant(
+        dequantized=q_groups,
+        codes=c_groups.astype(np.int16),
+        scales=scales.reshape(-1),
+        choice=choice.reshape(-1).astype(np.int16),
+        group_error=(diff**2).sum(axis=1) / lengths,
+        energy=(groups.astype(np.float64) ** 2).sum(axis=1),
+        zero_points=zps.reshape(-1) if asym else None,
+    )
+    return _result(gq, layout, cfg, w, lengths)
+
+
+def _rebased(res: QuantResult, back: np.ndarray, w: np.ndarray) -> QuantResult:
+    """``res`` with its dequantized values rotated back into the original basis."""
+    from dataclasses import replace
+
+    diff = w.astype(np.float64) - back.astype(np.float64)
+    return replace(
+        res,
+        dequantized=back,
+        sum_sq_error=float((diff**2).sum()),
+        sum_sq_ref=float((w.astype(np.float64) ** 2).sum()),
+        original=w,
+    )
