@@ -113,11 +113,9 @@ def quantize_layer(
         raise InputError.single("algorithm", "must be rtn, gptq or awq", algorithm) from None
     arr = _matrix(w, "w")
     x = None if calibration is None else _matrix(calibration, "calibration")
-    if x is not None and x.shape[1] != arr.shape[1]:
+    if x is not None and x.shape[1] != arr.shape[1]:  # the wording of mant.output_select
         raise InputError.single(
-            "calibration",
-            f"must have {arr.shape[1]} columns (the weight's in_features)",
-            x.shape,
+            "calibration", f"must have in_features={arr.shape[1]} columns", x.shape[1]
         )
     if rotation_block is not None:
         check_block(rotation_block, arr.shape[1], "rotation_block")
@@ -222,7 +220,7 @@ def gptq(
     n_out, n_in = arr.shape
     if hess.u.shape != (n_in, n_in):
         raise InputError.single(
-            "calibration", f"must have {n_in} columns (the weight's in_features)", hess.u.shape
+            "calibration", f"must have in_features={n_in} columns", hess.u.shape[0]
         )
     arr[:, hess.dead] = 0.0
     u = hess.u

@@ -61,7 +61,7 @@ def test_quantize_candidate_list_and_format(tmp_path, capsys):
     ("args", "message"),
     [
         (["--format", "fp9"], "format: must be a known format (int{k}"),
-        (["--group-size", "0"], "group_size: must be an int >= 1, got 0"),
+        (["--group-size", "0"], "--group-size: must be an int in 1..65536, got 0"),
         (["--axis", "3"], "axis: must be in -2..1"),
         (["--tensor", "nope"], "tensor: must be 'w' for a .npy file"),
     ],
