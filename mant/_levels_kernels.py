@@ -9,8 +9,9 @@ neighbour whose distance in levels from the zero level is even (round half to ev
 Values beyond the ends clamp. A zero scale gives the zero level. The dequantized value is
 ``round_a(l_j * s)``.
 
-Selection error per candidate: in float64/float32 arithmetic the mean of ``(deq - x)^2`` in float64;
-in float16 arithmetic BitMoD's: ``d = f16(deq - x)``, ``f16(d * d)`` summed, mean rounded to fp16.
+Selection error per candidate: in float64/float32 arithmetic the mean of ``(deq - x)^2`` in
+float64; in float16 arithmetic BitMoD's: ``d = f16(deq - x)``, ``f16(d * d)`` summed, mean
+rounded to fp16.
 The earliest candidate with the strictly least error wins; ``best0`` is the starting error (BitMoD
 starts at 1000, so a group never below it is left at zero, choice ``-1``).
 """

@@ -28,8 +28,8 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -104,7 +104,14 @@ FOUR6_SRC = (
 
 
 def _levels_block(
-    label: str, rule: str, sets: tuple, block: int, scale: str, bits: int, scale_bits: int, src: str
+    label: str,
+    rule: str,
+    sets: tuple,
+    block: int,
+    scale: str,
+    bits: int,
+    scale_bits: int,
+    src: str,
 ) -> AdaptiveBlockFormat:
     return AdaptiveBlockFormat(
         label=label,
@@ -146,10 +153,8 @@ NAMED_2026: dict[str, BlockFormat] = {
         emax=2,
     ),
 }
-SOURCES: dict[str, str] = {
-    k: getattr(v, "source", "") or "OCP MX v1.0 rule with blocks of 16 (Four Over Six, M2XFP papers)"
-    for k, v in NAMED_2026.items()
-}
+_MX16_SRC = "OCP MX v1.0 rule with blocks of 16 (baseline in the Four Over Six and M2XFP papers)"
+SOURCES: dict[str, str] = {k: getattr(v, "source", "") or _MX16_SRC for k, v in NAMED_2026.items()}
 
 
 def _parse_plugin(name: str) -> Format | None:
@@ -159,8 +164,10 @@ def _parse_plugin(name: str) -> Format | None:
 
 
 # ---- issue 20 registration hook (1 of 3): names -> formats (mant.formats.parse_format) ----
-register_format_parser(_parse_plugin, ("bitmod_fp4 ... (mant.formats2026)", "levels(v0,v1,..)",
-                                       "subblock_scale|mantissa_b{B}s{S}"))
+register_format_parser(
+    _parse_plugin,
+    ("bitmod_fp4 ... (mant.formats2026)", "levels(v0,v1,..)", "subblock_scale|mantissa_b{B}s{S}"),
+)
 
 PLUGIN_FAMILIES: dict[str, tuple[str, ...]] = {"levels": LEVELS_KEYS, "subblock": SUBBLOCK_KEYS}
 
@@ -201,7 +208,12 @@ def _bitmod(groups, lengths, fmt, choice) -> GroupQuant:
     s = (amax[:, None] / qmax[None, :]).astype(np.float16).astype(np.float64)
     s = np.clip(s, float(np.float16(1e-5)), 1e4)
     ch, idx, deq = run_levels(
-        x16, lengths, s, _level_formats(fmt), arith=_levels_kernels.ARITH_F16, best0=1000.0,
+        x16,
+        lengths,
+        s,
+        _level_formats(fmt),
+        arith=_levels_kernels.ARITH_F16,
+        best0=1000.0,
         choice=choice,
     )
     deq[ch < 0] = 0.0  # never below the starting error 1000: left at zero, as the authors'
@@ -239,7 +251,11 @@ def _razer_nv(groups, lengths, fmt, choice) -> GroupQuant:
     with np.errstate(divide="ignore", invalid="ignore"):
         s = (amax[:, None] / qmax[None, :]).astype(np.float32)
     ch, idx, _ = run_levels(
-        x, lengths, s.astype(np.float64), _level_formats(fmt), arith=_levels_kernels.ARITH_F32,
+        x,
+        lengths,
+        s.astype(np.float64),
+        _level_formats(fmt),
+        arith=_levels_kernels.ARITH_F32,
         choice=choice,
     )
     ch = np.maximum(ch, 0)
@@ -349,7 +365,8 @@ def own_group_quantizer(
         return lambda g, n, sf, ch: quantize_levels_groups(g, n, lv, sf, ch)
     if any(isinstance(f, LevelsFormat) for f in formats):
         raise InputError.single(
-            "candidates", "levels formats cannot be mixed with other formats",
+            "candidates",
+            "levels formats cannot be mixed with other formats",
             [f.name for f in formats],
         )
     return None

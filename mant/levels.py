@@ -37,7 +37,7 @@ import numpy as np
 
 from mant import _levels_kernels
 from mant.errors import InputError, IssueCollector
-from mant.formats import Format, Family
+from mant.formats import Family, Format
 from mant.result import GroupQuant
 from mant.scales import ScaleFormat, round_scales
 
@@ -85,7 +85,9 @@ class LevelsFormat(Format):
         try:
             lv = tuple(float(v) for v in self.levels)
         except (TypeError, ValueError):
-            raise InputError.single("format.levels", "must be a list of numbers", self.levels)
+            raise InputError.single(
+                "format.levels", "must be a list of numbers", self.levels
+            ) from None
         ok = (
             2 <= len(lv) <= 256
             and all(math.isfinite(v) for v in lv)
@@ -93,8 +95,12 @@ class LevelsFormat(Format):
             and any(v != 0 for v in lv)
         )
         c.check(ok, "format.levels", "must be 2..256 strictly increasing finite numbers", lv)
-        c.check(self.scale_rule in ("absmax", "mse"), "format.scale", "must be absmax or mse",
-                self.scale_rule)
+        c.check(
+            self.scale_rule in ("absmax", "mse"),
+            "format.scale",
+            "must be absmax or mse",
+            self.scale_rule,
+        )
         c.check(self.tie in ("down", "even"), "format.tie", "must be down or even", self.tie)
         c.raise_if_any()
         object.__setattr__(self, "levels", lv)
@@ -257,7 +263,8 @@ def quantize_levels_groups(
     rules = {(f.scale_rule, f.tie) for f in formats}
     if len(rules) != 1:
         raise InputError.single(
-            "candidates", "levels formats of one set must share scale and tie rules",
+            "candidates",
+            "levels formats of one set must share scale and tie rules",
             [f.name for f in formats],
         )
     amax = np.maximum(groups.max(axis=1), -groups.min(axis=1)).astype(np.float64)
@@ -267,7 +274,12 @@ def quantize_levels_groups(
     scales = round_scales(amax[:, None] / cols[None, :], scale_format)
     ch_in = None if choice is None else np.asarray(choice, dtype=np.int64) * k
     col, idx, deq = run_levels(
-        groups, lengths, scales, formats, tie_even=formats[0].tie == "even", choice=ch_in,
+        groups,
+        lengths,
+        scales,
+        formats,
+        tie_even=formats[0].tie == "even",
+        choice=ch_in,
         repeat=k,
     )
     col = np.maximum(col, 0)

@@ -46,10 +46,10 @@ import numpy as np
 
 from mant import _kernels
 from mant._blas import one_blas_thread
+from mant.adaptive_block import AdaptiveBlockFormat
 from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector, reject_unknown_keys
-from mant.adaptive_block import AdaptiveBlockFormat
 from mant.formats import BlockFormat, Format
 from mant.formats2026 import own_group_quantizer
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup

@@ -128,12 +128,18 @@ def _checked(kind: str, block: Any, sub: Any, ratios: Any, biases: Any) -> Adapt
     c.check(ok_b, "candidates.block", "must be an int in 2..4096", block)
     ok_s = isinstance(sub, int) and not isinstance(sub, bool) and sub >= 1
     c.check(ok_s and ok_b and block % sub == 0, "candidates.sub", "must divide block", sub)
-    ok_r = isinstance(ratios, list | tuple) and 1 <= len(ratios) <= 16 and all(
-        isinstance(r, int | float) and not isinstance(r, bool) and 1 <= r < 2 for r in ratios
+    ok_r = (
+        isinstance(ratios, list | tuple)
+        and 1 <= len(ratios) <= 16
+        and all(
+            isinstance(r, int | float) and not isinstance(r, bool) and 1 <= r < 2 for r in ratios
+        )
     )
     c.check(ok_r, "candidates.ratios", "must be 1..16 numbers in [1, 2)", ratios)
-    ok_e = isinstance(biases, list | tuple) and 1 <= len(biases) <= 8 and all(
-        isinstance(b, int) and not isinstance(b, bool) and -8 <= b <= 8 for b in biases
+    ok_e = (
+        isinstance(biases, list | tuple)
+        and 1 <= len(biases) <= 8
+        and all(isinstance(b, int) and not isinstance(b, bool) and -8 <= b <= 8 for b in biases)
     )
     c.check(ok_e, "candidates.biases", "must be 1..8 ints in -8..8", biases)
     c.raise_if_any()
