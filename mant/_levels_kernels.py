@@ -68,7 +68,7 @@ def _level(v, mids, nm, zero, tie_even):  # pragma: no cover - compiled
 
 @njit(parallel=True, cache=True)
 def levels_search(
-    groups, lengths, scales, levels, mids, n_levels, zeros, mode, tie_even, best0, choice_in
+    groups, lengths, scales, levels, mids, n_levels, zeros, mode, tie_even, best0, choice_in, width
 ):  # pragma: no cover - compiled
     """Per group: the chosen candidate (or ``choice_in`` when >= 0) and its level indices.
 
@@ -77,7 +77,8 @@ def levels_search(
         scales: float64 ``(G, C)`` stored scales; levels: float64 ``(C, L)`` padded; mids: ``(C,
             L-1)``; n_levels: ``(C,)``; zeros: index of the zero (least-magnitude) level.
         mode: ``ARITH_F64``, ``ARITH_F32`` or ``ARITH_F16``; tie_even: midpoint rule.
-        best0: starting error of the search; choice_in: ``(G,)`` given choices or ``-1``.
+        best0: starting error of the search; choice_in: ``(G,)`` first column of a given choice
+            (its ``width`` columns are searched) or ``-1`` (all columns).
 
     Returns:
         ``(choice int64 (G,), idx int16 (G, g), deq float64 (G, g))``; a group left unassigned
@@ -98,7 +99,7 @@ def levels_search(
             best = best0
             given = choice_in[gi]
             for c in range(n_cand):
-                if given >= 0 and c != given:
+                if given >= 0 and not given <= c < given + width:
                     continue
                 s = scales[gi, c]
                 nm = n_levels[c] - 1
@@ -121,7 +122,7 @@ def levels_search(
                 err = acc / n
                 if mode == ARITH_F16:
                     err = f16_round(err)
-                if err < best or given >= 0:
+                if err < best:
                     best = err
                     choice[gi] = c
                     for e in range(n):

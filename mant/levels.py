@@ -224,6 +224,7 @@ def run_levels(
         tie_even,
         best0,
         np.ascontiguousarray(ch_in, dtype=np.int64),
+        repeat,
     )
 
 
