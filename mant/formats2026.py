@@ -207,27 +207,39 @@ def _bitmod(groups, lengths, fmt, choice) -> GroupQuant:
     qmax = np.array([max(abs(v) for v in s) for s in fmt.sets])
     s = (amax[:, None] / qmax[None, :]).astype(np.float16).astype(np.float64)
     s = np.clip(s, float(np.float16(1e-5)), 1e4)
-    ch, idx, deq = run_levels(
+    ch, idx, deq, err, energy = run_levels(
         x16,
         lengths,
         s,
         _level_formats(fmt),
+        ref=groups,
         arith=_levels_kernels.ARITH_F16,
         best0=1000.0,
         choice=choice,
     )
-    deq[ch < 0] = 0.0  # never below the starting error 1000: left at zero, as the authors'
+    # a group never below the starting error 1000 is left at zero, as in the authors' code
     ch = np.maximum(ch, 0)
-    grid_q = _grid_codes(fmt, ch, idx)
-    return finish_groups(groups, lengths, deq, grid_q, s[np.arange(len(ch)), ch], ch)
+    return _packed(fmt, ch, idx, deq, err, energy, s[np.arange(len(ch)), ch])
+
+
+def _packed(fmt, ch, idx, deq, err, energy, scales) -> GroupQuant:
+    return GroupQuant(
+        dequantized=deq,
+        codes=_grid_codes(fmt, ch, idx),
+        scales=np.asarray(scales, dtype=np.float64),
+        choice=ch.astype(np.int16),
+        group_error=err,
+        energy=energy,
+    )
 
 
 def _grid_codes(fmt: AdaptiveBlockFormat, ch: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Level index in the chosen list -> code in the format's union grid (via a small table)."""
     width = max(len(s) for s in fmt.sets)
-    table = np.zeros((len(fmt.sets), width))
+    table = np.zeros((len(fmt.sets), width), dtype=np.int16)
     for c, lv in enumerate(fmt.sets):
-        table[c, : len(lv)] = lv
-    return np.searchsorted(fmt.grid, table[ch[:, None], idx])
+        table[c, : len(lv)] = np.searchsorted(fmt.grid, lv)
+    return table[ch[:, None], idx]
 
 
 def _razer_mx(groups, lengths, fmt, choice) -> GroupQuant:
@@ -238,10 +250,11 @@ def _razer_mx(groups, lengths, fmt, choice) -> GroupQuant:
     e = np.maximum(e, np.float32(-127.0)).astype(np.float64)
     scale = np.exp2(e)
     s = np.repeat(scale[:, None], len(fmt.sets), axis=1)
-    ch, idx, deq = run_levels(x, lengths, s, _level_formats(fmt), choice=choice)
-    ch = np.maximum(ch, 0)
-    out = deq.astype(np.float32).astype(np.float16)  # the authors' final cast to float16
-    return finish_groups(groups, lengths, out, _grid_codes(fmt, ch, idx), scale, ch)
+    # the authors' final cast to float16 (out_f16)
+    ch, idx, deq, err, energy = run_levels(
+        x, lengths, s, _level_formats(fmt), choice=choice, out_f16=True
+    )
+    return _packed(fmt, np.maximum(ch, 0), idx, deq, err, energy, scale)
 
 
 def _razer_nv(groups, lengths, fmt, choice) -> GroupQuant:
@@ -250,7 +263,7 @@ def _razer_nv(groups, lengths, fmt, choice) -> GroupQuant:
     qmax = np.array([max(abs(v) for v in s) for s in fmt.sets], dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = (amax[:, None] / qmax[None, :]).astype(np.float32)
-    ch, idx, _ = run_levels(
+    ch, idx, _, _, _ = run_levels(
         x,
         lengths,
         s.astype(np.float64),

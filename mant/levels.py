@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -176,7 +177,8 @@ def levels_family(spec: Mapping[str, Any]) -> tuple[str, tuple[LevelsFormat, ...
     return f"levels{len(members)}x{width}" + ("_mse" if scale == "mse" else ""), tuple(members)
 
 
-def _tables(formats: Sequence[LevelsFormat]) -> tuple[np.ndarray, ...]:
+@functools.lru_cache(maxsize=256)
+def _tables(formats: tuple[LevelsFormat, ...]) -> tuple[np.ndarray, ...]:
     width = max(len(f.levels) for f in formats)
     levels = np.zeros((len(formats), width))
     mids = np.zeros((len(formats), max(width - 1, 1)))
@@ -197,24 +199,28 @@ def run_levels(
     scales: np.ndarray,
     formats: Sequence[LevelsFormat],
     *,
+    ref: np.ndarray | None = None,
     arith: int = _levels_kernels.ARITH_F64,
     tie_even: bool = False,
     best0: float = math.inf,
     choice: np.ndarray | None = None,
     repeat: int = 1,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    out_f16: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Run the kernel; ``repeat`` > 1 gives each format that many scale columns in a row.
 
-    Returns ``(column chosen (-1: none), level index, dequantized float64)``.
+    Returns ``(column chosen (-1: none), level index, dequantized float32, mse, energy)``.
     """
-    levels, mids, n_lev, zeros = _tables(formats)
+    levels, mids, n_lev, zeros = _tables(tuple(formats))
     if repeat > 1:
         levels, mids = np.repeat(levels, repeat, 0), np.repeat(mids, repeat, 0)
         n_lev, zeros = np.repeat(n_lev, repeat), np.repeat(zeros, repeat)
     ch_in = np.full(groups.shape[0], -1, dtype=np.int64) if choice is None else choice
+    g32 = np.ascontiguousarray(groups, dtype=np.float32)
     return _levels_kernels.levels_search(
-        np.ascontiguousarray(groups, dtype=np.float32),
-        lengths,
+        g32,
+        g32 if ref is None else np.ascontiguousarray(ref, dtype=np.float32),
+        np.ascontiguousarray(lengths, dtype=np.int64),
         np.ascontiguousarray(scales, dtype=np.float64),
         levels,
         mids,
@@ -225,6 +231,7 @@ def run_levels(
         best0,
         np.ascontiguousarray(ch_in, dtype=np.int64),
         repeat,
+        out_f16,
     )
 
 
@@ -274,7 +281,7 @@ def quantize_levels_groups(
     cols = np.array([t[min(j, len(t) - 1)] for t in targets for j in range(k)])
     scales = round_scales(amax[:, None] / cols[None, :], scale_format)
     ch_in = None if choice is None else np.asarray(choice, dtype=np.int64) * k
-    col, idx, deq = run_levels(
+    col, idx, deq, err, energy = run_levels(
         groups,
         lengths,
         scales,
@@ -283,6 +290,12 @@ def quantize_levels_groups(
         choice=ch_in,
         repeat=k,
     )
-    col = np.maximum(col, 0)
     sel = scales[np.arange(len(col)), col]
-    return finish_groups(groups, lengths, deq, idx, sel, col // k)
+    return GroupQuant(
+        dequantized=deq,
+        codes=idx,
+        scales=sel,
+        choice=(col // k).astype(np.int16),
+        group_error=err,
+        energy=energy,
+    )
