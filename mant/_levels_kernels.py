@@ -34,29 +34,36 @@ ARITH_F64, ARITH_F32, ARITH_F16 = 0, 1, 2
 
 
 @njit(cache=True, inline="always")
-def f16_round(x):  # pragma: no cover - compiled
-    """``x`` (float64) rounded to the nearest float16 value, ties to even; overflow to inf."""
-    if x == 0.0 or not math.isfinite(x):
-        return x
+def f16_round(x, fb, ib):  # pragma: no cover - compiled
+    """``x`` (float64) rounded to the nearest float16 value, ties to even; overflow to inf.
+
+    ``fb`` is a 1-element float64 scratch array and ``ib`` its int64 view: normal values are
+    rounded on their bits (drop 42 of 52 mantissa bits, round half to even), subnormal ones
+    to a multiple of 2^-24 with ``rint``.
+    """
     a = abs(x)
-    if a >= 65520.0:
-        return math.copysign(math.inf, x)
-    _, e = math.frexp(a)  # a = m * 2^e, m in [0.5, 1)
-    q = math.ldexp(1.0, max(e - 11, -24))
-    return math.copysign(np.rint(a / q) * q, x)
+    if a < 6.103515625e-05:  # fp16 subnormal range
+        return math.copysign(np.rint(a * 16777216.0) / 16777216.0, x)
+    if not a < 65520.0:
+        return math.copysign(math.inf, x) if a == a else x
+    fb[0] = a
+    bits = ib[0]
+    bits = (bits + 0x1FFFFFFFFFF + ((bits >> 42) & 1)) & ~0x3FFFFFFFFFF
+    ib[0] = bits
+    return math.copysign(fb[0], x)
 
 
 @njit(cache=True, inline="always")
-def _arith(x, mode):  # pragma: no cover - compiled
+def _arith(x, mode, fb, ib):  # pragma: no cover - compiled
     if mode == ARITH_F32:
         return np.float64(np.float32(x))
     if mode == ARITH_F16:
-        return f16_round(x)
+        return f16_round(x, fb, ib)
     return x
 
 
 @njit(cache=True, inline="always")
-def _levels_of(xv, n, s, mids_c, nm, z, mode, tie_even, v, thr, idx):  # pragma: no cover
+def _levels_of(xv, n, s, mids_c, nm, z, mode, tie_even, v, thr, idx, fb, ib):  # pragma: no cover
     """Fill ``idx[:n]`` with the level index of each element (see the module docstring)."""
     if s <= 0.0:
         for e in range(n):
@@ -71,7 +78,7 @@ def _levels_of(xv, n, s, mids_c, nm, z, mode, tie_even, v, thr, idx):  # pragma:
         for j in range(nm):
             thr[j] = mids_c[j]
         for e in range(n):
-            v[e] = _arith(xv[e] / s, mode)
+            v[e] = _arith(xv[e] / s, mode, fb, ib)
     for e in range(n):
         idx[e] = 0
     for j in range(nm):
@@ -131,6 +138,8 @@ def levels_search(
         v = np.empty(g, dtype=np.float64)
         idx = np.empty(g, dtype=np.int64)
         thr = np.empty(max(n_lev - 1, 1), dtype=np.float64)
+        fb = np.empty(1, dtype=np.float64)
+        ib = fb.view(np.int64)
         stop = min(n_groups, (ci + 1) * _CHUNK)
         for gi in range(ci * _CHUNK, stop):
             n = lengths[gi]
@@ -144,16 +153,16 @@ def levels_search(
                     continue
                 s = scales[gi, c]
                 nm = n_levels[c] - 1
-                _levels_of(xv, n, s, mids[c], nm, zeros[c], mode, tie_even, v, thr, idx)
+                _levels_of(xv, n, s, mids[c], nm, zeros[c], mode, tie_even, v, thr, idx, fb, ib)
                 acc = 0.0
                 if mode == ARITH_F16:
                     for e in range(n):
-                        r = f16_round(f16_round(levels[c, idx[e]] * s) - xv[e])
-                        acc += f16_round(r * r)
-                    err = f16_round(acc / n)
+                        r = f16_round(f16_round(levels[c, idx[e]] * s, fb, ib) - xv[e], fb, ib)
+                        acc += f16_round(r * r, fb, ib)
+                    err = f16_round(acc / n, fb, ib)
                 else:
                     for e in range(n):
-                        d = _arith(levels[c, idx[e]] * s, mode) - xv[e]
+                        d = _arith(levels[c, idx[e]] * s, mode, fb, ib) - xv[e]
                         acc += d * d
                     err = acc / n
                 if err < best:
@@ -165,14 +174,16 @@ def levels_search(
             if pick >= 0:
                 s = scales[gi, pick]
                 nm = n_levels[pick] - 1
-                _levels_of(xv, n, s, mids[pick], nm, zeros[pick], mode, tie_even, v, thr, idx)
+                _levels_of(
+                    xv, n, s, mids[pick], nm, zeros[pick], mode, tie_even, v, thr, idx, fb, ib
+                )
             for e in range(n):
                 r0 = np.float64(ref[gi, e])
                 ref_sq += r0 * r0
                 if pick >= 0:
-                    q = _arith(levels[pick, idx[e]] * s, mode)
+                    q = _arith(levels[pick, idx[e]] * s, mode, fb, ib)
                     if out_f16:
-                        q = f16_round(q)
+                        q = f16_round(q, fb, ib)
                     out_idx[gi, e] = idx[e]
                     out_deq[gi, e] = q
                 d = np.float64(out_deq[gi, e]) - r0
