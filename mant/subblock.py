@@ -91,6 +91,7 @@ def subblock_format(
     source: str = "",
 ) -> AdaptiveBlockFormat:
     """An :class:`AdaptiveBlockFormat` of the subblock family (see the module docstring)."""
+    sets: tuple[tuple[float, ...], ...]
     if kind == "scale":
         sets = (tuple(float(r) for r in ratios), tuple(float(b) for b in biases))
         meta = 8 + (block // sub) * max(1, math.ceil(math.log2(len(ratios))))

@@ -40,12 +40,13 @@ def describe() -> dict[str, Any]:
     named = []
     for name, source in SOURCES.items():
         f = parse_format(name)
-        bpe = getattr(f, "bits_per_element", f.bits + 8 / f.block_size)
+        block = int(f.block_size or 1)
+        bpe = getattr(f, "bits_per_element", f.bits + 8 / block)
         named.append(
             {
                 "name": name,
                 "bits": f.bits,
-                "block_size": f.block_size,
+                "block_size": block,
                 "bits_per_element": bpe,
                 "source": source,
             }
