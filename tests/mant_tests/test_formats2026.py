@@ -501,3 +501,41 @@ def test_formats_command_lists_the_named_formats_with_sources():
     for name, _ in CLI_CASES:
         assert named[name]["source"]
     assert "e445a5f" in named["bitmod_fp4"]["source"]
+
+
+def test_recipes_carry_the_named_formats_and_a_levels_set():
+    from mant.recipe import Recipe
+
+    sets = [RAZER["fp4_sm_pos"], RAZER["fp4_sr_pos"]]
+    data = {
+        "name": "issue20",
+        "weights": {
+            "default": {"format": "bitmod_fp4"},
+            "down": {"format": {"family": "levels", "sets": sets}, "group_size": 32},
+        },
+        "activations": {"format": "m2xfp4_a"},
+    }
+    r = Recipe.from_dict(data)
+    assert Recipe.from_dict(r.to_dict()) == r
+    assert r.weight("q").bits_per_element == 4 + 18 / 128
+    assert r.weight("down").bits_per_element == 4 + (16 + 1) / 32
+    assert r.act_bits_per_element == 4.5
+    w = _gauss()
+    got = quantize(w, r.weight("q").quant_config()).dequantized
+    assert np.array_equal(got, bitmod_ref(w, BITMOD_FP4))
+
+
+def test_float16_rounding_of_the_kernel_is_exhaustively_numpys():
+    from mant._levels_kernels import f16_round
+
+    codes = np.arange(0, 0x7C00, dtype=np.uint16).view(np.float16).astype(np.float64)
+    mids = (codes[1:] + codes[:-1]) / 2  # every tie, then just off each tie
+    xs = np.concatenate([codes, mids, np.nextafter(mids, 0), np.nextafter(mids, 1e9)])
+    xs = np.concatenate([xs, -xs, [65519.0, 65520.0, 1e6]])
+    fb = np.empty(1)
+    ib = fb.view(np.int64)
+    got = np.array([f16_round(v, fb, ib) for v in xs])
+    with np.errstate(over="ignore"):
+        want = xs.astype(np.float16).astype(np.float64)
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, f"x={xs[bad[:5]].tolist()} got={got[bad[:5]]} want={want[bad[:5]]}"
