@@ -191,3 +191,25 @@ def levels_search(
             err_out[gi] = acc / n
             energy[gi] = ref_sq
     return choice, out_idx, out_deq, err_out, energy
+
+
+@njit(parallel=True, cache=True)
+def group_errors(groups, deq, lengths):  # pragma: no cover - compiled
+    """Zero ``deq``'s padding in place; return (MSE of ``deq`` vs ``groups``, sum of x^2)."""
+    n_groups, g = groups.shape
+    err = np.zeros(n_groups, dtype=np.float64)
+    energy = np.zeros(n_groups, dtype=np.float64)
+    for gi in prange(n_groups):
+        n = lengths[gi]
+        acc = 0.0
+        ref = 0.0
+        for e in range(n):
+            x = np.float64(groups[gi, e])
+            d = np.float64(deq[gi, e]) - x
+            acc += d * d
+            ref += x * x
+        for e in range(n, g):
+            deq[gi, e] = 0.0
+        err[gi] = acc / n
+        energy[gi] = ref
+    return err, energy

@@ -245,14 +245,16 @@ def finish_groups(
 ) -> GroupQuant:
     """Package a quantizer's output: errors against the float32 input, padding zeroed."""
     g = groups.shape[1]
-    valid = np.arange(g)[None, :] < lengths[:, None]
-    deq32 = np.where(valid, deq, 0.0).astype(np.float32)
-    x = groups.astype(np.float64)
-    err = np.where(valid, (deq32.astype(np.float64) - x) ** 2, 0.0).sum(axis=1) / lengths
-    energy = np.where(valid, x * x, 0.0).sum(axis=1)
+    deq32 = np.array(deq, dtype=np.float32, order="C")
+    err, energy = _levels_kernels.group_errors(
+        np.ascontiguousarray(groups, dtype=np.float32), deq32, np.asarray(lengths, np.int64)
+    )
+    codes = np.asarray(codes).astype(np.int16)
+    if int(np.min(lengths)) < g:
+        codes = np.where(np.arange(g)[None, :] < lengths[:, None], codes, 0).astype(np.int16)
     return GroupQuant(
         dequantized=deq32,
-        codes=np.where(valid, codes, 0).astype(np.int16),
+        codes=codes,
         scales=np.asarray(scales, dtype=np.float64),
         choice=np.asarray(choice).astype(np.int16),
         group_error=err,

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from mant import _subblock_kernels
 from mant.adaptive_block import AdaptiveBlockFormat
 from mant.errors import InputError, IssueCollector
 from mant.formats import FloatFormat
@@ -60,7 +61,6 @@ FP6_MAGS = np.array(
 SUBBLOCK_KEYS = ("family", "kind", "block", "sub", "ratios", "biases")
 _RATIOS = (1.0, 1.25, 1.5, 1.75)
 _BIASES = (-1, 0, 1)
-_CHUNK = 8192  # blocks per vectorised step
 _RE_SUB = re.compile(r"^subblock_(scale|mantissa)_b(\d+)s(\d+)$")
 
 
@@ -174,42 +174,21 @@ def _fp4(v: np.ndarray) -> np.ndarray:
 def quantize_subblock_scale(
     groups: np.ndarray, lengths: np.ndarray, fmt: AdaptiveBlockFormat, choice: Any
 ) -> GroupQuant:
-    """M2XFP ``mxes``: per-block exponent bias, per-sub-block scale mantissa (float32)."""
-    ratios = np.asarray(fmt.sets[0], dtype=np.float32)
-    biases = np.asarray(fmt.sets[1], dtype=np.float32)
-    n, g = groups.shape
-    sub = fmt.sub
-    deq = np.zeros((n, g), dtype=np.float32)
-    qv = np.zeros((n, g), dtype=np.float32)
-    scales = np.zeros(n)
-    pick = np.zeros(n, dtype=np.int64)
-    for lo in range(0, n, _CHUNK):
-        x = groups[lo : lo + _CHUNK].astype(np.float32)
-        m = x.shape[0]
-        e = m2x_exponent(x)  # (m, 1)
-        xs = x.reshape(m, g // sub, sub, 1)
-        best_blk = np.full(m, np.inf)
-        for bi, b in enumerate(biases):
-            cand = (np.exp2(e + b)[:, :, None, None] * ratios).astype(np.float32)  # (m,1,1,R)
-            q = _fp4((xs / cand).astype(np.float32))
-            dq = (q * cand).astype(np.float32)
-            d = (dq - xs).astype(np.float32)
-            mse = (d * d).astype(np.float64).sum(axis=2) / sub  # (m, S, R)
-            r_best = np.argmin(mse, axis=2)  # first on ties
-            sub_mse = np.take_along_axis(mse, r_best[..., None], axis=2)[..., 0]
-            blk = sub_mse.mean(axis=1)
-            if choice is not None:
-                better = np.asarray(choice)[lo : lo + m] == bi
-            else:
-                better = blk < best_blk
-            best_blk = np.where(better, blk, best_blk)
-            sel = np.take_along_axis(dq, r_best[:, :, None, None], axis=3)[..., 0]
-            deq[lo : lo + m][better] = sel.reshape(m, g)[better]
-            sel_q = np.take_along_axis(q, r_best[:, :, None, None], axis=3)[..., 0]
-            qv[lo : lo + m][better] = sel_q.reshape(m, g)[better]
-            scales[lo : lo + m][better] = np.exp2(e[better, 0] + b)
-            pick[lo : lo + m][better] = bi
-    codes = np.searchsorted(fmt.grid, qv)
+    """M2XFP ``mxes``: per-block exponent bias, per-sub-block scale mantissa (float32).
+
+    ``choice`` (a bias index per block) is accepted for symmetry and not needed: the search is
+    deterministic.
+    """
+    x = np.ascontiguousarray(groups, dtype=np.float32)
+    exps = m2x_exponent(x)[:, 0].astype(np.float32)
+    pick, q, deq, scales = _subblock_kernels.subblock_scale_search(
+        x,
+        exps,
+        fmt.sub,
+        np.asarray(fmt.sets[0], dtype=np.float32),
+        np.asarray(fmt.sets[1], dtype=np.float32),
+    )
+    codes = np.searchsorted(fmt.grid, q)
     return finish_groups(groups, lengths, deq, codes, scales, pick)
 
 
