@@ -27,10 +27,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from mant._arith import ARITH_F16, ARITH_F32, ARITH_F64
+
 __all__ = ["f16_round", "levels_search"]
 
 _CHUNK = 64
-ARITH_F64, ARITH_F32, ARITH_F16 = 0, 1, 2
 
 
 @njit(cache=True, inline="always")

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from mant import _levels_kernels
+from mant._arith import ARITH_F16, ARITH_F32
 from mant.adaptive_block import AdaptiveBlockFormat
 from mant.errors import InputError
 from mant.formats import BlockFormat, FloatFormat, Format, register_format_parser
@@ -213,7 +213,7 @@ def _bitmod(groups, lengths, fmt, choice) -> GroupQuant:
         s,
         _level_formats(fmt),
         ref=groups,
-        arith=_levels_kernels.ARITH_F16,
+        arith=ARITH_F16,
         best0=1000.0,
         choice=choice,
     )
@@ -268,7 +268,7 @@ def _razer_nv(groups, lengths, fmt, choice) -> GroupQuant:
         lengths,
         s.astype(np.float64),
         _level_formats(fmt),
-        arith=_levels_kernels.ARITH_F32,
+        arith=ARITH_F32,
         choice=choice,
     )
     ch = np.maximum(ch, 0)

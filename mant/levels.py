@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mant import _levels_kernels
+from mant._arith import ARITH_F64
 from mant.errors import InputError, IssueCollector
 from mant.formats import Family, Format
 from mant.result import GroupQuant
@@ -200,7 +200,7 @@ def run_levels(
     formats: Sequence[LevelsFormat],
     *,
     ref: np.ndarray | None = None,
-    arith: int = _levels_kernels.ARITH_F64,
+    arith: int = ARITH_F64,
     tie_even: bool = False,
     best0: float = math.inf,
     choice: np.ndarray | None = None,
@@ -211,6 +211,8 @@ def run_levels(
 
     Returns ``(column chosen (-1: none), level index, dequantized float32, mse, energy)``.
     """
+    from mant import _levels_kernels  # numba: loaded when quantizing, not when resolving names
+
     levels, mids, n_lev, zeros = _tables(tuple(formats))
     if repeat > 1:
         levels, mids = np.repeat(levels, repeat, 0), np.repeat(mids, repeat, 0)
@@ -244,6 +246,8 @@ def finish_groups(
     choice: np.ndarray,
 ) -> GroupQuant:
     """Package a quantizer's output: errors against the float32 input, padding zeroed."""
+    from mant import _levels_kernels  # numba: loaded when quantizing, not when resolving names
+
     g = groups.shape[1]
     deq32 = np.array(deq, dtype=np.float32, order="C")
     err, energy = _levels_kernels.group_errors(

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from mant import _subblock_kernels
 from mant.adaptive_block import AdaptiveBlockFormat
 from mant.errors import InputError, IssueCollector
 from mant.formats import FloatFormat
@@ -179,6 +178,8 @@ def quantize_subblock_scale(
     ``choice`` (a bias index per block) is accepted for symmetry and not needed: the search is
     deterministic.
     """
+    from mant import _subblock_kernels  # numba: loaded when quantizing
+
     x = np.ascontiguousarray(groups, dtype=np.float32)
     exps = m2x_exponent(x)[:, 0].astype(np.float32)
     pick, q, deq, scales = _subblock_kernels.subblock_scale_search(
