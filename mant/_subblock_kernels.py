@@ -85,3 +85,48 @@ def subblock_scale_search(groups, exps, sub, ratios, biases):  # pragma: no cove
                         q_out[gi, e] = q
                         deq_out[gi, e] = np.float32(q * cand)
     return pick, q_out, deq_out, scale_out
+
+
+@njit(cache=True, inline="always")
+def _code(a, mids):  # pragma: no cover - compiled
+    """Nearest of a sorted magnitude grid given its midpoints, ties to the even code."""
+    nm = mids.shape[0]
+    j = 0
+    for t in range(nm):
+        j += mids[t] < a
+    if j < nm and a == mids[j] and j % 2 == 1:
+        j += 1
+    return j
+
+
+@njit(parallel=True, cache=True)
+def subblock_mantissa_apply(groups, exps, sub, fp6, fp6_mids):  # pragma: no cover - compiled
+    """M2XFP ``mxem``: FP4 everywhere, FP6 (codes ``4k-1 .. 4k+2``) for the first largest-|FP4|
+    element of each sub-block. Returns ``(signed grid value float32, dequantized float32)``."""
+    n_groups, width = groups.shape
+    fp4 = _FP4
+    mids = _FP4_MIDS
+    q_out = np.zeros((n_groups, width), dtype=np.float32)
+    deq_out = np.zeros((n_groups, width), dtype=np.float32)
+    for gi in prange(n_groups):
+        scale = np.float32(2.0 ** np.float64(exps[gi]))
+        for j in range(width // sub):
+            top = -1
+            top_mag = np.float32(-1.0)
+            for e in range(j * sub, (j + 1) * sub):
+                v = np.float32(groups[gi, e] / scale)
+                k = _fp4_code(abs(v), mids)
+                mag = fp4[k]
+                if mag > top_mag:
+                    top_mag = mag
+                    top = e
+                q = mag if v > 0 else (-mag if v < 0 else np.float32(0.0))
+                q_out[gi, e] = q
+            v = np.float32(groups[gi, top] / scale)
+            k = _fp4_code(abs(v), mids)
+            k6 = min(max(_code(abs(v), fp6_mids), 4 * k - 1), 4 * k + 2)
+            mag = fp6[k6]
+            q_out[gi, top] = mag if v > 0 else (-mag if v < 0 else np.float32(0.0))
+            for e in range(j * sub, (j + 1) * sub):
+                deq_out[gi, e] = np.float32(q_out[gi, e] * scale)
+    return q_out, deq_out

@@ -197,20 +197,14 @@ def quantize_subblock_mantissa(
     groups: np.ndarray, lengths: np.ndarray, fmt: AdaptiveBlockFormat, choice: Any
 ) -> GroupQuant:
     """M2XFP ``mxem``: MXFP4 plus FP6 for the largest |FP4| element of each sub-block."""
-    n, g = groups.shape
-    sub = fmt.sub
-    x = groups.astype(np.float32)
-    e = m2x_exponent(x)
-    scale = np.exp2(e).astype(np.float32)
-    v = (x / scale).astype(np.float32)
-    a = np.abs(v)
-    k = round_mags_rne(a, FP4_MAGS)
-    k6 = np.clip(round_mags_rne(a, FP6_MAGS), 4 * k - 1, 4 * k + 2)
-    fp4 = FP4_MAGS[k].reshape(n, g // sub, sub)
-    top = np.argmax(fp4, axis=2)  # first index of the largest |FP4| value
-    mask = np.zeros_like(fp4, dtype=bool)
-    np.put_along_axis(mask, top[..., None], True, axis=2)
-    mag = np.where(mask.reshape(n, g), FP6_MAGS[k6], FP4_MAGS[k])
-    deq = (np.sign(v) * mag * scale).astype(np.float32)
-    codes = np.searchsorted(fmt.grid, np.sign(v) * mag)
-    return finish_groups(groups, lengths, deq, codes, scale[:, 0], np.zeros(n, dtype=np.int64))
+    from mant import _subblock_kernels  # numba: loaded when quantizing
+
+    x = np.ascontiguousarray(groups, dtype=np.float32)
+    exps = m2x_exponent(x)[:, 0].astype(np.float32)
+    fp6 = FP6_MAGS.astype(np.float32)
+    q, deq = _subblock_kernels.subblock_mantissa_apply(
+        x, exps, fmt.sub, fp6, ((fp6[1:] + fp6[:-1]) / 2).astype(np.float32)
+    )
+    codes = np.searchsorted(fmt.grid, q)
+    scales = np.exp2(exps.astype(np.float64))
+    return finish_groups(groups, lengths, deq, codes, scales, np.zeros(len(x), dtype=np.int64))
