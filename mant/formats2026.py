@@ -42,6 +42,7 @@ from mant.levels import (
     LEVELS_KEYS,
     LevelsFormat,
     finish_groups,
+    grid_codes,
     levels_family,
     parse_levels,
     quantize_levels_groups,
@@ -286,7 +287,7 @@ def _razer_nv(groups, lengths, fmt, choice) -> GroupQuant:
         table[c, : len(lv)] = lv
     q = table[ch[:, None], idx]
     out = (q * sdq[:, None]).astype(np.float32).astype(np.float16)
-    return finish_groups(groups, lengths, out, np.searchsorted(fmt.grid, q), sdq, ch)
+    return finish_groups(groups, lengths, out, grid_codes(fmt.grid, q), sdq, ch)
 
 
 def e2m1_fake(v: np.ndarray) -> np.ndarray:
@@ -343,7 +344,7 @@ def _fouroversix(groups, lengths, fmt, choice) -> GroupQuant:
     qp = _packed_e2m1(q)
     out = (((qp * s[:, None]).astype(f32) * big_a).astype(f32) / f32(1536.0)).astype(f32)
     stored = s.astype(np.float64) * float(big_a) / 1536.0
-    codes = np.searchsorted(fmt.grid, np.clip(qp, -6, 6))
+    codes = grid_codes(fmt.grid, np.clip(qp, -6, 6))
     return finish_groups(groups, lengths, out, codes, stored, pick.astype(np.int64))
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "levels_family",
     "quantize_levels_groups",
     "finish_groups",
+    "grid_codes",
     "LEVELS_KEYS",
 ]
 
@@ -305,3 +306,12 @@ def quantize_levels_groups(
         group_error=err,
         energy=energy,
     )
+
+
+def grid_codes(grid: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Index in a sign-symmetric ``grid`` whose values are multiples of 1/8 of each ``q``."""
+    table = np.zeros(int(grid[-1] * 8) + 1, dtype=np.int16)
+    table[np.rint(grid[grid >= 0] * 8).astype(np.int64)] = np.flatnonzero(grid >= 0)
+    zero = int(np.flatnonzero(grid == 0)[0])
+    k = table[np.rint(np.abs(q) * 8).astype(np.int64)] - zero
+    return (zero + np.where(q < 0, -k, k)).astype(np.int16)

@@ -31,7 +31,7 @@ import numpy as np
 from mant.adaptive_block import AdaptiveBlockFormat
 from mant.errors import InputError, IssueCollector
 from mant.formats import FloatFormat
-from mant.levels import finish_groups
+from mant.levels import finish_groups, grid_codes
 from mant.result import GroupQuant
 
 __all__ = [
@@ -189,7 +189,7 @@ def quantize_subblock_scale(
         np.asarray(fmt.sets[0], dtype=np.float32),
         np.asarray(fmt.sets[1], dtype=np.float32),
     )
-    codes = np.searchsorted(fmt.grid, q)
+    codes = grid_codes(fmt.grid, q)
     return finish_groups(groups, lengths, deq, codes, scales, pick)
 
 
@@ -205,6 +205,6 @@ def quantize_subblock_mantissa(
     q, deq = _subblock_kernels.subblock_mantissa_apply(
         x, exps, fmt.sub, fp6, ((fp6[1:] + fp6[:-1]) / 2).astype(np.float32)
     )
-    codes = np.searchsorted(fmt.grid, q)
+    codes = grid_codes(fmt.grid, q)
     scales = np.exp2(exps.astype(np.float64))
     return finish_groups(groups, lengths, deq, codes, scales, np.zeros(len(x), dtype=np.int64))
