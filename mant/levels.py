@@ -11,9 +11,9 @@ Rule (one numba kernel, :mod:`mant._levels_kernels`):
 * per group and list, scale ``s = absmax / max|levels|`` rounded to the config's scale format;
   with ``scale: mse`` the group's absmax may also map to the list's second-largest magnitude
   (Four Over Six's "max -> 6 or max -> 4", generalised) and the smaller error wins;
-* elements: threshold rounding of ``x / s`` onto the list (``tie: down``, an exact midpoint goes
-  to the lower level, as BitMoD's and RaZeR's code) or round half to even on the code (``tie:
-  even``), clamped at the ends;
+* elements: threshold rounding onto the list, ``x`` against ``fl(t * s)`` for each midpoint ``t``
+  (``tie: down``, an exact midpoint goes to the lower level, as BitMoD's and RaZeR's code) or
+  round half to even on the code (``tie: even``), clamped at the ends;
 * selection: least mean squared error, earlier list (then larger mapped magnitude) on ties.
 
 Bits per element: ``ceil(log2(len(levels)))`` element bits plus the scale format's bits and

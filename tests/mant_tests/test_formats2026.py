@@ -403,9 +403,9 @@ def levels_ref(w, sets, g, scale="absmax", tie="down"):
                     if s == 0:
                         q.append(0.0)
                         continue
-                    r = v / s
-                    k = sum(1 for i in range(len(lv) - 1) if (lv[i] + lv[i + 1]) / 2 < r)
-                    if tie == "even" and k < len(lv) - 1 and (lv[k] + lv[k + 1]) / 2 == r:
+                    mids = [(lv[i] + lv[i + 1]) / 2 * s for i in range(len(lv) - 1)]
+                    k = sum(1 for m in mids if m < v)
+                    if tie == "even" and k < len(mids) and mids[k] == v:
                         zero = int(np.argmin(np.abs(lv)))
                         k += (k - zero) % 2
                     q.append(lv[k] * s)
@@ -425,6 +425,23 @@ def test_levels_family_equals_its_rule(scale, tie):
     assert r.bits_per_element == 4 + (16 + 2) / 32
     again = quantize_with_choice(w, QuantConfig(candidates=spec, group_size=32), r.choice)
     assert np.array_equal(again.dequantized, r.dequantized)
+
+
+def test_levels_family_midpoints_go_down_or_to_the_even_code():
+    w = np.array([[4.0, 0.5, 1.5, -0.5, 2.5, -1.5, 3.5, -3.5]], dtype=np.float32)
+    grid = [-4, -3, -2, -1, 0, 1, 2, 3, 4]
+    down = quantize(w, candidates={"family": "levels", "sets": [grid]}, group_size=8)
+    assert down.dequantized.tolist() == [[4, 0, 1, -1, 2, -2, 3, -4]]
+    even = {"family": "levels", "sets": [grid], "tie": "even"}
+    assert quantize(w, candidates=even, group_size=8).dequantized.tolist() == [
+        [4, 0, 2, 0, 2, -2, 4, -4]
+    ]
+    for spec in ({"family": "levels", "sets": [grid]}, even):
+        tie = spec.get("tie", "down")
+        assert np.array_equal(
+            quantize(w, candidates=spec, group_size=8).dequantized,
+            levels_ref(w, [grid], 8, tie=tie),
+        )
 
 
 def test_levels_names_parse_back_and_bad_specs_list_every_problem():
