@@ -4,8 +4,9 @@ A 4096x4096 float32 Gaussian tensor at g=64 (fp16 scales). Baseline: ``mant-unic
 candidates, the built-in numba kernel). Measured: ``levels`` family sets of 4 lists (BitMoD's FP4
 ER/EA lists and RaZeR's E2M1 + special-value lists, as data at g=64; also with ``scale: mse``,
 i.e. 8 scale columns) through the levels kernel; and the named fixed-block formats at their own
-block sizes. Prints the median of ``--runs`` timed calls after one warm-up call (JIT), and each
-median as a ratio of the baseline's (target for the 4-list sets: < 2).
+block sizes. After one warm-up call each (JIT), ``--runs`` rounds time every case once, in turn
+(so a change of machine load hits all cases alike); prints each median and its ratio to the
+baseline's median (target for the 4-list sets: < 2).
 
 Threads are set deliberately: numba uses ``--threads`` (default: all cores numba sees), BLAS one
 thread (``mant.quantize`` does that itself). Run::
@@ -29,16 +30,6 @@ BITMOD4 = [
 ]
 _E2M1 = [-6, -4, -3, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 3, 4, 6]
 RAZER = [sorted(_E2M1 + [v]) for v in (5, -5, 8, -8)]
-
-
-def _median_s(fn, runs: int) -> float:
-    fn()  # JIT compile or cache load, first-touch of buffers
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -81,10 +72,17 @@ def main() -> None:
         f"tensor {x.shape} float32, numba threads {numba.get_num_threads()}, "
         f"median of {args.runs} runs after one warm-up"
     )
-    base = None
-    for label, cfg in cases:
-        t = _median_s(lambda cfg=cfg: quantize(x, cfg), args.runs)
-        base = t if base is None else base
+    for _, cfg in cases:  # JIT compile or cache load, first touch of buffers
+        quantize(x, cfg)
+    times: list[list[float]] = [[] for _ in cases]
+    for _ in range(args.runs):  # rounds over every case, so load changes hit all of them
+        for i, (_, cfg) in enumerate(cases):
+            t0 = time.perf_counter()
+            quantize(x, cfg)
+            times[i].append(time.perf_counter() - t0)
+    base = statistics.median(times[0])
+    for (label, _), ts in zip(cases, times, strict=True):
+        t = statistics.median(ts)
         print(f"{label:<44} {t:8.3f} s   ratio {t / base:5.2f}")
 
 

@@ -70,22 +70,27 @@ def _levels_of(xv, n, s, mids_c, nm, z, mode, tie_even, v, thr, idx, fb, ib):  #
         for e in range(n):
             idx[e] = z
         return
-    if mode == ARITH_F64:
+    for e in range(n):
+        idx[e] = 0
+    if mode == ARITH_F64:  # compare x itself with fl(t * s)
         for j in range(nm):
             thr[j] = mids_c[j] * s
-        for e in range(n):
-            v[e] = xv[e]
+        for j in range(nm):
+            t = thr[j]
+            for e in range(n):
+                idx[e] += xv[e] > t
+        if tie_even:
+            for e in range(n):
+                v[e] = xv[e]
     else:
         for j in range(nm):
             thr[j] = mids_c[j]
         for e in range(n):
             v[e] = _arith(xv[e] / s, mode, fb, ib)
-    for e in range(n):
-        idx[e] = 0
-    for j in range(nm):
-        t = thr[j]
-        for e in range(n):
-            idx[e] += v[e] > t
+        for j in range(nm):
+            t = thr[j]
+            for e in range(n):
+                idx[e] += v[e] > t
     if tie_even:
         for e in range(n):
             j = idx[e]
@@ -137,7 +142,7 @@ def levels_search(
     for ci in prange(n_chunks):
         xv = np.empty(g, dtype=np.float64)
         v = np.empty(g, dtype=np.float64)
-        idx = np.empty(g, dtype=np.int64)
+        idx = np.empty(g, dtype=np.int32)
         thr = np.empty(max(n_lev - 1, 1), dtype=np.float64)
         fb = np.empty(1, dtype=np.float64)
         ib = fb.view(np.int64)
@@ -161,9 +166,14 @@ def levels_search(
                         r = f16_round(f16_round(levels[c, idx[e]] * s, fb, ib) - xv[e], fb, ib)
                         acc += f16_round(r * r, fb, ib)
                     err = f16_round(acc / n, fb, ib)
+                elif mode == ARITH_F32:
+                    for e in range(n):
+                        d = np.float64(np.float32(levels[c, idx[e]] * s)) - xv[e]
+                        acc += d * d
+                    err = acc / n
                 else:
                     for e in range(n):
-                        d = _arith(levels[c, idx[e]] * s, mode, fb, ib) - xv[e]
+                        d = levels[c, idx[e]] * s - xv[e]
                         acc += d * d
                     err = acc / n
                 if err < best:
