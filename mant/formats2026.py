@@ -65,7 +65,6 @@ __all__ = [
     "PLUGIN_FAMILIES",
     "family_members",
     "own_group_quantizer",
-    "e4m3_rne",
 ]
 
 _E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
@@ -184,16 +183,6 @@ def family_members(spec: Mapping[str, Any]) -> tuple[str, tuple[Format, ...]]:
 # ---- group quantizers ----------------------------------------------------------------------
 
 
-def e4m3_rne(x: np.ndarray) -> np.ndarray:
-    """Non-negative float32 values converted to OCP E4M3 (fn) with round-half-to-even, as
-    ``torch.Tensor.to(torch.float8_e4m3fn)`` (no saturation needed below 464)."""
-    xf = np.asarray(x, dtype=np.float64)
-    _, e = np.frexp(xf)
-    quantum = np.ldexp(1.0, np.maximum(e - 1, -6) - 3)
-    out = np.rint(xf / quantum) * quantum
-    return np.where(xf > 0, np.minimum(out, 448.0), 0.0).astype(np.float32)
-
-
 def _amax(groups: np.ndarray) -> np.ndarray:
     return np.maximum(groups.max(axis=1), -groups.min(axis=1))
 
@@ -290,62 +279,27 @@ def _razer_nv(groups, lengths, fmt, choice) -> GroupQuant:
     return finish_groups(groups, lengths, out, grid_codes(fmt.grid, q), sdq, ch)
 
 
-def e2m1_fake(v: np.ndarray) -> np.ndarray:
-    """Four Over Six's ``fake_quantize_to_e2m1`` (RNE on the code, no clamp at 6), float32."""
-    a = np.abs(v)
-    step1 = np.rint(2 * a) / 2
-    step2 = np.rint(a)
-    step3 = 2 * np.rint(a / 2)
-    mag = np.where(a < 2, step1, np.where(a < 4, step2, step3))
-    return (np.sign(v) * mag).astype(np.float32)
-
-
-def _packed_e2m1(q: np.ndarray) -> np.ndarray:
-    """The value an E2M1 code packer (via bfloat16 fields) stores for ``q``: magnitudes above 6
-    (only reachable with subnormal block scales) overflow into the sign bit."""
-    a = np.abs(q)
-    big = a > 6
-    if not big.any():
-        return q
-    e = np.floor(np.log2(np.where(big, a, 1.0))) + 1
-    m = (np.where(big, a, 1.0) / np.exp2(e - 1) >= 1.5).astype(np.int64)
-    code = ((e.astype(np.int64) << 1) | m) & 7
-    mag = np.array(_E2M1)[code]
-    return np.where(big, -mag, q).astype(np.float32)
-
-
 def _fouroversix(groups, lengths, fmt, choice) -> GroupQuant:
-    x = groups.astype(np.float32)
-    f32 = np.float32
-    big_a = f32(np.abs(x).max(initial=0.0))
+    """Four Over Six (default config); the per-block rule is :mod:`mant._nvfp_kernels`."""
+    from mant import _nvfp_kernels  # numba: loaded when quantizing
+
+    x = np.ascontiguousarray(groups, dtype=np.float32)
+    big_a = np.float32(np.abs(x).max(initial=0.0))
     n = x.shape[0]
     if big_a == 0:
         z = np.zeros_like(x)
         return finish_groups(groups, lengths, z, z.astype(np.int64), np.zeros(n), np.zeros(n))
-    enc = f32(f32(1536.0) / big_a)
-    base = ((_amax(x) / f32(6.0)).astype(f32) * enc).astype(f32)
-    decode = f32(f32(1.0) / enc)
-    cands = []
-    for factor in (None, f32(1.5)):
-        hp = base if factor is None else (base * factor).astype(f32)
-        s = e4m3_rne(hp)
-        with np.errstate(divide="ignore"):
-            inv = (f32(1.0) / (decode * s).astype(f32)).astype(f32)
-        scaled = np.where(s[:, None] != 0, (x * inv[:, None]).astype(f32), f32(0.0))
-        q = e2m1_fake(scaled)
-        deq = (((q * s[:, None]).astype(f32) * big_a).astype(f32) / f32(1536.0)).astype(f32)
-        d = (deq - x).astype(f32)
-        err = (d * d).astype(np.float64).sum(axis=1)
-        cands.append((q, s, err))
-    (q6, s6, e6), (q4, s4, e4) = cands
-    pick = e4 < e6 if choice is None else np.asarray(choice) == 1
-    q = np.where(pick[:, None], q4, q6)
-    s = np.where(pick, s4, s6)
-    qp = _packed_e2m1(q)
-    out = (((qp * s[:, None]).astype(f32) * big_a).astype(f32) / f32(1536.0)).astype(f32)
-    stored = s.astype(np.float64) * float(big_a) / 1536.0
-    codes = grid_codes(fmt.grid, np.clip(qp, -6, 6))
-    return finish_groups(groups, lengths, out, codes, stored, pick.astype(np.int64))
+    deq, codes, scales, pick, err, energy = _nvfp_kernels.fouroversix_blocks(
+        x, np.asarray(lengths, dtype=np.int64), big_a
+    )
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=scales,
+        choice=pick.astype(np.int16),
+        group_error=err,
+        energy=energy,
+    )
 
 
 _RULES: dict[str, Callable[..., GroupQuant]] = {
