@@ -117,8 +117,8 @@ def fouroversix_blocks(groups, lengths, big_a):  # pragma: no cover - compiled
             deq[gi, e] = out
             k = _mag_code(abs(qp), table)
             codes[gi, e] = 7 + k if qp > 0 else 7 - k
-            d = np.float64(out) - np.float64(x)
-            acc += d * d
+            diff = np.float64(out) - np.float64(x)
+            acc += diff * diff
             ref += np.float64(x) * np.float64(x)
         err_out[gi] = acc / n
         energy[gi] = ref
