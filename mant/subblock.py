@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from mant.adaptive_block import AdaptiveBlockFormat
-from mant.errors import InputError, IssueCollector
+from mant.errors import IssueCollector
 from mant.formats import FloatFormat
 from mant.levels import finish_groups, grid_codes
 from mant.result import GroupQuant
@@ -121,8 +121,10 @@ def parse_subblock(name: str) -> AdaptiveBlockFormat | None:
     return _checked(m.group(1), int(m.group(2)), int(m.group(3)), _RATIOS, _BIASES)
 
 
-def _checked(kind: str, block: Any, sub: Any, ratios: Any, biases: Any) -> AdaptiveBlockFormat:
-    c = IssueCollector()
+def _checked(
+    kind: str, block: Any, sub: Any, ratios: Any, biases: Any, c: IssueCollector | None = None
+) -> AdaptiveBlockFormat:
+    c = c or IssueCollector()
     c.check(kind in ("scale", "mantissa"), "candidates.kind", "must be scale or mantissa", kind)
     ok_b = isinstance(block, int) and not isinstance(block, bool) and 2 <= block <= 4096
     c.check(ok_b, "candidates.block", "must be an int in 2..4096", block)
@@ -150,19 +152,17 @@ def _checked(kind: str, block: Any, sub: Any, ratios: Any, biases: Any) -> Adapt
 
 def subblock_family(spec: Mapping[str, Any]) -> AdaptiveBlockFormat:
     """``{family: subblock, kind: scale|mantissa, block, sub, ratios, biases}`` -> format."""
+    c = IssueCollector()
     unknown = sorted(set(spec) - set(SUBBLOCK_KEYS))
-    if unknown:
-        raise InputError.single(
-            "candidates", "unknown keys; valid: " + ", ".join(SUBBLOCK_KEYS), unknown
-        )
-    fmt = _checked(
+    c.check(not unknown, "candidates", "unknown keys; valid: " + ", ".join(SUBBLOCK_KEYS), unknown)
+    return _checked(
         spec.get("kind", "scale"),
         spec.get("block", 32),
         spec.get("sub", 8),
         spec.get("ratios", _RATIOS),
         spec.get("biases", _BIASES),
+        c,
     )
-    return fmt
 
 
 def _fp4(v: np.ndarray) -> np.ndarray:

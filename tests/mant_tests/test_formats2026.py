@@ -444,6 +444,15 @@ def test_levels_family_midpoints_go_down_or_to_the_even_code():
         )
 
 
+def test_subblock_specs_list_every_problem_and_names_parse():
+    with pytest.raises(InputError) as exc:
+        candidate_set({"family": "subblock", "kind": "x", "sub": 5, "bogus": 1})
+    text = str(exc.value)
+    assert "bogus" in text and "candidates.kind" in text and "candidates.sub" in text
+    f = parse_format("subblock_mantissa_b32s8")
+    assert parse_format(f.name) == f and QuantConfig(candidates=f.name).bits_per_element == 4.5
+
+
 def test_levels_names_parse_back_and_bad_specs_list_every_problem():
     cs = candidate_set({"family": "levels", "sets": [[-1, 0, 1, 2], [-2, -1, 0, 1]]})
     for f in cs.formats:
