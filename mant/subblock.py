@@ -40,6 +40,7 @@ __all__ = [
     "SUBBLOCK_KEYS",
     "m2x_exponent",
     "round_mags_rne",
+    "subblock_family",
     "subblock_format",
     "parse_subblock",
     "quantize_subblock_scale",
