@@ -12,6 +12,7 @@ from numba import njit, prange
 
 __all__ = ["subblock_scale_search"]
 
+_CHUNK = 64
 _FP4 = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0], dtype=np.float32)
 _FP4_MIDS = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0], dtype=np.float32)
 
@@ -47,43 +48,45 @@ def subblock_scale_search(groups, exps, sub, ratios, biases):  # pragma: no cove
     q_out = np.zeros((n_groups, width), dtype=np.float32)
     deq_out = np.zeros((n_groups, width), dtype=np.float32)
     scale_out = np.zeros(n_groups, dtype=np.float64)
-    for gi in prange(n_groups):
-        best_blk = np.inf
-        for bi in range(biases.shape[0]):
-            sc = np.float32(2.0 ** (np.float64(exps[gi]) + np.float64(biases[bi])))
-            total = 0.0
-            r_pick = np.zeros(n_sub, dtype=np.int64)
-            for j in range(n_sub):
-                best_sub = np.inf
-                for ri in range(n_r):
-                    cand = np.float32(sc * ratios[ri])
-                    acc = 0.0
-                    for e in range(j * sub, (j + 1) * sub):
-                        x = groups[gi, e]
-                        v = np.float32(x / cand)
-                        k = _fp4_code(abs(v), mids)
-                        q = fp4[k] if v >= 0 else -fp4[k]
-                        d = np.float32(np.float32(q * cand) - x)
-                        acc += np.float64(np.float32(d * d))
-                    mse = acc / sub
-                    if mse < best_sub:
-                        best_sub = mse
-                        r_pick[j] = ri
-                total += best_sub
-            blk = total / n_sub
-            if blk < best_blk:
-                best_blk = blk
-                pick[gi] = bi
-                scale_out[gi] = np.float64(sc)
+    n_chunks = (n_groups + _CHUNK - 1) // _CHUNK
+    for ci in prange(n_chunks):
+        r_pick = np.zeros(n_sub, dtype=np.int64)
+        for gi in range(ci * _CHUNK, min(n_groups, (ci + 1) * _CHUNK)):
+            best_blk = np.inf
+            for bi in range(biases.shape[0]):
+                sc = np.float32(2.0 ** (np.float64(exps[gi]) + np.float64(biases[bi])))
+                total = 0.0
                 for j in range(n_sub):
-                    cand = np.float32(sc * ratios[r_pick[j]])
-                    for e in range(j * sub, (j + 1) * sub):
-                        x = groups[gi, e]
-                        v = np.float32(x / cand)
-                        k = _fp4_code(abs(v), mids)
-                        q = fp4[k] if v >= 0 else -fp4[k]
-                        q_out[gi, e] = q
-                        deq_out[gi, e] = np.float32(q * cand)
+                    best_sub = np.inf
+                    for ri in range(n_r):
+                        cand = np.float32(sc * ratios[ri])
+                        acc = 0.0
+                        for e in range(j * sub, (j + 1) * sub):
+                            x = groups[gi, e]
+                            v = np.float32(x / cand)
+                            k = _fp4_code(abs(v), mids)
+                            q = fp4[k] if v >= 0 else -fp4[k]
+                            d = np.float32(np.float32(q * cand) - x)
+                            acc += np.float64(np.float32(d * d))
+                        mse = acc / sub
+                        if mse < best_sub:
+                            best_sub = mse
+                            r_pick[j] = ri
+                    total += best_sub
+                blk = total / n_sub
+                if blk < best_blk:
+                    best_blk = blk
+                    pick[gi] = bi
+                    scale_out[gi] = np.float64(sc)
+                    for j in range(n_sub):
+                        cand = np.float32(sc * ratios[r_pick[j]])
+                        for e in range(j * sub, (j + 1) * sub):
+                            x = groups[gi, e]
+                            v = np.float32(x / cand)
+                            k = _fp4_code(abs(v), mids)
+                            q = fp4[k] if v >= 0 else -fp4[k]
+                            q_out[gi, e] = q
+                            deq_out[gi, e] = np.float32(q * cand)
     return pick, q_out, deq_out, scale_out
 
 
