@@ -36,6 +36,7 @@ import numpy as np
 
 from mant.errors import InputError, IssueCollector
 from mant.formats import Format, MantFormat, parse_format
+from mant.formats2026 import PLUGIN_FAMILIES, family_members  # issue 20 hook (2 of 3)
 
 __all__ = [
     "CandidateSet",
@@ -150,6 +151,9 @@ def candidate_set(spec: Any) -> CandidateSet:
             ) from None
         return CandidateSet(name=fmt.name, formats=(fmt,))
     if isinstance(spec, Mapping):
+        if spec.get("family") in PLUGIN_FAMILIES:  # issue 20 hook (2 of 3): levels, subblock
+            label, members = family_members(spec)
+            return CandidateSet(name=label, formats=members)
         return _from_family(spec)
     if isinstance(spec, Sequence) and not isinstance(spec, bytes):
         c = IssueCollector()

@@ -38,6 +38,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -58,6 +59,7 @@ __all__ = [
     "parse_format",
     "known_families",
     "example_format_names",
+    "register_format_parser",
 ]
 
 FloatVariant = Literal["ieee", "fn", "fnuz"]
@@ -523,7 +525,23 @@ _RE_OLIVE = re.compile(r"^olive(\d+)_(int|flint)$")
 
 def known_families() -> tuple[str, ...]:
     """Name patterns that :func:`parse_format` accepts."""
-    return _FAMILIES
+    return _FAMILIES + tuple(_PLUGIN_PATTERNS)
+
+
+# ---- issue 20 registration point: format parsers from other modules (mant.formats2026) ----
+_PLUGIN_PARSERS: list[Callable[[str], Format | None]] = []
+_PLUGIN_PATTERNS: list[str] = []
+
+
+def register_format_parser(
+    parser: Callable[[str], Format | None], patterns: Iterable[str] = ()
+) -> None:
+    """Let :func:`parse_format` try ``parser`` (lower-case name -> format or ``None``) on names
+    it does not know; ``patterns`` are listed by :func:`known_families`."""
+    if parser not in _PLUGIN_PARSERS:
+        _PLUGIN_PARSERS.append(parser)
+        _PLUGIN_PATTERNS.extend(patterns)
+        parse_format.cache_clear()
 
 
 def example_format_names() -> tuple[str, ...]:
@@ -594,10 +612,13 @@ def parse_format(name: str) -> Format:
         return MantFormat(k=int(m.group(1)), a=int(m.group(2)), zero=bool(m.group(3)))
     if m := _RE_OLIVE.match(key):
         return OliveFormat(k=int(m.group(1)), normal="flint" if m.group(2) == "flint" else "int")
+    for parser in _PLUGIN_PARSERS:  # issue 20 registration point (see register_format_parser)
+        if (fmt := parser(key)) is not None:
+            return fmt
     raise _unknown(name)
 
 
 def _unknown(name: str) -> InputError:
     return InputError.single(
-        "format", "must be a known format (" + ", ".join(_FAMILIES) + ")", name
+        "format", "must be a known format (" + ", ".join(known_families()) + ")", name
     )

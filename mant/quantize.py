@@ -46,10 +46,12 @@ import numpy as np
 
 from mant import _kernels
 from mant._blas import one_blas_thread
+from mant.adaptive_block import AdaptiveBlockFormat
 from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, Format
+from mant.formats2026 import own_group_quantizer
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
 from mant.output_select import GramCalibration, check_calibration, select_output_mse
@@ -235,6 +237,8 @@ class QuantConfig:
         """
         cs = self._set
         fmt = cs.formats[0]
+        if isinstance(fmt, AdaptiveBlockFormat):  # issue 20 hook (3 of 3): every metadata bit
+            return fmt.bits_per_element
         if isinstance(fmt, BlockFormat):
             return fmt.bits + 8 / fmt.block
         if self.granularity is not Granularity.GROUP:
@@ -382,6 +386,10 @@ def quantize_groups(
     arr, n = _validate_groups(groups, lengths)
     n_groups = arr.shape[0]
     n_cand = len(cs.formats)
+    own = own_group_quantizer(cs.formats)  # issue 20 hook (3 of 3): mant.formats2026
+    if own is not None:
+        ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
+        return own(arr, n, sf, ch)
     if isinstance(cs.formats[0], OliveFormat):  # outlier-victim pairs (mant.olive)
         ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
         codes, deq, scales, picked, err, energy, ratio = olive_quantize_groups(

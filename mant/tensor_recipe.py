@@ -116,7 +116,11 @@ def _freeze(value: Any) -> Any:
 
 def _thaw_format(value: Any) -> Any:
     """The YAML/JSON form of a stored format spec."""
-    if isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
+    if (  # a frozen mapping: (key, value) pairs with str keys (a list of level lists is not)
+        isinstance(value, tuple)
+        and value
+        and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value)
+    ):
         return {k: _thaw_format(v) for k, v in value}
     if isinstance(value, tuple):
         return [_thaw_format(v) for v in value]

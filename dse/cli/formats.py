@@ -35,7 +35,28 @@ def describe() -> dict[str, Any]:
             entry["magnitudes_truncated"] = len(f.magnitudes) > 16
         formats.append(entry)
     sets = {k: {"size": len(v), "members": list(v[:20])} for k, v in NAMED_SETS.items()}
-    return {"families": list(known_families()), "formats": formats, "candidate_sets": sets}
+    from mant.formats2026 import SOURCES  # issue 20: named 2025-26 formats and their sources
+
+    named = []
+    for name, source in SOURCES.items():
+        f = parse_format(name)
+        block = int(f.block_size or 1)
+        bpe = getattr(f, "bits_per_element", f.bits + 8 / block)
+        named.append(
+            {
+                "name": name,
+                "bits": f.bits,
+                "block_size": block,
+                "bits_per_element": bpe,
+                "source": source,
+            }
+        )
+    return {
+        "families": list(known_families()),
+        "formats": formats,
+        "candidate_sets": sets,
+        "named_formats": named,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
         block = "-" if f["block_size"] is None else str(f["block_size"])
         print(
             f"{f['name']:<14}{f['bits']:>5}{f['levels']:>8}{f['max_abs']:>11g}{block:>7}  {shown}"
+        )
+    print(f"{'named format':<14}{'bits':>5}{'block':>7}{'b/elt':>10}  source")
+    for f in info["named_formats"]:
+        print(
+            f"{f['name']:<14}{f['bits']:>5}{f['block_size']:>7}{f['bits_per_element']:>10g}"
+            f"  {f['source']}"
         )
     print(
         "candidate sets: "
