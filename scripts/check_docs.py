@@ -84,7 +84,9 @@ def load_figures(path: Path = FIGURES) -> list[Figure]:
             raise ValueError(f"{where}.quote: must hold exactly one {{}}, got {entry['quote']!r}")
         doc = ROOT / entry["doc"]
         if ROOT not in doc.resolve().parents or not doc.is_file():
-            raise ValueError(f"{where}.doc: must be a file of the repository, got {entry['doc']!r}")
+            raise ValueError(
+                f"{where}.doc: must be a file of the repository, got {entry['doc']!r}"
+            )
         out.append(Figure(**entry))
     return out
 
