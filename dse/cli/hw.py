@@ -290,6 +290,8 @@ def _capacity(acc: Any, workload: Any, precision: Any = None) -> dict[str, Any]:
     if reason:
         out["infeasible"] = reason
     return out
+
+
 def _workload_defaults(args: argparse.Namespace) -> None:
     """Fills --model/--phase/--seq-len/--batch left out: from the exported design next to the
     --accelerator file (its design.yaml workload), else prefill, 2048 tokens, batch 1."""

@@ -54,9 +54,9 @@ def reference_gptq(w: np.ndarray, x: np.ndarray, cands: str, g: int, damp: float
         out[:, col] = q.astype(np.float32)
         e = (w[:, col] - out[:, col]) / hinv[col, col]
         w[:, col + 1 :] -= np.outer(e, hinv[col, col + 1 :])
-        hinv[col + 1 :, col + 1 :] -= np.outer(hinv[col + 1 :, col], hinv[col, col + 1 :]) / hinv[
-            col, col
-        ]
+        hinv[col + 1 :, col + 1 :] -= (
+            np.outer(hinv[col + 1 :, col], hinv[col, col + 1 :]) / hinv[col, col]
+        )
         hinv[col, :] = 0.0
         hinv[:, col] = 0.0
     return out
