@@ -114,12 +114,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "bitmod-w4a16": {
         "name": "bitmod-w4a16",
-        "description": "BitMoD W4A16 KV8 stand-in: INT4 weights per group of 128, FP16 acts",
+        "description": "BitMoD W4A16 KV8: bitmod_fp4 weights per group of 128, FP16 acts",
         "source": "BitMoD (HPCA 2025) as its simulator runs it (abdelfattah-lab/BitMoD-HPCA-25 "
-        "e445a5f, bitmod_sim/test_bitmod.py): 4-bit weights per group of 128 (4.0625 bits), FP16 "
-        "activations, 8-bit KV cache. Stand-in until the formats branch adds bitmod_fp4: INT4 "
-        "per group of 128 with an FP16 scale (4.125 bits) [named gap]",
-        "weights": {"default": {"format": "int4", "group_size": 128}},
+        "e445a5f, bitmod_sim/test_bitmod.py): bitmod_fp4 weights per group of 128 (the four "
+        "ER/EA variants; 4.140625 bits counting the FP16 scale and the 2-bit selector, where the "
+        "simulator counts 4.0625), FP16 activations, 8-bit KV cache",
+        "weights": {"default": {"format": "bitmod_fp4", "group_size": 128}},
         "key": {"format": "int8", "group_size": 128, "grouping": "token"},
         "value": {"format": "int8", "group_size": 128, "grouping": "channel"},
     },
@@ -139,12 +139,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "m2xfp-w4a4": {
         "name": "m2xfp-w4a4",
-        "description": "M2XFP W4A4 stand-in: MXFP4 weights and activations, KV in fp16",
+        "description": "M2XFP W4A4: m2xfp4_w weights, m2xfp4_a activations, KV in fp16",
         "source": "M2XFP (ASPLOS 2026, SJTU-ReArch-Group/M2XFP_ASPLOS26 2ed16eb): m2xfp4_w "
-        "weights and m2xfp4_a activations, 4.5 bits each. Stand-in until the formats branch adds "
-        "them: MXFP4 (4.25 bits, no sub-group refinement) [named gap]",
-        "weights": {"default": {"format": "mxfp4"}},
-        "activations": {"format": "mxfp4"},
+        "(the authors' mxes) weights and m2xfp4_a (mxem) activations, 4.5 bits each",
+        "weights": {"default": {"format": "m2xfp4_w"}},
+        "activations": {"format": "m2xfp4_a"},
     },
     "kv4-int4": {
         "name": "kv4-int4",
