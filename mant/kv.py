@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -74,6 +73,7 @@ from mant.kv_select import (
 from mant.kv_synthetic import synthetic_groups
 from mant.quantize import quantize_groups
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, bits_per_element, parse_scale_format
+from mant.vocab import KV_SELECTIONS, SELECTION_ALIASES, Grouping, Selection
 
 __all__ = [
     "Grouping",
@@ -96,26 +96,6 @@ __all__ = [
     "synthetic_groups",
     "thresholds_for",
 ]
-
-
-class Grouping(StrEnum):
-    """Which way a K or V group of g values runs in a (..., tokens, head_dim) tensor."""
-
-    CHANNEL = "channel"  # along tokens, one head_dim channel; partial groups stay full precision
-    # along head_dim, one token, when g divides head_dim; for g a multiple of head_dim along the
-    # token's concatenated heads (kv_heads x head_dim values), the last group zero-padded
-    TOKEN = "token"
-
-
-class Selection(StrEnum):
-    """How a KV group picks its type (see the module doc)."""
-
-    VARIANCE = "variance"  # the authors' var(x / absmax) rule over a0 / a25 / INT4
-    LUT = "lut"  # calibrated threshold table on the statistic (alias "realtime")
-    ORACLE = "oracle"  # exhaustive argmin-MSE search
-
-
-_SELECTION_ALIASES = {"realtime": Selection.LUT}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,11 +155,11 @@ class KVQuantConfig:
                 authors = False
             sel = Selection.VARIANCE if authors else Selection.LUT
             object.__setattr__(self, "selection", sel)
-        if isinstance(sel, str) and not isinstance(sel, Selection):
-            text = sel.strip().lower()
+        if sel is Selection.NONE or (isinstance(sel, str) and not isinstance(sel, Selection)):
+            text = str(sel).strip().lower()
             if text == "none":
                 text = "oracle"  # one candidate: nothing to select (checked below)
-            object.__setattr__(self, "selection", _SELECTION_ALIASES.get(text, text))
+            object.__setattr__(self, "selection", SELECTION_ALIASES.get(text, text))
         for name, kind in (
             ("k_grouping", Grouping),
             ("v_grouping", Grouping),
@@ -187,7 +167,10 @@ class KVQuantConfig:
             ("statistic", Statistic),
         ):
             value = _enum(kind, getattr(self, name), f"kv.{name}", c)
-            if value is not None:
+            if value is not None and kind is Selection and value not in KV_SELECTIONS:
+                rule = f"must be one of {[m.value for m in KV_SELECTIONS]}"
+                c.add("kv.selection", rule, value.value)
+            elif value is not None:
                 object.__setattr__(self, name, value)
         g = self.group_size
         c.check(

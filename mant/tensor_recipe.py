@@ -26,10 +26,10 @@ from typing import Any
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector
 from mant.formats import BlockFormat
-from mant.groups import Granularity
 from mant.scales import ScaleFormat, parse_scale_format
-from mant.selection import SELECTION_ALIASES as _SELECTION_ALIASES
-from mant.selection import Selection
+from mant.vocab import ACT_KINDS, KV_KINDS, WEIGHT_KINDS, Granularity, Grouping, Selection
+from mant.vocab import SELECTION_ALIASES as _SELECTION_ALIASES
+from mant.vocab import TensorKind as Kind
 
 __all__ = [
     "ACT_KINDS",
@@ -49,46 +49,8 @@ FP = "fp"
 FP_WORDS = (FP, "none", "fp16", "fp32", "")
 
 
-class Kind(StrEnum):
-    """A tensor kind of a transformer block."""
-
-    Q = "q"
-    K = "k"
-    V = "v"
-    O = "o"  # noqa: E741  (the projection's conventional name)
-    GATE = "gate"
-    UP = "up"
-    DOWN = "down"
-    ACTIVATIONS = "activations"
-    QUERY = "query"
-    KEY = "key"
-    VALUE = "value"
-    ATTN_PROBS = "attn_probs"
-    ATTN_OUT = "attn_out"
-
-
-WEIGHT_KINDS: tuple[Kind, ...] = (
-    Kind.Q,
-    Kind.K,
-    Kind.V,
-    Kind.O,
-    Kind.GATE,
-    Kind.UP,
-    Kind.DOWN,
-)
-KV_KINDS: tuple[Kind, ...] = (Kind.KEY, Kind.VALUE)
-ACT_KINDS: tuple[Kind, ...] = (Kind.ACTIVATIONS, Kind.QUERY, Kind.ATTN_PROBS, Kind.ATTN_OUT)
-
-
 _KV_SELECTIONS = (Selection.VARIANCE, Selection.LUT, Selection.ORACLE, Selection.NONE)
 _WEIGHT_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE, Selection.NONE)
-
-
-class Grouping(StrEnum):
-    """Which way a KV group runs in a (heads, tokens, head_dim) cache."""
-
-    TOKEN = "token"  # along head_dim, one token
-    CHANNEL = "channel"  # along tokens, one head_dim channel
 
 
 def _enum(kind: type[StrEnum], value: Any, path: str, c: IssueCollector) -> Any:
