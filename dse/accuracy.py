@@ -94,7 +94,7 @@ def synthetic_suite(spec: AccuracySpec) -> TensorSuite:
     seed ``seed + 1``; activations (output-MSE selection, ``output_rel_mse``) are Gaussian with
     log-normal channel scales, 256 tokens each for calibration and evaluation, seed ``seed + 2``.
     """
-    from mant.tensor_recipe import WEIGHT_KINDS
+    from mant.quant_spec import WEIGHT_KINDS
 
     rng = np.random.default_rng(spec.seed)
     shape = (spec.tensor_rows, spec.tensor_cols)
@@ -170,7 +170,7 @@ def real_suite(spec: AccuracySpec) -> TensorSuite:
     from dse.tensor_kinds import projection_kind
     from llmrun import kv_dump
     from llmrun.assets import minilm_weights
-    from mant.tensor_recipe import WEIGHT_KINDS
+    from mant.quant_spec import WEIGHT_KINDS
 
     all_w = minilm_weights()
     names = sorted(n for n, a in all_w.items() if a.ndim == 2 and n.startswith("encoder."))

@@ -44,7 +44,7 @@ MAX_SQNR_DB = 200.0
 
 def weight_config(design: Design) -> Any:
     """The weight :class:`mant.QuantConfig` of the design's recipe (reduction axis)."""
-    from mant.tensor_recipe import Kind
+    from mant.quant_spec import Kind
 
     t = design.recipe.weight(Kind.Q)
     assert t is not None  # design recipes quantize every projection
@@ -130,7 +130,7 @@ def kv_side_configs(recipe: Any) -> tuple[Any | None, Any | None]:
 def uniform_configs(recipe: Any) -> tuple[Any, Any | None] | None:
     """``(weight config, KV config or None)`` when the recipe quantizes every weight kind alike
     and K and V alike (what a one-config accuracy source can score), else None."""
-    from mant.tensor_recipe import WEIGHT_KINDS
+    from mant.quant_spec import WEIGHT_KINDS
 
     weights = {repr(recipe.weight(k)) for k in WEIGHT_KINDS}
     k_cfg, v_cfg = kv_side_configs(recipe)

@@ -16,31 +16,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mant import bits_per_element
 from mant.errors import InputError, IssueCollector
+from mant.vocab import B_OPERAND_KINDS, KV_KINDS, TensorKind
+
+if TYPE_CHECKING:
+    from mant.recipe import Recipe
 
 __all__ = ["Precision", "KindPrecision", "OperandKind", "gemm_kind", "GEMM_KINDS"]
 
 
-class OperandKind(StrEnum):
-    """The tensor kind a GEMM's B operand is: a projection's weights, or the K or V cache."""
+OperandKind = TensorKind
+"""The tensor kind a GEMM's B operand is (``mant.vocab.TensorKind``, one of
+:data:`mant.vocab.B_OPERAND_KINDS`: a projection's weights, or the K or V cache)."""
 
-    Q = "q"
-    K = "k"
-    V = "v"
-    O = "o"  # noqa: E741  (the projection's conventional name)
-    GATE = "gate"
-    UP = "up"
-    DOWN = "down"
-    KEY = "key"
-    VALUE = "value"
-
-
-_KV_KINDS = (OperandKind.KEY, OperandKind.VALUE)
-_UNKNOWN_KIND = "unknown kind; kinds are " + ", ".join(OperandKind)
+_KV_KINDS = KV_KINDS
+_UNKNOWN_KIND = "unknown kind; kinds are " + ", ".join(B_OPERAND_KINDS)
 
 GEMM_KINDS: dict[str, OperandKind] = {
     "q_proj": OperandKind.Q,
@@ -70,7 +63,7 @@ def gemm_kind(gemm: Any) -> OperandKind | None:
     Example:
         >>> from hwmodel.workload import Gemm
         >>> gemm_kind(Gemm(m=1, n=8, k=8, name="fc2")), gemm_kind(Gemm(m=1, n=8, k=8))
-        (<OperandKind.DOWN: 'down'>, None)
+        (<TensorKind.DOWN: 'down'>, None)
     """
     kind = GEMM_KINDS.get(gemm.name)
     if kind is None or (kind in _KV_KINDS) != (str(gemm.operand) == "kv"):
@@ -86,21 +79,31 @@ class KindPrecision:
         kind: An :class:`OperandKind` (``q k v o gate up down key value``).
         bits: Element width in bits (selects the PE mode).
         bits_per_element: Storage/traffic bits per element incl. group metadata (>= ``bits``).
+        group_size: Elements per quantization group of this kind along its grouping axis;
+            None: the precision's headline ``group_size`` (or no groups).
 
     Example:
         >>> KindPrecision(kind="down", bits=8, bits_per_element=8.3125).kind
-        <OperandKind.DOWN: 'down'>
+        <TensorKind.DOWN: 'down'>
     """
 
     kind: OperandKind
     bits: int
     bits_per_element: float
+    group_size: int | None = None
 
     def __post_init__(self) -> None:
         c = IssueCollector()
         path = f"precision.per_kind.{self.kind}"
+        g = self.group_size
+        c.check(
+            g is None or (isinstance(g, int) and not isinstance(g, bool) and g >= 1),
+            f"{path}.group_size",
+            "must be an int >= 1 or null",
+            g,
+        )
         if c.check(
-            self.kind in tuple(OperandKind),
+            self.kind in B_OPERAND_KINDS,
             "precision.per_kind",
             _UNKNOWN_KIND,
             self.kind,
@@ -124,8 +127,12 @@ class KindPrecision:
         object.__setattr__(self, "bits_per_element", float(bpe))
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"bits": ..., "bits_per_element": ...}`` (the kind is the key it sits under)."""
-        return {"bits": self.bits, "bits_per_element": self.bits_per_element}
+        """``{"bits": ..., "bits_per_element": ...[, "group_size": ...]}`` (the kind is the key
+        it sits under; the group size only when set)."""
+        out: dict[str, Any] = {"bits": self.bits, "bits_per_element": self.bits_per_element}
+        if self.group_size is not None:
+            out["group_size"] = self.group_size
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,9 +206,14 @@ class Precision:
         c.raise_if_any()
         for name in ("weight_bits_per_element", "kv_bits_per_element", "act_bits_per_element"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        order = tuple(OperandKind)
+        order = B_OPERAND_KINDS
         kept = sorted(
-            (o for o in overrides if (o.bits, o.bits_per_element) != self._headline(o.kind)),
+            (
+                o
+                for o in overrides
+                if (o.bits, o.bits_per_element) != self._headline(o.kind)
+                or o.group_size not in (None, self.group_size)
+            ),
             key=lambda o: order.index(o.kind),
         )
         object.__setattr__(self, "per_kind", tuple(kept))
@@ -219,11 +231,28 @@ class Precision:
             >>> p.with_kinds({"q": (8, 8.3125)}).of_kind("q"), p.of_kind("value")
             ((8, 8.3125), (4, 4.3125))
         """
-        kind = OperandKind(kind)
+        kind = _operand_kind(kind)
         for o in self.per_kind:
             if o.kind is kind:
                 return o.bits, o.bits_per_element
         return self._headline(kind)
+
+    def group_size_of(self, kind: OperandKind | str) -> int:
+        """Elements per quantization group of one kind's B operand (its own, else the headline).
+
+        Example:
+            >>> from mant.recipe import Recipe
+            >>> r = Recipe.from_dict({"name": "x", "weights": "int4:g128", "key": "int4:g16",
+            ...                       "value": "int4:g128:grouping=token"})
+            >>> p = Precision.from_recipe(r)
+            >>> p.group_size_of("key"), p.group_size_of("value"), p.group_size_of("q")
+            (16, 128, 128)
+        """
+        kind = _operand_kind(kind)
+        for o in self.per_kind:
+            if o.kind is kind and o.group_size is not None:
+                return o.group_size
+        return self.group_size
 
     def operand(self, gemm: Any) -> tuple[int, float]:
         """(element bits, bits per element incl. metadata) of ``gemm``'s B operand.
@@ -329,14 +358,15 @@ class Precision:
         )
 
     @classmethod
-    def from_recipe(cls, recipe: Any) -> Precision:
+    def from_recipe(cls, recipe: Recipe) -> Precision:
         """The precision a :class:`mant.recipe.Recipe` asks of the hardware.
 
         Element bits pick the PE mode; bits per element (metadata included) set the traffic and
         storage. The headline widths are the recipe's: weights at the widest quantized
         projection kind, the KV cache at the wider of key and value (16 bits when none is
         quantized). Every kind that differs from its headline gets an override in ``per_kind``
-        (an unquantized kind counts 16 bits), so a uniform recipe has none.
+        (an unquantized kind counts 16 bits), so a uniform recipe has none. A kind whose group
+        size differs from the headline ``group_size`` carries its own (``group_size``).
 
         Example:
             >>> from mant.recipes import named_recipe
@@ -347,10 +377,13 @@ class Precision:
             ()
         """
         overrides = []
-        for kind in OperandKind:
-            t = recipe.tensor(kind.value)
+        for kind in B_OPERAND_KINDS:
+            t = recipe.tensor(kind)
             bits, bpe = (16, 16.0) if t is None else (t.element_bits, t.bits_per_element)
-            overrides.append(KindPrecision(kind=kind, bits=bits, bits_per_element=bpe))
+            g = None if t is None or t.group_size == recipe.group_size else t.group_size
+            overrides.append(
+                KindPrecision(kind=kind, bits=bits, bits_per_element=bpe, group_size=g)
+            )
         return cls(
             weight_bits=recipe.weight_bits,
             weight_bits_per_element=recipe.weight_bits_per_element,
@@ -393,11 +426,11 @@ class Precision:
             for kind, entry in raw.items():
                 where = f"{path}.per_kind.{kind}"
                 if kind not in _KIND_NAMES or not check_keys(
-                    entry, where, required=_KIND_KEYS, collector=c
+                    entry, where, required=_KIND_KEYS, optional=("group_size",), collector=c
                 ):
                     continue
-                if set(entry) != set(_KIND_KEYS):  # check_keys recorded what is wrong
-                    continue
+                if not set(_KIND_KEYS) <= set(entry) <= {*_KIND_KEYS, "group_size"}:
+                    continue  # check_keys recorded what is wrong
                 try:
                     overrides.append(KindPrecision(kind=kind, **entry))
                 except InputError as exc:
@@ -430,5 +463,11 @@ _FIELDS = (
     "act_bits_per_element",
 )
 _REQUIRED = _FIELDS[:5]
-_KIND_NAMES = tuple(k.value for k in OperandKind)
+_KIND_NAMES = tuple(k.value for k in B_OPERAND_KINDS)
 _KIND_KEYS = ("bits", "bits_per_element")
+
+
+def _operand_kind(kind: OperandKind | str) -> OperandKind:
+    if kind not in _KIND_NAMES:
+        raise InputError.single("precision.per_kind", _UNKNOWN_KIND, kind)
+    return TensorKind(kind)

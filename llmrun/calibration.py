@@ -1,7 +1,7 @@
 """Weight quantization of a whole model by its recipe, with calibration activations for output-MSE.
 
 :func:`quantize_weights` quantizes every linear projection kind of every block (q, k, v, o, gate,
-up, down) with the :class:`~mant.tensor_recipe.TensorRecipe` the recipe gives that kind; a kind
+up, down) with the :class:`~mant.quant_spec.QuantSpec` the recipe gives that kind; a kind
 set to ``None`` stays as stored. Groups run along in_features (the reduction dimension).
 
 Kinds whose selection is ``output_mse`` need calibration activations: the numpy forward runs
@@ -43,9 +43,9 @@ from llmrun.model import LayerWeights, LlamaConfig, LlamaModel
 from llmrun.text import Corpus, corpus_tokens
 from mant.errors import InputError, IssueCollector
 from mant.output_select import GramCalibration
+from mant.quant_spec import WEIGHT_KINDS, Kind, Selection
 from mant.quantize import QuantConfig, quantize, quantize_with_choice
 from mant.recipe import Recipe
-from mant.tensor_recipe import WEIGHT_KINDS, Kind, Selection
 
 __all__ = [
     "CALIBRATION_CORPUS",

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -74,6 +74,9 @@ from mant.kv_synthetic import synthetic_groups
 from mant.quantize import quantize_groups
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, bits_per_element, parse_scale_format
 from mant.vocab import KV_SELECTIONS, SELECTION_ALIASES, Grouping, Selection
+
+if TYPE_CHECKING:
+    from mant.quant_spec import QuantSpec
 
 __all__ = [
     "Grouping",
@@ -319,6 +322,52 @@ class KVQuantConfig:
             source=source,
         )
         return replace(self, thresholds=table)
+
+    @classmethod
+    def from_specs(cls, key: QuantSpec | None, value: QuantSpec | None) -> KVQuantConfig | None:
+        """The config of a recipe's ``key`` and ``value`` specs, or None (fp KV).
+
+        K and V must share format, group size, scale format and selection rule (one real-time
+        quantization unit); their groupings may differ. The carried candidate set is used as is.
+
+        Example:
+            >>> from mant.quant_spec import QuantSpec
+            >>> k = QuantSpec.parse("mant-kv3:g64", kind="key")
+            >>> v = QuantSpec.parse("mant-kv3:g64", kind="value")
+            >>> KVQuantConfig.from_specs(k, v) == KVQuantConfig()
+            True
+        """
+        k, v = key, value
+        if k is None and v is None:
+            return None
+        c = IssueCollector()
+        c.check(
+            k is not None and v is not None,
+            "recipe.key",
+            "key and value are quantized together",
+            "fp",
+        )
+        if k is not None and v is not None:
+            for name in ("format", "group_size", "scale_format", "selection"):
+                c.check(
+                    getattr(k, name) == getattr(v, name),
+                    f"recipe.value.{name}",
+                    f"must equal recipe.key.{name} ({getattr(k, name)})",
+                    getattr(v, name),
+                )
+        c.raise_if_any()
+        assert k is not None and v is not None
+        kwargs: dict[str, Any] = {
+            "candidates": k.format_spec,
+            "group_size": k.group_size,
+            "k_grouping": k.grouping,
+            "v_grouping": v.grouping,
+            "scale_format": str(k.scale_format),
+            "selection": "oracle" if k.selection is Selection.ORACLE else k.selection.value,
+        }
+        if v.grouping is Grouping.CHANNEL:
+            kwargs["v_staging_bits"] = v.staging_bits
+        return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML types; :meth:`from_dict` inverts it."""

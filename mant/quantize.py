@@ -40,7 +40,7 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -53,6 +53,7 @@ from mant.formats import BlockFormat, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
 from mant.output_select import GramCalibration, check_calibration, select_output_mse
+from mant.registry import group_quantizer, register_group_quantizer
 from mant.result import GroupQuant, QuantResult
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 from mant.selection import Selection
@@ -66,6 +67,7 @@ __all__ = [
     "quantize",
     "quantize_groups",
     "quantize_with_choice",
+    "SpecLike",
 ]
 
 _CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
@@ -382,20 +384,9 @@ def quantize_groups(
     arr, n = _validate_groups(groups, lengths)
     n_groups = arr.shape[0]
     n_cand = len(cs.formats)
-    if isinstance(cs.formats[0], OliveFormat):  # outlier-victim pairs (mant.olive)
-        ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
-        codes, deq, scales, picked, err, energy, ratio = olive_quantize_groups(
-            arr, n, cs.formats, sf, ch
-        )
-        return GroupQuant(
-            dequantized=deq,
-            codes=codes,
-            scales=scales,
-            choice=picked,
-            group_error=err,
-            energy=energy,
-            clip_ratio=ratio,
-        )
+    special = group_quantizer(cs.formats[0].family)  # mant.registry
+    if special is not None:
+        return special(arr, n, cs, sf, choice, clip_search)
     mids, mags, n_mids, n_grid, max_abs = _tables(cs)
     asym = [c for c, f in enumerate(cs.formats) if f.asymmetric]
     fmt0 = cs.formats[0]
@@ -461,6 +452,31 @@ def quantize_groups(
     )
 
 
+@register_group_quantizer("olive")
+def _olive_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    cs: CandidateSet,
+    scale_format: ScaleFormat,
+    choice: np.ndarray | None,
+    clip_search: bool,
+) -> GroupQuant:
+    """OliVe's outlier-victim pairs with their own clip search (:mod:`mant.olive`)."""
+    ch = None if choice is None else _check_choice(choice, groups.shape[0], len(cs.formats))
+    codes, deq, scales, picked, err, energy, ratio = olive_quantize_groups(
+        groups, lengths, cs.formats, scale_format, ch
+    )
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=scales,
+        choice=picked,
+        group_error=err,
+        energy=energy,
+        clip_ratio=ratio,
+    )
+
+
 def _check_choice(choice: Any, n_groups: int, n_cand: int) -> np.ndarray:
     ch = np.asarray(choice)
     if (
@@ -474,9 +490,15 @@ def _check_choice(choice: Any, n_groups: int, n_cand: int) -> np.ndarray:
     return ch.astype(np.int64)
 
 
+class SpecLike(Protocol):
+    """A value that says how a tensor is quantized: a :class:`mant.quant_spec.QuantSpec`."""
+
+    def quant_config(self, *, axis: int = -1) -> QuantConfig | TenderConfig: ...
+
+
 def quantize(
     x: np.ndarray,
-    cfg: QuantConfig | Any = None,
+    cfg: QuantConfig | TenderConfig | SpecLike | None = None,
     *,
     calibration: np.ndarray | GramCalibration | None = None,
     **overrides: Any,
@@ -486,7 +508,9 @@ def quantize(
     Args:
         x: real tensor (any shape, finite; converted to float32).
         cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
-            A :class:`mant.tender.TenderConfig` runs Tender's activation scheme instead.
+            A :class:`mant.quant_spec.QuantSpec` is quantized along the last axis with its
+            carried candidate set. A :class:`mant.tender.TenderConfig` runs Tender's
+            activation scheme instead.
         calibration: for ``selection="output_mse"`` only: activations (tokens, in_features)
             that multiply ``x`` (out_features, in_features), grouped along its last axis, or
             their :class:`~mant.output_select.GramCalibration` (to share it between weights).
@@ -502,7 +526,16 @@ def quantize(
         >>> r = quantize(np.linspace(-1, 1, 128, dtype=np.float32), candidates="int4")
         >>> r.choice_histogram()
         {'int4': 2}
+        >>> from mant.quant_spec import QuantSpec
+        >>> quantize(np.ones(64, np.float32), QuantSpec.parse("int4:g32", kind="q")).n_groups
+        2
     """
+    if cfg is not None and not isinstance(cfg, QuantConfig | TenderConfig):
+        if not callable(getattr(cfg, "quant_config", None)):
+            raise InputError.single(
+                "cfg", "must be a QuantConfig, a QuantSpec or a TenderConfig", type(cfg)
+            )
+        cfg = cfg.quant_config(axis=-1)
     if cfg is not None and not isinstance(cfg, QuantConfig):
         if isinstance(cfg, TenderConfig) and not overrides:
             return quantize_tender(x, cfg)
