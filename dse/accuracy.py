@@ -48,7 +48,7 @@ from mant.errors import InputError
 
 if TYPE_CHECKING:
     from dse.cache import QuantCache
-    from dse.spec import AccuracySpec
+    from dse.spec_types import AccuracySpec
 
 __all__ = [
     "AccuracySource",

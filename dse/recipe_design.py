@@ -18,14 +18,40 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dse.pe_recipes import pe_recipe
 
 if TYPE_CHECKING:
-    from dse.design import Design
     from mant.recipe import Recipe
+
+
+class Design(Protocol):
+    """What a recipe is built from: a :class:`dse.design.Design` (which imports this module for
+    its ``recipe`` property, so this module names only what it reads)."""
+
+    pe_type: str
+    group_size: int
+    act_bits: int
+    kv_selection: str
+    weight_selection: str
+    per_kind: Mapping[str, Any] | None
+
+    @property
+    def key(self) -> tuple[Any, ...]: ...
+
+    @property
+    def uses_weight_format(self) -> bool: ...
+
+    def with_param(self, name: str, value: Any) -> Design: ...
+
+    def value_for(self, base: str, kind: str) -> Any: ...
+
+    def weight_candidates_of(self, kind: str) -> Any: ...
+
+    def kv_candidates_of(self, side: str) -> Any | None: ...
+
 
 __all__ = ["FP_ACT_BITS", "KV_LAYOUT", "design_recipe"]
 
@@ -41,7 +67,7 @@ _MEMO: dict[tuple[Any, ...], Recipe] = {}
 
 def design_recipe(design: Design) -> Recipe:
     """The recipe of a design (memoised on everything but the array shape)."""
-    key = replace(design, rows=0, cols=0).key
+    key = design.with_param("rows", 0).with_param("cols", 0).key
     hit = _MEMO.get(key)
     if hit is None:
         hit = _build(design)

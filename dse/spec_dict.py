@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dse.space import IntRange
 
 if TYPE_CHECKING:
-    from dse.spec import StudySpec
+    from dse.spec_types import StudySpec
 
 __all__ = ["spec_to_dict"]
 

@@ -17,10 +17,12 @@ Results are cached by content: the key is the model asset's hash, the recipe's w
 calibration settings (a hash of the token ids and the propagation flag). The cache holds the
 chosen candidate of every group (a few MB), from which the quantized weights are rebuilt exactly.
 
-Example:
+Example (needs the model assets, ``mant-dse assets fetch``; ``tests/llmrun_tests`` runs it):
     >>> from mant.recipes import named_recipe
-    >>> qmodel, stats = quantize_weights(load_model(), named_recipe("int4-g64"))
-    >>> stats.n_tensors
+    >>> from llmrun.model import load_model
+    >>> qmodel, stats = quantize_weights(  # doctest: +SKIP
+    ...     load_model(), named_recipe("int4-g64"))
+    >>> stats.n_tensors  # doctest: +SKIP
     210
 """
 

@@ -14,8 +14,11 @@
   statistics of tokens that follow the query, and V's last ``tokens mod g`` tokens stay fp).
 
 Example:
+    >>> k, v = np.random.default_rng(0).standard_normal((2, 1, 3, 10, 64)).astype(np.float32)
     >>> hook = reference_int_kv_hook(bits=4, group_size=64, symmetric=False)
     >>> k_hat, v_hat = hook(0, k, v)
+    >>> k_hat.shape, bool(np.abs(k_hat - k).max() < 0.5)
+    ((1, 3, 10, 64), True)
 """
 
 from __future__ import annotations

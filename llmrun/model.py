@@ -110,12 +110,6 @@ class LlamaModel:
     stored_types: dict[str, str] = field(default_factory=dict)
     load_seconds: float = 0.0
 
-    @property
-    def n_params(self) -> int:
-        arrays = [self.tok_embd, self.output_norm]
-        arrays += [getattr(layer, f) for layer in self.layers for f in LayerWeights.__slots__]
-        return sum(a.size for a in arrays)
-
 
 def _field(reader, key: str):
     return reader.fields[key].contents()

@@ -36,7 +36,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector
@@ -52,6 +52,10 @@ from mant.vocab import (
     Selection,
     granularity_of,
 )
+
+if TYPE_CHECKING:
+    from mant.quantize import QuantConfig
+    from mant.tender import TenderConfig
 from mant.vocab import SELECTION_ALIASES as _SELECTION_ALIASES
 from mant.vocab import TensorKind as Kind
 
@@ -244,7 +248,7 @@ class QuantSpec:
             kwargs["group_size"] = self.group_size
         return kwargs
 
-    def quant_config(self, *, axis: int = -1) -> Any:
+    def quant_config(self, *, axis: int = -1) -> QuantConfig | TenderConfig:
         """The ``mant.quantize.QuantConfig`` (or ``TenderConfig``) of this kind."""
         if self._set is None:
             from mant.tender import TenderConfig
@@ -295,8 +299,8 @@ class QuantSpec:
                 raise InputError.single(path, "must be a tensor spec", data)
             return out
         c = IssueCollector()
-        if not c.check_keys(data, path, allowed=_TENSOR_KEYS, required=("format",)):
-            c.raise_if_any()
+        c.check_keys(data, path, allowed=_TENSOR_KEYS, required=("format",))
+        c.raise_if_any()
         try:
             return cls(**dict(data))
         except InputError as exc:
@@ -307,6 +311,7 @@ class QuantSpec:
     @classmethod
     def from_value(cls, data: Any, path: str, *, kind: Kind) -> QuantSpec | None:
         """A mapping, a CLI string (see :meth:`parse`) or ``fp`` / None (unquantized)."""
+        kind = Kind(kind)
         if data is None or (isinstance(data, str) and data.strip().lower() in FP_WORDS):
             return None
         if isinstance(data, str):
@@ -339,6 +344,7 @@ class QuantSpec:
         granularity; ``grouping=token|channel`` (or ``g=token``) sets the K/V grouping.
         ``fp`` (or ``none``) means unquantized.
         """
+        kind = Kind(kind)
         where = path or str(kind)
         raw = text.strip()
         if raw.lower() in FP_WORDS:
