@@ -41,12 +41,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import InitVar, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mant.candidates import candidate_set
+from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector
 from mant.kv_calibrate import (
     _min_mse_partition,  # noqa: F401  (re-exported for tests and older callers)
@@ -109,6 +109,8 @@ class KVQuantConfig:
     by the variance rule, g = 64, K per token, V per channel with INT8 staging.
 
     Attributes:
+        resolved: (init only) the candidate set of ``candidates`` when the caller has it
+            (:meth:`from_specs`); the config carries it as :attr:`candidate_set`.
         candidates: candidate set name (``"mant-kv3"``: MANT4 a = 0, a = 25 and INT4;
             ``"mant-unicore16"``: 15 MANT4 a-values + INT4).
         group_size: values per group g.
@@ -147,8 +149,10 @@ class KVQuantConfig:
     thresholds: Thresholds | None = None
     scale_format: str = DEFAULT_SCALE.value
     v_staging_bits: int | None = 8
+    resolved: InitVar[CandidateSet | None] = None
+    _set: CandidateSet | None = field(init=False, repr=False, compare=False, default=None)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, resolved: CandidateSet | None = None) -> None:
         c = IssueCollector()
         sel = self.selection
         if sel is None:
@@ -197,11 +201,12 @@ class KVQuantConfig:
             "must be an int in 2..16 or null",
             sb,
         )
-        try:
-            cs = candidate_set(self.candidates)
+        try:  # resolved once (or handed over by from_specs) and carried
+            cs = resolved if resolved is not None else candidate_set(self.candidates)
         except InputError as exc:
             c.extend(exc, "kv")
             cs = None
+        object.__setattr__(self, "_set", cs)
         if cs is not None and self.selection is Selection.VARIANCE and len(cs.formats) > 1:
             c.check(
                 variance_positions(self.candidates) is not None,
@@ -238,6 +243,12 @@ class KVQuantConfig:
         c.raise_if_any()
 
     @property
+    def candidate_set(self) -> CandidateSet:
+        """The resolved candidate set (carried; never parsed again)."""
+        assert self._set is not None  # __post_init__ raised otherwise
+        return self._set
+
+    @property
     def bits_per_element(self) -> float:
         """Element bits + (scale bits + selector bits) / g, known without data.
 
@@ -245,7 +256,7 @@ class KVQuantConfig:
         than head_dim, see :func:`kv_groups`) stores only its valid values but a whole scale
         and selector, so its real cost per value is higher, as in :mod:`mant.quantize`.
         """
-        cs = candidate_set(self.candidates)
+        cs = self.candidate_set
         return bits_per_element(
             element_bits=cs.bits,
             group_size=self.group_size,
@@ -364,6 +375,7 @@ class KVQuantConfig:
             "v_grouping": v.grouping,
             "scale_format": str(k.scale_format),
             "selection": "oracle" if k.selection is Selection.ORACLE else k.selection.value,
+            "resolved": k.candidate_set,  # carried from the spec, not parsed again
         }
         if v.grouping is Grouping.CHANNEL:
             kwargs["v_staging_bits"] = v.staging_bits
@@ -371,7 +383,7 @@ class KVQuantConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML types; :meth:`from_dict` inverts it."""
-        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         for name in ("k_grouping", "v_grouping", "selection", "statistic"):
             out[name] = out[name].value
         out["thresholds"] = None if self.thresholds is None else self.thresholds.to_dict()
@@ -536,7 +548,7 @@ def _select(
     groups: np.ndarray, lengths: np.ndarray | None, cfg: KVQuantConfig, lut: Thresholds | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(statistic per group, chosen candidate per group or None for the oracle search)."""
-    n_formats = len(candidate_set(cfg.candidates).formats)
+    n_formats = len(cfg.candidate_set.formats)
     if cfg.selection is Selection.VARIANCE:
         stat = normalized_variance(groups, lengths)
         if n_formats == 1:
@@ -569,7 +581,7 @@ def _quantize_tensor(
     lut: Thresholds | None,
     compare_oracle: bool,
 ) -> KVTensorResult:
-    cs = candidate_set(cfg.candidates)
+    cs = cfg.candidate_set
     groups, residual, lengths = _group(x, kind, cfg.group_size)
     stat, choice = _select(groups, lengths, cfg, lut)
     deq, picked, err = _quantize_groups(groups, cs, choice, cfg.scale_format, lengths)

@@ -242,7 +242,11 @@ class QuantSpec:
     def _grouping_kwargs(self) -> dict[str, Any]:
         """``QuantConfig`` arguments fixing the candidates and their grouping."""
         assert self._set is not None
-        kwargs: dict[str, Any] = {"candidates": self.format_spec, "granularity": self.granularity}
+        kwargs: dict[str, Any] = {
+            "candidates": self.format_spec,
+            "granularity": self.granularity,
+            "resolved": self._set,  # carried: QuantConfig does not parse the spec again
+        }
         if not isinstance(self._set.formats[0], BlockFormat):
             kwargs["scale_format"] = self.scale_format
             kwargs["group_size"] = self.group_size

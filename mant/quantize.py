@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -94,6 +94,8 @@ class QuantConfig:
         selection: ``weight_mse`` (least weight error, earlier candidate on ties) or
             ``output_mse`` (least output error over calibration activations, later candidate on
             ties; needs ``quantize(..., calibration=X)``, group granularity, no clip search).
+        resolved: (init only) the :class:`CandidateSet` of ``candidates`` when the caller has
+            it already (:meth:`mant.quant_spec.QuantSpec.quant_config`); not stored as a field.
 
     Example:
         >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
@@ -112,14 +114,15 @@ class QuantConfig:
     scale_format: ScaleFormat = None  # type: ignore[assignment]  # None -> resolved below
     clip_search: bool = False
     selection: Selection = Selection.WEIGHT_MSE
+    resolved: InitVar[CandidateSet | None] = None
     _set: CandidateSet = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, resolved: CandidateSet | None = None) -> None:
         c = IssueCollector()
         spec = self.candidates
         cs: CandidateSet | None = None
-        try:
-            cs = candidate_set(spec)
+        try:  # a QuantSpec hands over the set it resolved (``resolved``): no second parse
+            cs = resolved if resolved is not None else candidate_set(spec)
         except InputError as exc:
             c.extend(exc)
         if cs is not None:
