@@ -49,6 +49,10 @@ from mant.errors import InputError
 if TYPE_CHECKING:
     from dse.cache import QuantCache
     from dse.spec_types import AccuracySpec
+    from mant.kv import KVQuantConfig
+    from mant.quantize import QuantConfig
+    from mant.recipe import Recipe
+    from mant.tender import TenderConfig
 
 __all__ = [
     "AccuracySource",
@@ -69,7 +73,10 @@ class AccuracySource(Protocol):
     """Anything that scores a design's numerics."""
 
     def metrics(
-        self, weight_config: Any, kv_config: Any | None, cache: QuantCache
+        self,
+        weight_config: QuantConfig | TenderConfig,
+        kv_config: KVQuantConfig | None,
+        cache: QuantCache,
     ) -> dict[str, float]:
         """Accuracy metrics (names from :data:`dse.metrics.METRICS`) of a weight
         :class:`mant.QuantConfig` and a KV config (None: fp16 KV)."""
@@ -256,7 +263,7 @@ class PerplexitySource:
         parts = {"kind": "ppl", "weights": weight_config.to_dict()}
         return self._ppl(parts, {"weights": weight_config}, kvcfg, cache)
 
-    def recipe_metrics(self, recipe: Any, cache: QuantCache) -> dict[str, float]:
+    def recipe_metrics(self, recipe: Recipe, cache: QuantCache) -> dict[str, float]:
         """Perplexity with the recipe's weights (per projection kind) and KV cache.
 
         Activations stay unquantized, as in :meth:`metrics` (the hardware model still runs the

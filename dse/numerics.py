@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from mant.kv import KVQuantConfig
     from mant.quantize import QuantConfig
     from mant.recipe import Recipe
     from mant.tender import TenderConfig
@@ -129,7 +130,9 @@ def uniform_configs(recipe: Recipe) -> tuple[Any, Any | None] | None:
     return q.quant_config(axis=-1), k_cfg
 
 
-def kv_sides_error(k: Any, v: Any, k_config: Any | None, v_config: Any | None) -> dict[str, float]:
+def kv_sides_error(
+    k: Any, v: Any, k_config: KVQuantConfig | None, v_config: KVQuantConfig | None
+) -> dict[str, float]:
     """Pooled relative MSE and SQNR of K under ``k_config`` and V under ``v_config`` (None: fp,
     no error): errors and powers summed over both, as :func:`kv_error` pools them."""
     from mant.kv import quantize_kv
@@ -147,7 +150,7 @@ def kv_sides_error(k: Any, v: Any, k_config: Any | None, v_config: Any | None) -
     return {"rel_mse": rel, "sqnr_db": sqnr_db(rel)}
 
 
-def kv_error(k: Any, v: Any, config: Any) -> dict[str, float]:
+def kv_error(k: Any, v: Any, config: KVQuantConfig) -> dict[str, float]:
     """Relative MSE and SQNR (dB) of quantizing one layer's K and V (errors and powers pooled)."""
     from mant.kv import quantize_kv
 
@@ -156,12 +159,12 @@ def kv_error(k: Any, v: Any, config: Any) -> dict[str, float]:
 
 
 def calibrated_kv_config(
-    config: Any | None,
+    config: KVQuantConfig | None,
     calibration: Callable[[], tuple[Any, Any]],
     *,
     cache_dir: str | Path | None = None,
     source: str = "",
-) -> Any | None:
+) -> KVQuantConfig | None:
     """``config`` with a real-time LUT calibrated on demand when it needs one (else unchanged).
 
     Args:

@@ -61,6 +61,7 @@ __all__ = [
     "LevelsFormat",
     "parse_format",
     "register_format",
+    "unregister_format",
     "known_families",
     "example_format_names",
 ]
@@ -580,15 +581,28 @@ def register_format(
         >>> register_format("toy2_doc", LevelsFormat(label="toy2_doc", levels=(0.5, 1.0)))
         >>> parse_format("TOY2_DOC").grid.tolist()
         [-1.0, -0.5, 0.5, 1.0]
+        >>> unregister_format("toy2_doc")
     """
     if any(p.pattern == f"^{pattern}$" for p, _, _ in _REGISTRY):
         raise InputError.single("format", "is registered already", pattern)
-    fmt = build if isinstance(build, Format) else None
-    builder: FormatBuilder = (lambda _m: fmt) if fmt is not None else build  # type: ignore[assignment,return-value]
+    if isinstance(build, Format):
+        fixed = build
+
+        def builder(_m: re.Match[str]) -> Format:
+            return fixed
+
+    else:
+        builder = build
     labels = (label,) if isinstance(label, str) else tuple(label)
     _REGISTRY.append(
         (re.compile(f"^{pattern}$"), builder, tuple(x for x in labels if x) or (pattern,))
     )
+    parse_format.cache_clear()
+
+
+def unregister_format(pattern: str) -> None:
+    """Remove a registration of :func:`register_format` (tests, notebooks); unknown: no-op."""
+    _REGISTRY[:] = [r for r in _REGISTRY if r[0].pattern != f"^{pattern}$"]
     parse_format.cache_clear()
 
 

@@ -209,7 +209,7 @@ class KVQuantConfig:
         object.__setattr__(self, "_set", cs)
         if cs is not None and self.selection is Selection.VARIANCE and len(cs.formats) > 1:
             c.check(
-                variance_positions(self.candidates) is not None,
+                variance_positions(cs) is not None,
                 "kv.selection",
                 "variance needs candidates holding mant4_a0, mant4_a25 and int4 (use lut or "
                 "oracle for " + cs.name + ")",
@@ -553,7 +553,7 @@ def _select(
         stat = normalized_variance(groups, lengths)
         if n_formats == 1:
             return stat, np.zeros(groups.shape[0], np.int64)
-        return stat, select_variance(groups, cfg.candidates, lengths)
+        return stat, select_variance(groups, cfg.candidate_set, lengths)
     if lengths is None:
         stat = _statistic(groups, cfg.statistic)  # the tensor was checked by quantize_kv
     else:

@@ -105,8 +105,21 @@ class Recipe:
         """The recipe of one projection's weights."""
         return dict(self.weights)[Kind(kind)]
 
+    @property
+    def specs(self) -> dict[Kind, QuantSpec | None]:
+        """Every tensor kind (:class:`mant.vocab.TensorKind`) -> its :class:`QuantSpec` (None:
+        unquantized), in kind order.
+
+        Example:
+            >>> r = Recipe.from_dict({"name": "w", "weights": "int4:g128", "key": "int4:g16",
+            ...                       "value": "int4:g64"})
+            >>> [(str(k), s.group_size) for k, s in r.specs.items() if k in ("q", "key", "value")]
+            [('q', 128), ('key', 16), ('value', 64)]
+        """
+        return {k: self.tensor(k) for k in Kind}
+
     def tensor(self, kind: Kind | str) -> QuantSpec | None:
-        """The recipe of any tensor kind."""
+        """The :class:`QuantSpec` of any tensor kind."""
         kind = Kind(kind)
         if kind in WEIGHT_KINDS:
             return self.weight(kind)

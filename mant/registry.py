@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from mant.result import GroupQuant
     from mant.scales import ScaleFormat
 
-__all__ = ["GroupQuantizer", "group_quantizer", "register_group_quantizer", "registered_families"]
+__all__ = [
+    "GroupQuantizer",
+    "group_quantizer",
+    "register_group_quantizer",
+    "registered_families",
+    "unregister_group_quantizer",
+]
 
 
 class GroupQuantizer(Protocol):
@@ -65,6 +71,11 @@ def register_group_quantizer(family: str) -> Callable[[GroupQuantizer], GroupQua
         return fn
 
     return add
+
+
+def unregister_group_quantizer(family: str) -> None:
+    """Remove a family's quantizer (tests, notebooks); unknown: no-op."""
+    _GROUP_QUANTIZERS.pop(str(family), None)
 
 
 def group_quantizer(family: str) -> GroupQuantizer | None:

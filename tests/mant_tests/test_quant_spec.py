@@ -8,12 +8,16 @@ import pytest
 import mant
 from mant.candidates import candidate_set
 from mant.errors import InputError
-from mant.formats import LevelsFormat, parse_format, register_format
+from mant.formats import LevelsFormat, parse_format, register_format, unregister_format
 from mant.kv import KVQuantConfig, quantize_kv
 from mant.quant_spec import QuantSpec
 from mant.quantize import QuantConfig, quantize
 from mant.recipe import Recipe
-from mant.registry import group_quantizer, register_group_quantizer
+from mant.registry import (
+    group_quantizer,
+    register_group_quantizer,
+    unregister_group_quantizer,
+)
 from mant.result import GroupQuant
 from mant.vocab import (
     ACT_KINDS,
@@ -110,35 +114,41 @@ _TOY = "toy3_levels"
 _SIGN = "toysign1"
 
 
+class _SignFormat(LevelsFormat):
+    """A 1-bit toy whose family has a group quantizer of its own (sign times mean |x|)."""
+
+    @property
+    def family(self) -> str:
+        return "toysign"
+
+
+def _sign_groups(groups, lengths, cs, scale_format, choice, clip_search):
+    valid = np.arange(groups.shape[1])[None, :] < lengths[:, None]
+    scale = np.where(valid, np.abs(groups), 0).sum(axis=1) / lengths
+    deq = (np.sign(groups) * scale[:, None]).astype(np.float32)
+    err = np.where(valid, (groups - deq) ** 2, 0).sum(axis=1) / lengths
+    return GroupQuant(
+        dequantized=deq,
+        codes=(groups > 0).astype(np.int16),
+        scales=scale,
+        choice=np.zeros(len(groups), np.int16),
+        group_error=err,
+        energy=np.where(valid, groups.astype(np.float64) ** 2, 0).sum(axis=1),
+    )
+
+
 @pytest.fixture(scope="module")
 def toy_formats():
-    if _TOY not in mant.formats.known_families():
-        register_format(_TOY, LevelsFormat(label=_TOY, levels=(0.0, 1.0, 2.5, 6.0)))
-    if group_quantizer("toysign") is None:
-
-        class SignFormat(LevelsFormat):
-            @property
-            def family(self) -> str:
-                return "toysign"
-
-        register_format(_SIGN, SignFormat(label=_SIGN, levels=(1.0,), k=1))
-
-        @register_group_quantizer("toysign")
-        def _sign(groups, lengths, cs, scale_format, choice, clip_search):
-            valid = np.arange(groups.shape[1])[None, :] < lengths[:, None]
-            scale = np.where(valid, np.abs(groups), 0).sum(axis=1) / lengths
-            deq = (np.sign(groups) * scale[:, None]).astype(np.float32)
-            err = np.where(valid, (groups - deq) ** 2, 0).sum(axis=1) / lengths
-            return GroupQuant(
-                dequantized=deq,
-                codes=(groups > 0).astype(np.int16),
-                scales=scale,
-                choice=np.zeros(len(groups), np.int16),
-                group_error=err,
-                energy=np.where(valid, groups.astype(np.float64) ** 2, 0).sum(axis=1),
-            )
-
-    return _TOY, _SIGN
+    # the whole of adding a format: a definition and a registration (two for its own quantizer)
+    register_format(_TOY, LevelsFormat(label=_TOY, levels=(0.0, 1.0, 2.5, 6.0)))
+    register_format(_SIGN, _SignFormat(label=_SIGN, levels=(1.0,), k=1))
+    register_group_quantizer("toysign")(_sign_groups)
+    yield _TOY, _SIGN
+    unregister_format(_TOY)
+    unregister_format(_SIGN)
+    unregister_group_quantizer("toysign")
+    with pytest.raises(InputError):  # gone again: other tests see the shipped registry
+        parse_format(_TOY)
 
 
 def test_a_registered_levels_format_is_usable_by_name(toy_formats):
