@@ -31,12 +31,23 @@ class Design(Protocol):
     """What a recipe is built from: a :class:`dse.design.Design` (which imports this module for
     its ``recipe`` property, so this module names only what it reads)."""
 
-    pe_type: str
-    group_size: int
-    act_bits: int
-    kv_selection: str
-    weight_selection: str
-    per_kind: Mapping[str, Any] | None
+    @property
+    def pe_type(self) -> str: ...
+
+    @property
+    def group_size(self) -> int: ...
+
+    @property
+    def act_bits(self) -> int: ...
+
+    @property
+    def kv_selection(self) -> str: ...
+
+    @property
+    def weight_selection(self) -> str: ...
+
+    @property
+    def per_kind(self) -> Mapping[str, Any] | None: ...
 
     @property
     def key(self) -> tuple[Any, ...]: ...

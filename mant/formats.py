@@ -585,19 +585,16 @@ def register_format(
     """
     if any(p.pattern == f"^{pattern}$" for p, _, _ in _REGISTRY):
         raise InputError.single("format", "is registered already", pattern)
-    if isinstance(build, Format):
-        fixed = build
-
-        def builder(_m: re.Match[str]) -> Format:
-            return fixed
-
-    else:
-        builder = build
+    builder = _constant(build) if isinstance(build, Format) else build
     labels = (label,) if isinstance(label, str) else tuple(label)
     _REGISTRY.append(
         (re.compile(f"^{pattern}$"), builder, tuple(x for x in labels if x) or (pattern,))
     )
     parse_format.cache_clear()
+
+
+def _constant(fmt: Format) -> FormatBuilder:
+    return lambda _m: fmt
 
 
 def unregister_format(pattern: str) -> None:

@@ -144,7 +144,7 @@ class KVQuantConfig:
     k_grouping: Grouping = Grouping.TOKEN
     v_grouping: Grouping = Grouping.CHANNEL
     # None: the authors' ``variance`` rule when the set holds its three types, else ``lut``
-    selection: Selection | str | None = None  # a str is coerced in __post_init__
+    selection: Selection = None  # type: ignore[assignment]  # None / a str: set in __post_init__
     statistic: Statistic = Statistic.RMS_ABSMAX
     thresholds: Thresholds | None = None
     scale_format: str = DEFAULT_SCALE.value

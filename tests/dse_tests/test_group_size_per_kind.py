@@ -109,3 +109,33 @@ def test_a_bad_group_size_in_a_design_file_is_an_input_error(bad):
     }
     with pytest.raises(InputError, match="per_kind.group_size.key"):
         Design.parse(d)
+
+
+def test_a_study_with_a_kind_group_size_exports_and_evaluates_again(small_spec_dict, tmp_path):
+    from dse.cli import main
+    from dse.export import evaluate_exported
+    from dse.recipe_io import load_recipe
+    from dse.runner import run_study
+
+    d = _spec(small_spec_dict, group_size=[64], **{"group_size.down": [32, 128]})
+    d["n_trials"] = 2
+    d["sampler"] = {"name": "grid"}
+    spec = parse_spec(d)
+    out, to = tmp_path / "run", tmp_path / "designs"
+    run_study(spec, out_dir=out, progress=False, report=False)
+    assert main(["export", "--out", str(out), "--pareto", "--to", str(to)]) == 0
+    folders = sorted(p for p in to.iterdir() if p.is_dir())
+    assert folders
+    for folder in folders:
+        import yaml
+
+        saved = yaml.safe_load((folder / "design.yaml").read_text())
+        g = saved["design"]["per_kind"]["group_size.down"]
+        recipe = load_recipe(str(folder / "recipe.yaml"))
+        assert recipe.weight("down").group_size == g and recipe.weight("q").group_size == 64
+        acc = load_accelerator(folder / "accelerator.yaml")
+        assert acc.default_precision.group_size_of("down") == g
+        assert acc.default_precision == Precision.from_recipe(recipe)
+        again = evaluate_exported(folder)
+        for metric, value in saved["recorded"].items():
+            assert again[metric] == pytest.approx(value, rel=1e-12), (folder.name, metric)
