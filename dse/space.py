@@ -8,7 +8,6 @@ coefficient-family mappings; Optuna sees them by label.
 
 Example:
     >>> from mant.errors import IssueCollector
-from mant.vocab import KV_KINDS, WEIGHT_KINDS
     >>> rows = {"low": 16, "high": 64, "step": 16}
     >>> p = parse_param(IssueCollector(), "rows", rows, "space.rows")
     >>> list(p.values())
