@@ -170,15 +170,17 @@ class KVQuantConfig:
         for name, kind in (
             ("k_grouping", Grouping),
             ("v_grouping", Grouping),
-            ("selection", Selection),
             ("statistic", Statistic),
         ):
             value = _enum(kind, getattr(self, name), f"kv.{name}", c)
-            if value is not None and kind is Selection and value not in KV_SELECTIONS:
-                rule = f"must be one of {[m.value for m in KV_SELECTIONS]}"
-                c.add("kv.selection", rule, value.value)
-            elif value is not None:
+            if value is not None:
                 object.__setattr__(self, name, value)
+        sel = self.selection
+        if isinstance(sel, str) and sel in KV_SELECTIONS:  # the KV rules of mant.vocab only
+            object.__setattr__(self, "selection", Selection(sel))
+        else:
+            rule = f"must be one of {[m.value for m in KV_SELECTIONS]}"
+            c.add("kv.selection", rule, getattr(sel, "value", sel))
         g = self.group_size
         c.check(
             isinstance(g, int) and not isinstance(g, bool) and g >= 1,
