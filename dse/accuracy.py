@@ -49,7 +49,11 @@ from mant.errors import InputError
 
 if TYPE_CHECKING:
     from dse.cache import QuantCache
-    from dse.spec import AccuracySpec
+    from dse.spec_types import AccuracySpec
+    from mant.kv import KVQuantConfig
+    from mant.quantize import QuantConfig
+    from mant.recipe import Recipe
+    from mant.tender import TenderConfig
 
 __all__ = [
     "AccuracySource",
@@ -70,7 +74,10 @@ class AccuracySource(Protocol):
     """Anything that scores a design's numerics."""
 
     def metrics(
-        self, weight_config: Any, kv_config: Any | None, cache: QuantCache
+        self,
+        weight_config: QuantConfig | TenderConfig,
+        kv_config: KVQuantConfig | None,
+        cache: QuantCache,
     ) -> dict[str, float]:
         """Accuracy metrics (names from :data:`dse.metrics.METRICS`) of a weight
         :class:`mant.QuantConfig` and a KV config (None: fp16 KV)."""
@@ -95,7 +102,7 @@ def synthetic_suite(spec: AccuracySpec) -> TensorSuite:
     seed ``seed + 1``; activations (output-MSE selection, ``output_rel_mse``) are Gaussian with
     log-normal channel scales, 256 tokens each for calibration and evaluation, seed ``seed + 2``.
     """
-    from mant.tensor_recipe import WEIGHT_KINDS
+    from mant.quant_spec import WEIGHT_KINDS
 
     rng = np.random.default_rng(spec.seed)
     shape = (spec.tensor_rows, spec.tensor_cols)
@@ -171,7 +178,7 @@ def real_suite(spec: AccuracySpec) -> TensorSuite:
     from dse.tensor_kinds import projection_kind
     from llmrun import kv_dump
     from llmrun.assets import minilm_weights
-    from mant.tensor_recipe import WEIGHT_KINDS
+    from mant.quant_spec import WEIGHT_KINDS
 
     all_w = minilm_weights()
     names = sorted(n for n, a in all_w.items() if a.ndim == 2 and n.startswith("encoder."))
@@ -259,7 +266,7 @@ class PerplexitySource:
         parts = {"kind": "ppl", "weights": weight_config.to_dict()}
         return self._ppl(parts, {"weights": weight_config}, kvcfg, cache)
 
-    def recipe_metrics(self, recipe: Any, cache: QuantCache) -> dict[str, float]:
+    def recipe_metrics(self, recipe: Recipe, cache: QuantCache) -> dict[str, float]:
         """Perplexity with the recipe's weights (per projection kind) and KV cache.
 
         Activations stay unquantized, as in :meth:`metrics` (the hardware model still runs the

@@ -31,7 +31,7 @@ from dse.tensor_suite import Activations, NamedTensor, TensorSuite, content_id
 from mant.errors import InputError
 
 if TYPE_CHECKING:
-    from dse.spec import AccuracySpec
+    from dse.spec_types import AccuracySpec
 
 __all__ = ["FILE_SUFFIXES", "check_files", "files_suite", "load_named", "tensor_names"]
 

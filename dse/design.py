@@ -51,7 +51,8 @@ class Design:
 
     Attributes:
         pe_type: accelerator preset / PE type.
-        group_size: quantization group size in elements (weights and KV).
+        group_size: quantization group size in elements (weights, activations and KV; a kind
+            with a ``group_size.<kind>`` entry in :attr:`per_kind` uses its own).
         weight_bits: weight element width in bits (MANT and Tender PEs).
         weight_format: weight candidate spec of the MANT PE (name, list or family mapping).
         weight_selection: how a weight group picks its type: ``weight_mse`` (least weight
@@ -121,8 +122,8 @@ class Design:
         return dataclasses.replace(self, **{name: value})
 
     def value_for(self, base: str, kind: str) -> Any:
-        """``base`` (``weight_bits``, ``weight_format``, ``kv_bits``, ``kv_format``) for one
-        tensor kind: its per-kind override, else the base field."""
+        """``base`` (``group_size``, ``weight_bits``, ``weight_format``, ``kv_bits``,
+        ``kv_format``) for one tensor kind: its per-kind override, else the base field."""
         pk = self.per_kind or {}
         return pk.get(f"{base}.{kind}", getattr(self, base))
 
@@ -164,11 +165,6 @@ class Design:
         from dse.recipe_design import design_recipe
 
         return design_recipe(self)
-
-    @property
-    def kv_candidates(self) -> Any | None:
-        """The key's candidate spec, or None when it stays in fp16."""
-        return self.kv_candidates_of("key")
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -296,7 +292,7 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
 
     names = set(values) if space is None else {p.name for p in space.params} | set(values)
     per_kind = {n for n in names if "." in n}
-    used: set[str] = set()
+    used: set[str] = {"group_size"}  # the activations' (and every kind without its own)
 
     def source(base: str, kind: str) -> str:
         own = f"{base}.{kind}"
@@ -319,6 +315,7 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
     baseline = pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES
     if not baseline:
         for kind in WEIGHT_KIND_NAMES:
+            used.add(source("group_size", kind))
             fmt_name = source("weight_format", kind)
             used.add(fmt_name)
             fmt = resolved(fmt_name)
@@ -340,6 +337,7 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
             continue
         fmt_name = source("kv_format", side)
         used.add(fmt_name)
+        used.add(source("group_size", side))
         kv_quantized.append((fmt_name, bits))
     if kv_quantized and space is not None:
         from mant.candidates import candidate_set

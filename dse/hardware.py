@@ -20,7 +20,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from dse.design import Design
-    from dse.spec import WorkloadSpec
+    from dse.spec_types import WorkloadSpec
+    from hwmodel import Precision
 
 __all__ = ["HardwareModel", "HARDWARE_METRICS", "precision_of"]
 
@@ -37,7 +38,7 @@ HARDWARE_METRICS = (
 )
 
 
-def precision_of(design: Design) -> Any:
+def precision_of(design: Design) -> Precision:
     """The :class:`hwmodel.Precision` of a design: ``Precision.from_recipe(design.recipe)``."""
     from hwmodel import Precision
 

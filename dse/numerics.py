@@ -17,20 +17,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from dse.design import Design
+    from mant.kv import KVQuantConfig
+    from mant.quantize import QuantConfig
+    from mant.recipe import Recipe
+    from mant.tender import TenderConfig
+
+
+class Designed(Protocol):
+    """Anything with a recipe (a :class:`dse.design.Design`; this module does not import it)."""
+
+    @property
+    def recipe(self) -> Recipe: ...
+
 
 __all__ = [
     "MAX_SQNR_DB",
     "weight_config",
-    "kv_config",
     "calibrated_kv_config",
-    "element_bits",
-    "weight_error",
     "kv_error",
     "kv_side_configs",
     "kv_sides_error",
@@ -42,10 +50,10 @@ __all__ = [
 MAX_SQNR_DB = 200.0
 
 
-def weight_config(design: Design) -> Any:
+def weight_config(design: Designed) -> QuantConfig | TenderConfig | None:
     """The weight :class:`mant.QuantConfig` of the design's recipe (reduction axis), or None
     when its weights stay unquantized (the ``fp16`` PE's native recipe)."""
-    from mant.tensor_recipe import Kind
+    from mant.quant_spec import Kind
 
     t = design.recipe.weight(Kind.Q)
     return None if t is None else t.quant_config(axis=-1)
@@ -81,30 +89,12 @@ def resolve_candidates(spec: Any) -> Any:
 _RESOLVED: dict[str, Any] = {}
 
 
-def kv_config(design: Design) -> Any | None:
-    """The :class:`mant.kv.KVQuantConfig` of the design's recipe, or None (fp16 KV cache).
-
-    A one-format set needs no type choice (real-time and oracle give the same result), so the
-    recipe records it as ``oracle``: designs that differ only in ``kv_selection`` then share one
-    cache entry. A real-time set with no shipped LUT gets one from the accuracy source
-    (:func:`calibrated_kv_config`).
-    """
-    return design.recipe.kv_config()
-
-
-def element_bits(config: Any) -> int:
-    """Element width in bits of a quantization config's candidate set."""
-    from mant.candidates import candidate_set
-
-    return int(candidate_set(config.candidates).bits)
-
-
 def sqnr_db(rel_mse: float) -> float:
     """SQNR in dB of a relative MSE, capped at :data:`MAX_SQNR_DB`."""
     return MAX_SQNR_DB if rel_mse <= 0 else min(MAX_SQNR_DB, -10.0 * math.log10(rel_mse))
 
 
-def kv_side_configs(recipe: Any) -> tuple[Any | None, Any | None]:
+def kv_side_configs(recipe: Recipe) -> tuple[Any | None, Any | None]:
     """The ``mant.kv.KVQuantConfig`` that quantizes K and the one that quantizes V.
 
     One config for both when the recipe's key and value share format, group size, scale format
@@ -127,10 +117,10 @@ def kv_side_configs(recipe: Any) -> tuple[Any | None, Any | None]:
     return sides[0], sides[1]
 
 
-def uniform_configs(recipe: Any) -> tuple[Any, Any | None] | None:
+def uniform_configs(recipe: Recipe) -> tuple[Any, Any | None] | None:
     """``(weight config, KV config or None)`` when the recipe quantizes every weight kind alike
     and K and V alike (what a one-config accuracy source can score), else None."""
-    from mant.tensor_recipe import WEIGHT_KINDS
+    from mant.quant_spec import WEIGHT_KINDS
 
     weights = {repr(recipe.weight(k)) for k in WEIGHT_KINDS}
     k_cfg, v_cfg = kv_side_configs(recipe)
@@ -140,7 +130,9 @@ def uniform_configs(recipe: Any) -> tuple[Any, Any | None] | None:
     return q.quant_config(axis=-1), k_cfg
 
 
-def kv_sides_error(k: Any, v: Any, k_config: Any | None, v_config: Any | None) -> dict[str, float]:
+def kv_sides_error(
+    k: Any, v: Any, k_config: KVQuantConfig | None, v_config: KVQuantConfig | None
+) -> dict[str, float]:
     """Pooled relative MSE and SQNR of K under ``k_config`` and V under ``v_config`` (None: fp,
     no error): errors and powers summed over both, as :func:`kv_error` pools them."""
     from mant.kv import quantize_kv
@@ -158,16 +150,7 @@ def kv_sides_error(k: Any, v: Any, k_config: Any | None, v_config: Any | None) -
     return {"rel_mse": rel, "sqnr_db": sqnr_db(rel)}
 
 
-def weight_error(x: Any, config: Any) -> dict[str, float]:
-    """Relative MSE and SQNR (dB) of quantizing one weight tensor."""
-    from mant.quantize import quantize
-
-    res = quantize(x, config)
-    rel = float(res.rel_mse)
-    return {"rel_mse": rel, "sqnr_db": sqnr_db(rel)}
-
-
-def kv_error(k: Any, v: Any, config: Any) -> dict[str, float]:
+def kv_error(k: Any, v: Any, config: KVQuantConfig) -> dict[str, float]:
     """Relative MSE and SQNR (dB) of quantizing one layer's K and V (errors and powers pooled)."""
     from mant.kv import quantize_kv
 
@@ -176,12 +159,12 @@ def kv_error(k: Any, v: Any, config: Any) -> dict[str, float]:
 
 
 def calibrated_kv_config(
-    config: Any | None,
+    config: KVQuantConfig | None,
     calibration: Callable[[], tuple[Any, Any]],
     *,
     cache_dir: str | Path | None = None,
     source: str = "",
-) -> Any | None:
+) -> KVQuantConfig | None:
     """``config`` with a real-time LUT calibrated on demand when it needs one (else unchanged).
 
     Args:

@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from dse.accuracy import AccuracySource, make_accuracy_source
 from dse.cache import QuantCache
 from dse.claims import ClaimBook
 from dse.design import Design, design_from_values, ignored_params
+from dse.evaluation import Evaluation
 from dse.failures import ADDED_ATTR, FAIL_ATTR, TrialFailed
 from dse.hardware import HardwareModel, precision_of
 from dse.interrupts import abortable
@@ -31,35 +32,12 @@ from mant.errors import InputError
 if TYPE_CHECKING:
     import optuna
 
-    from dse.spec import StudySpec
+    from dse.spec_types import StudySpec
 
 __all__ = ["Evaluation", "Evaluator", "make_objective", "RECORD_ATTR", "trial_record"]
 
 # One user attribute per trial (one storage write): {"design", "quant", "metrics"}.
 RECORD_ATTR = "mant_dse"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Evaluation:
-    """Everything measured about one design.
-
-    Attributes:
-        design: the design.
-        metrics: every metric computed, by name (units in :data:`dse.metrics.METRICS`).
-        constraints: constraint values by constraint name; feasible when all <= 0.
-        objectives: objective values in the spec's order.
-        quant: ``{"weights": QuantConfig dict, "kv": KVQuantConfig dict | None}``.
-    """
-
-    design: Design
-    metrics: Mapping[str, float]
-    constraints: Mapping[str, float]
-    objectives: tuple[float, ...]
-    quant: Mapping[str, Any]
-
-    @property
-    def feasible(self) -> bool:
-        return all(v <= 0 for v in self.constraints.values())
 
 
 class Evaluator:
@@ -185,7 +163,7 @@ def make_objective(
     Raises:
         TypeError: anything else (names what it takes and what it got).
     """
-    from dse.spec import StudySpec
+    from dse.spec_types import StudySpec
 
     if isinstance(evaluator, StudySpec):
         evaluator = Evaluator(evaluator, cache_dir=cache_dir)

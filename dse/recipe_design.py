@@ -1,7 +1,8 @@
 """A design's :class:`mant.recipe.Recipe`: how a study point quantizes every tensor kind.
 
 Studies describe quantization with a few searchable parameters (``weight_format``,
-``weight_bits``, ``group_size``, ``act_bits``, ``kv_format``, ``kv_bits``, ``kv_selection``);
+``weight_bits``, ``group_size``, ``act_bits``, ``kv_format``, ``kv_bits``, ``kv_selection``, and
+per-kind ``<base>.<kind>`` overrides such as ``group_size.key``);
 :func:`design_recipe` turns them into the one frozen recipe that everything downstream reads
 (weight and KV configs in :mod:`dse.numerics`, ``hwmodel.Precision.from_recipe`` in
 :mod:`dse.hardware`, the ``recipe.yaml`` of an export).
@@ -17,14 +18,51 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dse.pe_recipes import pe_recipe
 
 if TYPE_CHECKING:
-    from dse.design import Design
     from mant.recipe import Recipe
+
+
+class Design(Protocol):
+    """What a recipe is built from: a :class:`dse.design.Design` (which imports this module for
+    its ``recipe`` property, so this module names only what it reads)."""
+
+    @property
+    def pe_type(self) -> str: ...
+
+    @property
+    def group_size(self) -> int: ...
+
+    @property
+    def act_bits(self) -> int: ...
+
+    @property
+    def kv_selection(self) -> str: ...
+
+    @property
+    def weight_selection(self) -> str: ...
+
+    @property
+    def per_kind(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def key(self) -> tuple[Any, ...]: ...
+
+    @property
+    def uses_weight_format(self) -> bool: ...
+
+    def with_param(self, name: str, value: Any) -> Design: ...
+
+    def value_for(self, base: str, kind: str) -> Any: ...
+
+    def weight_candidates_of(self, kind: str) -> Any: ...
+
+    def kv_candidates_of(self, side: str) -> Any | None: ...
+
 
 __all__ = ["FP_ACT_BITS", "KV_LAYOUT", "design_recipe"]
 
@@ -40,7 +78,7 @@ _MEMO: dict[tuple[Any, ...], Recipe] = {}
 
 def design_recipe(design: Design) -> Recipe:
     """The recipe of a design (memoised on everything but the array shape)."""
-    key = replace(design, rows=0, cols=0).key
+    key = design.with_param("rows", 0).with_param("cols", 0).key
     hit = _MEMO.get(key)
     if hit is None:
         hit = _build(design)
@@ -52,37 +90,39 @@ def _build(design: Design) -> Recipe:
     if design.quantization == "native":
         return pe_recipe(design.pe_type)
     from dse.numerics import resolve_candidates
+    from mant.quant_spec import WEIGHT_KINDS, Kind, QuantSpec
     from mant.recipe import Recipe
-    from mant.tensor_recipe import WEIGHT_KINDS, Kind, TensorRecipe
 
-    g = design.group_size
+    g = design.group_size  # the activations'; each weight kind and KV side may have its own
+
+    def where(base: str, kind: str) -> str:
+        own = f"{base}.{kind}"
+        return own if own in (design.per_kind or {}) else base
+
     if design.uses_weight_format:
-        built: dict[Any, TensorRecipe | None] = {}  # kinds with one spec share one recipe
-        chosen: list[tuple[Kind, TensorRecipe | None]] = []
+        built: dict[Any, QuantSpec | None] = {}  # kinds with one spec share one recipe
+        chosen: list[tuple[Kind, QuantSpec | None]] = []
         for kind in WEIGHT_KINDS:
             spec = design.weight_candidates_of(kind.value)
-            key = repr(spec)
+            wg = design.value_for("group_size", kind.value)
+            key = (repr(spec), wg)
             if key not in built:
-                path = (
-                    f"weight_format.{kind.value}"
-                    if f"weight_format.{kind.value}" in (design.per_kind or {})
-                    else "weight_format"
-                )
+                path = where("weight_format", kind.value)
                 entry = {
                     "format": resolve_candidates(spec),
-                    "group_size": g,
+                    "group_size": wg,
                     "scale_format": "fp16",
                 }
                 if design.weight_selection == "output_mse":
                     entry["selection"] = "output_mse"
-                built[key] = TensorRecipe.from_value(entry, path, kind=Kind.Q)
+                built[key] = QuantSpec.from_value(entry, path, kind=Kind.Q)
             chosen.append((kind, built[key]))
         weights = tuple(chosen)
     else:
         weights = pe_recipe(design.pe_type).weights
     acts = None
     if design.act_bits < FP_ACT_BITS:
-        acts = TensorRecipe.from_value(
+        acts = QuantSpec.from_value(
             {"format": f"int{design.act_bits}", "group_size": g},
             "act_bits",
             kind=Kind.ACTIVATIONS,
@@ -97,15 +137,15 @@ def _build(design: Design) -> Recipe:
         # one format needs no type choice: real-time and oracle agree (one cache entry)
         single = len(candidate_set(fmt).formats) == 1
         rule = "oracle" if single or design.kv_selection == "oracle" else "lut"
-        kv[name] = TensorRecipe.from_value(
+        kv[name] = QuantSpec.from_value(
             {
                 "format": fmt,
-                "group_size": g,
+                "group_size": design.value_for("group_size", name),
                 "scale_format": "fp16",
                 "selection": rule,
                 "grouping": KV_LAYOUT[name],
             },
-            f"kv_format.{name}" if f"kv_format.{name}" in (design.per_kind or {}) else "kv_format",
+            where("kv_format", name),
             kind=kind,
         )
     return Recipe(

@@ -24,16 +24,33 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from dse.design import Design, design_from_values
+from dse.evaluation import Evaluation
 from dse.pareto import pareto_mask, to_minimization
 from dse.space import HARDWARE_PARAMS
 
 if TYPE_CHECKING:
-    from dse.objective import Evaluation, Evaluator
+    from dse.hardware import HardwareModel
+    from dse.spec_types import StudySpec
+    from hwmodel import Precision
+
+
+class Evaluator(Protocol):
+    """What the solver asks of :class:`dse.objective.Evaluator` (which does not import this)."""
+
+    spec: StudySpec
+    hardware: HardwareModel
+
+    def configs(self, design: Design) -> tuple[Any, Any, Precision]: ...
+
+    def numeric_metrics(self, design: Design) -> dict[str, float]: ...
+
+    def finish(self, design: Design, metrics: dict[str, float]) -> Evaluation: ...
+
 
 __all__ = ["HardwareSolver", "MAX_SOLVE_DESIGNS", "quant_key"]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mant.errors import IssueCollector
+from mant.vocab import KV_KINDS, WEIGHT_KINDS
 
 __all__ = [
     "HARDWARE_PARAMS",
@@ -97,9 +98,13 @@ class ParamInfo:
 
 # Per-tensor-kind parameters: ``<base>.<kind>`` overrides ``<base>`` for that kind only (weights
 # of one projection, or one side of the KV cache); absent from a spec, the kind takes the base.
-WEIGHT_KIND_NAMES = ("q", "k", "v", "o", "gate", "up", "down")
-KV_SIDE_NAMES = ("key", "value")
+# ``group_size.<kind>`` exists for every projection and both KV sides; the linear-layer
+# activations keep the base ``group_size``.
+# (the kinds themselves are mant.vocab's: one definition)
+WEIGHT_KIND_NAMES = tuple(k.value for k in WEIGHT_KINDS)
+KV_SIDE_NAMES = tuple(k.value for k in KV_KINDS)
 PER_KIND_BASES = {
+    "group_size": WEIGHT_KIND_NAMES + KV_SIDE_NAMES,
     "weight_bits": WEIGHT_KIND_NAMES,
     "weight_format": WEIGHT_KIND_NAMES,
     "kv_bits": KV_SIDE_NAMES,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from mant.errors import InputError, IssueCollector
 
 if TYPE_CHECKING:
-    from dse.spec import StudySpec
+    from dse.spec_types import StudySpec
 
 __all__ = ["MAX_ENUMERATED_DESIGNS", "MAX_GEMM_DIM", "MAX_SEED", "check_study"]
 

@@ -14,7 +14,7 @@ from dse.space import IntRange
 from dse.storage import strip_password
 
 if TYPE_CHECKING:
-    from dse.spec import StudySpec
+    from dse.spec_types import StudySpec
 
 __all__ = ["spec_to_dict"]
 

@@ -29,7 +29,7 @@ from dse.space import PE_FILE_SUFFIXES, Categorical
 from mant.errors import InputError, IssueCollector
 
 if TYPE_CHECKING:
-    from dse.spec import StudySpec
+    from dse.spec_types import StudySpec
 
 __all__ = ["base_pe", "check_inputs", "resolve_paths"]
 

@@ -369,7 +369,7 @@ def _tensor_configs(
     weights: tuple[NamedTensor, ...], recipe: Any, by_kind: bool
 ) -> list[tuple[NamedTensor, Any]]:
     from mant.errors import InputError
-    from mant.tensor_recipe import WEIGHT_KINDS
+    from mant.quant_spec import WEIGHT_KINDS
 
     configs = {}
     for k in WEIGHT_KINDS:

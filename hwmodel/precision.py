@@ -18,31 +18,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mant import bits_per_element
 from mant.errors import InputError, IssueCollector
+from mant.vocab import B_OPERAND_KINDS, KV_KINDS, TensorKind
+
+if TYPE_CHECKING:
+    from mant.recipe import Recipe
 
 __all__ = ["Precision", "KindPrecision", "OperandKind", "gemm_kind", "GEMM_KINDS"]
 
 
-class OperandKind(StrEnum):
-    """The tensor kind a GEMM's B operand is: a projection's weights, or the K or V cache."""
+OperandKind = TensorKind
+"""The tensor kind a GEMM's B operand is (``mant.vocab.TensorKind``, one of
+:data:`mant.vocab.B_OPERAND_KINDS`: a projection's weights, or the K or V cache)."""
 
-    Q = "q"
-    K = "k"
-    V = "v"
-    O = "o"  # noqa: E741  (the projection's conventional name)
-    GATE = "gate"
-    UP = "up"
-    DOWN = "down"
-    KEY = "key"
-    VALUE = "value"
-
-
-_KV_KINDS = (OperandKind.KEY, OperandKind.VALUE)
-_UNKNOWN_KIND = "unknown kind; kinds are " + ", ".join(OperandKind)
+_KV_KINDS = KV_KINDS
+_UNKNOWN_KIND = "unknown kind; kinds are " + ", ".join(B_OPERAND_KINDS)
 
 GEMM_KINDS: dict[str, OperandKind] = {
     "q_proj": OperandKind.Q,
@@ -85,7 +78,7 @@ def gemm_kind(gemm: Any) -> OperandKind | None:
     Example:
         >>> from hwmodel.workload import Gemm
         >>> gemm_kind(Gemm(m=1, n=8, k=8, name="fc2")), gemm_kind(Gemm(m=1, n=8, k=8))
-        (<OperandKind.DOWN: 'down'>, None)
+        (<TensorKind.DOWN: 'down'>, None)
     """
     kind = GEMM_KINDS.get(gemm.name)
     if kind is None or (kind in _KV_KINDS) != (str(gemm.operand) == "kv"):
@@ -106,7 +99,7 @@ class KindPrecision:
 
     Example:
         >>> KindPrecision(kind="down", bits=8, bits_per_element=8.3125).kind
-        <OperandKind.DOWN: 'down'>
+        <TensorKind.DOWN: 'down'>
     """
 
     kind: OperandKind
@@ -117,8 +110,15 @@ class KindPrecision:
     def __post_init__(self) -> None:
         c = IssueCollector()
         path = f"precision.per_kind.{self.kind}"
+        g = self.group_size
+        c.check(
+            g is None or (isinstance(g, int) and not isinstance(g, bool) and g >= 1),
+            f"{path}.group_size",
+            "must be an int >= 1 or null",
+            g,
+        )
         if c.check(
-            self.kind in tuple(OperandKind),
+            self.kind in B_OPERAND_KINDS,
             "precision.per_kind",
             _UNKNOWN_KIND,
             self.kind,
@@ -229,7 +229,7 @@ class Precision:
         c.raise_if_any()
         for name in ("weight_bits_per_element", "kv_bits_per_element", "act_bits_per_element"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        order = tuple(OperandKind)
+        order = B_OPERAND_KINDS
         g0 = self.group_size
         kept = sorted(
             (
@@ -255,11 +255,28 @@ class Precision:
             >>> p.with_kinds({"q": (8, 8.3125)}).of_kind("q"), p.of_kind("value")
             ((8, 8.3125), (4, 4.3125))
         """
-        kind = OperandKind(kind)
+        kind = _operand_kind(kind)
         for o in self.per_kind:
             if o.kind is kind:
                 return o.bits, o.bits_per_element
         return self._headline(kind)
+
+    def group_size_of(self, kind: OperandKind | str) -> int:
+        """Elements per quantization group of one kind's B operand (its own, else the headline).
+
+        Example:
+            >>> from mant.recipe import Recipe
+            >>> r = Recipe.from_dict({"name": "x", "weights": "int4:g128", "key": "int4:g16",
+            ...                       "value": "int4:g128:grouping=token"})
+            >>> p = Precision.from_recipe(r)
+            >>> p.group_size_of("key"), p.group_size_of("value"), p.group_size_of("q")
+            (16, 128, 128)
+        """
+        kind = _operand_kind(kind)
+        for o in self.per_kind:
+            if o.kind is kind and o.group_size is not None:
+                return o.group_size
+        return self.group_size
 
     def operand(self, gemm: Any) -> tuple[int, float]:
         """(element bits, bits per element incl. metadata) of ``gemm``'s B operand.
@@ -291,12 +308,8 @@ class Precision:
             >>> p.group_of(Gemm(m=1, n=8, k=8, name="qk", operand="kv")), p.group_size
             (32, 64)
         """
-        if self.per_kind:
-            kind = gemm_kind(gemm)
-            for o in self.per_kind:
-                if o.kind is kind and o.group_size is not None:
-                    return o.group_size
-        return self.group_size
+        kind = gemm_kind(gemm) if self.per_kind else None
+        return self.group_size if kind is None else self.group_size_of(kind)
 
     @property
     def widest_b_bits_per_element(self) -> float:
@@ -392,7 +405,7 @@ class Precision:
         )
 
     @classmethod
-    def from_recipe(cls, recipe: Any) -> Precision:
+    def from_recipe(cls, recipe: Recipe) -> Precision:
         """The precision a :class:`mant.recipe.Recipe` asks of the hardware.
 
         Element bits pick the PE mode; bits per element (metadata included) set the traffic and
@@ -412,8 +425,8 @@ class Precision:
             ()
         """
         overrides = []
-        for kind in OperandKind:
-            t = recipe.tensor(kind.value)
+        for kind in B_OPERAND_KINDS:
+            t = recipe.tensor(kind)
             bits, bpe = (16, 16.0) if t is None else (t.element_bits, t.bits_per_element)
             g = None if t is None or not t.group_size else int(t.group_size)
             overrides.append(
@@ -498,6 +511,12 @@ _FIELDS = (
     "act_bits_per_element",
 )
 _REQUIRED = _FIELDS[:5]
-_KIND_NAMES = tuple(k.value for k in OperandKind)
+_KIND_NAMES = tuple(k.value for k in B_OPERAND_KINDS)
 _KIND_KEYS = ("bits", "bits_per_element")
 _KIND_OPTIONAL = (*_KIND_KEYS, "group_size")
+
+
+def _operand_kind(kind: OperandKind | str) -> OperandKind:
+    if kind not in _KIND_NAMES:
+        raise InputError.single("precision.per_kind", _UNKNOWN_KIND, kind)
+    return TensorKind(kind)

@@ -1,7 +1,7 @@
 """Weight quantization of a whole model by its recipe, with calibration activations for output-MSE.
 
 :func:`quantize_weights` quantizes every linear projection kind of every block (q, k, v, o, gate,
-up, down) with the :class:`~mant.tensor_recipe.TensorRecipe` the recipe gives that kind; a kind
+up, down) with the :class:`~mant.quant_spec.QuantSpec` the recipe gives that kind; a kind
 set to ``None`` stays as stored. Groups run along in_features (the reduction dimension).
 
 Kinds whose selection is ``output_mse`` need calibration activations: the numpy forward runs
@@ -17,10 +17,12 @@ Results are cached by content: the key is the model asset's hash, the recipe's w
 calibration settings (a hash of the token ids and the propagation flag). The cache holds the
 chosen candidate of every group (a few MB), from which the quantized weights are rebuilt exactly.
 
-Example:
+Example (needs the model assets, ``mant-dse assets fetch``; ``tests/llmrun_tests`` runs it):
     >>> from mant.recipes import named_recipe
-    >>> qmodel, stats = quantize_weights(load_model(), named_recipe("int4-g64"))
-    >>> stats.n_tensors
+    >>> from llmrun.model import load_model
+    >>> qmodel, stats = quantize_weights(  # doctest: +SKIP
+    ...     load_model(), named_recipe("int4-g64"))
+    >>> stats.n_tensors  # doctest: +SKIP
     210
 """
 
@@ -43,9 +45,9 @@ from llmrun.model import LayerWeights, LlamaConfig, LlamaModel
 from llmrun.text import Corpus, corpus_tokens
 from mant.errors import InputError, IssueCollector
 from mant.output_select import GramCalibration
+from mant.quant_spec import WEIGHT_KINDS, Kind, Selection
 from mant.quantize import QuantConfig, quantize, quantize_with_choice
 from mant.recipe import Recipe
-from mant.tensor_recipe import WEIGHT_KINDS, Kind, Selection
 
 __all__ = [
     "CALIBRATION_CORPUS",

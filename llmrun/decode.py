@@ -12,8 +12,10 @@ step's tensors as in :func:`llmrun.forward.forward_hidden`.
 the same hidden states for the whole window at once; this loop exists to check that (it costs a
 Python step per token and layer).
 
-Example:
-    >>> h = decode_hidden(net, tokens[:150], KVQuantConfig(group_size=16), prefill_tokens=40)
+Example (``net`` a :class:`llmrun.forward.PreparedModel` of the real model, ``tokens`` its
+text's ids; needs the model assets, ``tests/llmrun_tests/test_decode.py`` runs it):
+    >>> h = decode_hidden(  # doctest: +SKIP
+    ...     net, tokens[:150], KVQuantConfig(group_size=16), prefill_tokens=40)
 """
 
 from __future__ import annotations

@@ -17,9 +17,11 @@ staged)`` with the causal completion mask M (no loop over tokens).
 Everything runs in the dtype of the prepared weights (float32 for speed; float64 for reference
 checks).
 
-Example:
-    >>> net = PreparedModel.build(load_model("smollm2-135m"))
-    >>> nll, n = window_nll(net, tokens.reshape(2, 512))
+Example (needs the model assets, ``mant-dse assets fetch``; ``tokens`` the text's ids;
+``tests/llmrun_tests/test_forward.py`` runs it):
+    >>> from llmrun.model import load_model
+    >>> net = PreparedModel.build(load_model("smollm2-135m"))  # doctest: +SKIP
+    >>> nll, n = window_nll(net, tokens.reshape(2, 512))  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -14,19 +14,26 @@
   statistics of tokens that follow the query, and V's last ``tokens mod g`` tokens stay fp).
 
 Example:
+    >>> k, v = np.random.default_rng(0).standard_normal((2, 1, 3, 10, 64)).astype(np.float32)
     >>> hook = reference_int_kv_hook(bits=4, group_size=64, symmetric=False)
     >>> k_hat, v_hat = hook(0, k, v)
+    >>> k_hat.shape, bool(np.abs(k_hat - k).max() < 0.5)
+    ((1, 3, 10, 64), True)
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from llmrun.forward import KVHook
 from llmrun.model import LINEAR_NAMES, LlamaModel
+
+if TYPE_CHECKING:
+    from mant.kv import KVQuantConfig
+    from mant.quantize import QuantConfig
 
 __all__ = [
     "WeightErrors",
@@ -53,7 +60,9 @@ class WeightErrors:
     bits_per_element: float
 
 
-def quantize_model_weights(model: LlamaModel, config: Any) -> tuple[LlamaModel, WeightErrors]:
+def quantize_model_weights(
+    model: LlamaModel, config: QuantConfig
+) -> tuple[LlamaModel, WeightErrors]:
     """A copy of ``model`` whose linear weights are fake-quantized with ``config`` (a QuantConfig).
 
     Returns:
@@ -123,7 +132,7 @@ def reference_int_kv_hook(*, bits: int, group_size: int, symmetric: bool) -> KVH
     return hook
 
 
-def mant_kv_hook(config: Any) -> KVHook:
+def mant_kv_hook(config: KVQuantConfig) -> KVHook:
     """KV hook running ``mant.kv.quantize_kv`` with a ``KVQuantConfig`` on each window and
     layer."""
     from mant.kv import quantize_kv

@@ -123,12 +123,6 @@ class LlamaModel:
     load_seconds: float = 0.0
     output: np.ndarray | None = None
 
-    @property
-    def n_params(self) -> int:
-        arrays: list[np.ndarray | None] = [self.tok_embd, self.output_norm, self.output]
-        arrays += [getattr(layer, f) for layer in self.layers for f in LayerWeights.__slots__]
-        return sum(a.size for a in arrays if a is not None)
-
 
 def _field(reader, key: str):
     return reader.fields[key].contents()

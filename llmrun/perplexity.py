@@ -40,9 +40,9 @@ from llmrun.scoring import score_windows
 from llmrun.text import Corpus, corpus_tokens, file_tokens, model_key
 from llmrun.threads import blas_threads, default_threads
 from mant.errors import InputError, IssueCollector
+from mant.quant_spec import Kind, QuantSpec
 from mant.recipe import Recipe
 from mant.recipes import parse_recipe_arg
-from mant.tensor_recipe import Kind, TensorRecipe
 
 __all__ = [
     "BACKENDS",
@@ -231,7 +231,7 @@ def _kv_override(recipe: Recipe, text: str) -> Recipe:
     for kind, letter in ((Kind.KEY, "k"), (Kind.VALUE, "v")):
         extra = f":grouping={groupings[letter]}" if letter in groupings else ""
         try:
-            parts[kind.value] = TensorRecipe.parse(rest + extra, kind=kind, path="kv")
+            parts[kind.value] = QuantSpec.parse(rest + extra, kind=kind, path="kv")
         except InputError as exc:
             c.extend(exc)
     c.raise_if_any()
@@ -249,7 +249,7 @@ class _Resolved:
     acts_text: str
 
 
-def _text(ts: list[TensorRecipe | None]) -> str:
+def _text(ts: list[QuantSpec | None]) -> str:
     texts = sorted({"fp32" if t is None else str(t) for t in ts})
     return texts[0] if len(texts) == 1 else "mixed: " + ", ".join(texts)
 
@@ -273,8 +273,8 @@ def resolve_quantization(
     """Recipe plus overrides -> what the forward runs (see :func:`perplexity`)."""
     r = parse_recipe_arg("fp16" if recipe is None else recipe)
     c = IssueCollector()
-    legacy_w = weights is not None and not isinstance(weights, str | Mapping | TensorRecipe)
-    legacy_kv = kv is not None and not isinstance(kv, str | Mapping | TensorRecipe)
+    legacy_w = weights is not None and not isinstance(weights, str | Mapping | QuantSpec)
+    legacy_kv = kv is not None and not isinstance(kv, str | Mapping | QuantSpec)
     ref_hook = None
     try:
         if weights is not None and not legacy_w:

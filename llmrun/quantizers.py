@@ -31,13 +31,13 @@ from llmrun.forward import ActHooks, KVHook
 from mant.act_quant import act_quantizer
 from mant.kv import Grouping, KVQuantConfig, quantize_grouped
 from mant.kv_decode import ValueCache, decode_value_cache
+from mant.quant_spec import QuantSpec
 from mant.recipe import Recipe
-from mant.tensor_recipe import TensorRecipe
 
 __all__ = ["act_hooks", "kv_hook", "kv_hook_for_config"]
 
 
-def _q(t: TensorRecipe | None) -> Any:
+def _q(t: QuantSpec | None) -> Any:
     return None if t is None else act_quantizer(t)
 
 

@@ -13,8 +13,9 @@ Internals, "Serialization Formats" and "Lazy loading"):
   byte it is zlib.
 * a serialization starts ``X\\n``, three int32 versions and (version 3) a native-encoding string.
 
-Example:
-    >>> lines = read_lazyload(rdb_path, rdx_path)["prideprejudice"]
+Example (``rdb_path`` / ``rdx_path`` the ``janeaustenr`` package's lazy-load database, which
+``mant-dse assets fetch`` downloads; ``tests/llmrun_tests/test_rdata.py`` reads it):
+    >>> lines = read_lazyload(rdb_path, rdx_path)["prideprejudice"]  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from mant.compare import Setting, SettingScore, compare_settings, settings_grid
     from mant.data_families import coefficients_from_data
     from mant.errors import InputError, Issue, MantDseError
-    from mant.formats import Format, MantFormat, parse_format
+    from mant.formats import Format, LevelsFormat, MantFormat, parse_format, register_format
     from mant.fused import (
         AccumulatorWidths,
         accumulator_bounds,
@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     )
     from mant.metrics import max_abs_error, mse, rel_mse, sqnr_db
     from mant.olive import OliveFormat
+    from mant.quant_spec import QuantSpec
     from mant.quantize import GroupQuant, QuantConfig, QuantResult, quantize, quantize_groups
+    from mant.recipe import Recipe
+    from mant.registry import register_group_quantizer
     from mant.scales import DEFAULT_SCALE, ScaleFormat, bits_per_element
     from mant.tender import TenderConfig, quantize_tender
     from mant.tensor_io import (
@@ -44,8 +47,31 @@ if TYPE_CHECKING:
         tensor_info,
         tensor_names,
     )
+    from mant.vocab import (
+        Granularity,
+        Grouping,
+        PerChannel,
+        PerGroup,
+        PerTensor,
+        PerToken,
+        Selection,
+        TensorKind,
+    )
 
 _EXPORTS = {
+    "Recipe": "mant.recipe",
+    "QuantSpec": "mant.quant_spec",
+    "TensorKind": "mant.vocab",
+    "Selection": "mant.vocab",
+    "Grouping": "mant.vocab",
+    "Granularity": "mant.vocab",
+    "PerGroup": "mant.vocab",
+    "PerChannel": "mant.vocab",
+    "PerToken": "mant.vocab",
+    "PerTensor": "mant.vocab",
+    "LevelsFormat": "mant.formats",
+    "register_format": "mant.formats",
+    "register_group_quantizer": "mant.registry",
     "AccumulatorWidths": "mant.fused",
     "CandidateSet": "mant.candidates",
     "DEFAULT_SCALE": "mant.scales",
@@ -97,6 +123,19 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Recipe",
+    "QuantSpec",
+    "TensorKind",
+    "Selection",
+    "Grouping",
+    "Granularity",
+    "PerGroup",
+    "PerChannel",
+    "PerToken",
+    "PerTensor",
+    "LevelsFormat",
+    "register_format",
+    "register_group_quantizer",
     "AccumulatorWidths",
     "CandidateSet",
     "DEFAULT_SCALE",

@@ -1,4 +1,4 @@
-"""Activation fake-quantization for a model's forward pass, driven by a :class:`TensorRecipe`.
+"""Activation fake-quantization for a model's forward pass, driven by a :class:`QuantSpec`.
 
 Activations are quantized on the fly, per token: groups of g along the last axis (the reduction
 dimension of the consumer: in_features of a linear layer, head_dim of Q, the key axis of the
@@ -13,8 +13,8 @@ time so that windows of a batch stay independent.
 
 Example:
     >>> import numpy as np
-    >>> from mant.tensor_recipe import Kind, TensorRecipe
-    >>> q = act_quantizer(TensorRecipe.parse("int8:g64", kind=Kind.ACTIVATIONS))
+    >>> from mant.quant_spec import Kind, QuantSpec
+    >>> q = act_quantizer(QuantSpec.parse("int8:g64", kind=Kind.ACTIVATIONS))
     >>> x = np.linspace(-1, 1, 128, dtype=np.float32).reshape(1, 128)
     >>> float(np.abs(q(x) - x).max()) <= 0.5 / 127 + 1e-6
     True
@@ -28,8 +28,8 @@ import numpy as np
 
 from mant.formats import IntFormat
 from mant.groups import Granularity
+from mant.quant_spec import QuantSpec
 from mant.scales import ScaleFormat
-from mant.tensor_recipe import TensorRecipe
 
 __all__ = ["ActQuantizer", "act_quantizer", "int_fake_quant"]
 
@@ -61,7 +61,7 @@ def int_fake_quant(
     return out[..., :n] if pad else out
 
 
-def act_quantizer(recipe: TensorRecipe) -> ActQuantizer:
+def act_quantizer(recipe: QuantSpec) -> ActQuantizer:
     """The per-token activation quantizer of one tensor recipe (see the module doc)."""
     cs = recipe.candidate_set
     fmt = None if cs is None or len(cs.formats) != 1 else cs.formats[0]

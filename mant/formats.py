@@ -21,6 +21,8 @@ Families and their names (``k`` = element bits):
   replaces ``i = 0`` by an exact zero (mant.md §2).
 * ``olive{k}_int`` / ``olive{k}_flint``: OliVe's outlier-victim-pair element (normals plus
   abfloat outliers, mant.md §9.2), defined and quantized in :mod:`mant.olive`.
+* ``LevelsFormat``: a format given by data (its magnitudes), registered under its own name
+  with :func:`register_format`; every family above is registered the same way.
 * Block formats with a fixed block and scale: ``mxfp4``, ``mxfp6_e2m3``, ``mxfp6_e3m2``,
   ``mxfp8_e4m3``, ``mxfp8_e5m2``, ``mxint8`` (OCP MX v1.0: block 32, E8M0 scale) and ``nvfp4``
   (block 16, E4M3 scale, fp32 per-tensor scale).
@@ -56,7 +58,10 @@ __all__ = [
     "MantFormat",
     "BlockFormat",
     "FloatVariant",
+    "LevelsFormat",
     "parse_format",
+    "register_format",
+    "unregister_format",
     "known_families",
     "example_format_names",
     "register_format_parser",
@@ -88,7 +93,8 @@ class Format:
         raise NotImplementedError
 
     @property
-    def family(self) -> Family:  # pragma: no cover - abstract
+    def family(self) -> str:  # pragma: no cover - abstract
+        """The family name a group quantizer registers under (:mod:`mant.registry`)."""
         raise NotImplementedError
 
     def _build_grid(self) -> np.ndarray:  # pragma: no cover - abstract
@@ -482,6 +488,51 @@ class OliveFormat(Format):
         return np.concatenate([-mags, mags])
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LevelsFormat(Format):
+    """A format given by data: its non-negative magnitudes, mirrored to a sign-symmetric grid.
+
+    The default group quantizer serves it (absmax scaling, nearest level), so a new format of
+    this kind is one :func:`register_format` call and nothing else.
+
+    Args:
+        label: its name.
+        levels: the magnitudes in grid units (0 may be one of them).
+        k: element bits (default: enough for ``2 * len(levels)`` codes).
+    """
+
+    label: str
+    levels: tuple[float, ...]
+    k: int = 0
+
+    def __post_init__(self) -> None:
+        lv = tuple(float(v) for v in self.levels)
+        ok = bool(lv) and all(math.isfinite(v) and v >= 0 for v in lv) and max(lv) > 0
+        if not ok:
+            raise InputError.single(
+                f"format.{self.label}.levels", "must be finite numbers >= 0, one > 0", lv
+            )
+        object.__setattr__(self, "levels", lv)
+        if not self.k:
+            object.__setattr__(self, "k", max(1, math.ceil(math.log2(2 * len(set(lv))))))
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    @property
+    def bits(self) -> int:
+        return self.k
+
+    @property
+    def family(self) -> str:
+        return "levels"
+
+    def _build_grid(self) -> np.ndarray:
+        mags = np.asarray(self.levels, dtype=np.float64)
+        return np.concatenate([-mags, mags])
+
+
 def _mx(label: str, element: Format) -> BlockFormat:
     emax = int(math.floor(math.log2(element.max_abs)))
     return BlockFormat(label=label, element=element, block=32, scale="e8m0", emax=emax)
@@ -506,26 +557,75 @@ _BLOCK_FORMATS: dict[str, BlockFormat] = {
     ),
 }
 
-_FAMILIES = (
-    "int{k}",
-    "int{k}_asym",
-    "pot{k}",
-    "flint{k}",
-    "fp{k}_e{E}m{M}[fn|fnuz]",
-    "mant{k}_a{a}[_z]",
-    "olive{k}_int|flint",
-    *_BLOCK_FORMATS,
-)
+FormatBuilder = Callable[[re.Match[str]], Format]
+"""Builds a format from the match of its family's name pattern (raises InputError if invalid)."""
 
-_RE_SIMPLE = re.compile(r"^(int|pot|flint)(\d+)(_asym)?$")
-_RE_FP = re.compile(r"^fp(\d+)_e(\d+)m(\d+)(fn|fnuz)?$")
-_RE_MANT = re.compile(r"^mant(\d+)_a(\d+)(_z)?$")
-_RE_OLIVE = re.compile(r"^olive(\d+)_(int|flint)$")
+_REGISTRY: list[tuple[re.Pattern[str], FormatBuilder, tuple[str, ...]]] = []
+
+
+def register_format(
+    pattern: str, build: FormatBuilder | Format, *, label: str | tuple[str, ...] = ""
+) -> None:
+    """Make :func:`parse_format` (and so every candidate spec) know a format or family.
+
+    Args:
+        pattern: a regular expression matched against the lower-case name (whole name), or
+            a plain name for one fixed format.
+        build: the :class:`Format` itself (one fixed name), or a function of the match.
+        label: how :func:`known_families` lists it (default: ``pattern``); a tuple for a
+            pattern that covers several families.
+
+    Raises:
+        InputError: the pattern is registered already.
+
+    Example:
+        >>> register_format("toy2_doc", LevelsFormat(label="toy2_doc", levels=(0.5, 1.0)))
+        >>> parse_format("TOY2_DOC").grid.tolist()
+        [-1.0, -0.5, 0.5, 1.0]
+        >>> unregister_format("toy2_doc")
+    """
+    if any(p.pattern == f"^{pattern}$" for p, _, _ in _REGISTRY):
+        raise InputError.single("format", "is registered already", pattern)
+    builder = _constant(build) if isinstance(build, Format) else build
+    labels = (label,) if isinstance(label, str) else tuple(label)
+    _REGISTRY.append(
+        (re.compile(f"^{pattern}$"), builder, tuple(x for x in labels if x) or (pattern,))
+    )
+    parse_format.cache_clear()
+
+
+def _constant(fmt: Format) -> FormatBuilder:
+    return lambda _m: fmt
+
+
+def unregister_format(pattern: str) -> None:
+    """Remove a registration of :func:`register_format` (tests, notebooks); unknown: no-op."""
+    _REGISTRY[:] = [r for r in _REGISTRY if r[0].pattern != f"^{pattern}$"]
+    parse_format.cache_clear()
+
+
+def _int_family(m: re.Match[str]) -> Format:
+    family, k, asym = m.group(1), int(m.group(2)), m.group(3)
+    if family == "int":
+        return IntFormat(k=k, asym=bool(asym))
+    if asym:
+        raise _unknown(m.string)
+    return PotFormat(k=k) if family == "pot" else FlintFormat(k=k)
+
+
+def _fp_family(m: re.Match[str]) -> Format:
+    bits, e, mm, suffix = int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)
+    if bits != 1 + e + mm:
+        raise InputError.single("format", f"fp{bits} needs 1 + E + M = {bits}", m.string)
+    variant: FloatVariant = "fn" if suffix == "fn" else "fnuz" if suffix == "fnuz" else "ieee"
+    if variant == "ieee" and bits < 8:
+        variant = "fn"  # sub-8-bit floats are finite (OCP MX); no IEEE variant exists
+    return FloatFormat(exp_bits=e, man_bits=mm, variant=variant)
 
 
 def known_families() -> tuple[str, ...]:
-    """Name patterns that :func:`parse_format` accepts."""
-    return _FAMILIES + tuple(_PLUGIN_PATTERNS)
+    """Name patterns that :func:`parse_format` accepts (the registered ones, in order)."""
+    return tuple(label for _, _, labels in _REGISTRY for label in labels) + tuple(_PLUGIN_PATTERNS)
 
 
 # ---- issue 20 registration point: format parsers from other modules (mant.formats2026) ----
@@ -591,27 +691,9 @@ def parse_format(name: str) -> Format:
     if not isinstance(name, str):
         raise InputError.single("format", "must be a format name string", name)
     key = name.strip().lower()
-    if key in _BLOCK_FORMATS:
-        return _BLOCK_FORMATS[key]
-    if m := _RE_SIMPLE.match(key):
-        family, k, asym = m.group(1), int(m.group(2)), m.group(3)
-        if family == "int":
-            return IntFormat(k=k, asym=bool(asym))
-        if asym:
-            raise _unknown(name)
-        return PotFormat(k=k) if family == "pot" else FlintFormat(k=k)
-    if m := _RE_FP.match(key):
-        bits, e, mm, suffix = int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)
-        if bits != 1 + e + mm:
-            raise InputError.single("format", f"fp{bits} needs 1 + E + M = {bits}", name)
-        variant: FloatVariant = "fn" if suffix == "fn" else "fnuz" if suffix == "fnuz" else "ieee"
-        if variant == "ieee" and bits < 8:
-            variant = "fn"  # sub-8-bit floats are finite (OCP MX); no IEEE variant exists
-        return FloatFormat(exp_bits=e, man_bits=mm, variant=variant)
-    if m := _RE_MANT.match(key):
-        return MantFormat(k=int(m.group(1)), a=int(m.group(2)), zero=bool(m.group(3)))
-    if m := _RE_OLIVE.match(key):
-        return OliveFormat(k=int(m.group(1)), normal="flint" if m.group(2) == "flint" else "int")
+    for pattern, build, _ in _REGISTRY:
+        if m := pattern.match(key):
+            return build(m)
     for parser in _PLUGIN_PARSERS:  # issue 20 registration point (see register_format_parser)
         if (fmt := parser(key)) is not None:
             return fmt
@@ -622,3 +704,24 @@ def _unknown(name: str) -> InputError:
     return InputError.single(
         "format", "must be a known format (" + ", ".join(known_families()) + ")", name
     )
+
+
+# The shipped families register exactly as a new one would.
+register_format(
+    r"(int|pot|flint)(\d+)(_asym)?",
+    _int_family,
+    label=("int{k}", "int{k}_asym", "pot{k}", "flint{k}"),
+)
+register_format(r"fp(\d+)_e(\d+)m(\d+)(fn|fnuz)?", _fp_family, label="fp{k}_e{E}m{M}[fn|fnuz]")
+register_format(
+    r"mant(\d+)_a(\d+)(_z)?",
+    lambda m: MantFormat(k=int(m.group(1)), a=int(m.group(2)), zero=bool(m.group(3))),
+    label="mant{k}_a{a}[_z]",
+)
+register_format(
+    r"olive(\d+)_(int|flint)",
+    lambda m: OliveFormat(k=int(m.group(1)), normal="flint" if m.group(2) == "flint" else "int"),
+    label="olive{k}_int|flint",
+)
+for _name, _block in _BLOCK_FORMATS.items():
+    register_format(_name, _block)

@@ -18,19 +18,13 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
 from mant.errors import InputError
+from mant.vocab import Granularity
 
 __all__ = ["Granularity", "GroupLayout", "make_groups", "ungroup", "check_finite"]
-
-
-class Granularity(StrEnum):
-    GROUP = "group"
-    CHANNEL = "channel"
-    TENSOR = "tensor"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

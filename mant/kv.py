@@ -41,13 +41,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from enum import StrEnum
-from typing import Any
+from dataclasses import InitVar, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mant.candidates import candidate_set
+from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector
 from mant.kv_calibrate import (
     _min_mse_partition,  # noqa: F401  (re-exported for tests and older callers)
@@ -74,6 +73,10 @@ from mant.kv_select import (
 from mant.kv_synthetic import synthetic_groups
 from mant.quantize import quantize_groups
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, bits_per_element, parse_scale_format
+from mant.vocab import KV_SELECTIONS, SELECTION_ALIASES, Grouping, Selection
+
+if TYPE_CHECKING:
+    from mant.quant_spec import QuantSpec
 
 __all__ = [
     "Grouping",
@@ -98,26 +101,6 @@ __all__ = [
 ]
 
 
-class Grouping(StrEnum):
-    """Which way a K or V group of g values runs in a (..., tokens, head_dim) tensor."""
-
-    CHANNEL = "channel"  # along tokens, one head_dim channel; partial groups stay full precision
-    # along head_dim, one token, when g divides head_dim; for g a multiple of head_dim along the
-    # token's concatenated heads (kv_heads x head_dim values), the last group zero-padded
-    TOKEN = "token"
-
-
-class Selection(StrEnum):
-    """How a KV group picks its type (see the module doc)."""
-
-    VARIANCE = "variance"  # the authors' var(x / absmax) rule over a0 / a25 / INT4
-    LUT = "lut"  # calibrated threshold table on the statistic (alias "realtime")
-    ORACLE = "oracle"  # exhaustive argmin-MSE search
-
-
-_SELECTION_ALIASES = {"realtime": Selection.LUT}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KVQuantConfig:
     """How a KV cache is quantized.
@@ -126,6 +109,8 @@ class KVQuantConfig:
     by the variance rule, g = 64, K per token, V per channel with INT8 staging.
 
     Attributes:
+        resolved: (init only) the candidate set of ``candidates`` when the caller has it
+            (:meth:`from_specs`); the config carries it as :attr:`candidate_set`.
         candidates: candidate set name (``"mant-kv3"``: MANT4 a = 0, a = 25 and INT4;
             ``"mant-unicore16"``: 15 MANT4 a-values + INT4).
         group_size: values per group g.
@@ -159,13 +144,15 @@ class KVQuantConfig:
     k_grouping: Grouping = Grouping.TOKEN
     v_grouping: Grouping = Grouping.CHANNEL
     # None: the authors' ``variance`` rule when the set holds its three types, else ``lut``
-    selection: Selection | str | None = None  # a str is coerced in __post_init__
+    selection: Selection = None  # type: ignore[assignment]  # None / a str: set in __post_init__
     statistic: Statistic = Statistic.RMS_ABSMAX
     thresholds: Thresholds | None = None
     scale_format: str = DEFAULT_SCALE.value
     v_staging_bits: int | None = 8
+    resolved: InitVar[CandidateSet | None] = None
+    _set: CandidateSet | None = field(init=False, repr=False, compare=False, default=None)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, resolved: CandidateSet | None = None) -> None:
         c = IssueCollector()
         sel = self.selection
         if sel is None:
@@ -175,20 +162,25 @@ class KVQuantConfig:
                 authors = False
             sel = Selection.VARIANCE if authors else Selection.LUT
             object.__setattr__(self, "selection", sel)
-        if isinstance(sel, str) and not isinstance(sel, Selection):
-            text = sel.strip().lower()
+        if sel is Selection.NONE or (isinstance(sel, str) and not isinstance(sel, Selection)):
+            text = str(sel).strip().lower()
             if text == "none":
                 text = "oracle"  # one candidate: nothing to select (checked below)
-            object.__setattr__(self, "selection", _SELECTION_ALIASES.get(text, text))
+            object.__setattr__(self, "selection", SELECTION_ALIASES.get(text, text))
         for name, kind in (
             ("k_grouping", Grouping),
             ("v_grouping", Grouping),
-            ("selection", Selection),
             ("statistic", Statistic),
         ):
             value = _enum(kind, getattr(self, name), f"kv.{name}", c)
             if value is not None:
                 object.__setattr__(self, name, value)
+        sel = self.selection
+        if isinstance(sel, str) and sel in KV_SELECTIONS:  # the KV rules of mant.vocab only
+            object.__setattr__(self, "selection", Selection(sel))
+        else:
+            rule = f"must be one of {[m.value for m in KV_SELECTIONS]}"
+            c.add("kv.selection", rule, getattr(sel, "value", sel))
         g = self.group_size
         c.check(
             isinstance(g, int) and not isinstance(g, bool) and g >= 1,
@@ -211,14 +203,15 @@ class KVQuantConfig:
             "must be an int in 2..16 or null",
             sb,
         )
-        try:
-            cs = candidate_set(self.candidates)
+        try:  # resolved once (or handed over by from_specs) and carried
+            cs = resolved if resolved is not None else candidate_set(self.candidates)
         except InputError as exc:
             c.extend(exc, "kv")
             cs = None
+        object.__setattr__(self, "_set", cs)
         if cs is not None and self.selection is Selection.VARIANCE and len(cs.formats) > 1:
             c.check(
-                variance_positions(self.candidates) is not None,
+                variance_positions(cs) is not None,
                 "kv.selection",
                 "variance needs candidates holding mant4_a0, mant4_a25 and int4 (use lut or "
                 "oracle for " + cs.name + ")",
@@ -252,6 +245,12 @@ class KVQuantConfig:
         c.raise_if_any()
 
     @property
+    def candidate_set(self) -> CandidateSet:
+        """The resolved candidate set (carried; never parsed again)."""
+        assert self._set is not None  # __post_init__ raised otherwise
+        return self._set
+
+    @property
     def bits_per_element(self) -> float:
         """Element bits + (scale bits + selector bits) / g, known without data.
 
@@ -259,7 +258,7 @@ class KVQuantConfig:
         than head_dim, see :func:`kv_groups`) stores only its valid values but a whole scale
         and selector, so its real cost per value is higher, as in :mod:`mant.quantize`.
         """
-        cs = candidate_set(self.candidates)
+        cs = self.candidate_set
         return bits_per_element(
             element_bits=cs.bits,
             group_size=self.group_size,
@@ -337,9 +336,56 @@ class KVQuantConfig:
         )
         return replace(self, thresholds=table)
 
+    @classmethod
+    def from_specs(cls, key: QuantSpec | None, value: QuantSpec | None) -> KVQuantConfig | None:
+        """The config of a recipe's ``key`` and ``value`` specs, or None (fp KV).
+
+        K and V must share format, group size, scale format and selection rule (one real-time
+        quantization unit); their groupings may differ. The carried candidate set is used as is.
+
+        Example:
+            >>> from mant.quant_spec import QuantSpec
+            >>> k = QuantSpec.parse("mant-kv3:g64", kind="key")
+            >>> v = QuantSpec.parse("mant-kv3:g64", kind="value")
+            >>> KVQuantConfig.from_specs(k, v) == KVQuantConfig()
+            True
+        """
+        k, v = key, value
+        if k is None and v is None:
+            return None
+        c = IssueCollector()
+        c.check(
+            k is not None and v is not None,
+            "recipe.key",
+            "key and value are quantized together",
+            "fp",
+        )
+        if k is not None and v is not None:
+            for name in ("format", "group_size", "scale_format", "selection"):
+                c.check(
+                    getattr(k, name) == getattr(v, name),
+                    f"recipe.value.{name}",
+                    f"must equal recipe.key.{name} ({getattr(k, name)})",
+                    getattr(v, name),
+                )
+        c.raise_if_any()
+        assert k is not None and v is not None
+        kwargs: dict[str, Any] = {
+            "candidates": k.format_spec,
+            "group_size": k.group_size,
+            "k_grouping": k.grouping,
+            "v_grouping": v.grouping,
+            "scale_format": str(k.scale_format),
+            "selection": "oracle" if k.selection is Selection.ORACLE else k.selection.value,
+            "resolved": k.candidate_set,  # carried from the spec, not parsed again
+        }
+        if v.grouping is Grouping.CHANNEL:
+            kwargs["v_staging_bits"] = v.staging_bits
+        return cls(**kwargs)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML types; :meth:`from_dict` inverts it."""
-        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         for name in ("k_grouping", "v_grouping", "selection", "statistic"):
             out[name] = out[name].value
         out["thresholds"] = None if self.thresholds is None else self.thresholds.to_dict()
@@ -504,12 +550,12 @@ def _select(
     groups: np.ndarray, lengths: np.ndarray | None, cfg: KVQuantConfig, lut: Thresholds | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(statistic per group, chosen candidate per group or None for the oracle search)."""
-    n_formats = len(candidate_set(cfg.candidates).formats)
+    n_formats = len(cfg.candidate_set.formats)
     if cfg.selection is Selection.VARIANCE:
         stat = normalized_variance(groups, lengths)
         if n_formats == 1:
             return stat, np.zeros(groups.shape[0], np.int64)
-        return stat, select_variance(groups, cfg.candidates, lengths)
+        return stat, select_variance(groups, cfg.candidate_set, lengths)
     if lengths is None:
         stat = _statistic(groups, cfg.statistic)  # the tensor was checked by quantize_kv
     else:
@@ -537,7 +583,7 @@ def _quantize_tensor(
     lut: Thresholds | None,
     compare_oracle: bool,
 ) -> KVTensorResult:
-    cs = candidate_set(cfg.candidates)
+    cs = cfg.candidate_set
     groups, residual, lengths = _group(x, kind, cfg.group_size)
     stat, choice = _select(groups, lengths, cfg, lut)
     deq, picked, err = _quantize_groups(groups, cs, choice, cfg.scale_format, lengths)

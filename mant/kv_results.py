@@ -6,14 +6,20 @@ Split from :mod:`mant.kv`, which re-exports both classes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from mant.kv import Grouping, KVQuantConfig
+from mant.vocab import Grouping
 
 __all__ = ["KVResult", "KVTensorResult"]
+
+
+class KVConfigLike(Protocol):
+    """What a result needs of its configuration (a :class:`mant.kv.KVQuantConfig`)."""
+
+    @property
+    def bits_per_element(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +98,7 @@ class KVResult:
 
     k: KVTensorResult
     v: KVTensorResult
-    config: KVQuantConfig
+    config: KVConfigLike  # the mant.kv.KVQuantConfig that made them
 
     @property
     def rel_mse(self) -> float:

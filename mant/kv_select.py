@@ -261,7 +261,7 @@ def _check_keys(data: Mapping[str, Any], cls: type, path: str) -> None:
     if not isinstance(data, Mapping):
         raise InputError.single(path, "must be a mapping", type(data).__name__)
     c = IssueCollector()
-    c.check_keys(data, path, allowed=[f.name for f in fields(cls)])
+    c.check_keys(data, path, allowed=[f.name for f in fields(cls) if f.init])
     c.raise_if_any()
 
 

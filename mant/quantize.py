@@ -39,8 +39,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import InitVar, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -55,6 +55,7 @@ from mant.formats2026 import own_group_quantizer
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
 from mant.output_select import GramCalibration, check_calibration, select_output_mse
+from mant.registry import group_quantizer, register_group_quantizer
 from mant.result import GroupQuant, QuantResult
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 from mant.selection import Selection
@@ -68,6 +69,7 @@ __all__ = [
     "quantize",
     "quantize_groups",
     "quantize_with_choice",
+    "SpecLike",
 ]
 
 _CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
@@ -94,6 +96,8 @@ class QuantConfig:
         selection: ``weight_mse`` (least weight error, earlier candidate on ties) or
             ``output_mse`` (least output error over calibration activations, later candidate on
             ties; needs ``quantize(..., calibration=X)``, group granularity, no clip search).
+        resolved: (init only) the :class:`CandidateSet` of ``candidates`` when the caller has
+            it already (:meth:`mant.quant_spec.QuantSpec.quant_config`); not stored as a field.
 
     Example:
         >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
@@ -112,14 +116,15 @@ class QuantConfig:
     scale_format: ScaleFormat = None  # type: ignore[assignment]  # None -> resolved below
     clip_search: bool = False
     selection: Selection = Selection.WEIGHT_MSE
+    resolved: InitVar[CandidateSet | None] = None
     _set: CandidateSet = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, resolved: CandidateSet | None = None) -> None:
         c = IssueCollector()
         spec = self.candidates
         cs: CandidateSet | None = None
-        try:
-            cs = candidate_set(spec)
+        try:  # a QuantSpec hands over the set it resolved (``resolved``): no second parse
+            cs = resolved if resolved is not None else candidate_set(spec)
         except InputError as exc:
             c.extend(exc)
         if cs is not None:
@@ -390,20 +395,9 @@ def quantize_groups(
     if own is not None:
         ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
         return own(arr, n, sf, ch)
-    if isinstance(cs.formats[0], OliveFormat):  # outlier-victim pairs (mant.olive)
-        ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
-        codes, deq, scales, picked, err, energy, ratio = olive_quantize_groups(
-            arr, n, cs.formats, sf, ch
-        )
-        return GroupQuant(
-            dequantized=deq,
-            codes=codes,
-            scales=scales,
-            choice=picked,
-            group_error=err,
-            energy=energy,
-            clip_ratio=ratio,
-        )
+    special = group_quantizer(cs.formats[0].family)  # mant.registry
+    if special is not None:
+        return special(arr, n, cs, sf, choice, clip_search)
     mids, mags, n_mids, n_grid, max_abs = _tables(cs)
     asym = [c for c, f in enumerate(cs.formats) if f.asymmetric]
     fmt0 = cs.formats[0]
@@ -469,6 +463,31 @@ def quantize_groups(
     )
 
 
+@register_group_quantizer("olive")
+def _olive_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    cs: CandidateSet,
+    scale_format: ScaleFormat,
+    choice: np.ndarray | None,
+    clip_search: bool,
+) -> GroupQuant:
+    """OliVe's outlier-victim pairs with their own clip search (:mod:`mant.olive`)."""
+    ch = None if choice is None else _check_choice(choice, groups.shape[0], len(cs.formats))
+    codes, deq, scales, picked, err, energy, ratio = olive_quantize_groups(
+        groups, lengths, cs.formats, scale_format, ch
+    )
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=scales,
+        choice=picked,
+        group_error=err,
+        energy=energy,
+        clip_ratio=ratio,
+    )
+
+
 def _check_choice(choice: Any, n_groups: int, n_cand: int) -> np.ndarray:
     ch = np.asarray(choice)
     if (
@@ -482,9 +501,15 @@ def _check_choice(choice: Any, n_groups: int, n_cand: int) -> np.ndarray:
     return ch.astype(np.int64)
 
 
+class SpecLike(Protocol):
+    """A value that says how a tensor is quantized: a :class:`mant.quant_spec.QuantSpec`."""
+
+    def quant_config(self, *, axis: int = -1) -> QuantConfig | TenderConfig: ...
+
+
 def quantize(
     x: np.ndarray,
-    cfg: QuantConfig | Any = None,
+    cfg: QuantConfig | TenderConfig | SpecLike | None = None,
     *,
     calibration: np.ndarray | GramCalibration | None = None,
     **overrides: Any,
@@ -494,7 +519,9 @@ def quantize(
     Args:
         x: real tensor (any shape, finite; converted to float32).
         cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
-            A :class:`mant.tender.TenderConfig` runs Tender's activation scheme instead.
+            A :class:`mant.quant_spec.QuantSpec` is quantized along the last axis with its
+            carried candidate set. A :class:`mant.tender.TenderConfig` runs Tender's
+            activation scheme instead.
         calibration: for ``selection="output_mse"`` only: activations (tokens, in_features)
             that multiply ``x`` (out_features, in_features), grouped along its last axis, or
             their :class:`~mant.output_select.GramCalibration` (to share it between weights).
@@ -510,7 +537,16 @@ def quantize(
         >>> r = quantize(np.linspace(-1, 1, 128, dtype=np.float32), candidates="int4")
         >>> r.choice_histogram()
         {'int4': 2}
+        >>> from mant.quant_spec import QuantSpec
+        >>> quantize(np.ones(64, np.float32), QuantSpec.parse("int4:g32", kind="q")).n_groups
+        2
     """
+    if cfg is not None and not isinstance(cfg, QuantConfig | TenderConfig):
+        if not callable(getattr(cfg, "quant_config", None)):
+            raise InputError.single(
+                "cfg", "must be a QuantConfig, a QuantSpec or a TenderConfig", type(cfg)
+            )
+        cfg = cfg.quant_config(axis=-1)
     if cfg is not None and not isinstance(cfg, QuantConfig):
         if isinstance(cfg, TenderConfig) and not overrides:
             return quantize_tender(x, cfg)

@@ -4,10 +4,10 @@ A :class:`Recipe` is one frozen value that says, for each tensor kind of a trans
 which format or candidate set it uses, the group size, the grouping axis, the scale format and
 the selection rule. Every front end parses into it once (study YAML, CLI strings such as
 ``mant-unicore16:g64``, the reproduce config, exported files) and every consumer reads from it:
-``mant.quantize`` (:meth:`TensorRecipe.quant_config`), ``mant.kv`` (:meth:`Recipe.kv_config`),
+``mant.quantize`` (:meth:`QuantSpec.quant_config`), ``mant.kv`` (:meth:`Recipe.kv_config`),
 the numpy runtime (``llmrun``) and the hardware model (``hwmodel.Precision.from_recipe``).
 
-Tensor kinds (:class:`mant.tensor_recipe.Kind`):
+Tensor kinds (:class:`mant.quant_spec.Kind`):
 
 * weights of each linear projection: ``q k v o gate up down`` (groups along in_features, the
   reduction dimension);
@@ -38,26 +38,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mant.errors import InputError, IssueCollector
-from mant.tensor_recipe import (
+from mant.quant_spec import (
     ACT_KINDS,
     FP,
     KV_KINDS,
     WEIGHT_KINDS,
-    Grouping,
     Kind,
-    Selection,
-    TensorRecipe,
+    QuantSpec,
 )
+
+if TYPE_CHECKING:
+    from mant.kv import KVQuantConfig
 
 __all__ = ["Recipe"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Recipe:
-    """How a whole model is quantized: one :class:`TensorRecipe` (or None) per tensor kind.
+    """How a whole model is quantized: one :class:`QuantSpec` (or None) per tensor kind.
 
     Attributes:
         name: the recipe's name (a named recipe's, or the user's).
@@ -70,13 +71,13 @@ class Recipe:
     """
 
     name: str
-    weights: tuple[tuple[Kind, TensorRecipe | None], ...] = ()
-    activations: TensorRecipe | None = None
-    query: TensorRecipe | None = None
-    key: TensorRecipe | None = None
-    value: TensorRecipe | None = None
-    attn_probs: TensorRecipe | None = None
-    attn_out: TensorRecipe | None = None
+    weights: tuple[tuple[Kind, QuantSpec | None], ...] = ()
+    activations: QuantSpec | None = None
+    query: QuantSpec | None = None
+    key: QuantSpec | None = None
+    value: QuantSpec | None = None
+    attn_probs: QuantSpec | None = None
+    attn_out: QuantSpec | None = None
     description: str = ""
     source: str = ""
 
@@ -100,20 +101,29 @@ class Recipe:
         c.raise_if_any()
 
     # --- reading ---------------------------------------------------------------------------
-    def weight(self, kind: Kind | str) -> TensorRecipe | None:
+    def weight(self, kind: Kind | str) -> QuantSpec | None:
         """The recipe of one projection's weights."""
         return dict(self.weights)[Kind(kind)]
 
-    def tensor(self, kind: Kind | str) -> TensorRecipe | None:
-        """The recipe of any tensor kind."""
+    @property
+    def specs(self) -> dict[Kind, QuantSpec | None]:
+        """Every tensor kind (:class:`mant.vocab.TensorKind`) -> its :class:`QuantSpec` (None:
+        unquantized), in kind order.
+
+        Example:
+            >>> r = Recipe.from_dict({"name": "w", "weights": "int4:g128", "key": "int4:g16",
+            ...                       "value": "int4:g64"})
+            >>> [(str(k), s.group_size) for k, s in r.specs.items() if k in ("q", "key", "value")]
+            [('q', 128), ('key', 16), ('value', 64)]
+        """
+        return {k: self.tensor(k) for k in Kind}
+
+    def tensor(self, kind: Kind | str) -> QuantSpec | None:
+        """The :class:`QuantSpec` of any tensor kind."""
         kind = Kind(kind)
         if kind in WEIGHT_KINDS:
             return self.weight(kind)
         return getattr(self, kind.value)
-
-    @property
-    def quantized_kinds(self) -> tuple[Kind, ...]:
-        return tuple(k for k in Kind if self.tensor(k) is not None)
 
     @property
     def weight_bits(self) -> int:
@@ -158,45 +168,15 @@ class Recipe:
         kv = "16" if self.kv_bits >= 16 else str(self.kv_bits)
         return f"W{w}A{a} KV{kv}"
 
-    def kv_config(self) -> Any:
+    def kv_config(self) -> KVQuantConfig | None:
         """The ``mant.kv.KVQuantConfig`` of the key and value recipes, or None (fp KV).
 
         K and V must share format, group size, scale format and selection rule (one real-time
         quantization unit); their groupings may differ.
         """
-        k, v = self.key, self.value
-        if k is None and v is None:
-            return None
-        c = IssueCollector()
-        c.check(
-            k is not None and v is not None,
-            "recipe.key",
-            "key and value are quantized together",
-            "fp",
-        )
-        if k is not None and v is not None:
-            for name in ("format", "group_size", "scale_format", "selection"):
-                c.check(
-                    getattr(k, name) == getattr(v, name),
-                    f"recipe.value.{name}",
-                    f"must equal recipe.key.{name} ({getattr(k, name)})",
-                    getattr(v, name),
-                )
-        c.raise_if_any()
-        assert k is not None and v is not None
         from mant.kv import KVQuantConfig
 
-        kwargs: dict[str, Any] = {
-            "candidates": k.format_spec,
-            "group_size": k.group_size,
-            "k_grouping": k.grouping,
-            "v_grouping": v.grouping,
-            "scale_format": str(k.scale_format),
-            "selection": "oracle" if k.selection is Selection.ORACLE else k.selection.value,
-        }
-        if v.grouping is Grouping.CHANNEL:
-            kwargs["v_staging_bits"] = v.staging_bits
-        return KVQuantConfig(**kwargs)
+        return KVQuantConfig.from_specs(self.key, self.value)
 
     # --- changing --------------------------------------------------------------------------
     def with_overrides(
@@ -209,7 +189,7 @@ class Recipe:
     ) -> Recipe:
         """This recipe with parts replaced (CLI ``--weights`` / ``--acts`` / ``--kv``).
 
-        Each part is a CLI string, a mapping, a :class:`TensorRecipe` or ``fp``/None; ``...``
+        Each part is a CLI string, a mapping, a :class:`QuantSpec` or ``fp``/None; ``...``
         leaves it. ``weights`` sets every projection kind; ``acts`` every activation quantizer
         (linear inputs, query, attention probabilities and outputs); ``kv`` key and value (a
         string's K/V groupings default to the authors' layout: K per token, V per channel).
@@ -217,16 +197,14 @@ class Recipe:
         changes: dict[str, Any] = {}
         parts = [p for p, v in (("weights", weights), ("acts", acts), ("kv", kv)) if v is not ...]
         if weights is not ...:
-            ts = {
-                k: TensorRecipe.from_value(weights, f"weights.{k}", kind=k) for k in WEIGHT_KINDS
-            }
+            ts = {k: QuantSpec.from_value(weights, f"weights.{k}", kind=k) for k in WEIGHT_KINDS}
             changes["weights"] = tuple(ts.items())
         if acts is not ...:
             for k in ACT_KINDS:
-                changes[k.value] = TensorRecipe.from_value(acts, "acts", kind=k)
+                changes[k.value] = QuantSpec.from_value(acts, "acts", kind=k)
         if kv is not ...:
             for k in KV_KINDS:
-                changes[k.value] = TensorRecipe.from_value(kv, "kv", kind=k)
+                changes[k.value] = QuantSpec.from_value(kv, "kv", kind=k)
         if not changes:
             return self
         label = name or (self.name + "+" + "+".join(parts))
@@ -299,12 +277,12 @@ class Recipe:
                 }
         else:
             per_kind = {k: (weights, f"{path}.weights") for k in WEIGHT_KINDS}
-        ws: list[tuple[Kind, TensorRecipe | None]] = []
-        parsed: dict[str, TensorRecipe | None] = {}
+        ws: list[tuple[Kind, QuantSpec | None]] = []
+        parsed: dict[str, QuantSpec | None] = {}
         for k, (value, where) in per_kind.items():
             if where not in parsed:
                 try:
-                    parsed[where] = TensorRecipe.from_value(value, where, kind=k)
+                    parsed[where] = QuantSpec.from_value(value, where, kind=k)
                 except InputError as exc:
                     c.extend(exc)
                     parsed[where] = None
@@ -314,7 +292,7 @@ class Recipe:
             if kind in WEIGHT_KINDS:
                 continue
             try:
-                kwargs[kind.value] = TensorRecipe.from_value(
+                kwargs[kind.value] = QuantSpec.from_value(
                     data.get(kind.value), f"{path}.{kind.value}", kind=kind
                 )
             except InputError as exc:

@@ -24,6 +24,7 @@ def warm_kernels() -> float:
     from mant.groups import Granularity
     from mant.kv import KVQuantConfig, quantize_kv
     from mant.quantize import QuantConfig, quantize
+    from mant.vocab import Selection
 
     start = time.perf_counter()
     x = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
@@ -32,6 +33,7 @@ def warm_kernels() -> float:
         x, QuantConfig(candidates="olive4_int", granularity=Granularity.CHANNEL)
     )  # OliVe kernels
     kv = x.reshape(1, 4, 64)
-    quantize_kv(kv, kv, KVQuantConfig(candidates="mant-unicore16", selection="lut"))  # LUT rule
+    lut = KVQuantConfig(candidates="mant-unicore16", selection=Selection.LUT)
+    quantize_kv(kv, kv, lut)  # the LUT rule
     quantize_kv(kv, kv, KVQuantConfig())  # the authors' variance rule
     return time.perf_counter() - start

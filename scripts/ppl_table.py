@@ -30,7 +30,7 @@ from ppl_recipes import render_recipes
 from llmrun import perplexity
 from llmrun.assets import derived_dir, minilm_weights
 from mant.errors import MantDseError
-from mant.tensor_recipe import Kind, TensorRecipe
+from mant.quant_spec import Kind, QuantSpec
 
 KIVI = ":k=channel:v=token"  # the sweep's KV layout: K per channel, V per token
 
@@ -122,7 +122,7 @@ def _bpe(spec: str | None, kind: str) -> str:
         return "32"
     text = ":".join(f for f in spec.split(":") if f not in ("k=channel", "v=token"))
     try:
-        t = TensorRecipe.parse(text, kind=Kind.Q if kind == "w" else Kind.KEY)
+        t = QuantSpec.parse(text, kind=Kind.Q if kind == "w" else Kind.KEY)
         return "32" if t is None else f"{t.bits_per_element:.4g}"
     except (MantDseError, ValueError):
         return "n/a"

@@ -1,0 +1,498 @@
+"""How one tensor kind is quantized: :class:`QuantSpec`, the one quantization value.
+
+A :class:`QuantSpec` carries everything a quantizer needs, validated once: the format or
+candidate set (resolved once, at construction, into a :class:`~mant.candidates.CandidateSet`
+and carried: :attr:`QuantSpec.candidate_set`), the grouping with its own group size
+(:attr:`QuantSpec.granularity_type`: ``PerGroup(g)``, ``PerChannel()``, ``PerTensor()``), the
+selection rule, the scale format, the clip search and, for K and V, the cache layout. A
+:class:`mant.recipe.Recipe` maps every tensor kind to a QuantSpec (or None), and every consumer
+reads from it: ``mant.quantize.quantize(x, spec)``, ``mant.kv.KVQuantConfig.from_specs``, the
+numpy runtime (``llmrun``) and ``hwmodel.Precision.from_recipe``. ``mant.quantize.QuantConfig``
+and ``mant.kv.KVQuantConfig`` are the executing quantizers' configs; a spec builds them
+(:meth:`QuantSpec.quant_config`).
+
+Tensor kinds (:class:`Kind`): the weights of each linear projection ``q k v o gate up down``
+(groups along in_features, the reduction dimension); ``activations`` (the input of every linear
+layer, per token, groups along the reduction dimension); ``query`` (per token along head_dim);
+``key`` and ``value`` (the KV cache; ``grouping`` says whether a group runs along head_dim within
+a token, ``token``, or along tokens within a channel, ``channel``); ``attn_probs`` (the softmax
+output, groups along the key axis) and ``attn_out`` (the attention output, per token).
+
+Example:
+    >>> t = QuantSpec.parse("mant-unicore16:g128:scale=bf16:output-mse", kind="q")
+    >>> t.group_size, t.selection.value, t.bits_per_element
+    (128, 'output_mse', 4.15625)
+    >>> QuantSpec.parse(str(t), kind="q") == t
+    True
+    >>> t.granularity_type, t.candidate_set.name
+    (PerGroup(size=128), 'mant-unicore16')
+    >>> QuantSpec.from_dict(t.to_dict()) == t
+    True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from mant.candidates import CandidateSet, candidate_set
+from mant.errors import InputError, IssueCollector
+from mant.formats import BlockFormat
+from mant.scales import ScaleFormat, parse_scale_format
+from mant.vocab import (
+    ACT_KINDS,
+    KV_KINDS,
+    WEIGHT_KINDS,
+    Granularity,
+    GranularityType,
+    Grouping,
+    Selection,
+    granularity_of,
+)
+
+if TYPE_CHECKING:
+    from mant.quantize import QuantConfig
+    from mant.tender import TenderConfig
+from mant.vocab import SELECTION_ALIASES as _SELECTION_ALIASES
+from mant.vocab import TensorKind as Kind
+
+__all__ = [
+    "ACT_KINDS",
+    "FP",
+    "FP_WORDS",
+    "Grouping",
+    "KV_KINDS",
+    "Kind",
+    "Selection",
+    "QuantSpec",
+    "WEIGHT_KINDS",
+]
+
+FP = "fp"
+"""How YAML and CLI strings say "not quantized" (``none`` and ``fp16`` are accepted too)."""
+
+FP_WORDS = (FP, "none", "fp16", "fp32", "")
+
+
+_KV_SELECTIONS = (Selection.VARIANCE, Selection.LUT, Selection.ORACLE, Selection.NONE)
+_WEIGHT_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE, Selection.NONE)
+
+
+def _enum(kind: type[StrEnum], value: Any, path: str, c: IssueCollector) -> Any:
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower().replace("-", "_")
+        if kind is Selection and text in _SELECTION_ALIASES:
+            return _SELECTION_ALIASES[text]
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    c.add(path, "must be one of " + ", ".join(m.value for m in kind), value)
+    return None
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw_format(value: Any) -> Any:
+    """The YAML/JSON form of a stored format spec."""
+    if (  # a frozen mapping: (key, value) pairs with str keys (a list of level lists is not)
+        isinstance(value, tuple)
+        and value
+        and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value)
+    ):
+        return {k: _thaw_format(v) for k, v in value}
+    if isinstance(value, tuple):
+        return [_thaw_format(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuantSpec:
+    """How one tensor kind is quantized.
+
+    Attributes:
+        format: a candidate-set name, a format name, a tuple of format names, a coefficient
+            family (stored frozen: a tuple of ``(key, value)`` pairs), or ``tender`` (Tender's
+            channel decomposition, :mod:`mant.tender`).
+        group_size: values per group (None: a block format's own block, else 64).
+        granularity: ``group`` (default), ``channel`` (one scale per row) or ``tensor``.
+        scale_format: group scale format; fp16 unless the format fixes its own.
+        selection: how a group picks its type (:class:`Selection`).
+        grouping: K/V only: ``token`` or ``channel`` (see :class:`Grouping`).
+        staging_bits: V grouped per channel only: the INT width new tokens wait in until their
+            group of ``group_size`` tokens is complete (the authors use 8); None: no staging.
+        clip_search: search a clip ratio per group (ANT's search).
+    """
+
+    format: Any
+    group_size: int | None = None
+    granularity: Granularity = Granularity.GROUP
+    scale_format: ScaleFormat | None = None
+    selection: Selection = Selection.NONE
+    grouping: Grouping | None = None
+    staging_bits: int | None = None
+    clip_search: bool = False
+    _set: CandidateSet | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        c = IssueCollector()
+        fmt = self.format
+        if isinstance(fmt, Mapping):
+            fmt = _freeze(fmt)
+        elif isinstance(fmt, list):
+            fmt = tuple(fmt)
+        object.__setattr__(self, "format", fmt)
+        cs: CandidateSet | None = None
+        if fmt != "tender":
+            try:
+                cs = candidate_set(_thaw_format(fmt))
+            except InputError as exc:
+                for issue in exc.issues:  # the field is called format here
+                    path = issue.path.replace("candidates", "format", 1) or "format"
+                    c.add(
+                        path if path.startswith("format") else f"format.{path}",
+                        issue.rule,
+                        issue.value,
+                    )
+        object.__setattr__(self, "_set", cs)
+        gran = _enum(Granularity, self.granularity, "granularity", c)
+        if gran is not None:
+            object.__setattr__(self, "granularity", gran)
+        sel = _enum(Selection, self.selection, "selection", c)
+        if sel is not None:
+            object.__setattr__(self, "selection", sel)
+        if self.grouping is not None:
+            grp = _enum(Grouping, self.grouping, "grouping", c)
+            object.__setattr__(self, "grouping", grp)
+        block = (
+            cs.formats[0] if cs is not None and isinstance(cs.formats[0], BlockFormat) else None
+        )
+        if self.scale_format is None:
+            default = block.scale if block is not None else ScaleFormat.FP16
+            object.__setattr__(self, "scale_format", ScaleFormat(default))
+        else:
+            try:
+                object.__setattr__(self, "scale_format", parse_scale_format(self.scale_format))
+            except InputError as exc:
+                c.extend(exc)
+        g = self.group_size
+        if g is not None:
+            ok = isinstance(g, int) and not isinstance(g, bool) and g >= 1
+            c.check(ok, "group_size", "must be an int >= 1 or null", g)
+        elif gran is Granularity.GROUP:
+            object.__setattr__(self, "group_size", block.block if block is not None else 64)
+        sb = self.staging_bits
+        if sb is not None:
+            ok = isinstance(sb, int) and not isinstance(sb, bool) and 2 <= sb <= 16
+            c.check(ok, "staging_bits", "must be an int in 2..16 or null", sb)
+        c.check(
+            isinstance(self.clip_search, bool), "clip_search", "must be a bool", self.clip_search
+        )
+        if cs is not None and sel is Selection.NONE and len(cs.formats) > 1:
+            default_sel = Selection.WEIGHT_MSE
+            object.__setattr__(self, "selection", default_sel)
+        c.raise_if_any()
+
+    @property
+    def granularity_type(self) -> GranularityType:
+        """The grouping as a type: ``PerGroup(group_size)``, ``PerChannel()`` or
+        ``PerTensor()``."""
+        return granularity_of(self.granularity, self.group_size)
+
+    @property
+    def candidate_set(self) -> CandidateSet | None:
+        """The resolved candidate set (None for ``tender``)."""
+        return self._set
+
+    @property
+    def format_spec(self) -> Any:
+        """The format as ``mant.candidates`` takes it (plain str / list / dict)."""
+        return _thaw_format(self.format)
+
+    @property
+    def element_bits(self) -> int:
+        """Bits of one stored element (the PE mode this kind needs)."""
+        if self._set is None:  # Tender: INT4 elements (mant.tender)
+            return 4
+        return int(self._set.bits)
+
+    @property
+    def selector_bits(self) -> int:
+        """Type-selector bits per group (0 for a single format)."""
+        return 0 if self._set is None else int(self._set.selector_bits)
+
+    @property
+    def bits_per_element(self) -> float:
+        """Storage bits per element with group metadata (scale, selector, zero point), without
+        data: ``QuantConfig.bits_per_element`` of this kind's grouping (Tender counts its
+        element bits only)."""
+        if self._set is None:
+            return float(self.element_bits)
+        from mant.quantize import QuantConfig
+
+        return float(QuantConfig(**self._grouping_kwargs()).bits_per_element)
+
+    def _grouping_kwargs(self) -> dict[str, Any]:
+        """``QuantConfig`` arguments fixing the candidates and their grouping."""
+        assert self._set is not None
+        kwargs: dict[str, Any] = {
+            "candidates": self.format_spec,
+            "granularity": self.granularity,
+            "resolved": self._set,  # carried: QuantConfig does not parse the spec again
+        }
+        if not isinstance(self._set.formats[0], BlockFormat):
+            kwargs["scale_format"] = self.scale_format
+            kwargs["group_size"] = self.group_size
+        return kwargs
+
+    def quant_config(self, *, axis: int = -1) -> QuantConfig | TenderConfig:
+        """The ``mant.quantize.QuantConfig`` (or ``TenderConfig``) of this kind."""
+        if self._set is None:
+            from mant.tender import TenderConfig
+
+            return TenderConfig()
+        from mant.quantize import QuantConfig
+
+        kwargs = self._grouping_kwargs()
+        kwargs["axis"] = axis
+        kwargs["clip_search"] = self.clip_search
+        if self.selection is Selection.OUTPUT_MSE:
+            kwargs["selection"] = "output_mse"
+        return QuantConfig(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON types; fields at their defaults are left out."""
+        out: dict[str, Any] = {"format": self.format_spec}
+        if self.granularity is Granularity.GROUP:
+            out["group_size"] = self.group_size
+        else:
+            out["granularity"] = self.granularity.value
+        if self._set is not None:
+            out["scale_format"] = str(self.scale_format)
+        if self.selection is not Selection.NONE:
+            out["selection"] = self.selection.value
+        if self.grouping is not None:
+            out["grouping"] = self.grouping.value
+        if self.staging_bits is not None:
+            out["staging_bits"] = self.staging_bits
+        if self.clip_search:
+            out["clip_search"] = True
+        return out
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], path: str = "spec", *, kind: Kind | str | None = None
+    ) -> QuantSpec:
+        """Inverse of :meth:`to_dict`: ``QuantSpec.from_dict(s.to_dict()) == s``.
+
+        With ``kind``, the rules of that tensor kind apply (as in :meth:`from_value`).
+
+        Raises:
+            InputError: unknown keys (listing the valid ones), bad values, every one at once.
+        """
+        if kind is not None:
+            out = cls.from_value(dict(data), path, kind=Kind(kind))
+            if out is None:  # pragma: no cover - a mapping is never "fp"
+                raise InputError.single(path, "must be a tensor spec", data)
+            return out
+        c = IssueCollector()
+        c.check_keys(data, path, allowed=_TENSOR_KEYS, required=("format",))
+        c.raise_if_any()
+        try:
+            return cls(**dict(data))
+        except InputError as exc:
+            c.extend(exc, path)
+            c.raise_if_any()
+            raise
+
+    @classmethod
+    def from_value(cls, data: Any, path: str, *, kind: Kind) -> QuantSpec | None:
+        """A mapping, a CLI string (see :meth:`parse`) or ``fp`` / None (unquantized)."""
+        kind = Kind(kind)
+        if data is None or (isinstance(data, str) and data.strip().lower() in FP_WORDS):
+            return None
+        if isinstance(data, str):
+            return cls.parse(data, kind=kind, path=path)
+        if isinstance(data, QuantSpec):
+            return data
+        c = IssueCollector()
+        if not c.check_keys(data, path, allowed=_TENSOR_KEYS, required=("format",)):
+            c.raise_if_any()
+        kwargs = dict(data)
+        if kind in KV_KINDS:
+            kwargs.setdefault("grouping", _DEFAULT_GROUPING[kind])
+            _default_kv_selection(kwargs)
+        try:
+            out = cls(**kwargs)
+        except InputError as exc:
+            c.extend(exc, path)
+            c.raise_if_any()
+            raise
+        except TypeError as exc:  # pragma: no cover - keys are checked above
+            raise InputError.single(path, "is not a valid tensor recipe", str(exc)) from exc
+        _check_kind(out, kind, path)
+        return out
+
+    @classmethod
+    def parse(cls, text: str, *, kind: Kind, path: str = "") -> QuantSpec | None:
+        """Parses ``NAME[:gN][:scale=FMT][:RULE][:k=token|channel][:staging=B][:channel]``.
+
+        ``RULE`` is a :class:`Selection` (``-`` or ``_``); ``channel`` / ``tensor`` set the
+        granularity; ``grouping=token|channel`` (or ``g=token``) sets the K/V grouping.
+        ``fp`` (or ``none``) means unquantized.
+        """
+        kind = Kind(kind)
+        where = path or str(kind)
+        raw = text.strip()
+        if raw.lower() in FP_WORDS:
+            return None
+        name, *fields_ = raw.split(":")
+        kwargs: dict[str, Any] = {"format": name.strip().lower()}
+        c = IssueCollector()
+        for f in fields_:
+            f = f.strip().lower()
+            if m := re.fullmatch(r"g(\d+)", f):
+                kwargs["group_size"] = int(m.group(1))
+            elif f.startswith("scale="):
+                kwargs["scale_format"] = f[len("scale=") :]
+            elif f.startswith(("grouping=", "axis=")):
+                kwargs["grouping"] = f.split("=", 1)[1]
+            elif f.startswith("staging="):
+                value = f.split("=", 1)[1]
+                kwargs["staging_bits"] = None if value in FP_WORDS else _int(value)
+            elif f in ("channel", "tensor"):
+                kwargs["granularity"] = f
+            elif f == "clip":
+                kwargs["clip_search"] = True
+            elif f.replace("-", "_") in {s.value for s in Selection} | set(_SELECTION_ALIASES):
+                kwargs["selection"] = f
+            else:
+                c.add(
+                    where,
+                    "fields after the name must be gN, scale=FMT, a selection rule "
+                    "(" + ", ".join(s.value for s in Selection) + "), grouping=token|channel, "
+                    "staging=B, channel, tensor or clip",
+                    f,
+                )
+        c.raise_if_any()
+        if kind in KV_KINDS:
+            kwargs.setdefault("grouping", _DEFAULT_GROUPING[kind])
+            _default_kv_selection(kwargs)
+            if kwargs["grouping"] == Grouping.CHANNEL and kind is Kind.VALUE:
+                kwargs.setdefault("staging_bits", 8)
+        try:
+            out = cls(**kwargs)
+        except InputError as exc:
+            c.extend(exc, where)
+            c.raise_if_any()
+            raise
+        _check_kind(out, kind, where)
+        return out
+
+    def __str__(self) -> str:
+        fmt = self.format_spec
+        parts = [fmt if isinstance(fmt, str) else repr(fmt)]
+        if self.granularity is Granularity.GROUP:
+            parts.append(f"g{self.group_size}")
+        else:
+            parts.append(self.granularity.value)
+        if self._set is not None and self.scale_format is not ScaleFormat.FP16:
+            parts.append(f"scale={self.scale_format}")
+        if self.selection is not Selection.NONE:
+            parts.append(self.selection.value.replace("_", "-"))
+        if self.grouping is not None:
+            parts.append(f"grouping={self.grouping.value}")
+        if self.staging_bits is not None:
+            parts.append(f"staging={self.staging_bits}")
+        return ":".join(parts)
+
+
+_TENSOR_KEYS = (
+    "format",
+    "group_size",
+    "granularity",
+    "scale_format",
+    "selection",
+    "grouping",
+    "staging_bits",
+    "clip_search",
+)
+_DEFAULT_GROUPING = {Kind.KEY: Grouping.TOKEN, Kind.VALUE: Grouping.CHANNEL}
+
+
+def _default_kv_selection(kwargs: dict[str, Any]) -> None:
+    """A KV candidate set without a rule takes the authors' variance rule when it holds their
+    three types (a = 0, a = 25, INT4), else the calibrated LUT."""
+    if "selection" in kwargs or not isinstance(kwargs.get("format"), str):
+        return
+    from mant.kv_select import variance_positions
+
+    try:
+        cs = candidate_set(kwargs["format"])
+    except InputError:
+        return  # reported when the recipe is built
+    if len(cs.formats) > 1:
+        kwargs["selection"] = "variance" if variance_positions(cs.name) else "lut"
+
+
+def _int(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _check_kind(t: QuantSpec, kind: Kind, path: str) -> None:
+    """Rules that depend on where a tensor recipe is used."""
+    c = IssueCollector()
+    if kind in WEIGHT_KINDS:
+        c.check(
+            t.selection in _WEIGHT_SELECTIONS,
+            f"{path}.selection",
+            "must be weight_mse or output_mse for weights",
+            t.selection.value,
+        )
+    elif kind in KV_KINDS:
+        c.check(
+            t.selection in _KV_SELECTIONS,
+            f"{path}.selection",
+            "must be variance, lut or oracle for the KV cache",
+            t.selection.value,
+        )
+        c.check(t.grouping is not None, f"{path}.grouping", "must be token or channel", t.grouping)
+        c.check(
+            t.granularity is Granularity.GROUP,
+            f"{path}.granularity",
+            "must be group for the KV cache",
+            t.granularity.value,
+        )
+    else:
+        c.check(
+            t.selection in (Selection.NONE, Selection.WEIGHT_MSE),
+            f"{path}.selection",
+            "must be none (or weight_mse for a candidate set) for activations",
+            t.selection.value,
+        )
+    if kind is not Kind.VALUE or t.grouping is not Grouping.CHANNEL:
+        c.check(
+            t.staging_bits is None,
+            f"{path}.staging_bits",
+            "applies only to value grouped per channel",
+            t.staging_bits,
+        )
+    if kind not in KV_KINDS:
+        c.check(
+            t.grouping is None, f"{path}.grouping", "applies only to key and value", t.grouping
+        )
+    c.raise_if_any()
