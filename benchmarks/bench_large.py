@@ -35,12 +35,12 @@ def _run(label: str, sampler: str, trials: int, seed: int, work: str) -> str:
         os.environ[var] = "1"
     import optuna
 
-    from dse.failures import TrialFailed, counts_as_done
-    from dse.objective import make_objective
-    from dse.results import frame_from_study
-    from dse.runner import open_study
-    from dse.spec import load_spec, parse_spec, spec_to_dict
-    from dse.storage import create_storage
+    from dse.evaluate.failures import TrialFailed, counts_as_done
+    from dse.evaluate.objective import make_objective
+    from dse.results.frame import frame_from_study
+    from dse.run.runner import open_study
+    from dse.run.storage import create_storage
+    from dse.study.spec import load_spec, parse_spec, spec_to_dict
 
     out = Path(work) / f"{label}.parquet"
     if out.exists():
@@ -78,10 +78,10 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from dse.pareto import pareto_mask
-    from dse.results import objective_matrix
-    from dse.spec import load_spec
-    from dse.sweep import hypervolume_ratio
+    from dse.evaluate.pareto import pareto_mask
+    from dse.results.frame import objective_matrix
+    from dse.run.sweep import hypervolume_ratio
+    from dse.study.spec import load_spec
 
     spec = load_spec(ROOT / "studies" / "large.yaml")
     runs = {"shipped": ("nsga2", args.trials, spec.seed)}

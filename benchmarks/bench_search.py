@@ -23,14 +23,14 @@ from pathlib import Path
 
 import optuna
 
-from dse.failures import counts_as_done
-from dse.objective import Evaluator, make_objective
-from dse.results import frame_from_study
-from dse.runner import open_study
-from dse.samplers import n_settings
-from dse.spec import load_spec, parse_spec, spec_to_dict
-from dse.storage import create_storage
-from dse.sweep import hypervolume_ratio_curve, sweep
+from dse.evaluate.failures import counts_as_done
+from dse.evaluate.objective import Evaluator, make_objective
+from dse.results.frame import frame_from_study
+from dse.run.runner import open_study
+from dse.run.samplers import n_settings
+from dse.run.storage import create_storage
+from dse.run.sweep import hypervolume_ratio_curve, sweep
+from dse.study.spec import load_spec, parse_spec, spec_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPABLE = ("quickstart", "iso-area", "llama2-7b-decode")

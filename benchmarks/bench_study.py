@@ -18,11 +18,11 @@ from pathlib import Path
 
 import optuna
 
-from dse.objective import Evaluator, make_objective
-from dse.runner import open_study
-from dse.spec import load_spec, parse_spec, spec_to_dict
-from dse.storage import create_storage
-from dse.sweep import sweep
+from dse.evaluate.objective import Evaluator, make_objective
+from dse.run.runner import open_study
+from dse.run.storage import create_storage
+from dse.run.sweep import sweep
+from dse.study.spec import load_spec, parse_spec, spec_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 

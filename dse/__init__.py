@@ -16,62 +16,62 @@ from typing import TYPE_CHECKING
 from mant._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from dse.accuracy import register_accuracy_source
-    from dse.cache import QuantCache
-    from dse.design import Design
+    from dse.evaluate.accuracy import register_accuracy_source
+    from dse.evaluate.cache import QuantCache
+    from dse.evaluate.objective import Evaluation, Evaluator, make_objective
+    from dse.evaluate.pareto import hypervolume, pareto_mask
     from dse.export import evaluate_exported, export_trials
-    from dse.metrics import METRICS
-    from dse.objective import Evaluation, Evaluator, make_objective
-    from dse.pareto import hypervolume, pareto_mask
-    from dse.report import write_report
-    from dse.report_info import report_info
-    from dse.results import (
+    from dse.report.html import write_report
+    from dse.report.info import report_info
+    from dse.results.frame import (
         build_frame,
         frame_from_study,
         front_hypervolume,
         load_frame,
         save_frame,
     )
-    from dse.runner import RunSummary, open_study, run_study, run_worker
-    from dse.samplers import make_sampler
-    from dse.space import SearchSpace
-    from dse.spec import StudySpec, load_spec, parse_spec, spec_to_dict
-    from dse.storage import create_storage
-    from dse.sweep import hypervolume_ratio, hypervolume_ratio_curve, sweep
+    from dse.run.runner import RunSummary, open_study, run_study, run_worker
+    from dse.run.samplers import make_sampler
+    from dse.run.storage import create_storage
+    from dse.run.sweep import hypervolume_ratio, hypervolume_ratio_curve, sweep
+    from dse.study.design import Design
+    from dse.study.metrics import METRICS
+    from dse.study.space import SearchSpace
+    from dse.study.spec import StudySpec, load_spec, parse_spec, spec_to_dict
 
 _EXPORTS = {
-    "Design": "dse.design",
-    "Evaluation": "dse.objective",
-    "Evaluator": "dse.objective",
-    "METRICS": "dse.metrics",
-    "QuantCache": "dse.cache",
-    "RunSummary": "dse.runner",
-    "SearchSpace": "dse.space",
-    "StudySpec": "dse.spec",
-    "build_frame": "dse.results",
-    "create_storage": "dse.storage",
+    "Design": "dse.study.design",
+    "Evaluation": "dse.evaluate.objective",
+    "Evaluator": "dse.evaluate.objective",
+    "METRICS": "dse.study.metrics",
+    "QuantCache": "dse.evaluate.cache",
+    "RunSummary": "dse.run.runner",
+    "SearchSpace": "dse.study.space",
+    "StudySpec": "dse.study.spec",
+    "build_frame": "dse.results.frame",
+    "create_storage": "dse.run.storage",
     "evaluate_exported": "dse.export",
     "export_trials": "dse.export",
-    "frame_from_study": "dse.results",
-    "front_hypervolume": "dse.results",
-    "hypervolume": "dse.pareto",
-    "hypervolume_ratio": "dse.sweep",
-    "hypervolume_ratio_curve": "dse.sweep",
-    "load_frame": "dse.results",
-    "load_spec": "dse.spec",
-    "make_objective": "dse.objective",
-    "make_sampler": "dse.samplers",
-    "open_study": "dse.runner",
-    "pareto_mask": "dse.pareto",
-    "parse_spec": "dse.spec",
-    "register_accuracy_source": "dse.accuracy",
-    "report_info": "dse.report_info",
-    "run_study": "dse.runner",
-    "run_worker": "dse.runner",
-    "save_frame": "dse.results",
-    "spec_to_dict": "dse.spec",
-    "sweep": "dse.sweep",
-    "write_report": "dse.report",
+    "frame_from_study": "dse.results.frame",
+    "front_hypervolume": "dse.results.frame",
+    "hypervolume": "dse.evaluate.pareto",
+    "hypervolume_ratio": "dse.run.sweep",
+    "hypervolume_ratio_curve": "dse.run.sweep",
+    "load_frame": "dse.results.frame",
+    "load_spec": "dse.study.spec",
+    "make_objective": "dse.evaluate.objective",
+    "make_sampler": "dse.run.samplers",
+    "open_study": "dse.run.runner",
+    "pareto_mask": "dse.evaluate.pareto",
+    "parse_spec": "dse.study.spec",
+    "register_accuracy_source": "dse.evaluate.accuracy",
+    "report_info": "dse.report.info",
+    "run_study": "dse.run.runner",
+    "run_worker": "dse.run.runner",
+    "save_frame": "dse.results.frame",
+    "spec_to_dict": "dse.study.spec",
+    "sweep": "dse.run.sweep",
+    "write_report": "dse.report.html",
 }
 
 __all__ = [

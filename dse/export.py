@@ -5,7 +5,7 @@ Per design, ``<to>/trial-<NNNNN>/`` (the trial number, five digits) holds:
 - ``accelerator.yaml``: the design's accelerator *with its precision* as the default precision,
   so ``hwmodel.load_accelerator(path)`` and ``mant-dse hw llm --accelerator path`` evaluate the
   design itself;
-- ``recipe.yaml``: the design's :class:`mant.recipe.Recipe` (``dse.recipe_io.load_recipe``,
+- ``recipe.yaml``: the design's :class:`mant.recipe.Recipe` (``dse.study.recipe_io.load_recipe``,
   ``--recipe path`` on the CLI); the accelerator's precision is ``Precision.from_recipe`` of it;
 - ``weights.yaml``: a ``mant.QuantConfig.from_dict`` mapping (the recipe's ``q`` weights; the
   other projections are in ``recipe.yaml`` when a study varies formats per kind);
@@ -31,21 +31,21 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from dse.accuracy import make_accuracy_source
-from dse.cache import QuantCache
-from dse.design import Design
-from dse.hardware import HardwareModel
-from dse.numerics import kv_side_configs
-from dse.objective import Evaluator, trial_record
-from dse.recipe_io import dump_recipe, load_recipe
-from dse.spec import parse_spec, spec_to_dict
+from dse.evaluate.accuracy import make_accuracy_source
+from dse.evaluate.cache import QuantCache
+from dse.evaluate.hardware import HardwareModel
+from dse.evaluate.objective import Evaluator, trial_record
+from dse.study.design import Design
+from dse.study.numerics import kv_side_configs
+from dse.study.recipe_io import dump_recipe, load_recipe
+from dse.study.spec import parse_spec, spec_to_dict
 from mant.atomic_write import write_text_atomic
 from mant.errors import InputError, Issue, IssueCollector
 
 if TYPE_CHECKING:
     import optuna
 
-    from dse.spec import StudySpec
+    from dse.study.spec import StudySpec
 
 __all__ = [
     "export_design",
@@ -125,8 +125,8 @@ def select_trials(
     """
     from optuna.trial import TrialState
 
-    from dse.results import frame_from_study
-    from dse.runner import load_study_spec
+    from dse.results.frame import frame_from_study
+    from dse.run.runner import load_study_spec
 
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if which == "pareto":

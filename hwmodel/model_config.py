@@ -1,7 +1,7 @@
 """Model shapes: a decoder-only transformer with optional MoE feed-forward and MLA attention.
 
 A :class:`ModelConfig` is what a model preset (``hwmodel/data/models/*.yaml``), a model YAML, a
-Hugging Face ``config.json`` or a GGUF header becomes (parsers in :mod:`dse.model_source`).
+Hugging Face ``config.json`` or a GGUF header becomes (parsers in :mod:`dse.study.model_source`).
 :func:`model_from_dict` validates the YAML schema once; core code sees only the dataclasses.
 
 Parameter counts (:attr:`ModelConfig.params_total`, :attr:`ModelConfig.params_active`) count
@@ -216,7 +216,7 @@ class ModelConfig:
 
 _INT_KEYS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab")
 # Bounds that no real model nears, so an absurd file is an error, not a 10^24-cycle answer:
-# counts up to 65536, dimensions up to 2^24 (dse.spec_checks.MAX_GEMM_DIM).
+# counts up to 65536, dimensions up to 2^24 (dse.study.spec_checks.MAX_GEMM_DIM).
 _MAX = {"layers": 1 << 16, "heads": 1 << 16, "kv_heads": 1 << 16}
 _MAX_DIM = 1 << 24
 MODEL_KEYS = (

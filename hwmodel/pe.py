@@ -8,7 +8,8 @@ cycle and the energy of one MAC in that mode. A PE runs a (B-operand bits, activ
 in the fastest mode whose widths cover it, and refuses a pair no mode covers (:class:`InputError`).
 
 Adding a PE is adding one file: :func:`list_pes` reads the folder, and the study side
-(``dse.space.PE_TYPES``, ``dse.pe_recipes.PE_RECIPES``, ``dse.report_units.PE_COLORS``) reads
+(``dse.study.space.PE_TYPES``, ``dse.study.pe_recipes.PE_RECIPES``,
+``dse.report.units.PE_COLORS``) reads
 :func:`list_pes` and :func:`load_pe`.
 
 Constant sets (:data:`CONSTANT_SETS`) are never mixed within one comparison: an accelerator names

@@ -190,7 +190,7 @@ def named_recipe(name: str, path: str = "recipe") -> Recipe:
 
 
 def parse_recipe_arg(value: Any, path: str = "recipe") -> Recipe:
-    """A recipe from a name, a mapping or a :class:`Recipe` (files: ``dse.recipe_io``)."""
+    """A recipe from a name, a mapping or a :class:`Recipe` (files: ``dse.study.recipe_io``)."""
     if isinstance(value, Recipe):
         return value
     if isinstance(value, str):

@@ -96,9 +96,9 @@ def test_no_import_cycles_even_through_lazy_or_type_only_imports(type_checking):
 
 
 def test_the_graph_counts_type_checking_imports():
-    """``dse.solve`` imports ``dse.hardware`` only for its annotations."""
-    assert "dse.hardware" in _import_graph(True)["dse.solve"]
-    assert "dse.hardware" not in _import_graph(False)["dse.solve"]
+    """``dse.evaluate.solve`` imports ``dse.evaluate.hardware`` only for its annotations."""
+    assert "dse.evaluate.hardware" in _import_graph(True)["dse.evaluate.solve"]
+    assert "dse.evaluate.hardware" not in _import_graph(False)["dse.evaluate.solve"]
 
 
 def test_packages_depend_one_way():
@@ -115,3 +115,52 @@ def test_packages_depend_one_way():
         found[top] |= {d.split(".")[0] for d in deps} - {top}
     for package, deps in found.items():
         assert deps <= allowed[package], f"{package} imports {sorted(deps - allowed[package])}"
+
+
+# dse's folders, bottom to top: a module may import its own folder and the folders below it only.
+DSE_LAYERS = (
+    ("study",),  # frozen values: spec, space, design, recipe of a design, the user's inputs
+    ("evaluate",),  # one design's accuracy and hardware cost, the objective
+    ("results",),  # the results frame
+    ("report",),  # the HTML report and the terminal pick
+    ("run", "reproduce"),  # the Optuna runner, storage, workers; the paper's tables
+    ("export",),  # exported designs (re-evaluated through the runner's study)
+    ("cli",),  # the commands
+)
+
+
+def _dse_layer(module):
+    parts = module.split(".")
+    if parts[0] != "dse" or len(parts) < 2:
+        return None  # dse/__init__ (lazy re-exports) and other packages
+    for level, folders in enumerate(DSE_LAYERS):
+        if parts[1] in folders:
+            return level
+    return None
+
+
+def test_dse_folders_show_the_flow_and_import_downward_only():
+    """``cli -> export -> run/reproduce -> report -> results -> evaluate -> study``, type-only
+    imports counted; every dse module lives in one of these folders."""
+    edges = _import_graph(True)
+    loose = [m for m in edges if m.startswith("dse.") and _dse_layer(m) is None]
+    assert loose == ["dse.__main__"], f"modules outside the dse folders: {loose}"
+    upward = sorted(
+        f"{m} -> {d}"
+        for m, deps in edges.items()
+        for d in deps
+        if _dse_layer(m) is not None
+        and _dse_layer(d) is not None
+        and _dse_layer(d) > _dse_layer(m)
+    )
+    assert not upward, "imports that point up the dse layers: " + "; ".join(upward)
+    # siblings of one layer do not import each other either
+    sideways = sorted(
+        f"{m} -> {d}"
+        for m, deps in edges.items()
+        for d in deps
+        if _dse_layer(m) is not None
+        and _dse_layer(m) == _dse_layer(d)
+        and m.split(".")[1] != d.split(".")[1]
+    )
+    assert not sideways, "imports between sibling folders: " + "; ".join(sideways)

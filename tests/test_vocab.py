@@ -14,8 +14,8 @@ def test_hwmodel_operand_kind_is_mants_tensor_kind():
 
 
 def test_dse_kind_names_are_mants():
-    from dse.space import KV_SIDE_NAMES, WEIGHT_KIND_NAMES
-    from dse.tensor_kinds import projection_kind
+    from dse.study.space import KV_SIDE_NAMES, WEIGHT_KIND_NAMES
+    from dse.study.tensor_kinds import projection_kind
     from mant.vocab import KV_KINDS, WEIGHT_KINDS
 
     assert WEIGHT_KIND_NAMES == tuple(WEIGHT_KINDS) and KV_SIDE_NAMES == tuple(KV_KINDS)

@@ -28,9 +28,9 @@ def open_existing_study(args: argparse.Namespace) -> optuna.Study:
     """
     import optuna
 
-    from dse.runner import SPEC_FILE
-    from dse.spec import load_spec
-    from dse.storage import create_storage
+    from dse.run.runner import SPEC_FILE
+    from dse.run.storage import create_storage
+    from dse.study.spec import load_spec
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.storage:

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     from dse.cli._paths import check_output_dir
     from dse.export import export_trials
-    from dse.runner import load_study_spec
+    from dse.run.runner import load_study_spec
 
     check_output_dir(args.to, "--to")
     study = open_existing_study(args)

@@ -139,7 +139,7 @@ def _accelerator(args: argparse.Namespace) -> Any:
     if args.pe_constants is not None:
         acc = acc.with_pe_constants(args.pe_constants)
     if args.recipe is not None:
-        from dse.recipe_io import load_recipe
+        from dse.study.recipe_io import load_recipe
         from hwmodel import Precision
 
         acc = acc.with_precision(Precision.from_recipe(load_recipe(args.recipe, "--recipe")))
@@ -226,7 +226,7 @@ def run_gemm(args: argparse.Namespace) -> int:
     _check_array_flags(c, args)
     c.raise_if_any()
     acc = _accelerator(args)
-    from dse.spec_checks import MAX_GEMM_DIM
+    from dse.study.spec_checks import MAX_GEMM_DIM
     from mant.errors import InputError
 
     for flag, value in (("--m", args.m), ("--n", args.n), ("--k", args.k)):
@@ -240,7 +240,7 @@ def run_gemm(args: argparse.Namespace) -> int:
 
 
 def run_llm(args: argparse.Namespace) -> int:
-    from dse.model_source import load_model_config, warn_unmodelled
+    from dse.study.model_source import load_model_config, warn_unmodelled
     from hwmodel import evaluate, llm_workload, step_bytes
     from mant.errors import IssueCollector
 

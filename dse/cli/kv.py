@@ -63,7 +63,7 @@ def _load(path: str, k_name: str, v_name: str) -> tuple[Any, Any]:
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dse.recipe_io import load_recipe
+    from dse.study.recipe_io import load_recipe
     from mant.errors import InputError
     from mant.kv import quantize_kv
 

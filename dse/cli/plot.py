@@ -29,10 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _plot(args: argparse.Namespace) -> int:
     from dse.cli._paths import check_output_dir, check_output_file
-    from dse.report import write_report
-    from dse.results import frame_from_study, save_frame
-    from dse.runner import REPORT_FILE, load_study_spec
-    from dse.space import PE_TYPES
+    from dse.report.html import write_report
+    from dse.results.frame import frame_from_study, save_frame
+    from dse.run.runner import REPORT_FILE, load_study_spec
+    from dse.study.space import PE_TYPES
 
     if args.to is not None:
         check_output_file(args.to, "--to")

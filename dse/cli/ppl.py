@@ -123,7 +123,7 @@ def _bar(total: int | None, desc: str) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dse.recipe_io import load_recipe
+    from dse.study.recipe_io import load_recipe
     from llmrun import perplexity
     from llmrun.baseline import baseline_perplexity, store_baseline
     from llmrun.model import is_checkpoint_dir

@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
 
 
 def _row(recipe: Any) -> dict[str, Any]:
-    from dse.pe_recipes import native_pe_of
+    from dse.study.pe_recipes import native_pe_of
 
     return {
         "name": recipe.name,
@@ -34,7 +34,7 @@ def _row(recipe: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dse.recipe_io import dump_recipe, load_recipe, recipe_yaml
+    from dse.study.recipe_io import dump_recipe, load_recipe, recipe_yaml
     from mant.recipes import named_recipe, recipe_names
 
     if args.name is not None:

@@ -34,7 +34,7 @@ def _seconds(text: str) -> float:
 
 
 def _add_recovery_flags(p: argparse.ArgumentParser) -> None:
-    from dse.recovery import RecoveryPolicy
+    from dse.run.recovery import RecoveryPolicy
 
     d = RecoveryPolicy()
     g = p.add_argument_group("crash recovery (see docs/scale-out.md)")
@@ -68,7 +68,7 @@ def _add_recovery_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _policy(args: argparse.Namespace):
-    from dse.recovery import RecoveryPolicy
+    from dse.run.recovery import RecoveryPolicy
 
     if args.grace < args.heartbeat:
         raise InputError.single(
@@ -138,7 +138,7 @@ def _out_dir(args: argparse.Namespace, name: str) -> Path:
 
 def _run(args: argparse.Namespace) -> int:
     from dse.cli._paths import check_output_dir
-    from dse.spec import load_spec
+    from dse.study.spec import load_spec
 
     spec = load_spec(args.study)
     out = _out_dir(args, spec.name)
@@ -147,8 +147,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.sweep:
         return _sweep(spec, out)
     _suggest_sweep(spec, args.n_trials or spec.n_trials)
-    from dse.runner import run_study
-    from dse.storage import describe_storage
+    from dse.run.runner import run_study
+    from dse.run.storage import describe_storage
 
     summary = run_study(
         spec,
@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"results: {path}")
     if summary.report is not None:
         print(f"report:  {summary.report}")
-    from dse.failures import format_failures
+    from dse.evaluate.failures import format_failures
 
     reasons = [reason for reason, n in summary.failures for _ in range(n)]
     for line in format_failures(reasons):
@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
     if summary.results:
         _print_pick(spec, out)
     if summary.interrupted:
-        from dse.interrupts import exit_status, signal_name
+        from dse.evaluate.interrupts import exit_status, signal_name
 
         print(
             f"interrupted by {signal_name(summary.signum)}: every completed trial is kept, the "
@@ -201,9 +201,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _suggest_sweep(spec, n_trials: int) -> None:
     """Tells the user when the sampler would draw no fewer designs than the space holds."""
-    from dse.samplers import n_settings
-    from dse.spec import SamplerName
-    from dse.sweep import MAX_SWEEP_DESIGNS
+    from dse.run.samplers import n_settings
+    from dse.run.sweep import MAX_SWEEP_DESIGNS
+    from dse.study.spec import SamplerName
 
     if spec.sampler.name in (SamplerName.GRID, SamplerName.AUTO):
         return
@@ -221,9 +221,9 @@ def _suggest_sweep(spec, n_trials: int) -> None:
 
 def _print_pick(spec, out: Path) -> None:
     """The report's pick section as a short table (knee and best per objective)."""
-    from dse.report_pick import pick_info
-    from dse.report_terminal import pick_table
-    from dse.results import load_frame
+    from dse.report.pick import pick_info
+    from dse.report.terminal import pick_table
+    from dse.results.frame import load_frame
 
     print()
     print(pick_table(pick_info(load_frame(out), spec), spec.metric_names))
@@ -232,10 +232,10 @@ def _print_pick(spec, out: Path) -> None:
 def _sweep(spec, out: Path) -> int:
     from tqdm.auto import tqdm
 
-    from dse.objective import Evaluator
-    from dse.results import RESULTS_PARQUET, load_frame, write_frame_atomic
-    from dse.runner import CACHE_DIR
-    from dse.sweep import hypervolume_ratio_curve, sweep
+    from dse.evaluate.objective import Evaluator
+    from dse.results.frame import RESULTS_PARQUET, load_frame, write_frame_atomic
+    from dse.run.runner import CACHE_DIR
+    from dse.run.sweep import hypervolume_ratio_curve, sweep
 
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(unit="group", desc=f"sweep {spec.name} ({spec.space.size} designs)")
@@ -266,9 +266,9 @@ def _sampler_trials(spec, out: Path) -> list[int] | None:
     """Numbers of the study's sampler trials (COMPLETE or duplicate), or None without a study."""
     import optuna
 
-    from dse.failures import counts_as_done
-    from dse.runner import SPEC_FILE
-    from dse.storage import create_storage, default_storage_url
+    from dse.evaluate.failures import counts_as_done
+    from dse.run.runner import SPEC_FILE
+    from dse.run.storage import create_storage, default_storage_url
     from mant.yaml_input import load_yaml_file
 
     if not (out / SPEC_FILE).is_file():
@@ -286,8 +286,8 @@ def _sampler_trials(spec, out: Path) -> list[int] | None:
 
 def _worker(args: argparse.Namespace) -> int:
     from dse.cli._paths import check_output_dir
-    from dse.runner import run_worker
-    from dse.spec import load_spec
+    from dse.run.runner import run_worker
+    from dse.study.spec import load_spec
 
     spec = load_spec(args.study)
     if args.out is not None:

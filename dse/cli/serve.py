@@ -104,7 +104,7 @@ def run_serve(
     accelerator: Callable[[argparse.Namespace], Any],
     check: Callable[[Any, argparse.Namespace], None],
 ) -> int:
-    from dse.model_source import load_model_config, warn_unmodelled
+    from dse.study.model_source import load_model_config, warn_unmodelled
     from hwmodel import Speculative, serve
     from mant.errors import IssueCollector
 

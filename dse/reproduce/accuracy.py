@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dse.recipe_io import load_recipe
 from dse.reproduce.config import ReproduceConfig
+from dse.study.recipe_io import load_recipe
 from mant.recipe import Recipe
 
 __all__ = ["AccuracyRow", "AccuracyResult", "run_accuracy"]

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dse.recipe_io import load_recipe
 from dse.reproduce.config import Alternative, DesignSpec, ReproduceConfig, Scope
+from dse.study.recipe_io import load_recipe
 from hwmodel import Accelerator, Precision, evaluate, iso_area, llm_workload, load_accelerator
 from hwmodel.workload import Workload
 

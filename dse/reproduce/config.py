@@ -5,7 +5,7 @@ Two YAML files ship as package data, one per named assumption set (:data:`ASSUMP
 assumptions together); :func:`load_config` reads one (or an edited copy) once into the frozen
 :class:`ReproduceConfig`. A config names its set (``assumptions``) and the PE constant set every
 design takes (``pe_constants``, ``hwmodel.pe.CONSTANT_SETS``): one comparison never mixes sets.
-A design's precision is its recipe's (``dse.recipe_io.load_recipe``, optionally with the
+A design's precision is its recipe's (``dse.study.recipe_io.load_recipe``, optionally with the
 activation or KV part replaced).
 
 Example:
@@ -23,8 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dse.recipe_io import load_recipe
 from dse.reproduce.types import Alternative, DesignSpec, ReproduceConfig, Scope
+from dse.study.recipe_io import load_recipe
 from mant.errors import InputError, IssueCollector
 from mant.recipe import Recipe
 
@@ -74,8 +74,8 @@ _GLOBAL_SET_KEYS = {
 
 def design_recipe(raw: Mapping[str, Any], path: str) -> tuple[Recipe, str]:
     """The recipe of a design entry: ``recipe`` (default: its PE's native recipe,
-    ``dse.design.PE_RECIPES``) with the optional ``acts`` / ``kv`` parts replaced."""
-    from dse.design import pe_recipe
+    ``dse.study.design.PE_RECIPES``) with the optional ``acts`` / ``kv`` parts replaced."""
+    from dse.study.design import pe_recipe
     from hwmodel import load_accelerator
 
     if "recipe" in raw:

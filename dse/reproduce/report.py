@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from dse.report import REPORT_CSS, table_html
+from dse.report.html import REPORT_CSS, table_html
 from dse.reproduce.alternatives import FigureComparison, gemv_path_needs, published_scopes
 from dse.reproduce.compute import ScopeResult
 from dse.reproduce.run import ReproduceResult

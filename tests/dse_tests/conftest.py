@@ -44,7 +44,7 @@ def small_spec_dict() -> dict:
 
 @pytest.fixture
 def small_spec(small_spec_dict):
-    from dse.spec import parse_spec
+    from dse.study.spec import parse_spec
 
     return parse_spec(small_spec_dict)
 

@@ -184,9 +184,9 @@ def test_bad_storage_url_leaves_no_output_folder(tmp_path, capsys):
 
 
 def test_a_storage_password_is_never_shown_or_saved(tmp_path, capsys):
-    from dse.spec import parse_spec
-    from dse.spec_dict import spec_to_dict
-    from dse.storage import describe_storage
+    from dse.run.storage import describe_storage
+    from dse.study.spec import parse_spec
+    from dse.study.spec_dict import spec_to_dict
 
     url = "postgresql://ana:hunter2@127.0.0.1:1/studies"
     spec = _write_spec(tmp_path, _spec())
@@ -413,7 +413,7 @@ def _shipped(kind: str) -> str:
         from dse.reproduce.config import shipped_config_text
 
         return shipped_config_text()
-    from dse.recipe_io import recipe_yaml
+    from dse.study.recipe_io import recipe_yaml
     from mant.recipes import named_recipe
 
     return recipe_yaml(named_recipe("mant-w4a8", "recipe"))
@@ -460,7 +460,7 @@ def test_non_utf8_user_yaml_file(tmp_path, capsys, kind):
 def test_saved_study_file_with_a_duplicate_key_is_bad_input(finished_run, tmp_path, capsys):
     import shutil
 
-    from dse.runner import SPEC_FILE
+    from dse.run.runner import SPEC_FILE
 
     folder = tmp_path / "run"
     shutil.copytree(finished_run, folder)

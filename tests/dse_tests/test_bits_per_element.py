@@ -12,9 +12,9 @@ import json
 import numpy as np
 
 from dse.cli import main
-from dse.design import Design
-from dse.objective import Evaluator
-from dse.spec import parse_spec
+from dse.evaluate.objective import Evaluator
+from dse.study.design import Design
+from dse.study.spec import parse_spec
 from hwmodel import load_accelerator
 from mant import KVQuantConfig, QuantConfig
 from mant.scales import DEFAULT_SCALE

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.model_source import load_model_config
-from dse.spec import load_spec
+from dse.study.model_source import load_model_config
+from dse.study.spec import load_spec
 from hwmodel import load_model
 from mant.errors import InputError
 

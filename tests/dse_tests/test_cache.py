@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 
-from dse.cache import QuantCache, cache_key
+from dse.evaluate.cache import QuantCache, cache_key
 
 
 def test_key_ignores_mapping_order_and_sees_every_value():

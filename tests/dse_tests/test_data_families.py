@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dse.design import Design
-from dse.numerics import weight_config
+from dse.study.design import Design
+from dse.study.numerics import weight_config
 from mant.errors import InputError
 
 

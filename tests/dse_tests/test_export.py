@@ -10,7 +10,7 @@ import yaml
 
 from dse.cli import main
 from dse.export import evaluate_exported
-from dse.runner import run_study
+from dse.run.runner import run_study
 from hwmodel import load_accelerator
 from mant.quantize import QuantConfig
 
@@ -78,14 +78,14 @@ def test_an_export_is_the_design_for_every_standalone_command(tmp_path, capsys):
 
     import yaml
 
-    from dse.recipe_io import load_recipe
+    from dse.study.recipe_io import load_recipe
     from hwmodel import Precision, load_accelerator
 
     study = tmp_path / "s.yaml"
     study.write_text(yaml.safe_dump(_LLM_STUDY))
     out, to = tmp_path / "run", tmp_path / "designs"
     assert main(["run", str(study), "--out", str(out), "--no-report", "--no-progress"]) == 0
-    from dse.results import load_frame
+    from dse.results.frame import load_frame
 
     done = load_frame(out).query("state == 'COMPLETE'")["trial"].tolist()
     assert len(done) >= 2
@@ -124,9 +124,9 @@ def test_exported_design_stores_no_absolute_model_path_and_hw_llm_uses_it(
 
     import yaml as _yaml
 
-    from dse.report_info import context_info
-    from dse.results import load_frame
-    from dse.spec import load_spec
+    from dse.report.info import context_info
+    from dse.results.frame import load_frame
+    from dse.study.spec import load_spec
 
     models = Path(__file__).resolve().parents[2] / "hwmodel" / "data" / "models"
     shutil.copy(models / "smollm2-135m.yaml", tmp_path / "mine.yaml")

@@ -10,15 +10,15 @@ import optuna
 import pytest
 import yaml
 
-from dse import accuracy
 from dse.cli import main
-from dse.failures import FAIL_ATTR, format_failures
-from dse.objective import Evaluator
-from dse.results import load_frame
-from dse.runner import run_study
-from dse.spec import TILE_FIT, parse_spec
-from dse.storage import create_storage
-from dse.sweep import sweep
+from dse.evaluate import accuracy
+from dse.evaluate.failures import FAIL_ATTR, format_failures
+from dse.evaluate.objective import Evaluator
+from dse.results.frame import load_frame
+from dse.run.runner import run_study
+from dse.run.storage import create_storage
+from dse.run.sweep import sweep
+from dse.study.spec import TILE_FIT, parse_spec
 from mant.errors import InputError
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dse import accuracy
+from dse.evaluate import accuracy
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[2]
@@ -67,7 +67,7 @@ def _cli(*args: str, delay_s: float = 0.0) -> subprocess.Popen:
 def _trials(out: Path):
     import optuna
 
-    from dse.storage import create_storage
+    from dse.run.storage import create_storage
 
     storage = create_storage(None, out_dir=out)
     (summary,) = optuna.get_all_study_summaries(storage)
@@ -122,7 +122,7 @@ def test_signal_outside_the_objective_is_deferred_to_a_safe_point(
 ):
     """A Ctrl-C while the runner counts trials (Optuna machinery, not the objective) must not
     break Optuna's tell (the old UnboundLocalError) nor leave a RUNNING trial behind."""
-    from dse import runner
+    from dse.run import runner
 
     original = runner._Progress.__call__
     calls = []
@@ -144,7 +144,7 @@ def test_signal_outside_the_objective_is_deferred_to_a_safe_point(
 
 
 def test_stop_request_defers_aborts_and_forces_as_documented():
-    from dse.interrupts import Interrupted, StopRequest, exit_status
+    from dse.evaluate.interrupts import Interrupted, StopRequest, exit_status
 
     def deliver(sig):
         os.kill(os.getpid(), sig)
@@ -170,9 +170,9 @@ def test_trial_without_owner_is_recovered_not_waited_on(tmp_path, small_spec):
     """Killed between Optuna's create and the runner's claim: a RUNNING trial with no owner."""
     import optuna
 
-    from dse.recovery import RecoveryPolicy
-    from dse.runner import open_study, run_study
-    from dse.storage import create_storage
+    from dse.run.recovery import RecoveryPolicy
+    from dse.run.runner import open_study, run_study
+    from dse.run.storage import create_storage
 
     run_study(small_spec, out_dir=tmp_path, progress=False, report=False, n_trials=3)
     study = open_study(small_spec, create_storage(None, out_dir=tmp_path))
@@ -191,8 +191,8 @@ def test_trial_without_owner_is_recovered_not_waited_on(tmp_path, small_spec):
 
 
 def _resume(spec_path: Path, out: Path, n_trials: int | None = None):
-    from dse.runner import run_study
-    from dse.spec import load_spec
+    from dse.run.runner import run_study
+    from dse.study.spec import load_spec
 
     return run_study(
         load_spec(spec_path), out_dir=out, progress=False, report=False, n_trials=n_trials
@@ -203,9 +203,9 @@ def test_unclaimed_trial_on_an_rdb_storage_is_recovered(tmp_path, small_spec):
     """SQLite (heartbeat storage): Optuna never fails a trial that never sent a heartbeat."""
     import optuna
 
-    from dse.recovery import RecoveryPolicy
-    from dse.runner import open_study, run_study
-    from dse.storage import create_storage
+    from dse.run.recovery import RecoveryPolicy
+    from dse.run.runner import open_study, run_study
+    from dse.run.storage import create_storage
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     policy = RecoveryPolicy(
@@ -230,7 +230,7 @@ def test_torn_journal_tail_is_repaired_and_said_so(tmp_path, small_spec_dict, ca
     whole = journal.read_bytes()
     with journal.open("ab") as f:  # a full disk in the middle of a record
         f.write(b'{"op_code":5,"worker_id":"x","trial_id":1,"par')
-    with caplog.at_level("WARNING", logger="dse.journal_check"):
+    with caplog.at_level("WARNING", logger="dse.run.journal_check"):
         _resume(spec, out, n_trials=3)
     assert "removed a half-written last record" in caplog.text and str(journal) in caplog.text
     (backup,) = out.glob("study.journal.torn-*.bak")
@@ -240,7 +240,7 @@ def test_torn_journal_tail_is_repaired_and_said_so(tmp_path, small_spec_dict, ca
 
 
 def test_full_disk_leaves_the_old_file_whole(tmp_path, monkeypatch):
-    from dse.report import write_report  # noqa: F401  (its writes go through the helper)
+    from dse.report.html import write_report  # noqa: F401  (its writes go through the helper)
     from mant import atomic_write
 
     target = tmp_path / "report.html"

@@ -7,10 +7,10 @@ import copy
 
 import pytest
 
-from dse.design import Design, design_from_values, ignored_params
-from dse.numerics import kv_side_configs
-from dse.space import PER_KIND_BASES
-from dse.spec import parse_spec, spec_to_dict
+from dse.study.design import Design, design_from_values, ignored_params
+from dse.study.numerics import kv_side_configs
+from dse.study.space import PER_KIND_BASES
+from dse.study.spec import parse_spec, spec_to_dict
 from hwmodel import Precision, load_accelerator
 from hwmodel.accelerator import accelerator_from_dict
 from mant.vocab import B_OPERAND_KINDS, WEIGHT_KINDS
@@ -114,8 +114,8 @@ def test_a_bad_group_size_in_a_design_file_is_an_input_error(bad):
 def test_a_study_with_a_kind_group_size_exports_and_evaluates_again(small_spec_dict, tmp_path):
     from dse.cli import main
     from dse.export import evaluate_exported
-    from dse.recipe_io import load_recipe
-    from dse.runner import run_study
+    from dse.run.runner import run_study
+    from dse.study.recipe_io import load_recipe
 
     d = _spec(small_spec_dict, group_size=[64], **{"group_size.down": [32, 128]})
     d["n_trials"] = 2

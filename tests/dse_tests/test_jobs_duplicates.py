@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dse import accuracy
+from dse.evaluate import accuracy
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[2]
@@ -50,8 +50,8 @@ class _HoldFirstCall:
 
 
 def _hold(folder: Path, n: int, timeout_s: float = 120.0) -> None:
-    from dse.failures import DUPLICATE_ATTR
-    from dse.storage import create_storage
+    from dse.evaluate.failures import DUPLICATE_ATTR
+    from dse.run.storage import create_storage
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / str(os.getpid())).touch()
@@ -130,8 +130,8 @@ def _keys(df: pd.DataFrame) -> list[tuple]:
 
 
 def _check_once(df: pd.DataFrame, study: optuna.Study, *, grid: bool = False) -> None:
-    from dse.failures import DUPLICATE_ATTR
-    from dse.objective import trial_record
+    from dse.evaluate.failures import DUPLICATE_ATTR
+    from dse.evaluate.objective import trial_record
 
     keys = _keys(df)
     assert keys and len(keys) == len(set(keys)), df  # every design listed once
@@ -142,7 +142,7 @@ def _check_once(df: pd.DataFrame, study: optuna.Study, *, grid: bool = False) ->
     # --n-trials counts the sampler's trials: COMPLETE or pruned duplicates; a space of one
     # setting is exhausted once it is drawn, so each worker stops at its first duplicate (a
     # grid: once its point is drawn) instead of drawing duplicates up to N_TRIALS
-    from dse.failures import counts_as_done
+    from dse.evaluate.failures import counts_as_done
 
     low = 2
     assert low <= sum(counts_as_done(t) for t in study.trials) <= N_TRIALS + 2
@@ -150,9 +150,9 @@ def _check_once(df: pd.DataFrame, study: optuna.Study, *, grid: bool = False) ->
 
 @pytest.mark.parametrize("sampler", [{"name": "random", "solve_hardware": True}, "auto"])
 def test_run_jobs_2_lists_each_solved_design_once(small_spec_dict, tmp_path, sampler):
-    from dse.report_info import context_info
-    from dse.spec import load_spec
-    from dse.storage import create_storage, default_storage_url
+    from dse.report.info import context_info
+    from dse.run.storage import create_storage, default_storage_url
+    from dse.study.spec import load_spec
 
     path = _spec(small_spec_dict, tmp_path, sampler)
     out = tmp_path / "out"
@@ -174,9 +174,9 @@ def test_run_jobs_2_lists_each_solved_design_once(small_spec_dict, tmp_path, sam
 
 
 def _two_workers_check(small_spec_dict, folder: Path, url: str) -> None:
-    from dse.results import frame_from_study
-    from dse.runner import load_study_spec
-    from dse.storage import create_storage
+    from dse.results.frame import frame_from_study
+    from dse.run.runner import load_study_spec
+    from dse.run.storage import create_storage
 
     path = _spec(small_spec_dict, folder, {"name": "random", "solve_hardware": True})
     env = _hold_env(folder, url)
@@ -200,8 +200,8 @@ def test_two_workers_on_postgres_list_each_design_once(small_spec_dict, tmp_path
 def test_the_frame_lists_a_design_recorded_twice_once(small_spec):
     """Read-time safety net: a design stored by two trials (e.g. by a version without claims)
     is listed once, by its first trial."""
-    from dse.objective import RECORD_ATTR, Evaluator
-    from dse.results import frame_from_study
+    from dse.evaluate.objective import RECORD_ATTR, Evaluator
+    from dse.results.frame import frame_from_study
 
     ev = Evaluator(small_spec)
     values = {"pe_type": "int8", "group_size": 32, "weight_format": "int{bits}", "cols": 8}

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.model_source import load_model_config
+from dse.study.model_source import load_model_config
 from hwmodel import load_model
 from mant.errors import InputError
 
@@ -322,8 +322,8 @@ def test_gguf_header_with_experts_and_mla(tmp_path):
 
 
 def test_a_study_names_unmodelled_keys_in_a_warning_and_the_report_context(tmp_path):
-    from dse.report_info import _unmodelled_text
-    from dse.spec import parse_spec
+    from dse.report.info import _unmodelled_text
+    from dse.study.spec import parse_spec
 
     path = _write(tmp_path, DEEPSEEK_V3)
     data = {

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dse.pareto import (
+from dse.evaluate.pareto import (
     hypervolume,
     hypervolume_history,
     normalization_bounds,

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.design import design_from_values
-from dse.hardware import HardwareModel, precision_of
-from dse.pe_recipes import FORMAT_PES, PE_RECIPES, pe_types
-from dse.report_units import PE_COLORS, pe_color
-from dse.space import PE_TYPES
-from dse.spec import parse_spec
+from dse.evaluate.hardware import HardwareModel, precision_of
+from dse.report.units import PE_COLORS, pe_color
+from dse.study.design import design_from_values
+from dse.study.pe_recipes import FORMAT_PES, PE_RECIPES, pe_types
+from dse.study.space import PE_TYPES
+from dse.study.spec import parse_spec
 from hwmodel import list_pes, load_accelerator
 from mant.recipes import named_recipe
 
@@ -126,7 +126,7 @@ def test_a_study_of_pe_types_alone_has_a_complete_trial_per_pe(tmp_path):
     """space: pe_type (every shipped PE) and the array; each design runs its native recipe."""
     import pandas as pd
 
-    from dse.runner import run_study
+    from dse.run.runner import run_study
 
     gemms = {"gemms": [{"name": "proj", "m": 4, "n": 128, "k": 128}]}
     spec = _native_spec(SHIPPED, [16], [16], ["ws"], workload=gemms)

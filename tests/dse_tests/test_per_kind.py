@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import yaml
 
-from dse.accuracy import make_accuracy_source, synthetic_suite
-from dse.cache import QuantCache
 from dse.cli import main
-from dse.design import design_from_values, ignored_params
-from dse.numerics import kv_error, kv_side_configs, kv_sides_error
-from dse.objective import Evaluator
-from dse.spec import parse_spec, spec_to_dict
+from dse.evaluate.accuracy import make_accuracy_source, synthetic_suite
+from dse.evaluate.cache import QuantCache
+from dse.evaluate.objective import Evaluator
+from dse.study.design import design_from_values, ignored_params
+from dse.study.numerics import kv_error, kv_side_configs, kv_sides_error
+from dse.study.spec import parse_spec, spec_to_dict
 from mant.errors import InputError
 from mant.quantize import quantize
 from mant.tensor_recipe import WEIGHT_KINDS

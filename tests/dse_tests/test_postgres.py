@@ -28,14 +28,14 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from dse import accuracy
-from dse.cache import QuantCache, cache_key
-from dse.failures import DUPLICATE_ATTR
-from dse.recovery import INTERRUPTED_ATTR, OWNER_ATTR, owner_alive, worker_id
-from dse.results import frame_from_study
-from dse.runner import load_study_spec, run_study, run_worker
-from dse.spec import parse_spec
-from dse.storage import create_storage
+from dse.evaluate import accuracy
+from dse.evaluate.cache import QuantCache, cache_key
+from dse.evaluate.failures import DUPLICATE_ATTR
+from dse.results.frame import frame_from_study
+from dse.run.recovery import INTERRUPTED_ATTR, OWNER_ATTR, owner_alive, worker_id
+from dse.run.runner import load_study_spec, run_study, run_worker
+from dse.run.storage import create_storage
+from dse.study.spec import parse_spec
 
 pytestmark = pytest.mark.postgres
 
@@ -405,7 +405,7 @@ def test_run_resumes_after_a_sigkill_on_the_journal_default(tmp_path, small_spec
 def test_worker_id_names_a_live_process_and_a_finished_one_is_dead():
     assert owner_alive(worker_id()) is True
     child = subprocess.run(
-        [sys.executable, "-c", "from dse.recovery import worker_id; print(worker_id())"],
+        [sys.executable, "-c", "from dse.run.recovery import worker_id; print(worker_id())"],
         capture_output=True,
         text=True,
         check=True,

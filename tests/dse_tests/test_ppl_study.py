@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 import llmrun
-from dse.accuracy import PerplexitySource
-from dse.cache import QuantCache
-from dse.design import Design
-from dse.objective import Evaluator
-from dse.runner import run_study
-from dse.spec import load_spec, parse_spec
+from dse.evaluate.accuracy import PerplexitySource
+from dse.evaluate.cache import QuantCache
+from dse.evaluate.objective import Evaluator
+from dse.run.runner import run_study
+from dse.study.design import Design
+from dse.study.spec import load_spec, parse_spec
 from mant.kv import KVQuantConfig, kv_groups, thresholds_for
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"

@@ -49,10 +49,10 @@ def test_make_objective_takes_a_spec_or_an_evaluator(small_spec):
 def test_an_export_wins_over_its_same_named_submodule():
     # importing the submodule binds it on the package; the exported function must stay
     code = (
-        "from mant import QuantConfig, quantize; import llmrun.perplexity, dse.sweep; "
+        "from mant import QuantConfig, quantize; import llmrun.perplexity, dse.run.sweep; "
         "import mant, llmrun, dse; "
         "print(callable(quantize), callable(mant.quantize), callable(llmrun.perplexity), "
-        "callable(dse.sweep))"
+        "callable(dse.run.sweep))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True"] * 4

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.report_info import history, hypervolume_over_trials, pareto_table, report_info, staircase
-from dse.results import TrialRecord, build_frame
-from dse.runner import run_study
+from dse.report.info import history, hypervolume_over_trials, pareto_table, report_info, staircase
+from dse.results.frame import TrialRecord, build_frame
+from dse.run.runner import run_study
 
 
 def _frame(spec, points, feasible=None):
@@ -206,10 +206,10 @@ def _section(dom: str, section_id: str) -> str:
 def test_report_renders_in_headless_chromium(small_spec_dict, tmp_path):
     import json
 
-    from dse.report import PE_COLORS
-    from dse.report_info import pareto_table
-    from dse.results import load_frame
-    from dse.spec import parse_spec
+    from dse.report.html import PE_COLORS
+    from dse.report.info import pareto_table
+    from dse.results.frame import load_frame
+    from dse.study.spec import parse_spec
 
     small_spec_dict["constraints"] = [{"metric": "weight_bits_per_element", "max": 9.0}]
     small_spec = parse_spec(small_spec_dict)  # int8 weights (8.25 bits) are feasible
@@ -263,9 +263,9 @@ def test_report_renders_in_headless_chromium(small_spec_dict, tmp_path):
 
 
 def test_small_ratios_and_integer_ranges_read_in_the_report():
-    from dse.report_info import _choices_text
-    from dse.report_units import ratio_text
-    from dse.space import Categorical, IntRange
+    from dse.report.info import _choices_text
+    from dse.report.units import ratio_text
+    from dse.study.space import Categorical, IntRange
 
     assert [ratio_text(v) for v in (1.234, 0.1, 0.0015, 0.0)] == ["1.23", "0.10", "0.0015", "0.00"]
     assert _choices_text(IntRange(name="rows", low=16, high=128)) == "16..128"
@@ -276,11 +276,11 @@ def test_small_ratios_and_integer_ranges_read_in_the_report():
 def test_report_figures_and_tables_read_cleanly(small_spec_dict, tmp_path):
     """Integer axes tick at their values; every drill-down category has its own colour; no
     column of dashes; the context names the base accelerator."""
-    from dse.report import _parallel
-    from dse.report_pick import drilldown
-    from dse.report_sections import designs_html, drill_figure
-    from dse.results import load_frame
-    from dse.spec import parse_spec
+    from dse.report.html import _parallel
+    from dse.report.pick import drilldown
+    from dse.report.sections import designs_html, drill_figure
+    from dse.results.frame import load_frame
+    from dse.study.spec import parse_spec
 
     d = {**small_spec_dict, "n_trials": 8}
     d["workload"] = {"model": "smollm2-135m", "phase": "decode", "seq_len": 64}
@@ -307,8 +307,8 @@ def test_report_figures_and_tables_read_cleanly(small_spec_dict, tmp_path):
 
 
 def test_context_names_the_stand_in_tensors(small_spec_dict):
-    from dse.report_info import _accuracy_text
-    from dse.spec import parse_spec
+    from dse.report.info import _accuracy_text
+    from dse.study.spec import parse_spec
 
     d = {**small_spec_dict, "accuracy": {"source": "tensors", "n_tensors": 2}}
     text = _accuracy_text(parse_spec(d))

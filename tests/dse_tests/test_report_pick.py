@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dse.report_info import context_info, pareto_table
-from dse.report_pick import distinct_designs, drilldown, knee_index, pick_info
-from dse.report_terminal import pick_table
-from dse.report_units import display_unit, format_value
-from dse.results import TrialRecord, build_frame, load_frame
-from dse.runner import run_study
+from dse.report.info import context_info, pareto_table
+from dse.report.pick import distinct_designs, drilldown, knee_index, pick_info
+from dse.report.terminal import pick_table
+from dse.report.units import display_unit, format_value
+from dse.results.frame import TrialRecord, build_frame, load_frame
+from dse.run.runner import run_study
 
 
 def _rec(trial, pe, fmt, rows, err, lat, area, ok=True):
@@ -177,7 +177,7 @@ def test_run_ends_with_the_pick_table(small_spec_dict, tmp_path, capsys):
 
 
 def test_a_fixed_pe_type_is_its_own_reference(small_spec_dict):
-    from dse.spec import parse_spec
+    from dse.study.spec import parse_spec
 
     small_spec_dict["space"]["pe_type"] = ["mant"]
     spec = parse_spec(small_spec_dict)
@@ -208,7 +208,7 @@ def test_plot_reference_option(small_spec_dict, tmp_path, capsys):
     assert "reference (int8 PE)" in html_path.read_text()
     capsys.readouterr()
     assert main([*args, "--reference", "fp32"]) == 2
-    # every PE file is a reference choice, mant first (dse.pe_recipes.pe_types)
+    # every PE file is a reference choice, mant first (dse.study.pe_recipes.pe_types)
     assert "error: --reference: must be one of mant, ant, bitfusion" in capsys.readouterr().err
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from dse.cli import main
 from dse.reproduce.config import load_config, parse_config
-from dse.runner import run_study
-from dse.spec import parse_spec
+from dse.run.runner import run_study
+from dse.study.spec import parse_spec
 from mant.errors import InputError
 
 # BitMoD (HPCA 2025) abstract, arXiv 2411.11745: average speedup over ANT and OliVe

@@ -7,11 +7,17 @@ import math
 import numpy as np
 import optuna
 
-from dse.metrics import METRICS
-from dse.results import TrialRecord, build_frame, columns_for, frame_from_study, front_hypervolume
-from dse.runner import open_study
-from dse.spec import parse_spec
-from dse.storage import create_storage
+from dse.results.frame import (
+    TrialRecord,
+    build_frame,
+    columns_for,
+    frame_from_study,
+    front_hypervolume,
+)
+from dse.run.runner import open_study
+from dse.run.storage import create_storage
+from dse.study.metrics import METRICS
+from dse.study.spec import parse_spec
 
 
 def test_empty_study_has_every_column(small_spec):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from dse import accuracy
-from dse.runner import run_study
+from dse.evaluate import accuracy
+from dse.run.runner import run_study
 from llmrun import assets
 
 

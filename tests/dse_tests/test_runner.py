@@ -9,13 +9,13 @@ import optuna
 import pytest
 import yaml
 
-from dse import accuracy
 from dse.cli import main
-from dse.design import design_from_values
-from dse.objective import Evaluator, trial_record
-from dse.results import columns_for, load_frame
-from dse.runner import run_study, run_worker
-from dse.storage import create_storage, default_storage_url
+from dse.evaluate import accuracy
+from dse.evaluate.objective import Evaluator, trial_record
+from dse.results.frame import columns_for, load_frame
+from dse.run.runner import run_study, run_worker
+from dse.run.storage import create_storage, default_storage_url
+from dse.study.design import design_from_values
 from mant.errors import InputError
 
 
@@ -109,7 +109,7 @@ def test_ctrl_c_keeps_every_completed_trial(small_spec, tmp_path):
 
 
 def parse_g64(spec):
-    from dse.spec import parse_spec, spec_to_dict
+    from dse.study.spec import parse_spec, spec_to_dict
 
     data = spec_to_dict(spec)
     data["space"]["group_size"] = [64]
@@ -141,7 +141,7 @@ def test_array_changes_never_requantize_and_runs_share_the_disk_cache(small_spec
 
 
 def test_design_from_values_resolves_labels(small_spec_dict):
-    from dse.spec import parse_spec
+    from dse.study.spec import parse_spec
 
     small_spec_dict["space"]["weight_format"] = [
         {"label": "lin4", "family": "linear", "n": 4, "a_min": 0, "a_max": 30}
@@ -227,7 +227,7 @@ def test_progress_total_is_the_grid_size_when_the_grid_is_smaller(small_spec_dic
     import contextlib
     import io
 
-    from dse.spec import parse_spec
+    from dse.study.spec import parse_spec
 
     spec = parse_spec({**small_spec_dict, "n_trials": 100, "sampler": {"name": "grid"}})
     err = io.StringIO()

@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from dse.design import ignored_params
-from dse.failures import DUPLICATE_ATTR
-from dse.objective import Evaluator, make_objective
-from dse.runner import open_study
-from dse.samplers import available_samplers, make_sampler
-from dse.spec import SamplerName, SamplerSpec
-from dse.storage import create_storage
+from dse.evaluate.failures import DUPLICATE_ATTR
+from dse.evaluate.objective import Evaluator, make_objective
+from dse.run.runner import open_study
+from dse.run.samplers import available_samplers, make_sampler
+from dse.run.storage import create_storage
+from dse.study.design import ignored_params
+from dse.study.spec import SamplerName, SamplerSpec
 from mant.errors import InputError
 
 

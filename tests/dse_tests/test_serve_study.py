@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dse.hardware import HardwareModel
-from dse.spec import parse_spec
+from dse.evaluate.hardware import HardwareModel
+from dse.study.spec import parse_spec
 from hwmodel import evaluate_many, load_accelerator, load_model, serve
 from mant.errors import InputError
 

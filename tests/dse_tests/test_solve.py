@@ -8,14 +8,14 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.failures import ADDED_ATTR, DUPLICATE_ATTR
-from dse.objective import Evaluator, trial_record
-from dse.results import load_frame
-from dse.runner import run_study
-from dse.solve import HardwareSolver
-from dse.spec import parse_spec
-from dse.storage import create_storage
-from dse.sweep import hypervolume_ratio, sweep
+from dse.evaluate.failures import ADDED_ATTR, DUPLICATE_ATTR
+from dse.evaluate.objective import Evaluator, trial_record
+from dse.evaluate.solve import HardwareSolver
+from dse.results.frame import load_frame
+from dse.run.runner import run_study
+from dse.run.storage import create_storage
+from dse.run.sweep import hypervolume_ratio, sweep
+from dse.study.spec import parse_spec
 
 
 def _spec(d, sampler):
@@ -36,8 +36,8 @@ def test_the_solver_returns_the_exact_front_of_one_setting(small_spec_dict):
         & (truth["param.group_size"] == 64)
         & (truth["param.weight_format"] == "int{bits}")
     ]
-    from dse.pareto import pareto_mask
-    from dse.results import objective_matrix
+    from dse.evaluate.pareto import pareto_mask
+    from dse.results.frame import objective_matrix
 
     m = objective_matrix(mine, spec)
     on = mine[pareto_mask(m, mine["feasible"].to_numpy())]
@@ -121,8 +121,8 @@ def test_a_setting_drawn_twice_is_solved_once(small_spec_dict, tmp_path):
 def test_the_shipped_large_study_is_beyond_a_sweep_and_runs(tmp_path):
     from pathlib import Path
 
-    from dse.spec import load_spec, spec_to_dict
-    from dse.sweep import MAX_SWEEP_DESIGNS
+    from dse.run.sweep import MAX_SWEEP_DESIGNS
+    from dse.study.spec import load_spec, spec_to_dict
 
     root = Path(__file__).resolve().parents[2]
     spec = load_spec(root / "studies" / "large.yaml")
@@ -137,15 +137,15 @@ def test_the_shipped_large_study_is_beyond_a_sweep_and_runs(tmp_path):
 def test_distinct_settings_count_equivalent_draws_once():
     from pathlib import Path
 
-    from dse.samplers import n_settings
-    from dse.spec import load_spec
+    from dse.run.samplers import n_settings
+    from dse.study.spec import load_spec
 
     root = Path(__file__).resolve().parents[2]
     quick = load_spec(root / "studies" / "quickstart.yaml")
     # 5 PE types x 2 group sizes x 2 KV formats; only the MANT PE uses the 3 weight formats
     assert n_settings(quick) == 2 * 2 * (3 + 4) == 28
     large = load_spec(root / "studies" / "large.yaml")
-    from dse.objective import Evaluator
+    from dse.evaluate.objective import Evaluator
 
     n_hw = HardwareSolver(Evaluator(large)).n_hardware
     assert n_settings(large) * n_hw >= 1e9

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dse.space import Categorical, IntRange
-from dse.spec import SamplerName, load_spec, parse_spec, spec_to_dict
+from dse.study.space import Categorical, IntRange
+from dse.study.spec import SamplerName, load_spec, parse_spec, spec_to_dict
 from mant.errors import InputError
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -121,7 +121,7 @@ def test_shipped_studies_parse(path):
 def test_kv_format_takes_coefficient_families_in_yaml(small_spec_dict, tmp_path):
     """A study YAML may search KV coefficient families; real-time selection then runs on a
     LUT calibrated on the source's calibration draw, and every trial completes."""
-    from dse.runner import run_study
+    from dse.run.runner import run_study
 
     family = {"label": "kvlin8", "family": "linear", "n": 8, "a_min": 0, "a_max": 120}
     small_spec_dict["accuracy"] = {"source": "synthetic", "n_tensors": 1, "tensor_rows": 128}

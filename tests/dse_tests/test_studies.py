@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.objective import Evaluator
-from dse.spec import parse_spec
+from dse.evaluate.objective import Evaluator
+from dse.study.spec import parse_spec
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 

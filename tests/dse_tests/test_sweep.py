@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dse.objective import Evaluator
-from dse.results import load_frame, objective_matrix
-from dse.runner import run_study
-from dse.sweep import hypervolume_ratio, hypervolume_ratio_curve, sweep
+from dse.evaluate.objective import Evaluator
+from dse.results.frame import load_frame, objective_matrix
+from dse.run.runner import run_study
+from dse.run.sweep import hypervolume_ratio, hypervolume_ratio_curve, sweep
 from mant.errors import InputError
 
 

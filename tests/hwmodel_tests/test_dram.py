@@ -134,9 +134,9 @@ def test_cli_prints_the_roofline_keys(capsys):
 
 
 def test_study_design_that_does_not_fit_fails_with_the_reason():
-    from dse.design import Design
-    from dse.hardware import HardwareModel
-    from dse.spec import WorkloadSpec
+    from dse.evaluate.hardware import HardwareModel
+    from dse.study.design import Design
+    from dse.study.spec import WorkloadSpec
 
     hw = HardwareModel(WorkloadSpec(model="llama-2-7b", phase="decode", seq_len=32768))
     design = Design(

@@ -310,10 +310,10 @@ def test_quantized_perplexity_is_bitwise_the_same_for_any_thread_count(capsys):
 
 
 def test_study_perplexity_source_runs_a_checkpoint_on_torch(needs_torch, qwen_dir):
-    from dse.accuracy import make_accuracy_source
-    from dse.cache import QuantCache
-    from dse.spec import parse_spec
-    from dse.spec_dict import spec_to_dict
+    from dse.evaluate.accuracy import make_accuracy_source
+    from dse.evaluate.cache import QuantCache
+    from dse.study.spec import parse_spec
+    from dse.study.spec_dict import spec_to_dict
     from mant.recipes import named_recipe
 
     text = str(qwen_dir / "text.txt")

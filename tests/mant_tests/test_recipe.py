@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from dse.cli import main
-from dse.recipe_io import dump_recipe, load_recipe, recipe_yaml
+from dse.study.recipe_io import dump_recipe, load_recipe, recipe_yaml
 from hwmodel import Precision
 from mant.errors import InputError
 from mant.recipe import Recipe

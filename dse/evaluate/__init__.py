@@ -1,0 +1,1 @@
+"""Evaluating one design: accuracy sources, hardware cost, objectives, the quantization cache."""

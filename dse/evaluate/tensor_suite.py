@@ -1,0 +1,393 @@
+"""Named tensors and the tensor suite that measures a design's quantization error on them.
+
+Used by every tensor-based accuracy source (:mod:`dse.evaluate.accuracy`,
+:mod:`dse.evaluate.accuracy_files`);
+errors are cached in a :class:`dse.evaluate.cache.QuantCache` keyed by tensor content id + kind +
+config.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dse.study import numerics
+
+if TYPE_CHECKING:
+    from dse.evaluate.cache import QuantCache
+
+__all__ = ["Activations", "KVCalibrator", "NamedKV", "NamedTensor", "TensorSuite", "content_id"]
+
+
+def content_id(name: str, *arrays: np.ndarray) -> str:
+    """``name@sha256-prefix`` of the arrays' bytes, dtypes and shapes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return f"{name}@{h.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedTensor:
+    """A weight tensor (rows, reduction dim), its content id and projection kind.
+
+    Attributes:
+        id: content id (:func:`content_id`).
+        data: the weight (out_features, in_features).
+        kind: the projection kind (``q`` ... ``down``,
+        :func:`dse.study.tensor_kinds.projection_kind`)
+            or None when the name does not say.
+    """
+
+    id: str
+    data: np.ndarray
+    kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Activations:
+    """Activations that feed one weight: selection calibration and output-error data.
+
+    Attributes:
+        id: content id of both arrays.
+        calibration: (tokens, in_features), for output-MSE selection.
+        evaluation: (tokens, in_features) on which ``output_rel_mse`` is measured (the M-ANT
+            protocol: other text than the calibration's); defaults to ``calibration``.
+    """
+
+    id: str
+    calibration: np.ndarray
+    evaluation: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedKV:
+    """One layer's K and V, each (kv_heads, tokens, head_dim), and their content id."""
+
+    id: str
+    k: np.ndarray
+    v: np.ndarray
+
+
+def _cfg_json(config: Any) -> str:
+    if config is None:  # an unquantized (fp16) kind
+        return "null"
+    return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+
+
+KVCalibration = Callable[[], tuple[np.ndarray, np.ndarray]]
+
+
+def _thresholds_dir(cache: QuantCache) -> Path | None:
+    """Where calibrated KV LUTs of a study go: next to its quantization cache (None: the
+    default folder of :func:`mant.kv_calibrate.thresholds_for`)."""
+    return None if cache.folder is None else cache.folder / "kv-thresholds"
+
+
+class KVCalibrator:
+    """Attaches calibrated LUTs to real-time KV configs that lack one (memoised per config).
+
+    Args:
+        calibration: returns the calibration ``(k, v)``; loaded once, on first need.
+        source: provenance text of those K/V.
+    """
+
+    def __init__(self, calibration: KVCalibration | None, source: str) -> None:
+        self._load = calibration
+        self._kv: tuple[np.ndarray, np.ndarray] | None = None
+        self.source = source
+        self._memo: dict[str, Any] = {}
+
+    def _calibration(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._kv is None:
+            assert self._load is not None
+            self._kv = self._load()
+        return self._kv
+
+    def __call__(self, kv_config: Any | None, cache: QuantCache) -> Any | None:
+        if kv_config is None or self._load is None:
+            return kv_config
+        key = _cfg_json(kv_config)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = numerics.calibrated_kv_config(
+                kv_config,
+                self._calibration,
+                cache_dir=_thresholds_dir(cache),
+                source=self.source,
+            )
+            self._memo[key] = hit
+        return hit
+
+
+class TensorSuite:
+    """Scores a design by quantization error over a fixed set of tensors.
+
+    Metrics: ``weight_rel_mse``, ``weight_sqnr_db`` (means over weight tensors; with
+    ``by_kind``, means over projection kinds of the means over each kind's tensors),
+    ``kv_rel_mse``, ``kv_sqnr_db`` (means over K/V layers; 0 and
+    :data:`dse.study.numerics.MAX_SQNR_DB` at fp16 KV), ``rel_mse`` (mean of the two relative
+    MSEs),
+    and with ``output_error`` ``output_rel_mse`` (``||X (W - Ŵ)ᵀ||² / ||X Wᵀ||²`` on the
+    evaluation activations, averaged like the weight metrics) and ``output_and_kv_rel_mse``
+    (mean of ``output_rel_mse`` and ``kv_rel_mse``).
+
+    Args:
+        weights: the weight tensors.
+        kv: the K/V layers.
+        kv_calibration: returns calibration ``(k, v)`` (other data than ``kv``) for real-time
+            KV sets without a shipped LUT; None leaves such configs as they are.
+        calibration_source: provenance text of the calibration K/V.
+        activations: returns ``{tensor id: Activations}`` (loaded once, on first need: output-
+            MSE selection or ``output_error``); None: the suite has none.
+        by_kind: score each tensor with its kind's weight recipe (see :meth:`recipe_metrics`).
+        output_error: also report ``output_rel_mse`` (needs ``activations``).
+    """
+
+    def __init__(
+        self,
+        weights: tuple[NamedTensor, ...],
+        kv: tuple[NamedKV, ...],
+        *,
+        kv_calibration: KVCalibration | None = None,
+        calibration_source: str = "",
+        activations: Callable[[], dict[str, Activations]] | None = None,
+        by_kind: bool = False,
+        output_error: bool = False,
+    ) -> None:
+        self.weights = weights
+        self.kv = kv
+        self.calibrate_kv = KVCalibrator(kv_calibration, calibration_source)
+        self._load_acts = activations
+        self._acts: dict[str, Activations] | None = None
+        self.by_kind = by_kind
+        self.output_error = output_error
+        # suite-level memo: (kind, config json) -> averaged metrics; makes cache hits cheap
+        self._memo: dict[tuple[str, str], dict[str, float]] = {}
+        self._grams: dict[tuple[str, int], Any] = {}
+        self._hessians: dict[str, np.ndarray] = {}
+
+    # --- activations ---------------------------------------------------------------------
+    def activations(self, tensor: NamedTensor, why: str) -> Activations:
+        """The activations of one weight tensor.
+
+        Raises:
+            InputError: the suite has none for it (``why`` says what needs them).
+        """
+        from mant.errors import InputError
+
+        if self._acts is None and self._load_acts is not None:
+            self._acts = self._load_acts()
+        acts = (self._acts or {}).get(tensor.id)
+        if acts is None:
+            raise InputError.single(
+                "accuracy.calibration",
+                f"{why} needs the activations that feed each weight tensor "
+                "(files source: give accuracy.calibration)",
+                tensor.id.split("@")[0],
+            )
+        return acts
+
+    def _gram(self, tensor: NamedTensor, group_size: int) -> Any:
+        key = (tensor.id, group_size)
+        if key not in self._grams:
+            from mant.output_select import GramCalibration
+
+            x = self.activations(tensor, "output-MSE selection").calibration
+            self._grams[key] = GramCalibration.from_activations(x, group_size=group_size)
+        return self._grams[key]
+
+    def _hessian(self, tensor: NamedTensor) -> np.ndarray:
+        """``XᵀX`` (float64) of the evaluation activations of a tensor."""
+        if tensor.id not in self._hessians:
+            acts = self.activations(tensor, "output_rel_mse")
+            x = acts.calibration if acts.evaluation is None else acts.evaluation
+            x64 = np.asarray(x, dtype=np.float64)
+            self._hessians[tensor.id] = x64.T @ x64
+        return self._hessians[tensor.id]
+
+    # --- one tensor ----------------------------------------------------------------------
+    def _weight_row(self, tensor: NamedTensor, config: Any) -> dict[str, float]:
+        from mant.quantize import quantize
+        from mant.selection import Selection
+
+        kwargs = {}
+        if getattr(config, "selection", None) is Selection.OUTPUT_MSE:
+            kwargs["calibration"] = self._gram(tensor, int(config.group_size))
+        res = quantize(tensor.data, config, **kwargs)
+        rel = float(res.rel_mse)
+        out = {"rel_mse": rel, "sqnr_db": numerics.sqnr_db(rel)}
+        if self.output_error:
+            w = np.asarray(tensor.data, dtype=np.float64)
+            e = w - np.asarray(res.dequantized, dtype=np.float64)
+            h = self._hessian(tensor)
+            power = float(np.sum((w @ h) * w))
+            out["output_rel_mse"] = float(np.sum((e @ h) * e)) / power if power > 0 else 0.0
+        return out
+
+    def _weight_parts(self, tensor: NamedTensor, config: Any) -> dict[str, Any]:
+        from mant.selection import Selection
+
+        parts: dict[str, Any] = {"tensor": tensor.id, "kind": "weight", "config": config.to_dict()}
+        output_mse = getattr(config, "selection", None) is Selection.OUTPUT_MSE
+        if output_mse or self.output_error:
+            parts["activations"] = self.activations(tensor, "output-MSE selection").id
+        if self.output_error:
+            parts["output_error"] = True
+        return parts
+
+    # --- metrics -------------------------------------------------------------------------
+    def _weight_metrics(
+        self, configs: list[tuple[NamedTensor, Any]], cache: QuantCache
+    ) -> dict[str, float]:
+        key = ("weight", json.dumps([(t.id, _cfg_json(c)) for t, c in configs]))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        fields = ("rel_mse", "sqnr_db", *(("output_rel_mse",) if self.output_error else ()))
+        exact = {"rel_mse": 0.0, "sqnr_db": numerics.MAX_SQNR_DB, "output_rel_mse": 0.0}
+        rows = [
+            (
+                t.kind if self.by_kind else None,
+                exact  # an unquantized (fp16) kind has no error
+                if c is None
+                else cache.get_or_compute(
+                    self._weight_parts(t, c),
+                    functools.partial(self._weight_row, t, c),
+                    fields=fields,
+                ),
+            )
+            for t, c in configs
+        ]
+        groups: dict[str | None, list[dict[str, float]]] = {}
+        for kind, row in rows:
+            groups.setdefault(kind, []).append(row)
+        out = {
+            f: float(np.mean([np.mean([r[f] for r in g]) for g in groups.values()]))
+            for f in fields
+        }
+        self._memo[key] = out
+        return out
+
+    def _kv_metrics(self, kv_configs: tuple[Any, Any], cache: QuantCache) -> dict[str, float]:
+        """Pooled K and V error (errors and powers summed over both) of per-side configs."""
+        k_cfg, v_cfg = (self.calibrate_kv(c, cache) for c in kv_configs)
+        if (k_cfg is None and v_cfg is None) or not self.kv:
+            return {"rel_mse": 0.0, "sqnr_db": numerics.MAX_SQNR_DB}
+        if k_cfg is not None and k_cfg == v_cfg:  # one config: the pooled quantize_kv
+            return self._mean(
+                "kv", k_cfg, cache, self.kv, lambda t: numerics.kv_error(t.k, t.v, k_cfg)
+            )
+        key = (
+            "kv-sides",
+            json.dumps([None if c is None else _cfg_json(c) for c in (k_cfg, v_cfg)]),
+        )
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        cfgs = {"key": k_cfg, "value": v_cfg}
+        rows = [
+            cache.get_or_compute(
+                {
+                    "tensor": item.id,
+                    "kind": "kv-sides",
+                    "config": {n: None if c is None else c.to_dict() for n, c in cfgs.items()},
+                },
+                functools.partial(numerics.kv_sides_error, item.k, item.v, k_cfg, v_cfg),
+                fields=("rel_mse", "sqnr_db"),
+            )
+            for item in self.kv
+        ]
+        out = {k: float(np.mean([r[k] for r in rows])) for k in ("rel_mse", "sqnr_db")}
+        self._memo[key] = out
+        return out
+
+    def _mean(
+        self,
+        kind: str,
+        config: Any,
+        cache: QuantCache,
+        items: tuple[Any, ...],
+        one: Callable[[Any], dict[str, float]],
+    ) -> dict[str, float]:
+        key = (kind, _cfg_json(config))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        cfg_dict = config.to_dict()
+        rows = [
+            cache.get_or_compute(
+                {"tensor": item.id, "kind": kind, "config": cfg_dict},
+                functools.partial(one, item),
+                fields=("rel_mse", "sqnr_db"),
+            )
+            for item in items
+        ]
+        out = {k: float(np.mean([r[k] for r in rows])) for k in ("rel_mse", "sqnr_db")}
+        self._memo[key] = out
+        return out
+
+    def _combine(self, w: dict[str, float], kv: dict[str, float]) -> dict[str, float]:
+        out = {
+            "weight_rel_mse": w["rel_mse"],
+            "weight_sqnr_db": w["sqnr_db"],
+            "kv_rel_mse": kv["rel_mse"],
+            "kv_sqnr_db": kv["sqnr_db"],
+            "rel_mse": 0.5 * (w["rel_mse"] + kv["rel_mse"]),
+        }
+        if "output_rel_mse" in w:
+            out["output_rel_mse"] = w["output_rel_mse"]
+            out["output_and_kv_rel_mse"] = 0.5 * (w["output_rel_mse"] + kv["rel_mse"])
+        return out
+
+    def metrics(
+        self, weight_config: Any, kv_config: Any | None, cache: QuantCache
+    ) -> dict[str, float]:
+        """Metrics of one weight config (every tensor) and one KV config (None: fp16 KV)."""
+        w = self._weight_metrics([(t, weight_config) for t in self.weights], cache)
+        return self._combine(w, self._kv_metrics((kv_config, kv_config), cache))
+
+    def recipe_metrics(self, recipe: Any, cache: QuantCache) -> dict[str, float]:
+        """Metrics of a :class:`mant.recipe.Recipe`: each weight tensor quantized by its
+        projection kind's recipe (``by_kind``; else every tensor by ``q``'s), K and V each by
+        their own.
+
+        Raises:
+            InputError: ``by_kind`` and a tensor whose name gives no projection kind while the
+                recipe's weight kinds differ.
+        """
+        w = self._weight_metrics(_tensor_configs(self.weights, recipe, self.by_kind), cache)
+        return self._combine(w, self._kv_metrics(numerics.kv_side_configs(recipe), cache))
+
+
+def _tensor_configs(
+    weights: tuple[NamedTensor, ...], recipe: Any, by_kind: bool
+) -> list[tuple[NamedTensor, Any]]:
+    from mant.errors import InputError
+    from mant.quant_spec import WEIGHT_KINDS
+
+    configs = {}
+    for k in WEIGHT_KINDS:
+        tr = recipe.weight(k)  # None: unquantized, scored as exact
+        configs[k.value] = None if tr is None else tr.quant_config(axis=-1)
+    uniform = len({_cfg_json(c) for c in configs.values()}) == 1
+    out = []
+    for t in weights:
+        if by_kind and t.kind is None and not uniform:
+            raise InputError.single(
+                "accuracy.by_kind",
+                "needs a projection kind in every tensor name (q_proj, attn_q, "
+                "attention.self.query, ...); this one has none",
+                t.id.split("@")[0],
+            )
+        out.append((t, configs[t.kind if by_kind and t.kind is not None else "q"]))
+    return out

@@ -1,0 +1,1 @@
+"""The results frame of a study (pandas)."""

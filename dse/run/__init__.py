@@ -1,0 +1,1 @@
+"""Running a study: the Optuna runner, storage, recovery, samplers, sweeps, workers."""
