@@ -263,6 +263,12 @@ def evaluate_exported(
     source = make_accuracy_source(spec.accuracy)
     if recipe is not None and hasattr(source, "recipe_metrics"):
         metrics = dict(source.recipe_metrics(recipe, QuantCache(None)))
+    elif wcfg is None:
+        raise InputError.single(
+            "accuracy.source",
+            "needs recipe_metrics to score a design whose weights stay unquantized",
+            spec.accuracy.source,
+        )
     else:
         metrics = dict(source.metrics(wcfg, kvcfg, QuantCache(None)))
     hardware = HardwareModel(spec.workload)

@@ -4,8 +4,7 @@ Before a trial evaluates a design (or, with ``sampler.solve_hardware``, solves a
 setting), it writes the design's key as its user attribute :data:`CLAIM_ATTR` and reads the
 claims of the study's other RUNNING and COMPLETE trials. It stands down (PRUNED, marked
 :data:`dse.evaluate.failures.DUPLICATE_ATTR`, counted toward ``n_trials`` like any duplicate) when
-a
-COMPLETE trial holds the same claim, or a RUNNING trial with a *lower number* does. Before
+a COMPLETE trial holds the same claim, or a RUNNING trial with a *lower number* does. Before
 deciding, it waits until every lower-numbered RUNNING trial has written its claim (they are
 between creation and their first parameters, milliseconds): then of any two trials that draw
 the same key, the higher-numbered one sees the lower one's claim, and exactly the lowest

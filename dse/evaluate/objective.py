@@ -147,16 +147,14 @@ def make_objective(
     Parameters a design ignores are not sampled (:func:`dse.study.design.ignored_params`). With
     ``sampler.solve_hardware`` the trial samples the quantization setting only and keeps the
     setting's whole hardware front (:mod:`dse.evaluate.solve`). A design, or a solved setting,
-    drawn
-    again is PRUNED as a duplicate (:data:`dse.evaluate.failures.DUPLICATE_ATTR`), not evaluated
-    again,
-    also when another worker drew it (a claim in the storage, :mod:`dse.evaluate.claims`).
+    drawn again is PRUNED as a duplicate (:data:`dse.evaluate.failures.DUPLICATE_ATTR`), not
+    evaluated again, also when another worker drew it (a claim in the storage,
+    :mod:`dse.evaluate.claims`).
 
     An expected per-design error (:class:`mant.errors.InputError`, e.g. a precision the PE has
     no mode for) is stored on the trial (:data:`dse.evaluate.failures.FAIL_ATTR`) and raised as
     :class:`dse.evaluate.failures.TrialFailed`, so the trial is FAIL with its reason; any other
-    exception
-    propagates (a bug stops the run).
+    exception propagates (a bug stops the run).
 
     Args:
         evaluator: an :class:`Evaluator`, or a :class:`dse.study.spec.StudySpec` (an evaluator is

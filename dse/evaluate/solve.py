@@ -9,9 +9,8 @@ the hardware parameters (:data:`dse.study.space.HARDWARE_PARAMS`: rows x cols in
 setting. Every feasible, non-dominated design of the setting is kept in the study: the trial
 reports one of them (its objectives guide the sampler) and the others are added as COMPLETE
 trials marked :data:`dse.evaluate.failures.ADDED_ATTR`, visible in the storage, the dashboard and
-the
-results frame but not counted toward ``n_trials``. The union of the per-setting fronts holds the
-global front, so a study that has drawn every setting has the exact front.
+the results frame but not counted toward ``n_trials``. The union of the per-setting fronts holds
+the global front, so a study that has drawn every setting has the exact front.
 
 A trial that draws a setting (or, without solving, a design) evaluated before, or claimed by a
 running trial of another worker (:mod:`dse.evaluate.claims`), is PRUNED with

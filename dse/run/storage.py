@@ -8,8 +8,7 @@ several worker processes on one machine can share. A URL selects another storage
 RDB storages get Optuna's heartbeat (``heartbeat_interval``, ``grace_period``) and
 ``RetryHeartbeatStaleTrialCallback``, so that a trial whose worker was killed becomes FAIL and is
 run again by another worker (see :mod:`dse.run.recovery`, which also covers journal files). A
-journal
-file is checked before it is opened: a torn last record is repaired, a corrupt one reported
+journal file is checked before it is opened: a torn last record is repaired, a corrupt one reported
 (:mod:`dse.run.journal_check`).
 
 Example:

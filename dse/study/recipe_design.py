@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 
 
 class Design(Protocol):
-    """What a recipe is built from: a :class:`dse.study.design.Design` (which imports this module
-    for
-    its ``recipe`` property, so this module names only what it reads)."""
+    """What a recipe is built from: a :class:`dse.study.design.Design` (which imports this
+    module for its ``recipe`` property, so this module names only what it reads)."""
 
     @property
     def pe_type(self) -> str: ...
+
+    @property
+    def quantization(self) -> str: ...
 
     @property
     def group_size(self) -> int: ...

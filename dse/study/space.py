@@ -49,8 +49,7 @@ __all__ = [
 
 class _PeTypes(Sequence[str]):
     """Every PE type, read from the PE files on access (``dse.study.pe_recipes.pe_types``): adding
-    a
-    PE file adds a ``pe_type`` choice."""
+    a PE file adds a ``pe_type`` choice."""
 
     def _names(self) -> tuple[str, ...]:
         from dse.study.pe_recipes import pe_types

@@ -1,10 +1,9 @@
 """Parse-time checks of a study that would otherwise surface as failing trials (or never).
 
 :func:`dse.study.spec.parse_spec` validates each field on its own; these checks look at what a
-trial
-would do with the values: a seed numpy cannot take, GEMM sizes no accelerator model can count, a
-model that is not shipped, a number format no trial can build (a calibration file that is not
-there), constraints that no design can
+trial would do with the values: a seed numpy cannot take, GEMM sizes no accelerator model can
+count, a model that is not shipped, a number format no trial can build (a calibration file that is
+not there), constraints that no design can
 meet together. Each becomes one ``path: rule, got value`` line before any output is created.
 
 Example:

@@ -1,9 +1,8 @@
 """The study specification's frozen values (:class:`StudySpec` and its parts), and nothing else.
 
 A leaf module: :mod:`dse.study.spec` parses YAML into these, and every module that only reads a
-spec
-(``spec_checks``, ``spec_dict``, ``spec_inputs``, ``accuracy``, ``objective``, ...) imports them
-from here, so no module imports the parser back (no import cycle, type-only imports included).
+spec (``spec_checks``, ``spec_dict``, ``spec_inputs``, ``accuracy``, ``objective``, ...) imports
+them from here, so no module imports the parser back (no import cycle, type-only imports included).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def test_an_export_wins_over_its_same_named_submodule():
         "from mant import QuantConfig, quantize; import llmrun.perplexity, dse.run.sweep; "
         "import mant, llmrun, dse; "
         "print(callable(quantize), callable(mant.quantize), callable(llmrun.perplexity), "
-        "callable(dse.run.sweep))"
+        "callable(dse.sweep))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True"] * 4
