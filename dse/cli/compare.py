@@ -13,7 +13,26 @@ import json
 import math
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["CANDIDATE_LISTS", "register"]
+
+# Named lists of candidates for ``--candidates``: each expands to its entries in place.
+CANDIDATE_LISTS: dict[str, tuple[str, ...]] = {
+    # M-ANT against the 2025-26 formats (issue 20), each at its own block size (BitMoD 128,
+    # MX / M2XFP / RaZeR-MX 32, NVFP4 / 4-over-6 / RaZeR-NV / mxfp4_g16 16); INT4 for reference
+    "formats-2026": (
+        "mant-unicore16",
+        "m2xfp4_w",
+        "m2xfp4_a",
+        "nvfp4",
+        "nvfp4_4over6",
+        "razer_nvfp4",
+        "mxfp4",
+        "mxfp4_g16",
+        "razer_mxfp4",
+        "bitmod_fp4",
+        "int4",
+    ),
+}
 
 _CSV_FIELDS = (
     "rank",
@@ -53,7 +72,8 @@ def register(subparsers: Any) -> None:
         required=True,
         metavar="SET[,SET...]",
         help="candidate sets to compare: named sets (mant-unicore16, ant, ...), format names "
-        "(int4, mxfp4, ...) or formats joined by '+' into one set (mant4_a17+int4)",
+        "(int4, mxfp4, ...), formats joined by '+' into one set (mant4_a17+int4), or a named "
+        "list of candidates: formats-2026 (MANT against the 2025-26 formats and INT4)",
     )
     p.add_argument(
         "--group-size",
@@ -78,6 +98,16 @@ def register(subparsers: Any) -> None:
 
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _candidates(text: str) -> list[str]:
+    """``--candidates`` with named lists (:data:`CANDIDATE_LISTS`) expanded, duplicates once."""
+    out: list[str] = []
+    for t in _split(text):
+        for c in CANDIDATE_LISTS.get(t, (t,)):
+            if c not in out:
+                out.append(c)
+    return out
 
 
 def _group_sizes(text: str) -> list[int]:
@@ -117,7 +147,7 @@ def _settings(args: argparse.Namespace) -> list[Any]:
     from mant.errors import InputError
 
     _check_args(args)
-    cands = _split(args.candidates)
+    cands = _candidates(args.candidates)
     try:
         return settings_grid(
             cands,

@@ -137,3 +137,41 @@ def test_perplexity_source_rejects_tensor_metrics():
                 "objectives": ["weight_rel_mse"],
             }
         )
+
+
+def test_formats_2026_study_parses_with_every_pe_and_the_budget():
+    """studies/formats-2026.yaml: M-ANT against the 2025-26 formats' PEs (issue 20 point 4)."""
+    from dse.spec import load_spec
+
+    spec = load_spec(STUDIES / "formats-2026.yaml")
+    assert list(spec.space.get("pe_type").values()) == ["mant", "mxfp", "m2xfp", "bitmod", "int8"]
+    assert list(spec.space.get("quantization").values()) == ["native", "space"]
+    assert [(c.metric, c.max) for c in spec.constraints] == [("weight_bits_per_element", 4.6)]
+
+
+@pytest.mark.slow
+def test_formats_2026_short_run_completes_a_trial_on_every_pe(tmp_path):
+    """The study with one group size and two array shapes: every listed PE has a COMPLETE
+    trial, the budget rejects INT8 (8.25 bits) and only the BitMoD PE's space designs fail
+    (it has no A8 mode; its native W4A16 designs complete)."""
+    data = yaml.safe_load((STUDIES / "formats-2026.yaml").read_text())
+    data["space"].update(group_size=[64], rows=[16, 32], cols=[16], dataflow=["ws"])
+    path = tmp_path / "f26.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    df = pd.read_parquet(out / "results.parquet")
+    done = df[df["state"] == "COMPLETE"]
+    assert set(done["param.pe_type"]) == set(data["space"]["pe_type"])
+    failed = df[df["state"] == "FAIL"]
+    assert set(failed["param.pe_type"]) <= {"bitmod"}
+    assert set(failed["param.quantization"]) <= {"space"}
+    feasible = done[done["feasible"]]
+    assert "int8" not in set(feasible["param.pe_type"])
+    assert (feasible["metric.weight_bits_per_element"] <= 4.6).all()
+    assert df["pareto"].any() and set(df.loc[df["pareto"], "param.pe_type"]) <= {
+        "mant",
+        "mxfp",
+        "m2xfp",
+        "bitmod",
+    }

@@ -110,3 +110,41 @@ def test_grid_dedupes_block_formats_and_orders_ties_by_bits():
     zeros = {"z": np.zeros((2, 64), np.float32)}
     ranked = compare_settings(zeros, settings_grid(["int4"], [16, 64]))
     assert [s.group_size for s in ranked] == [64, 16]  # both exact: fewer bits first
+
+
+def test_formats_2026_list_ranks_every_new_format_at_its_own_block_size(capsys):
+    """``--candidates formats-2026`` on the shipped MiniLM checkpoint: every 2025-26 format in
+    the ranking at its own block size and bits per element, next to MANT (issue 20 point 4)."""
+    from dse.cli.compare import CANDIDATE_LISTS
+    from llmrun.assets import asset_path
+
+    path = asset_path("minilm-l6-v2")
+    args = ["compare", str(path), "--tensor", "embeddings.token_type_embeddings.weight"]
+    args += ["--candidates", "formats-2026", "--group-size", "64,128", "--json"]
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    got = {(r["candidates"], r["group_size"]): r["bits_per_element"] for r in rows}
+    want = {
+        ("mant-unicore16", 64): 4.3125,
+        ("mant-unicore16", 128): 4.15625,
+        ("bitmod_fp4", 128): 4.140625,
+        ("m2xfp4_w", 32): 4.5,
+        ("m2xfp4_a", 32): 4.5,
+        ("mxfp4", 32): 4.25,
+        ("razer_mxfp4", 32): 4.3125,
+        ("nvfp4", 16): 4.5,
+        ("nvfp4_4over6", 16): 4.5,
+        ("mxfp4_g16", 16): 4.5,
+        ("razer_nvfp4", 16): 4.625,
+        ("int4", 64): 4.25,
+        ("int4", 128): 4.125,
+    }
+    assert got == want
+    assert {r["candidates"] for r in rows} == set(CANDIDATE_LISTS["formats-2026"])
+    assert all(r["n_elements"] == 768 and r["rel_mse"] > 0 for r in rows)
+    errs = [r["rel_mse"] for r in rows]
+    assert errs == sorted(errs)
+    # a 4.6-bit budget drops RaZeR-NVFP4 (4.625 bits) and keeps the rest
+    assert main([*args, "--max-bits", "4.6"]) == 0
+    kept = {r["candidates"] for r in json.loads(capsys.readouterr().out)}
+    assert kept == set(CANDIDATE_LISTS["formats-2026"]) - {"razer_nvfp4"}
