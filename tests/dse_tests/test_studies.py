@@ -141,7 +141,7 @@ def test_perplexity_source_rejects_tensor_metrics():
 
 def test_formats_2026_study_parses_with_every_pe_and_the_budget():
     """studies/formats-2026.yaml: M-ANT against the 2025-26 formats' PEs (issue 20 point 4)."""
-    from dse.spec import load_spec
+    from dse.study.spec import load_spec
 
     spec = load_spec(STUDIES / "formats-2026.yaml")
     assert list(spec.space.get("pe_type").values()) == ["mant", "mxfp", "m2xfp", "bitmod", "int8"]
