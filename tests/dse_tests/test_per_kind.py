@@ -18,6 +18,7 @@ from dse.design import design_from_values, ignored_params
 from dse.numerics import kv_error, kv_side_configs, kv_sides_error
 from dse.objective import Evaluator
 from dse.spec import parse_spec, spec_to_dict
+from mant.act_quant import int_fake_quant
 from mant.errors import InputError
 from mant.quantize import quantize
 from mant.tensor_recipe import WEIGHT_KINDS
@@ -123,16 +124,17 @@ def test_output_mse_selection_and_output_error_in_a_study(small_spec_dict):
     ev = Evaluator(spec)
     out = ev.evaluate({"weight_selection": "output_mse"})
     suite = ev.accuracy
-    # output_rel_mse is ||X (W - Ŵ)ᵀ||² / ||X Wᵀ||² on the evaluation activations, Ŵ chosen
-    # with the calibration activations
+    # output_rel_mse is ||X Wᵀ - Q_a(X) Ŵᵀ||² / ||X Wᵀ||² on the evaluation activations, Ŵ
+    # chosen with the calibration activations, Q_a the design's INT8 (act_bits 8) per token
     rows = []
     cfg = out.design.recipe.weight("q").quant_config(axis=-1)
     for t in suite.weights:
         acts = suite.activations(t, "test")
         w_hat = quantize(t.data, cfg, calibration=acts.calibration).dequantized
         x = acts.evaluation.astype(np.float64)
+        x_hat = int_fake_quant(acts.evaluation, 8, 64, np.float16).astype(np.float64)
         w = t.data.astype(np.float64)
-        rows.append(np.sum((x @ (w - w_hat).T) ** 2) / np.sum((x @ w.T) ** 2))
+        rows.append(np.sum((x @ w.T - x_hat @ w_hat.T) ** 2) / np.sum((x @ w.T) ** 2))
     assert out.metrics["output_rel_mse"] == pytest.approx(np.mean(rows), rel=1e-9)
     weight_mse = ev.evaluate({"weight_selection": "weight_mse"})
     assert weight_mse.metrics["weight_rel_mse"] < out.metrics["weight_rel_mse"]
