@@ -248,7 +248,7 @@ def test_bad_calibration_entries_are_one_clear_message(tmp_path, capsys, change,
 
 
 def test_perplexity_source_runs_weights_per_kind(small_spec_dict):
-    d = _spec(small_spec_dict, weight_format=["int{bits}"], weight_bits=[4])
+    d = _spec(small_spec_dict, weight_format=["int{bits}"], weight_bits=[4], act_bits=[16])
     d["accuracy"] = {"source": "perplexity", "ppl_windows": 1}
     d["objectives"] = ["ppl", "latency_s"]
     d["constraints"] = []
@@ -266,6 +266,11 @@ def test_perplexity_source_runs_weights_per_kind(small_spec_dict):
     down8 = source.recipe_metrics(design_from_values(per_kind.space, {}).recipe, cache)
     assert cache.stats.misses == 2
     assert down8["ppl"] < same["ppl"]  # down at 8 bits re-quantizes the stored weights less
+    # quantized activations leave the one-config path: llmrun runs them per token
+    a4 = parse_spec({**d, "space": {**d["space"], "act_bits": [4]}})
+    w4a4 = source.recipe_metrics(design_from_values(a4.space, {}).recipe, cache)
+    assert cache.stats.misses == 3
+    assert w4a4["ppl"] > same["ppl"]
 
 
 def test_the_hardware_costs_each_projection_at_its_own_width(small_spec_dict):
