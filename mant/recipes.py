@@ -169,6 +169,29 @@ RECIPES: dict[str, dict[str, Any]] = {
             "grouping": "token",
         },
     },
+    "kv4-int4-asym": {
+        "name": "kv4-int4-asym",
+        "description": "asymmetric INT4 KV cache (scale, zero point per group of 32), KIVI layout",
+        "source": "KIVI (ICML 2024): asymmetric INT4 with a per-group fp16 scale and zero point, "
+        "K per channel (groups of 32 tokens), V per token (groups of 32 channels); KIVI's fp16 "
+        "residual of the newest tokens is not modelled",
+        "key": {"format": "int4_asym", "group_size": 32, "grouping": "channel"},
+        "value": {"format": "int4_asym", "group_size": 32, "grouping": "token"},
+    },
+    "qserve-w4a8kv4": {
+        "name": "qserve-w4a8kv4",
+        "description": "QServe W4A8KV4: INT4 weights with INT8 group scales, INT8 per-token "
+        "activations, asymmetric INT4 KV per head",
+        "source": "QServe (MLSys 2025, QoQ): weights asymmetric INT4 per group of 128 with "
+        "progressive scales (INT8 group-scale codes under a higher-level FP scale; mant's int8 "
+        "scale format keeps that level per tensor where QoQ keeps it per output channel); "
+        "activations INT8 per token; K and V asymmetric INT4 per token in groups of 64 (one "
+        "head of SmolLM2; QoQ: one head)",
+        "weights": {"default": {"format": "int4_asym", "group_size": 128, "scale_format": "int8"}},
+        "activations": {"format": "int8", "granularity": "channel"},
+        "key": {"format": "int4_asym", "group_size": 64, "grouping": "token"},
+        "value": {"format": "int4_asym", "group_size": 64, "grouping": "token"},
+    },
 }
 
 

@@ -269,26 +269,23 @@ class PerplexitySource:
         return self._ppl(parts, {"weights": weight_config}, kvcfg, cache)
 
     def recipe_metrics(self, recipe: Recipe, cache: QuantCache) -> dict[str, float]:
-        """Perplexity with the recipe's weights (per projection kind) and KV cache.
+        """Perplexity with the recipe's weights (per projection kind), activations (the inputs
+        of every linear layer, and Q, attention probabilities and outputs where the recipe
+        quantizes them, as ``llmrun`` runs them per token) and KV cache.
 
-        Activations stay unquantized, as in :meth:`metrics` (the hardware model still runs the
-        design's activation width). A recipe whose weight kinds all agree takes :meth:`metrics`
-        (same cache entries); K and V must share their quantizer here (``llmrun`` runs one KV
+        A recipe with fp16 activations whose weight kinds all agree takes :meth:`metrics` (same
+        cache entries); K and V must share their quantizer here (``llmrun`` runs one KV
         config), else the trial fails with that reason.
         """
-        from dataclasses import replace
-
         from dse.study.numerics import uniform_configs
 
+        acts = (recipe.activations, recipe.query, recipe.attn_probs, recipe.attn_out)
         uniform = uniform_configs(recipe)
-        if uniform is not None:
+        if uniform is not None and all(a is None for a in acts):
             return self.metrics(*uniform, cache)
-        weights_only = replace(
-            recipe, activations=None, query=None, attn_probs=None, attn_out=None
-        )
         kvcfg = self.calibrate_kv(recipe.kv_config(), cache)
-        parts = {"kind": "ppl-recipe", "recipe": weights_only.to_dict()}
-        return self._ppl(parts, {"recipe": weights_only}, kvcfg, cache)
+        parts = {"kind": "ppl-recipe", "recipe": recipe.to_dict()}
+        return self._ppl(parts, {"recipe": recipe}, kvcfg, cache)
 
     def _ppl(
         self, parts: dict[str, Any], quant: dict[str, Any], kvcfg: Any, cache: QuantCache

@@ -23,7 +23,15 @@ from dse.study import numerics
 if TYPE_CHECKING:
     from dse.evaluate.cache import QuantCache
 
-__all__ = ["Activations", "KVCalibrator", "NamedKV", "NamedTensor", "TensorSuite", "content_id"]
+__all__ = [
+    "Activations",
+    "KVCalibrator",
+    "NamedKV",
+    "NamedTensor",
+    "TensorSuite",
+    "activation_fake_quant",
+    "content_id",
+]
 
 
 def content_id(name: str, *arrays: np.ndarray) -> str:
@@ -83,6 +91,29 @@ def _cfg_json(config: Any) -> str:
         return "null"
     return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
 
+
+def activation_fake_quant(x: np.ndarray, act: Any) -> np.ndarray:
+    """``Q_a(x)``: activations ``x`` (tokens, in_features) fake-quantized by the activation spec
+    ``act`` (a :class:`mant.quant_spec.QuantSpec`) as the runtime applies it: per token, groups
+    along the reduction axis (:func:`mant.act_quant.act_quantizer`); Tender's channel
+    decomposition (``format: tender``, :mod:`mant.tender`) over the whole token matrix.
+
+    Example:
+        >>> from mant.quant_spec import Kind, QuantSpec
+        >>> x = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
+        >>> a4, a8 = (QuantSpec.parse(f"int{b}:g64", kind=Kind.ACTIVATIONS) for b in (4, 8))
+        >>> e4, e8 = (float(np.sum((activation_fake_quant(x, a) - x) ** 2)) for a in (a4, a8))
+        >>> bool(e8 < e4)
+        True
+    """
+    from mant.act_quant import act_quantizer
+
+    return act_quantizer(act)(x)
+
+
+# quantized activation matrices a suite keeps (oldest dropped first): MiniLM's are up to
+# 2048 tokens x 1536 inputs, 12.6 MB each in float32
+_QACT_MEMO = 16
 
 KVCalibration = Callable[[], tuple[np.ndarray, np.ndarray]]
 
@@ -175,6 +206,7 @@ class TensorSuite:
         self._memo: dict[tuple[str, str], dict[str, float]] = {}
         self._grams: dict[tuple[str, int], Any] = {}
         self._hessians: dict[str, np.ndarray] = {}
+        self._qacts: dict[tuple[str, str], np.ndarray] = {}
 
     # --- activations ---------------------------------------------------------------------
     def activations(self, tensor: NamedTensor, why: str) -> Activations:
@@ -215,41 +247,81 @@ class TensorSuite:
             self._hessians[tensor.id] = x64.T @ x64
         return self._hessians[tensor.id]
 
+    def _eval_x(self, tensor: NamedTensor) -> np.ndarray:
+        acts = self.activations(tensor, "output_rel_mse")
+        return acts.calibration if acts.evaluation is None else acts.evaluation
+
+    def _quantized_x(self, tensor: NamedTensor, act: Any) -> np.ndarray:
+        """``Q_a(X)`` (float64) of a tensor's evaluation activations under the activation spec
+        ``act`` (memoised per tensor and spec: every weight config of a study shares it)."""
+        key = (tensor.id, _cfg_json(act))
+        if key not in self._qacts:
+            if len(self._qacts) >= _QACT_MEMO:  # bounded: a study meets many act specs
+                del self._qacts[next(iter(self._qacts))]
+            x = np.asarray(self._eval_x(tensor), dtype=np.float32)
+            self._qacts[key] = np.asarray(activation_fake_quant(x, act), dtype=np.float32)
+        return self._qacts[key].astype(np.float64)
+
     # --- one tensor ----------------------------------------------------------------------
-    def _weight_row(self, tensor: NamedTensor, config: Any) -> dict[str, float]:
+    def _weight_row(self, tensor: NamedTensor, config: Any, act: Any = None) -> dict[str, float]:
         from mant.quantize import quantize
         from mant.selection import Selection
 
-        kwargs = {}
-        if getattr(config, "selection", None) is Selection.OUTPUT_MSE:
-            kwargs["calibration"] = self._gram(tensor, int(config.group_size))
-        res = quantize(tensor.data, config, **kwargs)
-        rel = float(res.rel_mse)
-        out = {"rel_mse": rel, "sqnr_db": numerics.sqnr_db(rel)}
+        if config is None:  # fp16 weights: no weight error (the activations may have some)
+            w_hat = np.asarray(tensor.data, dtype=np.float64)
+            out = {"rel_mse": 0.0, "sqnr_db": numerics.MAX_SQNR_DB}
+        else:
+            kwargs = {}
+            if getattr(config, "selection", None) is Selection.OUTPUT_MSE:
+                kwargs["calibration"] = self._gram(tensor, int(config.group_size))
+            res = quantize(tensor.data, config, **kwargs)
+            rel = float(res.rel_mse)
+            out = {"rel_mse": rel, "sqnr_db": numerics.sqnr_db(rel)}
+            w_hat = np.asarray(res.dequantized, dtype=np.float64)
         if self.output_error:
             w = np.asarray(tensor.data, dtype=np.float64)
-            e = w - np.asarray(res.dequantized, dtype=np.float64)
-            h = self._hessian(tensor)
-            power = float(np.sum((w @ h) * w))
-            out["output_rel_mse"] = float(np.sum((e @ h) * e)) / power if power > 0 else 0.0
+            if act is None:  # unquantized activations: ||X (W - Ŵ)ᵀ||² through XᵀX
+                e = w - w_hat
+                h = self._hessian(tensor)
+                power = float(np.sum((w @ h) * w))
+                out["output_rel_mse"] = float(np.sum((e @ h) * e)) / power if power > 0 else 0.0
+            else:  # ||X Wᵀ - Q_a(X) Ŵᵀ||² / ||X Wᵀ||²
+                y = np.asarray(self._eval_x(tensor), dtype=np.float64) @ w.T
+                y_hat = self._quantized_x(tensor, act) @ w_hat.T
+                power = float(np.sum(y * y))
+                err = float(np.sum(np.square(y - y_hat)))
+                out["output_rel_mse"] = err / power if power > 0 else 0.0
         return out
 
-    def _weight_parts(self, tensor: NamedTensor, config: Any) -> dict[str, Any]:
+    def _weight_parts(self, tensor: NamedTensor, config: Any, act: Any = None) -> dict[str, Any]:
         from mant.selection import Selection
 
-        parts: dict[str, Any] = {"tensor": tensor.id, "kind": "weight", "config": config.to_dict()}
+        parts: dict[str, Any] = {
+            "tensor": tensor.id,
+            "kind": "weight",
+            "config": None if config is None else config.to_dict(),
+        }
         output_mse = getattr(config, "selection", None) is Selection.OUTPUT_MSE
         if output_mse or self.output_error:
             parts["activations"] = self.activations(tensor, "output-MSE selection").id
         if self.output_error:
             parts["output_error"] = True
+            if act is not None:  # the activation quantizer changes the output error only
+                parts["act_config"] = act.to_dict()
         return parts
 
     # --- metrics -------------------------------------------------------------------------
     def _weight_metrics(
-        self, configs: list[tuple[NamedTensor, Any]], cache: QuantCache
+        self, configs: list[tuple[NamedTensor, Any]], cache: QuantCache, act: Any = None
     ) -> dict[str, float]:
-        key = ("weight", json.dumps([(t.id, _cfg_json(c)) for t, c in configs]))
+        """Mean weight (and output) errors; ``act`` is the activation spec (a
+        :class:`mant.quant_spec.QuantSpec`, None: fp16 activations) that ``output_rel_mse``
+        applies to the inputs of every linear layer."""
+        act = act if self.output_error else None  # only the output error sees activations
+        key = (
+            "weight",
+            json.dumps([_cfg_json(act), *((t.id, _cfg_json(c)) for t, c in configs)]),
+        )
         hit = self._memo.get(key)
         if hit is not None:
             return hit
@@ -258,11 +330,11 @@ class TensorSuite:
         rows = [
             (
                 t.kind if self.by_kind else None,
-                exact  # an unquantized (fp16) kind has no error
-                if c is None
+                exact  # an unquantized (fp16) kind with fp16 activations has no error
+                if c is None and act is None
                 else cache.get_or_compute(
-                    self._weight_parts(t, c),
-                    functools.partial(self._weight_row, t, c),
+                    self._weight_parts(t, c, act),
+                    functools.partial(self._weight_row, t, c, act),
                     fields=fields,
                 ),
             )
@@ -365,7 +437,9 @@ class TensorSuite:
             InputError: ``by_kind`` and a tensor whose name gives no projection kind while the
                 recipe's weight kinds differ.
         """
-        w = self._weight_metrics(_tensor_configs(self.weights, recipe, self.by_kind), cache)
+        w = self._weight_metrics(
+            _tensor_configs(self.weights, recipe, self.by_kind), cache, recipe.activations
+        )
         return self._combine(w, self._kv_metrics(numerics.kv_side_configs(recipe), cache))
 
 

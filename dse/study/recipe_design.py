@@ -89,6 +89,27 @@ def design_recipe(design: Design) -> Recipe:
     return hit
 
 
+def _native_acts(design: Design) -> Any:
+    """The activation spec of a baseline PE whose native activations are not plain INT groups
+    (Tender's channel decomposition, OliVe's or ANT's types per tensor), when the design runs
+    them at their native width; else None (INT ``act_bits`` per group of ``group_size``)."""
+    from dse.pe_recipes import FORMAT_PES, PE_RECIPES
+
+    if design.pe_type in FORMAT_PES or design.pe_type not in PE_RECIPES:
+        return None
+    native = pe_recipe(design.pe_type).activations
+    if native is None or native.element_bits != design.act_bits:
+        return None
+    cs = native.candidate_set
+    plain_int = (
+        cs is not None
+        and len(cs.formats) == 1
+        and str(native.format).startswith("int")
+        and native.granularity.value == "group"
+    )
+    return None if plain_int else native
+
+
 def _build(design: Design) -> Recipe:
     if design.quantization == "native":
         return pe_recipe(design.pe_type)
@@ -123,8 +144,8 @@ def _build(design: Design) -> Recipe:
         weights = tuple(chosen)
     else:
         weights = pe_recipe(design.pe_type).weights
-    acts = None
-    if design.act_bits < FP_ACT_BITS:
+    acts = _native_acts(design)
+    if acts is None and design.act_bits < FP_ACT_BITS:
         acts = QuantSpec.from_value(
             {"format": f"int{design.act_bits}", "group_size": g},
             "act_bits",

@@ -18,6 +18,7 @@ from dse.evaluate.objective import Evaluator
 from dse.study.design import design_from_values, ignored_params
 from dse.study.numerics import kv_error, kv_side_configs, kv_sides_error
 from dse.study.spec import parse_spec, spec_to_dict
+from mant.act_quant import int_fake_quant
 from mant.errors import InputError
 from mant.quantize import quantize
 from mant.tensor_recipe import WEIGHT_KINDS
@@ -123,16 +124,17 @@ def test_output_mse_selection_and_output_error_in_a_study(small_spec_dict):
     ev = Evaluator(spec)
     out = ev.evaluate({"weight_selection": "output_mse"})
     suite = ev.accuracy
-    # output_rel_mse is ||X (W - Ŵ)ᵀ||² / ||X Wᵀ||² on the evaluation activations, Ŵ chosen
-    # with the calibration activations
+    # output_rel_mse is ||X Wᵀ - Q_a(X) Ŵᵀ||² / ||X Wᵀ||² on the evaluation activations, Ŵ
+    # chosen with the calibration activations, Q_a the design's INT8 (act_bits 8) per token
     rows = []
     cfg = out.design.recipe.weight("q").quant_config(axis=-1)
     for t in suite.weights:
         acts = suite.activations(t, "test")
         w_hat = quantize(t.data, cfg, calibration=acts.calibration).dequantized
         x = acts.evaluation.astype(np.float64)
+        x_hat = int_fake_quant(acts.evaluation, 8, 64, np.float16).astype(np.float64)
         w = t.data.astype(np.float64)
-        rows.append(np.sum((x @ (w - w_hat).T) ** 2) / np.sum((x @ w.T) ** 2))
+        rows.append(np.sum((x @ w.T - x_hat @ w_hat.T) ** 2) / np.sum((x @ w.T) ** 2))
     assert out.metrics["output_rel_mse"] == pytest.approx(np.mean(rows), rel=1e-9)
     weight_mse = ev.evaluate({"weight_selection": "weight_mse"})
     assert weight_mse.metrics["weight_rel_mse"] < out.metrics["weight_rel_mse"]
@@ -246,7 +248,7 @@ def test_bad_calibration_entries_are_one_clear_message(tmp_path, capsys, change,
 
 
 def test_perplexity_source_runs_weights_per_kind(small_spec_dict):
-    d = _spec(small_spec_dict, weight_format=["int{bits}"], weight_bits=[4])
+    d = _spec(small_spec_dict, weight_format=["int{bits}"], weight_bits=[4], act_bits=[16])
     d["accuracy"] = {"source": "perplexity", "ppl_windows": 1}
     d["objectives"] = ["ppl", "latency_s"]
     d["constraints"] = []
@@ -264,6 +266,11 @@ def test_perplexity_source_runs_weights_per_kind(small_spec_dict):
     down8 = source.recipe_metrics(design_from_values(per_kind.space, {}).recipe, cache)
     assert cache.stats.misses == 2
     assert down8["ppl"] < same["ppl"]  # down at 8 bits re-quantizes the stored weights less
+    # quantized activations leave the one-config path: llmrun runs them per token
+    a4 = parse_spec({**d, "space": {**d["space"], "act_bits": [4]}})
+    w4a4 = source.recipe_metrics(design_from_values(a4.space, {}).recipe, cache)
+    assert cache.stats.misses == 3
+    assert w4a4["ppl"] > same["ppl"]
 
 
 def test_the_hardware_costs_each_projection_at_its_own_width(small_spec_dict):

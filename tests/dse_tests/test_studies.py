@@ -122,8 +122,10 @@ def test_perplexity_source_matches_mant_llm():
     )
     ev = Evaluator(spec)
     e = ev.evaluate({})
-    wcfg, kvcfg, _ = ev.configs(e.design)
-    assert e.metrics["ppl"] == pytest.approx(perplexity(weights=wcfg, kv=kvcfg, windows=1).ppl)
+    _, kvcfg, _ = ev.configs(e.design)
+    # the design's recipe whole: its weights, its INT8 activations (act_bits 8) and its KV
+    expected = perplexity(recipe=e.design.recipe, kv=kvcfg, windows=1).ppl
+    assert e.metrics["ppl"] == pytest.approx(expected)
     assert 5.0 < e.metrics["ppl"] < 200.0
 
 
