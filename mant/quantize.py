@@ -50,12 +50,11 @@ from mant.adaptive_block import AdaptiveBlockFormat
 from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector, reject_unknown_keys
-from mant.formats import BlockFormat, Format
-from mant.formats2026 import own_group_quantizer
+from mant.formats import BlockFormat, Family, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import OliveFormat, olive_quantize_groups
 from mant.output_select import GramCalibration, check_calibration, select_output_mse
-from mant.registry import group_quantizer, register_group_quantizer
+from mant.registry import GroupQuantizer, group_quantizer, register_group_quantizer
 from mant.result import GroupQuant, QuantResult
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
 from mant.selection import Selection
@@ -358,6 +357,19 @@ def _validate_groups(groups: Any, lengths: Any) -> tuple[np.ndarray, np.ndarray]
     return arr, n
 
 
+def _family_quantizer(cs: CandidateSet) -> GroupQuantizer | None:
+    """The registered quantizer of the set's family; a family with one is never mixed."""
+    families = [str(f.family) for f in cs.formats]
+    special = group_quantizer(families[0])
+    if len(set(families)) > 1:
+        for fam in families:
+            if group_quantizer(fam) is not None:
+                raise InputError.single(
+                    "candidates", f"{fam} formats cannot be mixed with other formats", cs.names
+                )
+    return special
+
+
 def quantize_groups(
     groups: np.ndarray,
     candidates: CandidateSet | Any,
@@ -391,25 +403,17 @@ def quantize_groups(
     arr, n = _validate_groups(groups, lengths)
     n_groups = arr.shape[0]
     n_cand = len(cs.formats)
-    own = own_group_quantizer(cs.formats)  # issue 20 hook (3 of 3): mant.formats2026
-    if own is not None:
-        ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
-        return own(arr, n, sf, ch)
-    special = group_quantizer(cs.formats[0].family)  # mant.registry
+    special = _family_quantizer(cs)  # mant.registry: the one dispatch
     if special is not None:
-        return special(arr, n, cs, sf, choice, clip_search)
+        ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
+        return special(arr, n, cs, sf, ch, clip_search)
     mids, mags, n_mids, n_grid, max_abs = _tables(cs)
     asym = [c for c, f in enumerate(cs.formats) if f.asymmetric]
-    fmt0 = cs.formats[0]
     ratios = CLIP_RATIOS if (clip_search and choice is None) else np.ones(1)
     n_r = len(ratios)
 
-    if isinstance(fmt0, BlockFormat):
-        scales = block_scales(arr, fmt0)[:, None]
-        n_r = 1
-    else:
-        raw = _absmax(arr)[:, None, None] / max_abs[None, :, None] * ratios[None, None, :]
-        scales = round_scales(raw.reshape(n_groups, n_cand * n_r), sf)
+    raw = _absmax(arr)[:, None, None] / max_abs[None, :, None] * ratios[None, None, :]
+    scales = round_scales(raw.reshape(n_groups, n_cand * n_r), sf)
 
     if choice is not None:
         ch = _check_choice(choice, n_groups, n_cand)
@@ -434,13 +438,6 @@ def quantize_groups(
     codes, deq, gerr, energy = _kernels.apply_choice(
         arr, n, sel_scale, ch, mids, n_mids, mags, n_grid
     )
-    if isinstance(fmt0, BlockFormat):  # OCP MX / NVFP4 elements round half to even
-        rows = ties_to_even(arr, sel_scale, codes, deq, fmt0)
-        if rows.size:  # same arithmetic as the kernel: (|x| - fl(m * s))^2 in float64
-            lev = np.abs(fmt0.grid[codes[rows]]) * sel_scale[rows, None]
-            valid = np.arange(arr.shape[1])[None, :] < n[rows, None]
-            sq = np.where(valid, (np.abs(arr[rows].astype(np.float64)) - lev) ** 2, 0.0)
-            gerr[rows] = sq.sum(axis=1) / n[rows]
     zero_points = None
     if asym:
         zero_points = np.zeros(n_groups, dtype=np.int16)
@@ -460,6 +457,41 @@ def quantize_groups(
         energy=energy,
         zero_points=zero_points,
         clip_ratio=clip,
+    )
+
+
+@register_group_quantizer(Family.BLOCK)
+def _block_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    cs: CandidateSet,
+    scale_format: ScaleFormat,
+    choice: np.ndarray | None,
+    clip_search: bool,
+) -> GroupQuant:
+    """OCP MX / NVFP4 (the only member of their set): the block-scale rule of
+    :mod:`mant.blocks`, nearest level, elements rounding half to even as OCP specifies."""
+    fmt = cs.formats[0]
+    assert isinstance(fmt, BlockFormat)
+    mids, mags, n_mids, n_grid, _ = _tables(cs)
+    scale = np.ascontiguousarray(block_scales(groups, fmt))
+    ch = np.zeros(groups.shape[0], dtype=np.int64) if choice is None else choice
+    codes, deq, gerr, energy = _kernels.apply_choice(
+        groups, lengths, scale, ch, mids, n_mids, mags, n_grid
+    )
+    rows = ties_to_even(groups, scale, codes, deq, fmt)
+    if rows.size:  # same arithmetic as the kernel: (|x| - fl(m * s))^2 in float64
+        lev = np.abs(fmt.grid[codes[rows]]) * scale[rows, None]
+        valid = np.arange(groups.shape[1])[None, :] < lengths[rows, None]
+        sq = np.where(valid, (np.abs(groups[rows].astype(np.float64)) - lev) ** 2, 0.0)
+        gerr[rows] = sq.sum(axis=1) / lengths[rows]
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=scale,
+        choice=ch.astype(np.int16),
+        group_error=gerr,
+        energy=energy,
     )
 
 
