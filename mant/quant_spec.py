@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector
-from mant.formats import BlockFormat
+from mant.formats import BlockFormat, OliveFormat
 from mant.scales import ScaleFormat, parse_scale_format
 from mant.vocab import (
     ACT_KINDS,
@@ -143,9 +145,11 @@ class QuantSpec:
     grouping: Grouping | None = None
     staging_bits: int | None = None
     clip_search: bool = False
+    resolved: InitVar[CandidateSet | None] = None
+    strict: InitVar[bool] = False
     _set: CandidateSet | None = field(init=False, repr=False, compare=False, default=None)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, resolved: CandidateSet | None = None, strict: bool = False) -> None:
         c = IssueCollector()
         fmt = self.format
         if isinstance(fmt, Mapping):
@@ -154,9 +158,9 @@ class QuantSpec:
             fmt = tuple(fmt)
         object.__setattr__(self, "format", fmt)
         cs: CandidateSet | None = None
-        if fmt != "tender":
+        if fmt != "tender" or strict:  # a quantizer config has candidates, never Tender
             try:
-                cs = candidate_set(_thaw_format(fmt))
+                cs = resolved if resolved is not None else candidate_set(_thaw_format(fmt))
             except InputError as exc:
                 for issue in exc.issues:  # the field is called format here
                     path = issue.path.replace("candidates", "format", 1) or "format"
@@ -169,6 +173,10 @@ class QuantSpec:
         gran = _enum(Granularity, self.granularity, "granularity", c)
         if gran is not None:
             object.__setattr__(self, "granularity", gran)
+        if strict:  # the executing quantizer's rules (mant.quantize.QuantConfig)
+            _strict_rules(self, cs, gran, c)
+            c.raise_if_any()
+            return
         sel = _enum(Selection, self.selection, "selection", c)
         if sel is not None:
             object.__setattr__(self, "selection", sel)
@@ -416,6 +424,93 @@ class QuantSpec:
         if self.staging_bits is not None:
             parts.append(f"staging={self.staging_bits}")
         return ":".join(parts)
+
+
+CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
+"""The rules a :class:`mant.quantize.QuantConfig` runs (a group keeps its least-error type)."""
+
+
+def _config_selection(value: Any) -> Selection | None:
+    if isinstance(value, Selection):
+        return value if value in CONFIG_SELECTIONS else None
+    if isinstance(value, str):
+        text = value.strip().lower().replace("-", "_")
+        for s in CONFIG_SELECTIONS:
+            if text == s.value:
+                return s
+    return None
+
+
+def _strict_rules(
+    spec: QuantSpec, cs: CandidateSet | None, gran: Granularity | None, c: IssueCollector
+) -> None:
+    """Validate and resolve ``spec`` as the executing quantizer runs it (``strict=True``):
+    block formats fix their block and scale, a weight-error rule, OliVe pairs, output-MSE's
+    limits; group size None for channel and tensor. Issue paths name ``format``."""
+    put = object.__setattr__
+    given = spec.scale_format
+    try:
+        put(spec, "scale_format", parse_scale_format(ScaleFormat.FP16 if given is None else given))
+    except InputError as exc:
+        c.extend(exc)
+    c.check(isinstance(spec.clip_search, bool), "clip_search", "must be a bool", spec.clip_search)
+    sel = _config_selection(spec.selection)
+    if sel is None:
+        c.add(
+            "selection",
+            "must be one of " + ", ".join(s.value for s in CONFIG_SELECTIONS),
+            spec.selection,
+        )
+    else:
+        put(spec, "selection", sel)
+        if sel is Selection.OUTPUT_MSE:
+            if cs is not None:
+                plain = not any(
+                    isinstance(f, BlockFormat | OliveFormat) or f.asymmetric for f in cs.formats
+                )
+                c.check(
+                    plain,
+                    "format",
+                    "must be symmetric grid formats (no block, OliVe or _asym format) "
+                    "with selection output_mse",
+                    cs.name,
+                )
+            c.check(
+                gran is None or gran is Granularity.GROUP,
+                "granularity",
+                "must be group with selection output_mse",
+                getattr(gran, "value", gran),
+            )
+            c.check(
+                spec.clip_search is not True,
+                "clip_search",
+                "must be false with selection output_mse",
+                spec.clip_search,
+            )
+    g = spec.group_size
+    block = cs.formats[0] if cs is not None and isinstance(cs.formats[0], BlockFormat) else None
+    if gran is not None and gran is not Granularity.GROUP:
+        c.check(block is None, "granularity", "must be group for a block format", gran.value)
+        put(spec, "group_size", None)
+    elif block is not None:
+        if g is None:
+            put(spec, "group_size", block.block)
+        else:
+            c.check(g == block.block, "group_size", f"must be {block.block} for {block.name}", g)
+        c.check(
+            given is None or str(given) == str(block.scale),
+            "scale_format",
+            f"must be left unset or be {block.scale} for {block.name}",
+            str(given),
+        )
+        put(spec, "scale_format", ScaleFormat(str(block.scale)))
+    elif g is None:
+        put(spec, "group_size", 64)
+    else:
+        ok = not isinstance(g, bool) and isinstance(g, int | np.integer)
+        c.check(ok and g >= 1, "group_size", "must be an int >= 1", g)
+        if ok and cs is not None and isinstance(cs.formats[0], OliveFormat):
+            c.check(g % 2 == 0, "group_size", "must be even for OliVe pairs", g)
 
 
 _TENSOR_KEYS = (

@@ -52,8 +52,9 @@ from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, Family, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
-from mant.olive import OliveFormat, olive_quantize_groups
+from mant.olive import olive_quantize_groups
 from mant.output_select import GramCalibration, check_calibration, select_output_mse
+from mant.quant_spec import QuantSpec
 from mant.registry import GroupQuantizer, group_quantizer, register_group_quantizer
 from mant.result import GroupQuant, QuantResult
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
@@ -71,7 +72,6 @@ __all__ = [
     "SpecLike",
 ]
 
-_CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
 
 CLIP_RATIOS = np.round(np.arange(75, 151) / 100.0, 2)
 
@@ -117,38 +117,34 @@ class QuantConfig:
     selection: Selection = Selection.WEIGHT_MSE
     resolved: InitVar[CandidateSet | None] = None
     _set: CandidateSet = field(init=False, repr=False, compare=False)
+    _spec: QuantSpec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self, resolved: CandidateSet | None = None) -> None:
-        c = IssueCollector()
+        # a view of one QuantSpec: it validates and resolves (strict: the quantizer's rules);
+        # a QuantSpec hands over the set it resolved (``resolved``): no second parse
         spec = self.candidates
-        cs: CandidateSet | None = None
-        try:  # a QuantSpec hands over the set it resolved (``resolved``): no second parse
-            cs = resolved if resolved is not None else candidate_set(spec)
-        except InputError as exc:
-            c.extend(exc)
-        if cs is not None:
-            if isinstance(spec, Mapping):
-                spec = dict(spec)
-            elif isinstance(spec, list | tuple):
-                spec = tuple(cs.names)
-            elif isinstance(spec, CandidateSet):
-                s = spec.to_spec()
-                spec = tuple(s) if isinstance(s, list) else s
-            object.__setattr__(self, "candidates", spec)
-            object.__setattr__(self, "_set", cs)
+        if isinstance(spec, CandidateSet):
+            resolved = resolved or spec
+            spec = spec.to_spec()
+        c = IssueCollector()
+        q: QuantSpec | None = None
         try:
-            gran = Granularity(self.granularity)
-            object.__setattr__(self, "granularity", gran)
-        except ValueError:
-            c.add("granularity", "must be one of group, channel, tensor", self.granularity)
-            gran = None
-        given = self.scale_format
-        try:
-            object.__setattr__(
-                self, "scale_format", parse_scale_format(DEFAULT_SCALE if given is None else given)
+            q = QuantSpec(
+                format=spec,
+                group_size=self.group_size,
+                granularity=self.granularity,
+                scale_format=self.scale_format,
+                selection=self.selection,
+                clip_search=self.clip_search,
+                resolved=resolved,
+                strict=True,
             )
         except InputError as exc:
-            c.extend(exc)
+            for issue in exc.issues:  # the field is called candidates here
+                path = issue.path
+                if path.startswith("format"):
+                    path = "candidates" + path[len("format") :]
+                c.add(path, issue.rule, issue.value)
         ax = self.axis
         c.check(
             isinstance(ax, int | np.integer) and not isinstance(ax, bool),
@@ -156,72 +152,24 @@ class QuantConfig:
             "must be an int",
             ax,
         )
-        c.check(
-            isinstance(self.clip_search, bool), "clip_search", "must be a bool", self.clip_search
-        )
-        sel = _parse_selection(self.selection)
-        if sel is None:
-            c.add(
-                "selection",
-                "must be one of " + ", ".join(s.value for s in _CONFIG_SELECTIONS),
-                self.selection,
-            )
-        else:
-            object.__setattr__(self, "selection", sel)
-            if sel is Selection.OUTPUT_MSE:
-                if cs is not None:
-                    plain = not any(
-                        isinstance(f, BlockFormat | OliveFormat) or f.asymmetric
-                        for f in cs.formats
-                    )
-                    c.check(
-                        plain,
-                        "candidates",
-                        "must be symmetric grid formats (no block, OliVe or _asym format) "
-                        "with selection output_mse",
-                        cs.name,
-                    )
-                c.check(
-                    gran is None or gran is Granularity.GROUP,
-                    "granularity",
-                    "must be group with selection output_mse",
-                    getattr(gran, "value", gran),
-                )
-                c.check(
-                    self.clip_search is not True,
-                    "clip_search",
-                    "must be false with selection output_mse",
-                    self.clip_search,
-                )
-        g = self.group_size
-        block = (
-            cs.formats[0] if cs is not None and isinstance(cs.formats[0], BlockFormat) else None
-        )
-        if gran is not None and gran is not Granularity.GROUP:
-            c.check(block is None, "granularity", "must be group for a block format", gran.value)
-            object.__setattr__(self, "group_size", None)
-        elif block is not None:
-            if g is None:
-                object.__setattr__(self, "group_size", block.block)
-            else:
-                c.check(
-                    g == block.block, "group_size", f"must be {block.block} for {block.name}", g
-                )
-            c.check(
-                given is None or str(given) == str(block.scale),
-                "scale_format",
-                f"must be left unset or be {block.scale} for {block.name}",
-                str(given),
-            )
-            object.__setattr__(self, "scale_format", ScaleFormat(str(block.scale)))
-        elif g is None:
-            object.__setattr__(self, "group_size", 64)
-        else:
-            ok = not isinstance(g, bool) and isinstance(g, int | np.integer)
-            c.check(ok and g >= 1, "group_size", "must be an int >= 1", g)
-            if ok and cs is not None and isinstance(cs.formats[0], OliveFormat):
-                c.check(g % 2 == 0, "group_size", "must be even for OliVe pairs", g)
         c.raise_if_any()
+        assert q is not None and q.candidate_set is not None
+        cs = q.candidate_set
+        if isinstance(spec, Mapping):
+            spec = dict(spec)
+        elif isinstance(spec, list | tuple):
+            spec = tuple(cs.names)
+        put = object.__setattr__
+        put(self, "candidates", spec)
+        put(self, "_set", cs)
+        put(self, "_spec", q)
+        for name in ("group_size", "granularity", "scale_format", "selection"):
+            put(self, name, getattr(q, name))
+
+    @property
+    def spec(self) -> QuantSpec:
+        """The :class:`mant.quant_spec.QuantSpec` this config is a view of."""
+        return self._spec
 
     def __hash__(self) -> int:
         return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
@@ -282,17 +230,6 @@ class QuantConfig:
         )
         reject_unknown_keys(data, "quant", valid)
         return cls(**dict(data))
-
-
-def _parse_selection(value: Any) -> Selection | None:
-    if isinstance(value, Selection):
-        return value if value in _CONFIG_SELECTIONS else None
-    if isinstance(value, str):
-        text = value.strip().lower().replace("-", "_")
-        for s in _CONFIG_SELECTIONS:
-            if text == s.value:
-                return s
-    return None
 
 
 def _meta_bits(cs: CandidateSet, scale_format: ScaleFormat) -> int:
