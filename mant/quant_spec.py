@@ -47,6 +47,7 @@ from mant.scales import ScaleFormat, parse_scale_format
 from mant.vocab import (
     ACT_KINDS,
     KV_KINDS,
+    KV_SELECTIONS,
     WEIGHT_KINDS,
     Granularity,
     GranularityType,
@@ -146,10 +147,10 @@ class QuantSpec:
     staging_bits: int | None = None
     clip_search: bool = False
     resolved: InitVar[CandidateSet | None] = None
-    strict: InitVar[bool] = False
+    rules: InitVar[str] = ""
     _set: CandidateSet | None = field(init=False, repr=False, compare=False, default=None)
 
-    def __post_init__(self, resolved: CandidateSet | None = None, strict: bool = False) -> None:
+    def __post_init__(self, resolved: CandidateSet | None = None, rules: str = "") -> None:
         c = IssueCollector()
         fmt = self.format
         if isinstance(fmt, Mapping):
@@ -158,7 +159,7 @@ class QuantSpec:
             fmt = tuple(fmt)
         object.__setattr__(self, "format", fmt)
         cs: CandidateSet | None = None
-        if fmt != "tender" or strict:  # a quantizer config has candidates, never Tender
+        if fmt != "tender" or rules:  # a quantizer config has candidates, never Tender
             try:
                 cs = resolved if resolved is not None else candidate_set(_thaw_format(fmt))
             except InputError as exc:
@@ -173,8 +174,8 @@ class QuantSpec:
         gran = _enum(Granularity, self.granularity, "granularity", c)
         if gran is not None:
             object.__setattr__(self, "granularity", gran)
-        if strict:  # the executing quantizer's rules (mant.quantize.QuantConfig)
-            _strict_rules(self, cs, gran, c)
+        if rules:  # the executing quantizer's rules (QuantConfig: config, KVQuantConfig: kv)
+            (_kv_rules if rules == "kv" else _strict_rules)(self, cs, gran, c)
             c.raise_if_any()
             return
         sel = _enum(Selection, self.selection, "selection", c)
@@ -441,10 +442,51 @@ def _config_selection(value: Any) -> Selection | None:
     return None
 
 
+def _kv_rules(
+    spec: QuantSpec, cs: CandidateSet | None, gran: Granularity | None, c: IssueCollector
+) -> None:
+    """Validate and resolve ``spec`` as :class:`mant.kv.KVQuantConfig` runs it (``rules="kv"``):
+    a KV selection rule (variance needs the authors' three types), a group size, a scale
+    format, a grouping, staging bits. Issue paths name ``format``."""
+    from mant.kv_select import variance_positions
+
+    put = object.__setattr__
+    sel = spec.selection
+    if isinstance(sel, str) and sel in KV_SELECTIONS:
+        put(spec, "selection", Selection(sel))
+    else:
+        c.add(
+            "selection",
+            f"must be one of {[m.value for m in KV_SELECTIONS]}",
+            getattr(sel, "value", sel),
+        )
+    g = spec.group_size
+    ok = isinstance(g, int) and not isinstance(g, bool) and g >= 1
+    c.check(ok, "group_size", "must be an int >= 1", g)
+    try:
+        put(spec, "scale_format", parse_scale_format(spec.scale_format or ScaleFormat.FP16))
+    except InputError as exc:
+        c.extend(exc)
+    if spec.grouping is not None:
+        grp = _enum(Grouping, spec.grouping, "grouping", c)
+        put(spec, "grouping", grp)
+    sb = spec.staging_bits
+    ok = sb is None or (isinstance(sb, int) and not isinstance(sb, bool) and 2 <= sb <= 16)
+    c.check(ok, "staging_bits", "must be an int in 2..16 or null", sb)
+    if cs is not None and spec.selection is Selection.VARIANCE and len(cs.formats) > 1:
+        c.check(
+            variance_positions(cs) is not None,
+            "selection",
+            "variance needs candidates holding mant4_a0, mant4_a25 and int4 (use lut or "
+            "oracle for " + cs.name + ")",
+            "variance",
+        )
+
+
 def _strict_rules(
     spec: QuantSpec, cs: CandidateSet | None, gran: Granularity | None, c: IssueCollector
 ) -> None:
-    """Validate and resolve ``spec`` as the executing quantizer runs it (``strict=True``):
+    """Validate and resolve ``spec`` as the executing quantizer runs it (``rules="config"``):
     block formats fix their block and scale, a weight-error rule, OliVe pairs, output-MSE's
     limits; group size None for channel and tensor. Issue paths name ``format``."""
     put = object.__setattr__

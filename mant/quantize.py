@@ -137,7 +137,7 @@ class QuantConfig:
                 selection=self.selection,
                 clip_search=self.clip_search,
                 resolved=resolved,
-                strict=True,
+                rules="config",
             )
         except InputError as exc:
             for issue in exc.issues:  # the field is called candidates here
