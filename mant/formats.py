@@ -403,7 +403,7 @@ class BlockFormat(Format):
         return self.element.bits
 
     @property
-    def family(self) -> Family:
+    def family(self) -> str:
         return Family.BLOCK
 
     @property

@@ -51,7 +51,7 @@ from mant.levels import (
     quantize_levels_groups,
     run_levels,
 )
-from mant.registry import register_group_quantizer
+from mant.registry import register_candidate_family, register_group_quantizer
 from mant.result import GroupQuant
 from mant.scales import ScaleFormat
 from mant.subblock import (
@@ -183,6 +183,11 @@ def family_members(spec: Mapping[str, Any]) -> tuple[str, tuple[Format, ...]]:
         return levels_family(spec)
     fmt = subblock_family(spec)
     return fmt.name, (fmt,)
+
+
+# Family dicts -> candidate sets (mant.candidates.candidate_set), through mant.registry.
+for _family in PLUGIN_FAMILIES:
+    register_candidate_family(_family, family_members)
 
 
 # ---- group quantizers ----------------------------------------------------------------------

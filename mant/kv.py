@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -187,7 +187,7 @@ class KVQuantConfig:
                     QuantSpec(
                         format=self.candidates,
                         group_size=self.group_size,
-                        scale_format=self.scale_format,
+                        scale_format=cast(Any, self.scale_format),
                         selection=self.selection,
                         grouping=grouping,
                         staging_bits=staging,
@@ -278,7 +278,7 @@ class KVQuantConfig:
         """The LUT in use: ``thresholds``, the shipped default or the one-candidate table."""
         if self.thresholds is not None:
             return self.thresholds
-        return default_thresholds(self.candidates, self.statistic, self.group_size)
+        return default_thresholds(self.candidate_set, self.statistic, self.group_size)
 
     @property
     def needs_calibration(self) -> bool:
@@ -286,7 +286,7 @@ class KVQuantConfig:
         if self.selection is not Selection.LUT or self.thresholds is not None:
             return False
         try:
-            default_thresholds(self.candidates, self.statistic, self.group_size)
+            default_thresholds(self.candidate_set, self.statistic, self.group_size)
         except InputError:
             return True
         return False
@@ -334,7 +334,7 @@ class KVQuantConfig:
                 g,
             )
         table = thresholds_for(
-            self.candidates,
+            self.candidate_set,
             self.statistic,
             g,
             calibration=np.concatenate(parts),

@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field
@@ -40,10 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mant.adaptive_block import AdaptiveBlockFormat
 from mant.candidates import CandidateSet, candidate_set
-from mant.errors import InputError, IssueCollector
+from mant.errors import InputError, IssueCollector, reject_unknown_keys
 from mant.formats import BlockFormat, OliveFormat
-from mant.scales import ScaleFormat, parse_scale_format
+from mant.scales import SCALE_BITS, ScaleFormat, parse_scale_format
 from mant.vocab import (
     ACT_KINDS,
     KV_KINDS,
@@ -57,7 +59,6 @@ from mant.vocab import (
 )
 
 if TYPE_CHECKING:
-    from mant.quantize import QuantConfig
     from mant.tender import TenderConfig
 from mant.vocab import SELECTION_ALIASES as _SELECTION_ALIASES
 from mant.vocab import TensorKind as Kind
@@ -70,6 +71,7 @@ __all__ = [
     "KV_KINDS",
     "Kind",
     "Selection",
+    "QuantConfig",
     "QuantSpec",
     "WEIGHT_KINDS",
 ]
@@ -248,8 +250,6 @@ class QuantSpec:
         element bits only)."""
         if self._set is None:
             return float(self.element_bits)
-        from mant.quantize import QuantConfig
-
         return float(QuantConfig(**self._grouping_kwargs()).bits_per_element)
 
     def _grouping_kwargs(self) -> dict[str, Any]:
@@ -271,8 +271,6 @@ class QuantSpec:
             from mant.tender import TenderConfig
 
             return TenderConfig()
-        from mant.quantize import QuantConfig
-
         kwargs = self._grouping_kwargs()
         kwargs["axis"] = axis
         kwargs["clip_search"] = self.clip_search
@@ -425,6 +423,168 @@ class QuantSpec:
         if self.staging_bits is not None:
             parts.append(f"staging={self.staging_bits}")
         return ":".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuantConfig:
+    """How to quantize a tensor.
+
+    Attributes:
+        candidates: named set, format name, tuple of format names, or a family dict
+            (see :mod:`mant.candidates`). Data-derived families are resolved to their names.
+        group_size: values per group for ``group`` granularity; ``None`` (default) means a
+            block format's block size, else 64. Forced to ``None`` for ``channel`` and ``tensor``.
+        axis: the axis groups run along.
+        granularity: ``group``, ``channel`` or ``tensor``.
+        scale_format: ``fp16`` (the default), ``fp32``, ``bf16``, ``e8m0`` or ``int8``. Block
+            formats fix their own (MX: ``e8m0``, NVFP4: ``e4m3``) and accept only that or
+            ``None``; ``None`` resolves to the default of the format, so every entry point
+            counts the same bits per element for the same setting.
+        clip_search: search the clip ratio 0.75 .. 1.50 per group and candidate.
+        selection: ``weight_mse`` (least weight error, earlier candidate on ties) or
+            ``output_mse`` (least output error over calibration activations, later candidate on
+            ties; needs ``quantize(..., calibration=X)``, group granularity, no clip search).
+        resolved: (init only) the :class:`CandidateSet` of ``candidates`` when the caller has
+            it already (:meth:`mant.quant_spec.QuantSpec.quant_config`); not stored as a field.
+
+    Example:
+        >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
+        >>> cfg.scale_format, cfg.bits_per_element
+        (<ScaleFormat.FP16: 'fp16'>, 4.3125)
+        >>> QuantConfig(candidates="mxfp4").scale_format
+        <ScaleFormat.E8M0: 'e8m0'>
+        >>> QuantConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    candidates: Any = "mant-unicore16"
+    group_size: int | None = None
+    axis: int = -1
+    granularity: Granularity = Granularity.GROUP
+    scale_format: ScaleFormat = None  # type: ignore[assignment]  # None -> resolved below
+    clip_search: bool = False
+    selection: Selection = Selection.WEIGHT_MSE
+    resolved: InitVar[CandidateSet | None] = None
+    _set: CandidateSet = field(init=False, repr=False, compare=False)
+    _spec: QuantSpec = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self, resolved: CandidateSet | None = None) -> None:
+        # a view of one QuantSpec: it validates and resolves (strict: the quantizer's rules);
+        # a QuantSpec hands over the set it resolved (``resolved``): no second parse
+        spec = self.candidates
+        if isinstance(spec, CandidateSet):
+            resolved = resolved or spec
+            spec = spec.to_spec()
+        c = IssueCollector()
+        q: QuantSpec | None = None
+        try:
+            q = QuantSpec(
+                format=spec,
+                group_size=self.group_size,
+                granularity=self.granularity,
+                scale_format=self.scale_format,
+                selection=self.selection,
+                clip_search=self.clip_search,
+                resolved=resolved,
+                rules="config",
+            )
+        except InputError as exc:
+            for issue in exc.issues:  # the field is called candidates here
+                path = issue.path
+                if path.startswith("format"):
+                    path = "candidates" + path[len("format") :]
+                c.add(path, issue.rule, issue.value)
+        ax = self.axis
+        c.check(
+            isinstance(ax, int | np.integer) and not isinstance(ax, bool),
+            "axis",
+            "must be an int",
+            ax,
+        )
+        c.raise_if_any()
+        assert q is not None and q.candidate_set is not None
+        cs = q.candidate_set
+        if isinstance(spec, Mapping):
+            spec = dict(spec)
+        elif isinstance(spec, list | tuple):
+            spec = tuple(cs.names)
+        put = object.__setattr__
+        put(self, "candidates", spec)
+        put(self, "_set", cs)
+        put(self, "_spec", q)
+        for name in ("group_size", "granularity", "scale_format", "selection"):
+            put(self, name, getattr(q, name))
+
+    @property
+    def spec(self) -> QuantSpec:
+        """The :class:`mant.quant_spec.QuantSpec` this config is a view of."""
+        return self._spec
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+    @property
+    def candidate_set(self) -> CandidateSet:
+        """The resolved candidate set."""
+        return self._set
+
+    @property
+    def bits_per_element(self) -> float:
+        """Storage bits per element, known without data.
+
+        ``element bits + (scale bits + selector bits + zero-point bits) / group_size`` for
+        ``group`` granularity; block formats count their 8-bit block scale (NVFP4's per-tensor
+        fp32 scale is not counted); ``channel`` and ``tensor`` count only the element bits.
+        """
+        cs = self._set
+        fmt = cs.formats[0]
+        if isinstance(fmt, AdaptiveBlockFormat):  # issue 20 hook (3 of 3): every metadata bit
+            return fmt.bits_per_element
+        if isinstance(fmt, BlockFormat):
+            return fmt.bits + 8 / fmt.block
+        if self.granularity is not Granularity.GROUP:
+            return float(cs.bits)
+        meta = _meta_bits(cs, self.scale_format)
+        assert self.group_size is not None  # __post_init__ sets it for group granularity
+        return cs.bits + meta / int(self.group_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (str, int, bool, None, list, dict)."""
+        cand = self.candidates
+        if isinstance(cand, tuple):
+            cand = list(cand)
+        elif isinstance(cand, dict):
+            cand = dict(cand)
+        return {
+            "candidates": cand,
+            "group_size": None if self.group_size is None else int(self.group_size),
+            "axis": int(self.axis),
+            "granularity": str(self.granularity),
+            "scale_format": str(self.scale_format),
+            "clip_search": bool(self.clip_search),
+            "selection": str(self.selection),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
+        valid = (
+            "candidates",
+            "group_size",
+            "axis",
+            "granularity",
+            "scale_format",
+            "clip_search",
+            "selection",
+        )
+        reject_unknown_keys(data, "quant", valid)
+        return cls(**dict(data))
+
+
+def _meta_bits(cs: CandidateSet, scale_format: ScaleFormat) -> int:
+    """Per-group metadata bits: scale + selector + the widest zero point of an asym member."""
+    zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
+    return SCALE_BITS[scale_format] + cs.selector_bits + zp
 
 
 CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)

@@ -37,27 +37,23 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Mapping
-from dataclasses import InitVar, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from mant import _kernels
 from mant._blas import one_blas_thread
-from mant.adaptive_block import AdaptiveBlockFormat
 from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
-from mant.errors import InputError, IssueCollector, reject_unknown_keys
+from mant.errors import InputError
 from mant.formats import BlockFormat, Family, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
 from mant.olive import olive_quantize_groups
 from mant.output_select import GramCalibration, check_calibration, select_output_mse
-from mant.quant_spec import QuantSpec
-from mant.registry import GroupQuantizer, group_quantizer, register_group_quantizer
+from mant.quant_spec import QuantConfig, _meta_bits
+from mant.registry import CandidatesLike, GroupQuantizer, group_quantizer, register_group_quantizer
 from mant.result import GroupQuant, QuantResult
-from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
+from mant.scales import DEFAULT_SCALE, ScaleFormat, parse_scale_format, round_scales
 from mant.selection import Selection
 from mant.tender import TenderConfig, quantize_tender
 
@@ -74,168 +70,6 @@ __all__ = [
 
 
 CLIP_RATIOS = np.round(np.arange(75, 151) / 100.0, 2)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuantConfig:
-    """How to quantize a tensor.
-
-    Attributes:
-        candidates: named set, format name, tuple of format names, or a family dict
-            (see :mod:`mant.candidates`). Data-derived families are resolved to their names.
-        group_size: values per group for ``group`` granularity; ``None`` (default) means a
-            block format's block size, else 64. Forced to ``None`` for ``channel`` and ``tensor``.
-        axis: the axis groups run along.
-        granularity: ``group``, ``channel`` or ``tensor``.
-        scale_format: ``fp16`` (the default), ``fp32``, ``bf16``, ``e8m0`` or ``int8``. Block
-            formats fix their own (MX: ``e8m0``, NVFP4: ``e4m3``) and accept only that or
-            ``None``; ``None`` resolves to the default of the format, so every entry point
-            counts the same bits per element for the same setting.
-        clip_search: search the clip ratio 0.75 .. 1.50 per group and candidate.
-        selection: ``weight_mse`` (least weight error, earlier candidate on ties) or
-            ``output_mse`` (least output error over calibration activations, later candidate on
-            ties; needs ``quantize(..., calibration=X)``, group granularity, no clip search).
-        resolved: (init only) the :class:`CandidateSet` of ``candidates`` when the caller has
-            it already (:meth:`mant.quant_spec.QuantSpec.quant_config`); not stored as a field.
-
-    Example:
-        >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
-        >>> cfg.scale_format, cfg.bits_per_element
-        (<ScaleFormat.FP16: 'fp16'>, 4.3125)
-        >>> QuantConfig(candidates="mxfp4").scale_format
-        <ScaleFormat.E8M0: 'e8m0'>
-        >>> QuantConfig.from_dict(cfg.to_dict()) == cfg
-        True
-    """
-
-    candidates: Any = "mant-unicore16"
-    group_size: int | None = None
-    axis: int = -1
-    granularity: Granularity = Granularity.GROUP
-    scale_format: ScaleFormat = None  # type: ignore[assignment]  # None -> resolved below
-    clip_search: bool = False
-    selection: Selection = Selection.WEIGHT_MSE
-    resolved: InitVar[CandidateSet | None] = None
-    _set: CandidateSet = field(init=False, repr=False, compare=False)
-    _spec: QuantSpec = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self, resolved: CandidateSet | None = None) -> None:
-        # a view of one QuantSpec: it validates and resolves (strict: the quantizer's rules);
-        # a QuantSpec hands over the set it resolved (``resolved``): no second parse
-        spec = self.candidates
-        if isinstance(spec, CandidateSet):
-            resolved = resolved or spec
-            spec = spec.to_spec()
-        c = IssueCollector()
-        q: QuantSpec | None = None
-        try:
-            q = QuantSpec(
-                format=spec,
-                group_size=self.group_size,
-                granularity=self.granularity,
-                scale_format=self.scale_format,
-                selection=self.selection,
-                clip_search=self.clip_search,
-                resolved=resolved,
-                rules="config",
-            )
-        except InputError as exc:
-            for issue in exc.issues:  # the field is called candidates here
-                path = issue.path
-                if path.startswith("format"):
-                    path = "candidates" + path[len("format") :]
-                c.add(path, issue.rule, issue.value)
-        ax = self.axis
-        c.check(
-            isinstance(ax, int | np.integer) and not isinstance(ax, bool),
-            "axis",
-            "must be an int",
-            ax,
-        )
-        c.raise_if_any()
-        assert q is not None and q.candidate_set is not None
-        cs = q.candidate_set
-        if isinstance(spec, Mapping):
-            spec = dict(spec)
-        elif isinstance(spec, list | tuple):
-            spec = tuple(cs.names)
-        put = object.__setattr__
-        put(self, "candidates", spec)
-        put(self, "_set", cs)
-        put(self, "_spec", q)
-        for name in ("group_size", "granularity", "scale_format", "selection"):
-            put(self, name, getattr(q, name))
-
-    @property
-    def spec(self) -> QuantSpec:
-        """The :class:`mant.quant_spec.QuantSpec` this config is a view of."""
-        return self._spec
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
-
-    @property
-    def candidate_set(self) -> CandidateSet:
-        """The resolved candidate set."""
-        return self._set
-
-    @property
-    def bits_per_element(self) -> float:
-        """Storage bits per element, known without data.
-
-        ``element bits + (scale bits + selector bits + zero-point bits) / group_size`` for
-        ``group`` granularity; block formats count their 8-bit block scale (NVFP4's per-tensor
-        fp32 scale is not counted); ``channel`` and ``tensor`` count only the element bits.
-        """
-        cs = self._set
-        fmt = cs.formats[0]
-        if isinstance(fmt, AdaptiveBlockFormat):  # issue 20 hook (3 of 3): every metadata bit
-            return fmt.bits_per_element
-        if isinstance(fmt, BlockFormat):
-            return fmt.bits + 8 / fmt.block
-        if self.granularity is not Granularity.GROUP:
-            return float(cs.bits)
-        meta = _meta_bits(cs, self.scale_format)
-        assert self.group_size is not None  # __post_init__ sets it for group granularity
-        return cs.bits + meta / int(self.group_size)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only (str, int, bool, None, list, dict)."""
-        cand = self.candidates
-        if isinstance(cand, tuple):
-            cand = list(cand)
-        elif isinstance(cand, dict):
-            cand = dict(cand)
-        return {
-            "candidates": cand,
-            "group_size": None if self.group_size is None else int(self.group_size),
-            "axis": int(self.axis),
-            "granularity": str(self.granularity),
-            "scale_format": str(self.scale_format),
-            "clip_search": bool(self.clip_search),
-            "selection": str(self.selection),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
-        valid = (
-            "candidates",
-            "group_size",
-            "axis",
-            "granularity",
-            "scale_format",
-            "clip_search",
-            "selection",
-        )
-        reject_unknown_keys(data, "quant", valid)
-        return cls(**dict(data))
-
-
-def _meta_bits(cs: CandidateSet, scale_format: ScaleFormat) -> int:
-    """Per-group metadata bits: scale + selector + the widest zero point of an asym member."""
-    zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
-    return SCALE_BITS[scale_format] + cs.selector_bits + zp
 
 
 @functools.lru_cache(maxsize=256)
@@ -401,7 +235,7 @@ def quantize_groups(
 def _block_groups(
     groups: np.ndarray,
     lengths: np.ndarray,
-    cs: CandidateSet,
+    cs: CandidatesLike,
     scale_format: ScaleFormat,
     choice: np.ndarray | None,
     clip_search: bool,
@@ -409,7 +243,7 @@ def _block_groups(
     """OCP MX / NVFP4 (the only member of their set): the block-scale rule of
     :mod:`mant.blocks`, nearest level, elements rounding half to even as OCP specifies."""
     fmt = cs.formats[0]
-    assert isinstance(fmt, BlockFormat)
+    assert isinstance(fmt, BlockFormat) and isinstance(cs, CandidateSet)
     mids, mags, n_mids, n_grid, _ = _tables(cs)
     scale = np.ascontiguousarray(block_scales(groups, fmt))
     ch = np.zeros(groups.shape[0], dtype=np.int64) if choice is None else choice
@@ -436,7 +270,7 @@ def _block_groups(
 def _olive_groups(
     groups: np.ndarray,
     lengths: np.ndarray,
-    cs: CandidateSet,
+    cs: CandidatesLike,
     scale_format: ScaleFormat,
     choice: np.ndarray | None,
     clip_search: bool,
@@ -506,7 +340,7 @@ def quantize(
         >>> r = quantize(np.linspace(-1, 1, 128, dtype=np.float32), candidates="int4")
         >>> r.choice_histogram()
         {'int4': 2}
-        >>> from mant.quant_spec import QuantSpec
+        >>> from mant.quant_spec import QuantConfig, _meta_bits
         >>> quantize(np.ones(64, np.float32), QuantSpec.parse("int4:g32", kind="q")).n_groups
         2
     """
