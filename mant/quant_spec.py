@@ -7,9 +7,11 @@ and carried: :attr:`QuantSpec.candidate_set`), the grouping with its own group s
 selection rule, the scale format, the clip search and, for K and V, the cache layout. A
 :class:`mant.recipe.Recipe` maps every tensor kind to a QuantSpec (or None), and every consumer
 reads from it: ``mant.quantize.quantize(x, spec)``, ``mant.kv.KVQuantConfig.from_specs``, the
-numpy runtime (``llmrun``) and ``hwmodel.Precision.from_recipe``. ``mant.quantize.QuantConfig``
-and ``mant.kv.KVQuantConfig`` are the executing quantizers' configs; a spec builds them
-(:meth:`QuantSpec.quant_config`).
+numpy runtime (``llmrun``) and ``hwmodel.Precision.from_recipe``. :class:`QuantConfig` (here,
+re-exported by ``mant.quantize``) and ``mant.kv.KVQuantConfig`` are views of QuantSpecs that the
+executing quantizers read, with no validation of their own: a QuantConfig builds its spec with
+``rules="config"``, a KVQuantConfig builds K's and V's with ``rules="kv"`` (the quantizers'
+stricter rules); a spec builds them (:meth:`QuantSpec.quant_config`, ``from_specs``).
 
 Tensor kinds (:class:`Kind`): the weights of each linear projection ``q k v o gate up down``
 (groups along in_features, the reduction dimension); ``activations`` (the input of every linear
@@ -138,6 +140,12 @@ class QuantSpec:
         staging_bits: V grouped per channel only: the INT width new tokens wait in until their
             group of ``group_size`` tokens is complete (the authors use 8); None: no staging.
         clip_search: search a clip ratio per group (ANT's search).
+        resolved: (init only) the format's :class:`CandidateSet` when the caller has it (not
+            parsed again).
+        rules: (init only) ``""`` (a recipe's spec), ``"config"`` (the rules of
+            :class:`QuantConfig`: block formats fix block and scale, a weight-error rule,
+            output-MSE's limits, even OliVe groups) or ``"kv"`` (those of
+            ``mant.kv.KVQuantConfig``: a KV rule, variance needing the authors' three types).
     """
 
     format: Any
@@ -627,9 +635,7 @@ def _kv_rules(
         put(spec, "scale_format", parse_scale_format(spec.scale_format or ScaleFormat.FP16))
     except InputError as exc:
         c.extend(exc)
-    if spec.grouping is not None:
-        grp = _enum(Grouping, spec.grouping, "grouping", c)
-        put(spec, "grouping", grp)
+    put(spec, "grouping", _enum(Grouping, spec.grouping, "grouping", c))
     sb = spec.staging_bits
     ok = sb is None or (isinstance(sb, int) and not isinstance(sb, bool) and 2 <= sb <= 16)
     c.check(ok, "staging_bits", "must be an int in 2..16 or null", sb)

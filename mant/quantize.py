@@ -340,7 +340,7 @@ def quantize(
         >>> r = quantize(np.linspace(-1, 1, 128, dtype=np.float32), candidates="int4")
         >>> r.choice_histogram()
         {'int4': 2}
-        >>> from mant.quant_spec import QuantConfig, _meta_bits
+        >>> from mant.quant_spec import QuantSpec
         >>> quantize(np.ones(64, np.float32), QuantSpec.parse("int4:g32", kind="q")).n_groups
         2
     """
