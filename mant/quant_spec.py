@@ -546,7 +546,7 @@ class QuantConfig:
         """
         cs = self._set
         fmt = cs.formats[0]
-        if isinstance(fmt, AdaptiveBlockFormat):  # issue 20 hook (3 of 3): every metadata bit
+        if isinstance(fmt, AdaptiveBlockFormat):  # every metadata bit (its own count)
             return fmt.bits_per_element
         if isinstance(fmt, BlockFormat):
             return fmt.bits + 8 / fmt.block
