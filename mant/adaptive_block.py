@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 from mant.formats import BlockFormat
 
-__all__ = ["AdaptiveBlockFormat"]
+__all__ = ["ADAPTIVE_BLOCK_FAMILY", "AdaptiveBlockFormat"]
+
+ADAPTIVE_BLOCK_FAMILY = "adaptive_block"
+"""The family (:mod:`mant.registry` key) of every :class:`AdaptiveBlockFormat`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +53,10 @@ class AdaptiveBlockFormat(BlockFormat):
     @property
     def bits(self) -> int:
         return self.element_bits
+
+    @property
+    def family(self) -> str:
+        return ADAPTIVE_BLOCK_FAMILY
 
     @property
     def bits_per_element(self) -> float:

@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
+import mant.formats2026  # noqa: F401  (registers the 2025-26 formats and families)
 from mant.errors import InputError, IssueCollector
 from mant.formats import Format, MantFormat, parse_format
-from mant.formats2026 import PLUGIN_FAMILIES, family_members  # issue 20 hook (2 of 3)
+from mant.registry import candidate_family
 
 __all__ = [
     "CandidateSet",
@@ -151,8 +152,9 @@ def candidate_set(spec: Any) -> CandidateSet:
             ) from None
         return CandidateSet(name=fmt.name, formats=(fmt,))
     if isinstance(spec, Mapping):
-        if spec.get("family") in PLUGIN_FAMILIES:  # issue 20 hook (2 of 3): levels, subblock
-            label, members = family_members(spec)
+        build = candidate_family(spec.get("family"))  # mant.registry: levels, subblock, ...
+        if build is not None:
+            label, members = build(spec)
             return CandidateSet(name=label, formats=members)
         return _from_family(spec)
     if isinstance(spec, Sequence) and not isinstance(spec, bytes):

@@ -130,7 +130,8 @@ def settings_grid(
     for i, text in enumerate(candidates):
         try:
             spec = parse_candidates(text)
-            block = isinstance(candidate_set(spec).formats[0], BlockFormat)
+            cs = candidate_set(spec)  # resolved once, carried into every setting's config
+            block = isinstance(cs.formats[0], BlockFormat)
         except InputError as exc:
             c.extend(exc, f"candidates[{i}]")
             continue
@@ -139,7 +140,9 @@ def settings_grid(
         for size in sizes:
             for sf in scales:
                 try:
-                    cfg = QuantConfig(candidates=spec, group_size=size, scale_format=sf, axis=axis)
+                    cfg = QuantConfig(
+                        candidates=spec, group_size=size, scale_format=sf, axis=axis, resolved=cs
+                    )
                 except InputError as exc:  # e.g. an odd group size for OliVe pairs
                     c.extend(exc, f"candidates[{i}]")
                     continue

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -64,7 +64,6 @@ __all__ = [
     "unregister_format",
     "known_families",
     "example_format_names",
-    "register_format_parser",
 ]
 
 FloatVariant = Literal["ieee", "fn", "fnuz"]
@@ -404,7 +403,7 @@ class BlockFormat(Format):
         return self.element.bits
 
     @property
-    def family(self) -> Family:
+    def family(self) -> str:
         return Family.BLOCK
 
     @property
@@ -625,23 +624,7 @@ def _fp_family(m: re.Match[str]) -> Format:
 
 def known_families() -> tuple[str, ...]:
     """Name patterns that :func:`parse_format` accepts (the registered ones, in order)."""
-    return tuple(label for _, _, labels in _REGISTRY for label in labels) + tuple(_PLUGIN_PATTERNS)
-
-
-# ---- issue 20 registration point: format parsers from other modules (mant.formats2026) ----
-_PLUGIN_PARSERS: list[Callable[[str], Format | None]] = []
-_PLUGIN_PATTERNS: list[str] = []
-
-
-def register_format_parser(
-    parser: Callable[[str], Format | None], patterns: Iterable[str] = ()
-) -> None:
-    """Let :func:`parse_format` try ``parser`` (lower-case name -> format or ``None``) on names
-    it does not know; ``patterns`` are listed by :func:`known_families`."""
-    if parser not in _PLUGIN_PARSERS:
-        _PLUGIN_PARSERS.append(parser)
-        _PLUGIN_PATTERNS.extend(patterns)
-        parse_format.cache_clear()
+    return tuple(label for _, _, labels in _REGISTRY for label in labels)
 
 
 def example_format_names() -> tuple[str, ...]:
@@ -694,9 +677,6 @@ def parse_format(name: str) -> Format:
     for pattern, build, _ in _REGISTRY:
         if m := pattern.match(key):
             return build(m)
-    for parser in _PLUGIN_PARSERS:  # issue 20 registration point (see register_format_parser)
-        if (fmt := parser(key)) is not None:
-            return fmt
     raise _unknown(name)
 
 

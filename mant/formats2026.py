@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -35,10 +36,12 @@ from typing import Any
 import numpy as np
 
 from mant._arith import ARITH_F16, ARITH_F32
-from mant.adaptive_block import AdaptiveBlockFormat
+from mant.adaptive_block import ADAPTIVE_BLOCK_FAMILY, AdaptiveBlockFormat
 from mant.errors import InputError
-from mant.formats import BlockFormat, FloatFormat, Format, register_format_parser
+from mant.formats import BlockFormat, FloatFormat, Format, register_format
 from mant.levels import (
+    _RE_LEVELS,
+    LEVELS_FAMILY,
     LEVELS_KEYS,
     LevelsFormat,
     finish_groups,
@@ -48,9 +51,11 @@ from mant.levels import (
     quantize_levels_groups,
     run_levels,
 )
+from mant.registry import register_candidate_family, register_group_quantizer
 from mant.result import GroupQuant
 from mant.scales import ScaleFormat
 from mant.subblock import (
+    _RE_SUB,
     M2XFP_SOURCE,
     SUBBLOCK_KEYS,
     parse_subblock,
@@ -64,7 +69,6 @@ __all__ = [
     "NAMED_2026",
     "PLUGIN_FAMILIES",
     "family_members",
-    "own_group_quantizer",
 ]
 
 _E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
@@ -157,17 +161,18 @@ _MX16_SRC = "OCP MX v1.0 rule with blocks of 16 (baseline in the Four Over Six a
 SOURCES: dict[str, str] = {k: getattr(v, "source", "") or _MX16_SRC for k, v in NAMED_2026.items()}
 
 
-def _parse_plugin(name: str) -> Format | None:
-    if name in NAMED_2026:
-        return NAMED_2026[name]
-    return parse_levels(name) or parse_subblock(name)
+def _by_name(m: re.Match[str]) -> Format:
+    """A ``levels(..)`` or ``subblock_..`` name (its pattern matched) -> its format."""
+    fmt = parse_levels(m.string) or parse_subblock(m.string)
+    assert fmt is not None  # the registered patterns are the parsers' own
+    return fmt
 
 
-# ---- issue 20 registration hook (1 of 3): names -> formats (mant.formats.parse_format) ----
-register_format_parser(
-    _parse_plugin,
-    ("bitmod_fp4 ... (mant.formats2026)", "levels(v0,v1,..)", "subblock_scale|mantissa_b{B}s{S}"),
-)
+# Names -> formats: the one registry of mant.formats.parse_format, as any format registers.
+for _name, _fmt in NAMED_2026.items():
+    register_format(_name, _fmt)
+register_format(_RE_LEVELS.pattern[1:-1], _by_name, label="levels(v0,v1,..)[_mse][_even]")
+register_format(_RE_SUB.pattern[1:-1], _by_name, label="subblock_scale|mantissa_b{B}s{S}")
 
 PLUGIN_FAMILIES: dict[str, tuple[str, ...]] = {"levels": LEVELS_KEYS, "subblock": SUBBLOCK_KEYS}
 
@@ -178,6 +183,11 @@ def family_members(spec: Mapping[str, Any]) -> tuple[str, tuple[Format, ...]]:
         return levels_family(spec)
     fmt = subblock_family(spec)
     return fmt.name, (fmt,)
+
+
+# Family dicts -> candidate sets (mant.candidates.candidate_set), through mant.registry.
+for _family in PLUGIN_FAMILIES:
+    register_candidate_family(_family, family_members)
 
 
 # ---- group quantizers ----------------------------------------------------------------------
@@ -312,29 +322,41 @@ _RULES: dict[str, Callable[..., GroupQuant]] = {
 }
 
 
-# ---- issue 20 registration hook (3 of 3): mant.quantize.quantize_groups asks here first ----
-def own_group_quantizer(
-    formats: Sequence[Format],
-) -> Callable[[np.ndarray, np.ndarray, ScaleFormat, Any], GroupQuant] | None:
-    """The group quantizer of a set made of these formats, or ``None`` for the built-in path.
+# ---- group quantizers: the one registry of mant.quantize.quantize_groups (mant.registry) ----
 
-    The returned callable takes ``(groups float32, lengths, scale_format, choice or None)``.
-    """
-    fmt0 = formats[0]
-    if isinstance(fmt0, AdaptiveBlockFormat):
-        # the format is the set's only member, so its choice is 0; its inner choice (list,
-        # bias, scale) is a deterministic function of the block, redone on every call
-        rule = _RULES[fmt0.rule]
-        return lambda g, n, sf, ch: replace(
-            rule(g, n, fmt0, None), choice=np.zeros(g.shape[0], dtype=np.int16)
-        )
-    if all(isinstance(f, LevelsFormat) for f in formats):
-        lv = tuple(f for f in formats if isinstance(f, LevelsFormat))
-        return lambda g, n, sf, ch: quantize_levels_groups(g, n, lv, sf, ch)
-    if any(isinstance(f, LevelsFormat) for f in formats):
+
+@register_group_quantizer(ADAPTIVE_BLOCK_FAMILY)
+def _adaptive_block_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    cs: Any,
+    scale_format: ScaleFormat,
+    choice: np.ndarray | None,
+    clip_search: bool,
+) -> GroupQuant:
+    """A block format with its own rule (``fmt.rule``), the only member of its set."""
+    fmt0 = cs.formats[0]
+    # the format is the set's only member, so its choice is 0; its inner choice (list, bias,
+    # scale) is a deterministic function of the block, redone on every call
+    out = _RULES[fmt0.rule](groups, lengths, fmt0, None)
+    return replace(out, choice=np.zeros(groups.shape[0], dtype=np.int16))
+
+
+@register_group_quantizer(LEVELS_FAMILY)
+def _levels_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    cs: Any,
+    scale_format: ScaleFormat,
+    choice: np.ndarray | None,
+    clip_search: bool,
+) -> GroupQuant:
+    """Level-list formats (:mod:`mant.levels`): their scale rule and tie rule."""
+    lv = tuple(f for f in cs.formats if isinstance(f, LevelsFormat))
+    if len(lv) != len(cs.formats):
         raise InputError.single(
             "candidates",
             "levels formats cannot be mixed with other formats",
-            [f.name for f in formats],
+            [f.name for f in cs.formats],
         )
-    return None
+    return quantize_levels_groups(groups, lengths, lv, scale_format, choice)

@@ -42,11 +42,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from mant.candidates import CandidateSet, candidate_set
+from mant.candidates import CandidateSet
 from mant.errors import InputError, IssueCollector
 from mant.kv_calibrate import (
     _min_mse_partition,  # noqa: F401  (re-exported for tests and older callers)
@@ -73,7 +73,7 @@ from mant.kv_select import (
 from mant.kv_synthetic import synthetic_groups
 from mant.quantize import quantize_groups
 from mant.scales import DEFAULT_SCALE, SCALE_BITS, bits_per_element, parse_scale_format
-from mant.vocab import KV_SELECTIONS, SELECTION_ALIASES, Grouping, Selection
+from mant.vocab import SELECTION_ALIASES, Grouping, Selection
 
 if TYPE_CHECKING:
     from mant.quant_spec import QuantSpec
@@ -151,13 +151,20 @@ class KVQuantConfig:
     v_staging_bits: int | None = 8
     resolved: InitVar[CandidateSet | None] = None
     _set: CandidateSet | None = field(init=False, repr=False, compare=False, default=None)
+    _key: QuantSpec | None = field(init=False, repr=False, compare=False, default=None)
+    _value: QuantSpec | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self, resolved: CandidateSet | None = None) -> None:
+        # a view of two QuantSpecs (K and V, rules="kv"): they validate and resolve the
+        # candidates (carried, or handed over by from_specs), group size, scale format, rule,
+        # groupings and staging; the LUT (statistic, thresholds) is this config's own
+        from mant.quant_spec import QuantSpec
+
         c = IssueCollector()
         sel = self.selection
         if sel is None:
             try:
-                authors = variance_positions(self.candidates) is not None
+                authors = variance_positions(resolved or self.candidates) is not None
             except InputError:  # an unknown set: reported with its path below
                 authors = False
             sel = Selection.VARIANCE if authors else Selection.LUT
@@ -167,56 +174,45 @@ class KVQuantConfig:
             if text == "none":
                 text = "oracle"  # one candidate: nothing to select (checked below)
             object.__setattr__(self, "selection", SELECTION_ALIASES.get(text, text))
-        for name, kind in (
-            ("k_grouping", Grouping),
-            ("v_grouping", Grouping),
-            ("statistic", Statistic),
+        value = _enum(Statistic, self.statistic, "kv.statistic", c)
+        if value is not None:
+            object.__setattr__(self, "statistic", value)
+        specs: list[QuantSpec | None] = []
+        for which, grouping, staging in (
+            ("k", self.k_grouping, None),
+            ("v", self.v_grouping, self.v_staging_bits),
         ):
-            value = _enum(kind, getattr(self, name), f"kv.{name}", c)
-            if value is not None:
-                object.__setattr__(self, name, value)
-        sel = self.selection
-        if isinstance(sel, str) and sel in KV_SELECTIONS:  # the KV rules of mant.vocab only
-            object.__setattr__(self, "selection", Selection(sel))
-        else:
-            rule = f"must be one of {[m.value for m in KV_SELECTIONS]}"
-            c.add("kv.selection", rule, getattr(sel, "value", sel))
-        g = self.group_size
-        c.check(
-            isinstance(g, int) and not isinstance(g, bool) and g >= 1,
-            "kv.group_size",
-            "must be an int >= 1",
-            g,
-        )
-        try:
-            object.__setattr__(
-                self,
-                "scale_format",
-                parse_scale_format(self.scale_format, "kv.scale_format").value,
-            )
-        except InputError as exc:
-            c.extend(exc)
-        sb = self.v_staging_bits
-        c.check(
-            sb is None or (isinstance(sb, int) and not isinstance(sb, bool) and 2 <= sb <= 16),
-            "kv.v_staging_bits",
-            "must be an int in 2..16 or null",
-            sb,
-        )
-        try:  # resolved once (or handed over by from_specs) and carried
-            cs = resolved if resolved is not None else candidate_set(self.candidates)
-        except InputError as exc:
-            c.extend(exc, "kv")
-            cs = None
+            try:
+                specs.append(
+                    QuantSpec(
+                        format=self.candidates,
+                        group_size=self.group_size,
+                        scale_format=cast(Any, self.scale_format),
+                        selection=self.selection,
+                        grouping=grouping,
+                        staging_bits=staging,
+                        resolved=resolved,
+                        rules="kv",
+                    )
+                )
+            except InputError as exc:
+                specs.append(None)
+                for issue in exc.issues:
+                    path = _kv_path(issue.path, which)
+                    if path is not None:
+                        c.add(path, issue.rule, issue.value)
+            resolved = resolved or (specs[0].candidate_set if specs[0] is not None else None)
+        key, val = specs
+        if key is not None and val is not None:
+            for name in ("group_size", "selection"):
+                object.__setattr__(self, name, getattr(key, name))
+            object.__setattr__(self, "scale_format", str(key.scale_format))
+            object.__setattr__(self, "k_grouping", key.grouping)
+            object.__setattr__(self, "v_grouping", val.grouping)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_value", val)
+        cs = key.candidate_set if key is not None else None
         object.__setattr__(self, "_set", cs)
-        if cs is not None and self.selection is Selection.VARIANCE and len(cs.formats) > 1:
-            c.check(
-                variance_positions(cs) is not None,
-                "kv.selection",
-                "variance needs candidates holding mant4_a0, mant4_a25 and int4 (use lut or "
-                "oracle for " + cs.name + ")",
-                "variance",
-            )
         t = self.thresholds
         if isinstance(t, Mapping):
             try:
@@ -245,6 +241,18 @@ class KVQuantConfig:
         c.raise_if_any()
 
     @property
+    def key_spec(self) -> QuantSpec:
+        """K's :class:`mant.quant_spec.QuantSpec` (this config is a view of K's and V's)."""
+        assert self._key is not None  # __post_init__ raised otherwise
+        return self._key
+
+    @property
+    def value_spec(self) -> QuantSpec:
+        """V's :class:`mant.quant_spec.QuantSpec` (its staging bits: ``v_staging_bits``)."""
+        assert self._value is not None  # __post_init__ raised otherwise
+        return self._value
+
+    @property
     def candidate_set(self) -> CandidateSet:
         """The resolved candidate set (carried; never parsed again)."""
         assert self._set is not None  # __post_init__ raised otherwise
@@ -270,7 +278,7 @@ class KVQuantConfig:
         """The LUT in use: ``thresholds``, the shipped default or the one-candidate table."""
         if self.thresholds is not None:
             return self.thresholds
-        return default_thresholds(self.candidates, self.statistic, self.group_size)
+        return default_thresholds(self.candidate_set, self.statistic, self.group_size)
 
     @property
     def needs_calibration(self) -> bool:
@@ -278,7 +286,7 @@ class KVQuantConfig:
         if self.selection is not Selection.LUT or self.thresholds is not None:
             return False
         try:
-            default_thresholds(self.candidates, self.statistic, self.group_size)
+            default_thresholds(self.candidate_set, self.statistic, self.group_size)
         except InputError:
             return True
         return False
@@ -326,7 +334,7 @@ class KVQuantConfig:
                 g,
             )
         table = thresholds_for(
-            self.candidates,
+            self.candidate_set,
             self.statistic,
             g,
             calibration=np.concatenate(parts),
@@ -396,6 +404,19 @@ class KVQuantConfig:
         """Build from a mapping; unknown keys are an :class:`InputError` listing the valid ones."""
         _check_keys(data, cls, "kv")
         return cls(**dict(data))
+
+
+def _kv_path(path: str, which: str) -> str | None:
+    """A K (``which="k"``) or V spec's issue path as this config names it; None: V repeats K's."""
+    if path.startswith("grouping"):
+        return f"kv.{which}_grouping"
+    if path.startswith("staging_bits"):
+        return "kv.v_staging_bits" if which == "v" else None
+    if which == "v":
+        return None
+    if path.startswith("format"):
+        path = "candidates" + path[len("format") :]
+    return f"kv.{path}"
 
 
 # --------------------------------------------------------------------------- grouping

@@ -38,7 +38,7 @@ import numpy as np
 
 from mant._arith import ARITH_F64
 from mant.errors import InputError, IssueCollector
-from mant.formats import Family, Format
+from mant.formats import Format
 from mant.result import GroupQuant
 from mant.scales import ScaleFormat, round_scales
 
@@ -49,6 +49,7 @@ __all__ = [
     "quantize_levels_groups",
     "finish_groups",
     "grid_codes",
+    "LEVELS_FAMILY",
     "LEVELS_KEYS",
 ]
 
@@ -56,6 +57,8 @@ ScaleRule = Literal["absmax", "mse"]
 TieRule = Literal["down", "even"]
 
 LEVELS_KEYS = ("family", "sets", "scale", "tie")
+LEVELS_FAMILY = "level_lists"
+"""The family (:mod:`mant.registry` key) of :class:`LevelsFormat` (own scale and tie rules)."""
 _RE_LEVELS = re.compile(r"^levels\(([^)]*)\)(_mse)?(_even)?$")
 
 
@@ -121,8 +124,8 @@ class LevelsFormat(Format):
         return max(1, math.ceil(math.log2(len(self.levels))))
 
     @property
-    def family(self) -> Family:
-        return Family.FP
+    def family(self) -> str:
+        return LEVELS_FAMILY
 
     def _build_grid(self) -> np.ndarray:
         return np.asarray(self.levels, dtype=np.float64)

@@ -7,9 +7,11 @@ and carried: :attr:`QuantSpec.candidate_set`), the grouping with its own group s
 selection rule, the scale format, the clip search and, for K and V, the cache layout. A
 :class:`mant.recipe.Recipe` maps every tensor kind to a QuantSpec (or None), and every consumer
 reads from it: ``mant.quantize.quantize(x, spec)``, ``mant.kv.KVQuantConfig.from_specs``, the
-numpy runtime (``llmrun``) and ``hwmodel.Precision.from_recipe``. ``mant.quantize.QuantConfig``
-and ``mant.kv.KVQuantConfig`` are the executing quantizers' configs; a spec builds them
-(:meth:`QuantSpec.quant_config`).
+numpy runtime (``llmrun``) and ``hwmodel.Precision.from_recipe``. :class:`QuantConfig` (here,
+re-exported by ``mant.quantize``) and ``mant.kv.KVQuantConfig`` are views of QuantSpecs that the
+executing quantizers read, with no validation of their own: a QuantConfig builds its spec with
+``rules="config"``, a KVQuantConfig builds K's and V's with ``rules="kv"`` (the quantizers'
+stricter rules); a spec builds them (:meth:`QuantSpec.quant_config`, ``from_specs``).
 
 Tensor kinds (:class:`Kind`): the weights of each linear projection ``q k v o gate up down``
 (groups along in_features, the reduction dimension); ``activations`` (the input of every linear
@@ -32,19 +34,24 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from mant.adaptive_block import AdaptiveBlockFormat
 from mant.candidates import CandidateSet, candidate_set
-from mant.errors import InputError, IssueCollector
-from mant.formats import BlockFormat
-from mant.scales import ScaleFormat, parse_scale_format
+from mant.errors import InputError, IssueCollector, reject_unknown_keys
+from mant.formats import BlockFormat, OliveFormat
+from mant.scales import SCALE_BITS, ScaleFormat, parse_scale_format
 from mant.vocab import (
     ACT_KINDS,
     KV_KINDS,
+    KV_SELECTIONS,
     WEIGHT_KINDS,
     Granularity,
     GranularityType,
@@ -54,7 +61,6 @@ from mant.vocab import (
 )
 
 if TYPE_CHECKING:
-    from mant.quantize import QuantConfig
     from mant.tender import TenderConfig
 from mant.vocab import SELECTION_ALIASES as _SELECTION_ALIASES
 from mant.vocab import TensorKind as Kind
@@ -67,6 +73,7 @@ __all__ = [
     "KV_KINDS",
     "Kind",
     "Selection",
+    "QuantConfig",
     "QuantSpec",
     "WEIGHT_KINDS",
 ]
@@ -133,6 +140,12 @@ class QuantSpec:
         staging_bits: V grouped per channel only: the INT width new tokens wait in until their
             group of ``group_size`` tokens is complete (the authors use 8); None: no staging.
         clip_search: search a clip ratio per group (ANT's search).
+        resolved: (init only) the format's :class:`CandidateSet` when the caller has it (not
+            parsed again).
+        rules: (init only) ``""`` (a recipe's spec), ``"config"`` (the rules of
+            :class:`QuantConfig`: block formats fix block and scale, a weight-error rule,
+            output-MSE's limits, even OliVe groups) or ``"kv"`` (those of
+            ``mant.kv.KVQuantConfig``: a KV rule, variance needing the authors' three types).
     """
 
     format: Any
@@ -143,9 +156,11 @@ class QuantSpec:
     grouping: Grouping | None = None
     staging_bits: int | None = None
     clip_search: bool = False
+    resolved: InitVar[CandidateSet | None] = None
+    rules: InitVar[str] = ""
     _set: CandidateSet | None = field(init=False, repr=False, compare=False, default=None)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, resolved: CandidateSet | None = None, rules: str = "") -> None:
         c = IssueCollector()
         fmt = self.format
         if isinstance(fmt, Mapping):
@@ -154,9 +169,9 @@ class QuantSpec:
             fmt = tuple(fmt)
         object.__setattr__(self, "format", fmt)
         cs: CandidateSet | None = None
-        if fmt != "tender":
+        if fmt != "tender" or rules:  # a quantizer config has candidates, never Tender
             try:
-                cs = candidate_set(_thaw_format(fmt))
+                cs = resolved if resolved is not None else candidate_set(_thaw_format(fmt))
             except InputError as exc:
                 for issue in exc.issues:  # the field is called format here
                     path = issue.path.replace("candidates", "format", 1) or "format"
@@ -169,6 +184,10 @@ class QuantSpec:
         gran = _enum(Granularity, self.granularity, "granularity", c)
         if gran is not None:
             object.__setattr__(self, "granularity", gran)
+        if rules:  # the executing quantizer's rules (QuantConfig: config, KVQuantConfig: kv)
+            (_kv_rules if rules == "kv" else _strict_rules)(self, cs, gran, c)
+            c.raise_if_any()
+            return
         sel = _enum(Selection, self.selection, "selection", c)
         if sel is not None:
             object.__setattr__(self, "selection", sel)
@@ -239,8 +258,6 @@ class QuantSpec:
         element bits only)."""
         if self._set is None:
             return float(self.element_bits)
-        from mant.quantize import QuantConfig
-
         return float(QuantConfig(**self._grouping_kwargs()).bits_per_element)
 
     def _grouping_kwargs(self) -> dict[str, Any]:
@@ -262,8 +279,6 @@ class QuantSpec:
             from mant.tender import TenderConfig
 
             return TenderConfig()
-        from mant.quantize import QuantConfig
-
         kwargs = self._grouping_kwargs()
         kwargs["axis"] = axis
         kwargs["clip_search"] = self.clip_search
@@ -416,6 +431,294 @@ class QuantSpec:
         if self.staging_bits is not None:
             parts.append(f"staging={self.staging_bits}")
         return ":".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuantConfig:
+    """How to quantize a tensor.
+
+    Attributes:
+        candidates: named set, format name, tuple of format names, or a family dict
+            (see :mod:`mant.candidates`). Data-derived families are resolved to their names.
+        group_size: values per group for ``group`` granularity; ``None`` (default) means a
+            block format's block size, else 64. Forced to ``None`` for ``channel`` and ``tensor``.
+        axis: the axis groups run along.
+        granularity: ``group``, ``channel`` or ``tensor``.
+        scale_format: ``fp16`` (the default), ``fp32``, ``bf16``, ``e8m0`` or ``int8``. Block
+            formats fix their own (MX: ``e8m0``, NVFP4: ``e4m3``) and accept only that or
+            ``None``; ``None`` resolves to the default of the format, so every entry point
+            counts the same bits per element for the same setting.
+        clip_search: search the clip ratio 0.75 .. 1.50 per group and candidate.
+        selection: ``weight_mse`` (least weight error, earlier candidate on ties) or
+            ``output_mse`` (least output error over calibration activations, later candidate on
+            ties; needs ``quantize(..., calibration=X)``, group granularity, no clip search).
+        resolved: (init only) the :class:`CandidateSet` of ``candidates`` when the caller has
+            it already (:meth:`mant.quant_spec.QuantSpec.quant_config`); not stored as a field.
+
+    Example:
+        >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
+        >>> cfg.scale_format, cfg.bits_per_element
+        (<ScaleFormat.FP16: 'fp16'>, 4.3125)
+        >>> QuantConfig(candidates="mxfp4").scale_format
+        <ScaleFormat.E8M0: 'e8m0'>
+        >>> QuantConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    candidates: Any = "mant-unicore16"
+    group_size: int | None = None
+    axis: int = -1
+    granularity: Granularity = Granularity.GROUP
+    scale_format: ScaleFormat = None  # type: ignore[assignment]  # None -> resolved below
+    clip_search: bool = False
+    selection: Selection = Selection.WEIGHT_MSE
+    resolved: InitVar[CandidateSet | None] = None
+    _set: CandidateSet = field(init=False, repr=False, compare=False)
+    _spec: QuantSpec = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self, resolved: CandidateSet | None = None) -> None:
+        # a view of one QuantSpec: it validates and resolves (strict: the quantizer's rules);
+        # a QuantSpec hands over the set it resolved (``resolved``): no second parse
+        spec = self.candidates
+        if isinstance(spec, CandidateSet):
+            resolved = resolved or spec
+            spec = spec.to_spec()
+        c = IssueCollector()
+        q: QuantSpec | None = None
+        try:
+            q = QuantSpec(
+                format=spec,
+                group_size=self.group_size,
+                granularity=self.granularity,
+                scale_format=self.scale_format,
+                selection=self.selection,
+                clip_search=self.clip_search,
+                resolved=resolved,
+                rules="config",
+            )
+        except InputError as exc:
+            for issue in exc.issues:  # the field is called candidates here
+                path = issue.path
+                if path.startswith("format"):
+                    path = "candidates" + path[len("format") :]
+                c.add(path, issue.rule, issue.value)
+        ax = self.axis
+        c.check(
+            isinstance(ax, int | np.integer) and not isinstance(ax, bool),
+            "axis",
+            "must be an int",
+            ax,
+        )
+        c.raise_if_any()
+        assert q is not None and q.candidate_set is not None
+        cs = q.candidate_set
+        if isinstance(spec, Mapping):
+            spec = dict(spec)
+        elif isinstance(spec, list | tuple):
+            spec = tuple(cs.names)
+        put = object.__setattr__
+        put(self, "candidates", spec)
+        put(self, "_set", cs)
+        put(self, "_spec", q)
+        for name in ("group_size", "granularity", "scale_format", "selection"):
+            put(self, name, getattr(q, name))
+
+    @property
+    def spec(self) -> QuantSpec:
+        """The :class:`mant.quant_spec.QuantSpec` this config is a view of."""
+        return self._spec
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+    @property
+    def candidate_set(self) -> CandidateSet:
+        """The resolved candidate set."""
+        return self._set
+
+    @property
+    def bits_per_element(self) -> float:
+        """Storage bits per element, known without data.
+
+        ``element bits + (scale bits + selector bits + zero-point bits) / group_size`` for
+        ``group`` granularity; block formats count their 8-bit block scale (NVFP4's per-tensor
+        fp32 scale is not counted); ``channel`` and ``tensor`` count only the element bits.
+        """
+        cs = self._set
+        fmt = cs.formats[0]
+        if isinstance(fmt, AdaptiveBlockFormat):  # every metadata bit (its own count)
+            return fmt.bits_per_element
+        if isinstance(fmt, BlockFormat):
+            return fmt.bits + 8 / fmt.block
+        if self.granularity is not Granularity.GROUP:
+            return float(cs.bits)
+        meta = _meta_bits(cs, self.scale_format)
+        assert self.group_size is not None  # __post_init__ sets it for group granularity
+        return cs.bits + meta / int(self.group_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (str, int, bool, None, list, dict)."""
+        cand = self.candidates
+        if isinstance(cand, tuple):
+            cand = list(cand)
+        elif isinstance(cand, dict):
+            cand = dict(cand)
+        return {
+            "candidates": cand,
+            "group_size": None if self.group_size is None else int(self.group_size),
+            "axis": int(self.axis),
+            "granularity": str(self.granularity),
+            "scale_format": str(self.scale_format),
+            "clip_search": bool(self.clip_search),
+            "selection": str(self.selection),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
+        valid = (
+            "candidates",
+            "group_size",
+            "axis",
+            "granularity",
+            "scale_format",
+            "clip_search",
+            "selection",
+        )
+        reject_unknown_keys(data, "quant", valid)
+        return cls(**dict(data))
+
+
+def _meta_bits(cs: CandidateSet, scale_format: ScaleFormat) -> int:
+    """Per-group metadata bits: scale + selector + the widest zero point of an asym member."""
+    zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
+    return SCALE_BITS[scale_format] + cs.selector_bits + zp
+
+
+CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
+"""The rules a :class:`mant.quantize.QuantConfig` runs (a group keeps its least-error type)."""
+
+
+def _config_selection(value: Any) -> Selection | None:
+    if isinstance(value, Selection):
+        return value if value in CONFIG_SELECTIONS else None
+    if isinstance(value, str):
+        text = value.strip().lower().replace("-", "_")
+        for s in CONFIG_SELECTIONS:
+            if text == s.value:
+                return s
+    return None
+
+
+def _kv_rules(
+    spec: QuantSpec, cs: CandidateSet | None, gran: Granularity | None, c: IssueCollector
+) -> None:
+    """Validate and resolve ``spec`` as :class:`mant.kv.KVQuantConfig` runs it (``rules="kv"``):
+    a KV selection rule (variance needs the authors' three types), a group size, a scale
+    format, a grouping, staging bits. Issue paths name ``format``."""
+    from mant.kv_select import variance_positions
+
+    put = object.__setattr__
+    sel = spec.selection
+    if isinstance(sel, str) and sel in KV_SELECTIONS:
+        put(spec, "selection", Selection(sel))
+    else:
+        c.add(
+            "selection",
+            f"must be one of {[m.value for m in KV_SELECTIONS]}",
+            getattr(sel, "value", sel),
+        )
+    g = spec.group_size
+    ok = isinstance(g, int) and not isinstance(g, bool) and g >= 1
+    c.check(ok, "group_size", "must be an int >= 1", g)
+    try:
+        put(spec, "scale_format", parse_scale_format(spec.scale_format or ScaleFormat.FP16))
+    except InputError as exc:
+        c.extend(exc)
+    put(spec, "grouping", _enum(Grouping, spec.grouping, "grouping", c))
+    sb = spec.staging_bits
+    ok = sb is None or (isinstance(sb, int) and not isinstance(sb, bool) and 2 <= sb <= 16)
+    c.check(ok, "staging_bits", "must be an int in 2..16 or null", sb)
+    if cs is not None and spec.selection is Selection.VARIANCE and len(cs.formats) > 1:
+        c.check(
+            variance_positions(cs) is not None,
+            "selection",
+            "variance needs candidates holding mant4_a0, mant4_a25 and int4 (use lut or "
+            "oracle for " + cs.name + ")",
+            "variance",
+        )
+
+
+def _strict_rules(
+    spec: QuantSpec, cs: CandidateSet | None, gran: Granularity | None, c: IssueCollector
+) -> None:
+    """Validate and resolve ``spec`` as the executing quantizer runs it (``rules="config"``):
+    block formats fix their block and scale, a weight-error rule, OliVe pairs, output-MSE's
+    limits; group size None for channel and tensor. Issue paths name ``format``."""
+    put = object.__setattr__
+    given = spec.scale_format
+    try:
+        put(spec, "scale_format", parse_scale_format(ScaleFormat.FP16 if given is None else given))
+    except InputError as exc:
+        c.extend(exc)
+    c.check(isinstance(spec.clip_search, bool), "clip_search", "must be a bool", spec.clip_search)
+    sel = _config_selection(spec.selection)
+    if sel is None:
+        c.add(
+            "selection",
+            "must be one of " + ", ".join(s.value for s in CONFIG_SELECTIONS),
+            spec.selection,
+        )
+    else:
+        put(spec, "selection", sel)
+        if sel is Selection.OUTPUT_MSE:
+            if cs is not None:
+                plain = not any(
+                    isinstance(f, BlockFormat | OliveFormat) or f.asymmetric for f in cs.formats
+                )
+                c.check(
+                    plain,
+                    "format",
+                    "must be symmetric grid formats (no block, OliVe or _asym format) "
+                    "with selection output_mse",
+                    cs.name,
+                )
+            c.check(
+                gran is None or gran is Granularity.GROUP,
+                "granularity",
+                "must be group with selection output_mse",
+                getattr(gran, "value", gran),
+            )
+            c.check(
+                spec.clip_search is not True,
+                "clip_search",
+                "must be false with selection output_mse",
+                spec.clip_search,
+            )
+    g = spec.group_size
+    block = cs.formats[0] if cs is not None and isinstance(cs.formats[0], BlockFormat) else None
+    if gran is not None and gran is not Granularity.GROUP:
+        c.check(block is None, "granularity", "must be group for a block format", gran.value)
+        put(spec, "group_size", None)
+    elif block is not None:
+        if g is None:
+            put(spec, "group_size", block.block)
+        else:
+            c.check(g == block.block, "group_size", f"must be {block.block} for {block.name}", g)
+        c.check(
+            given is None or str(given) == str(block.scale),
+            "scale_format",
+            f"must be left unset or be {block.scale} for {block.name}",
+            str(given),
+        )
+        put(spec, "scale_format", ScaleFormat(str(block.scale)))
+    elif g is None:
+        put(spec, "group_size", 64)
+    else:
+        ok = not isinstance(g, bool) and isinstance(g, int | np.integer)
+        c.check(ok and g >= 1, "group_size", "must be an int >= 1", g)
+        if ok and cs is not None and isinstance(cs.formats[0], OliveFormat):
+            c.check(g % 2 == 0, "group_size", "must be even for OliVe pairs", g)
 
 
 _TENSOR_KEYS = (

@@ -37,27 +37,23 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Mapping
-from dataclasses import InitVar, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from mant import _kernels
 from mant._blas import one_blas_thread
-from mant.adaptive_block import AdaptiveBlockFormat
 from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.candidates import CandidateSet, candidate_set
-from mant.errors import InputError, IssueCollector, reject_unknown_keys
-from mant.formats import BlockFormat, Format
-from mant.formats2026 import own_group_quantizer
+from mant.errors import InputError
+from mant.formats import BlockFormat, Family, Format
 from mant.groups import Granularity, GroupLayout, check_finite, make_groups, ungroup
-from mant.olive import OliveFormat, olive_quantize_groups
+from mant.olive import olive_quantize_groups
 from mant.output_select import GramCalibration, check_calibration, select_output_mse
-from mant.registry import group_quantizer, register_group_quantizer
+from mant.quant_spec import QuantConfig, _meta_bits
+from mant.registry import CandidatesLike, GroupQuantizer, group_quantizer, register_group_quantizer
 from mant.result import GroupQuant, QuantResult
-from mant.scales import DEFAULT_SCALE, SCALE_BITS, ScaleFormat, parse_scale_format, round_scales
+from mant.scales import DEFAULT_SCALE, ScaleFormat, parse_scale_format, round_scales
 from mant.selection import Selection
 from mant.tender import TenderConfig, quantize_tender
 
@@ -72,234 +68,8 @@ __all__ = [
     "SpecLike",
 ]
 
-_CONFIG_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
 
 CLIP_RATIOS = np.round(np.arange(75, 151) / 100.0, 2)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuantConfig:
-    """How to quantize a tensor.
-
-    Attributes:
-        candidates: named set, format name, tuple of format names, or a family dict
-            (see :mod:`mant.candidates`). Data-derived families are resolved to their names.
-        group_size: values per group for ``group`` granularity; ``None`` (default) means a
-            block format's block size, else 64. Forced to ``None`` for ``channel`` and ``tensor``.
-        axis: the axis groups run along.
-        granularity: ``group``, ``channel`` or ``tensor``.
-        scale_format: ``fp16`` (the default), ``fp32``, ``bf16``, ``e8m0`` or ``int8``. Block
-            formats fix their own (MX: ``e8m0``, NVFP4: ``e4m3``) and accept only that or
-            ``None``; ``None`` resolves to the default of the format, so every entry point
-            counts the same bits per element for the same setting.
-        clip_search: search the clip ratio 0.75 .. 1.50 per group and candidate.
-        selection: ``weight_mse`` (least weight error, earlier candidate on ties) or
-            ``output_mse`` (least output error over calibration activations, later candidate on
-            ties; needs ``quantize(..., calibration=X)``, group granularity, no clip search).
-        resolved: (init only) the :class:`CandidateSet` of ``candidates`` when the caller has
-            it already (:meth:`mant.quant_spec.QuantSpec.quant_config`); not stored as a field.
-
-    Example:
-        >>> cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
-        >>> cfg.scale_format, cfg.bits_per_element
-        (<ScaleFormat.FP16: 'fp16'>, 4.3125)
-        >>> QuantConfig(candidates="mxfp4").scale_format
-        <ScaleFormat.E8M0: 'e8m0'>
-        >>> QuantConfig.from_dict(cfg.to_dict()) == cfg
-        True
-    """
-
-    candidates: Any = "mant-unicore16"
-    group_size: int | None = None
-    axis: int = -1
-    granularity: Granularity = Granularity.GROUP
-    scale_format: ScaleFormat = None  # type: ignore[assignment]  # None -> resolved below
-    clip_search: bool = False
-    selection: Selection = Selection.WEIGHT_MSE
-    resolved: InitVar[CandidateSet | None] = None
-    _set: CandidateSet = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self, resolved: CandidateSet | None = None) -> None:
-        c = IssueCollector()
-        spec = self.candidates
-        cs: CandidateSet | None = None
-        try:  # a QuantSpec hands over the set it resolved (``resolved``): no second parse
-            cs = resolved if resolved is not None else candidate_set(spec)
-        except InputError as exc:
-            c.extend(exc)
-        if cs is not None:
-            if isinstance(spec, Mapping):
-                spec = dict(spec)
-            elif isinstance(spec, list | tuple):
-                spec = tuple(cs.names)
-            elif isinstance(spec, CandidateSet):
-                s = spec.to_spec()
-                spec = tuple(s) if isinstance(s, list) else s
-            object.__setattr__(self, "candidates", spec)
-            object.__setattr__(self, "_set", cs)
-        try:
-            gran = Granularity(self.granularity)
-            object.__setattr__(self, "granularity", gran)
-        except ValueError:
-            c.add("granularity", "must be one of group, channel, tensor", self.granularity)
-            gran = None
-        given = self.scale_format
-        try:
-            object.__setattr__(
-                self, "scale_format", parse_scale_format(DEFAULT_SCALE if given is None else given)
-            )
-        except InputError as exc:
-            c.extend(exc)
-        ax = self.axis
-        c.check(
-            isinstance(ax, int | np.integer) and not isinstance(ax, bool),
-            "axis",
-            "must be an int",
-            ax,
-        )
-        c.check(
-            isinstance(self.clip_search, bool), "clip_search", "must be a bool", self.clip_search
-        )
-        sel = _parse_selection(self.selection)
-        if sel is None:
-            c.add(
-                "selection",
-                "must be one of " + ", ".join(s.value for s in _CONFIG_SELECTIONS),
-                self.selection,
-            )
-        else:
-            object.__setattr__(self, "selection", sel)
-            if sel is Selection.OUTPUT_MSE:
-                if cs is not None:
-                    plain = not any(
-                        isinstance(f, BlockFormat | OliveFormat) or f.asymmetric
-                        for f in cs.formats
-                    )
-                    c.check(
-                        plain,
-                        "candidates",
-                        "must be symmetric grid formats (no block, OliVe or _asym format) "
-                        "with selection output_mse",
-                        cs.name,
-                    )
-                c.check(
-                    gran is None or gran is Granularity.GROUP,
-                    "granularity",
-                    "must be group with selection output_mse",
-                    getattr(gran, "value", gran),
-                )
-                c.check(
-                    self.clip_search is not True,
-                    "clip_search",
-                    "must be false with selection output_mse",
-                    self.clip_search,
-                )
-        g = self.group_size
-        block = (
-            cs.formats[0] if cs is not None and isinstance(cs.formats[0], BlockFormat) else None
-        )
-        if gran is not None and gran is not Granularity.GROUP:
-            c.check(block is None, "granularity", "must be group for a block format", gran.value)
-            object.__setattr__(self, "group_size", None)
-        elif block is not None:
-            if g is None:
-                object.__setattr__(self, "group_size", block.block)
-            else:
-                c.check(
-                    g == block.block, "group_size", f"must be {block.block} for {block.name}", g
-                )
-            c.check(
-                given is None or str(given) == str(block.scale),
-                "scale_format",
-                f"must be left unset or be {block.scale} for {block.name}",
-                str(given),
-            )
-            object.__setattr__(self, "scale_format", ScaleFormat(str(block.scale)))
-        elif g is None:
-            object.__setattr__(self, "group_size", 64)
-        else:
-            ok = not isinstance(g, bool) and isinstance(g, int | np.integer)
-            c.check(ok and g >= 1, "group_size", "must be an int >= 1", g)
-            if ok and cs is not None and isinstance(cs.formats[0], OliveFormat):
-                c.check(g % 2 == 0, "group_size", "must be even for OliVe pairs", g)
-        c.raise_if_any()
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
-
-    @property
-    def candidate_set(self) -> CandidateSet:
-        """The resolved candidate set."""
-        return self._set
-
-    @property
-    def bits_per_element(self) -> float:
-        """Storage bits per element, known without data.
-
-        ``element bits + (scale bits + selector bits + zero-point bits) / group_size`` for
-        ``group`` granularity; block formats count their 8-bit block scale (NVFP4's per-tensor
-        fp32 scale is not counted); ``channel`` and ``tensor`` count only the element bits.
-        """
-        cs = self._set
-        fmt = cs.formats[0]
-        if isinstance(fmt, AdaptiveBlockFormat):  # issue 20 hook (3 of 3): every metadata bit
-            return fmt.bits_per_element
-        if isinstance(fmt, BlockFormat):
-            return fmt.bits + 8 / fmt.block
-        if self.granularity is not Granularity.GROUP:
-            return float(cs.bits)
-        meta = _meta_bits(cs, self.scale_format)
-        assert self.group_size is not None  # __post_init__ sets it for group granularity
-        return cs.bits + meta / int(self.group_size)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only (str, int, bool, None, list, dict)."""
-        cand = self.candidates
-        if isinstance(cand, tuple):
-            cand = list(cand)
-        elif isinstance(cand, dict):
-            cand = dict(cand)
-        return {
-            "candidates": cand,
-            "group_size": None if self.group_size is None else int(self.group_size),
-            "axis": int(self.axis),
-            "granularity": str(self.granularity),
-            "scale_format": str(self.scale_format),
-            "clip_search": bool(self.clip_search),
-            "selection": str(self.selection),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
-        valid = (
-            "candidates",
-            "group_size",
-            "axis",
-            "granularity",
-            "scale_format",
-            "clip_search",
-            "selection",
-        )
-        reject_unknown_keys(data, "quant", valid)
-        return cls(**dict(data))
-
-
-def _parse_selection(value: Any) -> Selection | None:
-    if isinstance(value, Selection):
-        return value if value in _CONFIG_SELECTIONS else None
-    if isinstance(value, str):
-        text = value.strip().lower().replace("-", "_")
-        for s in _CONFIG_SELECTIONS:
-            if text == s.value:
-                return s
-    return None
-
-
-def _meta_bits(cs: CandidateSet, scale_format: ScaleFormat) -> int:
-    """Per-group metadata bits: scale + selector + the widest zero point of an asym member."""
-    zp = max((f.bits for f in cs.formats if f.asymmetric), default=0)
-    return SCALE_BITS[scale_format] + cs.selector_bits + zp
 
 
 @functools.lru_cache(maxsize=256)
@@ -358,6 +128,19 @@ def _validate_groups(groups: Any, lengths: Any) -> tuple[np.ndarray, np.ndarray]
     return arr, n
 
 
+def _family_quantizer(cs: CandidateSet) -> GroupQuantizer | None:
+    """The registered quantizer of the set's family; a family with one is never mixed."""
+    families = [str(f.family) for f in cs.formats]
+    special = group_quantizer(families[0])
+    if len(set(families)) > 1:
+        for fam in families:
+            if group_quantizer(fam) is not None:
+                raise InputError.single(
+                    "candidates", f"{fam} formats cannot be mixed with other formats", cs.names
+                )
+    return special
+
+
 def quantize_groups(
     groups: np.ndarray,
     candidates: CandidateSet | Any,
@@ -391,25 +174,17 @@ def quantize_groups(
     arr, n = _validate_groups(groups, lengths)
     n_groups = arr.shape[0]
     n_cand = len(cs.formats)
-    own = own_group_quantizer(cs.formats)  # issue 20 hook (3 of 3): mant.formats2026
-    if own is not None:
-        ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
-        return own(arr, n, sf, ch)
-    special = group_quantizer(cs.formats[0].family)  # mant.registry
+    special = _family_quantizer(cs)  # mant.registry: the one dispatch
     if special is not None:
-        return special(arr, n, cs, sf, choice, clip_search)
+        ch = None if choice is None else _check_choice(choice, n_groups, n_cand)
+        return special(arr, n, cs, sf, ch, clip_search)
     mids, mags, n_mids, n_grid, max_abs = _tables(cs)
     asym = [c for c, f in enumerate(cs.formats) if f.asymmetric]
-    fmt0 = cs.formats[0]
     ratios = CLIP_RATIOS if (clip_search and choice is None) else np.ones(1)
     n_r = len(ratios)
 
-    if isinstance(fmt0, BlockFormat):
-        scales = block_scales(arr, fmt0)[:, None]
-        n_r = 1
-    else:
-        raw = _absmax(arr)[:, None, None] / max_abs[None, :, None] * ratios[None, None, :]
-        scales = round_scales(raw.reshape(n_groups, n_cand * n_r), sf)
+    raw = _absmax(arr)[:, None, None] / max_abs[None, :, None] * ratios[None, None, :]
+    scales = round_scales(raw.reshape(n_groups, n_cand * n_r), sf)
 
     if choice is not None:
         ch = _check_choice(choice, n_groups, n_cand)
@@ -434,13 +209,6 @@ def quantize_groups(
     codes, deq, gerr, energy = _kernels.apply_choice(
         arr, n, sel_scale, ch, mids, n_mids, mags, n_grid
     )
-    if isinstance(fmt0, BlockFormat):  # OCP MX / NVFP4 elements round half to even
-        rows = ties_to_even(arr, sel_scale, codes, deq, fmt0)
-        if rows.size:  # same arithmetic as the kernel: (|x| - fl(m * s))^2 in float64
-            lev = np.abs(fmt0.grid[codes[rows]]) * sel_scale[rows, None]
-            valid = np.arange(arr.shape[1])[None, :] < n[rows, None]
-            sq = np.where(valid, (np.abs(arr[rows].astype(np.float64)) - lev) ** 2, 0.0)
-            gerr[rows] = sq.sum(axis=1) / n[rows]
     zero_points = None
     if asym:
         zero_points = np.zeros(n_groups, dtype=np.int16)
@@ -463,11 +231,46 @@ def quantize_groups(
     )
 
 
+@register_group_quantizer(Family.BLOCK)
+def _block_groups(
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    cs: CandidatesLike,
+    scale_format: ScaleFormat,
+    choice: np.ndarray | None,
+    clip_search: bool,
+) -> GroupQuant:
+    """OCP MX / NVFP4 (the only member of their set): the block-scale rule of
+    :mod:`mant.blocks`, nearest level, elements rounding half to even as OCP specifies."""
+    fmt = cs.formats[0]
+    assert isinstance(fmt, BlockFormat) and isinstance(cs, CandidateSet)
+    mids, mags, n_mids, n_grid, _ = _tables(cs)
+    scale = np.ascontiguousarray(block_scales(groups, fmt))
+    ch = np.zeros(groups.shape[0], dtype=np.int64) if choice is None else choice
+    codes, deq, gerr, energy = _kernels.apply_choice(
+        groups, lengths, scale, ch, mids, n_mids, mags, n_grid
+    )
+    rows = ties_to_even(groups, scale, codes, deq, fmt)
+    if rows.size:  # same arithmetic as the kernel: (|x| - fl(m * s))^2 in float64
+        lev = np.abs(fmt.grid[codes[rows]]) * scale[rows, None]
+        valid = np.arange(groups.shape[1])[None, :] < lengths[rows, None]
+        sq = np.where(valid, (np.abs(groups[rows].astype(np.float64)) - lev) ** 2, 0.0)
+        gerr[rows] = sq.sum(axis=1) / lengths[rows]
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=scale,
+        choice=ch.astype(np.int16),
+        group_error=gerr,
+        energy=energy,
+    )
+
+
 @register_group_quantizer("olive")
 def _olive_groups(
     groups: np.ndarray,
     lengths: np.ndarray,
-    cs: CandidateSet,
+    cs: CandidatesLike,
     scale_format: ScaleFormat,
     choice: np.ndarray | None,
     clip_search: bool,
