@@ -17,7 +17,10 @@ def _declared() -> set[str]:
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    # the runtime dependencies, and every extra (torch is the optional [torch] extra: imported
+    # only by the torch backend, and installed by CI so its tests run)
+    extras = [r for group in project["optional-dependencies"].values() for r in group]
+    reqs = [*project["dependencies"], *extras]
     return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
 
 

@@ -6,7 +6,8 @@ study that revisits a hardware point pays a dictionary lookup.
 Example:
     >>> from dse.study.spec import WorkloadSpec
     >>> hw = HardwareModel(WorkloadSpec(model="llama-2-7b", phase="decode", seq_len=128))
-    >>> hw.tokens_per_pass 1
+    >>> hw.tokens_per_pass
+    1
 """
 
 from __future__ import annotations

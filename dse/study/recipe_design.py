@@ -93,7 +93,7 @@ def _native_acts(design: Design) -> Any:
     """The activation spec of a baseline PE whose native activations are not plain INT groups
     (Tender's channel decomposition, OliVe's or ANT's types per tensor), when the design runs
     them at their native width; else None (INT ``act_bits`` per group of ``group_size``)."""
-    from dse.pe_recipes import FORMAT_PES, PE_RECIPES
+    from dse.study.pe_recipes import FORMAT_PES, PE_RECIPES
 
     if design.pe_type in FORMAT_PES or design.pe_type not in PE_RECIPES:
         return None

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dse.cli import main
-from dse.recipe_io import load_recipe
+from dse.study.recipe_io import load_recipe
 from mant.recipes import named_recipe
 
 # bits per element: element bits + (scale bits + zero-point bits) / group size

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from dse.evaluate import accuracy
 from dse.run.runner import run_study
+from dse.study import sources
 from llmrun import assets
 
 
@@ -33,7 +34,7 @@ def test_missing_assets_are_fetched_once_before_the_first_trial(
     monkeypatch.setattr(assets, "status", fake_status)
     monkeypatch.setattr(assets, "fetch", fake_fetch)
     monkeypatch.setitem(accuracy.SOURCE_ASSETS, "synthetic", ("smollm2-135m", "janeaustenr"))
-    inner = accuracy._REGISTRY["synthetic"]
+    inner = sources.source_factory("synthetic")
 
     def recording_source(spec):
         source = inner(spec)
@@ -46,7 +47,7 @@ def test_missing_assets_are_fetched_once_before_the_first_trial(
         source.recipe_metrics = recipe_metrics
         return source
 
-    monkeypatch.setitem(accuracy._REGISTRY, "synthetic", recording_source)
+    monkeypatch.setitem(sources._FACTORIES, "synthetic", recording_source)
     run_study(small_spec, out_dir=tmp_path, n_trials=2, progress=True, report=False)
     assert events[0] == "fetch janeaustenr" and events.count("trial") >= 1
     assert "fetching assets once before the trials: janeaustenr" in capsys.readouterr().err

@@ -179,6 +179,9 @@ def test_ppl_text_does_not_give_stored_or_fp32_tensors_16_bits(capsys):
     result = SimpleNamespace(
         model="smollm2-135m",
         corpus="wikitext",
+        text=None,
+        backend="numpy",
+        device="cpu",
         recipe="fp16",
         weights="stored (Q4_1 weights)",
         weight_bits_per_element=16.0,
