@@ -33,7 +33,7 @@ import io
 import json
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,9 +104,14 @@ def run_command(command: str) -> Any:
 
 
 def lookup(data: Any, key: str) -> Any:
-    """``a.b.0.c`` into nested mappings and lists."""
+    """``a.b.0.c`` into nested mappings and lists; ``#`` is the length (``rows.#``, or ``#`` for
+    a command that prints a list)."""
     for part in key.split("."):
-        if isinstance(data, Sequence) and not isinstance(data, str) and part.lstrip("-").isdigit():
+        if part == "#" and isinstance(data, Sized) and not isinstance(data, str):
+            data = len(data)
+        elif (
+            isinstance(data, Sequence) and not isinstance(data, str) and part.lstrip("-").isdigit()
+        ):
             data = data[int(part)]
         elif isinstance(data, Mapping) and part in data:
             data = data[part]

@@ -69,3 +69,9 @@ def test_a_malformed_entry_names_itself(tmp_path: Path, monkeypatch: pytest.Monk
     bad.write_text("- {doc: doc.md, quote: '{}', command: c, key: k, colour: red}\n")
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['colour'\]"):
         check_docs.load_figures(bad)
+
+
+def test_a_count_is_the_length_of_what_the_command_prints() -> None:
+    assert check_docs.lookup([1, 2, 3], "#") == 3
+    assert check_docs.lookup({"rows": [{"a": 1}, {"a": 2}]}, "rows.#") == 2
+    assert check_docs.lookup({"rows": [{"a": 1}, {"a": 2}]}, "rows.1.a") == 2
