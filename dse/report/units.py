@@ -14,12 +14,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from dse.study.metrics import METRICS
+from dse.study.pe_recipes import LiveMapping, pe_types
 
 __all__ = [
     "PE_COLORS",
@@ -116,36 +117,20 @@ def format_value(
 _UNKNOWN_COLOR = "#7f7f7f"
 
 
-class _PeColors(Mapping[str, str]):
-    """PE type -> display colour, read from each PE file's ``color`` (MANT red as in the paper's
+def _pe_colors() -> dict[str, str]:
+    """PE type -> display colour, from each PE file's ``color`` (MANT red as in the paper's
     figures); PEs whose file names no colour are left out (they plot grey)."""
+    from hwmodel import load_pe
 
-    def _table(self) -> dict[str, str]:
-        from dse.study.pe_recipes import pe_types
-        from hwmodel import load_pe
-
-        out = {}
-        for name in pe_types():
-            color = load_pe(name).color
-            if color is not None:
-                out[name] = color
-        return out
-
-    def __getitem__(self, key: str) -> str:
-        return self._table()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._table())
-
-    def __len__(self) -> int:
-        return len(self._table())
-
-    def __repr__(self) -> str:
-        return f"PE_COLORS({self._table()!r})"
+    out = {}
+    for name in pe_types():
+        color = load_pe(name).color
+        if color is not None:
+            out[name] = color
+    return out
 
 
-# One colour per PE type (plots, pick bars, table), from the PE files.
-PE_COLORS: Mapping[str, str] = _PeColors()
+PE_COLORS: Mapping[str, str] = LiveMapping("PE_COLORS", _pe_colors)
 
 
 def pe_color(pe: str) -> str:

@@ -9,7 +9,7 @@ file adds a row: :data:`PE_RECIPES` and :data:`FORMAT_PES` are views of the PE f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,57 +45,66 @@ def _pe(name: str) -> Any:
     return load_pe(name)
 
 
-class _NativeRecipes(Mapping[str, str]):
-    """PE type -> native recipe name, for every PE file that names one (read on access)."""
+class LiveMapping(Mapping[str, str]):
+    """A read-only mapping rebuilt by ``build`` on every access, so a PE file added later adds
+    its row (the PE tables of the study side and the report are such views)."""
 
-    def _table(self) -> dict[str, str]:
-        out = {}
-        for name in pe_types():
-            recipe = _pe(name).native_recipe
-            if recipe is not None:
-                out[name] = recipe
-        return out
+    def __init__(self, label: str, build: Callable[[], dict[str, str]]) -> None:
+        self._label = label
+        self._build = build
 
     def __getitem__(self, key: str) -> str:
-        return self._table()[key]
+        return self._build()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._table())
+        return iter(self._build())
 
     def __len__(self) -> int:
-        return len(self._table())
+        return len(self._build())
 
     def __repr__(self) -> str:
-        return f"PE_RECIPES({self._table()!r})"
+        return f"{self._label}({self._build()!r})"
 
 
-class _FormatPes(Sequence[str]):
-    """PE types whose weights take the design's ``weight_format`` / ``weight_bits``."""
+class LiveSequence(Sequence[str]):
+    """A read-only sequence of names rebuilt by ``build`` on every access (see
+    :class:`LiveMapping`)."""
 
-    def _names(self) -> tuple[str, ...]:
-        return tuple(n for n in pe_types() if _pe(n).searched_weights)
+    def __init__(self, build: Callable[[], tuple[str, ...]]) -> None:
+        self._build = build
 
     def __getitem__(self, index: Any) -> Any:
-        return self._names()[index]
+        return self._build()[index]
 
     def __len__(self) -> int:
-        return len(self._names())
+        return len(self._build())
 
     def __contains__(self, value: object) -> bool:
-        return value in self._names()
+        return value in self._build()
 
     def __repr__(self) -> str:
-        return repr(self._names())
+        return repr(self._build())
 
 
-PE_RECIPES: Mapping[str, str] = _NativeRecipes()
+def _native_recipes() -> dict[str, str]:
+    out = {}
+    for name in pe_types():
+        recipe = _pe(name).native_recipe
+        if recipe is not None:
+            out[name] = recipe
+    return out
+
+
+PE_RECIPES: Mapping[str, str] = LiveMapping("PE_RECIPES", _native_recipes)
 """PE type -> the named recipe of the formats it runs natively (from each PE file's
 ``native_recipe``). ANT: int/flint/PoT type per output channel; OliVe: outlier-victim pairs per
 output channel; Tender: INT4 per channel (its power-of-two rescaling is a hardware detail,
 mant.md §9); INT8: plain INT8 groups of 64; BitFusion: INT8 W8A8 (``bitfusion-w8a8``); M-ANT: the
 authors' W4A8 KV4 (mant_authors.md §1-2); FP16: nothing quantized."""
 
-FORMAT_PES: Sequence[str] = _FormatPes()
+FORMAT_PES: Sequence[str] = LiveSequence(
+    lambda: tuple(n for n in pe_types() if _pe(n).searched_weights)
+)
 """PE types whose weights take the design's weight_format / weight_bits (``searched_weights:
 true`` in the PE file; the others: :data:`PE_RECIPES`)."""
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dse.study.pe_recipes import LiveSequence, pe_types
 from mant.errors import IssueCollector
 from mant.vocab import KV_KINDS, WEIGHT_KINDS
 
@@ -47,29 +48,8 @@ __all__ = [
 ]
 
 
-class _PeTypes(Sequence[str]):
-    """Every PE type, read from the PE files on access (``dse.study.pe_recipes.pe_types``): adding
-    a PE file adds a ``pe_type`` choice."""
-
-    def _names(self) -> tuple[str, ...]:
-        from dse.study.pe_recipes import pe_types
-
-        return pe_types()
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._names()[index]
-
-    def __len__(self) -> int:
-        return len(self._names())
-
-    def __contains__(self, value: object) -> bool:
-        return value in self._names()
-
-    def __repr__(self) -> str:
-        return repr(self._names())
-
-
-PE_TYPES: Sequence[str] = _PeTypes()
+# Every PE type, read from the PE files on access: adding a PE file adds a ``pe_type`` choice.
+PE_TYPES: Sequence[str] = LiveSequence(pe_types)
 DATAFLOWS = ("os", "ws", "is")
 
 
