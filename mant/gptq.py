@@ -61,10 +61,11 @@ from mant._blas import one_blas_thread
 from mant._gptq_kernels import sweep_group
 from mant.blocks import block_scales, ties_to_even
 from mant.errors import InputError
-from mant.formats import BlockFormat
+from mant.formats import BlockFormat, Family
 from mant.groups import Granularity, check_finite, make_groups
 from mant.olive import OliveFormat
 from mant.quantize import QuantConfig, _result, _tables, quantize, quantize_groups
+from mant.registry import group_quantizer
 from mant.result import GroupQuant, QuantResult
 from mant.rotation import check_block, hadamard
 from mant.selection import Selection
@@ -323,9 +324,17 @@ def _check_config(cfg: QuantConfig) -> None:
         )
     if cfg.clip_search:
         raise InputError.single("clip_search", "is not searched inside gptq's sweep", True)
-    if isinstance(cfg.candidate_set.formats[0], OliveFormat):
+    fmt = cfg.candidate_set.formats[0]
+    if isinstance(fmt, OliveFormat):
         raise InputError.single(
             "candidates", "gptq rounds element by element; OliVe's pairs are not", cfg.candidates
+        )
+    if group_quantizer(fmt.family) is not None and fmt.family != Family.BLOCK:
+        raise InputError.single(
+            "candidates",
+            "gptq rounds each element on a grid with its group's scale; this family rounds its "
+            f"own way ({fmt.family})",
+            cfg.candidates,
         )
 
 

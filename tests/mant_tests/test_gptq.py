@@ -163,6 +163,7 @@ def test_gptq_bad_input_names_the_field(layer) -> None:
         (lambda: gptq(w, cfg, x, damp=0.0), "damp"),
         (lambda: gptq(w, cfg, Hessian.from_activations(x[:, :64])), "calibration"),
         (lambda: gptq(w, QuantConfig(candidates="olive-ovp", group_size=64), x), "candidates"),
+        (lambda: gptq(w, QuantConfig(candidates="bitmod_fp4", group_size=128), x), "candidates"),
         (
             lambda: gptq(w, QuantConfig(candidates="int4", granularity="channel"), x),
             "granularity",
