@@ -445,7 +445,7 @@ def list_presets() -> list[str]:
 
     Example:
         >>> list_presets()
-        ['ant', 'bitfusion', 'fp16', 'int8', 'mant', 'olive', 'tender']
+        ['ant', 'bitfusion', 'bitmod', 'fp16', 'int8', 'm2xfp', 'mant', 'mxfp', 'olive', 'tender']
     """
     folder = resources.files("hwmodel") / "presets"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))

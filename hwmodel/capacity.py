@@ -44,10 +44,10 @@ def capacity_issue(
     Example:
         >>> from hwmodel import load_accelerator, llm_workload
         >>> acc = load_accelerator("fp16")
-        >>> why = capacity_issue(acc, llm_workload("llama-2-7b", phase="decode"),
+        >>> why = capacity_issue(acc, llm_workload("llama-2-7b", phase="decode", seq_len=32768),
         ...                      acc.default_precision)
         >>> why[:63]
-        'weights + KV cache need 14.29 GB (footprint_bytes 14287896576),'
+        'weights + KV cache need 30.39 GB (footprint_bytes 30394023936),'
     """
     need = footprint_bytes(workload, precision)
     have = acc.dram.capacity_bytes
@@ -65,8 +65,8 @@ def peak_macs_per_cycle(acc: Accelerator, precision: Precision | None = None) ->
 
     Example:
         >>> from hwmodel import load_accelerator
-        >>> peak_macs_per_cycle(load_accelerator("mant"))  # 64 x 47, W4A8 at 1 MAC/PE-cycle
-        3008.0
+        >>> peak_macs_per_cycle(load_accelerator("mant"))  # 64 x 52, W4A8 at 1 MAC/PE-cycle
+        3328.0
     """
     prec = acc.default_precision if precision is None else precision
     mode = acc.pe.mode_for(prec.weight_bits, prec.act_bits)

@@ -21,9 +21,10 @@ numpy forward, the recipe's quantizers and the torch backend run it unchanged:
 :func:`save_hf_checkpoint` writes a :class:`LlamaModel` back as such a folder (the tests turn the
 SmolLM2 GGUF into one).
 
-Example:
-    >>> model = load_hf_model("/models/Qwen2.5-0.5B")
-    >>> model.config.n_kv_heads, model.layers[0].bq is not None
+Example (a user's checkpoint folder; ``tests/llmrun_tests/test_hf_checkpoint.py`` runs the same
+on checkpoints it writes):
+    >>> model = load_hf_model("Qwen2.5-0.5B")  # doctest: +SKIP
+    >>> model.config.n_kv_heads, model.layers[0].bq is not None  # doctest: +SKIP
     (2, True)
 """
 

@@ -13,9 +13,9 @@ numpy quantizers' own time: an unquantized or weight-only run keeps everything o
 a W4A8 run copies every linear input (and Q, the softmax output, the attention output, K and V
 when the recipe quantizes them) once per window and layer.
 
-Example:
-    >>> tnet = torch_model(prepared_model("smollm2-135m")[0], "cpu")
-    >>> nll, n = torch_window_nll(tnet, tokens.reshape(1, 512))
+Example (needs the real model and torch; ``tests/llmrun_tests/test_hf_checkpoint.py`` runs it):
+    >>> tnet = torch_model(prepared_model("smollm2-135m")[0], "cpu")  # doctest: +SKIP
+    >>> nll, n = torch_window_nll(tnet, tokens.reshape(1, 512))  # doctest: +SKIP
 """
 
 from __future__ import annotations
