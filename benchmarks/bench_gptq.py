@@ -20,26 +20,19 @@ Run: ``python benchmarks/bench_gptq.py [--runs 3] [--threads 1] [--layers 30]``.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
 import time
 
+from _smollm2_blocks import calibrated_blocks, parse_args
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--layers", type=int, default=30, help="blocks to time (<= 30)")
-    args = parser.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+    args = parse_args(__doc__.splitlines()[0], argv)
 
     import numpy as np
 
-    from llmrun.calibration import _INPUT_OF, KIND_FIELDS, _run_block, calibration_tokens_default
-    from llmrun.forward import _rope_tables
+    from llmrun.calibration import _INPUT_OF, calibration_tokens_default
     from llmrun.model import load_model
     from mant.gptq import Hessian, gptq
     from mant.output_select import GramCalibration
@@ -55,19 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     quantize(w0, cfg_o, calibration=np.ones((8, w0.shape[1]), np.float32))
     gptq(w0, cfg_w, np.ones((8, w0.shape[1]), np.float32))
 
-    tables = _rope_tables(model.config, tokens.shape[1], np.dtype(np.float32))
-    xs = [model.tok_embd[tokens[i : i + 4]] for i in range(0, len(tokens), 4)]
     forward_s = 0.0
     output_s = [0.0] * args.runs
     gptq_s = [0.0] * args.runs
     hess_s = [0.0] * args.runs
     err_o: list[float] = []
     err_g: list[float] = []
-    for layer in model.layers[: args.layers]:
-        t0 = time.perf_counter()
-        xs, inputs = _run_block(layer, xs, model.config, tables, True)
-        forward_s += time.perf_counter() - t0
-        ws = {k: getattr(layer, f) for k, f in KIND_FIELDS.items()}
+    for ws, inputs, seconds in calibrated_blocks(model, tokens, args.layers):
+        forward_s += seconds
         for run in range(args.runs):
             t0 = time.perf_counter()
             grams = {
