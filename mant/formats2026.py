@@ -39,6 +39,7 @@ from mant._arith import ARITH_F16, ARITH_F32
 from mant.adaptive_block import ADAPTIVE_BLOCK_FAMILY, AdaptiveBlockFormat
 from mant.errors import InputError
 from mant.formats import BlockFormat, FloatFormat, Format, register_format
+from mant.hif4 import HIF4_MAGS, HIF4_SOURCE, quantize_hif4
 from mant.levels import (
     _RE_LEVELS,
     LEVELS_FAMILY,
@@ -54,6 +55,7 @@ from mant.levels import (
 from mant.registry import register_candidate_family, register_group_quantizer
 from mant.result import GroupQuant
 from mant.scales import ScaleFormat
+from mant.mxplus import MXPLUS_SOURCE, quantize_mxplus
 from mant.subblock import (
     _RE_SUB,
     M2XFP_SOURCE,
@@ -155,6 +157,30 @@ NAMED_2026: dict[str, BlockFormat] = {
         block=16,
         scale="e8m0",
         emax=2,
+    ),
+    # HiF4: E6M2 + 8 x E1 + 16 x E1 per 64 (32 metadata bits); the E6M2 scale is computed in
+    # bf16, which is the nominal scale format reported (no E6M2 ScaleFormat exists)
+    "hif4": AdaptiveBlockFormat(
+        label="hif4",
+        element=LevelsFormat(levels=_signed(HIF4_MAGS)),
+        block=64,
+        scale="bf16",
+        rule="hif4",
+        element_bits=4,
+        meta_bits=8 + 8 + 16,
+        source=HIF4_SOURCE,
+    ),
+    # MX+: E2M1 elements, the block max with 3 mantissa bits (E2M3's grid covers both), E8M0
+    # scale and a 5-bit index of the block max per 32
+    "mxplus_fp4": AdaptiveBlockFormat(
+        label="mxplus_fp4",
+        element=FloatFormat(exp_bits=2, man_bits=3),
+        block=32,
+        scale="e8m0",
+        rule="mxplus",
+        element_bits=4,
+        meta_bits=8 + 5,
+        source=MXPLUS_SOURCE,
     ),
 }
 _MX16_SRC = "OCP MX v1.0 rule with blocks of 16 (baseline in the Four Over Six and M2XFP papers)"
@@ -319,6 +345,8 @@ _RULES: dict[str, Callable[..., GroupQuant]] = {
     "fouroversix": _fouroversix,
     "subblock_scale": quantize_subblock_scale,
     "subblock_mantissa": quantize_subblock_mantissa,
+    "hif4": quantize_hif4,
+    "mxplus": quantize_mxplus,
 }
 
 
