@@ -18,6 +18,10 @@ Formats (facts: ``../shared/reference/formats_2026.md``; each rule is written ou
   dadfad69, ``quantize/pytorch/reference.py``.
 * ``mxfp4_g16``: OCP MXFP4 (E8M0 ``2^(floor(log2 amax) - 2)``, E2M1 RNE) with blocks of 16, as in
   the Four Over Six and M2XFP papers' baselines.
+* ``hif4``: HiFloat4, E6M2 + 8 x E1 + 16 x E1 scales over 64 S1P2 elements (:mod:`mant.hif4`).
+  ``global-computing-consortium/HiFloat4`` @ c8e52aaa, ``HiF4_NVFP4_v14f16.py`` ``To_HiFX``.
+* ``mxplus_fp4``: MX+ (MICRO'25), MXFP4 whose block max gets 3 mantissa bits (:mod:`mant.mxplus`);
+  from the paper, no public code (assumptions in ``docs/numerics.md``).
 
 Example:
     >>> from mant.formats import parse_format
@@ -52,10 +56,10 @@ from mant.levels import (
     quantize_levels_groups,
     run_levels,
 )
+from mant.mxplus import MXPLUS_SOURCE, quantize_mxplus
 from mant.registry import register_candidate_family, register_group_quantizer
 from mant.result import GroupQuant
 from mant.scales import ScaleFormat
-from mant.mxplus import MXPLUS_SOURCE, quantize_mxplus
 from mant.subblock import (
     _RE_SUB,
     M2XFP_SOURCE,

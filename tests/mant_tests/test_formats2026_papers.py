@@ -42,7 +42,9 @@ def _blocks(w: np.ndarray, g: int) -> list[list[float]]:
 def _unblock(blocks: list[list[float]], shape: tuple[int, ...]) -> np.ndarray:
     n = shape[-1]
     per_row = math.ceil(n / len(blocks[0]))
-    rows = [sum(blocks[r * per_row : (r + 1) * per_row], [])[:n] for r in range(len(blocks) // per_row)]
+    rows = [
+        sum(blocks[r * per_row : (r + 1) * per_row], [])[:n] for r in range(len(blocks) // per_row)
+    ]
     return np.asarray(rows, dtype=np.float64).reshape(shape).astype(np.float32)
 
 
