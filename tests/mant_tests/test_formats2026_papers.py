@@ -217,12 +217,18 @@ def test_cli_quantize_saves_the_dequantized_tensor(tmp_path, name, g):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and name in bad.stderr
 
 
-def test_formats_command_lists_them_with_sources():
+def test_formats_command_lists_them_with_sources(capsys):
+    from dse.cli import main
     from dse.cli.formats import describe
 
     named = {f["name"]: f for f in describe()["named_formats"]}
     assert "c8e52aa" in named["hif4"]["source"]
     assert "2510.14557" in named["mxplus_fp4"]["source"]
+    assert named["hif4"]["bits_per_element"] == 4.5
+    assert main(["formats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(ln.startswith("hif4 ") and "HiFloat4@c8e52aa" in ln for ln in lines)
+    assert any(ln.startswith("mxplus_fp4 ") and "MX+" in ln for ln in lines)
 
 
 def test_recipe_and_compare_list_carry_them():
