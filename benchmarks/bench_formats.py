@@ -63,7 +63,15 @@ def main() -> None:
             ),
         ),
     ]
-    for name in ("bitmod_fp4", "razer_mxfp4", "razer_nvfp4", "m2xfp4_w", "m2xfp4_a"):
+    for name in (
+        "bitmod_fp4",
+        "razer_mxfp4",
+        "razer_nvfp4",
+        "m2xfp4_w",
+        "m2xfp4_a",
+        "hif4",
+        "mxplus_fp4",
+    ):
         cases.append(
             (f"{name} (g={QuantConfig(candidates=name).group_size})", QuantConfig(candidates=name))
         )

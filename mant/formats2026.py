@@ -18,6 +18,10 @@ Formats (facts: ``../shared/reference/formats_2026.md``; each rule is written ou
   dadfad69, ``quantize/pytorch/reference.py``.
 * ``mxfp4_g16``: OCP MXFP4 (E8M0 ``2^(floor(log2 amax) - 2)``, E2M1 RNE) with blocks of 16, as in
   the Four Over Six and M2XFP papers' baselines.
+* ``hif4``: HiFloat4, E6M2 + 8 x E1 + 16 x E1 scales over 64 S1P2 elements (:mod:`mant.hif4`).
+  ``global-computing-consortium/HiFloat4`` @ c8e52aaa, ``HiF4_NVFP4_v14f16.py`` ``To_HiFX``.
+* ``mxplus_fp4``: MX+ (MICRO'25), MXFP4 whose block max gets 3 mantissa bits (:mod:`mant.mxplus`);
+  from the paper, no public code (assumptions in ``docs/numerics.md``).
 
 Example:
     >>> from mant.formats import parse_format
@@ -39,6 +43,7 @@ from mant._arith import ARITH_F16, ARITH_F32
 from mant.adaptive_block import ADAPTIVE_BLOCK_FAMILY, AdaptiveBlockFormat
 from mant.errors import InputError
 from mant.formats import BlockFormat, FloatFormat, Format, register_format
+from mant.hif4 import HIF4_MAGS, HIF4_SOURCE, quantize_hif4
 from mant.levels import (
     _RE_LEVELS,
     LEVELS_FAMILY,
@@ -51,6 +56,7 @@ from mant.levels import (
     quantize_levels_groups,
     run_levels,
 )
+from mant.mxplus import MXPLUS_SOURCE, quantize_mxplus
 from mant.registry import register_candidate_family, register_group_quantizer
 from mant.result import GroupQuant
 from mant.scales import ScaleFormat
@@ -155,6 +161,30 @@ NAMED_2026: dict[str, BlockFormat] = {
         block=16,
         scale="e8m0",
         emax=2,
+    ),
+    # HiF4: E6M2 + 8 x E1 + 16 x E1 per 64 (32 metadata bits); the E6M2 scale is computed in
+    # bf16, which is the nominal scale format reported (no E6M2 ScaleFormat exists)
+    "hif4": AdaptiveBlockFormat(
+        label="hif4",
+        element=LevelsFormat(levels=_signed(HIF4_MAGS)),
+        block=64,
+        scale="bf16",
+        rule="hif4",
+        element_bits=4,
+        meta_bits=8 + 8 + 16,
+        source=HIF4_SOURCE,
+    ),
+    # MX+: E2M1 elements, the block max with 3 mantissa bits (E2M3's grid covers both), E8M0
+    # scale and a 5-bit index of the block max per 32
+    "mxplus_fp4": AdaptiveBlockFormat(
+        label="mxplus_fp4",
+        element=FloatFormat(exp_bits=2, man_bits=3),
+        block=32,
+        scale="e8m0",
+        rule="mxplus",
+        element_bits=4,
+        meta_bits=8 + 5,
+        source=MXPLUS_SOURCE,
     ),
 }
 _MX16_SRC = "OCP MX v1.0 rule with blocks of 16 (baseline in the Four Over Six and M2XFP papers)"
@@ -319,6 +349,8 @@ _RULES: dict[str, Callable[..., GroupQuant]] = {
     "fouroversix": _fouroversix,
     "subblock_scale": quantize_subblock_scale,
     "subblock_mantissa": quantize_subblock_mantissa,
+    "hif4": quantize_hif4,
+    "mxplus": quantize_mxplus,
 }
 
 

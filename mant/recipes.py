@@ -145,6 +145,22 @@ RECIPES: dict[str, dict[str, Any]] = {
         "weights": {"default": {"format": "m2xfp4_w"}},
         "activations": {"format": "m2xfp4_a"},
     },
+    "hif4-w4a4": {
+        "name": "hif4-w4a4",
+        "description": "HiFloat4 weights and activations (block 64, 3-level scale), KV in fp16",
+        "source": "HiFloat4 (arXiv 2602.11287; global-computing-consortium/HiFloat4 c8e52aa, "
+        "To_HiFX): weights and activations both HiF4 as the paper's inference runs, 4.5 bits",
+        "weights": {"default": {"format": "hif4"}},
+        "activations": {"format": "hif4"},
+    },
+    "mxplus-w4a4": {
+        "name": "mxplus-w4a4",
+        "description": "MX+ (MXFP4+) weights and activations (block 32), KV in fp16",
+        "source": "MX+ (MICRO 2025, arXiv 2510.14557) in place of MXFP4 for both operands; rule "
+        "from the paper with named assumptions (docs/numerics.md), 4.40625 bits",
+        "weights": {"default": {"format": "mxplus_fp4"}},
+        "activations": {"format": "mxplus_fp4"},
+    },
     "kv4-int4": {
         "name": "kv4-int4",
         "description": "INT4 KV cache only (K per token, V per channel, INT8 staging)",
