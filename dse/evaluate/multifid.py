@@ -24,8 +24,10 @@ finished study; no design that ends within the margin of the final front is miss
 Example:
     >>> import numpy as np
     >>> front = np.array([[1.0, 10.0], [2.0, 5.0]])
-    >>> within_margin(np.array([1.05, 10.5]), front, 0.1), within_margin(np.array([1.5, 12.0]), front, 0.1)
-    (True, False)
+    >>> within_margin(np.array([1.05, 10.5]), front, 0.1)  # 5 % worse than (1, 10)
+    True
+    >>> within_margin(np.array([1.5, 12.0]), front, 0.1)  # (1, 10) beats it by > 10 % in both
+    False
 """
 
 from __future__ import annotations

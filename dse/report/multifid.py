@@ -131,9 +131,7 @@ def perplexity_view(df: pd.DataFrame, spec: StudySpec) -> tuple[pd.DataFrame, St
     )
     view_spec = replace(spec, objectives=objectives)
     view = done.copy()
-    view.insert(
-        view.columns.get_loc(f"obj.{proxy}"), "obj.ppl", view["metric.ppl"].astype(float)
-    )
+    view.insert(view.columns.get_loc(f"obj.{proxy}"), "obj.ppl", view["metric.ppl"].astype(float))
     view = view.drop(columns=[f"obj.{proxy}"])
     view["pareto"] = pareto_mask(objective_matrix(view, view_spec), view["feasible"].to_numpy())
     return view.reset_index(drop=True), view_spec

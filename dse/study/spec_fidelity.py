@@ -56,7 +56,7 @@ def _int(c: IssueCollector, d: Mapping, key: str, default: int, low: int, high: 
 
 
 def parse_fidelity(c: IssueCollector, d: Mapping[str, Any]) -> tuple[Fidelity, PromoteSpec | None]:
-    """``accuracy.fidelity`` and ``accuracy.promote`` of an accuracy mapping (issues into ``c``)."""
+    """``accuracy.fidelity`` and ``accuracy.promote`` of an accuracy mapping (issues to ``c``)."""
     raw = d.get("fidelity", "single")
     names = [f.value for f in Fidelity]
     if raw not in names:
