@@ -315,9 +315,14 @@ def fidelity_html(info: FidelityInfo) -> str:
         f"<p>{html.escape(fidelity_line(info))}.</p>"
         "<p class='note'>Every design is scored by the proxy; a design within "
         f"{info.margin:g} (relative) of the proxy front when it completed is promoted to "
-        "real perplexity (cached per quantization setting). The pick above is made among the "
-        "promoted designs, with perplexity in place of the proxy. The correlation counts each "
-        "quantization setting once.</p>"
+        "real perplexity (cached per quantization setting). "
+        + (
+            "The pick above is made among the promoted designs, with perplexity in place of "
+            "the proxy. "
+            if info.n_promoted
+            else "No design is promoted yet: the pick above uses the proxy. "
+        )
+        + "The correlation counts each quantization setting once.</p>"
     )
 
 

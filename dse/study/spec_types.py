@@ -106,11 +106,11 @@ class Fidelity(StrEnum):
 class PromoteSpec:
     """Which designs of a ``fidelity: multi`` study get real perplexity, and how it is measured.
 
-    A COMPLETE, feasible trial is promoted when no feasible trial before it (its own included
-    are not) beats it by more than ``margin`` in every objective: with objectives as minimised
-    values ``v`` (maximised ones negated), trial ``x`` is promoted unless some earlier feasible
-    ``p`` has ``p_i + margin * |p_i| <= x_i`` for every objective ``i`` and ``<`` for one
-    (relative epsilon-dominance; ``margin: 0`` is plain Pareto dominance).
+    A feasible trial is promoted when it completes unless a feasible COMPLETE trial before it
+    beats it by more than ``margin`` in every objective: with objectives as minimised values
+    (maximised ones negated), trial ``x`` is promoted unless some such ``p`` has
+    ``p_i + margin * |p_i| <= x_i`` for every objective ``i`` and ``<`` for one (relative
+    epsilon-dominance; ``margin: 0`` is plain Pareto dominance; :mod:`dse.evaluate.multifid`).
 
     Attributes:
         model: ``smollm2-135m`` or a Hugging Face checkpoint folder (``llmrun.hf``).
