@@ -46,10 +46,14 @@ if TYPE_CHECKING:
     from dse.evaluate.evaluation import Evaluation
     from dse.study.spec_types import StudySpec
 
-__all__ = ["PROMOTED_ATTR", "Promoter", "within_margin", "promoted_ppl"]
+__all__ = ["PROMOTED_ATTR", "PPL_ERROR_ATTR", "Promoter", "within_margin", "promoted_ppl"]
 
 PROMOTED_ATTR = "mant_dse_ppl"
 """Trial user attribute of a promoted trial: ``{"ppl": perplexity}``."""
+PPL_ERROR_ATTR = "mant_dse_ppl_error"
+"""Trial user attribute of a trial due for promotion whose perplexity cannot be measured (e.g.
+K and V quantized apart: ``llmrun`` runs one KV config): the reason. The trial keeps its proxy
+metrics and is not promoted."""
 
 
 def within_margin(x: np.ndarray, front: np.ndarray, margin: float) -> bool:
@@ -143,8 +147,14 @@ class Promoter:
         return within_margin(x, front, self.promote.margin)
 
     def attrs(self, ev: Evaluation) -> dict[str, Any]:
-        """The user attributes that record a promotion of ``ev``."""
-        return {PROMOTED_ATTR: {"ppl": self.ppl(ev)}}
+        """The user attributes that record a promotion of ``ev`` (or why its perplexity cannot
+        be measured: :data:`PPL_ERROR_ATTR`)."""
+        from mant.errors import InputError
+
+        try:
+            return {PROMOTED_ATTR: {"ppl": self.ppl(ev)}}
+        except InputError as exc:  # a per-design reason: the proxy result stands
+            return {PPL_ERROR_ATTR: "; ".join(str(i) for i in exc.issues) or str(exc)}
 
     def for_trial(self, trial: optuna.Trial, ev: Evaluation) -> dict[str, Any]:
         """Promotion of a running trial against the study's trials so far: the attributes to

@@ -157,6 +157,23 @@ def test_margin_zero_is_pareto_and_a_margin_only_adds(points, x, margin):
         assert within_margin(x, pts, margin)
 
 
+def test_a_design_perplexity_cannot_run_keeps_its_proxy_and_the_reason():
+    """K and V quantized apart: llmrun runs one KV config, so the design is not promoted, and
+    the trial records why instead of failing."""
+    from dse.evaluate.multifid import PPL_ERROR_ATTR, Promoter
+    from dse.evaluate.objective import Evaluator
+
+    data = _spec(**MULTI)
+    data["space"] = {"kv_format.key": ["mant-unicore16"], "kv_format.value": ["int{bits}"]}
+    spec = parse_spec(data)
+    evaluator = Evaluator(spec)
+    ev = evaluator.evaluate({})
+    attrs = Promoter(spec, evaluator.cache).attrs(ev)
+    assert set(attrs) == {PPL_ERROR_ATTR}
+    assert "recipe.value.format: must equal recipe.key.format" in attrs[PPL_ERROR_ATTR]
+    assert np.isfinite(ev.metrics["weight_rel_mse"])
+
+
 # ----------------------------------------------------------------------- a real study
 
 
