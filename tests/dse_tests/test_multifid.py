@@ -157,6 +157,27 @@ def test_margin_zero_is_pareto_and_a_margin_only_adds(points, x, margin):
         assert within_margin(x, pts, margin)
 
 
+def test_decide_never_promotes_infeasible_designs_and_respects_the_cap():
+    from dataclasses import replace
+
+    from dse.evaluate.multifid import Promoter
+    from dse.evaluate.objective import Evaluator
+
+    data = _spec(fidelity="multi", promote={"margin": 0.1, "max_promoted": 2})
+    spec = parse_spec(data)
+    evaluator = Evaluator(spec)
+    values = {"pe_type": "mant", "group_size": 32, "weight_format": "mant-unicore16"}
+    ev = evaluator.evaluate({**values, "rows": 8, "cols": 8})
+    promoter = Promoter(spec, evaluator.cache)
+    x = to_minimization(np.array([ev.objectives]), spec.directions)
+    assert promoter.decide(ev, x * 1.05, 0)  # the others are only 5 % better
+    assert not promoter.decide(ev, x * 0.8, 0)  # 20 % better in every objective
+    assert promoter.decide(ev, x * 0.8, 0) == within_margin(x[0], x * 0.8, 0.1)
+    assert not promoter.decide(ev, x * 1.05, 1, extra=1)  # the cap of 2 is reached
+    infeasible = replace(ev, constraints={**ev.constraints, "weight_bits_per_element_max": 1.0})
+    assert not promoter.decide(infeasible, np.empty((0, 3)), 0)
+
+
 def test_a_design_perplexity_cannot_run_keeps_its_proxy_and_the_reason():
     """K and V quantized apart: llmrun runs one KV config, so the design is not promoted, and
     the trial records why instead of failing."""
