@@ -242,6 +242,7 @@ def _study(n_trials: int) -> object:
     )
 
 
+@pytest.mark.slow
 def test_small_study_promotes_near_the_front_and_keeps_it_on_resume(ppl_calls, tmp_path):
     from llmrun.assets import fetch
 
@@ -298,6 +299,25 @@ def test_small_study_promotes_near_the_front_and_keeps_it_on_resume(ppl_calls, t
     assert len(ppl_calls) - n_calls == len(new_settings)  # old settings: disk cache
 
 
+@pytest.mark.slow
+def test_solved_hardware_fronts_are_promoted_design_by_design(ppl_calls, tmp_path):
+    """``solve_hardware``: each design of a setting's front (the trial's and the added ones)
+    is promoted by the rule, one perplexity per setting."""
+    data = spec_to_dict(_study(2))
+    data["sampler"] = {"name": "random", "solve_hardware": True}
+    data["space"]["cols"] = [8, 16, 32]
+    spec = parse_spec(data)
+    run_study(spec, out_dir=tmp_path, progress=False, report=False)
+    df = pd.read_parquet(tmp_path / "results.parquet")
+    done = df[df["state"] == "COMPLETE"].sort_values("trial")
+    assert len(done) > 2 and done["promoted"].any()
+    assert (done["metric.ppl"].notna() == done["promoted"]).all()
+    assert done.loc[done["pareto"], "promoted"].all()
+    settings_promoted = done.loc[done["promoted"], "param.kv_format"].nunique()
+    assert len(ppl_calls) == settings_promoted
+
+
+@pytest.mark.slow
 def test_cli_run_on_a_database_prints_and_reports_the_promotions(tmp_path, capsys):
     """``mant-dse run`` on SQLite (an RDB storage like PostgreSQL; the journal is checked by the
     resume above): ``mant_dse_ppl`` on promoted trials only, the terminal line and the
