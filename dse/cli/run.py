@@ -221,12 +221,20 @@ def _suggest_sweep(spec, n_trials: int) -> None:
 
 def _print_pick(spec, out: Path) -> None:
     """The report's pick section as a short table (knee and best per objective)."""
+    from dse.report.multifid import fidelity_info, fidelity_line, perplexity_view
     from dse.report.pick import pick_info
     from dse.report.terminal import pick_table
     from dse.results.frame import load_frame
 
+    df = load_frame(out)
+    fidelity = fidelity_info(df, spec)
+    pick_df, pick_spec = perplexity_view(df, spec)  # multi-fidelity: promoted, on perplexity
     print()
-    print(pick_table(pick_info(load_frame(out), spec), spec.metric_names))
+    if fidelity is not None:
+        print(fidelity_line(fidelity))
+        if pick_spec is not spec:
+            print("the pick is made among the promoted designs, on perplexity")
+    print(pick_table(pick_info(pick_df, pick_spec), pick_spec.metric_names))
 
 
 def _sweep(spec, out: Path) -> int:

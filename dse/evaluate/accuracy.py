@@ -250,12 +250,14 @@ class PerplexitySource:
     """Perplexity of SmolLM2-135M (or ``accuracy.model``, a checkpoint folder, on
     ``accuracy.backend``, over ``accuracy.text``) with the design's weight and KV quantization.
 
-    Scores windows ``0 .. ppl_windows - 1``; KV LUT calibration (when needed) uses window
-    ``ppl_windows`` of Pride and Prejudice, the first one not scored.
+    Scores windows ``0 .. ppl_windows - 1`` of ``window_len`` tokens (512 unless a
+    multi-fidelity study's ``promote.context`` says otherwise); KV LUT calibration (when needed)
+    uses window ``ppl_windows`` of Pride and Prejudice (512 tokens), the first one not scored.
     """
 
-    def __init__(self, spec: AccuracySpec) -> None:
+    def __init__(self, spec: AccuracySpec, *, window_len: int = 512) -> None:
         self.windows = spec.ppl_windows
+        self.window_len = window_len
         self.model, self.backend, self.text = spec.model, spec.backend, spec.text
         self.calibrate_kv = KVCalibrator(
             lambda: _kv_window(self.windows, self.model), _window_text(self.windows)
@@ -300,13 +302,14 @@ class PerplexitySource:
                 **quant,
                 kv=kvcfg,
                 windows=self.windows,
+                window_len=self.window_len,
                 model=self.model,
                 backend=self.backend,
                 text=self.text,
             )
             return {"ppl": float(result.ppl)}
 
-        tensor = f"smollm2-135m.austen-pride.w{self.windows}x512"
+        tensor = f"smollm2-135m.austen-pride.w{self.windows}x{self.window_len}"
         if (self.model, self.backend, self.text) != ("smollm2-135m", "numpy", None):
             tensor = json.dumps([tensor, self.model, self.backend, self.text])
         key = {

@@ -25,6 +25,7 @@ from dse.evaluate.evaluation import Evaluation
 from dse.evaluate.failures import ADDED_ATTR, FAIL_ATTR, TrialFailed
 from dse.evaluate.hardware import HardwareModel, precision_of
 from dse.evaluate.interrupts import abortable
+from dse.evaluate.pareto import to_minimization
 from dse.study import numerics
 from dse.study.design import Design, design_from_values, ignored_params
 from mant.errors import InputError
@@ -183,6 +184,11 @@ def make_objective(
         from dse.evaluate.solve import HardwareSolver
 
         solver = HardwareSolver(evaluator)
+    promoter = None
+    if evaluator.spec.accuracy.multi_fidelity:  # dse.evaluate.multifid
+        from dse.evaluate.multifid import Promoter
+
+        promoter = Promoter(evaluator.spec, evaluator.cache)
     seen: dict[tuple[Any, ...], int] = {}
     book = ClaimBook(seen)  # the storage is asked too: other workers' claims
     loaded: list[bool] = []
@@ -199,27 +205,30 @@ def make_objective(
         try:
             if solver is not None:
                 with abortable():  # computes only: a signal aborts it (dse.evaluate.interrupts)
-                    return _solved(trial, values, solver, book)
+                    return _solved(trial, values, solver, book, promoter)
             design = design_from_values(space, values)
             book.check(trial, design.key)
             with abortable():  # computes only: a signal aborts it (dse.evaluate.interrupts)
                 ev = evaluator.evaluate_design(design)
+                promoted = promoter.for_trial(trial, ev) if promoter is not None else {}
         except InputError as exc:
             reason = "; ".join(str(i) for i in exc.issues) or str(exc)
             trial.set_user_attr(FAIL_ATTR, reason)
             raise TrialFailed(reason) from exc
         seen[design.key] = trial.number
-        _record(trial, ev)
+        _record(trial, ev, promoted)
         return list(ev.objectives)
 
     return objective
 
 
-def _record(trial: Any, ev: Evaluation) -> None:
+def _record(trial: Any, ev: Evaluation, extra: Mapping[str, Any] | None = None) -> None:
     trial.set_user_attr(
         RECORD_ATTR,
         {"design": ev.design.to_dict(), "quant": dict(ev.quant), "metrics": dict(ev.metrics)},
     )
+    for key, value in (extra or {}).items():  # a multi-fidelity promotion
+        trial.set_user_attr(key, value)
     for name, value in ev.constraints.items():
         trial.set_constraint(name, value)
 
@@ -242,10 +251,15 @@ def _seen_designs(study: Any, solved: bool) -> dict[tuple[Any, ...], int]:
     return out
 
 
-def _solved(trial: Any, values: dict[str, Any], solver: Any, book: ClaimBook) -> list[float]:
+def _solved(
+    trial: Any, values: dict[str, Any], solver: Any, book: ClaimBook, promoter: Any = None
+) -> list[float]:
     """Solves the hardware of the drawn setting; records its front (see
-    :mod:`dse.evaluate.solve`)."""
+    :mod:`dse.evaluate.solve`). With a multi-fidelity ``promoter``, the representative and each
+    added design are promoted against the study's front so far and the designs before them."""
+    import numpy as np
     import optuna
+    from optuna.trial import TrialState
 
     from dse.evaluate.solve import quant_key
     from dse.study.space import HARDWARE_PARAMS
@@ -259,10 +273,21 @@ def _solved(trial: Any, values: dict[str, Any], solver: Any, book: ClaimBook) ->
     seen[setting] = trial.number
     rep = front[0][1]
     seen[rep.design.key] = trial.number
-    _record(trial, rep)
+    promo: dict[int, dict[str, Any]] = {}
+    if promoter is not None:
+        done, n_promoted = promoter.front_of(
+            trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        )
+        for i, (_, ev) in enumerate(front):
+            if promoter.decide(ev, done, n_promoted, extra=len(promo)):
+                promo[i] = promoter.attrs(ev)
+            if ev.feasible:
+                x = to_minimization(np.asarray([ev.objectives], float), promoter.spec.directions)
+                done = np.vstack([done, x])
+    _record(trial, rep, promo.get(0))
     searched = {p.name: p for p in space.searched}
     added = []
-    for vals, ev in front[1:]:
+    for i, (vals, ev) in enumerate(front[1:], start=1):
         if ev.design.key in seen:
             continue
         seen[ev.design.key] = trial.number
@@ -278,6 +303,7 @@ def _solved(trial: Any, values: dict[str, Any], solver: Any, book: ClaimBook) ->
                     "metrics": dict(ev.metrics),
                 },
                 ADDED_ATTR: trial.number,
+                **promo.get(i, {}),
             },
         )
         for name, value in ev.constraints.items():

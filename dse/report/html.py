@@ -317,7 +317,8 @@ def render_report(info: ReportInfo) -> str:
     """The report as one self-contained HTML string (plotly.js and the table script embedded).
 
     Sections, in order: ``context`` (what was studied), ``pick`` (the knee, the best design per
-    objective and per PE type against a reference, and their drill-down), the Pareto plots,
+    objective and per PE type against a reference, and their drill-down), ``fidelity``
+    (multi-fidelity studies: promotions, Spearman's rho, proxy vs perplexity), the Pareto plots,
     and ``designs`` (one row per distinct Pareto design, sortable and filterable).
     """
     from plotly.offline import get_plotlyjs
@@ -329,6 +330,8 @@ def render_report(info: ReportInfo) -> str:
         context_html,
         designs_html,
         drill_figure,
+        fidelity_figure,
+        fidelity_html,
         pick_bars,
         pick_table_html,
     )
@@ -370,7 +373,7 @@ def render_report(info: ReportInfo) -> str:
                 if ref is not None
                 else "</p>"
             ),
-            pick_table_html(pick, spec),
+            pick_table_html(pick, info.pick_spec or spec),
             div(pick_bars(pick)),
             "<h3>Drill-down: where the energy and the time go</h3>"
             "<p class='note'>Each pick re-evaluated from its recorded parameters with the "
@@ -378,6 +381,13 @@ def render_report(info: ReportInfo) -> str:
             div(drill_figure([drilldown(spec, r) for r in pick.picks])),
         ]
         parts.append("</section>")
+    if info.fidelity is not None:
+        parts += [
+            "<section id='fidelity'>",
+            fidelity_html(info.fidelity),
+            div(fidelity_figure(info.fidelity), width_px=560) if info.fidelity.n_promoted else "",
+            "</section>",
+        ]
     parts.append("<section id='plots'><h2>Pareto projections</h2><div class='grid'>")
     names = spec.metric_names
     n_obj = len(names)

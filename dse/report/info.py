@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dse.evaluate.pareto import hypervolume_history, normalization_bounds, normalize, pareto_mask
+from dse.report.multifid import FidelityInfo, fidelity_info, perplexity_view
 from dse.report.pick import (
     PickInfo,
     design_identity,
@@ -138,6 +139,10 @@ class ReportInfo:
     histories: tuple[HistoryInfo, ...]
     hypervolume: HypervolumeInfo
     table: pd.DataFrame
+    fidelity: FidelityInfo | None = None
+    """``accuracy.fidelity: multi``: promotions and the proxy-perplexity rank correlation."""
+    pick_spec: StudySpec | None = None
+    """The spec the pick was made with (multi-fidelity: perplexity in place of the proxy)."""
 
 
 def _complete(df: pd.DataFrame) -> pd.DataFrame:
@@ -376,6 +381,19 @@ def _unmodelled_text(spec: StudySpec) -> str:
 
 
 def _accuracy_text(spec: StudySpec) -> str:
+    text = _source_text(spec)
+    p = spec.accuracy.promote
+    if spec.accuracy.multi_fidelity and p is not None:
+        model = p.model if p.model == "smollm2-135m" else Path(p.model).name
+        cap = f", at most {p.max_promoted}" if p.max_promoted is not None else ""
+        text += (
+            f"; multi-fidelity: designs within {p.margin:g} of the proxy front promoted to "
+            f"{model} perplexity ({p.windows} windows of {p.context} tokens{cap})"
+        )
+    return text
+
+
+def _source_text(spec: StudySpec) -> str:
     a = spec.accuracy
     if a.source == "synthetic":
         return (
@@ -474,12 +492,15 @@ def report_info(df: pd.DataFrame, spec: StudySpec, *, reference_pe: str = "int8"
         "feasible": int(df["feasible"].sum()),
         "pareto": int(df["pareto"].sum()),
     }
+    pick_df, pick_spec = perplexity_view(df, spec)  # multi-fidelity: promoted, on perplexity
     return ReportInfo(
         spec=spec,
         title=spec.name,
         counts=counts,
         context=context_info(df, spec),
-        pick=pick_info(df, spec, reference_pe=reference_pe),
+        pick=pick_info(pick_df, pick_spec, reference_pe=reference_pe),
+        fidelity=fidelity_info(df, spec),
+        pick_spec=pick_spec,
         projections=projections(df, spec),
         front3d=front3d(df, spec),
         parallel=parallel(df, spec),

@@ -1,4 +1,4 @@
-"""HTML of the report's answer sections: ``context``, ``pick`` and ``designs``.
+"""HTML of the report's answer sections: ``context``, ``pick``, ``fidelity`` and ``designs``.
 
 Thin rendering of :mod:`dse.report.info` / :mod:`dse.report.pick` values. The designs table is
 sorted and filtered by a few lines of embedded vanilla JavaScript (no CDN: works offline).
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from dse.report.info import ContextInfo
+    from dse.report.multifid import FidelityInfo
     from dse.report.pick import DrillDown
     from dse.study.spec import StudySpec
 
@@ -35,6 +36,8 @@ __all__ = [
     "pick_bars",
     "drill_figure",
     "designs_html",
+    "fidelity_html",
+    "fidelity_figure",
 ]
 
 CSS = """
@@ -301,3 +304,56 @@ def designs_html(table: pd.DataFrame, spec: StudySpec) -> str:
         + "".join(body)
         + "</tbody></table></div></section>"
     )
+
+
+def fidelity_html(info: FidelityInfo) -> str:
+    """The multi-fidelity summary: promotions and the proxy-perplexity rank correlation."""
+    from dse.report.multifid import fidelity_line
+
+    return (
+        "<h2>Proxy and perplexity</h2>"
+        f"<p>{html.escape(fidelity_line(info))}.</p>"
+        "<p class='note'>Every design is scored by the proxy; a design within "
+        f"{info.margin:g} (relative) of the proxy front when it completed is promoted to "
+        "real perplexity (cached per quantization setting). "
+        + (
+            "The pick above is made among the promoted designs, with perplexity in place of "
+            "the proxy. "
+            if info.n_promoted
+            else "No design is promoted yet: the pick above uses the proxy. "
+        )
+        + "The correlation counts each quantization setting once.</p>"
+    )
+
+
+def fidelity_figure(info: FidelityInfo) -> go.Figure:
+    """Scatter of the promoted designs: proxy (x) against perplexity (y)."""
+    import plotly.graph_objects as go
+
+    unit = display_unit(info.proxy, info.proxy_values)
+    fig = go.Figure()
+    for name, sel, color in (
+        ("on the proxy front", info.pareto, "#d62728"),
+        ("near the proxy front", ~info.pareto, "#1f77b4"),
+    ):
+        if not sel.any():
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=unit.scale(info.proxy_values[sel]),
+                y=info.ppl_values[sel],
+                mode="markers",
+                name=name,
+                marker={"color": color, "size": 8},
+                text=[f"trial {t}" for t in info.trial[sel]],
+                hovertemplate="%{text}<br>%{x:.4g}, ppl %{y:.4g}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"perplexity vs {metric_label(info.proxy)} (promoted designs)",
+        height=420,
+        margin={"t": 50, "r": 10},
+        xaxis={"title": metric_label(info.proxy, unit)},
+        yaxis={"title": "perplexity"},
+    )
+    return fig

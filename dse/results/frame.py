@@ -11,6 +11,8 @@ Columns, in this order (an empty study still has all of them):
 ``con.<c>``     every constraint value; feasible when <= 0
 ``feasible``    COMPLETE and every constraint <= 0
 ``pareto``      on the feasible front of the objectives (maximised ones flipped)
+``promoted``    ``accuracy.fidelity: multi`` only: promoted to real perplexity (``metric.ppl``
+                holds it; NaN for the others; :mod:`dse.evaluate.multifid`)
 ``fail_reason`` why a FAIL trial failed (:func:`dse.evaluate.failures.failure_reason`), else empty
 =============== ========================================================================
 
@@ -77,6 +79,7 @@ class TrialRecord:
     metrics: Mapping[str, float] = field(default_factory=dict)
     constraints: Mapping[str, float] = field(default_factory=dict)
     reason: str = ""
+    promoted: bool = False
 
 
 def columns_for(spec: StudySpec) -> list[str]:
@@ -90,6 +93,7 @@ def columns_for(spec: StudySpec) -> list[str]:
         *(f"con.{c.name}" for c in spec.all_constraints),
         "feasible",
         "pareto",
+        *(["promoted"] if spec.accuracy.multi_fidelity else []),
         "fail_reason",
     ]
 
@@ -116,6 +120,7 @@ def build_frame(records: Iterable[TrialRecord], spec: StudySpec) -> pd.DataFrame
             row[f"con.{c.name}"] = value
             cons.append(value)
         row["feasible"] = complete and all(v <= 0 for v in cons)
+        row["promoted"] = r.promoted
         row["fail_reason"] = r.reason
         rows.append(row)
     df = pd.DataFrame(rows, columns=[c for c in cols if c != "pareto"])
@@ -126,6 +131,8 @@ def build_frame(records: Iterable[TrialRecord], spec: StudySpec) -> pd.DataFrame
     values = objective_matrix(df, spec)
     df["pareto"] = pareto_mask(values, df["feasible"].to_numpy()) if len(df) else []
     df["pareto"] = df["pareto"].astype("bool")
+    if "promoted" in df:
+        df["promoted"] = df.pop("promoted").astype("bool")
     df["fail_reason"] = df.pop("fail_reason").astype("string")
     return df.sort_values("trial", kind="stable").reset_index(drop=True)
 
@@ -160,10 +167,14 @@ def front_hypervolume(
 
 def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     from dse.evaluate.failures import failure_reason
+    from dse.evaluate.multifid import promoted_ppl
     from dse.evaluate.objective import trial_record
 
     record = trial_record(trial)
-    metrics = record.get("metrics") or {}
+    metrics = dict(record.get("metrics") or {})
+    ppl = promoted_ppl(trial)
+    if ppl is not None:  # multi-fidelity: the promoted design's perplexity
+        metrics["ppl"] = ppl
     params = dict(trial.params)
     for name in HARDWARE_PARAMS:  # solved (not sampled) hardware parameters
         if name not in params and name in (record.get("design") or {}):
@@ -175,6 +186,7 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         params=params,
         metrics={k: float(v) for k, v in metrics.items()},
         constraints=dict(trial.constraints or {}),
+        promoted=ppl is not None,
     )
 
 

@@ -206,6 +206,8 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
         "tensors",
         "calibration",
         "by_kind",
+        "fidelity",
+        "promote",
     )
     d = _keys(c, data, "accuracy", fields)
     model = d.get("model", "smollm2-135m")
@@ -228,6 +230,9 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
     if source not in names:
         c.add("accuracy.source", f"must be one of {', '.join(names)}", source)
         source = "synthetic"
+    from dse.study.spec_fidelity import parse_fidelity
+
+    fidelity, promote = parse_fidelity(c, d)
     return AccuracySpec(
         source=source,
         seed=_int(c, d, "seed", "accuracy", 0, 0),
@@ -242,6 +247,8 @@ def _accuracy(c: IssueCollector, data: Any) -> AccuracySpec:
         tensors=lists["tensors"],
         calibration=_calibration(c, d.get("calibration")),
         by_kind=_bool(c, d, "by_kind", "accuracy"),
+        fidelity=fidelity,
+        promote=promote,
     )
 
 
@@ -434,6 +441,9 @@ def parse_spec(data: Any) -> StudySpec:
 
     spec = check_inputs(c, spec, space_given="pe_type" in (d.get("space") or {}))
     _check_metric_sources(c, spec)
+    from dse.study.spec_fidelity import check_fidelity
+
+    check_fidelity(c, spec)
     if not c.issues:  # the checks of what a trial would do assume valid fields
         from dse.study.spec_checks import check_study
 

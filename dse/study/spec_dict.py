@@ -14,7 +14,7 @@ from dse.study.space import IntRange
 from dse.study.urls import strip_password
 
 if TYPE_CHECKING:
-    from dse.study.spec_types import StudySpec
+    from dse.study.spec_types import AccuracySpec, StudySpec
 
 __all__ = ["spec_to_dict"]
 
@@ -77,6 +77,7 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
                 else {}
             ),
             **({"by_kind": True} if a.by_kind else {}),
+            **_fidelity(a),
         },
         "space": space,
         "objectives": [
@@ -88,3 +89,23 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         ],
         **({"accelerator": spec.accelerator} if spec.accelerator else {}),
     }
+
+
+def _fidelity(a: AccuracySpec) -> dict[str, Any]:
+    """``fidelity`` and ``promote`` of a multi-fidelity study; nothing for a single one (so a
+    single-fidelity spec renders exactly as before these keys existed)."""
+    p = a.promote
+    if not a.multi_fidelity or p is None:
+        return {}
+    promote: dict[str, Any] = {
+        "model": p.model,
+        "windows": p.windows,
+        "context": p.context,
+        "margin": p.margin,
+        "max_promoted": p.max_promoted,
+    }
+    if p.backend != "numpy":
+        promote["backend"] = p.backend
+    if p.text is not None:
+        promote["text"] = p.text
+    return {"fidelity": a.fidelity.value, "promote": promote}

@@ -18,8 +18,10 @@ __all__ = [
     "TILE_FIT",
     "AccuracySpec",
     "Constraint",
+    "Fidelity",
     "GemmSpec",
     "Objective",
+    "PromoteSpec",
     "SamplerName",
     "SamplerSpec",
     "StudySpec",
@@ -92,6 +94,43 @@ class WorkloadSpec:
         return self.batch if self.phase == "decode" else self.batch * self.seq_len
 
 
+class Fidelity(StrEnum):
+    """``single``: every trial gets the source's metrics only; ``multi``: the source is a cheap
+    proxy and designs near its front are promoted to real perplexity (:class:`PromoteSpec`)."""
+
+    SINGLE = "single"
+    MULTI = "multi"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromoteSpec:
+    """Which designs of a ``fidelity: multi`` study get real perplexity, and how it is measured.
+
+    A feasible trial is promoted when it completes unless a feasible COMPLETE trial before it
+    beats it by more than ``margin`` in every objective: with objectives as minimised values
+    (maximised ones negated), trial ``x`` is promoted unless some such ``p`` has
+    ``p_i + margin * |p_i| <= x_i`` for every objective ``i`` and ``<`` for one (relative
+    epsilon-dominance; ``margin: 0`` is plain Pareto dominance; :mod:`dse.evaluate.multifid`).
+
+    Attributes:
+        model: ``smollm2-135m`` or a Hugging Face checkpoint folder (``llmrun.hf``).
+        backend: ``numpy`` or ``torch``.
+        text: a UTF-8 text file scored instead of Pride and Prejudice (None: Pride and Prejudice).
+        windows: text windows scored per promoted design.
+        context: tokens per window (each window scores ``context - 1`` tokens).
+        margin: relative slack of the epsilon-dominance rule, in ``[0, 1)`` (0.1 = 10 %).
+        max_promoted: at most this many promoted trials in the study (None: no limit).
+    """
+
+    model: str = "smollm2-135m"
+    backend: str = "numpy"
+    text: str | None = None
+    windows: int = 2
+    context: int = 512
+    margin: float = 0.1
+    max_promoted: int | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccuracySpec:
     """Where accuracy numbers come from.
@@ -116,6 +155,9 @@ class AccuracySpec:
         by_kind: score each weight tensor with its projection kind's format (kinds read from
             the tensor names) and average per kind; on by default when the space varies a
             weight parameter per kind (``weight_bits.q`` ...).
+        fidelity: ``single`` (default) or ``multi``: the source is the proxy and designs near
+            the proxy front also get perplexity (``promote``).
+        promote: the perplexity of ``fidelity: multi`` (None when single).
     """
 
     source: str = "synthetic"
@@ -132,6 +174,12 @@ class AccuracySpec:
     calibration: tuple[tuple[str, str, str | None], ...] = ()
     by_kind: bool = False
     output_error: bool = False  # set when an objective or constraint names output_rel_mse
+    fidelity: Fidelity = Fidelity.SINGLE
+    promote: PromoteSpec | None = None
+
+    @property
+    def multi_fidelity(self) -> bool:
+        return self.fidelity is Fidelity.MULTI and self.promote is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
