@@ -29,7 +29,7 @@ from numba import njit, prange
 
 from mant._arith import ARITH_F16, ARITH_F32, ARITH_F64
 
-__all__ = ["f16_round", "levels_search"]
+__all__ = ["f16_round", "grid_codes_of", "group_errors", "levels_search"]
 
 _CHUNK = 64
 
@@ -224,3 +224,17 @@ def group_errors(groups, deq, lengths):  # pragma: no cover - compiled
         err[gi] = acc / n
         energy[gi] = ref
     return err, energy
+
+
+@njit(parallel=True, cache=True)
+def grid_codes_of(q, table, zero):  # pragma: no cover - compiled
+    """Code of each float32 value of ``q`` (G, g): ``zero +- table[rint(8 |q|)] - zero``, minus
+    for ``q < 0`` (the grid index of :func:`mant.levels.grid_codes`), int16."""
+    n_groups, g = q.shape
+    out = np.empty((n_groups, g), dtype=np.int16)
+    for gi in prange(n_groups):
+        for e in range(g):
+            v = q[gi, e]
+            k = table[np.int64(np.rint(abs(v) * np.float32(8.0)))] - zero
+            out[gi, e] = zero - k if v < 0 else zero + k
+    return out
