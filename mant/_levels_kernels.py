@@ -25,7 +25,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from mant._arith import ARITH_F16, ARITH_F32, ARITH_F64
 
@@ -34,37 +36,59 @@ __all__ = ["f16_round", "grid_codes_of", "group_errors", "levels_search"]
 _CHUNK = 64
 
 
+@intrinsic
+def _bits_of(typingctx, x):  # pragma: no cover - compiled
+    """The int64 bit pattern of a float64 (a register bitcast, no memory)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _float_of(typingctx, b):  # pragma: no cover - compiled
+    """The float64 with bit pattern ``b`` (int64)."""
+    if b != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
 @njit(cache=True, inline="always")
-def f16_round(x, fb, ib):  # pragma: no cover - compiled
+def f16_round(x):  # pragma: no cover - compiled
     """``x`` (float64) rounded to the nearest float16 value, ties to even; overflow to inf.
 
-    ``fb`` is a 1-element float64 scratch array and ``ib`` its int64 view: normal values are
-    rounded on their bits (drop 42 of 52 mantissa bits, round half to even), subnormal ones
-    to a multiple of 2^-24 with ``rint``.
+    Normal values are rounded on their bits (drop 42 of 52 mantissa bits, round half to even;
+    a register bitcast, so loops over it stay free of memory round trips), subnormal ones to a
+    multiple of 2^-24 with ``rint``.
     """
     a = abs(x)
     if a < 6.103515625e-05:  # fp16 subnormal range
         return math.copysign(np.rint(a * 16777216.0) / 16777216.0, x)
     if not a < 65520.0:
         return math.copysign(math.inf, x) if a == a else x
-    fb[0] = a
-    bits = ib[0]
+    bits = _bits_of(a)
     bits = (bits + 0x1FFFFFFFFFF + ((bits >> 42) & 1)) & ~0x3FFFFFFFFFF
-    ib[0] = bits
-    return math.copysign(fb[0], x)
+    return math.copysign(_float_of(bits), x)
 
 
 @njit(cache=True, inline="always")
-def _arith(x, mode, fb, ib):  # pragma: no cover - compiled
+def _arith(x, mode):  # pragma: no cover - compiled
     if mode == ARITH_F32:
         return np.float64(np.float32(x))
     if mode == ARITH_F16:
-        return f16_round(x, fb, ib)
+        return f16_round(x)
     return x
 
 
 @njit(cache=True, inline="always")
-def _levels_of(xv, n, s, mids_c, nm, z, mode, tie_even, v, thr, idx, fb, ib):  # pragma: no cover
+def _levels_of(xv, n, s, mids_c, nm, z, mode, tie_even, v, thr, idx):  # pragma: no cover
     """Fill ``idx[:n]`` with the level index of each element (see the module docstring)."""
     if s <= 0.0:
         for e in range(n):
@@ -86,7 +110,7 @@ def _levels_of(xv, n, s, mids_c, nm, z, mode, tie_even, v, thr, idx, fb, ib):  #
         for j in range(nm):
             thr[j] = mids_c[j]
         for e in range(n):
-            v[e] = _arith(xv[e] / s, mode, fb, ib)
+            v[e] = _arith(xv[e] / s, mode)
         for j in range(nm):
             t = thr[j]
             for e in range(n):
@@ -144,8 +168,6 @@ def levels_search(
         v = np.empty(g, dtype=np.float64)
         idx = np.empty(g, dtype=np.int32)
         thr = np.empty(max(n_lev - 1, 1), dtype=np.float64)
-        fb = np.empty(1, dtype=np.float64)
-        ib = fb.view(np.int64)
         stop = min(n_groups, (ci + 1) * _CHUNK)
         for gi in range(ci * _CHUNK, stop):
             n = lengths[gi]
@@ -159,13 +181,13 @@ def levels_search(
                     continue
                 s = scales[gi, c]
                 nm = n_levels[c] - 1
-                _levels_of(xv, n, s, mids[c], nm, zeros[c], mode, tie_even, v, thr, idx, fb, ib)
+                _levels_of(xv, n, s, mids[c], nm, zeros[c], mode, tie_even, v, thr, idx)
                 acc = 0.0
                 if mode == ARITH_F16:
                     for e in range(n):
-                        r = f16_round(f16_round(levels[c, idx[e]] * s, fb, ib) - xv[e], fb, ib)
-                        acc += f16_round(r * r, fb, ib)
-                    err = f16_round(acc / n, fb, ib)
+                        r = f16_round(f16_round(levels[c, idx[e]] * s) - xv[e])
+                        acc += f16_round(r * r)
+                    err = f16_round(acc / n)
                 elif mode == ARITH_F32:
                     for e in range(n):
                         d = np.float64(np.float32(levels[c, idx[e]] * s)) - xv[e]
@@ -186,15 +208,15 @@ def levels_search(
                 s = scales[gi, pick]
                 nm = n_levels[pick] - 1
                 _levels_of(
-                    xv, n, s, mids[pick], nm, zeros[pick], mode, tie_even, v, thr, idx, fb, ib
+                    xv, n, s, mids[pick], nm, zeros[pick], mode, tie_even, v, thr, idx
                 )
             for e in range(n):
                 r0 = np.float64(ref[gi, e])
                 ref_sq += r0 * r0
                 if pick >= 0:
-                    q = _arith(levels[pick, idx[e]] * s, mode, fb, ib)
+                    q = _arith(levels[pick, idx[e]] * s, mode)
                     if out_f16:
-                        q = f16_round(q, fb, ib)
+                        q = f16_round(q)
                     out_idx[gi, e] = idx[e]
                     out_deq[gi, e] = q
                 d = np.float64(out_deq[gi, e]) - r0
