@@ -31,7 +31,14 @@ from numba.extending import intrinsic
 
 from mant._arith import ARITH_F16, ARITH_F32, ARITH_F64
 
-__all__ = ["f16_round", "grid_codes_of", "group_errors", "levels_search"]
+__all__ = [
+    "f16_round",
+    "grid_codes_of",
+    "group_errors",
+    "levels_search",
+    "list_codes",
+    "scaled_levels_f16",
+]
 
 _CHUNK = 64
 
@@ -260,3 +267,45 @@ def grid_codes_of(q, table, zero):  # pragma: no cover - compiled
             k = table[np.int64(np.rint(abs(v) * np.float32(8.0)))] - zero
             out[gi, e] = zero - k if v < 0 else zero + k
     return out
+
+
+@njit(parallel=True, cache=True)
+def list_codes(choice, idx, table):  # pragma: no cover - compiled
+    """``table[choice[i], idx[i, e]]`` for every element (int16): level index -> grid code."""
+    n_groups, g = idx.shape
+    out = np.empty((n_groups, g), dtype=np.int16)
+    for gi in prange(n_groups):
+        c = choice[gi]
+        for e in range(g):
+            out[gi, e] = table[c, idx[gi, e]]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def scaled_levels_f16(groups, lengths, choice, idx, values, codes_of, scale):  # pragma: no cover
+    """RaZeR NVFP4's output: ``f16(f32(values[c, j] * scale))`` per element (as float32), its
+    grid code ``codes_of[c, j]``, the float64 MSE against ``groups`` and the sum of x^2 per
+    group (the arithmetic and order of :func:`group_errors`); padding stays 0."""
+    n_groups, g = groups.shape
+    deq = np.zeros((n_groups, g), dtype=np.float32)
+    codes = np.zeros((n_groups, g), dtype=np.int16)
+    err = np.zeros(n_groups, dtype=np.float64)
+    energy = np.zeros(n_groups, dtype=np.float64)
+    for gi in prange(n_groups):
+        c = choice[gi]
+        s = scale[gi]
+        n = lengths[gi]
+        acc = 0.0
+        ref = 0.0
+        for e in range(n):
+            j = idx[gi, e]
+            out = np.float32(f16_round(np.float64(np.float32(values[c, j] * s))))
+            deq[gi, e] = out
+            codes[gi, e] = codes_of[c, j]
+            x = np.float64(groups[gi, e])
+            d = np.float64(out) - x
+            acc += d * d
+            ref += x * x
+        err[gi] = acc / n
+        energy[gi] = ref
+    return deq, codes, err, energy
