@@ -32,7 +32,9 @@ from numba.extending import intrinsic
 from mant._arith import ARITH_F16, ARITH_F32, ARITH_F64
 
 __all__ = [
+    "absmax_rows",
     "f16_round",
+    "f16_rows",
     "grid_codes_of",
     "group_errors",
     "levels_search",
@@ -309,3 +311,32 @@ def scaled_levels_f16(groups, lengths, choice, idx, values, codes_of, scale):  #
         err[gi] = acc / n
         energy[gi] = ref
     return deq, codes, err, energy
+
+
+@njit(parallel=True, cache=True)
+def absmax_rows(x):  # pragma: no cover - compiled
+    """``max |x|`` of each row of a float32 ``(G, g)`` array (a zero row gives +0)."""
+    n_groups, g = x.shape
+    out = np.zeros(n_groups, dtype=np.float32)
+    for gi in prange(n_groups):
+        m = np.float32(0.0)
+        for e in range(g):
+            m = max(m, abs(x[gi, e]))
+        out[gi] = m
+    return out
+
+
+@njit(parallel=True, cache=True)
+def f16_rows(x):  # pragma: no cover - compiled
+    """float32 ``(G, g)`` -> (each value rounded to float16, as float32; ``max |.|`` per row)."""
+    n_groups, g = x.shape
+    out = np.empty((n_groups, g), dtype=np.float32)
+    amax = np.zeros(n_groups, dtype=np.float32)
+    for gi in prange(n_groups):
+        m = np.float32(0.0)
+        for e in range(g):
+            v = np.float32(f16_round(np.float64(x[gi, e])))
+            out[gi, e] = v
+            m = max(m, abs(v))
+        amax[gi] = m
+    return out, amax

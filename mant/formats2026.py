@@ -194,7 +194,11 @@ for _family in PLUGIN_FAMILIES:
 
 
 def _amax(groups: np.ndarray) -> np.ndarray:
-    return np.maximum(groups.max(axis=1), -groups.min(axis=1))
+    """``max |x|`` per group, float32 (one compiled pass; the sign of a zero is irrelevant to
+    every rule below: it is clipped, offset or only compared with 0)."""
+    from mant import _levels_kernels  # numba: loaded when quantizing
+
+    return _levels_kernels.absmax_rows(np.ascontiguousarray(groups, dtype=np.float32))
 
 
 def _level_formats(fmt: AdaptiveBlockFormat) -> tuple[LevelsFormat, ...]:
@@ -202,8 +206,11 @@ def _level_formats(fmt: AdaptiveBlockFormat) -> tuple[LevelsFormat, ...]:
 
 
 def _bitmod(groups, lengths, fmt, choice) -> GroupQuant:
-    x16 = groups.astype(np.float16).astype(np.float32)  # the authors' weights are float16
-    amax = _amax(x16).astype(np.float64)
+    from mant import _levels_kernels  # numba: loaded when quantizing
+
+    # the authors' weights are float16: x16 = f32(f16(x)), and its max |.| per group
+    x16, amax32 = _levels_kernels.f16_rows(np.ascontiguousarray(groups, dtype=np.float32))
+    amax = amax32.astype(np.float64)
     qmax = np.array([max(abs(v) for v in s) for s in fmt.sets])
     s = (amax[:, None] / qmax[None, :]).astype(np.float16).astype(np.float64)
     s = np.clip(s, float(np.float16(1e-5)), 1e4)
