@@ -23,6 +23,7 @@ The returned group error is the float64 MSE of the float32 output against ``ref`
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from llvmlite import ir
@@ -45,8 +46,7 @@ __all__ = [
 _CHUNK = 64
 
 
-@intrinsic
-def _bits_of(typingctx, x):  # pragma: no cover - compiled
+def _bits_of_typing(typingctx, x):  # pragma: no cover - compiled
     """The int64 bit pattern of a float64 (a register bitcast, no memory)."""
     if x != types.float64:
         return None
@@ -57,8 +57,7 @@ def _bits_of(typingctx, x):  # pragma: no cover - compiled
     return types.int64(types.float64), codegen
 
 
-@intrinsic
-def _float_of(typingctx, b):  # pragma: no cover - compiled
+def _float_of_typing(typingctx, b):  # pragma: no cover - compiled
     """The float64 with bit pattern ``b`` (int64)."""
     if b != types.int64:
         return None
@@ -67,6 +66,11 @@ def _float_of(typingctx, b):  # pragma: no cover - compiled
         return builder.bitcast(args[0], ir.DoubleType())
 
     return types.float64(types.int64), codegen
+
+
+# numba intrinsics: ``_bits_of(x)`` / ``_float_of(b)`` inside compiled code (typed Any for mypy)
+_bits_of: Any = intrinsic(_bits_of_typing)
+_float_of: Any = intrinsic(_float_of_typing)
 
 
 @njit(cache=True, inline="always")
@@ -216,9 +220,7 @@ def levels_search(
             if pick >= 0:
                 s = scales[gi, pick]
                 nm = n_levels[pick] - 1
-                _levels_of(
-                    xv, n, s, mids[pick], nm, zeros[pick], mode, tie_even, v, thr, idx
-                )
+                _levels_of(xv, n, s, mids[pick], nm, zeros[pick], mode, tie_even, v, thr, idx)
             for e in range(n):
                 r0 = np.float64(ref[gi, e])
                 ref_sq += r0 * r0

@@ -130,7 +130,7 @@ def subblock_scale_search(groups, exps, sub, ratios, biases):  # pragma: no cove
 
 
 @njit(cache=True)
-def subblock_scale_search_reference(groups, exps, sub, ratios, biases):  # pragma: no cover - compiled
+def subblock_scale_search_reference(groups, exps, sub, ratios, biases):  # pragma: no cover
     """The element-by-element form of :func:`subblock_scale_search` (its test oracle, serial):
     per block, bias index, per element FP4 value and dequantized value, block scale.
 

@@ -45,7 +45,6 @@ from mant.levels import (
     LEVELS_KEYS,
     LevelsFormat,
     finish_groups,
-    grid_codes,
     levels_family,
     parse_levels,
     quantize_levels_groups,
