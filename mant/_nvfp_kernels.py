@@ -60,6 +60,22 @@ def _mag_code(a, table):  # pragma: no cover - compiled
     return k
 
 
+@njit(cache=True, inline="always")
+def _block_sse(groups, gi, g, s, decode, big_a):  # pragma: no cover - compiled
+    """Sum over the block of ``f32(d * d)`` (in float64) for the E4M3 block scale ``s``."""
+    f1536 = np.float32(1536.0)
+    inv = np.float32(0.0)
+    if s != 0:
+        inv = np.float32(np.float32(1.0) / np.float32(decode * s))
+    acc = 0.0
+    for e in range(g):
+        x = groups[gi, e]
+        q = _e2m1(np.float32(x * inv)) if s != 0 else np.float32(0.0)
+        d = np.float32(np.float32(np.float32(np.float32(q * s) * big_a) / f1536) - x)
+        acc += np.float64(np.float32(d * d))
+    return acc
+
+
 @njit(parallel=True, cache=True)
 def fouroversix_blocks(groups, lengths, big_a):  # pragma: no cover - compiled
     """Quantize blocks of 16 under tensor absmax ``big_a`` (float32, > 0).
@@ -84,24 +100,12 @@ def fouroversix_blocks(groups, lengths, big_a):  # pragma: no cover - compiled
         for e in range(g):
             bmax = max(bmax, abs(groups[gi, e]))
         base = np.float32(np.float32(bmax / np.float32(6.0)) * enc)
-        errs = np.zeros(2)
-        ss = np.zeros(2, dtype=np.float32)
-        for c in range(2):
-            hp = base if c == 0 else np.float32(base * np.float32(1.5))
-            s = _e4m3(hp)
-            ss[c] = s
-            inv = np.float32(0.0)
-            if s != 0:
-                inv = np.float32(np.float32(1.0) / np.float32(decode * s))
-            acc = 0.0
-            for e in range(g):
-                x = groups[gi, e]
-                q = _e2m1(np.float32(x * inv)) if s != 0 else np.float32(0.0)
-                d = np.float32(np.float32(np.float32(np.float32(q * s) * big_a) / f1536) - x)
-                acc += np.float64(np.float32(d * d))
-            errs[c] = acc
-        c = 1 if errs[1] < errs[0] else 0
-        s = ss[c]
+        s0 = _e4m3(base)
+        s1 = _e4m3(np.float32(base * np.float32(1.5)))
+        err0 = _block_sse(groups, gi, g, s0, decode, big_a)
+        err1 = _block_sse(groups, gi, g, s1, decode, big_a)
+        c = 1 if err1 < err0 else 0
+        s = s1 if c == 1 else s0
         pick[gi] = c
         scale[gi] = np.float64(s) * np.float64(big_a) / 1536.0
         inv = np.float32(0.0)

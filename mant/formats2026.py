@@ -50,7 +50,6 @@ from mant.levels import (
     LEVELS_KEYS,
     LevelsFormat,
     finish_groups,
-    grid_codes,
     levels_family,
     parse_levels,
     quantize_levels_groups,
@@ -224,7 +223,11 @@ for _family in PLUGIN_FAMILIES:
 
 
 def _amax(groups: np.ndarray) -> np.ndarray:
-    return np.maximum(groups.max(axis=1), -groups.min(axis=1))
+    """``max |x|`` per group, float32 (one compiled pass; the sign of a zero is irrelevant to
+    every rule below: it is clipped, offset or only compared with 0)."""
+    from mant import _levels_kernels  # numba: loaded when quantizing
+
+    return _levels_kernels.absmax_rows(np.ascontiguousarray(groups, dtype=np.float32))
 
 
 def _level_formats(fmt: AdaptiveBlockFormat) -> tuple[LevelsFormat, ...]:
@@ -232,8 +235,11 @@ def _level_formats(fmt: AdaptiveBlockFormat) -> tuple[LevelsFormat, ...]:
 
 
 def _bitmod(groups, lengths, fmt, choice) -> GroupQuant:
-    x16 = groups.astype(np.float16).astype(np.float32)  # the authors' weights are float16
-    amax = _amax(x16).astype(np.float64)
+    from mant import _levels_kernels  # numba: loaded when quantizing
+
+    # the authors' weights are float16: x16 = f32(f16(x)), and its max |.| per group
+    x16, amax32 = _levels_kernels.f16_rows(np.ascontiguousarray(groups, dtype=np.float32))
+    amax = amax32.astype(np.float64)
     qmax = np.array([max(abs(v) for v in s) for s in fmt.sets])
     s = (amax[:, None] / qmax[None, :]).astype(np.float16).astype(np.float64)
     s = np.clip(s, float(np.float16(1e-5)), 1e4)
@@ -263,17 +269,27 @@ def _packed(fmt, ch, idx, deq, err, energy, scales) -> GroupQuant:
     )
 
 
+def _list_tables(fmt: AdaptiveBlockFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Padded level lists (float32) and each level's code in the format's union grid (int16)."""
+    width = max(len(s) for s in fmt.sets)
+    values = np.zeros((len(fmt.sets), width), dtype=np.float32)
+    codes = np.zeros((len(fmt.sets), width), dtype=np.int16)
+    for c, lv in enumerate(fmt.sets):
+        values[c, : len(lv)] = lv
+        codes[c, : len(lv)] = np.searchsorted(fmt.grid, lv)
+    return values, codes
+
+
 def _grid_codes(fmt: AdaptiveBlockFormat, ch: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Level index in the chosen list -> code in the format's union grid (via a small table)."""
-    width = max(len(s) for s in fmt.sets)
-    table = np.zeros((len(fmt.sets), width), dtype=np.int16)
-    for c, lv in enumerate(fmt.sets):
-        table[c, : len(lv)] = np.searchsorted(fmt.grid, lv)
-    return table[ch[:, None], idx]
+    from mant import _levels_kernels  # numba: loaded when quantizing
+
+    table = _list_tables(fmt)[1]
+    return _levels_kernels.list_codes(np.asarray(ch, dtype=np.int64), idx, table)
 
 
 def _razer_mx(groups, lengths, fmt, choice) -> GroupQuant:
-    x = groups.astype(np.float32)
+    x = np.ascontiguousarray(groups, dtype=np.float32)
     amax = _amax(x)
     tiny = np.float32(2.0**-126)
     e = np.floor(np.log2(amax + tiny * (amax == 0))) - np.float32(2.0)
@@ -288,7 +304,9 @@ def _razer_mx(groups, lengths, fmt, choice) -> GroupQuant:
 
 
 def _razer_nv(groups, lengths, fmt, choice) -> GroupQuant:
-    x = groups.astype(np.float32)
+    from mant import _levels_kernels  # numba: loaded when quantizing
+
+    x = np.ascontiguousarray(groups, dtype=np.float32)
     amax = _amax(x)
     qmax = np.array([max(abs(v) for v in s) for s in fmt.sets], dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -309,14 +327,19 @@ def _razer_nv(groups, lengths, fmt, choice) -> GroupQuant:
     exp = np.maximum(np.floor(np.log2(ratio + (ratio == 0))), np.float32(-6.0))
     man = np.rint(ratio / np.exp2(exp) * 8).astype(np.float32) / np.float32(8.0)
     sdq = ((np.exp2(exp) * man).astype(np.float32) * t).astype(np.float32)
-    q = np.zeros_like(x)
-    width = max(len(v) for v in fmt.sets)
-    table = np.zeros((len(fmt.sets), width), dtype=np.float32)
-    for c, lv in enumerate(fmt.sets):
-        table[c, : len(lv)] = lv
-    q = table[ch[:, None], idx]
-    out = (q * sdq[:, None]).astype(np.float32).astype(np.float16)
-    return finish_groups(groups, lengths, out, grid_codes(fmt.grid, q), sdq, ch)
+    # elements: f16(f32(level * sdq)) (the authors' output cast), codes and errors in one pass
+    values, codes_of = _list_tables(fmt)
+    deq, codes, err, energy = _levels_kernels.scaled_levels_f16(
+        x, np.asarray(lengths, dtype=np.int64), ch, idx, values, codes_of, sdq
+    )
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=sdq.astype(np.float64),
+        choice=ch.astype(np.int16),
+        group_error=err,
+        energy=energy,
+    )
 
 
 def _fouroversix(groups, lengths, fmt, choice) -> GroupQuant:

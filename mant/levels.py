@@ -312,9 +312,16 @@ def quantize_levels_groups(
 
 
 def grid_codes(grid: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Index in a sign-symmetric ``grid`` whose values are multiples of 1/8 of each ``q``."""
+    """Index in a sign-symmetric ``grid`` whose values are multiples of 1/8 of each value of
+    ``q`` (2-D, float32 values; one compiled pass).
+
+    Example:
+        >>> grid_codes(np.array([-2.0, -1.0, 0.0, 1.0, 2.0]), np.array([[-2.0, 0.0, 1.0]]))
+        array([[0, 2, 3]], dtype=int16)
+    """
+    from mant import _levels_kernels  # numba: loaded when quantizing, not when resolving names
+
     table = np.zeros(int(grid[-1] * 8) + 1, dtype=np.int16)
     table[np.rint(grid[grid >= 0] * 8).astype(np.int64)] = np.flatnonzero(grid >= 0)
     zero = int(np.flatnonzero(grid == 0)[0])
-    k = table[np.rint(np.abs(q) * 8).astype(np.int64)] - zero
-    return (zero + np.where(q < 0, -k, k)).astype(np.int16)
+    return _levels_kernels.grid_codes_of(np.ascontiguousarray(q, dtype=np.float32), table, zero)
