@@ -98,18 +98,22 @@ def quantize_layer(
     rotation_block: int | None = None,
     calibration: np.ndarray | None = None,
     damp: float = 0.01,
+    hessian: Hessian | None = None,
 ) -> QuantResult:
     """Quantizes a linear layer's weight ``w`` (out, in) with an algorithm and a rotation.
 
     Args:
         w: the weight, groups along its input (last) axis.
         cfg: the format, candidate set, group size and scale format (group granularity).
-        algorithm: ``rtn`` or ``gptq``.
+        algorithm: ``rtn``, ``gptq`` or ``awq``.
         rotation_block: ``None`` (no rotation) or the Hadamard block (a power of two dividing
             ``in``; the group size rotates each group, ``in`` the whole row).
         calibration: activations (tokens, in) that multiply ``w``; required by ``gptq`` and by
             ``output_mse`` selection.
         damp: GPTQ's Hessian damping, a fraction of its mean diagonal.
+        hessian: for ``gptq`` without a rotation, the :class:`Hessian` of the calibration
+            activations, built once for all the weights that share them (q, k and v; gate and
+            up); it stands for ``calibration`` and carries its own ``damp``.
 
     Returns:
         :class:`~mant.result.QuantResult` whose ``dequantized`` is in ``w``'s own basis.
@@ -119,6 +123,18 @@ def quantize_layer(
     except ValueError:
         raise InputError.single("algorithm", "must be rtn, gptq or awq", algorithm) from None
     arr = _matrix(w, "w")
+    if hessian is not None:
+        if not isinstance(hessian, Hessian):
+            raise InputError.single("hessian", "must be a mant.gptq.Hessian", type(hessian))
+        if algo is not Algorithm.GPTQ or rotation_block is not None:
+            raise InputError.single(
+                "hessian", "is used by gptq without a rotation only", f"{algo}, {rotation_block}"
+            )
+        if calibration is not None:
+            raise InputError.single(
+                "hessian", "stands for calibration: pass one of them", "both given"
+            )
+        return gptq(arr, cfg, hessian)
     x = None if calibration is None else _matrix(calibration, "calibration")
     if x is not None and x.shape[1] != arr.shape[1]:  # the wording of mant.output_select
         raise InputError.single(
@@ -210,7 +226,7 @@ class Hessian:
 
 
 # calibration tokens per product of the Hessian (fixed, so the sum is the same on any thread count)
-HESSIAN_TOKENS = 2048
+HESSIAN_TOKENS = 4096
 
 
 def _gram_into(x: np.ndarray, out: np.ndarray) -> None:
@@ -223,7 +239,8 @@ def _gram_into(x: np.ndarray, out: np.ndarray) -> None:
 
     def part(t0: int) -> np.ndarray:
         block = x[t0 : t0 + HESSIAN_TOKENS]
-        return (block.T @ block).T  # symmetric; transposed, it runs along ``out``'s memory
+        with np.errstate(over="ignore"):  # an overflow is reported from the diagonal
+            return (block.T @ block).T  # symmetric; transposed, it runs along out's memory
 
     with one_blas_thread():
         if workers == 1:
