@@ -197,13 +197,14 @@ class Hessian:
             raise InputError.single("damp", "must be a number in (0, 1)", damp)
         from scipy.linalg import lapack
 
-        xs = _matrix(x, "calibration")
+        xs = _matrix(x, "calibration", finite=False)
         n = xs.shape[1]
         # P H P (P reverses the order) in a Fortran-order float64 array, for LAPACK in place
         rev = np.zeros((n, n), order="F")
         _gram_into(xs, rev[::-1, ::-1])
         diag = np.diagonal(rev)[::-1]  # H's diagonal, in H's order
-        if not np.isfinite(diag).all():  # finite float32 inputs whose squares overflow
+        if not np.isfinite(diag).all():  # a NaN or Inf in X, or finite values that overflow
+            check_finite(xs, "calibration")
             raise InputError.single(
                 "calibration", "must be small enough that XᵀX is finite in float32", "overflow"
             )
@@ -369,12 +370,15 @@ def awq(w: np.ndarray, cfg: QuantConfig, calibration: np.ndarray) -> QuantResult
     return _rebased(best[1], best[2], np.asarray(w))
 
 
-def _matrix(a: Any, path: str) -> np.ndarray:
+def _matrix(a: Any, path: str, *, finite: bool = True) -> np.ndarray:
+    """``a`` as a non-empty 2-d float32 array; ``finite=False`` skips the NaN/Inf scan (a
+    caller that checks a result computed from every value instead)."""
     arr = np.asarray(a)
     if arr.ndim != 2 or arr.dtype.kind != "f" or 0 in arr.shape:
         raise InputError.single(path, "must be a non-empty 2-d float array", arr.shape)
     arr = arr.astype(np.float32, copy=False)
-    check_finite(arr, path)
+    if finite:
+        check_finite(arr, path)
     return arr
 
 
