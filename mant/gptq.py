@@ -490,17 +490,23 @@ def _assemble(
     """The sweep's values as a :class:`QuantResult` in :func:`make_groups`' group order."""
     g = cfg.group_size or 64
     groups, lengths, layout = make_groups(w, axis=-1, group_size=g)
-    q_groups, _, _ = make_groups(deq, axis=-1, group_size=g)
-    c_groups, _, _ = make_groups(codes.astype(np.float32), axis=-1, group_size=g)
-    diff = groups.astype(np.float64) - q_groups.astype(np.float64)
+
+    def regroup(a: np.ndarray) -> np.ndarray:  # make_groups' order, padded with zeros
+        if layout.pad:
+            a = np.concatenate([a, np.zeros((a.shape[0], layout.pad), a.dtype)], axis=1)
+        return np.ascontiguousarray(a).reshape(-1, g)
+
+    q_groups = regroup(deq)
+    ref = groups.astype(np.float64)
+    diff = ref - q_groups
     asym = any(f.asymmetric for f in cfg.candidate_set.formats)
     gq = GroupQuant(
         dequantized=q_groups,
-        codes=c_groups.astype(np.int16),
+        codes=regroup(codes),
         scales=scales.reshape(-1),
         choice=choice.reshape(-1).astype(np.int16),
-        group_error=(diff**2).sum(axis=1) / lengths,
-        energy=(groups.astype(np.float64) ** 2).sum(axis=1),
+        group_error=np.einsum("ij,ij->i", diff, diff) / lengths,
+        energy=np.einsum("ij,ij->i", ref, ref),
         zero_points=zps.reshape(-1) if asym else None,
     )
     return _result(gq, layout, cfg, w, lengths)
