@@ -18,9 +18,9 @@ original weight, as in round-to-nearest.
 Details of the sweep, as in the reference implementation (IST-DASLab ``gptq``): the Hessian is
 damped by ``damp`` times its mean diagonal; an input that never fires (zero diagonal) gets
 diagonal 1 and its weight column is set to 0; the updates are applied lazily: column by column
-inside a group, and onto the later groups as one matrix product when the group is done (GPTQ's
-lazy batch, with the group as the batch), which gives the same values as the column-by-column
-sweep up to floating-point summation order. Each group's type and scale are chosen from its
+inside a batch of whole groups (:data:`LAZY_BLOCK` columns or one group, whichever is more), and
+onto the later columns as one matrix product when the batch is done (GPTQ's lazy batch), which
+gives the same values as the column-by-column sweep up to floating-point summation order. Each group's type and scale are chosen from its
 current values (the column-by-column algorithm, which the tests use as the oracle).
 
 AWQ (Lin et al., MLSys 2024): activation-aware per-input-channel scaling. The weight's input
@@ -75,7 +75,8 @@ from mant.selection import Selection
 __all__ = ["AWQ_GRID", "HESSIAN_TOKENS", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
 
 # GPTQ's lazy batch: columns quantized before the later ones get their update (one BLAS
-# product); whole groups, at least one (the reference code's block is 128 columns)
+# product); whole groups, at least one (the reference code's block is 128 columns; on SmolLM2
+# at g = 64, 64 was as fast as 128 and 1.2x faster than 256: the in-batch updates grow with it)
 LAZY_BLOCK = 64
 
 # AWQ's exponents α (the authors search 20 points of [0, 1)).
