@@ -18,9 +18,9 @@ original weight, as in round-to-nearest.
 Details of the sweep, as in the reference implementation (IST-DASLab ``gptq``): the Hessian is
 damped by ``damp`` times its mean diagonal; an input that never fires (zero diagonal) gets
 diagonal 1 and its weight column is set to 0; the updates are applied lazily: column by column
-inside a group, and onto the later groups as one matrix product when the group is done (GPTQ's
-lazy batch, with the group as the batch), which gives the same values as the column-by-column
-sweep up to floating-point summation order. Each group's type and scale are chosen from its
+inside a batch of whole groups (:data:`LAZY_BLOCK` columns or one group, whichever is more), and
+onto the later columns as one matrix product when the batch is done (GPTQ's lazy batch), which
+gives the same values as the column-by-column sweep up to floating-point summation order. Each group's type and scale are chosen from its
 current values (the column-by-column algorithm, which the tests use as the oracle).
 
 AWQ (Lin et al., MLSys 2024): activation-aware per-input-channel scaling. The weight's input
@@ -50,6 +50,7 @@ Example:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -59,7 +60,7 @@ import numpy as np
 from mant import _kernels
 from mant._blas import one_blas_thread
 from mant._gptq_kernels import sweep_group
-from mant.blocks import block_scales, ties_to_even
+from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.errors import InputError
 from mant.formats import BlockFormat, Family
 from mant.groups import Granularity, check_finite, make_groups
@@ -68,9 +69,15 @@ from mant.quantize import QuantConfig, _result, _tables, quantize, quantize_grou
 from mant.registry import group_quantizer
 from mant.result import GroupQuant, QuantResult
 from mant.rotation import check_block, hadamard
+from mant.scales import parse_scale_format, round_scales
 from mant.selection import Selection
 
-__all__ = ["AWQ_GRID", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
+__all__ = ["AWQ_GRID", "HESSIAN_TOKENS", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
+
+# GPTQ's lazy batch: columns quantized before the later ones get their update (one BLAS
+# product); whole groups, at least one (the reference code's block is 128 columns; on SmolLM2
+# at g = 64, 64 was as fast as 128 and 1.2x faster than 256: the in-batch updates grow with it)
+LAZY_BLOCK = 64
 
 # AWQ's exponents α (the authors search 20 points of [0, 1)).
 AWQ_GRID = tuple(i / 20 for i in range(20))
@@ -92,18 +99,22 @@ def quantize_layer(
     rotation_block: int | None = None,
     calibration: np.ndarray | None = None,
     damp: float = 0.01,
+    hessian: Hessian | None = None,
 ) -> QuantResult:
     """Quantizes a linear layer's weight ``w`` (out, in) with an algorithm and a rotation.
 
     Args:
         w: the weight, groups along its input (last) axis.
         cfg: the format, candidate set, group size and scale format (group granularity).
-        algorithm: ``rtn`` or ``gptq``.
+        algorithm: ``rtn``, ``gptq`` or ``awq``.
         rotation_block: ``None`` (no rotation) or the Hadamard block (a power of two dividing
             ``in``; the group size rotates each group, ``in`` the whole row).
         calibration: activations (tokens, in) that multiply ``w``; required by ``gptq`` and by
             ``output_mse`` selection.
         damp: GPTQ's Hessian damping, a fraction of its mean diagonal.
+        hessian: for ``gptq`` without a rotation, the :class:`Hessian` of the calibration
+            activations, built once for all the weights that share them (q, k and v; gate and
+            up); it stands for ``calibration`` and carries its own ``damp``.
 
     Returns:
         :class:`~mant.result.QuantResult` whose ``dequantized`` is in ``w``'s own basis.
@@ -113,6 +124,18 @@ def quantize_layer(
     except ValueError:
         raise InputError.single("algorithm", "must be rtn, gptq or awq", algorithm) from None
     arr = _matrix(w, "w")
+    if hessian is not None:
+        if not isinstance(hessian, Hessian):
+            raise InputError.single("hessian", "must be a mant.gptq.Hessian", type(hessian))
+        if algo is not Algorithm.GPTQ or rotation_block is not None:
+            raise InputError.single(
+                "hessian", "is used by gptq without a rotation only", f"{algo}, {rotation_block}"
+            )
+        if calibration is not None:
+            raise InputError.single(
+                "hessian", "stands for calibration: pass one of them", "both given"
+            )
+        return gptq(arr, cfg, hessian)
     x = None if calibration is None else _matrix(calibration, "calibration")
     if x is not None and x.shape[1] != arr.shape[1]:  # the wording of mant.output_select
         raise InputError.single(
@@ -155,8 +178,17 @@ class Hessian:
 
     @classmethod
     def from_activations(cls, x: np.ndarray, *, damp: float = 0.01) -> Hessian:
-        """``H = Xᵀ X`` (float32 products, float64 from there on, as GPTQ's float32 torch
-        code), damped by ``damp`` times its mean diagonal, inverted and factored.
+        """``H = Xᵀ X`` damped by ``damp`` times its mean diagonal, and the upper Cholesky
+        factor of its inverse.
+
+        ``H`` is a sum of float32 ``syrk`` products over fixed blocks of
+        :data:`HESSIAN_TOKENS` tokens (the blocks run on numba's thread count, one BLAS
+        thread each, and add up in float64 in token order: the same bits for any thread
+        count). The factor: ``U`` with ``H⁻¹ = Uᵀ U`` is ``V⁻¹`` for the "UL" factor
+        ``H = V Vᵀ`` (``V`` upper), which is the Cholesky factor of ``H`` with rows and
+        columns reversed; so one ``potrf`` and one ``trtri`` (float64) give it, where GPTQ's
+        reference code runs Cholesky, the inverse from it and a second Cholesky (twice the
+        work; the same ``U`` up to rounding, tested).
 
         Raises:
             InputError: a bad ``damp``, non-finite ``x``, or a Hessian that is not positive
@@ -164,30 +196,63 @@ class Hessian:
         """
         if isinstance(damp, bool) or not (isinstance(damp, int | float) and 0 < damp < 1):
             raise InputError.single("damp", "must be a number in (0, 1)", damp)
-        from scipy.linalg import blas, lapack
+        from scipy.linalg import lapack
 
-        xs = _matrix(x, "calibration")
+        xs = _matrix(x, "calibration", finite=False)
+        n = xs.shape[1]
+        # P H P (P reverses the order) in a Fortran-order float64 array, for LAPACK in place
+        rev = np.zeros((n, n), order="F")
+        _gram_into(xs, rev[::-1, ::-1])
+        diag = np.diagonal(rev)[::-1]  # H's diagonal, in H's order
+        if not np.isfinite(diag).all():  # a NaN or Inf in X, or finite values that overflow
+            check_finite(xs, "calibration")
+            raise InputError.single(
+                "calibration", "must be small enough that XᵀX is finite in float32", "overflow"
+            )
+        dead = diag == 0
+        diag = np.where(dead, 1.0, diag)
+        diag = diag + damp * float(np.mean(diag))
+        np.fill_diagonal(rev, diag[::-1])
         with one_blas_thread():
-            upper = blas.ssyrk(1.0, xs.T)  # Xᵀ X, upper triangle (half the products of a GEMM)
-            h = np.triu(upper).astype(np.float64)
-            h = h + np.triu(h, 1).T
-            dead = np.diag(h) == 0
-            h[dead, dead] = 1.0
-            h[np.diag_indices_from(h)] += damp * float(np.mean(np.diag(h)))
-            # GPTQ's own sequence: Cholesky, the inverse from it, the upper Cholesky of that
-            lower, info = lapack.dpotrf(h, lower=1)
+            # P H P = Rᵀ R, so H = V Vᵀ with V = P Rᵀ P upper, and U = V⁻¹ = P R⁻ᵀ P
+            r, info = lapack.dpotrf(rev, lower=0, clean=1, overwrite_a=1)
             if info == 0:
-                inv, info = lapack.dpotri(lower, lower=1)
-            if info == 0:
-                inv = np.tril(inv) + np.tril(inv, -1).T
-                u, info = lapack.dpotrf(inv, lower=0)
-            if info != 0:
-                raise InputError.single(
-                    "calibration",
-                    "gives a Hessian that is not positive definite after damping (raise damp)",
-                    damp,
-                )
-        return cls(u=np.ascontiguousarray(np.triu(u)), dead=dead, damp=float(damp))
+                r, info = lapack.dtrtri(r, lower=0, overwrite_c=1)
+        if info != 0:
+            raise InputError.single(
+                "calibration",
+                "gives a Hessian that is not positive definite after damping (raise damp)",
+                damp,
+            )
+        return cls(u=np.ascontiguousarray(r.T[::-1, ::-1]), dead=dead, damp=float(damp))
+
+
+# calibration tokens per product of the Hessian (fixed, so the sum is the same on any thread count)
+HESSIAN_TOKENS = 4096
+
+
+def _gram_into(x: np.ndarray, out: np.ndarray) -> None:
+    """Adds ``Xᵀ X`` into ``out`` (float64): float32 products of :data:`HESSIAN_TOKENS` tokens
+    (numpy's ``A.T @ A`` is one ``syrk``), on numba's thread count, summed in token order."""
+    import numba
+
+    starts = range(0, x.shape[0], HESSIAN_TOKENS)
+    workers = max(1, min(numba.get_num_threads(), len(starts)))
+
+    def part(t0: int) -> np.ndarray:
+        block = x[t0 : t0 + HESSIAN_TOKENS]
+        with np.errstate(over="ignore"):  # an overflow is reported from the diagonal
+            return (block.T @ block).T  # symmetric; transposed, it runs along out's memory
+
+    with one_blas_thread():
+        if workers == 1:
+            for t0 in starts:
+                out += part(t0)
+            return
+        with ThreadPoolExecutor(workers) as pool:
+            for i in range(0, len(starts), workers):  # a round of products, added in order
+                for product in pool.map(part, starts[i : i + workers]):
+                    out += product
 
 
 def gptq(
@@ -217,7 +282,8 @@ def gptq(
         if isinstance(calibration, Hessian)
         else Hessian.from_activations(calibration, damp=damp)
     )
-    arr = _matrix(w, "w").astype(np.float64)
+    # Fortran order: the columns after a block are one contiguous block, updated in place
+    arr = np.asfortranarray(_matrix(w, "w"), dtype=np.float64)
     n_out, n_in = arr.shape
     if hess.u.shape != (n_in, n_in):
         raise InputError.single(
@@ -230,38 +296,39 @@ def gptq(
     compiled = not any(f.asymmetric for f in cs.formats) and not isinstance(
         cs.formats[0], BlockFormat
     )
-    mids, mags, n_mids, n_grid, _ = _tables(cs)
+    tables = _tables(cs)
+    mids, mags, n_mids, n_grid, _ = tables
+    sf = parse_scale_format(cfg.scale_format)
+    from scipy.linalg import blas
+
     with one_blas_thread():
         tensor_absmax = float(np.abs(np.asarray(w, dtype=np.float32)).max())
         n_k = -(-n_in // g)
         scales = np.zeros((n_out, n_k))
         choice = np.zeros((n_out, n_k), dtype=np.int64)
         zps = np.zeros((n_out, n_k), dtype=np.int16)
-        deq = np.zeros((n_out, n_in), dtype=np.float32)
-        codes = np.zeros((n_out, n_in), dtype=np.int16)
-        step = g  # lazy updates per group: within it column by column, beyond it one BLAS product
+        deq = np.zeros((n_out, n_in), dtype=np.float32, order="F")
+        codes = np.zeros((n_out, n_in), dtype=np.int16, order="F")
+        step = g * max(1, LAZY_BLOCK // g)  # lazy batch: whole groups
         for i1 in range(0, n_in, step):
             i2 = min(i1 + step, n_in)
-            w1 = arr[:, i1:i2].copy()
+            w1 = arr[:, i1:i2]  # a view: the sweep updates arr in place
             err = np.zeros_like(w1)
             for j0 in range(0, i2 - i1, g):
                 j1 = min(j0 + g, i2 - i1)
                 k = (i1 + j0) // g
+                if compiled:
+                    scales[:, k], choice[:, k] = _select(w1[:, j0:j1], cs, sf, tables)
+                    sweep_group(
+                        w1, j0, j1, u, i1, np.ascontiguousarray(scales[:, k]),
+                        np.ascontiguousarray(choice[:, k]), mids, n_mids, mags, n_grid,
+                        codes[:, i1:i2], deq[:, i1:i2], err,
+                    )  # fmt: skip
+                    continue
                 gq = _choose(w1[:, j0:j1], cs, cfg.scale_format, tensor_absmax)
                 scales[:, k], choice[:, k] = gq.scales, gq.choice
                 if gq.zero_points is not None:
                     zps[:, k] = gq.zero_points
-                if compiled:
-                    c_blk = np.zeros(w1.shape, dtype=np.int16)
-                    d_blk = np.zeros(w1.shape, dtype=np.float32)
-                    sweep_group(
-                        w1, j0, j1, u, i1, np.ascontiguousarray(scales[:, k]),
-                        np.ascontiguousarray(choice[:, k]), mids, n_mids, mags, n_grid,
-                        c_blk, d_blk, err,
-                    )  # fmt: skip
-                    codes[:, i1 + j0 : i1 + j1] = c_blk[:, j0:j1]
-                    deq[:, i1 + j0 : i1 + j1] = d_blk[:, j0:j1]
-                    continue
                 for j in range(j0, j1):
                     col = i1 + j
                     c, q = _round_column(w1[:, j], scales[:, k], choice[:, k], zps[:, k], cs)
@@ -269,7 +336,11 @@ def gptq(
                     e = (w1[:, j] - q.astype(np.float64)) / u[col, col]
                     w1[:, j + 1 :] -= np.outer(e, u[col, col + 1 : i2])
                     err[:, j] = e
-            arr[:, i2:] -= err @ u[i1:i2, i2:]
+            if i2 < n_in:  # arr[:, i2:] -= err @ u[i1:i2, i2:], in place
+                blas.dgemm(
+                    -1.0, err, u[i1:i2, i2:].T, beta=1.0, c=arr[:, i2:], trans_b=1, overwrite_c=1
+                )
+    deq, codes = np.ascontiguousarray(deq), np.ascontiguousarray(codes)
     return _assemble(np.asarray(w), deq, codes, scales, choice, zps, cfg)
 
 
@@ -300,12 +371,15 @@ def awq(w: np.ndarray, cfg: QuantConfig, calibration: np.ndarray) -> QuantResult
     return _rebased(best[1], best[2], np.asarray(w))
 
 
-def _matrix(a: Any, path: str) -> np.ndarray:
+def _matrix(a: Any, path: str, *, finite: bool = True) -> np.ndarray:
+    """``a`` as a non-empty 2-d float32 array; ``finite=False`` skips the NaN/Inf scan (a
+    caller that checks a result computed from every value instead)."""
     arr = np.asarray(a)
     if arr.ndim != 2 or arr.dtype.kind != "f" or 0 in arr.shape:
         raise InputError.single(path, "must be a non-empty 2-d float array", arr.shape)
     arr = arr.astype(np.float32, copy=False)
-    check_finite(arr, path)
+    if finite:
+        check_finite(arr, path)
     return arr
 
 
@@ -348,6 +422,24 @@ def _choose(values: np.ndarray, cs: Any, scale_format: Any, tensor_absmax: float
         s = block_scales(np.vstack([values.astype(np.float32), anchor]), fmt)[:-1]
         gq = GroupQuant(**{**_fields(gq), "scales": s})
     return gq
+
+
+def _select(
+    values: np.ndarray, cs: Any, sf: Any, tables: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's (scale, candidate) for the group starting here, from its current values:
+    :func:`mant.quantize.quantize_groups`' search (same scales, errors and ties) without its
+    checks and its rounding (the sweep rounds)."""
+    arr = np.ascontiguousarray(values, dtype=np.float32)
+    mids, mags, n_mids, _, max_abs = tables
+    scales = round_scales(_absmax(arr)[:, None] / max_abs[None, :], sf)
+    if scales.shape[1] == 1:
+        pick = np.zeros(len(arr), dtype=np.int64)
+    else:
+        lengths = np.full(len(arr), arr.shape[1], dtype=np.int64)
+        err = _kernels.search_errors(arr, lengths, scales, mids, n_mids, mags)
+        pick = np.argmin(err, axis=1)
+    return scales[np.arange(len(arr)), pick], pick
 
 
 def _fields(gq: GroupQuant) -> dict[str, Any]:
@@ -399,17 +491,23 @@ def _assemble(
     """The sweep's values as a :class:`QuantResult` in :func:`make_groups`' group order."""
     g = cfg.group_size or 64
     groups, lengths, layout = make_groups(w, axis=-1, group_size=g)
-    q_groups, _, _ = make_groups(deq, axis=-1, group_size=g)
-    c_groups, _, _ = make_groups(codes.astype(np.float32), axis=-1, group_size=g)
-    diff = groups.astype(np.float64) - q_groups.astype(np.float64)
+
+    def regroup(a: np.ndarray) -> np.ndarray:  # make_groups' order, padded with zeros
+        if layout.pad:
+            a = np.concatenate([a, np.zeros((a.shape[0], layout.pad), a.dtype)], axis=1)
+        return np.ascontiguousarray(a).reshape(-1, g)
+
+    q_groups = regroup(deq)
+    ref = groups.astype(np.float64)
+    diff = ref - q_groups
     asym = any(f.asymmetric for f in cfg.candidate_set.formats)
     gq = GroupQuant(
         dequantized=q_groups,
-        codes=c_groups.astype(np.int16),
+        codes=regroup(codes),
         scales=scales.reshape(-1),
         choice=choice.reshape(-1).astype(np.int16),
-        group_error=(diff**2).sum(axis=1) / lengths,
-        energy=(groups.astype(np.float64) ** 2).sum(axis=1),
+        group_error=np.einsum("ij,ij->i", diff, diff) / lengths,
+        energy=np.einsum("ij,ij->i", ref, ref),
         zero_points=zps.reshape(-1) if asym else None,
     )
     return _result(gq, layout, cfg, w, lengths)

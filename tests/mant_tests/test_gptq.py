@@ -169,6 +169,7 @@ def test_gptq_bad_input_names_the_field(layer) -> None:
             "granularity",
         ),
         (lambda: gptq(w, cfg, np.full_like(x, np.nan)), "calibration"),
+        (lambda: gptq(w, cfg, np.full_like(x, 1e30)), "calibration"),  # XᵀX overflows
     ]
     for call, field in cases:
         with pytest.raises(InputError) as info:
@@ -185,6 +186,68 @@ def test_gptq_handles_inputs_that_never_fire_and_a_partial_last_group() -> None:
     ref = reference_gptq(w, x, "int4", 64)
     np.testing.assert_allclose(r.dequantized, ref, rtol=0, atol=1e-5 * np.abs(w).max())
     assert np.all(r.dequantized[:, 70] == 0.0) and r.n_groups == 16
+
+
+def test_hessian_factor_is_the_cholesky_factor_of_the_damped_inverse() -> None:
+    """One potrf + trtri (reversed order) gives GPTQ's potrf / potri / potrf factor."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((5000, 80)) * np.exp(rng.normal(size=80))).astype(np.float32)
+    x[:, 9] = 0.0  # an input that never fires
+    hess = Hessian.from_activations(x, damp=0.02)
+    h = x.astype(np.float64).T @ x.astype(np.float64)
+    h[9, 9] = 1.0
+    h += 0.02 * np.mean(np.diag(h)) * np.eye(80)
+    want = np.linalg.cholesky(np.linalg.inv(h)).T  # upper U with H⁻¹ = Uᵀ U
+    assert np.all(np.tril(hess.u, -1) == 0) and hess.u.flags.c_contiguous
+    np.testing.assert_allclose(hess.u, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    assert hess.dead.tolist() == [i == 9 for i in range(80)] and hess.damp == 0.02
+
+
+@pytest.mark.parametrize("cands", ["mant-unicore16", "int4_asym"])
+def test_gptq_gives_the_same_bits_on_any_thread_count(cands: str) -> None:
+    """More rows than a kernel task and more tokens than a Hessian product, on 1 and 2 threads."""
+    import numba
+
+    from mant._gptq_kernels import ROWS
+    from mant.gptq import HESSIAN_TOKENS
+
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((2 * ROWS + 37, 160)).astype(np.float32)
+    x = rng.standard_normal((2 * HESSIAN_TOKENS + 300, 160)).astype(np.float32)
+    cfg = QuantConfig(candidates=cands, group_size=32)
+    before = numba.get_num_threads()
+    runs = []
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            runs.append((Hessian.from_activations(x), gptq(w, cfg, x)))
+        finally:
+            numba.set_num_threads(before)
+    (h1, r1), (h2, r2) = runs
+    np.testing.assert_array_equal(h1.u, h2.u)
+    np.testing.assert_array_equal(r1.dequantized, r2.dequantized)
+    np.testing.assert_array_equal(r1.codes, r2.codes)
+    np.testing.assert_array_equal(r1.scales, r2.scales)
+
+
+def test_a_shared_hessian_gives_what_the_activations_give(layer) -> None:
+    w, x = layer
+    cfg = QuantConfig(candidates="mant-unicore16", group_size=64)
+    hess = Hessian.from_activations(x)
+    direct = quantize_layer(w, cfg, algorithm="gptq", calibration=x)
+    for shared in (gptq(w, cfg, hess), quantize_layer(w, cfg, algorithm="gptq", hessian=hess)):
+        np.testing.assert_array_equal(shared.dequantized, direct.dequantized)
+        np.testing.assert_array_equal(shared.codes, direct.codes)
+    cases = [
+        dict(algorithm="rtn", hessian=hess),
+        dict(algorithm="gptq", hessian=hess, rotation_block=64),
+        dict(algorithm="gptq", hessian=hess, calibration=x),
+        dict(algorithm="gptq", hessian=x),
+    ]
+    for kwargs in cases:
+        with pytest.raises(InputError) as info:
+            quantize_layer(w, cfg, **kwargs)  # type: ignore[arg-type]
+        assert info.value.issues[0].path == "hessian", kwargs
 
 
 @pytest.mark.slow
