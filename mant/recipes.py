@@ -34,15 +34,16 @@ _MANT_W_GPTQ = {
     "scale_format": "fp16",
     "algorithm": "gptq",
 }
-_MANT_W_AWQ = {**_MANT_W, "algorithm": "awq"}
+_MANT_W_AWQ = {**_MANT_W_GPTQ, "algorithm": "awq"}  # AWQ as its authors: scale, then round
 _GPTQ_SOURCE = (
     "GPTQ (Frantar et al., ICLR 2023) in place of round to nearest: each group's MANT type and "
     "scale chosen inside the column sweep by weight error, damping 1%, natural column order; "
     "calibration on the first 16 x 512 tokens of Emma (llmrun.calibration)"
 )
 _AWQ_SOURCE = (
-    "AWQ (Lin et al., MLSys 2024) before the authors' output-MSE rounding: per-input-channel "
-    "scales mean|X|^alpha, alpha searched over 0..0.95 per weight; calibration on Emma"
+    "AWQ (Lin et al., MLSys 2024): per-input-channel scales mean|X|^alpha, alpha searched over "
+    "0..0.95 per weight for the least output error, then round to nearest with each group's "
+    "MANT type by weight error; calibration on Emma (the first 1024 tokens for the search)"
 )
 _MANT_K = {"format": "mant-kv3", "group_size": 64, "selection": "variance", "grouping": "token"}
 _MANT_V = {**_MANT_K, "grouping": "channel", "staging_bits": 8}
@@ -121,7 +122,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "mant-w4a16-awq": {
         "name": "mant-w4a16-awq",
-        "description": "M-ANT weights only (W4A16), AWQ scaling then output-MSE selection",
+        "description": "M-ANT weights only (W4A16), AWQ-scaled, round to nearest",
         "source": _AWQ_SOURCE,
         "weights": {"default": _MANT_W_AWQ},
     },
