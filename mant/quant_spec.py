@@ -920,15 +920,23 @@ def _check_kind(t: QuantSpec, kind: Kind, path: str) -> None:
 
 
 def _check_gptq(t: QuantSpec, path: str, c: IssueCollector) -> None:
-    """GPTQ's own limits on the format (``mant.gptq``: no OliVe pairs, no own-rounding family)."""
-    if t.candidate_set is None:
+    """GPTQ's limits on the format, as ``mant.gptq`` states them: it rounds element by element
+    on a grid with the group's scale, so no OliVe pairs and no family that rounds its own way
+    (a registered group quantizer other than the block formats')."""
+    from mant.formats import Family
+    from mant.registry import group_quantizer
+
+    cs = t.candidate_set
+    if cs is None:
         c.add(f"{path}.format", "must be a grid format with algorithm gptq", "tender")
         return
-    from mant.gptq import _check_config
-
-    try:
-        _check_config(t.quant_config(axis=-1))  # type: ignore[arg-type]
-    except InputError as exc:
-        for issue in exc.issues:
-            name = issue.path.replace("candidates", "format", 1)
-            c.add(f"{path}.{name}", issue.rule + " (algorithm gptq)", issue.value)
+    fmt = cs.formats[0]
+    if isinstance(fmt, OliveFormat):
+        c.add(f"{path}.format", "must round element by element with algorithm gptq", cs.name)
+    elif group_quantizer(fmt.family) is not None and fmt.family != Family.BLOCK:
+        c.add(
+            f"{path}.format",
+            f"must round on a grid with its group's scale with algorithm gptq ({fmt.family} "
+            "rounds its own way)",
+            cs.name,
+        )

@@ -274,9 +274,9 @@ class PerplexitySource:
         quantizes them, as ``llmrun`` runs them per token) and KV cache.
 
         A recipe with fp16 activations whose weight kinds all agree (rounded to nearest, no
-        rotation) takes :meth:`metrics` (same cache entries); GPTQ and AWQ weights calibrate on
-        Emma block by block (``llmrun.calibration``); K and V must share their quantizer here (``llmrun`` runs one KV
-        config), else the trial fails with that reason.
+        rotation) takes :meth:`metrics` (same cache entries); GPTQ and AWQ weights calibrate
+        on Emma block by block (``llmrun.calibration``); K and V must share their quantizer
+        here (``llmrun`` runs one KV config), else the trial fails with that reason.
         """
         from dse.study.numerics import uniform_configs
 

@@ -46,7 +46,7 @@ def test_the_algorithm_reaches_the_recipe_and_changes_the_output_error(small_spe
     gptq = ev.evaluate({**base, "weight_algorithm": "gptq"})
     rot = ev.evaluate({**base, "weight_algorithm": "gptq", "weight_rotation": "hadamard"})
     q = gptq.design.recipe.weight("q")
-    assert (q.algorithm.value, q.rotation.value, q.selection.value) == ("gptq", "none", "weight_mse")
+    assert (q.algorithm, q.rotation, q.selection.value) == ("gptq", "none", "weight_mse")
     assert rot.design.recipe.weight("down").rotation.value == "hadamard"
     awq = ev.evaluate({**base, "weight_algorithm": "awq"})
     # GPTQ gives up weight error for output error on its calibration activations (the metric
@@ -85,9 +85,11 @@ def test_a_study_records_exports_and_re_evaluates_the_algorithm(small_spec_dict,
     seen = set()
     for folder in sorted(to.iterdir()):
         recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
-        algo = recipe["weights"]["default"].get("algorithm", "rtn") if isinstance(
-            recipe["weights"], dict
-        ) else "rtn"
+        algo = (
+            recipe["weights"]["default"].get("algorithm", "rtn")
+            if isinstance(recipe["weights"], dict)
+            else "rtn"
+        )
         seen.add(algo)
         meta = yaml.safe_load((folder / "design.yaml").read_text())
         capsys.readouterr()
