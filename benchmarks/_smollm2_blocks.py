@@ -3,7 +3,8 @@
 :func:`parse_args` reads ``--runs``, ``--threads`` and ``--layers`` and sets the BLAS and numba
 thread counts before numpy loads (so import this module, not numpy, first).
 :func:`calibrated_blocks` runs the unquantized forward block by block over the first 16 x 512
-tokens of Emma (``llmrun.calibration``) and yields each block's seven projection weights and the
+tokens of Emma (``llmrun.calibration.calibration_blocks``, the forward ``mant-dse ppl`` calibrates
+GPTQ, AWQ and output-MSE weights with) and yields each block's seven projection weights and the
 inputs that feed them, with the forward's seconds (timed apart, excluded from the benchmarks).
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,17 +32,9 @@ def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
 
 def calibrated_blocks(
     model: Any, tokens: Any, layers: int
-) -> Iterator[tuple[dict[str, Any], dict[str, Any], float]]:
-    """(weights by kind, block inputs by name, forward seconds) for the first ``layers`` blocks."""
-    import numpy as np
+) -> Iterator[tuple[dict[Any, Any], dict[str, Any], float]]:
+    """(weights by kind, block inputs by name, forward seconds) for the first ``layers`` blocks
+    (``llmrun.calibration.calibration_blocks``)."""
+    from llmrun.calibration import calibration_blocks
 
-    from llmrun.calibration import KIND_FIELDS, _run_block
-    from llmrun.forward import _rope_tables
-
-    tables = _rope_tables(model.config, tokens.shape[1], np.dtype(np.float32))
-    xs = [model.tok_embd[tokens[i : i + 4]] for i in range(0, len(tokens), 4)]
-    for layer in model.layers[:layers]:
-        t0 = time.perf_counter()
-        xs, inputs = _run_block(layer, xs, model.config, tables, True)
-        seconds = time.perf_counter() - t0
-        yield {k: getattr(layer, f) for k, f in KIND_FIELDS.items()}, inputs, seconds
+    yield from calibration_blocks(model, tokens, layers)

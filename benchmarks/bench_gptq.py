@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from llmrun.calibration import _INPUT_OF, calibration_tokens_default
+    from llmrun.calibration import INPUT_OF, calibration_tokens_default
     from llmrun.model import load_model
     from mant.gptq import Hessian, gptq
     from mant.output_select import GramCalibration
@@ -68,17 +68,17 @@ def main(argv: list[str] | None = None) -> int:
             grams = {
                 n: GramCalibration.from_activations(x, group_size=64) for n, x in inputs.items()
             }
-            out_o = {k: quantize(w, cfg_o, calibration=grams[_INPUT_OF[k]]) for k, w in ws.items()}
+            out_o = {k: quantize(w, cfg_o, calibration=grams[INPUT_OF[k]]) for k, w in ws.items()}
             output_s[run] += time.perf_counter() - t0
             output_cpu[run] += cpu() - c0
             t0, c0 = time.perf_counter(), cpu()
             hess = {n: Hessian.from_activations(x) for n, x in inputs.items()}
             hess_s[run] += time.perf_counter() - t0
-            out_g = {k: gptq(w, cfg_w, hess[_INPUT_OF[k]]) for k, w in ws.items()}
+            out_g = {k: gptq(w, cfg_w, hess[INPUT_OF[k]]) for k, w in ws.items()}
             gptq_s[run] += time.perf_counter() - t0
             gptq_cpu[run] += cpu() - c0
         for k, w in ws.items():
-            x = inputs[_INPUT_OF[k]].astype(np.float64)
+            x = inputs[INPUT_OF[k]].astype(np.float64)
             ref = float(np.sum((x @ w.T.astype(np.float64)) ** 2))
             for out, errs in ((out_o, err_o), (out_g, err_g)):
                 d = x @ (w - out[k].dequantized).T.astype(np.float64)

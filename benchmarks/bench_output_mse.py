@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from llmrun.calibration import _INPUT_OF, calibration_tokens_default
+    from llmrun.calibration import INPUT_OF, calibration_tokens_default
     from llmrun.forward import _rope_tables
     from llmrun.model import load_model
     from mant.output_select import GramCalibration
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             gram_s[run] += time.perf_counter() - t0
             for kind, w in ws.items():
-                quantize(w, cfg_o, calibration=grams[_INPUT_OF[kind]])
+                quantize(w, cfg_o, calibration=grams[INPUT_OF[kind]])
             output_s[run] += time.perf_counter() - t0
     wm, om = statistics.median(weight_s), statistics.median(output_s)
     direct_s, direct_values = _direct_one(model, tokens, tables, cfg_w)

@@ -1,13 +1,18 @@
-"""Weight quantization of a whole model by its recipe, with calibration activations for output-MSE.
+"""Weight quantization of a whole model by its recipe, with calibration activations for output-MSE,
+GPTQ and AWQ.
 
 :func:`quantize_weights` quantizes every linear projection kind of every block (q, k, v, o, gate,
 up, down) with the :class:`~mant.quant_spec.QuantSpec` the recipe gives that kind; a kind
 set to ``None`` stays as stored. Groups run along in_features (the reduction dimension).
 
-Kinds whose selection is ``output_mse`` need calibration activations: the numpy forward runs
-block by block on the calibration tokens (default: the first 16 windows of 512 tokens of Emma, no
-BOS, a text the perplexity protocol does not score), each linear's input is captured, that block's
-weights are quantized with ``mant.quantize.quantize(w, cfg, calibration=X)``, and
+Kinds whose selection is ``output_mse`` or whose algorithm is ``gptq`` or ``awq`` need
+calibration activations: the numpy forward runs block by block on the calibration tokens
+(default: the first 16 windows of 512 tokens of Jane Austen's *Emma*, no BOS; perplexity scores
+*Pride and Prejudice*, a different text), each linear's input is captured, that block's weights
+are quantized with ``mant.quantize.quantize(w, cfg, calibration=X)`` or, for an algorithm or a
+rotation (:class:`~mant.quant_spec.QuantSpec` ``algorithm`` / ``rotation``),
+``mant.gptq.quantize_layer`` (GPTQ's Hessian is built once per captured input and shared by the
+projections it feeds; AWQ's α search uses the first :data:`AWQ_TOKENS` calibration tokens), and
 
 * ``propagate=True`` (the M-ANT authors' way, ``pseudo_quant_output_mse`` in their commit 75fb156):
   the block is run again with its quantized weights and that output feeds the next block;
@@ -15,7 +20,9 @@ weights are quantized with ``mant.quantize.quantize(w, cfg, calibration=X)``, an
 
 Results are cached by content: the key is the model asset's hash, the recipe's weight part and the
 calibration settings (a hash of the token ids and the propagation flag). The cache holds the
-chosen candidate of every group (a few MB), from which the quantized weights are rebuilt exactly.
+chosen candidate of every group (a few MB), from which the quantized weights are rebuilt exactly;
+a kind quantized by GPTQ, AWQ or a rotation is stored as its dequantized float32 weights (about
+0.4 GB for every projection of SmolLM2-135M), since its scales depend on the sweep.
 
 Example (needs the model assets, ``mant-dse assets fetch``; ``tests/llmrun_tests`` runs it):
     >>> from mant.recipes import named_recipe
@@ -33,7 +40,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,7 +52,7 @@ from llmrun.model import LayerWeights, LlamaConfig, LlamaModel
 from llmrun.text import Corpus, corpus_tokens
 from mant.errors import InputError, IssueCollector
 from mant.output_select import GramCalibration
-from mant.quant_spec import WEIGHT_KINDS, Kind, Selection
+from mant.quant_spec import WEIGHT_KINDS, Algorithm, Kind, QuantSpec, Selection
 from mant.quantize import QuantConfig, quantize, quantize_with_choice
 from mant.recipe import Recipe
 
@@ -53,7 +60,11 @@ __all__ = [
     "CALIBRATION_CORPUS",
     "CALIBRATION_WINDOWS",
     "CALIBRATION_WINDOW_LEN",
+    "AWQ_TOKENS",
+    "INPUT_OF",
+    "KIND_FIELDS",
     "WeightQuantStats",
+    "calibration_blocks",
     "calibration_tokens_default",
     "quantize_weights",
 ]
@@ -63,6 +74,7 @@ CALIBRATION_WINDOWS = 16
 CALIBRATION_WINDOW_LEN = 512
 _BATCH = 4  # calibration windows per forward call (bounds the attention scores' memory)
 STATS_TOKENS = 1024  # calibration tokens the reported output error is measured on
+AWQ_TOKENS = 1024  # calibration tokens of AWQ's alpha search (20 products of (tokens, in) each)
 _CACHE_VERSION = 1
 
 # projection kind -> LayerWeights field
@@ -76,7 +88,7 @@ KIND_FIELDS: dict[Kind, str] = {
     Kind.DOWN: "w_down",
 }
 # which captured input each projection reads
-_INPUT_OF: dict[Kind, str] = {
+INPUT_OF: dict[Kind, str] = {
     Kind.Q: "attn_in",
     Kind.K: "attn_in",
     Kind.V: "attn_in",
@@ -96,9 +108,9 @@ class WeightQuantStats:
         n_tensors: tensors quantized; n_values: values quantized.
         bits_per_element: storage bits per weight of the most expensive quantized kind.
         choice_histogram: groups per candidate name, summed over all tensors.
-        output_rel_mse: sum over output-MSE tensors of ||X W^T - X Q^T||^2 over the sum of
-            ||X W^T||^2, X the first 1024 calibration tokens of each linear's input (None when no
-            kind uses output-MSE).
+        output_rel_mse: sum over output-MSE, GPTQ and AWQ tensors of ||X W^T - X Q^T||^2 over
+            the sum of ||X W^T||^2, X the first 1024 calibration tokens of each linear's input
+            (None when no kind uses calibration).
         calibration_tokens: calibration tokens used (0 when none were needed).
         propagate: whether quantized block outputs fed the next block.
         forward_seconds: wall time of the calibration forward in seconds.
@@ -155,8 +167,22 @@ def _recipe_configs(recipe: Recipe) -> dict[Kind, QuantConfig | Any]:
     return out
 
 
+def _layer_specs(recipe: Recipe) -> dict[Kind, QuantSpec]:
+    """The kinds quantized by ``mant.gptq.quantize_layer`` (an algorithm or a rotation)."""
+    out: dict[Kind, QuantSpec] = {}
+    for kind in WEIGHT_KINDS:
+        t = recipe.weight(kind)
+        if t is not None and t.layer_algorithm:
+            out[kind] = t
+    return out
+
+
 def _uses_output_mse(recipe: Recipe) -> bool:
-    return any(t is not None and t.selection is Selection.OUTPUT_MSE for _, t in recipe.weights)
+    """Whether the recipe's weights need calibration activations (output-MSE, GPTQ, AWQ)."""
+    return any(
+        t is not None and (t.selection is Selection.OUTPUT_MSE or t.algorithm is not Algorithm.RTN)
+        for _, t in recipe.weights
+    )
 
 
 # --- the block forward with captured linear inputs ---------------------------------------------
@@ -218,6 +244,25 @@ def _run_block(
     return outs, {k: np.concatenate(v, axis=0) for k, v in parts.items()}
 
 
+def calibration_blocks(
+    model: LlamaModel, tokens: np.ndarray, layers: int | None = None
+) -> Iterator[tuple[dict[Kind, np.ndarray], dict[str, np.ndarray], float]]:
+    """The unquantized forward, block by block, over calibration ``tokens`` (windows, len).
+
+    Yields, for each of the first ``layers`` blocks (None: all): the block's projection weights
+    by kind, the inputs that feed them by name (:data:`INPUT_OF`; (tokens, width) float32) and
+    the seconds its forward took.
+    """
+    arr = _check_tokens(tokens, model.config.vocab_size)
+    tables = _rope_tables(model.config, arr.shape[1], np.dtype(np.float32))
+    xs = [model.tok_embd[arr[i : i + _BATCH]] for i in range(0, len(arr), _BATCH)]
+    for layer in model.layers[:layers]:
+        t0 = time.perf_counter()
+        xs, inputs = _run_block(layer, xs, model.config, tables, True)
+        seconds = time.perf_counter() - t0
+        yield {k: getattr(layer, f) for k, f in KIND_FIELDS.items()}, inputs, seconds
+
+
 # --- quantization ------------------------------------------------------------------------------
 
 
@@ -226,18 +271,30 @@ def _quantize_layer(
     configs: dict[Kind, Any],
     inputs: dict[str, np.ndarray] | None,
     choices: dict[Kind, np.ndarray] | None,
+    specs: dict[Kind, QuantSpec] | None = None,
 ) -> tuple[LayerWeights, dict[Kind, Any]]:
-    """The layer with its configured kinds quantized; the QuantResult of each kind."""
+    """The layer with its configured kinds quantized; the QuantResult of each kind (for a kind
+    of ``specs`` read from the cache: a :class:`_Cached` with its values and choices)."""
     updates: dict[str, np.ndarray] = {}
     results: dict[Kind, Any] = {}
     grams: dict[tuple[str, int], GramCalibration] = {}
+    hessians: dict[str, Any] = {}
+    specs = specs or {}
     for kind, cfg in configs.items():
         w = getattr(layer, KIND_FIELDS[kind])
-        if choices is not None and isinstance(cfg, QuantConfig):
+        if kind in specs and choices is not None:
+            r = _Cached(
+                dequantized=choices[_deq_key(kind)],
+                choice=choices[kind],
+                candidates=tuple(cfg.candidate_set.names),
+            )
+        elif kind in specs:
+            r = _layer_algorithm(w, cfg, specs[kind], inputs, INPUT_OF[kind], hessians)
+        elif choices is not None and isinstance(cfg, QuantConfig):
             r = quantize_with_choice(w, cfg, choices[kind])
         elif isinstance(cfg, QuantConfig) and cfg.selection == "output_mse":
             assert inputs is not None
-            source = _INPUT_OF[kind]
+            source = INPUT_OF[kind]
             key = (source, int(cfg.group_size or 0))
             if key not in grams:  # one Gram per input: q, k, v share one, gate and up too
                 grams[key] = GramCalibration.from_activations(inputs[source], group_size=key[1])
@@ -247,6 +304,50 @@ def _quantize_layer(
         updates[KIND_FIELDS[kind]] = np.asarray(r.dequantized, dtype=np.float32)
         results[kind] = r
     return dataclasses.replace(layer, **updates), results
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Cached:
+    """A GPTQ / AWQ / rotated weight read back from the cache: its values and choices."""
+
+    dequantized: np.ndarray
+    choice: np.ndarray
+    candidates: tuple[str, ...]
+
+    def choice_histogram(self) -> dict[str, int]:
+        counts = np.bincount(self.choice.astype(np.int64), minlength=len(self.candidates))
+        return {name: int(n) for name, n in zip(self.candidates, counts, strict=True)}
+
+
+def _deq_key(kind: Kind) -> Kind | str:
+    return f"{kind.value}.deq"
+
+
+def _layer_algorithm(
+    w: np.ndarray,
+    cfg: QuantConfig,
+    spec: QuantSpec,
+    inputs: dict[str, np.ndarray] | None,
+    source: str,
+    hessians: dict[str, Any],
+) -> Any:
+    """``w`` quantized by ``spec``'s algorithm and rotation (:mod:`mant.gptq`)."""
+    from mant.gptq import Hessian, gptq, quantize_layer
+
+    block = spec.rotation_block_for(w.shape[1])
+    needs_x = spec.algorithm is not Algorithm.RTN or cfg.selection == "output_mse"
+    x = None
+    if needs_x:
+        assert inputs is not None
+        x = inputs[source]
+        if spec.algorithm is Algorithm.AWQ:
+            x = x[:AWQ_TOKENS]
+    if spec.algorithm is Algorithm.GPTQ and block is None:
+        assert x is not None
+        if source not in hessians:  # one Hessian per input: q, k, v share one, gate and up too
+            hessians[source] = Hessian.from_activations(x)
+        return gptq(w, cfg, hessians[source])
+    return quantize_layer(w, cfg, algorithm=spec.algorithm, rotation_block=block, calibration=x)
 
 
 def _output_error(w: np.ndarray, q: np.ndarray, x: np.ndarray) -> tuple[float, float]:
@@ -276,6 +377,8 @@ def _cache_key(model: LlamaModel, recipe: Recipe, tokens: np.ndarray | None, pro
             "shape": list(tokens.shape),
             "propagate": propagate,
         }
+        if any(t is not None and t.algorithm is Algorithm.AWQ for _, t in recipe.weights):
+            calib["awq_tokens"] = AWQ_TOKENS
     blob = json.dumps(
         {
             "v": _CACHE_VERSION,
@@ -290,14 +393,20 @@ def _cache_key(model: LlamaModel, recipe: Recipe, tokens: np.ndarray | None, pro
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _load_cache(path: Path) -> tuple[list[dict[Kind, np.ndarray]], dict[str, Any]] | None:
+def _cache_name(key: str) -> Kind | str:
+    """A cache entry's kind (``q``) or a dequantized weight's key (``q.deq``)."""
+    return key if key.endswith(".deq") else Kind(key)
+
+
+def _load_cache(path: Path) -> tuple[list[dict[Any, np.ndarray]], dict[str, Any]] | None:
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["__meta__"]))
             layers = [
-                {Kind(k): z[f"{i}.{k}"] for k in meta["kinds"]} for i in range(meta["n_layers"])
+                {_cache_name(k): z[f"{i}.{k}"] for k in meta["kinds"]}
+                for i in range(meta["n_layers"])
             ]
         return layers, meta["stats"]
     except (OSError, ValueError, KeyError):
@@ -305,8 +414,8 @@ def _load_cache(path: Path) -> tuple[list[dict[Kind, np.ndarray]], dict[str, Any
         return None
 
 
-def _save_cache(path: Path, choices: list[dict[Kind, np.ndarray]], stats: dict[str, Any]) -> None:
-    kinds = sorted(choices[0]) if choices else []
+def _save_cache(path: Path, choices: list[dict[Any, np.ndarray]], stats: dict[str, Any]) -> None:
+    kinds = sorted(choices[0], key=str) if choices else []
     meta = {"n_layers": len(choices), "kinds": [str(k) for k in kinds], "stats": stats}
     arrays = {f"{i}.{k}": c[k] for i, c in enumerate(choices) for k in kinds}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,6 +452,7 @@ def quantize_weights(
         InputError: bad calibration tokens.
     """
     configs = _recipe_configs(recipe)
+    specs = _layer_specs(recipe)
     if not configs:
         return model, WeightQuantStats(rel_mse=0.0, n_tensors=0, n_values=0, bits_per_element=16.0)
     cfg = model.config
@@ -359,7 +469,7 @@ def quantize_weights(
 
     forward_s = quantize_s = 0.0
     layers: list[LayerWeights] = []
-    choices: list[dict[Kind, np.ndarray]] = []
+    choices: list[dict[Any, np.ndarray]] = []
     hist: dict[str, int] = {}
     err = ref = out_err = out_ref = 0.0
     n_tensors = n_values = 0
@@ -384,11 +494,16 @@ def quantize_weights(
             forward_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         qlayer, results = _quantize_layer(
-            layer, configs, inputs, None if cached is None else cached[0][i]
+            layer, configs, inputs, None if cached is None else cached[0][i], specs
         )
         quantize_s += time.perf_counter() - t0
         layers.append(qlayer)
-        choices.append({k: np.asarray(r.choice, dtype=np.int16) for k, r in results.items()})
+        kept: dict[Any, np.ndarray] = {
+            k: np.asarray(r.choice, dtype=np.int16) for k, r in results.items()
+        }
+        for kind in specs:  # an algorithm's values are not rebuilt from choices: keep them
+            kept[_deq_key(kind)] = getattr(qlayer, KIND_FIELDS[kind])
+        choices.append(kept)
         for kind, r in results.items():
             w = getattr(layer, KIND_FIELDS[kind])
             q = getattr(qlayer, KIND_FIELDS[kind])
@@ -399,8 +514,11 @@ def quantize_weights(
             for name, count in r.choice_histogram().items():
                 hist[name] = hist.get(name, 0) + count
             c = configs[kind]
-            if inputs is not None and isinstance(c, QuantConfig) and c.selection == "output_mse":
-                e, s = _output_error(w, q, inputs[_INPUT_OF[kind]])
+            calibrated = c.selection == "output_mse" or (
+                kind in specs and specs[kind].algorithm is not Algorithm.RTN
+            )
+            if inputs is not None and isinstance(c, QuantConfig) and calibrated:
+                e, s = _output_error(w, q, inputs[INPUT_OF[kind]])
                 out_err, out_ref = out_err + e, out_ref + s
         if tables is not None:
             t0 = time.perf_counter()

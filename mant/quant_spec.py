@@ -53,9 +53,11 @@ from mant.vocab import (
     KV_KINDS,
     KV_SELECTIONS,
     WEIGHT_KINDS,
+    Algorithm,
     Granularity,
     GranularityType,
     Grouping,
+    Rotation,
     Selection,
     granularity_of,
 )
@@ -67,6 +69,7 @@ from mant.vocab import TensorKind as Kind
 
 __all__ = [
     "ACT_KINDS",
+    "Algorithm",
     "FP",
     "FP_WORDS",
     "Grouping",
@@ -75,6 +78,7 @@ __all__ = [
     "Selection",
     "QuantConfig",
     "QuantSpec",
+    "Rotation",
     "WEIGHT_KINDS",
 ]
 
@@ -140,6 +144,12 @@ class QuantSpec:
         staging_bits: V grouped per channel only: the INT width new tokens wait in until their
             group of ``group_size`` tokens is complete (the authors use 8); None: no staging.
         clip_search: search a clip ratio per group (ANT's search).
+        algorithm: weights only: ``rtn`` (round to nearest, the default), ``gptq`` or ``awq``
+            (:mod:`mant.gptq`; both need calibration activations).
+        rotation: weights only: ``none`` (default) or ``hadamard`` (:mod:`mant.rotation`: the
+            input dimension is rotated before quantizing and rotated back after).
+        rotation_block: the Hadamard block: None (the group size), a power of two dividing
+            in_features, or ``row`` (the whole row).
         resolved: (init only) the format's :class:`CandidateSet` when the caller has it (not
             parsed again).
         rules: (init only) ``""`` (a recipe's spec), ``"config"`` (the rules of
@@ -156,6 +166,9 @@ class QuantSpec:
     grouping: Grouping | None = None
     staging_bits: int | None = None
     clip_search: bool = False
+    algorithm: Algorithm = Algorithm.RTN
+    rotation: Rotation = Rotation.NONE
+    rotation_block: int | str | None = None
     resolved: InitVar[CandidateSet | None] = None
     rules: InitVar[str] = ""
     _set: CandidateSet | None = field(init=False, repr=False, compare=False, default=None)
@@ -218,10 +231,76 @@ class QuantSpec:
         c.check(
             isinstance(self.clip_search, bool), "clip_search", "must be a bool", self.clip_search
         )
+        self._check_algorithm(gran, c)
         if cs is not None and sel is Selection.NONE and len(cs.formats) > 1:
             default_sel = Selection.WEIGHT_MSE
             object.__setattr__(self, "selection", default_sel)
         c.raise_if_any()
+
+    def _check_algorithm(self, gran: Granularity | None, c: IssueCollector) -> None:
+        """Resolve and check ``algorithm``, ``rotation`` and ``rotation_block``."""
+        algo = _enum(Algorithm, self.algorithm, "algorithm", c)
+        if algo is not None:
+            object.__setattr__(self, "algorithm", algo)
+        rot = _enum(Rotation, self.rotation, "rotation", c)
+        if rot is not None:
+            object.__setattr__(self, "rotation", rot)
+        block = self.rotation_block
+        if isinstance(block, str) and block.strip().lower() == "row":
+            object.__setattr__(self, "rotation_block", "row")
+        elif block is not None:
+            ok = isinstance(block, int) and not isinstance(block, bool) and block >= 1
+            c.check(
+                ok and not block & (block - 1),
+                "rotation_block",
+                "must be a power of two, row or null (the group size)",
+                block,
+            )
+            if rot is Rotation.NONE:
+                c.add("rotation_block", "applies only to rotation hadamard", block)
+        if rot is Rotation.HADAMARD and block is None and gran is not Granularity.GROUP:
+            c.add(
+                "rotation_block",
+                "must be set (a power of two or row) when granularity is not group",
+                block,
+            )
+        if algo is Algorithm.GPTQ and gran is not None:
+            c.check(
+                gran is Granularity.GROUP,
+                "granularity",
+                "must be group with algorithm gptq",
+                gran.value,
+            )
+            c.check(
+                self.clip_search is not True,
+                "clip_search",
+                "must be false with algorithm gptq (no clip search inside its sweep)",
+                self.clip_search,
+            )
+            sel = self.selection
+            c.check(
+                sel is not Selection.OUTPUT_MSE,
+                "selection",
+                "must be weight_mse with algorithm gptq (each group picks its type inside "
+                "the sweep)",
+                getattr(sel, "value", sel),
+            )
+
+    @property
+    def layer_algorithm(self) -> bool:
+        """True when the weight needs ``mant.gptq.quantize_layer`` (GPTQ, AWQ or a rotation)
+        rather than the plain group quantizer."""
+        return self.algorithm is not Algorithm.RTN or self.rotation is not Rotation.NONE
+
+    def rotation_block_for(self, in_features: int) -> int | None:
+        """The Hadamard block for a weight of ``in_features`` inputs (None: no rotation)."""
+        if self.rotation is Rotation.NONE:
+            return None
+        if self.rotation_block == "row":
+            return int(in_features)
+        if self.rotation_block is None:
+            return int(self.group_size or in_features)
+        return int(self.rotation_block)
 
     @property
     def granularity_type(self) -> GranularityType:
@@ -303,6 +382,12 @@ class QuantSpec:
             out["staging_bits"] = self.staging_bits
         if self.clip_search:
             out["clip_search"] = True
+        if self.algorithm is not Algorithm.RTN:
+            out["algorithm"] = self.algorithm.value
+        if self.rotation is not Rotation.NONE:
+            out["rotation"] = self.rotation.value
+        if self.rotation_block is not None:
+            out["rotation_block"] = self.rotation_block
         return out
 
     @classmethod
@@ -365,6 +450,8 @@ class QuantSpec:
 
         ``RULE`` is a :class:`Selection` (``-`` or ``_``); ``channel`` / ``tensor`` set the
         granularity; ``grouping=token|channel`` (or ``g=token``) sets the K/V grouping.
+        Weights also take an :class:`Algorithm` (``rtn``, ``gptq``, ``awq``) and a rotation
+        (``hadamard``, ``hadamard=N`` or ``hadamard=row``), e.g. ``mant-unicore16:g64:gptq``.
         ``fp`` (or ``none``) means unquantized.
         """
         kind = Kind(kind)
@@ -390,6 +477,13 @@ class QuantSpec:
                 kwargs["granularity"] = f
             elif f == "clip":
                 kwargs["clip_search"] = True
+            elif f in {a.value for a in Algorithm}:
+                kwargs["algorithm"] = f
+            elif f == Rotation.HADAMARD.value:
+                kwargs["rotation"] = f
+            elif f.startswith(Rotation.HADAMARD.value + "="):
+                kwargs["rotation"] = Rotation.HADAMARD.value
+                kwargs["rotation_block"] = _int(f.split("=", 1)[1])
             elif f.replace("-", "_") in {s.value for s in Selection} | set(_SELECTION_ALIASES):
                 kwargs["selection"] = f
             else:
@@ -397,7 +491,8 @@ class QuantSpec:
                     where,
                     "fields after the name must be gN, scale=FMT, a selection rule "
                     "(" + ", ".join(s.value for s in Selection) + "), grouping=token|channel, "
-                    "staging=B, channel, tensor or clip",
+                    "staging=B, channel, tensor, clip, an algorithm (rtn, gptq, awq) or "
+                    "hadamard[=N|row]",
                     f,
                 )
         c.raise_if_any()
@@ -430,6 +525,11 @@ class QuantSpec:
             parts.append(f"grouping={self.grouping.value}")
         if self.staging_bits is not None:
             parts.append(f"staging={self.staging_bits}")
+        if self.algorithm is not Algorithm.RTN:
+            parts.append(self.algorithm.value)
+        if self.rotation is not Rotation.NONE:
+            block = "" if self.rotation_block is None else f"={self.rotation_block}"
+            parts.append(f"{self.rotation.value}{block}")
         return ":".join(parts)
 
 
@@ -730,6 +830,9 @@ _TENSOR_KEYS = (
     "grouping",
     "staging_bits",
     "clip_search",
+    "algorithm",
+    "rotation",
+    "rotation_block",
 )
 _DEFAULT_GROUPING = {Kind.KEY: Grouping.TOKEN, Kind.VALUE: Grouping.CHANNEL}
 
@@ -798,4 +901,42 @@ def _check_kind(t: QuantSpec, kind: Kind, path: str) -> None:
         c.check(
             t.grouping is None, f"{path}.grouping", "applies only to key and value", t.grouping
         )
+    if kind not in WEIGHT_KINDS:
+        c.check(
+            t.algorithm is Algorithm.RTN,
+            f"{path}.algorithm",
+            "applies only to weights (activations and KV are rounded to nearest)",
+            t.algorithm.value,
+        )
+        c.check(
+            t.rotation is Rotation.NONE,
+            f"{path}.rotation",
+            "applies only to weights",
+            t.rotation.value,
+        )
+    elif t.algorithm is Algorithm.GPTQ:
+        _check_gptq(t, path, c)
     c.raise_if_any()
+
+
+def _check_gptq(t: QuantSpec, path: str, c: IssueCollector) -> None:
+    """GPTQ's limits on the format, as ``mant.gptq`` states them: it rounds element by element
+    on a grid with the group's scale, so no OliVe pairs and no family that rounds its own way
+    (a registered group quantizer other than the block formats')."""
+    from mant.formats import Family
+    from mant.registry import group_quantizer
+
+    cs = t.candidate_set
+    if cs is None:
+        c.add(f"{path}.format", "must be a grid format with algorithm gptq", "tender")
+        return
+    fmt = cs.formats[0]
+    if isinstance(fmt, OliveFormat):
+        c.add(f"{path}.format", "must round element by element with algorithm gptq", cs.name)
+    elif group_quantizer(fmt.family) is not None and fmt.family != Family.BLOCK:
+        c.add(
+            f"{path}.format",
+            f"must round on a grid with its group's scale with algorithm gptq ({fmt.family} "
+            "rounds its own way)",
+            cs.name,
+        )

@@ -323,7 +323,8 @@ def quantize(
         x: real tensor (any shape, finite; converted to float32).
         cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
             A :class:`mant.quant_spec.QuantSpec` is quantized along the last axis with its
-            carried candidate set. A :class:`mant.tender.TenderConfig` runs Tender's
+            carried candidate set (one with a GPTQ / AWQ algorithm or a rotation is refused:
+            :func:`mant.gptq.quantize_layer` runs it, with its calibration activations). A :class:`mant.tender.TenderConfig` runs Tender's
             activation scheme instead.
         calibration: for ``selection="output_mse"`` only: activations (tokens, in_features)
             that multiply ``x`` (out_features, in_features), grouped along its last axis, or
@@ -348,6 +349,14 @@ def quantize(
         if not callable(getattr(cfg, "quant_config", None)):
             raise InputError.single(
                 "cfg", "must be a QuantConfig, a QuantSpec or a TenderConfig", type(cfg)
+            )
+        if getattr(cfg, "layer_algorithm", False):  # never rounded to nearest in silence
+            raise InputError.single(
+                "cfg",
+                "has an algorithm or a rotation: quantize it with mant.gptq.quantize_layer("
+                "w, spec.quant_config(), algorithm=spec.algorithm, rotation_block=..., "
+                "calibration=X)",
+                str(cfg),
             )
         cfg = cfg.quant_config(axis=-1)
     if cfg is not None and not isinstance(cfg, QuantConfig):

@@ -27,6 +27,24 @@ _MANT_W = {
     "scale_format": "fp16",
     "selection": "output_mse",
 }
+# GPTQ picks each group's type inside its sweep by weight error (mant.gptq), so no output-MSE rule
+_MANT_W_GPTQ = {
+    "format": "mant-unicore16",
+    "group_size": 64,
+    "scale_format": "fp16",
+    "algorithm": "gptq",
+}
+_MANT_W_AWQ = {**_MANT_W_GPTQ, "algorithm": "awq"}  # AWQ as its authors: scale, then round
+_GPTQ_SOURCE = (
+    "GPTQ (Frantar et al., ICLR 2023) in place of round to nearest: each group's MANT type and "
+    "scale chosen inside the column sweep by weight error, damping 1%, natural column order; "
+    "calibration on the first 16 x 512 tokens of Emma (llmrun.calibration)"
+)
+_AWQ_SOURCE = (
+    "AWQ (Lin et al., MLSys 2024): per-input-channel scales mean|X|^alpha, alpha searched over "
+    "0..0.95 per weight for the least output error, then round to nearest with each group's "
+    "MANT type by weight error; calibration on Emma (the first 1024 tokens for the search)"
+)
 _MANT_K = {"format": "mant-kv3", "group_size": 64, "selection": "variance", "grouping": "token"}
 _MANT_V = {**_MANT_K, "grouping": "channel", "staging_bits": 8}
 
@@ -57,6 +75,30 @@ RECIPES: dict[str, dict[str, Any]] = {
         "weights": {"default": _MANT_W},
         "activations": _INT8_G64,
     },
+    "mant-hpca25-gptq": {
+        "name": "mant-hpca25-gptq",
+        "description": "mant-hpca25 with GPTQ weights (W4A8 KV4)",
+        "source": _GPTQ_SOURCE + "; activations, Q, K, V, P, O as mant-hpca25",
+        "weights": {"default": _MANT_W_GPTQ},
+        "activations": _INT8_G64,
+        "query": _INT8_G64,
+        "key": _MANT_K,
+        "value": _MANT_V,
+        "attn_probs": _INT8_G64,
+        "attn_out": _INT8_G64,
+    },
+    "mant-hpca25-awq": {
+        "name": "mant-hpca25-awq",
+        "description": "mant-hpca25 with AWQ-scaled weights (W4A8 KV4)",
+        "source": _AWQ_SOURCE + "; activations, Q, K, V, P, O as mant-hpca25",
+        "weights": {"default": _MANT_W_AWQ},
+        "activations": _INT8_G64,
+        "query": _INT8_G64,
+        "key": _MANT_K,
+        "value": _MANT_V,
+        "attn_probs": _INT8_G64,
+        "attn_out": _INT8_G64,
+    },
     "mant-w4a4": {
         "name": "mant-w4a4",
         "description": "M-ANT W4A4 (INT4 activations per group of 64), KV in fp16",
@@ -64,6 +106,39 @@ RECIPES: dict[str, dict[str, Any]] = {
         "authors' code with a_bit = 4",
         "weights": {"default": _MANT_W},
         "activations": _INT4_G64,
+    },
+    "mant-w4a16": {
+        "name": "mant-w4a16",
+        "description": "M-ANT weights only (W4A16): the authors' output-MSE selection",
+        "source": "M-ANT authors' code, commit 75fb156: MANT4 weights chosen by output error per "
+        "(row, 64 inputs); activations and KV cache in fp16",
+        "weights": {"default": _MANT_W},
+    },
+    "mant-w4a16-gptq": {
+        "name": "mant-w4a16-gptq",
+        "description": "M-ANT weights only (W4A16), quantized with GPTQ",
+        "source": _GPTQ_SOURCE,
+        "weights": {"default": _MANT_W_GPTQ},
+    },
+    "mant-w4a16-awq": {
+        "name": "mant-w4a16-awq",
+        "description": "M-ANT weights only (W4A16), AWQ-scaled, round to nearest",
+        "source": _AWQ_SOURCE,
+        "weights": {"default": _MANT_W_AWQ},
+    },
+    "mant-w4a8-gptq": {
+        "name": "mant-w4a8-gptq",
+        "description": "mant-w4a8 with GPTQ weights",
+        "source": _GPTQ_SOURCE + "; activations as mant-w4a8",
+        "weights": {"default": _MANT_W_GPTQ},
+        "activations": _INT8_G64,
+    },
+    "mant-w4a8-awq": {
+        "name": "mant-w4a8-awq",
+        "description": "mant-w4a8 with AWQ-scaled weights",
+        "source": _AWQ_SOURCE + "; activations as mant-w4a8",
+        "weights": {"default": _MANT_W_AWQ},
+        "activations": _INT8_G64,
     },
     "ant-w4a4": {
         "name": "ant-w4a4",

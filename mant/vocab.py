@@ -9,6 +9,8 @@
   a GEMM's B operand can be: a projection's weights, K or V) are written here only;
   ``hwmodel.OperandKind`` is :class:`TensorKind`.
 * :class:`Selection`: how a group picks its type among candidate formats.
+* :class:`Algorithm` and :class:`Rotation`: how a weight is rounded (round to nearest, GPTQ,
+  AWQ) and whether its input dimension is Hadamard-rotated first.
 * :class:`Grouping`: which way a K or V group runs in a (..., tokens, head_dim) cache.
 * :class:`Granularity` (the YAML word) and its typed forms :class:`PerGroup` (which carries its
   group size), :class:`PerChannel`, :class:`PerToken` and :class:`PerTensor`.
@@ -31,6 +33,7 @@ from enum import StrEnum
 
 __all__ = [
     "ACT_KINDS",
+    "Algorithm",
     "B_OPERAND_KINDS",
     "Granularity",
     "GranularityType",
@@ -41,6 +44,7 @@ __all__ = [
     "PerGroup",
     "PerTensor",
     "PerToken",
+    "Rotation",
     "SELECTION_ALIASES",
     "Selection",
     "TensorKind",
@@ -120,6 +124,21 @@ WEIGHT_SELECTIONS = (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE)
 
 KV_SELECTIONS = (Selection.VARIANCE, Selection.LUT, Selection.ORACLE)
 """The rules of the real-time KV quantizer."""
+
+
+class Algorithm(StrEnum):
+    """How a weight's values are rounded onto its format (``mant.gptq``; weights only)."""
+
+    RTN = "rtn"  # round to nearest, each group on its own (mant.quantize)
+    GPTQ = "gptq"  # GPTQ's error-compensating column sweep
+    AWQ = "awq"  # activation-aware channel scaling, then round to nearest
+
+
+class Rotation(StrEnum):
+    """A rotation of a weight's input dimension before it is quantized (``mant.rotation``)."""
+
+    NONE = "none"
+    HADAMARD = "hadamard"  # block-diagonal normalised Sylvester-Hadamard
 
 
 class Grouping(StrEnum):

@@ -275,15 +275,18 @@ class PerplexitySource:
         of every linear layer, and Q, attention probabilities and outputs where the recipe
         quantizes them, as ``llmrun`` runs them per token) and KV cache.
 
-        A recipe with fp16 activations whose weight kinds all agree takes :meth:`metrics` (same
-        cache entries); K and V must share their quantizer here (``llmrun`` runs one KV
-        config), else the trial fails with that reason.
+        A recipe with fp16 activations whose weight kinds all agree (rounded to nearest, no
+        rotation) takes :meth:`metrics` (same cache entries); GPTQ and AWQ weights calibrate
+        on Emma block by block (``llmrun.calibration``); K and V must share their quantizer
+        here (``llmrun`` runs one KV config), else the trial fails with that reason.
         """
         from dse.study.numerics import uniform_configs
 
         acts = (recipe.activations, recipe.query, recipe.attn_probs, recipe.attn_out)
         uniform = uniform_configs(recipe)
-        if uniform is not None and all(a is None for a in acts):
+        # GPTQ, AWQ or a rotation is a property of the recipe's specs, not of a QuantConfig
+        algorithm = any(t is not None and t.layer_algorithm for _, t in recipe.weights)
+        if uniform is not None and all(a is None for a in acts) and not algorithm:
             return self.metrics(*uniform, cache)
         kvcfg = self.calibrate_kv(recipe.kv_config(), cache)
         parts = {"kind": "ppl-recipe", "recipe": recipe.to_dict()}

@@ -131,6 +131,14 @@ class Evaluator:
 def _check_uniform(design: Design) -> None:
     """Raises when a design quantizes weight kinds, or K and V, differently (a plug-in source
     with only ``metrics(weight_config, kv_config, cache)`` cannot score it)."""
+    algo = [t for _, t in design.recipe.weights if t is not None and t.layer_algorithm]
+    if algo:
+        raise InputError.single(
+            "space.weight_algorithm",
+            "gptq, awq and rotations need a source with recipe_metrics(recipe, cache) "
+            "(docs/inputs.md)",
+            f"{algo[0].algorithm}/{algo[0].rotation}",
+        )
     if numerics.uniform_configs(design.recipe) is None:
         raise InputError.single(
             "accuracy.source",

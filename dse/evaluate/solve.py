@@ -30,7 +30,8 @@ import numpy as np
 
 from dse.evaluate.evaluation import Evaluation
 from dse.evaluate.pareto import pareto_mask, to_minimization
-from dse.study.design import Design, design_from_values
+from dse.study.design import OPTIONAL_FIELDS as _OPTIONAL
+from dse.study.design import Design, design_from_values, freeze
 from dse.study.space import HARDWARE_PARAMS
 
 if TYPE_CHECKING:
@@ -63,10 +64,16 @@ _ARRAY = ("rows", "cols")
 def quant_key(design: Design) -> tuple[Any, ...]:
     """What a quantization setting is: the design without its hardware parameters."""
     return tuple(
-        (name, v)
-        for name, v in zip(_FIELDS, design.key, strict=True)
-        if name not in HARDWARE_PARAMS
+        (name, freeze(getattr(design, name)))
+        for name in _FIELDS
+        if name not in HARDWARE_PARAMS and name in _in_key(design)
     )
+
+
+def _in_key(design: Design) -> set[str]:
+    """The fields :attr:`Design.key` holds (the weight algorithm and rotation only when not
+    ``rtn`` / ``none``)."""
+    return {n for n in _FIELDS if n not in _OPTIONAL or getattr(design, n) != _OPTIONAL[n]}
 
 
 _FIELDS = tuple(Design.__dataclass_fields__)

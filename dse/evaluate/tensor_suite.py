@@ -86,6 +86,43 @@ class NamedKV:
     v: np.ndarray
 
 
+@dataclass(frozen=True, slots=True)
+class LayerAlgorithm:
+    """A weight config whose kind is rounded by GPTQ or AWQ or Hadamard-rotated
+    (:func:`mant.gptq.quantize_layer`): the group quantizer's config and the spec it came from.
+
+    ``to_dict`` is the config's plus the spec's ``algorithm`` / ``rotation`` /
+    ``rotation_block`` (its cache key); round to nearest without a rotation is never wrapped, so
+    its keys are the plain config's.
+    """
+
+    config: Any  # mant.quantize.QuantConfig
+    spec: Any  # mant.quant_spec.QuantSpec
+
+    @property
+    def selection(self) -> Any:
+        return self.config.selection
+
+    @property
+    def group_size(self) -> Any:
+        return self.config.group_size
+
+    @property
+    def needs_activations(self) -> bool:
+        """GPTQ and AWQ need the activations that feed the weight."""
+        from mant.quant_spec import Algorithm
+
+        return self.spec.algorithm is not Algorithm.RTN
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.config.to_dict()
+        spec = self.spec.to_dict()
+        for key in ("algorithm", "rotation", "rotation_block"):
+            if key in spec:
+                out[key] = spec[key]
+        return out
+
+
 def _cfg_json(config: Any) -> str:
     if config is None:  # an unquantized (fp16) kind
         return "null"
@@ -270,6 +307,11 @@ class TensorSuite:
         if config is None:  # fp16 weights: no weight error (the activations may have some)
             w_hat = np.asarray(tensor.data, dtype=np.float64)
             out = {"rel_mse": 0.0, "sqnr_db": numerics.MAX_SQNR_DB}
+        elif isinstance(config, LayerAlgorithm):
+            res = self._layer_algorithm(tensor, config)
+            rel = float(res.rel_mse)
+            out = {"rel_mse": rel, "sqnr_db": numerics.sqnr_db(rel)}
+            w_hat = np.asarray(res.dequantized, dtype=np.float64)
         else:
             kwargs = {}
             if getattr(config, "selection", None) is Selection.OUTPUT_MSE:
@@ -293,6 +335,29 @@ class TensorSuite:
                 out["output_rel_mse"] = err / power if power > 0 else 0.0
         return out
 
+    def _layer_algorithm(self, tensor: NamedTensor, config: LayerAlgorithm) -> Any:
+        """One 2-d weight by GPTQ / AWQ / a rotation, on its calibration activations."""
+        from mant.errors import InputError
+        from mant.gptq import quantize_layer
+        from mant.selection import Selection
+
+        w = np.asarray(tensor.data, dtype=np.float32)
+        if w.ndim != 2:
+            raise InputError.single(
+                "accuracy.weights", "must be 2-d (out, in) for gptq, awq or a rotation", w.shape
+            )
+        spec = config.spec
+        x = None
+        if config.needs_activations or config.selection is Selection.OUTPUT_MSE:
+            x = self.activations(tensor, f"algorithm {spec.algorithm}").calibration
+        return quantize_layer(
+            w,
+            config.config,
+            algorithm=spec.algorithm.value,
+            rotation_block=spec.rotation_block_for(w.shape[1]),
+            calibration=None if x is None else np.asarray(x, dtype=np.float32),
+        )
+
     def _weight_parts(self, tensor: NamedTensor, config: Any, act: Any = None) -> dict[str, Any]:
         from mant.selection import Selection
 
@@ -302,7 +367,8 @@ class TensorSuite:
             "config": None if config is None else config.to_dict(),
         }
         output_mse = getattr(config, "selection", None) is Selection.OUTPUT_MSE
-        if output_mse or self.output_error:
+        algo = isinstance(config, LayerAlgorithm) and config.needs_activations
+        if output_mse or algo or self.output_error:
             parts["activations"] = self.activations(tensor, "output-MSE selection").id
         if self.output_error:
             parts["output_error"] = True
@@ -452,7 +518,10 @@ def _tensor_configs(
     configs = {}
     for k in WEIGHT_KINDS:
         tr = recipe.weight(k)  # None: unquantized, scored as exact
-        configs[k.value] = None if tr is None else tr.quant_config(axis=-1)
+        if tr is not None and tr.layer_algorithm:
+            configs[k.value] = LayerAlgorithm(tr.quant_config(axis=-1), tr)
+        else:
+            configs[k.value] = None if tr is None else tr.quant_config(axis=-1)
     uniform = len({_cfg_json(c) for c in configs.values()}) == 1
     out = []
     for t in weights:

@@ -35,6 +35,7 @@ __all__ = [
     "FORMAT_PES",
     "PE_RECIPES",
     "FP_KV_BITS",
+    "OPTIONAL_FIELDS",
     "Design",
     "canonical_values",
     "design_from_values",
@@ -58,6 +59,12 @@ class Design:
         weight_selection: how a weight group picks its type: ``weight_mse`` (least weight
             error) or ``output_mse`` (least output error over calibration activations, the
             M-ANT authors' rule; the accuracy source supplies the activations).
+        weight_algorithm: how weights are rounded: ``rtn`` (round to nearest), ``gptq`` or
+            ``awq`` (:mod:`mant.gptq`; calibration activations from the accuracy source). With
+            ``gptq`` each group picks its type inside the sweep, so ``weight_selection`` is
+            unused.
+        weight_rotation: ``none`` or ``hadamard`` (the weights' input dimension rotated per
+            group before quantizing, :mod:`mant.rotation`).
         kv_bits: KV element width in bits; 16 keeps the KV cache in fp16.
         kv_format: KV candidate set or format name.
         kv_selection: ``realtime`` (threshold LUT) or ``oracle`` per-group type choice.
@@ -92,6 +99,8 @@ class Design:
     dataflow: str
     kv_selection: str = "realtime"
     weight_selection: str = "weight_mse"
+    weight_algorithm: str = "rtn"
+    weight_rotation: str = "none"
     weight_buffer_kib: int | None = None
     act_buffer_kib: int | None = None
     clock_mhz: int | None = None
@@ -168,8 +177,15 @@ class Design:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        """A hashable identity of the design (format mappings frozen)."""
-        return tuple(freeze(getattr(self, f.name)) for f in fields(self))
+        """A hashable identity of the design (format mappings frozen); the weight algorithm
+        and rotation enter only when not ``rtn`` / ``none`` (earlier keys unchanged)."""
+        return tuple(
+            (f.name, freeze(getattr(self, f.name)))
+            if f.name in OPTIONAL_FIELDS
+            else freeze(getattr(self, f.name))
+            for f in fields(self)
+            if OPTIONAL_FIELDS.get(f.name, _NO_DEFAULT) != getattr(self, f.name)
+        )
 
     @property
     def hardware_key(self) -> tuple[Any, ...]:
@@ -199,6 +215,9 @@ class Design:
         out = asdict(self)
         if self.quantization == "space":
             out.pop("quantization")
+        for name, default in OPTIONAL_FIELDS.items():
+            if out[name] == default:
+                out.pop(name)
         if not self.per_kind:
             out.pop("per_kind")
         else:
@@ -235,7 +254,15 @@ class Design:
         for key in ("weight_buffer_kib", "act_buffer_kib"):
             if key in data:
                 _check_size(c, data[key], f"{path}.{key}", optional=True)
-        for key in ("pe_type", "dataflow", "kv_selection", "weight_selection", "quantization"):
+        for key in (
+            "pe_type",
+            "dataflow",
+            "kv_selection",
+            "weight_selection",
+            "weight_algorithm",
+            "weight_rotation",
+            "quantization",
+        ):
             if key in data:
                 c.check(isinstance(data[key], str), f"{path}.{key}", "must be a string", data[key])
         _check_per_kind(c, data.get("per_kind"), f"{path}.per_kind")
@@ -244,6 +271,9 @@ class Design:
 
 
 _MAX_SIZE = 2**20
+# fields left out of a design's key and dict at these values (designs before them keep theirs)
+OPTIONAL_FIELDS = {"weight_algorithm": "rtn", "weight_rotation": "none"}
+_NO_DEFAULT = object()
 
 
 def _check_size(c: IssueCollector, value: Any, path: str, *, optional: bool) -> None:
@@ -309,7 +339,7 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
 
     pe = values.get("pe_type")
     if values.get("quantization") == "native":  # the PE's native recipe: every knob unused
-        quant = {"group_size", "act_bits", "kv_selection", "weight_selection"}
+        quant = {"group_size", "act_bits", "kv_selection", "weight_selection", *OPTIONAL_FIELDS}
         quant |= {*PER_KIND_BASES, *per_kind}
         return {n for n in names if n in quant}
     baseline = pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES
@@ -328,6 +358,9 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
                 fmt, values.get(source("weight_bits", kind))
             ):
                 used.add("weight_selection")  # a one-format set has no type to pick
+        used.update(OPTIONAL_FIELDS)  # any weight format can be rounded by GPTQ/AWQ, rotated
+        if resolved("weight_algorithm") == "gptq":
+            used.discard("weight_selection")  # GPTQ picks each group's type inside its sweep
     kv_quantized = []
     for side in KV_SIDE_NAMES:
         bits_name = source("kv_bits", side)
@@ -353,7 +386,7 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
                 used.add("kv_selection")
     elif kv_quantized:
         used.add("kv_selection")
-    quant = {"kv_selection", "weight_selection", *PER_KIND_BASES, *per_kind}
+    quant = {"kv_selection", "weight_selection", *OPTIONAL_FIELDS, *PER_KIND_BASES, *per_kind}
     return {n for n in names if n in quant and n not in used}
 
 

@@ -1,7 +1,8 @@
 """A design's :class:`mant.recipe.Recipe`: how a study point quantizes every tensor kind.
 
 Studies describe quantization with a few searchable parameters (``weight_format``,
-``weight_bits``, ``group_size``, ``act_bits``, ``kv_format``, ``kv_bits``, ``kv_selection``, and
+``weight_bits``, ``group_size``, ``weight_selection``, ``weight_algorithm``, ``weight_rotation``,
+``act_bits``, ``kv_format``, ``kv_bits``, ``kv_selection``, and
 per-kind ``<base>.<kind>`` overrides such as ``group_size.key``);
 :func:`design_recipe` turns them into the one frozen recipe that everything downstream reads
 (weight and KV configs in :mod:`dse.study.numerics`, ``hwmodel.Precision.from_recipe`` in
@@ -48,6 +49,12 @@ class Design(Protocol):
 
     @property
     def weight_selection(self) -> str: ...
+
+    @property
+    def weight_algorithm(self) -> str: ...
+
+    @property
+    def weight_rotation(self) -> str: ...
 
     @property
     def per_kind(self) -> Mapping[str, Any] | None: ...
@@ -137,8 +144,13 @@ def _build(design: Design) -> Recipe:
                     "group_size": wg,
                     "scale_format": "fp16",
                 }
-                if design.weight_selection == "output_mse":
+                gptq = design.weight_algorithm == "gptq"
+                if design.weight_selection == "output_mse" and not gptq:
                     entry["selection"] = "output_mse"
+                if design.weight_algorithm != "rtn":  # absent at the defaults: keys unchanged
+                    entry["algorithm"] = design.weight_algorithm
+                if design.weight_rotation != "none":
+                    entry["rotation"] = design.weight_rotation
                 built[key] = QuantSpec.from_value(entry, path, kind=Kind.Q)
             chosen.append((kind, built[key]))
         weights = tuple(chosen)

@@ -105,6 +105,8 @@ PARAMS: dict[str, ParamInfo] = {
     "weight_selection": ParamInfo(
         kind="choice", default="weight_mse", allowed=("weight_mse", "output_mse")
     ),
+    "weight_algorithm": ParamInfo(kind="choice", default="rtn", allowed=("rtn", "gptq", "awq")),
+    "weight_rotation": ParamInfo(kind="choice", default="none", allowed=("none", "hadamard")),
     "kv_bits": ParamInfo(kind="int", default=4, low=2, high=16, unit="bit"),
     "kv_format": ParamInfo(kind="format", default="mant-unicore16"),
     "kv_selection": ParamInfo(kind="choice", default="realtime", allowed=("realtime", "oracle")),
@@ -143,6 +145,8 @@ QUANT_PARAMS = tuple(
         "weight_bits",
         "weight_format",
         "weight_selection",
+        "weight_algorithm",
+        "weight_rotation",
         "kv_bits",
         "kv_format",
         "kv_selection",

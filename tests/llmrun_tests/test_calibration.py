@@ -9,7 +9,7 @@ import pytest
 
 from llmrun import PreparedModel, forward_hidden, load_model
 from llmrun.calibration import (
-    _INPUT_OF,
+    INPUT_OF,
     KIND_FIELDS,
     _block,
     _run_block,
@@ -99,7 +99,7 @@ def test_output_mse_uses_each_blocks_inputs_and_propagates(small, tokens, tmp_pa
     t = recipe.weight(Kind.GATE)
     assert t is not None
     for kind in WEIGHT_KINDS:
-        field, src = KIND_FIELDS[kind], _INPUT_OF[kind]
+        field, src = KIND_FIELDS[kind], INPUT_OF[kind]
         w0, w1 = getattr(small.layers[0], field), getattr(small.layers[1], field)
         want0 = quantize(w0, t.quant_config(), calibration=inputs0[src]).dequantized
         np.testing.assert_array_equal(getattr(q_prop.layers[0], field), want0)
@@ -138,7 +138,7 @@ def test_output_mse_beats_weight_mse_on_real_activations(model):
     totals = {"weight": [0.0, 0.0], "output": [0.0, 0.0]}
     for kind in WEIGHT_KINDS:
         w = getattr(layer, KIND_FIELDS[kind]).astype(np.float64)
-        x_c, x_h = in_c[_INPUT_OF[kind]], in_h[_INPUT_OF[kind]]
+        x_c, x_h = in_c[INPUT_OF[kind]], in_h[INPUT_OF[kind]]
         q_w = quantize(w, t_w.quant_config()).dequantized
         q_o = quantize(w, t_out.quant_config(), calibration=x_c).dequantized
         for name, q in (("weight", q_w), ("output", q_o)):

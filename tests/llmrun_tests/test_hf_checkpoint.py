@@ -340,3 +340,25 @@ def test_study_perplexity_source_runs_a_checkpoint_on_torch(needs_torch, qwen_di
     with pytest.raises(InputError) as info:
         parse_spec({**spec_to_dict(spec), "accuracy": bad})
     assert {i.path for i in info.value.issues} >= {"accuracy.model", "accuracy.backend"}
+
+
+# --- GPTQ / AWQ weights calibrated block by block (issue 21 §2) -------------------------------
+
+
+def test_a_gptq_recipe_runs_on_a_checkpoint(qwen_dir, capsys):
+    argv = ["--model", str(qwen_dir), "--text", str(qwen_dir / "text.txt"), "--context", "128"]
+    argv += ["--max-windows", "1"]
+    rtn = _cli(capsys, *argv, "--recipe", "mant-w4a16")
+    gptq = _cli(capsys, *argv, "--recipe", "mant-w4a16-gptq")
+    assert "gptq" in gptq["weights"] and "gptq" not in rtn["weights"], gptq
+    assert gptq["ppl"] != rtn["ppl"]  # another weight set
+    # a second run reads the quantized weights back from the cache: the same perplexity
+    assert _cli(capsys, *argv, "--recipe", "mant-w4a16-gptq")["ppl"] == gptq["ppl"]
+
+
+def test_gptq_weights_are_handed_to_the_torch_backend(needs_torch, qwen_dir, capsys):
+    argv = ["--model", str(qwen_dir), "--text", str(qwen_dir / "text.txt"), "--context", "128"]
+    argv += ["--max-windows", "1", "--recipe", "mant-w4a16-gptq", "--dtype", "float64"]
+    np_r = _cli(capsys, *argv, "--backend", "numpy")
+    torch_r = _cli(capsys, *argv, "--backend", "torch", "--device", "cpu")
+    assert torch_r["ppl"] == pytest.approx(np_r["ppl"], rel=1e-9)

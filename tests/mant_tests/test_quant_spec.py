@@ -191,3 +191,72 @@ def test_kv_quantizes_with_a_spec_built_config():
     vs = QuantSpec.parse("int4:g64", kind="value")
     res = quantize_kv(k, v, KVQuantConfig.from_specs(ks, vs))
     assert res.k.n_groups > 0 and 0 < res.rel_mse < 0.05
+
+
+# --- algorithm and rotation (issue 21 §2) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mant-unicore16:g64:gptq",
+        "mant-unicore16:g64:output-mse:awq:hadamard",
+        "int4:g64:gptq:hadamard=row",
+        "int4:channel:hadamard=16",
+        "mxfp4:awq",
+    ],
+)
+def test_algorithm_and_rotation_round_trip(text):
+    spec = QuantSpec.parse(text, kind="down")
+    assert QuantSpec.parse(str(spec), kind="down") == spec
+    assert QuantSpec.from_dict(spec.to_dict()) == spec
+    assert QuantSpec.from_dict(spec.to_dict(), kind="down") == spec
+    assert spec.layer_algorithm
+
+
+@pytest.mark.parametrize(("kind", "text"), SPECS)
+def test_rtn_and_no_rotation_leave_every_form_unchanged(kind, text):
+    spec = QuantSpec.parse(text, kind=kind)
+    d = spec.to_dict()
+    assert not {"algorithm", "rotation", "rotation_block"} & set(d)
+    assert "rtn" not in str(spec) and "hadamard" not in str(spec)
+    assert QuantSpec.parse(text + (":rtn" if kind in ("q", "down") else ""), kind=kind) == spec
+    assert not spec.layer_algorithm
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "message"),
+    [
+        ("q", "mant-unicore16:g64:output-mse:gptq", "q.selection: must be weight_mse with"),
+        ("q", "int4:channel:gptq", "q.granularity: must be group with algorithm gptq"),
+        ("q", "olive-ovp:g64:gptq", "q.format: must round element by element with"),
+        ("q", "int4:g64:hadamard=3", "q.rotation_block: must be a power of two"),
+        ("q", "int4:channel:hadamard", "q.rotation_block: must be set"),
+        ("activations", "int8:g64:gptq", "activations.algorithm: applies only to weights"),
+        ("key", "int4:g64:hadamard", "key.rotation: applies only to weights"),
+    ],
+)
+def test_bad_algorithm_values_name_the_field(kind, text, message):
+    with pytest.raises(InputError) as info:
+        QuantSpec.parse(text, kind=kind)
+    assert message in str(info.value) and len(str(info.value).splitlines()) == 1
+
+
+def test_quantize_refuses_a_spec_it_would_round_to_nearest():
+    w = np.random.default_rng(0).standard_normal((16, 128)).astype(np.float32)
+    spec = QuantSpec.parse("int4:g64:gptq:hadamard", kind="q")
+    assert spec.rotation_block_for(128) == 64 and spec.quant_config().group_size == 64
+    with pytest.raises(InputError, match="cfg: has an algorithm or a rotation"):
+        quantize(w, spec)
+
+
+def test_a_recipe_with_gptq_parses_and_round_trips():
+    from mant.recipes import named_recipe
+
+    r = named_recipe("mant-hpca25-gptq")
+    assert all(t.algorithm.value == "gptq" for _, t in r.weights)
+    assert Recipe.from_dict(r.to_dict()) == r
+    assert r.weight_bits_per_element == named_recipe("mant-hpca25").weight_bits_per_element
+    assert r.key == named_recipe("mant-hpca25").key
+    y = Recipe.from_dict({"name": "y", "weights": {"default": "int4:g64", "down": "int4:g64:awq"}})
+    assert y.weight("down").algorithm.value == "awq" and y.weight("q").algorithm.value == "rtn"
