@@ -4,7 +4,7 @@ A 4096x4096 float32 Gaussian tensor. Baseline: ``mant-unicore16`` at g=64 (16 ca
 scales, the built-in numba kernel). Measured: ``levels`` family sets of 4 lists (BitMoD's FP4
 ER/EA lists and RaZeR's E2M1 + special-value lists, as data at g=64; also with ``scale: mse``,
 i.e. 8 scale columns, and ``tie: even``); a ``subblock`` family member other than the named
-ones; and every named 2025-26 format (``mant.formats2026.NAMED_2026``, ``hif4``, ``mxplus_fp4``) at its
+ones; and every named 2025-26 format (``mant.formats2026.NAMED_2026``) at its
 own block size.
 After one warm-up call each (JIT), ``--runs`` rounds time every case once, in turn (so a change
 of machine load hits all cases alike); prints one line per case with its median wall time, its
@@ -78,7 +78,7 @@ def main() -> None:
     )
     sub = {"family": "subblock", "kind": "scale", "block": 64, "sub": 16}
     cases.append(("subblock: scale, block 64, sub 16", QuantConfig(candidates=sub)))
-    for name in (*NAMED_2026, "hif4", "mxplus_fp4"):
+    for name in NAMED_2026:
         cases.append(
             (f"{name} (g={QuantConfig(candidates=name).group_size})", QuantConfig(candidates=name))
         )
