@@ -279,6 +279,15 @@ class PerplexitySource:
         """
         from dse.study.numerics import uniform_configs
 
+        from mant.errors import InputError
+
+        if recipe.act_kinds:
+            raise InputError.single(
+                "accuracy.source",
+                "perplexity runs one quantizer for every linear input (llmrun); per-kind "
+                "activations are scored by output_rel_mse",
+                [str(k) for k, _ in recipe.act_kinds],
+            )
         acts = (recipe.activations, recipe.query, recipe.attn_probs, recipe.attn_out)
         uniform = uniform_configs(recipe)
         if uniform is not None and all(a is None for a in acts):
