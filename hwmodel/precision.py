@@ -195,9 +195,9 @@ class KindPrecision:
 class Precision:
     """Operand precisions of a layer.
 
-    A GEMM multiplies activations A (``act_bits``, or its kind's own: :meth:`act_of`) by a B operand: weights or the KV
-    cache. B runs at the headline widths (``weight_bits`` / ``kv_bits``) unless ``per_kind``
-    holds an override for its kind (:meth:`operand`).
+    A GEMM multiplies activations A (``act_bits``, or its kind's own: :meth:`act_of`) by a B
+    operand: weights or the KV cache. B runs at the headline widths (``weight_bits`` /
+    ``kv_bits``) unless ``per_kind`` holds an override for its kind (:meth:`operand`).
 
     Attributes:
         weight_bits: Element width of weights in bits (selects the PE mode).
@@ -270,13 +270,11 @@ class Precision:
             replace(
                 o,
                 group_size=None if o.group_size == g0 else o.group_size,
-                **(
-                    {"act_bits": None, "act_bits_per_element": None}
-                    if (o.act_bits, o.act_bits_per_element) == a0
-                    else {}
-                ),
+                act_bits=None if own_a == a0 else o.act_bits,
+                act_bits_per_element=None if own_a == a0 else o.act_bits_per_element,
             )
             for o in overrides
+            for own_a in [(o.act_bits, o.act_bits_per_element)]
         )
         kept = sorted(
             (

@@ -278,7 +278,6 @@ class PerplexitySource:
         config), else the trial fails with that reason.
         """
         from dse.study.numerics import uniform_configs
-
         from mant.errors import InputError
 
         if recipe.act_kinds:

@@ -137,7 +137,8 @@ def _act_spec(design: Design, kind: str | None) -> Any:
         return None
     g = design.act_group_size or design.group_size
     pk = design.per_kind or {}
-    where = "act_format" if kind is None or f"act_format.{kind}" not in pk else f"act_format.{kind}"
+    own = kind is not None and f"act_format.{kind}" in pk
+    where = f"act_format.{kind}" if own else "act_format"
     if not design.uses_weight_format:  # a baseline PE runs its own activation format
         native = _native_acts(design, bits)
         if native is not None:
@@ -168,8 +169,6 @@ def _build(design: Design) -> Recipe:
     from dse.study.numerics import resolve_candidates
     from mant.quant_spec import WEIGHT_KINDS, Kind, QuantSpec
     from mant.recipe import Recipe
-
-    g = design.group_size  # the activations'; each weight kind and KV side may have its own
 
     def where(base: str, kind: str) -> str:
         own = f"{base}.{kind}"

@@ -82,8 +82,10 @@ def test_a4_down_designs_have_a_larger_output_error_than_their_a8_twins(down_stu
     assert e4 > e8, (e4, e8)
     # the weights are the same: only the output error sees the activations
     assert by[4]["metric.weight_rel_mse"] == by[8]["metric.weight_rel_mse"]
-    print(f"output_rel_mse (MiniLM by kind, W4 INT g64, A8 elsewhere): A4-down {e4:.4g}, "
-          f"A8-down {e8:.4g}")
+    print(
+        f"output_rel_mse (MiniLM by kind, W4 INT g64, A8 elsewhere): A4-down {e4:.4g}, "
+        f"A8-down {e8:.4g}"
+    )
 
 
 def test_the_down_input_width_changes_the_down_projection_cost_only():
@@ -107,6 +109,7 @@ def test_the_results_frame_and_the_export_round_trip(down_study, tmp_path):
     from dse.cli import main
     from dse.export import evaluate_exported
     from dse.study.recipe_io import load_recipe
+    from hwmodel.workload import Gemm
 
     out, frame = down_study
     to = tmp_path / "designs"
@@ -116,9 +119,13 @@ def test_the_results_frame_and_the_export_round_trip(down_study, tmp_path):
         meta = yaml.safe_load((folder / "design.yaml").read_text())
         recipe = load_recipe(str(folder / "recipe.yaml"))
         bits = meta["design"]["per_kind"]["act_bits.down"]
-        assert recipe.activation("down").element_bits == bits
-        assert recipe.activation("q").element_bits == 8
-        assert Precision.from_recipe(recipe).per_kind  # down's input at its own width or none
+        if meta["design"].get("act_format", "int{bits}") == "int{bits}":
+            assert str(recipe.activation("down")) == f"int{bits}:g64"
+            assert str(recipe.activation("q")) == "int8:g64"
+        else:  # mxfp4 everywhere: one activation quantizer
+            assert recipe.act_kinds == () and str(recipe.activations).startswith("mxfp4")
+        down = Gemm(m=1, n=8, k=8, name="down_proj")
+        assert Precision.from_recipe(recipe).act_of(down)[0] == bits
         again = evaluate_exported(folder)
         for metric, value in meta["recorded"].items():
             assert again[metric] == pytest.approx(value, rel=1e-12), (folder.name, metric)
