@@ -499,7 +499,9 @@ class Precision:
         quantized). Every kind that differs from its headline gets an override in ``per_kind``
         (an unquantized kind counts 16 bits), so a uniform recipe has none. Each kind keeps its
         own group size (the recipe entry's ``group_size``; the headline for a per-channel or
-        per-tensor entry), so the epilogue of each GEMM counts its own operand's groups.
+        per-tensor entry), so the epilogue of each GEMM counts its own operand's groups. A recipe
+        with per-kind inputs (``recipe.act_kinds``) gives every projection its input width
+        (``act_bits``, kept where it differs from the headline, the widest input).
 
         Example:
             >>> from mant.recipes import named_recipe
@@ -515,7 +517,7 @@ class Precision:
             bits, bpe = (16, 16.0) if t is None else (t.element_bits, t.bits_per_element)
             g = None if t is None or not t.group_size else int(t.group_size)
             acts: dict[str, Any] = {}
-            if kind not in _KV_KINDS and kind in dict(recipe.act_kinds):
+            if kind not in _KV_KINDS and recipe.act_kinds:  # each projection's own input
                 a = recipe.activation(kind)
                 acts = {
                     "act_bits": 16 if a is None else a.element_bits,

@@ -164,12 +164,20 @@ class Recipe:
 
     @property
     def act_bits(self) -> int:
-        """Element bits of the widest linear-layer input (16 when unquantized)."""
-        return _widest([self.activations, *(t for _, t in self.act_kinds)])
+        """Element bits of the widest linear-layer input (16 when unquantized; with per-kind
+        inputs, an unquantized one counts 16)."""
+        if not self.act_kinds:
+            return _widest([self.activations])
+        return max(16 if t is None else t.element_bits for t in self._inputs())
 
     @property
     def act_bits_per_element(self) -> float:
-        return _widest_bpe([self.activations, *(t for _, t in self.act_kinds)])
+        if not self.act_kinds:
+            return _widest_bpe([self.activations])
+        return max(16.0 if t is None else t.bits_per_element for t in self._inputs())
+
+    def _inputs(self) -> list[QuantSpec | None]:
+        return [self.activations, *(t for _, t in self.act_kinds)]
 
     @property
     def kv_bits(self) -> int:
