@@ -410,13 +410,13 @@ def accelerator_from_dict(
         except TypeError as exc:  # pragma: no cover - check_keys catches bad keys first
             c.add(f"{path}.default_precision", str(exc), raw)
     if pe_type is not None and precision is not None:
-        for operand, bits in precision.b_bits:
+        for operand, bits, a_bits in precision.mode_widths:
             if operand in _KV_OPERANDS:
                 continue  # KV widths are checked where a workload multiplies by the KV cache
-            if not pe_type.supports(bits, precision.act_bits):
+            if not pe_type.supports(bits, a_bits):
                 c.add(
                     f"{path}.default_precision.{operand}",
-                    f"PE {pe_type.name} has no mode for W{bits}A{precision.act_bits}",
+                    f"PE {pe_type.name} has no mode for W{bits}A{a_bits}",
                     bits,
                 )
     if array is not None and buffers is not None and precision is not None:

@@ -2,7 +2,8 @@
 
 Per GEMM (A = m x k activations, B = k x n weights or KV cache). B runs at the width of its own
 kind (``Precision.operand``: a per-kind override such as ``q`` for ``q_proj`` or ``value`` for
-``pv``, else the headline weight / KV width); A runs at ``act_bits`` for every GEMM.
+``pv``, else the headline weight / KV width); A runs at its projection's own input width if the
+precision has one (``Precision.act_of``), else at ``act_bits``.
 
 1. **PE mode.** The PE runs (B bits, activation bits) in its fastest covering mode, completing
    p MACs per PE-cycle. The array then sees a reduction of ceil(k / p): p > 1 packs p products
@@ -74,8 +75,8 @@ def _terms(
     mx, mn, gcd, ceil, floor = _VECTOR if vec else _SCALAR
     pe = acc.pe
     b_bits, b_bpe = prec.operand(gemm)
-    a_bpe = prec.act_bits_per_element
-    mode = _mode(acc, gemm, prec, b_bits)
+    a_bits, a_bpe = prec.act_of(gemm)
+    mode = _mode(acc, gemm, prec, b_bits, a_bits)
     p = mode.macs_per_cycle
     m, n, k = gemm.m, gemm.n, gemm.k
     k_arr = math.ceil(k / p)
@@ -95,7 +96,7 @@ def _terms(
         e_load = 8 * st_bytes * acc.array.load_pj_per_bit
     elif gemv_path != "scalesim" and df != "os" and m <= acc.array.gemv_max_m:
         t = mapping(m, n, k_arr, df)[2]
-        st_bpe = b_bpe if df == "ws" else prec.act_bits_per_element
+        st_bpe = b_bpe if df == "ws" else a_bpe
         bw = acc.dram.bw_bytes_per_cycle
         load = stationary_load_cycles(rows, cols, st_bpe, bw, gemv_path, p)
         sys_cycles = gemv_cycles(folds, rows, cols, t, gemv_path, load)
@@ -165,8 +166,8 @@ def _terms(
     )
 
 
-def _mode(acc: Accelerator, gemm: Gemm, prec: Precision, b_bits: int) -> Any:
-    """The PE mode that runs the GEMM's B width against ``act_bits``.
+def _mode(acc: Accelerator, gemm: Gemm, prec: Precision, b_bits: int, a_bits: int) -> Any:
+    """The PE mode that runs the GEMM's B width against its A width ``a_bits``.
 
     Raises:
         InputError: no mode covers it; for a width from a per-kind override the message names
@@ -174,13 +175,13 @@ def _mode(acc: Accelerator, gemm: Gemm, prec: Precision, b_bits: int) -> Any:
     """
     pe = acc.pe
     try:
-        return pe.mode_for(b_bits, prec.act_bits)
+        return pe.mode_for(b_bits, a_bits)
     except InputError:
         kind = gemm_kind(gemm)
         if kind is None or not any(o.kind is kind for o in prec.per_kind):
             raise
     offered = ", ".join(f"W{m.weight_bits}A{m.act_bits}" for m in pe.modes)
-    widths = f"W{b_bits}A{prec.act_bits}"
+    widths = f"W{b_bits}A{a_bits}"
     raise InputError.single(
         f"precision.per_kind.{kind}",
         f"no mode of PE {pe.name} runs {widths} (GEMM {gemm.name}; modes {offered})",

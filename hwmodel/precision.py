@@ -10,8 +10,9 @@ two halves of the KV cache (``key``, ``value``) may run at their own width
 (:class:`KindPrecision`), including its own quantization group size (the group epilogue's
 segments and the scale / selector traffic of that GEMM). :meth:`Precision.operand` gives the
 width a GEMM's B operand runs at and :meth:`Precision.group_of` its group size
-(:func:`gemm_kind` maps the GEMM to its kind); the A operand (activations) is ``act_bits`` for
-every GEMM.
+(:func:`gemm_kind` maps the GEMM to its kind). The A operand (activations) runs at ``act_bits``
+unless the projection's kind has its own input width (``KindPrecision.act_bits``;
+:meth:`Precision.act_of`).
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ class KindPrecision:
         bits_per_element: Storage/traffic bits per element incl. group metadata (>= ``bits``).
         group_size: Elements per quantization group along the reduction dimension, or None
             for the headline ``Precision.group_size``.
+        act_bits: Element width in bits of the projection's input activations (its A
+            operand), or None for the headline ``Precision.act_bits`` (projection kinds only).
+        act_bits_per_element: Their traffic bits per element (None: ``act_bits``).
 
     Example:
         >>> KindPrecision(kind="down", bits=8, bits_per_element=8.3125).kind
@@ -106,6 +110,8 @@ class KindPrecision:
     bits: int
     bits_per_element: float
     group_size: int | None = None
+    act_bits: int | None = None
+    act_bits_per_element: float | None = None
 
     def __post_init__(self) -> None:
         c = IssueCollector()
@@ -145,8 +151,33 @@ class KindPrecision:
             "must be an int >= 1 or null",
             g,
         )
+        a, abpe = self.act_bits, self.act_bits_per_element
+        if a is not None or abpe is not None:
+            c.check(
+                self.kind not in _KV_KINDS,
+                f"{path}.act_bits",
+                "applies only to projection kinds (the A operand of qk / pv is not set here)",
+                a,
+            )
+            a_ok = c.check(
+                isinstance(a, int) and not isinstance(a, bool) and a >= 1,
+                f"{path}.act_bits",
+                "must be an int >= 1 when act_bits_per_element is given",
+                a,
+            )
+            if abpe is None and a_ok:
+                abpe = float(a)  # type: ignore[arg-type]
+            ok = isinstance(abpe, int | float) and not isinstance(abpe, bool)
+            c.check(
+                ok and (not a_ok or abpe >= a),  # type: ignore[operator]
+                f"{path}.act_bits_per_element",
+                "must be a number >= act_bits",
+                abpe,
+            )
         c.raise_if_any()
         object.__setattr__(self, "bits_per_element", float(bpe))
+        if abpe is not None:
+            object.__setattr__(self, "act_bits_per_element", float(abpe))
 
     def to_dict(self) -> dict[str, Any]:
         """``{"bits": ..., "bits_per_element": ...}`` plus ``group_size`` when set (the kind is
@@ -154,6 +185,9 @@ class KindPrecision:
         out: dict[str, Any] = {"bits": self.bits, "bits_per_element": self.bits_per_element}
         if self.group_size is not None:
             out["group_size"] = self.group_size
+        if self.act_bits is not None:
+            out["act_bits"] = self.act_bits
+            out["act_bits_per_element"] = self.act_bits_per_element
         return out
 
 
@@ -161,9 +195,9 @@ class KindPrecision:
 class Precision:
     """Operand precisions of a layer.
 
-    A GEMM multiplies activations A (always ``act_bits``) by a B operand: weights or the KV
-    cache. B runs at the headline widths (``weight_bits`` / ``kv_bits``) unless ``per_kind``
-    holds an override for its kind (:meth:`operand`).
+    A GEMM multiplies activations A (``act_bits``, or its kind's own: :meth:`act_of`) by a B
+    operand: weights or the KV cache. B runs at the headline widths (``weight_bits`` /
+    ``kv_bits``) unless ``per_kind`` holds an override for its kind (:meth:`operand`).
 
     Attributes:
         weight_bits: Element width of weights in bits (selects the PE mode).
@@ -231,12 +265,24 @@ class Precision:
             object.__setattr__(self, name, float(getattr(self, name)))
         order = B_OPERAND_KINDS
         g0 = self.group_size
+        a0 = (self.act_bits, self.act_bits_per_element)
+        norm = (
+            replace(
+                o,
+                group_size=None if o.group_size == g0 else o.group_size,
+                act_bits=None if own_a == a0 else o.act_bits,
+                act_bits_per_element=None if own_a == a0 else o.act_bits_per_element,
+            )
+            for o in overrides
+            for own_a in [(o.act_bits, o.act_bits_per_element)]
+        )
         kept = sorted(
             (
-                o if o.group_size != g0 else replace(o, group_size=None)
-                for o in overrides
+                o
+                for o in norm
                 if (o.bits, o.bits_per_element) != self._headline(o.kind)
-                or o.group_size not in (None, g0)
+                or o.group_size is not None
+                or o.act_bits is not None
             ),
             key=lambda o: order.index(o.kind),
         )
@@ -261,6 +307,45 @@ class Precision:
                 return o.bits, o.bits_per_element
         return self._headline(kind)
 
+    def act_of(self, gemm: Any) -> tuple[int, float]:
+        """(element bits, bits per element) of ``gemm``'s A operand (the activations): its
+        projection kind's own input width if ``per_kind`` has one, else ``act_bits``.
+
+        Example:
+            >>> from hwmodel.workload import Gemm
+            >>> p = Precision.grouped(weight_bits=4, act_bits=8, kv_bits=4)
+            >>> p = replace(p, per_kind=(KindPrecision(kind="down", bits=4,
+            ...             bits_per_element=4.3125, act_bits=4, act_bits_per_element=4.25),))
+            >>> p.act_of(Gemm(m=1, n=8, k=8, name="down_proj")), p.act_of(Gemm(m=1, n=8, k=8))
+            ((4, 4.25), (8, 8.0))
+        """
+        kind = gemm_kind(gemm) if self.per_kind else None
+        if kind is not None:
+            for o in self.per_kind:
+                if o.kind is kind and o.act_bits is not None:
+                    assert o.act_bits_per_element is not None  # set with act_bits
+                    return o.act_bits, o.act_bits_per_element
+        return self.act_bits, self.act_bits_per_element
+
+    @property
+    def mode_widths(self) -> tuple[tuple[str, int, int], ...]:
+        """Every (where, B bits, A bits) pair a GEMM may run at (for PE mode checks): the
+        headline weight and KV widths at ``act_bits``, and each per-kind override at its own
+        input width.
+
+        Example:
+            >>> Precision.grouped(weight_bits=4, act_bits=8, kv_bits=16).mode_widths
+            (('weight_bits', 4, 8), ('kv_bits', 16, 8))
+        """
+        return (
+            ("weight_bits", self.weight_bits, self.act_bits),
+            ("kv_bits", self.kv_bits, self.act_bits),
+            *(
+                (f"per_kind.{o.kind}", o.bits, self.act_bits if o.act_bits is None else o.act_bits)
+                for o in self.per_kind
+            ),
+        )
+
     def group_size_of(self, kind: OperandKind | str) -> int:
         """Elements per quantization group of one kind's B operand (its own, else the headline).
 
@@ -282,7 +367,7 @@ class Precision:
         """(element bits, bits per element incl. metadata) of ``gemm``'s B operand.
 
         The kind's override if ``per_kind`` has one (:func:`gemm_kind` maps the GEMM name),
-        else the headline weight or KV widths. The A operand is ``act_bits`` for every GEMM.
+        else the headline weight or KV widths. The A operand: :meth:`act_of`.
 
         Example:
             >>> from hwmodel.workload import Gemm
@@ -414,7 +499,9 @@ class Precision:
         quantized). Every kind that differs from its headline gets an override in ``per_kind``
         (an unquantized kind counts 16 bits), so a uniform recipe has none. Each kind keeps its
         own group size (the recipe entry's ``group_size``; the headline for a per-channel or
-        per-tensor entry), so the epilogue of each GEMM counts its own operand's groups.
+        per-tensor entry), so the epilogue of each GEMM counts its own operand's groups. A recipe
+        with per-kind inputs (``recipe.act_kinds``) gives every projection its input width
+        (``act_bits``, kept where it differs from the headline, the widest input).
 
         Example:
             >>> from mant.recipes import named_recipe
@@ -429,8 +516,15 @@ class Precision:
             t = recipe.tensor(kind)
             bits, bpe = (16, 16.0) if t is None else (t.element_bits, t.bits_per_element)
             g = None if t is None or not t.group_size else int(t.group_size)
+            acts: dict[str, Any] = {}
+            if kind not in _KV_KINDS and recipe.act_kinds:  # each projection's own input
+                a = recipe.activation(kind)
+                acts = {
+                    "act_bits": 16 if a is None else a.element_bits,
+                    "act_bits_per_element": 16.0 if a is None else a.bits_per_element,
+                }
             overrides.append(
-                KindPrecision(kind=kind, bits=bits, bits_per_element=bpe, group_size=g)
+                KindPrecision(kind=kind, bits=bits, bits_per_element=bpe, group_size=g, **acts)
             )
         return cls(
             weight_bits=recipe.weight_bits,
@@ -477,7 +571,7 @@ class Precision:
                     entry, where, required=_KIND_KEYS, optional=_KIND_OPTIONAL, collector=c
                 ):
                     continue
-                if not set(_KIND_KEYS) <= set(entry) <= {*_KIND_KEYS, "group_size"}:
+                if not set(_KIND_KEYS) <= set(entry) <= set(_KIND_OPTIONAL):
                     continue  # check_keys recorded what is wrong
                 try:
                     overrides.append(KindPrecision(kind=kind, **entry))
@@ -513,7 +607,7 @@ _FIELDS = (
 _REQUIRED = _FIELDS[:5]
 _KIND_NAMES = tuple(k.value for k in B_OPERAND_KINDS)
 _KIND_KEYS = ("bits", "bits_per_element")
-_KIND_OPTIONAL = (*_KIND_KEYS, "group_size")
+_KIND_OPTIONAL = (*_KIND_KEYS, "group_size", "act_bits", "act_bits_per_element")
 
 
 def _operand_kind(kind: OperandKind | str) -> OperandKind:

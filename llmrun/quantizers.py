@@ -42,7 +42,21 @@ def _q(t: QuantSpec | None) -> Any:
 
 
 def act_hooks(recipe: Recipe) -> ActHooks | None:
-    """The activation quantizers of ``recipe`` (None when it quantizes no activation)."""
+    """The activation quantizers of ``recipe`` (None when it quantizes no activation).
+
+    Raises:
+        InputError: per-kind linear inputs (``activations: {default, <kind>: ...}``): the
+            forward runs one quantizer for every linear input.
+    """
+    if recipe.act_kinds:
+        from mant.errors import InputError
+
+        raise InputError.single(
+            "recipe.activations",
+            "the forward pass runs one quantizer for every linear input; per-kind entries are "
+            "scored by the studies' output_rel_mse",
+            [str(k) for k, _ in recipe.act_kinds],
+        )
     hooks = ActHooks(
         linear=_q(recipe.activations),
         query=_q(recipe.query),

@@ -31,12 +31,56 @@ from mant.groups import Granularity
 from mant.quant_spec import QuantSpec
 from mant.scales import ScaleFormat
 
-__all__ = ["ActQuantizer", "act_quantizer", "int_fake_quant"]
+__all__ = [
+    "WEIGHT_ONLY_RULES",
+    "ActQuantizer",
+    "act_quantizer",
+    "int_fake_quant",
+    "realtime_act_issue",
+]
 
 ActQuantizer = Callable[[np.ndarray], np.ndarray]
 """``x -> x_hat``, same shape and dtype, groups along the last axis."""
 
 _SCALE_DTYPES = {ScaleFormat.FP16: np.float16, ScaleFormat.FP32: np.float32}
+
+WEIGHT_ONLY_RULES = {
+    "bitmod": "BitMoD searches a data type per weight group; its activations stay fp16 "
+    "(abdelfattah-lab/BitMoD-HPCA-25)",
+    "razer_mx": "RaZeR's MXFP4 variant is its weight quantizer (special-value search per block)",
+    "razer_nv": "RaZeR's NVFP4 variant is its weight quantizer (the activation variant, "
+    "nvfp4_razer_e4m3, is another format)",
+    "subblock_scale": "M2XFP's sub-block scale search (mxes) is its weight format; its "
+    "activations use m2xfp4_a (mxem)",
+}
+"""Rules of :class:`mant.adaptive_block.AdaptiveBlockFormat` defined for weights only (an
+offline search per block), each with why (``formats_2026.md``)."""
+
+
+def realtime_act_issue(recipe: QuantSpec) -> str | None:
+    """Why ``recipe`` cannot quantize activations on the fly, per token, or None if it can.
+
+    Activations are quantized as they are produced, so the recipe must be one format (a set of
+    several needs a type search per group: M-ANT selects types in real time only for the KV
+    cache, through its threshold LUT) and not a weight-only adaptive rule
+    (:data:`WEIGHT_ONLY_RULES`).
+
+    Example:
+        >>> from mant.quant_spec import Kind, QuantSpec
+        >>> [realtime_act_issue(QuantSpec.parse(f, kind=Kind.ACTIVATIONS)) is None
+        ...  for f in ("int4:g64", "nvfp4", "m2xfp4_a", "mant-unicore16", "bitmod_fp4")]
+        [True, True, True, False, False]
+    """
+    cs = recipe.candidate_set
+    if cs is None:
+        return "must be a format with a candidate set (Tender's decomposition is PE-native)"
+    if len(cs.formats) != 1:
+        return (
+            f"must be one format, not a set of {len(cs.formats)} (a per-group type search "
+            "cannot run on activations in real time)"
+        )
+    why = WEIGHT_ONLY_RULES.get(str(getattr(cs.formats[0], "rule", "")))
+    return None if why is None else f"cannot quantize activations in real time ({why})"
 
 
 def int_fake_quant(

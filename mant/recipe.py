@@ -64,7 +64,11 @@ class Recipe:
         name: the recipe's name (a named recipe's, or the user's).
         weights: one entry per projection kind (``q k v o gate up down``), as ``(kind, recipe)``
             pairs in :data:`WEIGHT_KINDS` order; read them with :meth:`weight`.
-        activations: the input of every linear layer.
+        activations: the input of every linear layer (the default of :attr:`act_kinds`).
+        act_kinds: per-projection overrides of ``activations``: ``(kind, recipe)`` pairs for
+            the input of that projection only (``q k v o gate up down``), in
+            :data:`WEIGHT_KINDS` order, without entries equal to ``activations``; read them
+            with :meth:`activation`. Empty for a recipe with one activation quantizer.
         query, key, value, attn_probs, attn_out: the attention tensors (see module doc).
         description: one line for listings.
         source: where the setting comes from.
@@ -73,6 +77,7 @@ class Recipe:
     name: str
     weights: tuple[tuple[Kind, QuantSpec | None], ...] = ()
     activations: QuantSpec | None = None
+    act_kinds: tuple[tuple[Kind, QuantSpec | None], ...] = ()
     query: QuantSpec | None = None
     key: QuantSpec | None = None
     value: QuantSpec | None = None
@@ -98,6 +103,17 @@ class Recipe:
         )
         full = tuple((k, given.get(k)) for k in WEIGHT_KINDS)
         object.__setattr__(self, "weights", full)
+        acts = dict(self.act_kinds)
+        c.check(
+            set(acts) <= set(WEIGHT_KINDS),
+            "recipe.activations",
+            "per-kind keys must be projection kinds " + ", ".join(WEIGHT_KINDS),
+            sorted(str(k) for k in set(acts) - set(WEIGHT_KINDS)),
+        )
+        own = tuple(
+            (k, acts[k]) for k in WEIGHT_KINDS if k in acts and acts[k] != self.activations
+        )
+        object.__setattr__(self, "act_kinds", own)
         c.raise_if_any()
 
     # --- reading ---------------------------------------------------------------------------
@@ -118,6 +134,17 @@ class Recipe:
         """
         return {k: self.tensor(k) for k in Kind}
 
+    def activation(self, kind: Kind | str) -> QuantSpec | None:
+        """The recipe of one projection's input activations (its own, else ``activations``).
+
+        Example:
+            >>> r = Recipe.from_dict({"name": "a", "activations": {"default": "int8:g64",
+            ...                       "down": "int4:g64"}})
+            >>> str(r.activation("down")), str(r.activation("q")), r.act_bits
+            ('int4:g64', 'int8:g64', 8)
+        """
+        return dict(self.act_kinds).get(Kind(kind), self.activations)
+
     def tensor(self, kind: Kind | str) -> QuantSpec | None:
         """The :class:`QuantSpec` of any tensor kind."""
         kind = Kind(kind)
@@ -137,12 +164,20 @@ class Recipe:
 
     @property
     def act_bits(self) -> int:
-        """Element bits of the linear-layer inputs (16 when unquantized)."""
-        return _widest([self.activations])
+        """Element bits of the widest linear-layer input (16 when unquantized; with per-kind
+        inputs, an unquantized one counts 16)."""
+        if not self.act_kinds:
+            return _widest([self.activations])
+        return max(16 if t is None else t.element_bits for t in self._inputs())
 
     @property
     def act_bits_per_element(self) -> float:
-        return _widest_bpe([self.activations])
+        if not self.act_kinds:
+            return _widest_bpe([self.activations])
+        return max(16.0 if t is None else t.bits_per_element for t in self._inputs())
+
+    def _inputs(self) -> list[QuantSpec | None]:
+        return [self.activations, *(t for _, t in self.act_kinds)]
 
     @property
     def kv_bits(self) -> int:
@@ -200,6 +235,7 @@ class Recipe:
             ts = {k: QuantSpec.from_value(weights, f"weights.{k}", kind=k) for k in WEIGHT_KINDS}
             changes["weights"] = tuple(ts.items())
         if acts is not ...:
+            changes["act_kinds"] = ()
             for k in ACT_KINDS:
                 changes[k.value] = QuantSpec.from_value(acts, "acts", kind=k)
         if kv is not ...:
@@ -238,6 +274,11 @@ class Recipe:
         ):
             t = self.tensor(kind)
             out[kind.value] = FP if t is None else t.to_dict()
+        if self.act_kinds:  # per-kind inputs: {default, <kind>: ...} like the weights
+            base = out["activations"]
+            out["activations"] = {"default": base} | {
+                k.value: FP if t is None else t.to_dict() for k, t in self.act_kinds
+            }
         return out
 
     @classmethod
@@ -288,8 +329,29 @@ class Recipe:
                     parsed[where] = None
             ws.append((k, parsed[where]))
         kwargs["weights"] = tuple(ws)
+        acts = data.get(Kind.ACTIVATIONS.value)
+        kind_names = {k.value for k in WEIGHT_KINDS}
+        if isinstance(acts, Mapping) and ("default" in acts or bool(set(acts) & kind_names)):
+            where = f"{path}.activations"
+            own: list[tuple[Kind, QuantSpec | None]] = []
+            keys = ("default", *(k.value for k in WEIGHT_KINDS))
+            if c.check_keys(acts, where, allowed=keys):
+                for key in (k for k in keys if k in acts):
+                    try:
+                        spec = QuantSpec.from_value(
+                            acts[key], f"{where}.{key}", kind=Kind.ACTIVATIONS
+                        )
+                    except InputError as exc:
+                        c.extend(exc)
+                        continue
+                    if key == "default":
+                        kwargs["activations"] = spec
+                    else:
+                        own.append((Kind(key), spec))
+            kwargs["act_kinds"] = tuple(own)
+            data = {k: v for k, v in data.items() if k != Kind.ACTIVATIONS.value}
         for kind in Kind:
-            if kind in WEIGHT_KINDS:
+            if kind in WEIGHT_KINDS or (kind is Kind.ACTIVATIONS and "act_kinds" in kwargs):
                 continue
             try:
                 kwargs[kind.value] = QuantSpec.from_value(

@@ -281,7 +281,15 @@ class PerplexitySource:
         here (``llmrun`` runs one KV config), else the trial fails with that reason.
         """
         from dse.study.numerics import uniform_configs
+        from mant.errors import InputError
 
+        if recipe.act_kinds:
+            raise InputError.single(
+                "accuracy.source",
+                "perplexity runs one quantizer for every linear input (llmrun); per-kind "
+                "activations are scored by output_rel_mse",
+                [str(k) for k, _ in recipe.act_kinds],
+            )
         acts = (recipe.activations, recipe.query, recipe.attn_probs, recipe.attn_out)
         uniform = uniform_configs(recipe)
         # GPTQ, AWQ or a rotation is a property of the recipe's specs, not of a QuantConfig

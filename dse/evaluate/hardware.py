@@ -254,11 +254,22 @@ class HardwareModel:
                 a,
             )
         self.check_capacity(design, precision)
-        for gemm in self.workload:  # every GEMM at its own kind's width
-            bits, _ = precision.operand(gemm)
-            if not pe.supports(bits, a):
-                from hwmodel.precision import gemm_kind
+        from hwmodel.precision import gemm_kind
 
+        for gemm in self.workload:  # every GEMM at its own kind's widths
+            bits, _ = precision.operand(gemm)
+            ga, _ = precision.act_of(gemm)
+            if ga != a and not any(m.act_bits == ga for m in pe.modes):
+                kind = gemm_kind(gemm)
+                param = f"act_bits.{kind}"
+                param = param if param in (design.per_kind or {}) else "act_bits"
+                raise InputError.single(
+                    param,
+                    f"PE {pe.name!r} has no A{ga} mode (input activations of {gemm.name}, "
+                    f"kind {kind}; modes {offered}): a W{bits}A{ga} GEMM is infeasible on it",
+                    ga,
+                )
+            if not pe.supports(bits, ga):
                 kind = gemm_kind(gemm)
                 what = "KV cache" if gemm.operand == "kv" else "weights"
                 where = f"{what} of {gemm.name}" + (f", kind {kind}" if kind else "")
@@ -267,7 +278,7 @@ class HardwareModel:
                 param = f"{base}.{kind}" if f"{base}.{kind}" in (design.per_kind or {}) else base
                 raise InputError.single(
                     param,
-                    f"PE {pe.name!r} has no mode for W{bits}A{a} ({where}; modes {offered}): "
+                    f"PE {pe.name!r} has no mode for W{bits}A{ga} ({where}; modes {offered}): "
                     f"a {label} design is infeasible on it",
                     bits,
                 )

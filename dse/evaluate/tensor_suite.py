@@ -378,15 +378,28 @@ class TensorSuite:
 
     # --- metrics -------------------------------------------------------------------------
     def _weight_metrics(
-        self, configs: list[tuple[NamedTensor, Any]], cache: QuantCache, act: Any = None
+        self,
+        configs: list[tuple[NamedTensor, Any]],
+        cache: QuantCache,
+        act: Any = None,
+        acts: list[Any] | None = None,
     ) -> dict[str, float]:
         """Mean weight (and output) errors; ``act`` is the activation spec (a
         :class:`mant.quant_spec.QuantSpec`, None: fp16 activations) that ``output_rel_mse``
-        applies to the inputs of every linear layer."""
-        act = act if self.output_error else None  # only the output error sees activations
+        applies to the inputs of every linear layer, or ``acts`` one per entry of ``configs``
+        (each layer's input quantized by its own kind's spec)."""
+        per = list(acts) if acts is not None else [act] * len(configs)
+        if not self.output_error:  # only the output error sees activations
+            per = [None] * len(configs)
+        act_keys = sorted({_cfg_json(a) for a in per}) or ["null"]
         key = (
             "weight",
-            json.dumps([_cfg_json(act), *((t.id, _cfg_json(c)) for t, c in configs)]),
+            json.dumps(
+                [
+                    act_keys[0] if len(act_keys) == 1 else [_cfg_json(a) for a in per],
+                    *((t.id, _cfg_json(c)) for t, c in configs),
+                ]
+            ),
         )
         hit = self._memo.get(key)
         if hit is not None:
@@ -397,14 +410,14 @@ class TensorSuite:
             (
                 t.kind if self.by_kind else None,
                 exact  # an unquantized (fp16) kind with fp16 activations has no error
-                if c is None and act is None
+                if c is None and a is None
                 else cache.get_or_compute(
-                    self._weight_parts(t, c, act),
-                    functools.partial(self._weight_row, t, c, act),
+                    self._weight_parts(t, c, a),
+                    functools.partial(self._weight_row, t, c, a),
                     fields=fields,
                 ),
             )
-            for t, c in configs
+            for (t, c), a in zip(configs, per, strict=True)
         ]
         groups: dict[str | None, list[dict[str, float]]] = {}
         for kind, row in rows:
@@ -503,10 +516,35 @@ class TensorSuite:
             InputError: ``by_kind`` and a tensor whose name gives no projection kind while the
                 recipe's weight kinds differ.
         """
-        w = self._weight_metrics(
-            _tensor_configs(self.weights, recipe, self.by_kind), cache, recipe.activations
-        )
+        configs = _tensor_configs(self.weights, recipe, self.by_kind)
+        if recipe.act_kinds:  # each layer's input by its own kind's activation spec
+            acts = [recipe.activation(_scored_kind(t, recipe, self.by_kind)) for t, _ in configs]
+            w = self._weight_metrics(configs, cache, acts=acts)
+        else:
+            w = self._weight_metrics(configs, cache, recipe.activations)
         return self._combine(w, self._kv_metrics(numerics.kv_side_configs(recipe), cache))
+
+
+def _scored_kind(t: NamedTensor, recipe: Any, by_kind: bool) -> str:
+    """The projection kind whose activation spec a tensor's input takes (``q``'s without
+    ``by_kind``, as for its weights).
+
+    Raises:
+        InputError: ``by_kind`` and a tensor whose name gives no projection kind while the
+            recipe's activation kinds differ.
+    """
+    from mant.errors import InputError
+
+    if not by_kind:
+        return "q"
+    if t.kind is None:
+        raise InputError.single(
+            "accuracy.by_kind",
+            "needs a projection kind in every tensor name (q_proj, attn_q, "
+            "attention.self.query, ...) when activations differ per kind; this one has none",
+            t.id.split("@")[0],
+        )
+    return str(t.kind)
 
 
 def _tensor_configs(

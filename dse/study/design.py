@@ -20,11 +20,18 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from dse.study.pe_recipes import FORMAT_PES, FP_KV_BITS, PE_RECIPES, pe_recipe, resolve_bits
+from dse.study.pe_recipes import (
+    FORMAT_PES,
+    FP_ACT_BITS,
+    FP_KV_BITS,
+    PE_RECIPES,
+    pe_recipe,
+    resolve_bits,
+)
 from mant.errors import IssueCollector
 
 if TYPE_CHECKING:
@@ -68,7 +75,13 @@ class Design:
         kv_bits: KV element width in bits; 16 keeps the KV cache in fp16.
         kv_format: KV candidate set or format name.
         kv_selection: ``realtime`` (threshold LUT) or ``oracle`` per-group type choice.
-        act_bits: activation width in bits.
+        act_bits: activation width in bits (16: fp16): the input of every linear layer
+            without an ``act_bits.<kind>`` entry in :attr:`per_kind`.
+        act_format: activation format of format PEs (``int{bits}``: INT per token in groups;
+            a format name such as ``mxfp4`` or ``m2xfp4_a``; ``{bits}`` is ``act_bits``);
+            baseline PEs run their own (INT, or their native quantizer at its width).
+        act_group_size: the activations' group size in elements (None: ``group_size``); a
+            block format keeps its own block.
         rows: systolic array rows (PEs).
         cols: systolic array columns (PEs).
         dataflow: ``os``, ``ws`` or ``is``.
@@ -109,6 +122,8 @@ class Design:
     load_bytes_per_cycle: float | None = None
     per_kind: Mapping[str, Any] | None = None
     quantization: str = "space"
+    act_format: Any = "int{bits}"
+    act_group_size: int | None = None
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> Design:
@@ -149,6 +164,15 @@ class Design:
             )
         t = pe_recipe(self.pe_type).weight(kind)
         return None if t is None else t.format_spec
+
+    def act_candidates_of(self, kind: str | None) -> Any | None:
+        """The activation format of one projection's input (None: the default activations),
+        ``{bits}`` resolved, or None when they stay in fp16 (format PEs)."""
+        bits = self.act_bits if kind is None else self.value_for("act_bits", kind)
+        if bits >= FP_ACT_BITS:
+            return None
+        fmt = self.act_format if kind is None else self.value_for("act_format", kind)
+        return resolve_bits(fmt, bits)
 
     def kv_candidates_of(self, side: str) -> Any | None:
         """The candidate spec of ``key`` or ``value``, or None when that side stays in fp16."""
@@ -211,13 +235,18 @@ class Design:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON types only (recorded on each trial); ``per_kind`` only when set,
-        ``quantization`` only when ``native``."""
+        ``quantization`` only when ``native``, ``act_format`` / ``act_group_size`` only when
+        not their defaults (records of older studies stay the same)."""
         out = asdict(self)
         if self.quantization == "space":
             out.pop("quantization")
         for name, default in OPTIONAL_FIELDS.items():
             if out[name] == default:
                 out.pop(name)
+        if self.act_format == "int{bits}":
+            out.pop("act_format")
+        if self.act_group_size is None:
+            out.pop("act_group_size")
         if not self.per_kind:
             out.pop("per_kind")
         else:
@@ -251,7 +280,7 @@ class Design:
         for key in ("group_size", "weight_bits", "kv_bits", "act_bits", "rows", "cols"):
             if key in data:
                 _check_size(c, data[key], f"{path}.{key}", optional=False)
-        for key in ("weight_buffer_kib", "act_buffer_kib"):
+        for key in ("weight_buffer_kib", "act_buffer_kib", "act_group_size"):
             if key in data:
                 _check_size(c, data[key], f"{path}.{key}", optional=True)
         for key in (
@@ -339,10 +368,17 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
 
     pe = values.get("pe_type")
     if values.get("quantization") == "native":  # the PE's native recipe: every knob unused
-        quant = {"group_size", "act_bits", "kv_selection", "weight_selection", *OPTIONAL_FIELDS}
+        quant = {
+            "group_size",
+            "act_group_size",
+            "kv_selection",
+            "weight_selection",
+            *OPTIONAL_FIELDS,
+        }
         quant |= {*PER_KIND_BASES, *per_kind}
         return {n for n in names if n in quant}
     baseline = pe is not None and pe in PE_RECIPES and pe not in FORMAT_PES
+    used |= _act_used(values, resolved, source, baseline)
     if not baseline:
         for kind in WEIGHT_KIND_NAMES:
             used.add(source("group_size", kind))
@@ -386,8 +422,53 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
                 used.add("kv_selection")
     elif kv_quantized:
         used.add("kv_selection")
-    quant = {"kv_selection", "weight_selection", *OPTIONAL_FIELDS, *PER_KIND_BASES, *per_kind}
+    quant = {"kv_selection", "weight_selection", "act_group_size", *OPTIONAL_FIELDS}
+    quant |= {*PER_KIND_BASES, *per_kind}
     return {n for n in names if n in quant and n not in used}
+
+
+def _act_used(
+    values: Mapping[str, Any],
+    resolved: Callable[[str], Any],
+    source: Callable[[str, str], str],
+    baseline: bool,
+) -> set[str]:
+    """The activation parameters a design uses: ``act_bits`` (the default activations) and
+    each kind's width; a format (format PEs only) where its width is quantized; the group size
+    where a quantized format is not a block format (baseline PEs: INT groups)."""
+    from dse.study.space import WEIGHT_KIND_NAMES
+
+    used = {"act_bits"}
+    grouped = False
+    for kind in (None, *WEIGHT_KIND_NAMES):
+        bits_name = "act_bits" if kind is None else source("act_bits", kind)
+        used.add(bits_name)
+        bits = values.get(bits_name)
+        if isinstance(bits, int) and bits >= FP_ACT_BITS:
+            continue
+        if baseline:
+            grouped = True
+            continue
+        fmt_name = "act_format" if kind is None else source("act_format", kind)
+        used.add(fmt_name)
+        grouped = grouped or not _is_block(resolved(fmt_name), bits)
+    if grouped:
+        used.add("act_group_size")
+    return used
+
+
+def _is_block(fmt: Any, bits: Any) -> bool:
+    """Whether an activation format is a block format (its own block; unknown: False)."""
+    if fmt is None:
+        return False
+    from mant.candidates import candidate_set
+    from mant.formats import BlockFormat
+
+    try:
+        cs = candidate_set(resolve_bits(fmt, bits if isinstance(bits, int) else 8))
+    except Exception:  # an invalid format fails later, with its reason
+        return False
+    return len(cs.formats) == 1 and isinstance(cs.formats[0], BlockFormat)
 
 
 def _has_choice(fmt: Any, bits: Any) -> bool:
@@ -432,7 +513,30 @@ def canonical_values(space: SearchSpace, values: Mapping[str, Any]) -> dict[str,
         if flags and all(flags):
             quantized = [b for b in space.get(bits_name).values() if b < FP_KV_BITS]
             full[bits_name] = min(quantized)
+    pe = full.get("pe_type")
+    if full.get("quantization") != "native" and not (pe in PE_RECIPES and pe not in FORMAT_PES):
+        _collapse_act_widths(space, full, names)
     return full
+
+
+def _collapse_act_widths(space: SearchSpace, full: dict[str, Any], names: set[str]) -> None:
+    """An activation width whose every taker's format has its own width (``mxfp4``): every
+    quantized choice is one design, recorded at the smallest (as for KV)."""
+    from dse.study.space import WEIGHT_KIND_NAMES
+
+    takers: dict[str, list[bool]] = {}
+    for kind in (None, *WEIGHT_KIND_NAMES):
+        own_bits, own_fmt = f"act_bits.{kind}", f"act_format.{kind}"
+        bits_name = own_bits if kind is not None and own_bits in names else "act_bits"
+        fmt_name = own_fmt if kind is not None and own_fmt in names else "act_format"
+        bits = full.get(bits_name)
+        if isinstance(bits, int) and bits < FP_ACT_BITS and fmt_name in full:
+            own = _own_width(space.get(fmt_name).resolve(full[fmt_name]))
+            takers.setdefault(bits_name, []).append(own)
+    for bits_name, flags in takers.items():
+        if flags and all(flags):
+            quantized = [b for b in space.get(bits_name).values() if b < FP_ACT_BITS]
+            full[bits_name] = min(quantized)
 
 
 def design_from_values(space: SearchSpace, values: Mapping[str, Any]) -> Design:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMAT_PES",
+    "FP_ACT_BITS",
     "FP_KV_BITS",
     "PE_RECIPES",
     "native_pe_of",
@@ -110,6 +111,8 @@ true`` in the PE file; the others: :data:`PE_RECIPES`)."""
 
 # KV bit width meaning "kept in fp16, not quantized".
 FP_KV_BITS = 16
+# Activation bit width meaning "kept in fp16, not quantized".
+FP_ACT_BITS = 16
 
 
 def native_pe_of(recipe_name: str) -> str | None:

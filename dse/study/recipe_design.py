@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dse.study.pe_recipes import pe_recipe
+from dse.study.pe_recipes import FP_ACT_BITS, pe_recipe
 
 if TYPE_CHECKING:
     from mant.recipe import Recipe
@@ -43,6 +43,9 @@ class Design(Protocol):
 
     @property
     def act_bits(self) -> int: ...
+
+    @property
+    def act_group_size(self) -> int | None: ...
 
     @property
     def kv_selection(self) -> str: ...
@@ -73,11 +76,10 @@ class Design(Protocol):
 
     def kv_candidates_of(self, side: str) -> Any | None: ...
 
+    def act_candidates_of(self, kind: str | None) -> Any | None: ...
+
 
 __all__ = ["FP_ACT_BITS", "KV_LAYOUT", "design_recipe"]
-
-# Activation bit width meaning "kept in fp16, not quantized".
-FP_ACT_BITS = 16
 
 # K/V grouping of study designs: K per channel (groups along tokens), V per token (KIVI's
 # layout, ICML 2024), the layout the shipped real-time threshold tables are calibrated for.
@@ -96,16 +98,16 @@ def design_recipe(design: Design) -> Recipe:
     return hit
 
 
-def _native_acts(design: Design) -> Any:
+def _native_acts(design: Design, bits: int) -> Any:
     """The activation spec of a baseline PE whose native activations are not plain INT groups
     (Tender's channel decomposition, OliVe's or ANT's types per tensor), when the design runs
-    them at their native width; else None (INT ``act_bits`` per group of ``group_size``)."""
+    them at their native width ``bits``; else None (INT ``bits`` per group)."""
     from dse.study.pe_recipes import FORMAT_PES, PE_RECIPES
 
     if design.pe_type in FORMAT_PES or design.pe_type not in PE_RECIPES:
         return None
     native = pe_recipe(design.pe_type).activations
-    if native is None or native.element_bits != design.act_bits:
+    if native is None or native.element_bits != bits:
         return None
     cs = native.candidate_set
     plain_int = (
@@ -117,14 +119,63 @@ def _native_acts(design: Design) -> Any:
     return None if plain_int else native
 
 
+_ACT_BASES = ("act_bits", "act_format")
+
+
+def _act_spec(design: Design, kind: str | None) -> Any:
+    """The activation spec of one projection's input (None: the default activations), or
+    None for fp16 activations.
+
+    Format PEs take ``act_format`` at ``act_bits`` (a block format keeps its own block, any
+    other is grouped by ``act_group_size``, else ``group_size``); baseline PEs INT ``act_bits``
+    per group, or their native quantizer at its width.
+
+    Raises:
+        InputError: a format that cannot quantize activations in real time
+            (:func:`mant.act_quant.realtime_act_issue`), naming the parameter.
+    """
+    from mant.act_quant import realtime_act_issue
+    from mant.errors import InputError
+    from mant.formats import BlockFormat
+    from mant.quant_spec import Kind, QuantSpec
+
+    bits = design.act_bits if kind is None else design.value_for("act_bits", kind)
+    if bits >= FP_ACT_BITS:
+        return None
+    g = design.act_group_size or design.group_size
+    pk = design.per_kind or {}
+    own = kind is not None and f"act_format.{kind}" in pk
+    where = f"act_format.{kind}" if own else "act_format"
+    if not design.uses_weight_format:  # a baseline PE runs its own activation format
+        native = _native_acts(design, bits)
+        if native is not None:
+            return native
+        fmt: Any = f"int{bits}"
+        where = "act_bits" if kind is None or f"act_bits.{kind}" not in pk else f"act_bits.{kind}"
+    else:
+        fmt = design.act_candidates_of(kind)
+    from dse.study.numerics import resolve_candidates
+
+    entry: dict[str, Any] = {"format": resolve_candidates(fmt)}
+    from mant.candidates import candidate_set
+
+    formats = candidate_set(entry["format"]).formats
+    if not (len(formats) == 1 and isinstance(formats[0], BlockFormat)):
+        entry["group_size"] = g
+    spec = QuantSpec.from_value(entry, where, kind=Kind.ACTIVATIONS)
+    assert spec is not None  # a format entry is never fp
+    why = realtime_act_issue(spec)
+    if why is not None:
+        raise InputError.single(where, why, fmt)
+    return spec
+
+
 def _build(design: Design) -> Recipe:
     if design.quantization == "native":
         return pe_recipe(design.pe_type)
     from dse.study.numerics import resolve_candidates
     from mant.quant_spec import WEIGHT_KINDS, Kind, QuantSpec
     from mant.recipe import Recipe
-
-    g = design.group_size  # the activations'; each weight kind and KV side may have its own
 
     def where(base: str, kind: str) -> str:
         own = f"{base}.{kind}"
@@ -156,13 +207,12 @@ def _build(design: Design) -> Recipe:
         weights = tuple(chosen)
     else:
         weights = pe_recipe(design.pe_type).weights
-    acts = _native_acts(design)
-    if acts is None and design.act_bits < FP_ACT_BITS:
-        acts = QuantSpec.from_value(
-            {"format": f"int{design.act_bits}", "group_size": g},
-            "act_bits",
-            kind=Kind.ACTIVATIONS,
-        )
+    acts = _act_spec(design, None)
+    act_kinds = tuple(
+        (kind, _act_spec(design, kind.value))
+        for kind in WEIGHT_KINDS
+        if any(f"{base}.{kind.value}" in (design.per_kind or {}) for base in _ACT_BASES)
+    )
     kv: dict[str, Any] = {}
     from mant.candidates import candidate_set
 
@@ -188,6 +238,7 @@ def _build(design: Design) -> Recipe:
         name=f"design-{design.pe_type}",
         weights=weights,
         activations=acts,
+        act_kinds=act_kinds,
         key=kv.get("key"),
         value=kv.get("value"),
     )

@@ -78,8 +78,9 @@ class ParamInfo:
 
 # Per-tensor-kind parameters: ``<base>.<kind>`` overrides ``<base>`` for that kind only (weights
 # of one projection, or one side of the KV cache); absent from a spec, the kind takes the base.
-# ``group_size.<kind>`` exists for every projection and both KV sides; the linear-layer
-# activations keep the base ``group_size``.
+# ``group_size.<kind>`` exists for every projection and both KV sides; ``act_bits.<kind>`` and
+# ``act_format.<kind>`` set the input activations of one projection (their group is
+# ``act_group_size``, else the base ``group_size``).
 # (the kinds themselves are mant.vocab's: one definition)
 WEIGHT_KIND_NAMES = tuple(k.value for k in WEIGHT_KINDS)
 KV_SIDE_NAMES = tuple(k.value for k in KV_KINDS)
@@ -89,6 +90,8 @@ PER_KIND_BASES = {
     "weight_format": WEIGHT_KIND_NAMES,
     "kv_bits": KV_SIDE_NAMES,
     "kv_format": KV_SIDE_NAMES,
+    "act_bits": WEIGHT_KIND_NAMES,
+    "act_format": WEIGHT_KIND_NAMES,
 }
 
 # How a design quantizes: ``space`` builds its recipe from the quantization parameters below,
@@ -111,6 +114,8 @@ PARAMS: dict[str, ParamInfo] = {
     "kv_format": ParamInfo(kind="format", default="mant-unicore16"),
     "kv_selection": ParamInfo(kind="choice", default="realtime", allowed=("realtime", "oracle")),
     "act_bits": ParamInfo(kind="int", default=8, low=2, high=16, unit="bit"),
+    "act_format": ParamInfo(kind="format", default="int{bits}"),
+    "act_group_size": ParamInfo(kind="int", default=None, low=1, high=4096, unit="element"),
     "rows": ParamInfo(kind="int", default=32, low=1, high=4096, unit="PE"),
     "cols": ParamInfo(kind="int", default=32, low=1, high=4096, unit="PE"),
     "dataflow": ParamInfo(kind="choice", default="ws", allowed=DATAFLOWS),
@@ -151,6 +156,8 @@ QUANT_PARAMS = tuple(
         "kv_format",
         "kv_selection",
         "act_bits",
+        "act_format",
+        "act_group_size",
     )
 )
 
@@ -388,7 +395,9 @@ def parse_param(c: IssueCollector, name: str, data: Any, path: str) -> Param | N
     check: Callable[[Any, str], bool]
     if info.kind == "int":
         rule = f"must be an int in [{info.low}, {info.high}]"
-        if info.default is None:
+        if name == "act_group_size":
+            rule += " or null (group_size)"
+        elif info.default is None:
             rule += " or null (the preset's)"
         check = lambda v, p: c.check(  # noqa: E731
             _int_ok(v, info) or (v is None and info.default is None), p, rule, v

@@ -431,8 +431,8 @@ def parse_spec(data: Any) -> StudySpec:
     acc_data = d.get("accuracy")
     by_kind_given = isinstance(acc_data, Mapping) and "by_kind" in acc_data
     if not by_kind_given and any(
-        p.name.startswith("weight_") and "." in p.name for p in spec.space.params
-    ):  # a space that varies weights per kind scores each kind with its own format
+        p.name.startswith(("weight_", "act_")) and "." in p.name for p in spec.space.params
+    ):  # a space that varies weights or inputs per kind scores each kind with its own
         spec = replace(spec, accuracy=replace(spec.accuracy, by_kind=True))
     named = {o.metric for o in spec.objectives} | {k.metric for k in spec.constraints}
     if named & {"output_rel_mse", "output_and_kv_rel_mse"}:

@@ -50,8 +50,47 @@ def check_study(c: IssueCollector, spec: StudySpec) -> None:
         for name in sorted(n for n in names if n.startswith(base + ".")):
             own_bits = bits + name[len(base) :]
             _check_formats(c, spec, name, own_bits if own_bits in names else bits, skip)
+    for name in sorted(n for n in names if n == "act_format" or n.startswith("act_format.")):
+        own_bits = "act_bits" + name[len("act_format") :]
+        _check_act_formats(c, spec, name, own_bits if own_bits in names else "act_bits")
+    per_kind_acts = sorted(n for n in names if n.startswith(("act_bits.", "act_format.")))
+    if spec.accuracy.source == "perplexity" and per_kind_acts:
+        c.add(
+            f"space.{per_kind_acts[0]}",
+            "the perplexity source runs one quantizer for every linear input (llmrun); "
+            "per-kind activations are scored by output_rel_mse (tensors, synthetic, files)",
+            per_kind_acts,
+        )
     _check_constraints(c, spec)
     _check_grid_size(c, spec)
+
+
+def _check_act_formats(c: IssueCollector, spec: StudySpec, name: str, bits_name: str) -> None:
+    """An activation format choice is reported when no quantized width of the space makes a
+    format that quantizes activations in real time (:func:`mant.act_quant.realtime_act_issue`):
+    one format, not a weight-only rule."""
+    from dse.study.design import resolve_bits
+    from mant.act_quant import realtime_act_issue
+    from mant.quant_spec import Kind, QuantSpec
+
+    bits = [b for b in itertools.islice(spec.space.get(bits_name).values(), _MAX_BITS_TRIED)]
+    bits = [b for b in bits if b < 16]
+    if not bits:
+        return
+    for i, choice in enumerate(getattr(spec.space.get(name), "raw_choices", ())):
+        why: str | None = None
+        for b in bits:
+            try:
+                fmt = resolve_bits(choice, b)
+                t = QuantSpec.from_value({"format": fmt}, name, kind=Kind.ACTIVATIONS)
+                assert t is not None  # a format entry is never fp
+                why = realtime_act_issue(t)
+            except (InputError, ValueError, KeyError, TypeError) as exc:
+                why = exc.issues[0].rule if isinstance(exc, InputError) else str(exc)
+            if why is None:
+                break
+        if why is not None:
+            c.add(f"space.{name}[{i}]", why, choice)
 
 
 def _check_grid_size(c: IssueCollector, spec: StudySpec) -> None:

@@ -117,6 +117,18 @@ SPEC_CASES = [
         "'auto'",
     ),
     ("name-300-chars", _spec(name="a" * 300), "name: must be at most 100 characters", "aaa"),
+    (
+        "act-format-a-type-set",
+        _spec(space__act_format=["mant-unicore16"]),
+        "space.act_format[0]: must be one format, not a set of 16",
+        "'mant-unicore16'",
+    ),
+    (
+        "act-bits-unknown-kind",
+        _spec(**{"space__act_bits.lm_head": [4]}),
+        "space.act_bits.lm_head: unknown key",
+        "'act_bits.lm_head'",
+    ),
 ]
 
 
