@@ -223,3 +223,13 @@ def test_the_cli_reports_a_bad_act_format_in_one_line_with_exit_2(tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]] and "space.act_format[0]: cannot quantize" in err[0], err
     assert not any("Traceback" in line for line in err)
+
+
+def test_the_forward_pass_refuses_per_kind_inputs_instead_of_dropping_them():
+    from llmrun.quantizers import act_hooks
+
+    r = Recipe.from_dict({"name": "a", "activations": {"default": "int8:g64", "down": "int4"}})
+    with pytest.raises(InputError) as err:
+        act_hooks(r)
+    assert str(err.value).startswith("recipe.activations: the forward pass runs one quantizer")
+    assert act_hooks(Recipe.from_dict({"name": "b", "activations": "int8:g64"})) is not None
