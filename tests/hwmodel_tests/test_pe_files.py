@@ -221,6 +221,7 @@ def test_four_over_six_runs_the_nvfp4_datapath():
     same recipe the two cost exactly the same; 4/6 at its own recipe moves the same bytes
     (4.5 bits per element each)."""
     a46, anv = load_accelerator("fourover6"), load_accelerator("nvfp4")
+
     def numbers(pe):
         ep = pe.epilogue
         return [
