@@ -236,6 +236,35 @@ RECIPES: dict[str, dict[str, Any]] = {
         "weights": {"default": {"format": "mxplus_fp4"}},
         "activations": {"format": "mxplus_fp4"},
     },
+    "razer-w4a4": {
+        "name": "razer-w4a4",
+        "description": "RaZeR W4A4: razer_mxfp4 weights, MXFP4 activations, KV in fp16",
+        "source": "RaZeR (abdelfattah-lab/BitMoD-MXFP4-NVFP4 e5eb8da, quant_mxfp4_razer): "
+        "razer_mxfp4 weights (block 32, E8M0 scale, -0 remapped per block to +-5 or +-8, "
+        "4.3125 bits with the 2-bit selector); that version is weight-only and the v2 paper's "
+        "activation variant (NVFP4, +-5 only) is not implemented, so activations are plain MXFP4",
+        "weights": {"default": {"format": "razer_mxfp4"}},
+        "activations": {"format": "mxfp4"},
+    },
+    "razer-nv-w4a4": {
+        "name": "razer-nv-w4a4",
+        "description": "RaZeR-NVFP4 W4A4: razer_nvfp4 weights, NVFP4 activations, KV in fp16",
+        "source": "RaZeR (abdelfattah-lab/BitMoD-MXFP4-NVFP4 e5eb8da, quant_nvfp4_razer): "
+        "razer_nvfp4 weights (block 16, E4M3 scale under an FP32 tensor scale, 4.625 bits with "
+        "the selector stored explicitly; the v2 paper's 4.5-bit packing is not modelled); "
+        "activations plain NVFP4 (the v2 activation variant is not implemented)",
+        "weights": {"default": {"format": "razer_nvfp4"}},
+        "activations": {"format": "nvfp4"},
+    },
+    "fouroversix-w4a4": {
+        "name": "fouroversix-w4a4",
+        "description": "Four Over Six W4A4: nvfp4_4over6 weights and activations, KV in fp16",
+        "source": "Four Over Six (mit-han-lab/fouroversix dadfad6, quantize/pytorch/reference.py):"
+        " NVFP4 with the block max mapped to 6 or 4 (least SSE), tensor scale amax / 1536, "
+        "4.5 bits; the authors quantize weights and activations of each linear layer with it",
+        "weights": {"default": {"format": "nvfp4_4over6"}},
+        "activations": {"format": "nvfp4_4over6"},
+    },
     "kv4-int4": {
         "name": "kv4-int4",
         "description": "INT4 KV cache only (K per token, V per channel, INT8 staging)",

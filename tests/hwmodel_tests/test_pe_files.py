@@ -154,7 +154,7 @@ def test_the_bitmod_set_is_bitmods_simulator_with_its_place_and_route_factor():
         load_pe("mant", "bitmod")
 
 
-@pytest.mark.parametrize("name", ["bitmod", "mxfp", "m2xfp"])
+@pytest.mark.parametrize("name", ["bitmod", "mxfp", "m2xfp", "nvfp4", "razer", "fourover6"])
 def test_the_2025_26_presets_are_iso_area_and_run_hw_llm(name):
     budget = 104 * 32 * 785929 / 2024  # UniCore's M-ANT array, as every preset
     acc = load_accelerator(name)
@@ -176,3 +176,84 @@ def test_the_mx_pe_runs_nvfp4_with_twice_the_block_segments():
     ratio = nv.energy_breakdown_pj["epilogue"] / mx.energy_breakdown_pj["epilogue"]
     assert 1.8 <= ratio <= 2.0
     assert nv.dram_bytes > mx.dram_bytes  # 4.5 bits per element against 4.25
+
+
+NEW_2026_PES = ("nvfp4", "razer", "fourover6")
+
+
+@pytest.mark.parametrize("name", NEW_2026_PES)
+def test_the_nvfp4_razer_and_4over6_pes_carry_tagged_sources(name):
+    """Every constant of the three PE files says where it comes from ([T] third-party, [D]
+    derived, [U] unverified / named assumption), as the mxfp and m2xfp files do."""
+    pe = load_pe(name)
+    assert any(tag in pe.source for tag in ("[T", "[D", "[U"))
+    assert pe.epilogue is not None and any(t in pe.epilogue.source for t in ("[D", "[U"))
+    for m in pe.modes:
+        assert any(tag in m.source for tag in ("[T", "[D", "[U")), (name, m)
+    assert {(m.weight_bits, m.act_bits) for m in pe.modes} == {(4, 4), (4, 8), (8, 8), (16, 16)}
+    raw = yaml.safe_load((resources.files("hwmodel") / "presets" / f"{name}.yaml").read_text())
+    # the same memory system as every other preset
+    assert raw["dram"] == {"type": "hbm2", "stacks": 1, "capacity_bytes": 17179869184}
+
+
+def test_nvfp4_is_the_mx_brick_with_an_e4m3_block16_epilogue():
+    """The NVFP4 PE is the mxfp brick (same area and MAC energies, so the same 32 x 156 array);
+    its epilogue is the E4M3 x E4M3 scale product per 16-element block: 0.62 pJ against MX's
+    0.58 (Horowitz x 28/45, hwmodel/data/pes/nvfp4.yaml)."""
+    nv, mx = load_pe("nvfp4"), load_pe("mxfp")
+    assert nv.area_um2 == mx.area_um2 and nv.leakage_uw == mx.leakage_uw
+    assert [m.energy_pj_per_mac for m in nv.modes] == [m.energy_pj_per_mac for m in mx.modes]
+    assert nv.epilogue.energy_pj_per_op == 0.62 and mx.epilogue.energy_pj_per_op == 0.58
+    a_nv, a_mx = load_accelerator("nvfp4"), load_accelerator("mxfp")
+    assert (a_nv.array.rows, a_nv.array.cols) == (a_mx.array.rows, a_mx.array.cols)
+    wl = llm_workload("llama-2-7b", phase="prefill", seq_len=256, batch=1)
+    nv_prec = Precision.from_recipe(named_recipe("nvfp4-w4a4"))
+    on_nv, on_mx = evaluate(a_nv, wl), evaluate(a_mx.with_precision(nv_prec), wl)
+    assert a_nv.default_precision == nv_prec
+    # same recipe, same segments: the epilogue energy differs by 0.62 / 0.58 exactly
+    ratio = on_nv.energy_breakdown_pj["epilogue"] / on_mx.energy_breakdown_pj["epilogue"]
+    assert ratio == pytest.approx(0.62 / 0.58, rel=1e-12)
+    assert on_nv.energy_breakdown_pj["pe"] == on_mx.energy_breakdown_pj["pe"]
+
+
+def test_four_over_six_runs_the_nvfp4_datapath():
+    """4/6 lives in the stored E4M3 scale: the fourover6 PE and preset equal nvfp4's, so at the
+    same recipe the two cost exactly the same; 4/6 at its own recipe moves the same bytes
+    (4.5 bits per element each)."""
+    a46, anv = load_accelerator("fourover6"), load_accelerator("nvfp4")
+
+    def numbers(pe):
+        ep = pe.epilogue
+        return [
+            (m.weight_bits, m.act_bits, m.macs_per_cycle, m.energy_pj_per_mac) for m in pe.modes
+        ], (ep.energy_pj_per_op, ep.latency_cycles, ep.ops_per_cycle, ep.area_um2_per_column)
+
+    assert numbers(a46.pe) == numbers(anv.pe)  # the sources differ in wording only
+    assert a46.pe.area_um2 == anv.pe.area_um2
+    wl = llm_workload("llama-2-7b", phase="decode", seq_len=2048, batch=1)
+    same = evaluate(a46.with_precision(anv.default_precision), wl)
+    ref = evaluate(anv, wl)
+    assert same.cycles == ref.cycles and same.energy_pj == pytest.approx(ref.energy_pj, 1e-12)
+    own = evaluate(a46, wl)
+    assert own.dram_bytes == ref.dram_bytes and own.cycles == ref.cycles
+    assert "run time" in a46.pe.notes  # the cost is in quantizing activations: stated
+
+
+def test_razer_charges_its_special_value_decode_and_runs_both_variants():
+    """RaZeR's W4 modes cost the mxfp brick plus the decode (0.019 pJ, Horowitz 8b add x 28/45),
+    its area +10 % [U]; the native recipe (razer_mxfp4, 4.3125 bits) and the NVFP4 variant
+    (4.625 bits) both run on it."""
+    rz, mx = load_pe("razer"), load_pe("mxfp")
+    assert rz.mode_for(4, 4).energy_pj_per_mac == pytest.approx(
+        mx.mode_for(4, 4).energy_pj_per_mac + 0.019
+    )
+    assert rz.mode_for(8, 8).energy_pj_per_mac == mx.mode_for(8, 8).energy_pj_per_mac
+    assert rz.area_um2 == pytest.approx(1.1 * mx.area_um2, rel=2e-3)
+    acc = load_accelerator("razer")
+    assert acc.default_precision.weight_bits_per_element == 4.3125
+    wl = llm_workload("llama-2-7b", phase="decode", seq_len=2048, batch=1)
+    mx_cost = evaluate(acc, wl)
+    nv = acc.with_precision(Precision.from_recipe(named_recipe("razer-nv-w4a4")))
+    nv_cost = evaluate(nv, wl)
+    assert nv_cost.dram_bytes > mx_cost.dram_bytes  # 4.625 bits per element against 4.3125
+    assert mx_cost.bound == nv_cost.bound == "memory"

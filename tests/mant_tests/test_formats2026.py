@@ -563,3 +563,38 @@ def test_float16_rounding_of_the_kernel_is_exhaustively_numpys():
         want = xs.astype(np.float16).astype(np.float64)
     bad = np.flatnonzero(got != want)
     assert bad.size == 0, f"x={xs[bad[:5]].tolist()} got={got[bad[:5]]} want={want[bad[:5]]}"
+
+
+@pytest.mark.parametrize(
+    ("recipe", "w_ref", "act_format", "act_bpe"),
+    [
+        ("razer-w4a4", "razer_mx_ref", "mxfp4", 4.25),
+        ("razer-nv-w4a4", "razer_nv_ref", "nvfp4", 4.5),
+        ("fouroversix-w4a4", "fouroversix_ref", "nvfp4_4over6", 4.5),
+        ("nvfp4-w4a4", None, "nvfp4", 4.5),
+    ],
+)
+def test_native_recipes_of_the_2026_pes_quantize_weights_and_activations(
+    recipe, w_ref, act_format, act_bpe
+):
+    """The native recipes of the razer / fourover6 / nvfp4 PEs (and RaZeR's NVFP4 variant):
+    every projection's weights equal the authors' rule, and the activation quantizer (per token,
+    the whole 2-D tensor at once) equals the format's own quantization."""
+    from mant.act_quant import act_quantizer
+    from mant.recipes import named_recipe
+
+    r = named_recipe(recipe)
+    w = _gauss()
+    got = {k: quantize(w, r.weight(k).quant_config()).dequantized for k in ("q", "down")}
+    want = globals()[w_ref](w) if w_ref else quantize(w, candidates="nvfp4").dequantized
+    for k, g in got.items():
+        assert np.array_equal(g, want), _show_mismatch(f"{recipe}:{k}", w, g, want)
+    acts = _student() * 50  # heavy-tailed, as activations are
+    spec = r.tensor("activations")
+    assert spec is not None and r.act_bits_per_element == act_bpe
+    qa = act_quantizer(spec)(acts)
+    ref = quantize(acts, candidates=act_format).dequantized
+    assert np.array_equal(qa, ref.astype(acts.dtype)), _show_mismatch(recipe, acts, qa, ref)
+    assert 0 < float(np.mean((qa - acts) ** 2) / np.mean(acts**2)) < 0.05
+    if act_format == "nvfp4_4over6":
+        assert np.array_equal(qa, fouroversix_ref(acts).astype(acts.dtype))
