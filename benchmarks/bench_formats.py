@@ -71,6 +71,8 @@ def main() -> None:
         "m2xfp4_a",
         "hif4",
         "mxplus_fp4",
+        "blockdialect_fp4",
+        "blockdialect_fp4_a",
     ):
         cases.append(
             (f"{name} (g={QuantConfig(candidates=name).group_size})", QuantConfig(candidates=name))

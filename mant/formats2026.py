@@ -144,13 +144,13 @@ def _levels_block(
 def _blockdialect(label: str, rule: str) -> AdaptiveBlockFormat:
     return AdaptiveBlockFormat(
         label=label,
-        element=LevelsFormat(levels=_signed(np.unique(DIALECTS))),
+        element=LevelsFormat(levels=_signed(np.unique(DIALECTS).tolist())),
         block=32,
         scale="e8m0",
         rule=rule,
         element_bits=4,
         meta_bits=4 + 5,
-        sets=tuple(_signed(d) for d in DIALECTS),
+        sets=tuple(_signed(d) for d in DIALECTS.tolist()),
         source=BLOCKDIALECT_SOURCE + (" (two-stage activation rule)" if rule[-2:] == "_a" else ""),
     )
 

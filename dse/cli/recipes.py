@@ -50,13 +50,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
+    w = max([15] + [len(r["name"]) for r in rows])
     print(
-        f"{'recipe':<15} {'kind':<12} {'W bits/el':>9} {'A bits/el':>9} {'KV bits/el':>10} "
+        f"{'recipe':<{w}} {'kind':<12} {'W bits/el':>9} {'A bits/el':>9} {'KV bits/el':>10} "
         f"{'native PE':<10} about"
     )
     for r in rows:
         print(
-            f"{r['name']:<15} {r['summary']:<12} {r['weight_bits_per_element']:>9.4g} "
+            f"{r['name']:<{w}} {r['summary']:<12} {r['weight_bits_per_element']:>9.4g} "
             f"{r['act_bits_per_element']:>9.4g} {r['kv_bits_per_element']:>10.4g} "
             f"{r['native_pe'] or '-':<10} {r['description']}"
         )

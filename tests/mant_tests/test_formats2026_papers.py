@@ -361,3 +361,14 @@ def test_recipe_and_compare_list_carry_them():
     assert r.weight("down").bits_per_element == 4.40625
     w = TENSORS["gauss"]()
     assert np.array_equal(quantize(w, r.weight("q").quant_config()).dequantized, hif4_ref(w))
+
+
+def test_blockdialect_recipe_uses_the_weight_and_activation_rules():
+    from mant.recipes import named_recipe
+
+    r = named_recipe("blockdialect-w4a4")
+    assert r.weight_bits_per_element == r.act_bits_per_element == 4.28125
+    w = TENSORS["student_t"]()
+    for spec, online in ((r.weight("q"), False), (r.tensor("activations"), True)):
+        got = quantize(w, spec.quant_config()).dequantized
+        assert np.array_equal(got, blockdialect_ref(w, online))
