@@ -4,9 +4,10 @@
 fixes its group size and scale format, and keeps it the only member of its candidate set) whose
 block is quantized by a rule of its own instead of OCP's: a set of level lists chosen per block
 (BitMoD, RaZeR), a choice between two block scales (Four Over Six), sub-block scale mantissas /
-extra mantissa bits (M2XFP), a three-level scale (HiF4) or a wider block max (MX+). The rules live
-in :mod:`mant.formats2026`, :mod:`mant.subblock`, :mod:`mant.hif4` and :mod:`mant.mxplus`; this
-module holds only the value, so all can import it.
+extra mantissa bits (M2XFP), a three-level scale (HiF4), a wider block max (MX+) or one of 16 FP4
+dialects (BlockDialect). The rules live in :mod:`mant.formats2026`, :mod:`mant.subblock`,
+:mod:`mant.hif4`, :mod:`mant.mxplus` and :mod:`mant.blockdialect`; this module holds only the
+value, so all can import it.
 
 Bits per element count every stored bit: element bits plus ``meta_bits`` per block (block scale,
 selector, sub-block fields); a per-tensor fp32 scale is not counted (as for ``nvfp4``).
@@ -31,7 +32,8 @@ class AdaptiveBlockFormat(BlockFormat):
     Args (besides :class:`BlockFormat`'s ``label``, ``element`` (the union grid), ``block``,
     ``scale``, ``tensor_scale``):
         rule: the quantizer key (``bitmod``, ``razer_mx``, ``razer_nv``, ``fouroversix``,
-            ``subblock_scale``, ``subblock_mantissa``, ``hif4``, ``mxplus``).
+            ``subblock_scale``, ``subblock_mantissa``, ``hif4``, ``mxplus``, ``blockdialect``,
+            ``blockdialect_a``).
         element_bits: stored bits per element.
         meta_bits: stored metadata bits per block (scale + selector + sub-block fields).
         sets: the level lists chosen per block (grid units), in the authors' search order.

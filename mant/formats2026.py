@@ -22,6 +22,9 @@ Formats (facts: ``../shared/reference/formats_2026.md``; each rule is written ou
   ``global-computing-consortium/HiFloat4`` @ c8e52aaa, ``HiF4_NVFP4_v14f16.py`` ``To_HiFX``.
 * ``mxplus_fp4``: MX+ (MICRO'25), MXFP4 whose block max gets 3 mantissa bits (:mod:`mant.mxplus`);
   from the paper, no public code (assumptions in ``docs/numerics.md``).
+* ``blockdialect_fp4`` / ``blockdialect_fp4_a``: BlockDialect (ICML'25), one of 16 FP4 dialects
+  per block of 32 (:mod:`mant.blockdialect`); the formatbook is second-hand and the rule rests on
+  named assumptions (weights: least squared error; activations: two-stage choice).
 
 Example:
     >>> from mant.formats import parse_format
@@ -41,6 +44,7 @@ import numpy as np
 
 from mant._arith import ARITH_F16, ARITH_F32
 from mant.adaptive_block import ADAPTIVE_BLOCK_FAMILY, AdaptiveBlockFormat
+from mant.blockdialect import BLOCKDIALECT_SOURCE, DIALECTS, quantize_blockdialect
 from mant.errors import InputError
 from mant.formats import BlockFormat, FloatFormat, Format, register_format
 from mant.hif4 import HIF4_MAGS, HIF4_SOURCE, quantize_hif4
@@ -136,6 +140,20 @@ def _levels_block(
     )
 
 
+def _blockdialect(label: str, rule: str) -> AdaptiveBlockFormat:
+    return AdaptiveBlockFormat(
+        label=label,
+        element=LevelsFormat(levels=_signed(np.unique(DIALECTS).tolist())),
+        block=32,
+        scale="e8m0",
+        rule=rule,
+        element_bits=4,
+        meta_bits=4 + 5,
+        sets=tuple(_signed(d) for d in DIALECTS.tolist()),
+        source=BLOCKDIALECT_SOURCE + (" (two-stage activation rule)" if rule[-2:] == "_a" else ""),
+    )
+
+
 NAMED_2026: dict[str, BlockFormat] = {
     "bitmod_fp4": _levels_block("bitmod_fp4", "bitmod", _BITMOD4, 128, "fp16", 4, 16, BITMOD_SRC),
     "bitmod_fp3": _levels_block("bitmod_fp3", "bitmod", _BITMOD3, 128, "fp16", 3, 16, BITMOD_SRC),
@@ -185,6 +203,11 @@ NAMED_2026: dict[str, BlockFormat] = {
         meta_bits=8 + 5,
         source=MXPLUS_SOURCE,
     ),
+    # BlockDialect: 16 dialects of 8 magnitudes (multiples of 0.5 up to 7.5; the union grid holds
+    # all of them), a power-of-two scale (5-bit exponent; e8m0 is the nearest scale format) and
+    # a 4-bit dialect id per 32
+    "blockdialect_fp4": _blockdialect("blockdialect_fp4", "blockdialect"),
+    "blockdialect_fp4_a": _blockdialect("blockdialect_fp4_a", "blockdialect_a"),
 }
 _MX16_SRC = "OCP MX v1.0 rule with blocks of 16 (baseline in the Four Over Six and M2XFP papers)"
 SOURCES: dict[str, str] = {k: getattr(v, "source", "") or _MX16_SRC for k, v in NAMED_2026.items()}
@@ -374,6 +397,8 @@ _RULES: dict[str, Callable[..., GroupQuant]] = {
     "subblock_mantissa": quantize_subblock_mantissa,
     "hif4": quantize_hif4,
     "mxplus": quantize_mxplus,
+    "blockdialect": quantize_blockdialect,
+    "blockdialect_a": quantize_blockdialect,
 }
 
 

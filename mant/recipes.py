@@ -265,6 +265,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "weights": {"default": {"format": "nvfp4_4over6"}},
         "activations": {"format": "nvfp4_4over6"},
     },
+    "blockdialect-w4a4": {
+        "name": "blockdialect-w4a4",
+        "description": "BlockDialect weights (least-error dialect) and activations (two-stage "
+        "online choice), block 32, KV in fp16",
+        "source": "BlockDialect (ICML 2025, arXiv 2501.01144): blockdialect_fp4 weights, "
+        "blockdialect_fp4_a activations; second-hand formatbook and named assumptions "
+        "(docs/numerics.md), 4.28125 bits",
+        "weights": {"default": {"format": "blockdialect_fp4"}},
+        "activations": {"format": "blockdialect_fp4_a"},
+    },
     "kv4-int4": {
         "name": "kv4-int4",
         "description": "INT4 KV cache only (K per token, V per channel, INT8 staging)",

@@ -18,8 +18,8 @@ __all__ = ["CANDIDATE_LISTS", "register"]
 # Named lists of candidates for ``--candidates``: each expands to its entries in place.
 CANDIDATE_LISTS: dict[str, tuple[str, ...]] = {
     # M-ANT against the 2025-26 formats (issue 20), each at its own block size (BitMoD 128,
-    # HiF4 64, MX / MX+ / M2XFP / RaZeR-MX 32, NVFP4 / 4-over-6 / RaZeR-NV / mxfp4_g16 16);
-    # INT4 for reference
+    # HiF4 64, MX / MX+ / M2XFP / RaZeR-MX / BlockDialect 32, NVFP4 / 4-over-6 / RaZeR-NV /
+    # mxfp4_g16 16); INT4 for reference
     "formats-2026": (
         "mant-unicore16",
         "m2xfp4_w",
@@ -31,6 +31,8 @@ CANDIDATE_LISTS: dict[str, tuple[str, ...]] = {
         "mxfp4_g16",
         "razer_mxfp4",
         "mxplus_fp4",
+        "blockdialect_fp4",
+        "blockdialect_fp4_a",
         "bitmod_fp4",
         "hif4",
         "int4",

@@ -133,6 +133,8 @@ def test_formats_2026_list_ranks_every_new_format_at_its_own_block_size(capsys):
         ("mxfp4", 32): 4.25,
         ("razer_mxfp4", 32): 4.3125,
         ("mxplus_fp4", 32): 4.40625,  # E8M0 + 5-bit block-max index per 32
+        ("blockdialect_fp4", 32): 4.28125,  # 4-bit dialect id + 5-bit exponent per 32
+        ("blockdialect_fp4_a", 32): 4.28125,
         ("hif4", 64): 4.5,  # E6M2 + 8 x E1 + 16 x E1 per 64
         ("nvfp4", 16): 4.5,
         ("nvfp4_4over6", 16): 4.5,

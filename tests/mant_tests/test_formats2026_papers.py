@@ -1,10 +1,13 @@
-"""Issue 20: ``hif4`` and ``mxplus_fp4`` against their definitions, transcribed again here.
+"""Issue 20: ``hif4``, ``mxplus_fp4``, ``blockdialect_fp4(_a)`` against their definitions,
+transcribed again here.
 
 ``hif4_ref`` is a loop-by-loop transcription of the HiFloat4 authors' golden model (numpy,
 float64: ``global-computing-consortium/HiFloat4`` @ c8e52aaa, ``hif4_gpu/HiF4_NVFP4_v14f16.py``,
 ``To_HiFX``), one block and one element at a time in Python floats, along the last axis.
 ``mxplus_ref`` writes out the MX+ rule (arXiv 2510.14557; no public code found) with the
-assumptions named in ``docs/numerics.md``. The library (vectorised numpy) shares no code with
+assumptions named in ``docs/numerics.md``. ``blockdialect_ref`` writes out BlockDialect's
+assumed rule (a)-(d) (second-hand formatbook, ``docs/numerics.md``), with exact squared errors in
+Python integers. The library (vectorised numpy) shares no code with
 these; every comparison is bit-exact on the dequantized tensor.
 """
 
@@ -174,6 +177,107 @@ def test_mxplus_zero_and_partial_blocks():
 
 
 # ---------------------------------------------------------------------------------------------
+# BlockDialect (arXiv 2501.01144): one of 16 DialectFP4 dialects per block of 32, named assumptions
+
+# the formatbook as transcribed by a third party from the paper's Figure 4: {0, .5, 1, 1.5, 2, 3,
+# a, b} for these (b, a), then {0, .5, 1, 1.5, 2, 2.5, 3, 4}; ids 0..15 in this order
+BD_PAIRS = [(7.5, 5.5), (7.5, 4.5), (7, 5.5), (7, 4.5), (6.5, 5), (6.5, 4), (6, 5), (6, 4)]
+BD_PAIRS += [(5.5, 4.5), (5.5, 3.5), (5, 4.5), (5, 3.5), (4.5, 4), (4.5, 3.5), (4, 3.5)]
+BD_TABLE = [[0, 0.5, 1, 1.5, 2, 3, a, b] for b, a in BD_PAIRS] + [[0, 0.5, 1, 1.5, 2, 2.5, 3, 4]]
+
+
+def _to_dialect(s: float, mags: list[float]) -> float:
+    """(b): nearest magnitude, ties to the smaller (scan upward, switch only when strictly
+    nearer), above the max clamps to it."""
+    if s >= mags[-1]:
+        return mags[-1]
+    best = mags[0]
+    for m in mags[1:]:
+        if abs(s - m) < abs(s - best):
+            best = m
+    return best
+
+
+def _fixed(v: float) -> int:
+    return int(math.ldexp(v, 200))  # exact: float32 inputs over 2^E are multiples of 2^-164
+
+
+def blockdialect_ref(w: np.ndarray, online: bool = False) -> np.ndarray:
+    out = []
+    for blk in _blocks(w, 32):
+        amax = max(abs(v) for v in blk)
+        if amax == 0:
+            out.append([0.0] * len(blk))
+            continue
+        e = 0  # floor(log2 amax) by doubling / halving
+        while 2.0 ** (e + 1) <= amax:
+            e += 1
+        while 2.0**e > amax:
+            e -= 1
+        big_e = min(max(e - 2, -15), 16)  # (a): 5-bit exponent, bias 15
+        scaled = [abs(v) / 2.0**big_e for v in blk]
+        ids = list(range(16))
+        if online:  # (d) stage 1: the pair whose max b is the smallest b >= the scaled max
+            maxima = [7.5, 7, 6.5, 6, 5.5, 5, 4.5, 4]
+            above = [p for p, b in enumerate(maxima) if b >= max(scaled)]
+            p = above[-1] if above else 0
+            ids = [2 * p, 2 * p + 1]
+        best, best_err = [], -1
+        for d in ids:  # (c) / (d) stage 2: least exact squared error, the lower id on ties
+            qs = [_to_dialect(s, BD_TABLE[d]) for s in scaled]
+            err = sum((_fixed(s) - _fixed(q)) ** 2 for s, q in zip(scaled, qs, strict=True))
+            if best_err < 0 or err < best_err:
+                best, best_err = qs, err
+        out.append([math.copysign(q * 2.0**big_e, x) for q, x in zip(best, blk, strict=True)])
+    return _unblock(out, w.shape)
+
+
+@pytest.mark.parametrize("name", ["blockdialect_fp4", "blockdialect_fp4_a"])
+def test_blockdialect_equals_its_rule(tensor, name):
+    got = quantize(tensor, candidates=name).dequantized
+    want = blockdialect_ref(tensor, online=name.endswith("_a"))
+    assert np.array_equal(got, want), _show_mismatch(name, tensor, got, want)
+
+
+def test_blockdialect_ties_clamps_and_exponent_ends():
+    from mant.blockdialect import blockdialect_blocks
+
+    x = np.zeros((6, 32), dtype=np.float32)
+    x[1, :4] = [5.0, -2.0, 0.75, 1.25]  # 5 exact in dialects 4, 6, 10, 11: the lowest id, 4
+    x[2, :3] = [7.9, -2.75, 0.25]  # 7.9 clamps to 7.5 (dialects 0 and 1 tie: 0); 2.75 -> 3
+    x[3, :3] = [4.0, 2.5, 2.75]  # only dialect 15 holds 2.5; 2.75 ties there: 2.5
+    x[4, :2] = [3 * 2.0**20, -(2.0**-3)]  # E = 19 clamps to 16: 3 * 2^20 saturates to 7.5 * 2^16
+    x[5, :2] = [3 * 2.0**-17, 2.0**-20]  # E = -18 clamps to -15: 0.75 ties down, 2^-5 flushes
+    q, e, d = blockdialect_blocks(x)
+    assert e.tolist() == [-15, 0, 0, 0, 16, -15]  # a zero block stores the smallest exponent
+    assert d.tolist() == [0, 4, 0, 15, 0, 0]
+    assert q[:, :4].tolist() == [
+        [0, 0, 0, 0],
+        [5, -2, 0.5, 1],  # 0.75 and 1.25 are ties: toward zero
+        [7.5, -3, 0, 0],  # 0.25 ties between 0 and 0.5: 0
+        [4, 2.5, 2.5, 0],
+        [7.5, 0, 0, 0],
+        [0.5, 0, 0, 0],
+    ]
+    for name, online in (("blockdialect_fp4", False), ("blockdialect_fp4_a", True)):
+        got = quantize(x, candidates=name).dequantized
+        assert np.array_equal(got, blockdialect_ref(x, online)), _show_mismatch(name, x, got, x)
+        assert not got[0].any() and got[4, 0] == 7.5 * 2.0**16
+    # (d): scaled max 5.2 -> the b = 5.5 pair (8, 9), where (c) takes 5 (dialect 4)
+    q, _, d = blockdialect_blocks(np.array([[5.2, 1.0]]), online=True)
+    assert d.tolist() == [8] and q[0].tolist() == [5.5, 1.0]
+    assert blockdialect_blocks(np.array([[5.2, 1.0]]))[2].tolist() == [4]
+
+
+def test_blockdialect_partial_blocks_and_heavy_tails():
+    w = np.random.default_rng(7).standard_t(2, (3, 70)).astype(np.float32)
+    w[0] = 0
+    for name, online in (("blockdialect_fp4", False), ("blockdialect_fp4_a", True)):
+        got = quantize(w, candidates=name).dequantized
+        assert np.array_equal(got, blockdialect_ref(w, online)) and not got[0].any()
+
+
+# ---------------------------------------------------------------------------------------------
 # bits per element, the interface
 
 
@@ -182,6 +286,8 @@ def test_mxplus_zero_and_partial_blocks():
     [
         ("hif4", 4.5, 64),  # paper: 64 x 4-bit elements + 32 bits (E6M2 + 8 x E1 + 16 x E1)
         ("mxplus_fp4", 4 + (8 + 5) / 32, 32),  # E8M0 + 5-bit block-max index per 32 (assumed)
+        ("blockdialect_fp4", 4 + (4 + 5) / 32, 32),  # 4-bit dialect id + 5-bit exponent per 32
+        ("blockdialect_fp4_a", 4.28125, 32),
     ],
 )
 def test_bits_per_element_and_fixed_block(name, bpe, g):
@@ -199,7 +305,9 @@ def test_bits_per_element_and_fixed_block(name, bpe, g):
     assert np.array_equal(codes_back.astype(np.float32), r.dequantized)
 
 
-@pytest.mark.parametrize(("name", "g"), [("hif4", 64), ("mxplus_fp4", 32)])
+@pytest.mark.parametrize(
+    ("name", "g"), [("hif4", 64), ("mxplus_fp4", 32), ("blockdialect_fp4", 32)]
+)
 def test_cli_quantize_saves_the_dequantized_tensor(tmp_path, name, g):
     w = TENSORS["gauss"]()
     src, out = tmp_path / "W.npy", tmp_path / "OUT.npy"
@@ -224,18 +332,25 @@ def test_formats_command_lists_them_with_sources(capsys):
     named = {f["name"]: f for f in describe()["named_formats"]}
     assert "c8e52aa" in named["hif4"]["source"]
     assert "2510.14557" in named["mxplus_fp4"]["source"]
+    assert "2501.01144" in named["blockdialect_fp4"]["source"]
+    assert "second-hand" in named["blockdialect_fp4"]["source"]
+    assert "assumptions" in named["blockdialect_fp4_a"]["source"]
+    assert named["blockdialect_fp4"]["bits_per_element"] == 4.28125
     assert named["hif4"]["bits_per_element"] == 4.5
     assert main(["formats"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(ln.startswith("hif4 ") and "HiFloat4@c8e52aa" in ln for ln in lines)
     assert any(ln.startswith("mxplus_fp4 ") and "MX+" in ln for ln in lines)
+    assert any(ln.startswith("blockdialect_fp4 ") and "BlockDialect" in ln for ln in lines)
 
 
 def test_recipe_and_compare_list_carry_them():
     from dse.cli.compare import CANDIDATE_LISTS
     from mant.recipe import Recipe
 
-    assert {"hif4", "mxplus_fp4"} <= set(CANDIDATE_LISTS["formats-2026"])
+    assert {"hif4", "mxplus_fp4", "blockdialect_fp4", "blockdialect_fp4_a"} <= set(
+        CANDIDATE_LISTS["formats-2026"]
+    )
     data = {
         "name": "papers",
         "weights": {"default": {"format": "hif4"}, "down": {"format": "mxplus_fp4"}},
@@ -246,3 +361,14 @@ def test_recipe_and_compare_list_carry_them():
     assert r.weight("down").bits_per_element == 4.40625
     w = TENSORS["gauss"]()
     assert np.array_equal(quantize(w, r.weight("q").quant_config()).dequantized, hif4_ref(w))
+
+
+def test_blockdialect_recipe_uses_the_weight_and_activation_rules():
+    from mant.recipes import named_recipe
+
+    r = named_recipe("blockdialect-w4a4")
+    assert r.weight_bits_per_element == r.act_bits_per_element == 4.28125
+    w = TENSORS["student_t"]()
+    for spec, online in ((r.weight("q"), False), (r.tensor("activations"), True)):
+        got = quantize(w, spec.quant_config()).dequantized
+        assert np.array_equal(got, blockdialect_ref(w, online))
