@@ -75,10 +75,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{f['name']:<14}{f['bits']:>5}{f['levels']:>8}{f['max_abs']:>11g}{block:>7}  {shown}"
         )
-    print(f"{'named format':<14}{'bits':>5}{'block':>7}{'b/elt':>10}  source")
+    w = max([14] + [len(f["name"]) + 1 for f in info["named_formats"]])
+    print(f"{'named format':<{w}}{'bits':>5}{'block':>7}{'b/elt':>10}  source")
     for f in info["named_formats"]:
         print(
-            f"{f['name']:<14}{f['bits']:>5}{f['block_size']:>7}{f['bits_per_element']:>10g}"
+            f"{f['name']:<{w}}{f['bits']:>5}{f['block_size']:>7}{f['bits_per_element']:>10g}"
             f"  {f['source']}"
         )
     print(
