@@ -444,8 +444,9 @@ def list_presets() -> list[str]:
     """Names of the shipped accelerator presets.
 
     Example:
-        >>> list_presets()
-        ['ant', 'bitfusion', 'bitmod', 'fp16', 'int8', 'm2xfp', 'mant', 'mxfp', 'olive', 'tender']
+        >>> list_presets()  # doctest: +NORMALIZE_WHITESPACE
+        ['ant', 'bitfusion', 'bitmod', 'fourover6', 'fp16', 'int8', 'm2xfp', 'mant', 'mxfp',
+         'nvfp4', 'olive', 'razer', 'tender']
     """
     folder = resources.files("hwmodel") / "presets"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))

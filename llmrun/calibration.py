@@ -254,7 +254,8 @@ def calibration_blocks(
     the seconds its forward took.
     """
     arr = _check_tokens(tokens, model.config.vocab_size)
-    tables = _rope_tables(model.config, arr.shape[1], np.dtype(np.float32))
+    cos, sin = _rope_tables(model.config, arr.shape[1], np.dtype(np.float32))
+    tables = (cos, sin)
     xs = [model.tok_embd[arr[i : i + _BATCH]] for i in range(0, len(arr), _BATCH)]
     for layer in model.layers[:layers]:
         t0 = time.perf_counter()
@@ -270,7 +271,7 @@ def _quantize_layer(
     layer: LayerWeights,
     configs: dict[Kind, Any],
     inputs: dict[str, np.ndarray] | None,
-    choices: dict[Kind, np.ndarray] | None,
+    choices: dict[Any, np.ndarray] | None,
     specs: dict[Kind, QuantSpec] | None = None,
 ) -> tuple[LayerWeights, dict[Kind, Any]]:
     """The layer with its configured kinds quantized; the QuantResult of each kind (for a kind
@@ -282,6 +283,7 @@ def _quantize_layer(
     specs = specs or {}
     for kind, cfg in configs.items():
         w = getattr(layer, KIND_FIELDS[kind])
+        r: Any
         if kind in specs and choices is not None:
             r = _Cached(
                 dequantized=choices[_deq_key(kind)],

@@ -251,7 +251,7 @@ class QuantSpec:
         elif block is not None:
             ok = isinstance(block, int) and not isinstance(block, bool) and block >= 1
             c.check(
-                ok and not block & (block - 1),
+                ok and not int(block) & (int(block) - 1),
                 "rotation_block",
                 "must be a power of two, row or null (the group size)",
                 block,

@@ -324,8 +324,8 @@ def quantize(
         cfg: the configuration (default ``QuantConfig()``); keyword overrides build one.
             A :class:`mant.quant_spec.QuantSpec` is quantized along the last axis with its
             carried candidate set (one with a GPTQ / AWQ algorithm or a rotation is refused:
-            :func:`mant.gptq.quantize_layer` runs it, with its calibration activations). A :class:`mant.tender.TenderConfig` runs Tender's
-            activation scheme instead.
+            :func:`mant.gptq.quantize_layer` runs it, with its calibration activations). A
+            :class:`mant.tender.TenderConfig` runs Tender's activation scheme instead.
         calibration: for ``selection="output_mse"`` only: activations (tokens, in_features)
             that multiply ``x`` (out_features, in_features), grouped along its last axis, or
             their :class:`~mant.output_select.GramCalibration` (to share it between weights).

@@ -553,7 +553,7 @@ def _tensor_configs(
     from mant.errors import InputError
     from mant.quant_spec import WEIGHT_KINDS
 
-    configs = {}
+    configs: dict[str, Any] = {}
     for k in WEIGHT_KINDS:
         tr = recipe.weight(k)  # None: unquantized, scored as exact
         if tr is not None and tr.layer_algorithm:

@@ -63,12 +63,38 @@ def _keys(c: IssueCollector, data: Any, path: str, allowed: tuple[str, ...]) -> 
         return {}
     for key in data:
         if key not in allowed:
-            c.add(
-                f"{path}.{key}" if path else str(key),
-                f"unknown key; valid: {', '.join(allowed)}",
-                key,
+            base = str(key).partition(".")[0]
+            kinds = [k.partition(".")[2] for k in allowed if k.startswith(f"{base}.")]
+            rule = (
+                f"unknown key; {base} takes the kinds {', '.join(kinds)}"
+                if "." in str(key) and kinds
+                else f"unknown key; valid: {_key_list(allowed)}"
             )
+            c.add(f"{path}.{key}" if path else str(key), rule, key)
     return dict(data)
+
+
+def _key_list(allowed: tuple[str, ...]) -> str:
+    """The valid keys, each per-kind family folded into one entry.
+
+    Example:
+        >>> _key_list(("rows", "act_bits", "act_bits.q", "act_bits.k", "cols"))
+        'rows, act_bits[.q|k], cols'
+    """
+    kinds: dict[str, list[str]] = {}
+    for key in allowed:
+        base, dot, kind = key.partition(".")
+        if dot:
+            kinds.setdefault(base, []).append(kind)
+    shown = []
+    for key in allowed:
+        base, dot, _ = key.partition(".")
+        if not dot:
+            shown.append(f"{key}[.{'|'.join(kinds[key])}]" if key in kinds else key)
+        elif base not in allowed:  # a family without its plain key
+            if key == f"{base}.{kinds[base][0]}":
+                shown.append(f"{base}.{{{'|'.join(kinds[base])}}}")
+    return ", ".join(shown)
 
 
 def _int(
