@@ -138,11 +138,16 @@ def param_texts(spec: StudySpec, row: Mapping[str, Any], design: Design) -> dict
         ):
             kind = p.name.split(".")[1] if "." in p.name else "q"
             out[p.name] = f"{design.weight_candidates_of(kind)} (PE)"  # the PE's own format
-        elif p.name in ignored:
+        elif p.name in ignored or _missing(value):  # not sampled: the design does not use it
             out[p.name] = "–"
         else:
             out[p.name] = _with_bits(p.name, value, design)
     return out
+
+
+def _missing(value: Any) -> bool:
+    """A parameter a trial did not sample (None or a NaN in the frame)."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _with_bits(name: str, value: Any, design: Design) -> str:

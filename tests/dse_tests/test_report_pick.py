@@ -220,3 +220,12 @@ def test_tables_show_the_format_not_the_bits_placeholder(frame, small_spec):
     assert shown & {"int4", "int8", "int8 (PE)"}, shown
     text = pick_table(pick_info(frame, small_spec), small_spec.metric_names)
     assert "{bits}" not in text, text
+
+
+def test_a_parameter_a_trial_did_not_sample_reads_as_a_dash_not_nan(small_spec):
+    rec = _rec(0, "mant", "mant-unicore16", 8, 0.02, 2.0, 1.5)
+    del rec.params["group_size"]  # e.g. a selection rule that a fixed format never samples
+    info = pick_info(build_frame([rec], small_spec), small_spec)
+    knee = info.picks[0]
+    assert knee.params["group_size"] == "–"
+    assert "nan" not in pick_table(info, small_spec.metric_names)
