@@ -270,41 +270,38 @@ def mxplus_kernel(groups, lengths, mags, mids, bm_mags, bm_mids, table, zero):  
 
 
 @njit(cache=True, inline="always")
-def _dialect_level(v, mids, d, start):  # pragma: no cover - compiled
-    """Index into dialect ``d`` of ``v``: #mids strictly below ``v`` (ties to the smaller),
-    counting from ``start`` (every midpoint before it lies below ``v``)."""
-    j = start
-    for t in range(start, mids.shape[1]):
-        j += mids[d, t] < v
-    return j
+def _quarter_cell(v):  # pragma: no cover - compiled
+    """Cell of ``v >= 0`` on the quarter grid: ``2k`` at ``v = k/4``, ``2k + 1`` inside
+    ``(k/4, (k+1)/4)``, 64 from 8 up (:data:`mant.blockdialect.CELL_LEVELS`' rows)."""
+    q4 = v * 4.0  # exact: a power-of-two product
+    if q4 >= 32.0:
+        return 64
+    k = int(q4)
+    return 2 * k + (1 if q4 != k else 0)
 
 
 @njit(parallel=True, cache=True)
 def blockdialect_kernel(
-    groups, lengths, dialects, mids, pair_max, online, exp_lo, exp_hi, same_below, table, zero
+    groups, lengths, cell_levels, pair_max, online, exp_lo, exp_hi, same_below, table, zero
 ):  # pragma: no cover - compiled
     """BlockDialect (:func:`mant.blockdialect.blockdialect_blocks`, then ``f32(q * 2^E)``).
 
     Args:
-        groups: float32 ``(G, b)``; lengths: valid values per block; dialects: ``(D, L)``
-            magnitudes; mids: ``(D, L - 1)`` midpoints; pair_max: the max of each dialect pair;
-            online: the two-stage activation rule; exp_lo, exp_hi: the exponent's range;
-            same_below: every dialect rounds a scaled magnitude up to this alike (and
-            ``mids[:, :start]`` lie below it, ``start`` = #mids of dialect 0 at or under it);
-            table, zero: grid codes.
+        groups: float32 ``(G, b)``; lengths: valid values per block; cell_levels: ``(65, D)``
+            the level of each quarter-grid cell (:func:`_quarter_cell`) in each dialect, i.e.
+            the dialect's rounding (its midpoints are multiples of 1/4 below 8); pair_max: the
+            max of each dialect pair; online: the two-stage activation rule; exp_lo, exp_hi:
+            the exponent's range; same_below: every dialect rounds a scaled magnitude up to
+            this alike, so the squared errors sum only the values above it; table, zero: grid
+            codes.
 
     Returns:
         ``(dequantized float32, codes int16, scale 2^E float64 (G,), dialect int64 (G,), mse,
         sum of x^2)``.
     """
     n_groups, g = groups.shape
-    n_d = dialects.shape[0]
+    n_d = cell_levels.shape[1]
     n_pairs = pair_max.shape[0]
-    start = mids.shape[1]
-    for t in range(mids.shape[1]):  # the first midpoint above same_below in any dialect
-        for d in range(n_d):
-            if mids[d, t] > same_below:
-                start = min(start, t)
     deq = np.zeros((n_groups, g), dtype=np.float32)
     codes = np.zeros((n_groups, g), dtype=np.int16)
     scales = np.empty(n_groups, dtype=np.float64)
@@ -331,13 +328,14 @@ def blockdialect_kernel(
                     cnt += pair_max[k] >= vmax
                 pair = max(cnt - 1, 0)
                 d_lo, d_hi = 2 * pair, 2 * pair + 2
-            for d in range(d_lo, d_hi):
+            for d in range(n_d):
                 sq[d] = 0.0
             for e in range(g):
                 v = abs(np.float64(groups[gi, e])) * down
                 if v > same_below:
-                    for d in range(d_lo, d_hi):
-                        diff = v - dialects[d, _dialect_level(v, mids, d, start)]
+                    c = _quarter_cell(v)
+                    for d in range(n_d):  # every dialect (a fixed, vectorizable loop)
+                        diff = v - cell_levels[c, d]
                         sq[d] += diff * diff
             best = d_lo
             for d in range(d_lo + 1, d_hi):
@@ -346,8 +344,7 @@ def blockdialect_kernel(
             choice[gi] = best
             for e in range(g):
                 x = groups[gi, e]
-                v = abs(np.float64(x)) * down
-                q = dialects[best, _dialect_level(v, mids, best, 0)]
+                q = cell_levels[_quarter_cell(abs(np.float64(x)) * down), best]
                 if x < 0:
                     q = -q
                 deq[gi, e] = q * p

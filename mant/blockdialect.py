@@ -47,6 +47,7 @@ from mant.result import GroupQuant
 
 __all__ = [
     "BLOCKDIALECT_SOURCE",
+    "CELL_LEVELS",
     "DIALECT_PAIRS",
     "DIALECTS",
     "EXP_BIAS",
@@ -90,6 +91,19 @@ _PAIR_MAX = DIALECTS[::2, -1]  # 7.5, 7, ..., 4: the max shared by dialects 2p a
 def _round(v: np.ndarray, d: int) -> np.ndarray:
     """Magnitudes ``v`` to dialect ``d``: nearest, ties to the smaller, clamped at its max."""
     return DIALECTS[d][np.searchsorted(_MIDS[d], v, side="left")]
+
+
+def _cell_levels() -> np.ndarray:
+    """Each dialect's rounding as a table ``(65, 16)``: row ``2k`` is its level of ``k/4``, row
+    ``2k + 1`` of every value in ``(k/4, (k+1)/4)``, row 64 of 8 and up (every midpoint is a
+    multiple of 1/4 below 8, so a value's level depends on its quarter-grid cell only)."""
+    assert np.all(_MIDS * 4 == np.round(_MIDS * 4)) and _MIDS.max() < 8
+    rep = (np.arange(65) // 2 + (np.arange(65) % 2) / 2) / 4  # a value of each cell
+    return np.ascontiguousarray(np.stack([_round(rep, d) for d in range(len(DIALECTS))], axis=1))
+
+
+CELL_LEVELS = _cell_levels()
+"""Each dialect's level of each quarter-grid cell (the compiled search's table)."""
 
 
 def blockdialect_blocks(
@@ -138,8 +152,7 @@ def quantize_blockdialect(
     deq, codes, scales, dialect, err, energy = _block_kernels.blockdialect_kernel(
         x,
         np.asarray(lengths, dtype=np.int64),
-        DIALECTS,
-        _MIDS,
+        CELL_LEVELS,
         _PAIR_MAX,
         fmt.rule == "blockdialect_a",
         _EXP_MIN,
