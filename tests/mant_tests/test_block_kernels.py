@@ -1,7 +1,7 @@
 """Issue 20, point 5: the one-pass block kernels (:mod:`mant._block_kernels`) equal the numpy
 forms they replaced, bit for bit.
 
-OCP MX / NVFP4 elements (``mxfp4_g16``, ``mxfp4``, ``nvfp4``) against
+OCP MX / NVFP4 elements (``mxfp4_g16``, ``mxfp4``, ``mxfp8_e4m3``, ``mxint8``, ``nvfp4``) against
 ``apply_choice_reference`` + :func:`mant.blocks.ties_to_even`; HiF4, MX+ and BlockDialect against
 :func:`mant.hif4.hif4_blocks`, :func:`mant.mxplus.mxplus_blocks` and
 :func:`mant.blockdialect.blockdialect_blocks` packed by :func:`mant.levels.finish_groups`. The
@@ -119,7 +119,10 @@ def _ocp_reference(groups: np.ndarray, lengths: np.ndarray, name: str):
     return want, err, energy, len(rows)
 
 
-@pytest.mark.parametrize(("name", "width"), [("mxfp4_g16", 16), ("mxfp4", 32), ("nvfp4", 16)])
+@pytest.mark.parametrize(
+    ("name", "width"),
+    [("mxfp4_g16", 16), ("mxfp4", 32), ("mxfp8_e4m3", 32), ("mxint8", 32), ("nvfp4", 16)],
+)
 def test_ocp_block_pass_equals_apply_choice_then_ties_to_even(name, width):
     n_moved = 0
     for groups, lengths in _cases(width):
