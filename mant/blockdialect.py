@@ -42,11 +42,12 @@ from typing import Any
 import numpy as np
 
 from mant.adaptive_block import AdaptiveBlockFormat
-from mant.levels import finish_groups, grid_codes
+from mant.levels import grid_code_table
 from mant.result import GroupQuant
 
 __all__ = [
     "BLOCKDIALECT_SOURCE",
+    "CELL_LEVELS",
     "DIALECT_PAIRS",
     "DIALECTS",
     "EXP_BIAS",
@@ -92,6 +93,19 @@ def _round(v: np.ndarray, d: int) -> np.ndarray:
     return DIALECTS[d][np.searchsorted(_MIDS[d], v, side="left")]
 
 
+def _cell_levels() -> np.ndarray:
+    """Each dialect's rounding as a table ``(65, 16)``: row ``2k`` is its level of ``k/4``, row
+    ``2k + 1`` of every value in ``(k/4, (k+1)/4)``, row 64 of 8 and up (every midpoint is a
+    multiple of 1/4 below 8, so a value's level depends on its quarter-grid cell only)."""
+    assert np.all(_MIDS * 4 == np.round(_MIDS * 4)) and _MIDS.max() < 8
+    rep = (np.arange(65) // 2 + (np.arange(65) % 2) / 2) / 4  # a value of each cell
+    return np.ascontiguousarray(np.stack([_round(rep, d) for d in range(len(DIALECTS))], axis=1))
+
+
+CELL_LEVELS = _cell_levels()
+"""Each dialect's level of each quarter-grid cell (the compiled search's table)."""
+
+
 def blockdialect_blocks(
     x: np.ndarray, online: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,10 +143,29 @@ def blockdialect_blocks(
 def quantize_blockdialect(
     groups: np.ndarray, lengths: np.ndarray, fmt: AdaptiveBlockFormat, choice: Any
 ) -> GroupQuant:
-    """BlockDialect on groups of 32 (zero padding rounds to 0 in every dialect)."""
-    online = fmt.rule == "blockdialect_a"
-    q, exp, dialect = blockdialect_blocks(np.asarray(groups, dtype=np.float32), online)
-    scales = np.exp2(exp)
-    deq = (q * scales[:, None]).astype(np.float32)  # exact: 4 significant bits times 2^E
-    codes = grid_codes(fmt.grid, q)
-    return finish_groups(groups, lengths, deq, codes, scales, dialect)
+    """BlockDialect on groups of 32 (zero padding rounds to 0 in every dialect): one compiled
+    pass per block with :func:`blockdialect_blocks`'s arithmetic (:mod:`mant._block_kernels`)."""
+    from mant import _block_kernels  # numba: loaded when quantizing
+
+    x = np.ascontiguousarray(groups, dtype=np.float32)
+    table, zero = grid_code_table(fmt.grid)
+    deq, codes, scales, dialect, err, energy = _block_kernels.blockdialect_kernel(
+        x,
+        np.asarray(lengths, dtype=np.int64),
+        CELL_LEVELS,
+        _PAIR_MAX,
+        fmt.rule == "blockdialect_a",
+        _EXP_MIN,
+        _EXP_MAX,
+        _SAME_BELOW,
+        table,
+        zero,
+    )
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=scales,
+        choice=dialect.astype(np.int16),
+        group_error=err,
+        energy=energy,
+    )

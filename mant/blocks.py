@@ -12,6 +12,8 @@ Elements: the grid kernel of :mod:`mant._kernels` sends an exact midpoint to the
 magnitude (ANT's rule, used for every other format); OCP MX and NVFP4 convert elements with
 round-to-nearest, ties to even. :func:`ties_to_even` moves those midpoints to the neighbour
 with the even code (in these sign-magnitude encodings the magnitude index is the code).
+``mant.quantize`` runs both steps in one compiled pass (``mant._block_kernels.mx_elements``,
+same bits; the MX scale likewise in ``mx_scales``).
 
 The UniCore port's NVFP4 (``quant_nvfp`` in ``Software/Accuracy/quant_utils/quant_weight.py``,
 read to understand it) differs: it divides by ``absmax_tensor / 448`` and first casts every

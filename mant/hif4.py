@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from mant.adaptive_block import AdaptiveBlockFormat
-from mant.levels import finish_groups, grid_codes
+from mant.errors import InputError
+from mant.levels import grid_code_table
 from mant.result import GroupQuant
 
 __all__ = ["HIF4_SOURCE", "HIF4_MAGS", "hif4_blocks", "quantize_hif4"]
@@ -80,8 +81,23 @@ def hif4_blocks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def quantize_hif4(
     groups: np.ndarray, lengths: np.ndarray, fmt: AdaptiveBlockFormat, choice: Any
 ) -> GroupQuant:
-    """HiF4 on groups of 64 (padding is zero, so it never sets a block maximum)."""
-    q, scale = hif4_blocks(np.asarray(groups, dtype=np.float32))
-    deq = (q * scale[:, None]).astype(np.float32)  # exact: 3 x 3 significant bits
-    codes = grid_codes(fmt.grid, q)
-    return finish_groups(groups, lengths, deq, codes, scale, np.zeros(len(q), dtype=np.int64))
+    """HiF4 on groups of 64 (padding is zero, so it never sets a block maximum): one compiled
+    pass per block with :func:`hif4_blocks`'s arithmetic (:mod:`mant._block_kernels`)."""
+    from mant import _block_kernels  # numba: loaded when quantizing
+
+    x = np.ascontiguousarray(groups, dtype=np.float32)
+    if x.shape[1] != 64:
+        raise InputError.single("group_size", "must be 64 for hif4", x.shape[1])
+    table, zero = grid_code_table(fmt.grid)
+    c17 = float(_bf16(np.array(1.0 / 7.0)))
+    deq, codes, scales, err, energy = _block_kernels.hif4_kernel(
+        x, np.asarray(lengths, dtype=np.int64), c17, _E6M2_MIN, _E6M2_MAX, table, zero
+    )
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=scales,
+        choice=np.zeros(len(x), dtype=np.int16),
+        group_error=err,
+        energy=energy,
+    )

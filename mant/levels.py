@@ -49,6 +49,7 @@ __all__ = [
     "quantize_levels_groups",
     "finish_groups",
     "grid_codes",
+    "grid_code_table",
     "LEVELS_FAMILY",
     "LEVELS_KEYS",
 ]
@@ -321,7 +322,14 @@ def grid_codes(grid: np.ndarray, q: np.ndarray) -> np.ndarray:
     """
     from mant import _levels_kernels  # numba: loaded when quantizing, not when resolving names
 
+    table, zero = grid_code_table(grid)
+    return _levels_kernels.grid_codes_of(np.ascontiguousarray(q, dtype=np.float32), table, zero)
+
+
+def grid_code_table(grid: np.ndarray) -> tuple[np.ndarray, int]:
+    """The lookup of :func:`grid_codes`: (grid index of each magnitude ``k / 8``, int16; the
+    index of 0). A value ``q`` has code ``zero +- (table[rint(8 |q|)] - zero)``, minus for
+    ``q < 0``."""
     table = np.zeros(int(grid[-1] * 8) + 1, dtype=np.int16)
     table[np.rint(grid[grid >= 0] * 8).astype(np.int64)] = np.flatnonzero(grid >= 0)
-    zero = int(np.flatnonzero(grid == 0)[0])
-    return _levels_kernels.grid_codes_of(np.ascontiguousarray(q, dtype=np.float32), table, zero)
+    return table, int(np.flatnonzero(grid == 0)[0])

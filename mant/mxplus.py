@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mant.adaptive_block import AdaptiveBlockFormat
-from mant.levels import finish_groups, grid_codes
+from mant.levels import grid_code_table
 from mant.result import GroupQuant
 from mant.subblock import FP4_MAGS, round_mags_rne
 
@@ -63,9 +63,32 @@ def mxplus_blocks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def quantize_mxplus(
     groups: np.ndarray, lengths: np.ndarray, fmt: AdaptiveBlockFormat, choice: Any
 ) -> GroupQuant:
-    """MX+ on groups of 32 (padding is zero, so it never is the block max of a non-zero block)."""
-    q, exp = mxplus_blocks(np.asarray(groups, dtype=np.float32))
-    scales = np.exp2(exp)
-    deq = (q * scales[:, None]).astype(np.float32)
-    codes = grid_codes(fmt.grid, q)
-    return finish_groups(groups, lengths, deq, codes, scales, np.zeros(len(q), dtype=np.int64))
+    """MX+ on groups of 32 (padding is zero, so it never is the block max of a non-zero block):
+    one compiled pass per block with :func:`mxplus_blocks`'s arithmetic
+    (:mod:`mant._block_kernels`)."""
+    from mant import _block_kernels  # numba: loaded when quantizing
+
+    x = np.ascontiguousarray(groups, dtype=np.float32)
+    table, zero = grid_code_table(fmt.grid)
+    deq, codes, scales, err, energy = _block_kernels.mxplus_kernel(
+        x,
+        np.asarray(lengths, dtype=np.int64),
+        FP4_MAGS,
+        _mids(FP4_MAGS),
+        BM_MAGS,
+        _mids(BM_MAGS),
+        table,
+        zero,
+    )
+    return GroupQuant(
+        dequantized=deq,
+        codes=codes,
+        scales=scales,
+        choice=np.zeros(len(x), dtype=np.int16),
+        group_error=err,
+        energy=energy,
+    )
+
+
+def _mids(mags: np.ndarray) -> np.ndarray:
+    return (mags[1:] + mags[:-1]) / 2  # round_mags_rne's midpoints

@@ -43,7 +43,7 @@ import numpy as np
 
 from mant import _kernels
 from mant._blas import one_blas_thread
-from mant.blocks import _absmax, block_scales, ties_to_even
+from mant.blocks import _absmax, block_scales
 from mant.candidates import CandidateSet, candidate_set
 from mant.errors import InputError
 from mant.formats import BlockFormat, Family, Format
@@ -244,14 +244,20 @@ def _block_groups(
     :mod:`mant.blocks`, nearest level, elements rounding half to even as OCP specifies."""
     fmt = cs.formats[0]
     assert isinstance(fmt, BlockFormat) and isinstance(cs, CandidateSet)
+    from mant import _block_kernels  # the one-pass form of apply_choice + ties_to_even
+
     mids, mags, n_mids, n_grid, _ = _tables(cs)
-    scale = np.ascontiguousarray(block_scales(groups, fmt))
+    if fmt.tensor_scale:  # NVFP4
+        scale = np.ascontiguousarray(block_scales(groups, fmt))
+    else:  # MX: block_scales' rule, compiled
+        scale = _block_kernels.mx_scales(groups, fmt.emax)
     ch = np.zeros(groups.shape[0], dtype=np.int64) if choice is None else choice
-    codes, deq, gerr, energy = _kernels.apply_choice(
-        groups, lengths, scale, ch, mids, n_mids, mags, n_grid
+    nm = int(n_mids[0])
+    codes, deq, gerr, energy, tie = _block_kernels.mx_elements(
+        groups, lengths, scale, mids[0, :nm].copy(), mags[0, : nm + 1].copy(), int(n_grid[0])
     )
-    rows = ties_to_even(groups, scale, codes, deq, fmt)
-    if rows.size:  # same arithmetic as the kernel: (|x| - fl(m * s))^2 in float64
+    rows = np.flatnonzero(tie)
+    if rows.size:  # the error after the move, numpy's sum as before: (|x| - fl(m * s))^2
         lev = np.abs(fmt.grid[codes[rows]]) * scale[rows, None]
         valid = np.arange(groups.shape[1])[None, :] < lengths[rows, None]
         sq = np.where(valid, (np.abs(groups[rows].astype(np.float64)) - lev) ** 2, 0.0)
