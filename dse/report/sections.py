@@ -247,9 +247,17 @@ def designs_html(table: pd.DataFrame, spec: StudySpec) -> str:
     head = "<section id='designs'><h2>Pareto designs ({n} distinct)</h2>"
     if table.empty:
         return head.format(n=0) + "<p>No feasible design yet.</p></section>"
+    # multi-fidelity: the promoted designs' perplexity beside the proxy (– for the others)
+    ppl = ["ppl"] if "metric.ppl" in table and table["metric.ppl"].notna().any() else []
     metrics = list(
         dict.fromkeys(
-            [*spec.metric_names, *COMPARED_METRICS, "weight_bits_per_element", "memory_bound"]
+            [
+                *spec.metric_names,
+                *ppl,
+                *COMPARED_METRICS,
+                "weight_bits_per_element",
+                "memory_bound",
+            ]
         )
     )
     metrics = [m for m in metrics if f"metric.{m}" in table or f"obj.{m}" in table]

@@ -229,3 +229,16 @@ def test_a_parameter_a_trial_did_not_sample_reads_as_a_dash_not_nan(small_spec):
     knee = info.picks[0]
     assert knee.params["group_size"] == "–"
     assert "nan" not in pick_table(info, small_spec.metric_names)
+
+
+def test_the_designs_table_shows_the_promoted_designs_perplexity(frame, small_spec):
+    from dse.report.sections import designs_html
+
+    table = pareto_table(frame, small_spec)
+    single = designs_html(table, small_spec)
+    assert ">ppl<" not in single  # single fidelity: no column
+    table["metric.ppl"] = [21.5, np.nan, 30.25]  # the second design was not promoted
+    html = designs_html(table, small_spec)
+    assert ">ppl<" in html and "data-v='21.5'" in html and "data-v='30.25'" in html
+    dash = "<td data-v='NaN'>–</td>"
+    assert html.count(dash) == single.count(dash) + 1
