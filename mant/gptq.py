@@ -20,8 +20,9 @@ damped by ``damp`` times its mean diagonal; an input that never fires (zero diag
 diagonal 1 and its weight column is set to 0; the updates are applied lazily: column by column
 inside a batch of whole groups (:data:`LAZY_BLOCK` columns or one group, whichever is more), and
 onto the later columns as one matrix product when the batch is done (GPTQ's lazy batch), which
-gives the same values as the column-by-column sweep up to floating-point summation order. Each group's type and scale are chosen from its
-current values (the column-by-column algorithm, which the tests use as the oracle).
+gives the same values as the column-by-column sweep up to floating-point summation order. Each
+group's type and scale are chosen from its current values (the column-by-column algorithm, which
+the tests use as the oracle).
 
 AWQ (Lin et al., MLSys 2024): activation-aware per-input-channel scaling. The weight's input
 channel ``j`` is multiplied by ``s_j = mean|X_j|^α`` (normalised by ``sqrt(max s · min s)``, as in
@@ -72,7 +73,20 @@ from mant.rotation import check_block, hadamard
 from mant.scales import parse_scale_format, round_scales
 from mant.selection import Selection
 
-__all__ = ["AWQ_GRID", "HESSIAN_TOKENS", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
+__all__ = [
+    "AWQ_GRID",
+    "GPTQ_VERSION",
+    "HESSIAN_TOKENS",
+    "Algorithm",
+    "Hessian",
+    "awq",
+    "gptq",
+    "quantize_layer",
+]
+
+# Bump when a change alters what gptq() returns: caches of GPTQ weights (llmrun's
+# quantized-weights) carry it in their key. 2: Hessian from float32 syrk blocks, potrf+trtri.
+GPTQ_VERSION = 2
 
 # GPTQ's lazy batch: columns quantized before the later ones get their update (one BLAS
 # product); whole groups, at least one (the reference code's block is 128 columns; on SmolLM2
