@@ -20,9 +20,8 @@ damped by ``damp`` times its mean diagonal; an input that never fires (zero diag
 diagonal 1 and its weight column is set to 0; the updates are applied lazily: column by column
 inside a batch of whole groups (:data:`LAZY_BLOCK` columns or one group, whichever is more), and
 onto the later columns as one matrix product when the batch is done (GPTQ's lazy batch), which
-gives the same values as the column-by-column sweep up to floating-point summation order. Each
-group's type and scale are chosen from its current values (the column-by-column algorithm, which
-the tests use as the oracle).
+gives the same values as the column-by-column sweep up to floating-point summation order. Each group's type and scale are chosen from its
+current values (the column-by-column algorithm, which the tests use as the oracle).
 
 AWQ (Lin et al., MLSys 2024): activation-aware per-input-channel scaling. The weight's input
 channel ``j`` is multiplied by ``s_j = mean|X_j|^α`` (normalised by ``sqrt(max s · min s)``, as in
