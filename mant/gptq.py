@@ -73,7 +73,20 @@ from mant.rotation import check_block, hadamard
 from mant.scales import parse_scale_format, round_scales
 from mant.selection import Selection
 
-__all__ = ["AWQ_GRID", "HESSIAN_TOKENS", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
+__all__ = [
+    "AWQ_GRID",
+    "GPTQ_VERSION",
+    "HESSIAN_TOKENS",
+    "Algorithm",
+    "Hessian",
+    "awq",
+    "gptq",
+    "quantize_layer",
+]
+
+# Bump when a change alters what gptq() returns: caches of GPTQ weights (llmrun's
+# quantized-weights) carry it in their key. 2: Hessian from float32 syrk blocks, potrf+trtri.
+GPTQ_VERSION = 2
 
 # GPTQ's lazy batch: columns quantized before the later ones get their update (one BLAS
 # product); whole groups, at least one (the reference code's block is 128 columns; on SmolLM2

@@ -56,7 +56,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--calibration",
         metavar="CALFILE",
-        help="activations (tokens, in_features) for --selection output-mse or --algorithm gptq",
+        help="activations (tokens, in_features) for --selection output-mse or --algorithm "
+        "gptq|awq",
     )
     p.add_argument("--calibration-tensor", help="tensor name inside CALFILE")
     p.add_argument(
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if needs_acts and not args.calibration:
         raise InputError.single(
             "--calibration",
-            "is required with --selection output-mse or --algorithm gptq",
+            "is required with --selection output-mse or --algorithm gptq|awq",
             "no file",
         )
     if args.calibration and not needs_acts:
@@ -135,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
             "is only used with --selection output-mse, gptq or awq",
             args.calibration,
         )
+    if not 0 < args.damp < 1:
+        raise InputError.single("--damp", "must be a number in (0, 1)", args.damp)
     if args.save is not None and not str(args.save).endswith(".npy"):
         raise InputError.single("--save", "must end in .npy", args.save)
     loaded = load_tensor(args.file, args.tensor)
@@ -218,16 +221,24 @@ def _rotation_block(args: argparse.Namespace, x: Any, res_group: int) -> int | N
                 "--rotation-block", "is only used with --rotation hadamard", args.rotation_block
             )
         return None
+    width = int(x.shape[-1])
     if args.rotation_block is None:
-        return res_group
-    if args.rotation_block == "row":
-        return int(x.shape[-1])
-    try:
-        return int(args.rotation_block)
-    except ValueError:
+        block = res_group
+    elif args.rotation_block == "row":
+        block = width
+    else:
+        try:
+            block = int(args.rotation_block)
+        except ValueError:
+            block = 0
+    if block < 1 or block & (block - 1) or width % block:
+        rule = f"must be a power of two dividing in_features={width}"
+        if args.rotation_block is not None:
+            raise InputError.single("--rotation-block", f"{rule} or row", args.rotation_block)
         raise InputError.single(
-            "--rotation-block", "must be a power of two or row", args.rotation_block
-        ) from None
+            "--group-size", f"{rule} to be the Hadamard block (or give --rotation-block)", block
+        )
+    return block
 
 
 def _output_rel_mse(w: Any, q: Any, x: Any) -> float:

@@ -164,3 +164,23 @@ def test_bad_calibration_tokens(small, tmp_path):
         quantize_weights(
             small, recipe, calibration_tokens=np.full((1, 4), 10**6), cache_dir=tmp_path
         )
+
+
+def test_gptq_weights_are_cached_under_the_gptq_version(small, tokens, tmp_path, monkeypatch):
+    """A change of GPTQ's output bumps ``mant.gptq.GPTQ_VERSION``: cached GPTQ weights of an older
+    version are not read back (they were, and differed on 414 of SmolLM2's 421 arrays)."""
+    import mant.gptq
+
+    gptq_r = Recipe.from_dict(
+        {"name": "g", "weights": {"default": {**MANT_W, "algorithm": "gptq"}}}
+    )
+    rtn_r = Recipe.from_dict({"name": "o", "weights": {"default": MANT_OUT}})
+    kw = {"calibration_tokens": tokens, "cache_dir": tmp_path}
+    first, s_g = quantize_weights(small, gptq_r, **kw)
+    _, s_o = quantize_weights(small, rtn_r, **kw)
+    assert not s_g.cached and not s_o.cached
+    monkeypatch.setattr(mant.gptq, "GPTQ_VERSION", mant.gptq.GPTQ_VERSION + 1)
+    again, s_g2 = quantize_weights(small, gptq_r, **kw)
+    assert not s_g2.cached  # recomputed, to the same values by the same code
+    np.testing.assert_array_equal(again.layers[1].w_down, first.layers[1].w_down)
+    assert quantize_weights(small, rtn_r, **kw)[1].cached  # other weights keep their entries
