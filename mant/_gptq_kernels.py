@@ -105,11 +105,16 @@ def _output_costs_rows(
             s = scales[r0 + i, c]
             for t in range(nm):
                 thr[i, t] = mids[c, t] * s
-        for j in range(g):  # e = w - q_c(w), rounded as the sweep rounds
+        for j in range(g):
             for i in range(m):
-                r = r0 + i
-                s = scales[r, c]
-                x = np.float64(np.float32(w1[r, j0 + j]))
+                z[j, i] = w1[r0 + i, j0 + j]
+        for i in range(m):
+            acc[i] = 0.0
+        for j in range(g):  # the sweep of the group with candidate c, as sweep_group runs it
+            d = u[c0 + j0 + j, c0 + j0 + j]
+            for i in range(m):
+                s = scales[r0 + i, c]
+                x = np.float64(np.float32(z[j, i]))
                 a = abs(x)
                 k = 0
                 if s > 0.0:
@@ -117,15 +122,9 @@ def _output_costs_rows(
                         k += a >= thr[i, t]
                 v = mags[c, k] * s
                 q = np.float32(-v) if x < 0.0 else np.float32(v)
-                z[j, i] = w1[r, j0 + j] - np.float64(q)
-        for i in range(m):
-            acc[i] = 0.0
-        for j in range(g):  # z U_FF = e by forward substitution, in place (right-looking)
-            d = u[c0 + j0 + j, c0 + j0 + j]
-            for i in range(m):
-                zi = z[j, i] / d
-                z[j, i] = zi
-                acc[i] += zi * zi
+                ei = (z[j, i] - np.float64(q)) / d
+                z[j, i] = ei
+                acc[i] += ei * ei
             for t in range(j + 1, g):
                 ut = u[c0 + j0 + j, c0 + j0 + t]
                 for i in range(m):
@@ -138,13 +137,15 @@ def _output_costs_rows(
 def output_costs(w1, j0, j1, u, c0, scales, mids, n_mids, mags):  # pragma: no cover - compiled
     """GPTQ's output-error cost of each candidate for the group in block columns ``j0..j1-1``.
 
-    For the group ``F`` at the front of the columns not yet quantized, candidate ``c`` rounds
-    the current values ``w_F`` of a row with its scale ``scales[row, c]`` (error ``e = w_F -
-    q_c(w_F)``), and quantizing ``F`` so and compensating optimally on the later columns adds
-    ``e ((H⁻¹)_FF)⁻¹ eᵀ = ‖e U_FF⁻¹‖²`` to GPTQ's loss (``U`` the upper factor, ``H⁻¹ = UᵀU``).
-    ``z = e U_FF⁻¹`` is solved by forward substitution, ``g²/2`` multiply-adds per row and
-    candidate. Returns ``(rows, n_candidates)`` float64; a row's costs do not depend on the
-    blocks (the same bits on any thread count).
+    Candidate ``c`` runs the group's own sweep from the current values of a row (each column
+    rounded with ``c`` and the row's scale ``scales[row, c]`` after the errors of the group's
+    earlier columns moved in, as :func:`sweep_group` does) and its cost is the sum of the
+    squared scaled errors ``((w_j - q_j) / U_jj)²``: the output error that quantizing the group
+    so and compensating optimally on all later columns adds, ``‖e U_FF⁻¹‖²`` for the group's
+    error ``e = w_F - q_F`` (``U`` the upper factor, ``H⁻¹ = UᵀU``; the forward substitution of
+    ``z U_FF = e`` is this sweep). ``g²/2`` multiply-adds per row and candidate. Returns
+    ``(rows, n_candidates)`` float64; a row's costs do not depend on the blocks (the same bits
+    on any thread count).
     """
     rows = w1.shape[0]
     cost = np.empty((rows, scales.shape[1]))
