@@ -1,6 +1,6 @@
-"""GPTQ's type choice on every MiniLM linear weight: by weight error, by its own output error
-``‖e U_FF⁻¹‖²``, or by the Gram block ``e X_Fᵀ X_F eᵀ``, against the M-ANT authors' round to
-nearest with output-MSE selection.
+"""GPTQ's type choice on every MiniLM linear weight: by weight error, by GPTQ's own loss (the
+added output error of the group's own sweep, ``‖e U_FF⁻¹‖²``) or by the Gram block
+``e X_Fᵀ X_F eᵀ``, against the M-ANT authors' round to nearest with output-MSE selection.
 
 mant-unicore16, g = 64, fp16 scales; calibration on 8 x 256 tokens of Emma, output error
 ``‖X (W - Ŵ)ᵀ‖²`` scored on 4 x 256 tokens of Pride and Prejudice (neither saw them), as the
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         pick = pick_last_min(err)
         return scales[np.arange(len(values)), pick], pick
 
-    ways = ("gptq weight_mse", "gptq output_mse (U)", "gptq output_mse (Gram)")
+    ways = ("gptq weight_mse", "gptq output_mse (sweep)", "gptq output_mse (Gram)")
     totals = dict.fromkeys(ways, 0.0)
     wins = dict.fromkeys(ways, 0)
     times: dict[str, list[float]] = {w: [] for w in ways}

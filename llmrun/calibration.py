@@ -381,6 +381,13 @@ def _cache_key(model: LlamaModel, recipe: Recipe, tokens: np.ndarray | None, pro
         }
         if any(t is not None and t.algorithm is Algorithm.AWQ for _, t in recipe.weights):
             calib["awq_tokens"] = AWQ_TOKENS
+        if any(
+            t is not None and t.algorithm is Algorithm.GPTQ and t.selection is Selection.OUTPUT_MSE
+            for _, t in recipe.weights
+        ):  # the rule has changed before: weights of an older rule must not be read back
+            from mant.gptq import GPTQ_OUTPUT_CHOICE
+
+            calib["gptq_output_choice"] = GPTQ_OUTPUT_CHOICE
     blob = json.dumps(
         {
             "v": _CACHE_VERSION,

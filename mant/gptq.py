@@ -81,12 +81,26 @@ from mant.rotation import check_block, hadamard
 from mant.scales import parse_scale_format, round_scales
 from mant.selection import Selection
 
-__all__ = ["AWQ_GRID", "HESSIAN_TOKENS", "Algorithm", "Hessian", "awq", "gptq", "quantize_layer"]
+__all__ = [
+    "AWQ_GRID",
+    "GPTQ_OUTPUT_CHOICE",
+    "HESSIAN_TOKENS",
+    "Algorithm",
+    "Hessian",
+    "awq",
+    "gptq",
+    "quantize_layer",
+]
 
 # GPTQ's lazy batch: columns quantized before the later ones get their update (one BLAS
 # product); whole groups, at least one (the reference code's block is 128 columns; on SmolLM2
 # at g = 64, 64 was as fast as 128 and 1.2x faster than 256: the in-batch updates grow with it)
 LAZY_BLOCK = 64
+
+# The name of the output_mse type choice inside the sweep (in caches' keys: a changed rule must
+# not read back weights of an older one): each candidate runs the group's own sweep and the
+# least added output error wins (an earlier rule rounded the group's values at once).
+GPTQ_OUTPUT_CHOICE = "group-sweep-loss"
 
 # AWQ's exponents α (the authors search 20 points of [0, 1)).
 AWQ_GRID = tuple(i / 20 for i in range(20))
