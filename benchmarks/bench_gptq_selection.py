@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             wins[way] += e < ref
     g._select_by_output = compiled_select
     n = len(calib)
-    print(f"MiniLM, {n} linear weights, mant-unicore16 g64; held-out output error vs RTN output_mse")
+    print(
+        f"MiniLM, {n} linear weights, mant-unicore16 g64; held-out output error vs RTN output_mse"
+    )
     for way in ways:
         print(
             f"  {way:24s} error x{totals[way] / ref_total:.3f}  beats RTN on {wins[way]}/{n}  "

@@ -15,12 +15,14 @@ even for OCP MX and NVFP4). So GPTQ composes with every format and every adaptiv
 group chooses its coefficient ``a`` inside the sweep. The choice follows ``cfg.selection``:
 ``weight_mse`` (the set's own rule: least weight error of the current values, earlier candidate
 on ties) or ``output_mse``, the error GPTQ minimises: for the group ``F`` at the front of the
-columns not yet quantized, rounding ``w_F`` with candidate ``c`` (error ``e``) and compensating
-optimally on the later columns adds ``e ((H⁻¹)_FF)⁻¹ eᵀ`` to the output error (OBS with a
-block; ``H⁻¹`` of the remaining columns is ``UᵀU`` for GPTQ's upper factor ``U``, so
-``(H⁻¹)_FF = U_FFᵀ U_FF``), i.e. ``‖e U_FF⁻¹‖²``; the least wins, the later candidate on ties
-(as the M-ANT authors' output-MSE rule for round to nearest). NVFP4's tensor scale comes from the whole
-original weight, as in round-to-nearest.
+columns not yet quantized, each candidate ``c`` runs the group's own sweep (error ``e = w_F -
+q_F``), and quantizing ``F`` so and compensating optimally on the later columns adds
+``e ((H⁻¹)_FF)⁻¹ eᵀ`` to the output error (OBS with a block; ``H⁻¹`` of the remaining columns is
+``UᵀU`` for GPTQ's upper factor ``U``, so ``(H⁻¹)_FF = U_FFᵀ U_FF``), i.e. ``‖e U_FF⁻¹‖²``,
+which is the sum of the sweep's squared scaled errors ``((w_j - q_j) / U_jj)²``; the least
+wins, the later candidate on ties (as the M-ANT authors' output-MSE rule for round to nearest).
+Rounding ``w_F`` at once instead of by the sweep (no in-group compensation) chooses worse.
+NVFP4's tensor scale comes from the whole original weight, as in round-to-nearest.
 
 Details of the sweep, as in the reference implementation (IST-DASLab ``gptq``): the Hessian is
 damped by ``damp`` times its mean diagonal; an input that never fires (zero diagonal) gets
@@ -480,9 +482,9 @@ def _select_by_output(
     tables: tuple[np.ndarray, ...],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's (scale, candidate) for the group in columns ``j0..j1-1`` of the batch by
-    GPTQ's own loss: the least ``‖(w_F - q_c(w_F)) U_FF⁻¹‖²`` (:func:`output_costs`), the
-    later candidate on exact ties (the authors' output-MSE rule); each candidate's scale is
-    the weight-MSE search's."""
+    GPTQ's own loss: the least output error the group's sweep with the candidate adds
+    (:func:`output_costs`), the later candidate on exact ties (the authors' output-MSE rule);
+    each candidate's scale is the weight-MSE search's."""
     values = np.ascontiguousarray(w1[:, j0:j1], dtype=np.float32)
     mids, mags, n_mids, _, max_abs = tables
     scales = round_scales(_absmax(values)[:, None] / max_abs[None, :], sf)
