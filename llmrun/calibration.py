@@ -381,13 +381,10 @@ def _cache_key(model: LlamaModel, recipe: Recipe, tokens: np.ndarray | None, pro
         }
         if any(t is not None and t.algorithm is Algorithm.AWQ for _, t in recipe.weights):
             calib["awq_tokens"] = AWQ_TOKENS
-        if any(
-            t is not None and t.algorithm is Algorithm.GPTQ and t.selection is Selection.OUTPUT_MSE
-            for _, t in recipe.weights
-        ):  # the rule has changed before: weights of an older rule must not be read back
-            from mant.gptq import GPTQ_OUTPUT_CHOICE
+        if any(t is not None and t.algorithm is Algorithm.GPTQ for _, t in recipe.weights):
+            from mant.gptq import GPTQ_VERSION  # GPTQ weights of an older sweep: never read back
 
-            calib["gptq_output_choice"] = GPTQ_OUTPUT_CHOICE
+            calib["gptq"] = GPTQ_VERSION
     blob = json.dumps(
         {
             "v": _CACHE_VERSION,

@@ -85,7 +85,7 @@ from mant.selection import Selection
 
 __all__ = [
     "AWQ_GRID",
-    "GPTQ_OUTPUT_CHOICE",
+    "GPTQ_VERSION",
     "HESSIAN_TOKENS",
     "Algorithm",
     "Hessian",
@@ -99,10 +99,11 @@ __all__ = [
 # at g = 64, 64 was as fast as 128 and 1.2x faster than 256: the in-batch updates grow with it)
 LAZY_BLOCK = 64
 
-# The name of the output_mse type choice inside the sweep (in caches' keys: a changed rule must
-# not read back weights of an older one): each candidate runs the group's own sweep and the
-# least added output error wins (an earlier rule rounded the group's values at once).
-GPTQ_OUTPUT_CHOICE = "group-sweep-loss"
+# GPTQ's version in caches' keys, raised whenever the sweep or its type choice changes, so that
+# weights of an older one are never read back (2: output_mse chooses by the added output error
+# of the group's own sweep; a stored SmolLM2 entry of an earlier weight_mse sweep gave
+# perplexity 27.14 where this code gives 27.42).
+GPTQ_VERSION = 2
 
 # AWQ's exponents α (the authors search 20 points of [0, 1)).
 AWQ_GRID = tuple(i / 20 for i in range(20))

@@ -166,19 +166,19 @@ def test_bad_calibration_tokens(small, tmp_path):
         )
 
 
-def test_the_gptq_type_choice_rule_is_part_of_the_cache_key(small, tokens, monkeypatch):
-    """GPTQ's output-error type choice changed once: weights of an older rule must not be read
-    back, so its name is in the key (a weight-MSE GPTQ recipe's key does not carry it)."""
+def test_the_gptq_version_is_part_of_the_cache_key(small, tokens, monkeypatch):
+    """GPTQ weights of an older sweep or type choice must not be read back: its version is in
+    the key of a GPTQ recipe (and the type-choice rule, as the spec's selection)."""
     import mant.gptq
     from llmrun.calibration import _cache_key
 
-    def recipe(selection: str) -> Recipe:
-        spec = {**MANT_OUT, "selection": selection, "algorithm": "gptq"}
+    def recipe(selection: str, algorithm: str = "gptq") -> Recipe:
+        spec = {**MANT_OUT, "selection": selection, "algorithm": algorithm}
         return Recipe.from_dict({"name": "g", "weights": {"default": spec}})
 
-    by_out, by_weight = recipe("output_mse"), recipe("weight_mse")
-    keys = [_cache_key(small, r, tokens, True) for r in (by_out, by_weight)]
-    assert keys[0] != keys[1]
-    monkeypatch.setattr(mant.gptq, "GPTQ_OUTPUT_CHOICE", "another rule")
-    assert _cache_key(small, by_out, tokens, True) != keys[0]
-    assert _cache_key(small, by_weight, tokens, True) == keys[1]
+    recipes = (recipe("output_mse"), recipe("weight_mse"), recipe("weight_mse", "awq"))
+    keys = [_cache_key(small, r, tokens, True) for r in recipes]
+    assert len(set(keys)) == 3
+    monkeypatch.setattr(mant.gptq, "GPTQ_VERSION", mant.gptq.GPTQ_VERSION + 1)
+    again = [_cache_key(small, r, tokens, True) for r in recipes]
+    assert again[0] != keys[0] and again[1] != keys[1] and again[2] == keys[2]
