@@ -382,9 +382,9 @@ def _cache_key(model: LlamaModel, recipe: Recipe, tokens: np.ndarray | None, pro
         if any(t is not None and t.algorithm is Algorithm.AWQ for _, t in recipe.weights):
             calib["awq_tokens"] = AWQ_TOKENS
         if any(t is not None and t.algorithm is Algorithm.GPTQ for _, t in recipe.weights):
-            import mant.gptq  # where used, as the GPTQ call below
+            from mant.gptq import GPTQ_VERSION  # GPTQ weights of an older sweep: never read back
 
-            calib["gptq_version"] = mant.gptq.GPTQ_VERSION
+            calib["gptq"] = GPTQ_VERSION
     blob = json.dumps(
         {
             "v": _CACHE_VERSION,

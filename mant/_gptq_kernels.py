@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["ROWS", "sweep_group"]
+__all__ = ["ROWS", "output_costs", "sweep_group"]
 
 ROWS = 128  # rows per parallel task
 
@@ -86,3 +86,72 @@ def sweep_group(
             n_grid, codes, deq, err,
         )  # fmt: skip
     return codes, deq, err
+
+
+@njit(cache=True)
+def _output_costs_rows(
+    w1, r0, r1, j0, j1, u, c0, scales, mids, n_mids, mags, cost
+):  # pragma: no cover - compiled
+    """:func:`output_costs` for rows ``r0..r1-1`` (one task)."""
+    m = r1 - r0
+    g = j1 - j0
+    n_cand = scales.shape[1]
+    z = np.empty((g, m))  # one column of the group per row of z: the row loop is contiguous
+    thr = np.empty((m, max(mids.shape[1], 1)))
+    acc = np.empty(m)
+    for c in range(n_cand):
+        nm = n_mids[c]
+        for i in range(m):
+            s = scales[r0 + i, c]
+            for t in range(nm):
+                thr[i, t] = mids[c, t] * s
+        for j in range(g):
+            for i in range(m):
+                z[j, i] = w1[r0 + i, j0 + j]
+        for i in range(m):
+            acc[i] = 0.0
+        for j in range(g):  # the sweep of the group with candidate c, as sweep_group runs it
+            d = u[c0 + j0 + j, c0 + j0 + j]
+            for i in range(m):
+                s = scales[r0 + i, c]
+                x = np.float64(np.float32(z[j, i]))
+                a = abs(x)
+                k = 0
+                if s > 0.0:
+                    for t in range(nm):
+                        k += a >= thr[i, t]
+                v = mags[c, k] * s
+                q = np.float32(-v) if x < 0.0 else np.float32(v)
+                ei = (z[j, i] - np.float64(q)) / d
+                z[j, i] = ei
+                acc[i] += ei * ei
+            for t in range(j + 1, g):
+                ut = u[c0 + j0 + j, c0 + j0 + t]
+                for i in range(m):
+                    z[t, i] -= z[j, i] * ut
+        for i in range(m):
+            cost[r0 + i, c] = acc[i]
+
+
+@njit(cache=True, parallel=True)
+def output_costs(w1, j0, j1, u, c0, scales, mids, n_mids, mags):  # pragma: no cover - compiled
+    """GPTQ's output-error cost of each candidate for the group in block columns ``j0..j1-1``.
+
+    Candidate ``c`` runs the group's own sweep from the current values of a row (each column
+    rounded with ``c`` and the row's scale ``scales[row, c]`` after the errors of the group's
+    earlier columns moved in, as :func:`sweep_group` does) and its cost is the sum of the
+    squared scaled errors ``((w_j - q_j) / U_jj)²``: the output error that quantizing the group
+    so and compensating optimally on all later columns adds, ``‖e U_FF⁻¹‖²`` for the group's
+    error ``e = w_F - q_F`` (``U`` the upper factor, ``H⁻¹ = UᵀU``; the forward substitution of
+    ``z U_FF = e`` is this sweep). ``g²/2`` multiply-adds per row and candidate. Returns
+    ``(rows, n_candidates)`` float64; a row's costs do not depend on the blocks (the same bits
+    on any thread count).
+    """
+    rows = w1.shape[0]
+    cost = np.empty((rows, scales.shape[1]))
+    for b in prange((rows + ROWS - 1) // ROWS):
+        r0 = b * ROWS
+        _output_costs_rows(
+            w1, r0, min(rows, r0 + ROWS), j0, j1, u, c0, scales, mids, n_mids, mags, cost
+        )
+    return cost

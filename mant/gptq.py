@@ -8,12 +8,21 @@ weight error small.
 
 Here the quantizer is the group quantizer of :mod:`mant.quantize` with its candidate set: when
 the sweep reaches the first column of a group, each row's group picks its type and scale from
-its *current* values (the errors of the earlier columns already moved in) with the set's own
-rule (least weight error, earlier candidate on ties), and every column of the group then rounds
+its *current* values (the errors of the earlier columns already moved in), and every column
+of the group then rounds
 with that type and scale (the tie rule of the format: exact midpoint to the larger magnitude, to
 even for OCP MX and NVFP4). So GPTQ composes with every format and every adaptive set: a MANT
-group chooses its coefficient ``a`` inside the sweep. NVFP4's tensor scale comes from the whole
-original weight, as in round-to-nearest.
+group chooses its coefficient ``a`` inside the sweep. The choice follows ``cfg.selection``:
+``weight_mse`` (the set's own rule: least weight error of the current values, earlier candidate
+on ties) or ``output_mse``, the error GPTQ minimises: for the group ``F`` at the front of the
+columns not yet quantized, each candidate ``c`` runs the group's own sweep (error ``e = w_F -
+q_F``), and quantizing ``F`` so and compensating optimally on the later columns adds
+``e ((H⁻¹)_FF)⁻¹ eᵀ`` to the output error (OBS with a block; ``H⁻¹`` of the remaining columns is
+``UᵀU`` for GPTQ's upper factor ``U``, so ``(H⁻¹)_FF = U_FFᵀ U_FF``), i.e. ``‖e U_FF⁻¹‖²``,
+which is the sum of the sweep's squared scaled errors ``((w_j - q_j) / U_jj)²``; the least
+wins, the later candidate on ties (as the M-ANT authors' output-MSE rule for round to nearest).
+Rounding ``w_F`` at once instead of by the sweep (no in-group compensation) chooses worse.
+NVFP4's tensor scale comes from the whole original weight, as in round-to-nearest.
 
 Details of the sweep, as in the reference implementation (IST-DASLab ``gptq``): the Hessian is
 damped by ``damp`` times its mean diagonal; an input that never fires (zero diagonal) gets
@@ -60,12 +69,13 @@ import numpy as np
 
 from mant import _kernels
 from mant._blas import one_blas_thread
-from mant._gptq_kernels import sweep_group
+from mant._gptq_kernels import output_costs, sweep_group
 from mant.blocks import _absmax, block_scales, ties_to_even
 from mant.errors import InputError
 from mant.formats import BlockFormat, Family
 from mant.groups import Granularity, check_finite, make_groups
 from mant.olive import OliveFormat
+from mant.output_select import pick_last_min
 from mant.quantize import QuantConfig, _result, _tables, quantize, quantize_groups
 from mant.registry import group_quantizer
 from mant.result import GroupQuant, QuantResult
@@ -84,14 +94,16 @@ __all__ = [
     "quantize_layer",
 ]
 
-# Bump when a change alters what gptq() returns: caches of GPTQ weights (llmrun's
-# quantized-weights) carry it in their key. 2: Hessian from float32 syrk blocks, potrf+trtri.
-GPTQ_VERSION = 2
-
 # GPTQ's lazy batch: columns quantized before the later ones get their update (one BLAS
 # product); whole groups, at least one (the reference code's block is 128 columns; on SmolLM2
 # at g = 64, 64 was as fast as 128 and 1.2x faster than 256: the in-batch updates grow with it)
 LAZY_BLOCK = 64
+
+# GPTQ's version in caches' keys, raised whenever the sweep or its type choice changes, so that
+# weights of an older one are never read back (2: output_mse chooses by the added output error
+# of the group's own sweep; a stored SmolLM2 entry of an earlier weight_mse sweep gave
+# perplexity 27.14 where this code gives 27.42).
+GPTQ_VERSION = 2
 
 # AWQ's exponents α (the authors search 20 points of [0, 1)).
 AWQ_GRID = tuple(i / 20 for i in range(20))
@@ -286,9 +298,9 @@ def gptq(
         damp: the damping when ``calibration`` is activations.
 
     Raises:
-        InputError: a non-group granularity, output-MSE selection (GPTQ picks each group's
-            type by weight error inside its sweep), OliVe's pair formats, a bad ``damp``, or a
-            Hessian that is not positive definite even after damping.
+        InputError: a non-group granularity, a selection other than ``weight_mse`` and
+            ``output_mse``, OliVe's pair formats, a bad ``damp``, or a Hessian that is not
+            positive definite even after damping.
     """
     _check_config(cfg)
     hess = (
@@ -313,6 +325,8 @@ def gptq(
     tables = _tables(cs)
     mids, mags, n_mids, n_grid, _ = tables
     sf = parse_scale_format(cfg.scale_format)
+    # QuantConfig admits output_mse for symmetric grid types only: the compiled sweep's sets
+    by_output = cfg.selection is Selection.OUTPUT_MSE
     from scipy.linalg import blas
 
     with one_blas_thread():
@@ -331,8 +345,11 @@ def gptq(
             for j0 in range(0, i2 - i1, g):
                 j1 = min(j0 + g, i2 - i1)
                 k = (i1 + j0) // g
-                if compiled:
+                if by_output:
+                    scales[:, k], choice[:, k] = _select_by_output(w1, j0, j1, u, i1, sf, tables)
+                elif compiled:
                     scales[:, k], choice[:, k] = _select(w1[:, j0:j1], cs, sf, tables)
+                if compiled:
                     sweep_group(
                         w1, j0, j1, u, i1, np.ascontiguousarray(scales[:, k]),
                         np.ascontiguousarray(choice[:, k]), mids, n_mids, mags, n_grid,
@@ -404,10 +421,10 @@ def _check_config(cfg: QuantConfig) -> None:
             "gptq needs groups along the weight's input axis (axis -1)",
             cfg.granularity,
         )
-    if cfg.selection is not Selection.WEIGHT_MSE:
+    if cfg.selection not in (Selection.WEIGHT_MSE, Selection.OUTPUT_MSE):
         raise InputError.single(
             "selection",
-            "gptq chooses each group's type by weight error inside its sweep (weight_mse)",
+            "gptq chooses each group's type inside its sweep by weight_mse or output_mse",
             str(cfg.selection),
         )
     if cfg.clip_search:
@@ -454,6 +471,30 @@ def _select(
         err = _kernels.search_errors(arr, lengths, scales, mids, n_mids, mags)
         pick = np.argmin(err, axis=1)
     return scales[np.arange(len(arr)), pick], pick
+
+
+def _select_by_output(
+    w1: np.ndarray,
+    j0: int,
+    j1: int,
+    u: np.ndarray,
+    c0: int,
+    sf: Any,
+    tables: tuple[np.ndarray, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's (scale, candidate) for the group in columns ``j0..j1-1`` of the batch by
+    GPTQ's own loss: the least output error the group's sweep with the candidate adds
+    (:func:`output_costs`), the later candidate on exact ties (the authors' output-MSE rule);
+    each candidate's scale is the weight-MSE search's."""
+    values = np.ascontiguousarray(w1[:, j0:j1], dtype=np.float32)
+    mids, mags, n_mids, _, max_abs = tables
+    scales = round_scales(_absmax(values)[:, None] / max_abs[None, :], sf)
+    if scales.shape[1] == 1:
+        pick = np.zeros(len(values), dtype=np.int64)
+    else:
+        cost = output_costs(w1, j0, j1, u, c0, np.ascontiguousarray(scales), mids, n_mids, mags)
+        pick = pick_last_min(cost)
+    return scales[np.arange(len(values)), pick], pick
 
 
 def _fields(gq: GroupQuant) -> dict[str, Any]:

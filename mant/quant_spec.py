@@ -232,6 +232,17 @@ class QuantSpec:
             isinstance(self.clip_search, bool), "clip_search", "must be a bool", self.clip_search
         )
         self._check_algorithm(gran, c)
+        if self.algorithm is Algorithm.GPTQ and sel is Selection.OUTPUT_MSE and cs is not None:
+            c.check(
+                not any(
+                    getattr(f, "asymmetric", False) or isinstance(f, BlockFormat)
+                    for f in cs.formats
+                ),
+                "selection",
+                "output_mse with algorithm gptq needs symmetric grid types (no asymmetric or "
+                "block formats)",
+                sel.value,
+            )
         if cs is not None and sel is Selection.NONE and len(cs.formats) > 1:
             default_sel = Selection.WEIGHT_MSE
             object.__setattr__(self, "selection", default_sel)
@@ -276,14 +287,6 @@ class QuantSpec:
                 "clip_search",
                 "must be false with algorithm gptq (no clip search inside its sweep)",
                 self.clip_search,
-            )
-            sel = self.selection
-            c.check(
-                sel is not Selection.OUTPUT_MSE,
-                "selection",
-                "must be weight_mse with algorithm gptq (each group picks its type inside "
-                "the sweep)",
-                getattr(sel, "value", sel),
             )
 
     @property

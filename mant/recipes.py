@@ -27,18 +27,26 @@ _MANT_W = {
     "scale_format": "fp16",
     "selection": "output_mse",
 }
-# GPTQ picks each group's type inside its sweep by weight error (mant.gptq), so no output-MSE rule
+# GPTQ picks each group's type inside its sweep by the output error the sweep adds (mant.gptq)
 _MANT_W_GPTQ = {
     "format": "mant-unicore16",
     "group_size": 64,
     "scale_format": "fp16",
+    "selection": "output_mse",
     "algorithm": "gptq",
 }
-_MANT_W_AWQ = {**_MANT_W_GPTQ, "algorithm": "awq"}  # AWQ as its authors: scale, then round
+_MANT_W_AWQ = {  # AWQ as its authors: scale, then round (each group's type by weight error)
+    "format": "mant-unicore16",
+    "group_size": 64,
+    "scale_format": "fp16",
+    "algorithm": "awq",
+}
 _GPTQ_SOURCE = (
-    "GPTQ (Frantar et al., ICLR 2023) in place of round to nearest: each group's MANT type and "
-    "scale chosen inside the column sweep by weight error, damping 1%, natural column order; "
-    "calibration on the first 16 x 512 tokens of Emma (llmrun.calibration)"
+    "GPTQ (Frantar et al., ICLR 2023) in place of round to nearest: each group's MANT type "
+    "chosen inside the column sweep by the output error the group's sweep adds (the M-ANT "
+    "authors' output-error rule made GPTQ's own, mant.gptq), scale by the weight-MSE rule, "
+    "damping 1%, natural column order; calibration on the first 16 x 512 tokens of Emma "
+    "(llmrun.calibration)"
 )
 _AWQ_SOURCE = (
     "AWQ (Lin et al., MLSys 2024): per-input-channel scales mean|X|^alpha, alpha searched over "
@@ -77,7 +85,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "mant-hpca25-gptq": {
         "name": "mant-hpca25-gptq",
-        "description": "mant-hpca25 with GPTQ weights (W4A8 KV4)",
+        "description": "mant-hpca25 with GPTQ weights, type by output error (W4A8 KV4)",
         "source": _GPTQ_SOURCE + "; activations, Q, K, V, P, O as mant-hpca25",
         "weights": {"default": _MANT_W_GPTQ},
         "activations": _INT8_G64,
@@ -116,7 +124,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "mant-w4a16-gptq": {
         "name": "mant-w4a16-gptq",
-        "description": "M-ANT weights only (W4A16), quantized with GPTQ",
+        "description": "M-ANT weights only (W4A16), GPTQ with the output-error type choice",
         "source": _GPTQ_SOURCE,
         "weights": {"default": _MANT_W_GPTQ},
     },
@@ -128,7 +136,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "mant-w4a8-gptq": {
         "name": "mant-w4a8-gptq",
-        "description": "mant-w4a8 with GPTQ weights",
+        "description": "mant-w4a8 with GPTQ weights, type by output error",
         "source": _GPTQ_SOURCE + "; activations as mant-w4a8",
         "weights": {"default": _MANT_W_GPTQ},
         "activations": _INT8_G64,

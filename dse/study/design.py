@@ -68,8 +68,8 @@ class Design:
             M-ANT authors' rule; the accuracy source supplies the activations).
         weight_algorithm: how weights are rounded: ``rtn`` (round to nearest), ``gptq`` or
             ``awq`` (:mod:`mant.gptq`; calibration activations from the accuracy source). With
-            ``gptq`` each group picks its type inside the sweep, so ``weight_selection`` is
-            unused.
+            ``gptq`` each group picks its type inside the sweep by ``weight_selection``
+            (``output_mse``: by the output error GPTQ minimises).
         weight_rotation: ``none`` or ``hadamard`` (the weights' input dimension rotated per
             group before quantizing, :mod:`mant.rotation`).
         kv_bits: KV element width in bits; 16 keeps the KV cache in fp16.
@@ -395,8 +395,6 @@ def ignored_params(values: Mapping[str, Any], space: SearchSpace | None = None) 
             ):
                 used.add("weight_selection")  # a one-format set has no type to pick
         used.update(OPTIONAL_FIELDS)  # any weight format can be rounded by GPTQ/AWQ, rotated
-        if resolved("weight_algorithm") == "gptq":
-            used.discard("weight_selection")  # GPTQ picks each group's type inside its sweep
     kv_quantized = []
     for side in KV_SIDE_NAMES:
         bits_name = source("kv_bits", side)

@@ -195,8 +195,7 @@ def _build(design: Design) -> Recipe:
                     "group_size": wg,
                     "scale_format": "fp16",
                 }
-                gptq = design.weight_algorithm == "gptq"
-                if design.weight_selection == "output_mse" and not gptq:
+                if design.weight_selection == "output_mse":
                     entry["selection"] = "output_mse"
                 if design.weight_algorithm != "rtn":  # absent at the defaults: keys unchanged
                     entry["algorithm"] = design.weight_algorithm

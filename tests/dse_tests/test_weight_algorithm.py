@@ -54,10 +54,14 @@ def test_the_algorithm_reaches_the_recipe_and_changes_the_output_error(small_spe
     assert gptq.metrics["weight_rel_mse"] > 2 * rtn.metrics["weight_rel_mse"]
     outs = {e.metrics["output_rel_mse"] for e in (rtn, gptq, rot, awq)}
     assert len(outs) == 4
-    # GPTQ picks types inside its sweep: weight_selection is no parameter of a GPTQ design
+    # GPTQ picks types inside its sweep by weight_selection: a parameter of a GPTQ design too
     values = {p.name: p.first for p in spec.space.params}
     assert "weight_selection" not in ignored_params(values, spec.space)
-    assert "weight_selection" in ignored_params({**values, "weight_algorithm": "gptq"}, spec.space)
+    by_gptq = {**values, "weight_algorithm": "gptq"}
+    assert "weight_selection" not in ignored_params(by_gptq, spec.space)
+    out = ev.evaluate({**base, "weight_algorithm": "gptq", "weight_selection": "output_mse"})
+    assert out.design.recipe.weight("q").selection.value == "output_mse"
+    assert out.metrics["output_rel_mse"] != gptq.metrics["output_rel_mse"]
 
 
 def test_defaults_keep_the_design_key_and_dict(small_spec_dict):

@@ -184,3 +184,21 @@ def test_gptq_weights_are_cached_under_the_gptq_version(small, tokens, tmp_path,
     assert not s_g2.cached  # recomputed, to the same values by the same code
     np.testing.assert_array_equal(again.layers[1].w_down, first.layers[1].w_down)
     assert quantize_weights(small, rtn_r, **kw)[1].cached  # other weights keep their entries
+
+
+def test_the_gptq_version_is_part_of_the_cache_key(small, tokens, monkeypatch):
+    """GPTQ weights of an older sweep or type choice must not be read back: its version is in
+    the key of a GPTQ recipe (and the type-choice rule, as the spec's selection)."""
+    import mant.gptq
+    from llmrun.calibration import _cache_key
+
+    def recipe(selection: str, algorithm: str = "gptq") -> Recipe:
+        spec = {**MANT_OUT, "selection": selection, "algorithm": algorithm}
+        return Recipe.from_dict({"name": "g", "weights": {"default": spec}})
+
+    recipes = (recipe("output_mse"), recipe("weight_mse"), recipe("weight_mse", "awq"))
+    keys = [_cache_key(small, r, tokens, True) for r in recipes]
+    assert len(set(keys)) == 3
+    monkeypatch.setattr(mant.gptq, "GPTQ_VERSION", mant.gptq.GPTQ_VERSION + 1)
+    again = [_cache_key(small, r, tokens, True) for r in recipes]
+    assert again[0] != keys[0] and again[1] != keys[1] and again[2] == keys[2]

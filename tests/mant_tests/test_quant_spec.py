@@ -227,7 +227,7 @@ def test_rtn_and_no_rotation_leave_every_form_unchanged(kind, text):
 @pytest.mark.parametrize(
     ("kind", "text", "message"),
     [
-        ("q", "mant-unicore16:g64:output-mse:gptq", "q.selection: must be weight_mse with"),
+        ("q", "int4_asym:g64:output-mse:gptq", "q.selection: output_mse with algorithm gptq"),
         ("q", "int4:channel:gptq", "q.granularity: must be group with algorithm gptq"),
         ("q", "olive-ovp:g64:gptq", "q.format: must round element by element with"),
         ("q", "int4:g64:hadamard=3", "q.rotation_block: must be a power of two"),
