@@ -88,8 +88,8 @@ def test_gptq_hadamard_json_and_saved_tensor(files, capsys):
         (["--algorithm", "gptq", "--rotation-block", "64"], "error: --rotation-block: is only"),
         (["--algorithm", "gptq", "--damp", "-1"], "error: --damp: must be a number in (0, 1)"),
         (
-            ["--algorithm", "gptq", "--selection", "output-mse"],
-            "error: selection: gptq chooses each group's type by weight error",
+            ["--algorithm", "gptq", "--selection", "output-mse", "--candidates", "int4_asym"],
+            "error: candidates: must be symmetric grid formats",
         ),
     ],
 )
@@ -112,3 +112,17 @@ def test_awq_without_calibration_names_awq(files, capsys):
         "error: --calibration: is required with --selection output-mse or --algorithm gptq|awq, "
         "got 'no file'\n"
     )
+
+
+def test_gptq_with_the_output_error_choice_from_the_cli(files, capsys):
+    tmp, w, x = files
+    out = tmp / "out.npy"
+    args = [*_base(tmp), "--algorithm", "gptq", "--selection", "output-mse"]
+    assert main([*args, "--save", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    cfg = QuantConfig(
+        candidates="mant-unicore16", group_size=64, scale_format="fp16", selection="output_mse"
+    )
+    ref = quantize_layer(w, cfg, algorithm="gptq", calibration=x)
+    np.testing.assert_array_equal(np.load(out), ref.dequantized)
+    assert info["algorithm"] == "gptq"
