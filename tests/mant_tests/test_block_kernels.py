@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import warnings
 
-import numba
 import numpy as np
 import pytest
 
@@ -26,8 +25,12 @@ from mant.formats import parse_format
 from mant.hif4 import hif4_blocks
 from mant.levels import finish_groups, grid_codes
 from mant.mxplus import mxplus_blocks
-from mant.quantize import QuantConfig, quantize, quantize_groups
-from tests.mant_tests.test_format_kernels2026 import _hard_blocks, _same
+from mant.quantize import quantize_groups
+from tests.mant_tests.test_format_kernels2026 import (
+    _hard_blocks,
+    _same,
+    assert_same_on_any_thread_count,
+)
 
 FIELDS = ("dequantized", "codes", "scales", "group_error", "energy")
 
@@ -177,16 +180,7 @@ def test_block_pass_equals_the_numpy_block_form(name, width):
 def test_block_pass_is_independent_of_the_thread_count(name):
     width = parse_format(name).block
     x = np.concatenate(_tensors(width, seed=5))  # ~900 blocks: many parallel chunks
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = quantize(x, QuantConfig(candidates=name))
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = quantize(x, QuantConfig(candidates=name))
-    finally:
-        numba.set_num_threads(before)
-    for field in ("dequantized", "codes", "scales", "choice", "group_error"):
-        assert _same(getattr(one, field), getattr(many, field)), field
+    assert_same_on_any_thread_count(x, name)
 
 
 def test_hif4_refuses_other_group_sizes():

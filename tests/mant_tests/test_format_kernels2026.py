@@ -131,10 +131,15 @@ def test_list_codes_and_razer_nv_output_pass_equal_numpy():
 def test_every_named_format_is_independent_of_the_thread_count(name):
     x = np.concatenate([_hard_blocks(128)[:, :128], _hard_blocks(128, seed=9)[:64]])
     x = np.ascontiguousarray(np.tile(x, (2, 1)), dtype=np.float32)
+    assert_same_on_any_thread_count(x, name)
+
+
+def assert_same_on_any_thread_count(x: np.ndarray, name: str) -> None:
+    """``quantize(x, name)`` on one numba thread and on all of them: the same bits."""
     before = numba.get_num_threads()
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")  # saturating scales of the huge block are warned
+            warnings.simplefilter("ignore")  # saturating scales of huge blocks are warned
             numba.set_num_threads(1)
             one = quantize(x, QuantConfig(candidates=name))
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
